@@ -1,0 +1,131 @@
+/**
+ * The D1 schema — the single source of truth. Migrations in drizzle/ are generated from this file
+ * (`npm run db:generate -- --name …`); only the data-only backfill step is hand-written SQL.
+ *
+ * turns / blocks / turn_block_membership keep the pre-cutover (Go, "pinocchio") column names so
+ * operators' SQL and old databases keep working. Everything new is additive.
+ */
+import { sqliteTable, text, integer, primaryKey, index, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+
+/** One row per turn: a roll-up of its snapshots. runtime_key / inference_id are the turn's truth. */
+export const turns = sqliteTable(
+  "turns",
+  {
+    convId: text("conv_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    turnId: text("turn_id").notNull(),
+    /** Oldest snapshot time of the turn. */
+    turnCreatedAtMs: integer("turn_created_at_ms").notNull(),
+    /** Metadata / data of the newest snapshot (by created_at_ms). */
+    turnMetadataJson: text("turn_metadata_json").notNull().default("{}"),
+    turnDataJson: text("turn_data_json").notNull().default("{}"),
+    /** Newest snapshot time of the turn. */
+    updatedAtMs: integer("updated_at_ms").notNull(),
+    /** Runtime of the newest snapshot that had one; '' when unknown. */
+    runtimeKey: text("runtime_key").notNull().default(""),
+    /** Inference id of the newest snapshot that had one; '' when unknown. */
+    inferenceId: text("inference_id").notNull().default(""),
+    /** Event time of the snapshot runtime_key came from, so an older late arrival never wins. */
+    runtimeKeyAtMs: integer("runtime_key_at_ms").notNull().default(0),
+    inferenceIdAtMs: integer("inference_id_at_ms").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.convId, t.sessionId, t.turnId] }),
+    index("turns_by_conv_runtime_updated").on(t.convId, t.runtimeKey, sql`${t.updatedAtMs} DESC`),
+    index("turns_by_conv_inference_updated").on(t.convId, t.inferenceId, sql`${t.updatedAtMs} DESC`),
+    // Runtime history of a conversation walks its turns in creation order.
+    index("turns_by_conv_created").on(t.convId, t.turnCreatedAtMs, t.turnId),
+  ],
+);
+
+/** Content-addressed blocks: a block repeated by many snapshots is stored once. */
+export const blocks = sqliteTable(
+  "blocks",
+  {
+    blockId: text("block_id").notNull(),
+    /** Lowercase hex SHA-256 of the canonical block JSON (sha256-canonical-json-v1). */
+    contentHash: text("content_hash").notNull(),
+    hashAlgorithm: text("hash_algorithm").notNull(),
+    kind: text("kind").notNull(),
+    role: text("role").notNull().default(""),
+    payloadJson: text("payload_json").notNull().default("{}"),
+    blockMetadataJson: text("block_metadata_json").notNull().default("{}"),
+    firstSeenAtMs: integer("first_seen_at_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.blockId, t.contentHash] })],
+);
+
+/**
+ * Pre-cutover per-block membership (one row per block per snapshot). Kept so old databases load
+ * unchanged; the backfill carries its rows into turn_snapshots and nothing writes it afterwards.
+ */
+export const turnBlockMembership = sqliteTable(
+  "turn_block_membership",
+  {
+    convId: text("conv_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    turnId: text("turn_id").notNull(),
+    phase: text("phase").notNull(),
+    snapshotCreatedAtMs: integer("snapshot_created_at_ms").notNull(),
+    ordinal: integer("ordinal").notNull(),
+    blockId: text("block_id").notNull(),
+    contentHash: text("content_hash").notNull(),
+  },
+  (t) => [
+    primaryKey({
+      columns: [t.convId, t.sessionId, t.turnId, t.phase, t.snapshotCreatedAtMs, t.ordinal],
+    }),
+  ],
+);
+
+/**
+ * One row per snapshot (conv_id, session_id, turn_id, phase, created_at_ms), with its own runtime and
+ * inference and its ordered block references as one JSON array of [block_id, content_hash] pairs:
+ * a snapshot costs one row plus its new blocks, however many old blocks it repeats.
+ */
+export const turnSnapshots = sqliteTable(
+  "turn_snapshots",
+  {
+    /** Insertion order; the stable tiebreaker for equal created_at_ms and the cursor's second half. */
+    id: integer("id").primaryKey(),
+    convId: text("conv_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    turnId: text("turn_id").notNull(),
+    phase: text("phase").notNull(),
+    createdAtMs: integer("created_at_ms").notNull(),
+    runtimeKey: text("runtime_key").notNull().default(""),
+    inferenceId: text("inference_id").notNull().default(""),
+    turnMetadataJson: text("turn_metadata_json").notNull().default("{}"),
+    turnDataJson: text("turn_data_json").notNull().default("{}"),
+    blockRefsJson: text("block_refs_json").notNull().default("[]"),
+  },
+  (t) => [
+    // Identity; created_at_ms before phase so it also serves a turn's snapshots newest first.
+    uniqueIndex("turn_snapshots_identity").on(t.convId, t.sessionId, t.turnId, t.createdAtMs, t.phase),
+    index("turn_snapshots_by_conv_created").on(t.convId, t.createdAtMs, t.id),
+    index("turn_snapshots_by_session_created").on(t.sessionId, t.createdAtMs, t.id),
+    index("turn_snapshots_by_conv_phase_created").on(t.convId, t.phase, t.createdAtMs, t.id),
+    index("turn_snapshots_by_session_phase_created").on(t.sessionId, t.phase, t.createdAtMs, t.id),
+    index("turn_snapshots_by_conv_runtime_created").on(t.convId, t.runtimeKey, t.createdAtMs, t.id),
+    index("turn_snapshots_by_conv_inference_created").on(t.convId, t.inferenceId, t.createdAtMs, t.id),
+  ],
+);
+
+/** A conversation and its pointer to the runtime it uses now (not history). */
+export const conversations = sqliteTable(
+  "conversations",
+  {
+    convId: text("conv_id").primaryKey(),
+    /** Session of the newest event. */
+    sessionId: text("session_id").notNull(),
+    currentRuntimeKey: text("current_runtime_key").notNull().default(""),
+    /** Event time that set current_runtime_key: an older event never moves the pointer back. */
+    currentRuntimeAtMs: integer("current_runtime_at_ms").notNull().default(0),
+    createdAtMs: integer("created_at_ms").notNull(),
+    lastActivityMs: integer("last_activity_ms").notNull(),
+    turnCount: integer("turn_count").notNull().default(0),
+    snapshotCount: integer("snapshot_count").notNull().default(0),
+  },
+  (t) => [index("conversations_by_activity").on(sql`${t.lastActivityMs} DESC`, t.convId)],
+);

@@ -1,0 +1,79 @@
+/**
+ * createApp(): the Hono app every route group is mounted on — request ids, one onError that speaks
+ * the error envelope and hides internals, 404 vs 405, and zod validation failures as 400s.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { describeIssue, TurnFormatError } from "../turn/turn";
+import type { AppEnv } from "./bindings";
+import { ApiError, errorResponse, ERROR_STATUS, type ErrorCode } from "./errors";
+
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    strict: true,
+    defaultHook: (result) => {
+      if (!result.success) {
+        const where = result.target === "json" ? "" : result.target === "query" ? "query parameter " : "";
+        const { message } = describeIssue(result.error.issues[0]!);
+        throw new ApiError(result.target === "json" ? "INVALID_REQUEST" : "INVALID_PARAMETER", where + message);
+      }
+    },
+  });
+}
+
+const STATUS_CODES: Partial<Record<number, ErrorCode>> = Object.fromEntries(
+  Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]).reverse(),
+);
+
+/** A route pattern ("/api/debug/turn/:conv_id/...") as a regular expression over request paths. */
+function patternRegExp(path: string): RegExp {
+  const source = path
+    .split("/")
+    .map((part) => (part.startsWith(":") ? "[^/]+" : part === "*" ? ".*" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("/");
+  return new RegExp(`^${source}$`);
+}
+
+export function createApp() {
+  const app = createRouter();
+  app.use("*", requestId({ headerName: "X-Request-Id" }));
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return err.toResponse();
+    if (err instanceof TurnFormatError) return errorResponse(err.code, err.message);
+    if (err instanceof HTTPException) {
+      // Hono middleware (bearer-auth) may carry a complete response already.
+      const res = err.getResponse();
+      if (res.headers.get("content-type")?.includes("application/json")) return res;
+      const code = STATUS_CODES[err.status] ?? (err.status >= 500 ? "INTERNAL" : "INVALID_REQUEST");
+      return errorResponse(code, err.message || "request refused");
+    }
+    // Internals stay in the log; the client gets the request id to quote.
+    console.error(
+      JSON.stringify({ level: "error", request_id: c.get("requestId"), method: c.req.method, path: c.req.path, error: String(err?.stack ?? err) }),
+    );
+    return errorResponse("INTERNAL", `internal error (request id ${c.get("requestId")})`);
+  });
+
+  app.notFound((c) => {
+    // The debug surface does not exist while DEBUG_TOKEN is unset, whatever the method.
+    const debugOff = !c.env?.DEBUG_TOKEN && /^\/(api\/)?debug(\/|$)/.test(c.req.path);
+    if (debugOff) return errorResponse("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+    // A known path with another method is 405 with Allow; anything else is 404.
+    const allowed = [
+      ...new Set(
+        app.routes
+          .filter((r) => r.method !== "ALL" && patternRegExp(r.path).test(c.req.path))
+          .map((r) => r.method),
+      ),
+    ];
+    if (allowed.length > 0) {
+      return errorResponse("METHOD_NOT_ALLOWED", `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(", ")}`, {
+        Allow: allowed.join(", "),
+      });
+    }
+    return errorResponse("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+  });
+  return app;
+}

@@ -1,0 +1,31 @@
+/**
+ * CORS for browser frontends on the write routes: only origins listed in CORS_ORIGINS get CORS
+ * headers; a preflight from any other origin is refused with 403.
+ */
+import type { MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import type { AppEnv } from "./bindings";
+import { ApiError } from "./errors";
+
+export function allowedOrigins(env: Env): string[] {
+  return (env.CORS_ORIGINS ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+}
+
+const honoCors = cors({
+  origin: (origin, c) => (allowedOrigins(c.env as Env).includes(origin) ? origin : null),
+  allowMethods: ["POST", "PUT", "OPTIONS"],
+  allowHeaders: ["Authorization", "Content-Type", "X-D1-Bookmark"],
+  exposeHeaders: ["X-Request-Id", "X-D1-Bookmark"],
+  maxAge: 600,
+});
+
+export const writeRoutesCors: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const origin = c.req.header("origin");
+  if (c.req.method === "OPTIONS" && (!origin || !allowedOrigins(c.env).includes(origin))) {
+    throw new ApiError("ORIGIN_NOT_ALLOWED", `origin ${JSON.stringify(origin ?? "(none)")} is not allowed (see CORS_ORIGINS)`);
+  }
+  return honoCors(c, next);
+};

@@ -1,0 +1,57 @@
+/**
+ * One error taxonomy: every rejection is {"error":{"code","message"}} with the status from this table.
+ */
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export const ERROR_STATUS = {
+  INVALID_JSON: 400,
+  INVALID_REQUEST: 400,
+  INVALID_PARAMETER: 400,
+  INVALID_CURSOR: 400,
+  UNAUTHORIZED: 401,
+  ORIGIN_NOT_ALLOWED: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  SNAPSHOT_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INVALID_TURN: 422,
+  INVALID_PAYLOAD: 422,
+  TURN_ID_MISMATCH: 422,
+  TURN_ID_REQUIRED: 422,
+  NESTING_TOO_DEEP: 422,
+  ROW_TOO_LARGE: 422,
+  UNKNOWN_CONVERSATION: 422,
+  INTERNAL: 500,
+  NOT_CONFIGURED: 503,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export class ApiError extends HTTPException {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(ERROR_STATUS[code], { message });
+    this.name = "ApiError";
+  }
+
+  toResponse(): Response {
+    return errorResponse(this.code, this.message, this.headers);
+  }
+}
+
+export function errorResponse(code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
+  const body: ErrorBody = { error: { code, message } };
+  return new Response(JSON.stringify(body), {
+    status: ERROR_STATUS[code],
+    headers: { "content-type": "application/json; charset=UTF-8", ...headers },
+  });
+}

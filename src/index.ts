@@ -1,0 +1,26 @@
+/**
+ * Turnstore: the Worker. Stores turn snapshots in D1 (write routes) and serves debug endpoints.
+ */
+import { createApp } from "./http/app";
+import debug from "./routes/debug/debug.index";
+import health from "./routes/health";
+import ingest from "./routes/ingest/ingest.index";
+
+const app = createApp();
+
+app.route("/", health);
+app.route("/", ingest);
+app.route("/", debug);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
+app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });
+app.doc31("/api/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "Turnstore",
+    version: "0.1.0",
+    description: "Chat-turn snapshots with per-turn runtime truth, on Cloudflare Workers + D1.",
+  },
+});
+
+export default app;

@@ -1,0 +1,104 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { AppEnv } from "../../http/bindings";
+import { decodeCursor, encodeCursor } from "../../http/cursor";
+import { ApiError } from "../../http/errors";
+import { getConversationWithHistory, listConversations, type ConversationPosition } from "../../store/conversations";
+import { listSnapshots, type SnapshotFilter, type SnapshotPosition } from "../../store/snapshot-reads";
+import { turnToYaml } from "../../turn/turn";
+import { conversationView } from "../conversation-view";
+import { DEFAULT_LIMIT, MAX_LIMIT, type getConversationRoute, type getTurnRoute, type listConversationsRoute, type listTurnsRoute } from "./debug.routes";
+
+const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
+  typeof v === "object" && v !== null && Number.isSafeInteger((v as SnapshotPosition).createdAtMs) && Number.isSafeInteger((v as SnapshotPosition).id);
+
+const isConversationPosition = (v: unknown): v is ConversationPosition =>
+  typeof v === "object" && v !== null && Number.isSafeInteger((v as ConversationPosition).lastActivityMs) && typeof (v as ConversationPosition).convId === "string";
+
+/** '' means "not given" for these filters (the envelope echoes '' for an absent one). */
+const given = (value: string | undefined) => (value === undefined || value === "" ? undefined : value);
+
+export const listConversationsHandler: RouteHandler<typeof listConversationsRoute, AppEnv> = async (c) => {
+  const query = c.req.valid("query");
+  const scope = ["conversations", query.since_ms ?? null];
+  const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isConversationPosition) : undefined;
+  const { rows, next } = await listConversations(c.var.db, { limit: query.limit ?? DEFAULT_LIMIT, sinceMs: query.since_ms, after });
+  return c.json(
+    { items: rows.map(conversationView), next_cursor: next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, next) : null },
+    200,
+  );
+};
+
+export const getConversationHandler: RouteHandler<typeof getConversationRoute, AppEnv> = async (c) => {
+  const { conv_id } = c.req.valid("param");
+  const found = await getConversationWithHistory(c.var.db, conv_id);
+  if (!found) throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
+  return c.json({ ...conversationView(found.conversation), runtime_history: found.runtimeHistory }, 200);
+};
+
+export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = async (c) => {
+  const query = c.req.valid("query");
+  const convId = given(query.conv_id);
+  const sessionId = given(query.session_id);
+  if (!convId && !sessionId) throw new ApiError("INVALID_PARAMETER", "give conv_id or session_id (or both)");
+  const filter: Omit<SnapshotFilter, "limit"> = {
+    convId,
+    sessionId,
+    phase: given(query.phase),
+    // An explicit empty runtime_key / inference_id asks for snapshots whose value is unknown.
+    runtimeKey: query.runtime_key,
+    inferenceId: query.inference_id,
+    sinceMs: query.since_ms,
+  };
+  const scope = ["turns", filter];
+  const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
+  const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT });
+  return c.json(
+    {
+      conv_id: query.conv_id ?? "",
+      session_id: query.session_id ?? "",
+      phase: query.phase ?? "",
+      since_ms: query.since_ms ?? 0,
+      items: page.records.map((r) => ({
+        conv_id: r.convId,
+        session_id: r.sessionId,
+        turn_id: r.turnId,
+        phase: r.phase,
+        runtime_key: r.runtimeKey,
+        inference_id: r.inferenceId,
+        created_at_ms: r.createdAtMs,
+        payload: turnToYaml(r.turn),
+      })),
+      next_cursor: page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null,
+    },
+    200,
+  );
+};
+
+export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (c) => {
+  const { conv_id, session_id, turn_id } = c.req.valid("param");
+  const query = c.req.valid("query");
+  const filter = { convId: conv_id, sessionId: session_id, turnId: turn_id };
+  const scope = ["turn", filter];
+  const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
+  const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? MAX_LIMIT });
+  if (page.records.length === 0 && !after) {
+    throw new ApiError("NOT_FOUND", `turn ${JSON.stringify(turn_id)} of conversation ${JSON.stringify(conv_id)}, session ${JSON.stringify(session_id)} has no snapshot`);
+  }
+  return c.json(
+    {
+      conv_id,
+      session_id,
+      turn_id,
+      items: page.records.map((r) => ({
+        phase: r.phase,
+        created_at_ms: r.createdAtMs,
+        runtime_key: r.runtimeKey,
+        inference_id: r.inferenceId,
+        payload: turnToYaml(r.turn),
+        parsed: r.turn as unknown as Record<string, unknown>,
+      })),
+      next_cursor: page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null,
+    },
+    200,
+  );
+};

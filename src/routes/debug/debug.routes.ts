@@ -1,0 +1,187 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireDebugToken } from "../../http/auth";
+import { readSession } from "../../http/database";
+import { ConversationSchema, errorResponses } from "../schemas";
+
+export const MAX_LIMIT = 1000;
+export const DEFAULT_LIMIT = 200;
+
+const limit = z
+  .string()
+  .regex(/^[0-9]{1,4}$/, `limit must be an integer 1..${MAX_LIMIT}`)
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= MAX_LIMIT, `limit must be an integer 1..${MAX_LIMIT}`)
+  .optional()
+  .openapi({ type: "integer", description: `Page size, 1..${MAX_LIMIT}`, param: { name: "limit", in: "query" } });
+
+const sinceMs = z
+  .string()
+  .regex(/^[0-9]{1,16}$/, "since_ms must be a non-negative integer (milliseconds since the epoch)")
+  .transform(Number)
+  .refine(Number.isSafeInteger, "since_ms must be a non-negative integer (milliseconds since the epoch)")
+  .optional()
+  .openapi({ type: "integer", description: "Inclusive lower bound (ms)", param: { name: "since_ms", in: "query" } });
+
+const cursor = z
+  .string()
+  .optional()
+  .openapi({ description: "next_cursor of the previous page, as given", param: { name: "cursor", in: "query" } });
+
+const text = (name: string, description: string) =>
+  z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
+
+const readMiddleware = [requireDebugToken, readSession];
+const security = [{ debugToken: [] }];
+
+export const listConversationsRoute = createRoute({
+  method: "get",
+  path: "/api/debug/conversations",
+  tags: ["debug"],
+  summary: "Conversations, newest activity first (ties by conv_id)",
+  security,
+  middleware: readMiddleware,
+  request: { query: z.object({ limit, since_ms: sinceMs, cursor }) },
+  responses: {
+    200: {
+      description: "A page of conversations",
+      content: {
+        "application/json": {
+          schema: z.object({ items: z.array(ConversationSchema), next_cursor: z.string().nullable() }).openapi("ConversationPage"),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+const RuntimeSegmentSchema = z
+  .object({
+    runtime_key: z.string(),
+    first_turn_id: z.string(),
+    last_turn_id: z.string(),
+    from_ms: z.number().int(),
+    to_ms: z.number().int(),
+    turn_count: z.number().int(),
+  })
+  .openapi("RuntimeSegment");
+
+const pathId = (name: string) => z.string().min(1).openapi({ param: { name, in: "path" } });
+
+export const getConversationRoute = createRoute({
+  method: "get",
+  path: "/api/debug/conversations/{conv_id}",
+  tags: ["debug"],
+  summary: "One conversation with its runtime history (consecutive runtime segments, oldest first)",
+  security,
+  middleware: readMiddleware,
+  request: { params: z.object({ conv_id: pathId("conv_id") }) },
+  responses: {
+    200: {
+      description: "The conversation",
+      content: {
+        "application/json": {
+          schema: ConversationSchema.extend({ runtime_history: z.array(RuntimeSegmentSchema) }).openapi("ConversationDetail"),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+const SnapshotItemSchema = z
+  .object({
+    conv_id: z.string(),
+    session_id: z.string(),
+    turn_id: z.string(),
+    phase: z.string(),
+    runtime_key: z.string().openapi({ description: "This snapshot's own runtime ('' when unknown)" }),
+    inference_id: z.string().openapi({ description: "This snapshot's own inference id ('' when unknown)" }),
+    created_at_ms: z.number().int(),
+    payload: z.string().openapi({ description: "The snapshot's turn as YAML" }),
+  })
+  .openapi("SnapshotItem");
+
+export const listTurnsRoute = createRoute({
+  method: "get",
+  path: "/api/debug/turns",
+  tags: ["debug"],
+  summary: "Snapshots of a conversation and/or session, newest first",
+  security,
+  middleware: readMiddleware,
+  request: {
+    query: z.object({
+      conv_id: text("conv_id", "Conversation (this or session_id is required)"),
+      session_id: text("session_id", "Session (this or conv_id is required)"),
+      phase: text("phase", "Only this phase"),
+      runtime_key: text("runtime_key", "Only snapshots with this runtime_key ('' = unknown)"),
+      inference_id: text("inference_id", "Only snapshots with this inference_id ('' = unknown)"),
+      since_ms: sinceMs,
+      limit,
+      cursor,
+    }),
+  },
+  responses: {
+    200: {
+      description: "A page of snapshots",
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              conv_id: z.string(),
+              session_id: z.string(),
+              phase: z.string(),
+              since_ms: z.number().int(),
+              items: z.array(SnapshotItemSchema),
+              next_cursor: z.string().nullable(),
+            })
+            .openapi("SnapshotPage"),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});
+
+export const getTurnRoute = createRoute({
+  method: "get",
+  path: "/api/debug/turn/{conv_id}/{session_id}/{turn_id}",
+  tags: ["debug"],
+  summary: "Every snapshot of one turn, newest first",
+  security,
+  middleware: readMiddleware,
+  request: {
+    params: z.object({ conv_id: pathId("conv_id"), session_id: pathId("session_id"), turn_id: pathId("turn_id") }),
+    query: z.object({
+      limit: limit.openapi({ description: `Page size, 1..${MAX_LIMIT} (default ${MAX_LIMIT})` }),
+      cursor,
+    }),
+  },
+  responses: {
+    200: {
+      description: "The turn's snapshots",
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              conv_id: z.string(),
+              session_id: z.string(),
+              turn_id: z.string(),
+              items: z.array(
+                z.object({
+                  phase: z.string(),
+                  created_at_ms: z.number().int(),
+                  runtime_key: z.string(),
+                  inference_id: z.string(),
+                  payload: z.string(),
+                  parsed: z.record(z.string(), z.unknown()).openapi({ description: "The turn as JSON" }),
+                }),
+              ),
+              next_cursor: z.string().nullable(),
+            })
+            .openapi("TurnDetail"),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 404, 500),
+  },
+});

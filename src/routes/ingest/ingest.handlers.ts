@@ -1,0 +1,89 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import type { AppEnv } from "../../http/bindings";
+import { ApiError } from "../../http/errors";
+import { switchRuntime, UnknownConversationError } from "../../store/conversations";
+import { saveSnapshots, SnapshotConflictError } from "../../store/snapshot-writes";
+import { prepareSnapshot, projectSnapshot, type PreparedSnapshot } from "../../turn/snapshot";
+import { conversationView } from "../conversation-view";
+import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
+
+/** One JSON line per write: what was stored and what it cost — never the token or the payload text. */
+function logWrite(requestId: string, route: string, snapshots: PreparedSnapshot[], outcomes: string[], rowsWritten: number, startedAt: number) {
+  console.log(
+    JSON.stringify({
+      level: "info",
+      event: "write",
+      route,
+      request_id: requestId,
+      snapshots: snapshots.map((s, i) => ({
+        conv_id: s.convId,
+        turn_id: s.turnId,
+        phase: s.phase,
+        runtime_key: s.runtimeKey,
+        inference_id: s.inferenceId,
+        outcome: outcomes[i],
+      })),
+      rows_written: rowsWritten,
+      duration_ms: Date.now() - startedAt,
+    }),
+  );
+}
+
+async function store(db: AppEnv["Variables"]["db"], snapshots: PreparedSnapshot[]) {
+  try {
+    return await saveSnapshots(db, snapshots);
+  } catch (error) {
+    if (error instanceof SnapshotConflictError) throw new ApiError("SNAPSHOT_CONFLICT", error.message);
+    throw error;
+  }
+}
+
+export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
+  const startedAt = Date.now();
+  const snapshot = await prepareSnapshot(c.req.valid("json"), startedAt);
+  const { outcomes, rowsWritten } = await store(c.var.db, [snapshot]);
+  logWrite(c.var.requestId, "POST /api/turns", [snapshot], outcomes, rowsWritten, startedAt);
+  return c.json(projectSnapshot(snapshot), outcomes[0] === "created" ? 201 : 200);
+};
+
+export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
+  const startedAt = Date.now();
+  const { items } = c.req.valid("json");
+  // Every item is checked before anything is written; the first bad one names its index.
+  const snapshots: PreparedSnapshot[] = [];
+  for (const [index, item] of items.entries()) snapshots.push(await prepareSnapshot(item, startedAt, `items[${index}]`));
+  const { outcomes, rowsWritten } = await store(c.var.db, snapshots);
+  logWrite(c.var.requestId, "POST /api/turns/batch", snapshots, outcomes, rowsWritten, startedAt);
+  const created = outcomes.includes("created");
+  return c.json({ items: snapshots.map(projectSnapshot) }, created ? 201 : 200);
+};
+
+export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c) => {
+  const startedAt = Date.now();
+  const { conv_id } = c.req.valid("param");
+  const body = c.req.valid("json");
+  try {
+    const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
+      convId: conv_id,
+      runtimeKey: body.runtime_key,
+      sessionId: body.session_id,
+      atMs: body.at_ms ?? startedAt,
+    });
+    console.log(
+      JSON.stringify({
+        level: "info",
+        event: "runtime_switch",
+        request_id: c.var.requestId,
+        conv_id,
+        runtime_key: body.runtime_key,
+        resolved_runtime_key: conversation.currentRuntimeKey,
+        rows_written: rowsWritten,
+        duration_ms: Date.now() - startedAt,
+      }),
+    );
+    return c.json(conversationView(conversation), 200);
+  } catch (error) {
+    if (error instanceof UnknownConversationError) throw new ApiError("UNKNOWN_CONVERSATION", error.message);
+    throw error;
+  }
+};

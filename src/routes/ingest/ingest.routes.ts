@@ -1,0 +1,119 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireIngestToken } from "../../http/auth";
+import { writeRoutesCors } from "../../http/cors";
+import { writeSession } from "../../http/database";
+import { limitBody, requireJsonBody } from "../../http/json-body";
+import { TurnInputSchema } from "../../turn/turn";
+import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
+
+export const MAX_BATCH_ITEMS = 100;
+
+/** Explicit attribution: trimmed, and '' means "not given" (falls through to metadata). */
+const attribution = (name: string) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .max(256, `${name} must be at most 256 characters`)
+    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), `${name} must not contain control characters`);
+
+export const SnapshotRequestSchema = z
+  .strictObject({
+    conv_id: identifier("conv_id"),
+    session_id: identifier("session_id"),
+    turn_id: identifier("turn_id").optional().openapi({ description: "Defaults to turn.id; must agree with it when both are given" }),
+    phase: identifier("phase", 64).optional().openapi({ description: "draft, pre_inference, post_inference, post_tools, final or any other name; default final" }),
+    created_at_ms: epochMs("created_at_ms").optional().openapi({ description: "Snapshot time; defaults to the server clock" }),
+    runtime_key: attribution("runtime_key").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
+    inference_id: attribution("inference_id").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
+    turn: TurnInputSchema.optional().openapi({ description: "The turn as a JSON object (give this or payload)" }),
+    payload: z.string({ error: "payload must be a string (the turn as YAML)" }).optional().openapi({
+      description: "The turn as YAML, as the Go implementation serializes it (give this or turn)",
+    }),
+  })
+  .refine((body) => (body.turn === undefined) !== (body.payload === undefined), {
+    message: "give exactly one of turn (a JSON object) or payload (the turn as a YAML string)",
+  })
+  .openapi("SnapshotRequest");
+
+export const SnapshotProjectionSchema = z
+  .object({
+    conv_id: z.string(),
+    session_id: z.string(),
+    turn_id: z.string(),
+    phase: z.string(),
+    created_at_ms: z.number().int(),
+    runtime_key: z.string(),
+    inference_id: z.string(),
+  })
+  .openapi("SnapshotProjection");
+
+const bearer = (name: string) => [{ [name]: [] }];
+
+/** Before validation, in order: CORS, token (checked before the body is read), body size, type and
+ * syntax, then the D1 session. */
+const writeMiddleware = [writeRoutesCors, requireIngestToken, limitBody, requireJsonBody, writeSession];
+
+export const postTurnRoute = createRoute({
+  method: "post",
+  path: "/api/turns",
+  tags: ["ingestion"],
+  summary: "Store one turn snapshot",
+  security: bearer("ingestToken"),
+  middleware: writeMiddleware,
+  request: { body: { required: true, content: { "application/json": { schema: SnapshotRequestSchema } } } },
+  responses: {
+    201: { description: "Stored", content: { "application/json": { schema: SnapshotProjectionSchema } } },
+    200: { description: "Identical replay; nothing written", content: { "application/json": { schema: SnapshotProjectionSchema } } },
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 500, 503),
+  },
+});
+
+export const BatchRequestSchema = z
+  .strictObject({
+    items: z
+      .array(SnapshotRequestSchema, { error: "items must be an array of snapshots" })
+      .min(1, "items must hold 1 to 100 snapshots")
+      .max(MAX_BATCH_ITEMS, "items must hold 1 to 100 snapshots"),
+  })
+  .openapi("SnapshotBatchRequest");
+
+const BatchResponseSchema = z.object({ items: z.array(SnapshotProjectionSchema) }).openapi("SnapshotBatchResponse");
+
+export const postTurnBatchRoute = createRoute({
+  method: "post",
+  path: "/api/turns/batch",
+  tags: ["ingestion"],
+  summary: "Store 1 to 100 snapshots, all or nothing",
+  security: bearer("ingestToken"),
+  middleware: writeMiddleware,
+  request: { body: { required: true, content: { "application/json": { schema: BatchRequestSchema } } } },
+  responses: {
+    201: { description: "Stored (at least one item was new)", content: { "application/json": { schema: BatchResponseSchema } } },
+    200: { description: "Every item was an identical replay; nothing written", content: { "application/json": { schema: BatchResponseSchema } } },
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 500, 503),
+  },
+});
+
+export const RuntimeSwitchSchema = z
+  .strictObject({
+    runtime_key: identifier("runtime_key"),
+    session_id: identifier("session_id").optional().openapi({ description: "Required when the conversation does not exist yet" }),
+    at_ms: epochMs("at_ms").optional().openapi({ description: "Event time of the switch; defaults to the server clock" }),
+  })
+  .openapi("RuntimeSwitch");
+
+export const putRuntimeRoute = createRoute({
+  method: "put",
+  path: "/api/conversations/{conv_id}/runtime",
+  tags: ["ingestion"],
+  summary: "Announce a runtime (profile) switch for a conversation",
+  security: bearer("ingestToken"),
+  middleware: writeMiddleware,
+  request: {
+    params: z.object({ conv_id: identifier("conv_id").openapi({ param: { name: "conv_id", in: "path" } }) }),
+    body: { required: true, content: { "application/json": { schema: RuntimeSwitchSchema } } },
+  },
+  responses: {
+    200: { description: "The conversation after the switch", content: { "application/json": { schema: ConversationSchema } } },
+    ...errorResponses(400, 401, 403, 413, 415, 422, 500, 503),
+  },
+});

@@ -1,0 +1,73 @@
+/**
+ * Shared zod schemas: they validate requests and generate the OpenAPI document (one source).
+ */
+import { z } from "@hono/zod-openapi";
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+export const MAX_ID_LENGTH = 256;
+export const MAX_PHASE_LENGTH = 64;
+
+/** An identifier stored and returned exactly: any text (quotes, %, /, emoji…) but not blank or control characters. */
+export function identifier(name: string, max = MAX_ID_LENGTH) {
+  return z
+    .string({ error: `${name} must be a string` })
+    .min(1, `${name} must not be empty`)
+    .max(max, `${name} must be at most ${max} characters`)
+    .refine((v) => v.trim() !== "", `${name} must not be blank`)
+    .refine((v) => !CONTROL_CHARACTERS.test(v), `${name} must not contain control characters`)
+    .refine((v) => !LONE_SURROGATE.test(v), `${name} must be valid Unicode (no lone surrogates)`);
+}
+
+/** A positive integer of milliseconds since the epoch that JSON and D1 both hold exactly. */
+export function epochMs(name: string) {
+  const message = `${name} must be a positive safe integer (milliseconds since the epoch)`;
+  return z
+    .number({ error: message })
+    .int(message)
+    .positive(message)
+    .max(Number.MAX_SAFE_INTEGER, message);
+}
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "INVALID_REQUEST" }),
+      message: z.string().openapi({ example: "conv_id must not be empty" }),
+    }),
+  })
+  .openapi("Error");
+
+export function errorResponses(...statuses: number[]) {
+  const descriptions: Record<number, string> = {
+    400: "Bad input (malformed JSON, wrong types, unknown fields, malformed parameters)",
+    401: "Missing or wrong bearer token",
+    403: "CORS preflight from an origin not in CORS_ORIGINS",
+    404: "Unknown resource (or the debug surface is disabled)",
+    409: "A different snapshot is already stored under the same identity",
+    413: "Body larger than 4 MiB",
+    415: "Content-Type is not application/json",
+    422: "Well-formed but semantically invalid",
+    500: "Internal error",
+    503: "INGEST_TOKEN is not configured",
+  };
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: descriptions[status] ?? "Error", content: { "application/json": { schema: ErrorSchema } } },
+    ]),
+  );
+}
+
+export const ConversationSchema = z
+  .object({
+    conv_id: z.string(),
+    session_id: z.string(),
+    resolved_runtime_key: z.string().openapi({ description: "The runtime the conversation uses now (a pointer, not history)" }),
+    created_at_ms: z.number().int(),
+    last_activity_ms: z.number().int(),
+    turn_count: z.number().int(),
+    snapshot_count: z.number().int(),
+  })
+  .openapi("Conversation");

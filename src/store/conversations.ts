@@ -1,0 +1,151 @@
+/**
+ * Conversations: the runtime pointer (what a conversation uses now, never history), listing, and the
+ * runtime history derived from the conversation's own turns.
+ */
+import { and, asc, desc, eq, gt, gte, lt, lte, or } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { conversations, turns } from "../db/schema";
+import { segmentRuntimeHistory, type RuntimeSegment } from "../turn/runtime-history";
+import { rowsWritten, type D1Handle } from "./d1";
+import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
+
+export type ConversationRow = typeof conversations.$inferSelect;
+
+export interface ConversationPosition {
+  lastActivityMs: number;
+  convId: string;
+}
+
+function orm(db: D1Handle) {
+  // drizzle-orm/d1 only calls prepare() and batch(), which a Sessions-API session also has.
+  return drizzle(db as D1Database, { schema: { conversations, turns } });
+}
+
+export async function listConversations(
+  db: D1Handle,
+  options: { limit: number; sinceMs?: number; after?: ConversationPosition },
+): Promise<{ rows: ConversationRow[]; next: ConversationPosition | null }> {
+  const { limit, sinceMs, after } = options;
+  const rows = await orm(db)
+    .select()
+    .from(conversations)
+    .where(
+      and(
+        sinceMs !== undefined ? gte(conversations.lastActivityMs, sinceMs) : undefined,
+        // Newest activity first, ties by conv_id ascending: a range on the index, then the ties.
+        after
+          ? and(
+              lte(conversations.lastActivityMs, after.lastActivityMs),
+              or(lt(conversations.lastActivityMs, after.lastActivityMs), gt(conversations.convId, after.convId)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.lastActivityMs), asc(conversations.convId))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    rows: page,
+    next: rows.length > limit && last ? { lastActivityMs: last.lastActivityMs, convId: last.convId } : null,
+  };
+}
+
+export async function getConversationWithHistory(
+  db: D1Handle,
+  convId: string,
+): Promise<{ conversation: ConversationRow; runtimeHistory: RuntimeSegment[] } | null> {
+  const q = orm(db);
+  const [found, turnRows] = await q.batch([
+    q.select().from(conversations).where(eq(conversations.convId, convId)).limit(1),
+    q
+      .select({
+        turnId: turns.turnId,
+        runtimeKey: turns.runtimeKey,
+        createdAtMs: turns.turnCreatedAtMs,
+        updatedAtMs: turns.updatedAtMs,
+      })
+      .from(turns)
+      .where(eq(turns.convId, convId))
+      .orderBy(asc(turns.turnCreatedAtMs), asc(turns.turnId)),
+  ]);
+  const conversation = found[0];
+  if (!conversation) return null;
+  return { conversation, runtimeHistory: segmentRuntimeHistory(turnRows) };
+}
+
+export class UnknownConversationError extends Error {
+  override name = "UnknownConversationError";
+}
+
+const SELECT_CONVERSATION = `SELECT conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
+  last_activity_ms, turn_count, snapshot_count FROM conversations WHERE conv_id = ?1`;
+
+/** The pointer rule of UPSERT_CONVERSATION_EVENTS, for a conversation that must already exist. */
+const SWITCH_EXISTING_CONVERSATION = `UPDATE conversations SET
+  current_runtime_key = CASE WHEN ?2 >= current_runtime_at_ms THEN ?3 ELSE current_runtime_key END,
+  current_runtime_at_ms = max(current_runtime_at_ms, ?2),
+  created_at_ms = min(created_at_ms, ?2),
+  last_activity_ms = max(last_activity_ms, ?2)
+WHERE conv_id = ?1`;
+
+interface ConversationDbRow {
+  conv_id: string;
+  session_id: string;
+  current_runtime_key: string;
+  current_runtime_at_ms: number;
+  created_at_ms: number;
+  last_activity_ms: number;
+  turn_count: number;
+  snapshot_count: number;
+}
+
+function fromDbRow(row: ConversationDbRow): ConversationRow {
+  return {
+    convId: row.conv_id,
+    sessionId: row.session_id,
+    currentRuntimeKey: row.current_runtime_key,
+    currentRuntimeAtMs: row.current_runtime_at_ms,
+    createdAtMs: row.created_at_ms,
+    lastActivityMs: row.last_activity_ms,
+    turnCount: row.turn_count,
+    snapshotCount: row.snapshot_count,
+  };
+}
+
+/**
+ * Records a runtime switch as a pointer event (newest event wins; an older one is accepted and
+ * moves nothing). With a session id it creates the conversation when missing; without one the
+ * conversation must exist. One batch: the event, then the row to answer with.
+ */
+export async function switchRuntime(
+  db: D1Handle,
+  event: { convId: string; runtimeKey: string; sessionId?: string; atMs: number },
+): Promise<{ conversation: ConversationRow; rowsWritten: number }> {
+  const write =
+    event.sessionId !== undefined
+      ? db.prepare(UPSERT_CONVERSATION_EVENTS).bind(
+          JSON.stringify([
+            {
+              conv_id: event.convId,
+              session_id: event.sessionId,
+              at_ms: event.atMs,
+              runtime_key: event.runtimeKey,
+              first_of_turn: 0,
+              snapshots: 0,
+            },
+          ]),
+        )
+      : db.prepare(SWITCH_EXISTING_CONVERSATION).bind(event.convId, event.atMs, event.runtimeKey);
+  const [writeResult, readResult] = await db.batch<ConversationDbRow>([
+    write,
+    db.prepare(SELECT_CONVERSATION).bind(event.convId),
+  ]);
+  const row = readResult!.results[0];
+  if (!row) {
+    throw new UnknownConversationError(
+      `conversation ${JSON.stringify(event.convId)} does not exist; give session_id to create it with this switch`,
+    );
+  }
+  return { conversation: fromDbRow(row), rowsWritten: rowsWritten([writeResult!]) };
+}

@@ -1,0 +1,39 @@
+/** What the store needs from D1: a database or a Sessions-API session (same prepare/batch surface). */
+export type D1Handle = Pick<D1Database, "prepare" | "batch">;
+
+/** D1 refuses strings over 2,000,000 bytes, bound parameters included: JSON parameters stay below. */
+export const MAX_JSON_PARAMETER_BYTES = 1_950_000;
+
+const utf8 = new TextEncoder();
+
+/**
+ * Splits rows into JSON-array parameters (for json_each) of at most MAX_JSON_PARAMETER_BYTES each.
+ * One bound parameter per statement keeps every statement far below D1's 100-parameter limit,
+ * however many blocks or items a request carries.
+ */
+export function jsonParameterChunks(rows: readonly unknown[], budget = MAX_JSON_PARAMETER_BYTES): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let bytes = 2;
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    const size = utf8.encode(text).length + 1;
+    if (current.length > 0 && bytes + size > budget) {
+      chunks.push(`[${current.join(",")}]`);
+      current = [];
+      bytes = 2;
+    }
+    current.push(text);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(`[${current.join(",")}]`);
+  return chunks;
+}
+
+export function rowsWritten(results: ReadonlyArray<D1Result>): number {
+  return results.reduce((sum, r) => sum + (r.meta?.rows_written ?? 0), 0);
+}
+
+export function rowsRead(results: ReadonlyArray<D1Result>): number {
+  return results.reduce((sum, r) => sum + (r.meta?.rows_read ?? 0), 0);
+}

@@ -1,0 +1,91 @@
+/**
+ * Test harness: requests go through the Worker's real fetch handler (src/index.ts) with the real
+ * miniflare D1 binding of this test file.
+ */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../../src/index";
+
+export const INGEST_TOKEN = env.INGEST_TOKEN;
+export const DEBUG_TOKEN = env.DEBUG_TOKEN;
+
+export interface CallOptions {
+  body?: unknown;
+  /** Raw body text (sent as is). */
+  raw?: string;
+  token?: string | null;
+  headers?: Record<string, string>;
+  env?: Partial<Env>;
+}
+
+export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
+  const headers = new Headers(options.headers);
+  const isDebug = path.startsWith("/api/debug") || path.startsWith("/debug");
+  const token = options.token === undefined ? (isDebug ? DEBUG_TOKEN : INGEST_TOKEN) : options.token;
+  if (token !== null) headers.set("authorization", `Bearer ${token}`);
+  let body: string | undefined;
+  if (options.raw !== undefined) body = options.raw;
+  else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  }
+  const request = new Request(`https://turnstore.test${path}`, { method, headers, body });
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request, { ...env, ...options.env } as Env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+export async function json<T = any>(response: Response): Promise<T> {
+  return (await response.json()) as T;
+}
+
+export const post = (path: string, body: unknown, options: CallOptions = {}) => call("POST", path, { ...options, body });
+export const get = (path: string, options: CallOptions = {}) => call("GET", path, options);
+
+/** Row counts of every table: a rejected request must leave them all unchanged. */
+export async function tableCounts(): Promise<Record<string, number>> {
+  const tables = ["turns", "turn_snapshots", "blocks", "conversations", "turn_block_membership"];
+  const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT count(*) AS n FROM ${t}`)));
+  return Object.fromEntries(tables.map((t, i) => [t, (rows[i]!.results[0] as { n: number }).n]));
+}
+
+/** A digest of every row of every table (for "changes nothing" checks stronger than counts). */
+export async function databaseDigest(): Promise<string> {
+  const tables = ["turns", "turn_snapshots", "blocks", "conversations", "turn_block_membership"];
+  const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`)));
+  return JSON.stringify(rows.map((r) => r.results));
+}
+
+let counter = 0;
+/** A unique id per call, so tests sharing one D1 never collide. */
+export function uid(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${Date.now().toString(36)}-${counter}`;
+}
+
+export function turnBody(fields: {
+  conv_id: string;
+  session_id: string;
+  turn_id?: string;
+  phase?: string;
+  created_at_ms?: number;
+  runtime_key?: string;
+  inference_id?: string;
+  text?: string;
+  metadata?: Record<string, unknown>;
+  blocks?: unknown[];
+}) {
+  const { text, metadata, blocks, ...rest } = fields;
+  return {
+    ...rest,
+    turn: {
+      id: fields.turn_id,
+      blocks: blocks ?? [
+        { kind: "user", role: "user", payload: { text: `question for ${fields.turn_id}` } },
+        { kind: "llm_text", payload: { text: text ?? `answer for ${fields.turn_id}` } },
+      ],
+      ...(metadata ? { metadata } : {}),
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const migrationsDir = fileURLToPath(new URL("./drizzle", import.meta.url));
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // The Worker's real fetch handler against a real miniflare D1 (fresh per test file),
+        // migrated with the same drizzle/ folder `wrangler d1 migrations apply` uses.
+        plugins: [
+          cloudflareTest(async () => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                INGEST_TOKEN: "test-ingest-token",
+                DEBUG_TOKEN: "test-debug-token",
+                CORS_ORIGINS: "https://chat.example.com, https://app.example.com",
+                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          setupFiles: ["./test/worker/apply-migrations.ts"],
+        },
+      },
+      {
+        // Node-side tools (import, db:check) and generators, run outside the Worker runtime.
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
