@@ -4,8 +4,12 @@ import { defineConfig } from "vitest/config";
 
 const migrationsDir = fileURLToPath(new URL("./drizzle", import.meta.url));
 
+// .ci/run asks for a JSON report next to the usual output (its summary line is read from it).
+const jsonReport = process.env.TURNSTORE_VITEST_JSON;
+
 export default defineConfig({
   test: {
+    reporters: jsonReport ? ["default", ["json", { outputFile: jsonReport }]] : ["default"],
     projects: [
       {
         // The Worker's real fetch handler against a real miniflare D1 (fresh per test file),
