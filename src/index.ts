@@ -5,12 +5,14 @@ import { createApp } from "./http/app";
 import debug from "./routes/debug/debug.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
+import viewer from "./routes/viewer/viewer.index";
 
 const app = createApp();
 
 app.route("/", health);
 app.route("/", ingest);
 app.route("/", debug);
+app.route("/", viewer);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });

@@ -1,0 +1,60 @@
+/** @jsxImportSource hono/jsx */
+/**
+ * The debug viewer at /debug: HTML shells, one stylesheet and one plain script, all served by this
+ * Worker. Plain Hono routes (not OpenAPI: these are pages, not API). The shells hold no data, so they
+ * need no token; like the debug API, the whole surface is 404 while DEBUG_TOKEN is unset.
+ */
+import { Hono, type MiddlewareHandler } from "hono";
+import type { HtmlEscapedString } from "hono/utils/html";
+import { secureHeaders } from "hono/secure-headers";
+import type { AppEnv } from "../../http/bindings";
+import { ApiError } from "../../http/errors";
+import { ConversationPage, ConversationsPage, SCRIPT_PATH, STYLE_PATH, TurnPage } from "./viewer.pages";
+import { VIEWER_SCRIPT } from "./viewer.script";
+import { VIEWER_STYLE } from "./viewer.style";
+
+const debugSurfaceEnabled: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.env.DEBUG_TOKEN) throw new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+  await next();
+};
+
+// Turn text is untrusted: only our own script and stylesheet may run or style, nothing inline, and
+// the only place the page may talk to is this origin (the debug API).
+const viewerHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'none'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'"],
+    connectSrc: ["'self'"],
+    baseUri: ["'none'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'none'"],
+  },
+  xFrameOptions: "DENY",
+  // HSTS is a decision for the whole host, not for one debug page.
+  strictTransportSecurity: false,
+});
+
+async function shell(page: HtmlEscapedString | Promise<HtmlEscapedString>): Promise<Response> {
+  return new Response(`<!doctype html>\n${await page}`, {
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" },
+  });
+}
+
+function asset(body: string, contentType: string): Response {
+  return new Response(body, { headers: { "content-type": contentType, "cache-control": "no-cache" } });
+}
+
+const viewer = new Hono<AppEnv>({ strict: true })
+  .use("/debug", viewerHeaders, debugSurfaceEnabled)
+  .use("/debug/*", viewerHeaders, debugSurfaceEnabled)
+  .get("/debug", () => shell(<ConversationsPage />))
+  .get("/debug/c/:conv_id", (c) => shell(<ConversationPage convId={c.req.param("conv_id")} />))
+  .get("/debug/t/:conv_id/:session_id/:turn_id", (c) =>
+    shell(<TurnPage convId={c.req.param("conv_id")} sessionId={c.req.param("session_id")} turnId={c.req.param("turn_id")} />),
+  )
+  .get(SCRIPT_PATH, () => asset(VIEWER_SCRIPT, "text/javascript; charset=utf-8"))
+  .get(STYLE_PATH, () => asset(VIEWER_STYLE, "text/css; charset=utf-8"));
+
+export default viewer;
