@@ -1,0 +1,140 @@
+/**
+ * Cost: every filter and sort of the debug reads is served by an index (EXPLAIN QUERY PLAN on the
+ * real D1), and a request costs a constant number of D1 statements whatever `limit` is.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { snapshotQueries, type SnapshotFilter } from "../../src/store/snapshot-reads";
+import { call, json, post, turnBody, uid } from "./harness";
+
+async function plan(sql: string, params: unknown[]): Promise<string[]> {
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+  return results.map((r) => r.detail);
+}
+
+const FILTERS: Array<[string, Omit<SnapshotFilter, "limit">]> = [
+  ["conv", { convId: "c" }],
+  ["session", { sessionId: "s" }],
+  ["conv + session", { convId: "c", sessionId: "s" }],
+  ["conv + phase", { convId: "c", phase: "final" }],
+  ["session + phase", { sessionId: "s", phase: "final" }],
+  ["conv + runtime", { convId: "c", runtimeKey: "planner" }],
+  ["conv + inference", { convId: "c", inferenceId: "i" }],
+  ["conv + since + cursor", { convId: "c", sinceMs: 5, after: { createdAtMs: 10, id: 3 } }],
+  ["turn detail", { convId: "c", sessionId: "s", turnId: "t" }],
+];
+
+describe("query plans", () => {
+  it.each(FILTERS)("%s: page served by an index, no full scan, no sort for the page order", async (_name, filter) => {
+    const { page, blocks, params } = snapshotQueries({ ...filter, limit: 200 });
+    const pagePlan = await plan(page, params);
+    expect(pagePlan.join("\n")).toMatch(/SEARCH turn_snapshots USING (COVERING )?INDEX/);
+    expect(pagePlan.join("\n")).not.toMatch(/SCAN turn_snapshots/);
+    if (!filter.turnId) expect(pagePlan.join("\n")).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
+    const blocksPlan = (await plan(blocks, params)).join("\n");
+    expect(blocksPlan).toMatch(/SEARCH blocks USING (INDEX|PRIMARY KEY|COVERING INDEX) sqlite_autoindex_blocks_1/);
+    expect(blocksPlan).not.toMatch(/SCAN blocks/);
+  });
+
+  it("conversation list and runtime history are index-served", async () => {
+    const list = (await plan("SELECT * FROM conversations WHERE last_activity_ms >= ?1 ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 201", [0])).join("\n");
+    expect(list).toMatch(/conversations_by_activity/);
+    expect(list).not.toMatch(/TEMP B-TREE/);
+    const history = (await plan("SELECT turn_id, runtime_key FROM turns WHERE conv_id = ?1 ORDER BY turn_created_at_ms, turn_id", ["c"])).join("\n");
+    expect(history).toMatch(/turns_by_conv_created/);
+    expect(history).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it("the operator queries of the playbook use the GP-26 indexes", async () => {
+    const byRuntime = (await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND runtime_key = ?2 ORDER BY updated_at_ms DESC", ["c", "p"])).join("\n");
+    expect(byRuntime).toMatch(/turns_by_conv_runtime_updated/);
+    const byInference = (await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND inference_id = ?2 ORDER BY updated_at_ms DESC", ["c", "i"])).join("\n");
+    expect(byInference).toMatch(/turns_by_conv_inference_updated/);
+  });
+});
+
+/** The real D1 binding, counting statements sent (prepare() calls and batch sizes). */
+function countingDb() {
+  let statements = 0;
+  let roundTrips = 0;
+  const wrap = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(obj, prop) {
+        const value = Reflect.get(obj, prop, obj);
+        if (prop === "withSession") return (...args: unknown[]) => wrap((value as Function).apply(obj, args));
+        if (prop === "batch") {
+          return (list: unknown[]) => {
+            roundTrips += 1;
+            statements += list.length;
+            return (value as Function).call(obj, list);
+          };
+        }
+        if (prop === "prepare") {
+          return (sql: string) => {
+            const stmt = (value as Function).call(obj, sql);
+            // Statements run alone (first/all/run) are round trips of their own.
+            return new Proxy(stmt, {
+              get(s, p) {
+                const v = Reflect.get(s, p, s);
+                if (p === "bind") return (...a: unknown[]) => wrapStatement(v.apply(s, a));
+                if (p === "first" || p === "all" || p === "run" || p === "raw") return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), v.apply(s, a));
+                return typeof v === "function" ? v.bind(s) : v;
+              },
+            });
+          };
+        }
+        return typeof value === "function" ? value.bind(obj) : value;
+      },
+    });
+  const wrapStatement = (stmt: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(stmt, {
+      get(s, p) {
+        const v = Reflect.get(s, p, s);
+        if (p === "first" || p === "all" || p === "run" || p === "raw") return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), v.apply(s, a));
+        return typeof v === "function" ? v.bind(s) : v;
+      },
+    });
+  return { db: wrap(env.DB), counts: () => ({ statements, roundTrips }) };
+}
+
+describe("constant queries per request", () => {
+  it("debug reads cost the same statements and one round trip at limit 1 and limit 1000", async () => {
+    const conv = uid("conv-cost");
+    for (let i = 0; i < 3; i++) {
+      await post("/api/turns/batch", { items: Array.from({ length: 100 }, (_, j) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i * 100 + j}`, created_at_ms: 1 + i * 100 + j })) });
+    }
+    const measure = async (path: string) => {
+      const counter = countingDb();
+      const res = await call("GET", path, { env: { DB: counter.db } });
+      expect(res.status).toBe(200);
+      return { ...counter.counts(), items: (await json(res)).items.length };
+    };
+    const small = await measure(`/api/debug/turns?conv_id=${conv}&limit=1`);
+    const large = await measure(`/api/debug/turns?conv_id=${conv}&limit=1000`);
+    expect(small).toEqual({ statements: 2, roundTrips: 1, items: 1 });
+    expect(large).toEqual({ statements: 2, roundTrips: 1, items: 300 });
+    const detail = await measure(`/api/debug/turn/${conv}/s/t5`);
+    expect(detail).toEqual({ statements: 2, roundTrips: 1, items: 1 });
+    const conversations = await measure(`/api/debug/conversations?limit=1000`);
+    expect(conversations.roundTrips).toBe(1);
+    const one = countingDb();
+    expect((await call("GET", `/api/debug/conversations/${conv}`, { env: { DB: one.db } })).status).toBe(200);
+    expect(one.counts()).toEqual({ statements: 2, roundTrips: 1 });
+  });
+
+  it("a write is one batch with a constant number of statements, whatever the number of blocks or items", async () => {
+    const write = async (body: unknown, path = "/api/turns") => {
+      const counter = countingDb();
+      const res = await call("POST", path, { body, env: { DB: counter.db } });
+      expect(res.status).toBe(201);
+      return counter.counts();
+    };
+    const conv = uid("conv-wcost");
+    const few = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }));
+    const many = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "b", created_at_ms: 2, blocks: Array.from({ length: 300 }, (_, i) => ({ kind: "user", payload: { i } })) }));
+    const batch = await write({ items: Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `c${i}`, created_at_ms: 10 + i })) }, "/api/turns/batch");
+    expect(few).toEqual({ statements: 4, roundTrips: 1 });
+    expect(many).toEqual(few);
+    expect(batch).toEqual(few);
+  });
+});
