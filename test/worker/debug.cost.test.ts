@@ -53,48 +53,32 @@ describe("query plans", () => {
   });
 });
 
-/** The real D1 binding, counting statements sent (prepare() calls and batch sizes). */
+/** The real D1 binding, counting statements sent and round trips (a batch, or a statement run alone). */
 function countingDb() {
   let statements = 0;
   let roundTrips = 0;
-  const wrap = <T extends object>(target: T): T =>
-    new Proxy(target, {
-      get(obj, prop) {
-        const value = Reflect.get(obj, prop, obj);
-        if (prop === "withSession") return (...args: unknown[]) => wrap((value as Function).apply(obj, args));
-        if (prop === "batch") {
-          return (list: unknown[]) => {
-            roundTrips += 1;
-            statements += list.length;
-            return (value as Function).call(obj, list);
-          };
-        }
-        if (prop === "prepare") {
-          return (sql: string) => {
-            const stmt = (value as Function).call(obj, sql);
-            // Statements run alone (first/all/run) are round trips of their own.
-            return new Proxy(stmt, {
-              get(s, p) {
-                const v = Reflect.get(s, p, s);
-                if (p === "bind") return (...a: unknown[]) => wrapStatement(v.apply(s, a));
-                if (p === "first" || p === "all" || p === "run" || p === "raw") return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), v.apply(s, a));
-                return typeof v === "function" ? v.bind(s) : v;
-              },
-            });
-          };
-        }
-        return typeof value === "function" ? value.bind(obj) : value;
-      },
-    });
-  const wrapStatement = (stmt: D1PreparedStatement): D1PreparedStatement =>
+  const RUNS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
+  const forward = (obj: object, value: unknown) => (typeof value === "function" ? value.bind(obj) : value);
+  const statement = (stmt: D1PreparedStatement): D1PreparedStatement =>
     new Proxy(stmt, {
       get(s, p) {
-        const v = Reflect.get(s, p, s);
-        if (p === "first" || p === "all" || p === "run" || p === "raw") return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), v.apply(s, a));
-        return typeof v === "function" ? v.bind(s) : v;
+        const v = Reflect.get(s, p, s) as (...a: unknown[]) => unknown;
+        if (p === "bind") return (...a: unknown[]) => statement(v.apply(s, a) as D1PreparedStatement);
+        if (RUNS.has(p)) return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), v.apply(s, a));
+        return forward(s, v);
       },
     });
-  return { db: wrap(env.DB), counts: () => ({ statements, roundTrips }) };
+  const database = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(obj, prop) {
+        const value = Reflect.get(obj, prop, obj) as (...a: unknown[]) => unknown;
+        if (prop === "withSession") return (...args: unknown[]) => database(value.apply(obj, args) as object);
+        if (prop === "prepare") return (sql: string) => statement(value.call(obj, sql) as D1PreparedStatement);
+        if (prop === "batch") return (list: unknown[]) => ((roundTrips += 1), (statements += list.length), value.call(obj, list));
+        return forward(obj, value);
+      },
+    });
+  return { db: database(env.DB), counts: () => ({ statements, roundTrips }) };
 }
 
 describe("constant queries per request", () => {

@@ -94,8 +94,8 @@ describe("pagination", () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const url = `/api/debug/turns?conv_id=${conv}&limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-      const body = await json(await get(url));
+      const url: string = `/api/debug/turns?conv_id=${conv}&limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+      const body: { items: Array<{ turn_id: string }>; next_cursor: string | null } = await json(await get(url));
       seen.push(...body.items.map((i: { turn_id: string }) => i.turn_id));
       cursor = body.next_cursor;
       pages += 1;
@@ -124,7 +124,7 @@ describe("pagination", () => {
     const walk: string[] = [];
     let cursor: string | null = null;
     do {
-      const body = await json(await get(`/api/debug/conversations?since_ms=${at - 1}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
+      const body: { items: Array<{ conv_id: string }>; next_cursor: string | null } = await json(await get(`/api/debug/conversations?since_ms=${at - 1}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
       walk.push(...body.items.map((c: { conv_id: string }) => c.conv_id));
       cursor = body.next_cursor;
     } while (cursor);
