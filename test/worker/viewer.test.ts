@@ -95,6 +95,10 @@ describe("viewer shells", () => {
     expect(style.status).toBe(200);
     expect(style.headers.get("content-type")).toBe("text/css; charset=utf-8");
     expect(await style.text()).toContain(".band");
+
+    const icon = await get("/debug/assets/icon.svg", { token: null });
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get("content-type")).toBe("image/svg+xml");
   });
 
   it("answers unknown viewer paths with 404 and other methods with 405", async () => {
@@ -123,6 +127,7 @@ describe("viewer with DEBUG_TOKEN unset", () => {
     "/debug/t/conv-1/s1/t1",
     "/debug/assets/viewer.js",
     "/debug/assets/viewer.css",
+    "/debug/assets/icon.svg",
     "/debug/anything/else",
   ];
 

@@ -9,9 +9,9 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../../http/bindings";
 import { ApiError } from "../../http/errors";
-import { ConversationPage, ConversationsPage, SCRIPT_PATH, STYLE_PATH, TurnPage } from "./viewer.pages";
+import { ConversationPage, ConversationsPage, ICON_PATH, SCRIPT_PATH, STYLE_PATH, TurnPage } from "./viewer.pages";
 import { VIEWER_SCRIPT } from "./viewer.script";
-import { VIEWER_STYLE } from "./viewer.style";
+import { VIEWER_ICON, VIEWER_STYLE } from "./viewer.style";
 
 const debugSurfaceEnabled: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!c.env.DEBUG_TOKEN) throw new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
@@ -55,6 +55,7 @@ const viewer = new Hono<AppEnv>({ strict: true })
     shell(<TurnPage convId={c.req.param("conv_id")} sessionId={c.req.param("session_id")} turnId={c.req.param("turn_id")} />),
   )
   .get(SCRIPT_PATH, () => asset(VIEWER_SCRIPT, "text/javascript; charset=utf-8"))
-  .get(STYLE_PATH, () => asset(VIEWER_STYLE, "text/css; charset=utf-8"));
+  .get(STYLE_PATH, () => asset(VIEWER_STYLE, "text/css; charset=utf-8"))
+  .get(ICON_PATH, () => asset(VIEWER_ICON, "image/svg+xml"));
 
 export default viewer;

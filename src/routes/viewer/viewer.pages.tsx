@@ -8,6 +8,7 @@ import type { Child } from "hono/jsx";
 
 export const SCRIPT_PATH = "/debug/assets/viewer.js";
 export const STYLE_PATH = "/debug/assets/viewer.css";
+export const ICON_PATH = "/debug/assets/icon.svg";
 
 export const conversationHref = (convId: string) => `/debug/c/${encodeURIComponent(convId)}`;
 export const turnHref = (convId: string, sessionId: string, turnId: string) =>
@@ -22,6 +23,7 @@ function Layout(props: { title: string; page: string; data?: Record<string, stri
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="referrer" content="no-referrer" />
         <title>{`${props.title} · Turnstore debug`}</title>
+        <link rel="icon" href={ICON_PATH} type="image/svg+xml" />
         <link rel="stylesheet" href={STYLE_PATH} />
         <script src={SCRIPT_PATH} defer></script>
       </head>

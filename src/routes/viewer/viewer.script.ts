@@ -247,7 +247,10 @@ async function conversationsPage() {
   let cursor = null;
   const load = async () => {
     setStatus("Loading conversations…");
-    const page = await api("/api/debug/conversations?limit=50" + (cursor ? "&cursor=" + enc(cursor) : ""));
+    more.disabled = true;
+    const page = await api("/api/debug/conversations?limit=50" + (cursor ? "&cursor=" + enc(cursor) : "")).finally(() => {
+      more.disabled = false;
+    });
     for (const conversation of page.items) {
       rows.append(
         h("tr", { dataset: { convId: conversation.conv_id } }, [
@@ -262,7 +265,7 @@ async function conversationsPage() {
     cursor = page.next_cursor;
     more.hidden = !cursor;
     empty.hidden = rows.children.length > 0;
-    setStatus(rows.children.length + " conversation(s)" + (cursor ? "; more available" : ""));
+    setStatus("");
   };
   more.onclick = () => run(load);
   await load();
@@ -365,8 +368,11 @@ async function conversationPage() {
   const empty = byId("empty");
   let cursor = null;
   let lastGroup = null;
+  // Bumped on every filter change: a response to an older query is dropped, not appended.
+  let generation = 0;
 
   const load = async () => {
+    const mine = generation;
     const phase = phaseSelect.value;
     const runtime = runtimeSelect.value === "*" ? null : runtimeSelect.value.slice(1);
     let path = "/api/debug/turns?limit=100&conv_id=" + enc(convId);
@@ -374,7 +380,11 @@ async function conversationPage() {
     if (runtime !== null) path += "&runtime_key=" + enc(runtime);
     if (cursor) path += "&cursor=" + enc(cursor);
     setStatus("Loading snapshots…");
-    const page = await api(path);
+    more.disabled = true;
+    const page = await api(path).finally(() => {
+      more.disabled = false;
+    });
+    if (mine !== generation) return;
     for (const item of page.items) {
       addOption(phaseSelect, item.phase, item.phase);
       addOption(runtimeSelect, "=" + item.runtime_key, runtimeLabel(item.runtime_key));
@@ -400,7 +410,7 @@ async function conversationPage() {
     cursor = page.next_cursor;
     more.hidden = !cursor;
     empty.hidden = list.children.length > 0;
-    setStatus(list.querySelectorAll(".snap").length + " snapshot(s) shown" + (cursor ? "; more available" : ""));
+    setStatus("");
   };
 
   const reload = () => {
@@ -409,6 +419,7 @@ async function conversationPage() {
     if (runtimeSelect.value !== "*") query.set("runtime", runtimeSelect.value.slice(1));
     const search = query.toString();
     history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
+    generation++;
     list.replaceChildren();
     cursor = null;
     lastGroup = null;
@@ -589,7 +600,7 @@ async function turnPage() {
     rightSelect.onchange = update;
     update();
   }
-  setStatus(items.length + " snapshot(s)");
+  setStatus("");
 }
 
 // ---- start ---------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ table.list .num { text-align: right; }
 
 .filters { display: flex; flex-wrap: wrap; gap: 0.6rem 1.2rem; margin: 0.5rem 0 0.8rem; font-size: 0.92rem; }
 .filters select { margin-left: 0.3rem; max-width: 14rem; }
+#diff-form select { max-width: calc(100vw - 6rem); }
 .turns { list-style: none; padding: 0; margin: 0; }
 .turn { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin-bottom: 0.6rem; padding: 0.5rem 0.7rem; }
 .turn-head { display: flex; flex-wrap: wrap; gap: 0.3rem 0.8rem; align-items: baseline; }
@@ -115,3 +116,6 @@ table.diff td.gap { text-align: center; color: var(--muted); background: #f0f2f6
   table.diff { font-size: 0.72rem; }
 }
 `;
+
+/** The tab icon: a runtime band of two colours (also spares the browser a 404 for /favicon.ico). */
+export const VIEWER_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2330"/><rect x="2" y="5" width="7" height="6" fill="#0072b2"/><rect x="9" y="5" width="5" height="6" fill="#e69f00"/></svg>`;

@@ -1,0 +1,281 @@
+/**
+ * The debug viewer in a real headless Chromium against `wrangler dev` (loopback, its own D1 under a
+ * temp dir), with data seeded through the public write API: a conversation that switches from the
+ * inventory runtime to the planner runtime, and a block holding "<script>alert(1)</script>".
+ * Saves the screenshots shown in the README to docs/img/.
+ * Skipped, with a message, only when /usr/bin/chromium is absent (scripts/ensure-chromium.sh installs it).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, startDev, type DevServer } from "../../scripts/lib/wrangler-dev";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.warn(`viewer browser test SKIPPED: ${CHROMIUM} not found. Install it with scripts/ensure-chromium.sh (apt-get install chromium).`);
+}
+
+const PORT = 8791;
+const INGEST_TOKEN = "viewer-ingest-token";
+const DEBUG_TOKEN = "viewer-debug-token";
+const SCREENSHOTS = join(ROOT, "docs", "img");
+const HOSTILE = "<script>alert(1)</script>";
+// Waits are generous because CI machines are shared; nothing here asserts on time.
+const POLL = { timeout: 20_000 };
+
+// Fixed times so the screenshots are the same from run to run.
+const T0 = Date.UTC(2026, 3, 20, 9, 0, 0);
+const MINUTE = 60_000;
+const CONV = "conv-7f3a-warehouse";
+const SESSION = "sess-a91c";
+
+function snapshot(turnId: string, phase: string, at: number, runtimeKey: string, inferenceId: string, blocks: unknown[], conv = CONV, session = SESSION) {
+  return {
+    conv_id: conv,
+    session_id: session,
+    turn_id: turnId,
+    phase,
+    created_at_ms: at,
+    ...(runtimeKey ? { runtime_key: runtimeKey } : {}),
+    ...(inferenceId ? { inference_id: inferenceId } : {}),
+    turn: { id: turnId, blocks, metadata: { "geppetto.session_id@v1": session } },
+  };
+}
+
+const system = { kind: "system", role: "system", payload: { text: "You are the warehouse assistant. Answer from tool results only." } };
+const ask = { kind: "user", role: "user", payload: { text: "How many blue widgets are in stock in the north warehouse?" } };
+const call = {
+  kind: "tool_call",
+  payload: { id: "call-1", name: "inventory.lookup", args: { sku: "W-BLUE", warehouse: "north" } },
+  metadata: { "geppetto.tool_latency_ms@v1": 41 },
+};
+const result = { kind: "tool_use", payload: { id: "call-1", result: { sku: "W-BLUE", on_hand: 42, reserved: 5 } } };
+const answer = { kind: "llm_text", payload: { text: "There are 42 blue widgets in the north warehouse (5 of them reserved)." } };
+
+/** A conversation inventory → planner, plus two small ones for the list. */
+function seedItems() {
+  return [
+    snapshot("turn-001", "pre_inference", T0, "inventory", "inf-0001", [system, ask]),
+    snapshot("turn-001", "post_tools", T0 + 4_000, "inventory", "inf-0001", [system, ask, call, result]),
+    snapshot("turn-001", "final", T0 + 6_000, "inventory", "inf-0001", [system, ask, call, result, answer]),
+    snapshot("turn-002", "final", T0 + 2 * MINUTE, "inventory", "inf-0002", [
+      { kind: "user", role: "user", payload: { text: `Can you render this for me? ${HOSTILE}` } },
+      { kind: "llm_text", payload: { text: `I will show it as text only: ${HOSTILE}` } },
+    ]),
+    snapshot("turn-003", "pre_inference", T0 + 5 * MINUTE, "planner", "inf-0003", [
+      { kind: "user", role: "user", payload: { text: "Plan the restock for next week." } },
+    ]),
+    snapshot("turn-003", "final", T0 + 5 * MINUTE + 9_000, "planner", "inf-0003", [
+      { kind: "user", role: "user", payload: { text: "Plan the restock for next week." } },
+      { kind: "reasoning", payload: { text: "Stock is 42 with 5 reserved; weekly demand is about 60, so order at least 25." } },
+      { kind: "llm_text", payload: { text: "Order 30 blue widgets on Monday; they arrive Wednesday." } },
+    ]),
+    snapshot("turn-004", "final", T0 + 7 * MINUTE, "planner", "inf-0004", [
+      { kind: "user", role: "user", payload: { text: "And the red ones?" } },
+      { kind: "llm_text", payload: { text: "Red widgets are fine for two weeks." } },
+    ]),
+    snapshot("turn-a1", "final", T0 - 3 * 24 * 60 * MINUTE, "", "", [{ kind: "user", role: "user", payload: { text: "legacy turn" } }], "conv-2b10-legacy", "sess-old"),
+    snapshot("turn-b1", "final", T0 - 60 * MINUTE, "inventory", "inf-0100", [{ kind: "user", role: "user", payload: { text: "hello" } }], "conv-9c44-returns", "sess-b22"),
+  ];
+}
+
+async function send(server: DevServer, method: string, path: string, body: unknown) {
+  const response = await fetch(server.url + path, {
+    method,
+    headers: { authorization: `Bearer ${INGEST_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+}
+
+describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
+  let server: DevServer;
+  let context: BrowserContext;
+  let page: Page;
+  let persistTo: string;
+  let profile: string;
+  const dialogs: string[] = [];
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    persistTo = mkdtempSync(join(tmpdir(), "turnstore-viewer-d1-"));
+    profile = mkdtempSync(join(tmpdir(), "turnstore-viewer-chromium-"));
+    server = await startDev({ port: PORT, persistTo, vars: { INGEST_TOKEN, DEBUG_TOKEN } });
+    const items = seedItems();
+    // The switch to planner is announced between turn-002 and turn-003, as a frontend would.
+    await send(server, "POST", "/api/turns/batch", { items: items.slice(0, 4) });
+    await send(server, "PUT", `/api/conversations/${CONV}/runtime`, { runtime_key: "planner", at_ms: T0 + 4 * MINUTE });
+    await send(server, "POST", "/api/turns/batch", { items: items.slice(4) });
+
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
+      viewport: { width: 1200, height: 800 },
+      deviceScaleFactor: 1,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(20_000);
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    // A CSP violation shows up as a console error; failed loads are recorded with their URL.
+    page.on("console", (message) => {
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) problems.push(`console: ${message.text()}`);
+    });
+    page.on("response", (response) => {
+      if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`);
+    });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await server?.stop();
+    for (const dir of [persistTo, profile]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("asks for the token once, keeps it out of URLs and cookies, and lists conversations newest first", async () => {
+    await page.goto(`${server.url}/debug`);
+    await page.locator("#token-form").waitFor({ state: "visible" });
+    expect(await page.locator("#view").isHidden()).toBe(true);
+    await page.fill("#token-input", DEBUG_TOKEN);
+    await page.click("#token-form button[type=submit]");
+    await page.locator("#conversation-rows tr").nth(2).waitFor();
+
+    const rows = await page.$$eval("#conversation-rows tr", (trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent?.trim() ?? "")),
+    );
+    expect(rows.map((r) => r[0])).toEqual([CONV, "conv-9c44-returns", "conv-2b10-legacy"]);
+    expect(rows[0]).toEqual([CONV, SESSION, "planner", "2026-04-20 09:07:00.000 UTC", "4"]);
+    expect(rows[2]![2]).toBe("unknown");
+
+    expect(page.url()).toBe(`${server.url}/debug`);
+    expect(await page.evaluate(() => document.cookie)).toBe("");
+    expect(await page.evaluate(() => sessionStorage.getItem("turnstore.debugToken"))).toBe(DEBUG_TOKEN);
+    await page.screenshot({ path: join(SCREENSHOTS, "viewer-conversations.png") });
+  });
+
+  it("shows the runtime switch as a band of two runtimes in order, and each turn with its own runtime", async () => {
+    await page.click(`#conversation-rows a:text-is("${CONV}")`);
+    await page.waitForURL(`${server.url}/debug/c/${CONV}`);
+    await page.locator("#turns .snap").nth(6).waitFor();
+    // The token was asked once: the form stays hidden on the next page.
+    expect(await page.locator("#token-form").isHidden()).toBe(true);
+
+    const band = await page.$$eval("#band .seg", (segs) =>
+      segs.map((s) => ({ runtime: (s as HTMLElement).dataset.runtime, text: s.textContent, colour: getComputedStyle(s).backgroundColor })),
+    );
+    expect(band.map((s) => s.runtime)).toEqual(["inventory", "planner"]);
+    expect(band.map((s) => s.text)).toEqual(["inventory", "planner"]);
+    expect(band[0]!.colour).not.toBe(band[1]!.colour);
+    expect(await page.$$eval("#legend li", (lis) => lis.map((li) => (li as HTMLElement).dataset.runtime))).toEqual(["inventory", "planner"]);
+    expect(await page.textContent("#history-sequence")).toBe("inventory → planner");
+
+    // Turns newest first; every snapshot carries its own runtime, not the pointer (planner).
+    const turns = await page.$$eval("#turns > li.turn", (lis) =>
+      lis.map((li) => ({
+        turn: (li as HTMLElement).dataset.turnId,
+        runtimes: Array.from(li.querySelectorAll(".snap .tag"), (t) => t.textContent),
+        inferences: Array.from(li.querySelectorAll(".snap .inference"), (t) => t.textContent),
+      })),
+    );
+    expect(turns.map((t) => t.turn)).toEqual(["turn-004", "turn-003", "turn-002", "turn-001"]);
+    expect(turns[3]).toEqual({ turn: "turn-001", runtimes: ["inventory", "inventory", "inventory"], inferences: Array(3).fill("inference inf-0001") });
+    expect(turns[0]!.runtimes).toEqual(["planner"]);
+    await page.screenshot({ path: join(SCREENSHOTS, "viewer-conversation.png"), fullPage: true });
+
+    // Filter by runtime: only the inventory turns remain, and the filter is in the query string.
+    await page.selectOption("#filter-runtime", "=inventory");
+    await page.waitForURL(`${server.url}/debug/c/${CONV}?runtime=inventory`);
+    await expect.poll(() => page.$$eval("#turns > li.turn", (lis) => lis.map((li) => (li as HTMLElement).dataset.turnId)), POLL).toEqual(["turn-002", "turn-001"]);
+    // And by phase: only the final snapshots.
+    await page.selectOption("#filter-phase", "final");
+    await expect.poll(() => page.$$eval("#turns .snap", (snaps) => snaps.map((s) => (s as HTMLElement).dataset.phase)), POLL).toEqual(["final", "final"]);
+  });
+
+  it("reads on a phone width without sideways scrolling", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const fitsWidth = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    await page.goto(`${server.url}/debug`);
+    await page.locator("#conversation-rows tr").nth(2).waitFor();
+    expect(await fitsWidth()).toBe(true);
+    await page.goto(`${server.url}/debug/t/${CONV}/${SESSION}/turn-001`);
+    await page.locator("#diff table").waitFor();
+    expect(await fitsWidth()).toBe(true);
+    await page.goto(`${server.url}/debug/c/${CONV}`);
+    await page.locator("#turns .snap").nth(6).waitFor();
+    expect(await fitsWidth()).toBe(true);
+    await page.screenshot({ path: join(SCREENSHOTS, "viewer-phone.png") });
+    await page.setViewportSize({ width: 1200, height: 800 });
+  });
+
+  it("shows every snapshot of a turn with its blocks by kind, and a diff between two snapshots", async () => {
+    await page.goto(`${server.url}/debug/c/${CONV}`);
+    await page.click('#turns a:text-is("turn-001")');
+    await page.waitForURL(`${server.url}/debug/t/${CONV}/${SESSION}/turn-001`);
+    await page.locator("#snapshots .snapshot").nth(2).waitFor();
+
+    const snapshots = await page.$$eval("#snapshots .snapshot", (sections) =>
+      sections.map((s) => ({
+        phase: (s as HTMLElement).dataset.phase,
+        runtime: (s as HTMLElement).dataset.runtime,
+        kinds: Array.from(s.querySelectorAll(".block"), (b) => (b as HTMLElement).dataset.kind),
+      })),
+    );
+    expect(snapshots).toEqual([
+      { phase: "final", runtime: "inventory", kinds: ["system", "user", "tool_call", "tool_use", "llm_text"] },
+      { phase: "post_tools", runtime: "inventory", kinds: ["system", "user", "tool_call", "tool_use"] },
+      { phase: "pre_inference", runtime: "inventory", kinds: ["system", "user"] },
+    ]);
+    const newest = page.locator("#snapshots .snapshot").first();
+    expect(await newest.locator(".kind-tool_call .tool-name").textContent()).toBe("inventory.lookup");
+    expect(JSON.parse((await newest.locator(".kind-tool_call pre.arguments").textContent())!)).toEqual({ sku: "W-BLUE", warehouse: "north" });
+    expect(JSON.parse((await newest.locator(".kind-tool_use pre.result").textContent())!)).toMatchObject({ on_hand: 42 });
+    expect(await newest.locator(".kind-llm_text .text").textContent()).toContain("42 blue widgets");
+    // Block metadata is there but folded.
+    const metadata = newest.locator(".kind-tool_call details");
+    expect(await metadata.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);
+    expect(await metadata.locator("summary").textContent()).toBe("metadata (1)");
+
+    // Default diff: the previous snapshot (post_tools) against the newest (final): the answer block is added.
+    const added = await page.$$eval("#diff td.ins:not(.ln)", (tds) => tds.map((td) => td.textContent));
+    expect(added.join("\n")).toContain("42 blue widgets");
+    expect(await page.locator("#diff td.del:not(.ln)").count()).toBe(0);
+    await page.selectOption("#diff-left", "2");
+    expect(await page.textContent("#diff .diff-summary")).toMatch(/^−0 line\(s\) on the left, \+\d+ line\(s\) on the right/);
+    await page.selectOption("#diff-left", "1");
+    await page.screenshot({ path: join(SCREENSHOTS, "viewer-turn.png"), fullPage: true });
+  });
+
+  it("renders a block containing <script> as text: nothing runs, no dialog opens", async () => {
+    await page.goto(`${server.url}/debug/t/${CONV}/${SESSION}/turn-002`);
+    await page.locator("#snapshots .snapshot .block").nth(1).waitFor();
+    const texts = await page.$$eval("#snapshots .block .text", (ps) => ps.map((p) => p.textContent));
+    expect(texts).toEqual([`Can you render this for me? ${HOSTILE}`, `I will show it as text only: ${HOSTILE}`]);
+    expect(await page.locator("script").count()).toBe(1);
+    expect(dialogs).toEqual([]);
+  });
+
+  it("forgets the token on request and asks again when a token is refused", async () => {
+    await page.click("#forget-token");
+    expect(await page.evaluate(() => sessionStorage.getItem("turnstore.debugToken"))).toBeNull();
+    await page.goto(`${server.url}/debug`);
+    await page.fill("#token-input", "not-the-token");
+    await page.click("#token-form button[type=submit]");
+    await expect.poll(() => page.textContent("#status"), POLL).toBe("That token was refused. Enter the debug token.");
+    expect(await page.locator("#token-form").isVisible()).toBe(true);
+    expect(await page.evaluate(() => sessionStorage.getItem("turnstore.debugToken"))).toBeNull();
+  });
+
+  it("met no CSP violation, script error or dialog on the way", () => {
+    // The refused token's 401 is the one expected failed load.
+    expect(problems).toEqual([`401 ${server.url}/api/debug/conversations?limit=50`]);
+    expect(dialogs).toEqual([]);
+  });
+});
