@@ -1,0 +1,55 @@
+/**
+ * Flag handling shared by the operator CLIs: the D1 target (--local [--persist-to DIR] | --remote),
+ * --json, and one-line failures with fixed exit codes.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { InputError } from "./sqlite-file";
+import { WranglerError, type D1Target } from "./wrangler-d1";
+
+/** Bad flags: exit code 2, like an unusable input file. */
+export class UsageError extends InputError {
+  override name = "UsageError";
+}
+
+export const TARGET_OPTIONS = {
+  local: { type: "boolean" },
+  "persist-to": { type: "string" },
+  remote: { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
+
+export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0]!);
+  }
+}
+
+export function targetFrom(values: { local?: boolean; remote?: boolean; "persist-to"?: string }): D1Target {
+  if (values.remote && values.local) throw new UsageError("give --local or --remote, not both");
+  if (values.remote && values["persist-to"] !== undefined) throw new UsageError("--persist-to only applies to --local");
+  if (values["persist-to"] === "") throw new UsageError("--persist-to needs a directory");
+  // --local is the default, as for wrangler itself.
+  return values.remote ? { remote: true } : { remote: false, persistTo: values["persist-to"] };
+}
+
+/**
+ * Runs a CLI body and turns failures into one line on stderr (and a JSON object on stdout with
+ * --json): 2 for bad flags or input, 1 for wrangler/D1 failures or anything unexpected.
+ */
+export async function runCli(json: boolean, body: () => Promise<number>): Promise<never> {
+  let code: number;
+  try {
+    code = await body();
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
+    code = error instanceof InputError ? 2 : 1;
+    const kind = error instanceof UsageError ? "USAGE" : error instanceof InputError ? "INPUT" : error instanceof WranglerError ? "WRANGLER" : "INTERNAL";
+    const prefix = error instanceof WranglerError ? "wrangler: " : kind === "INTERNAL" ? "internal error: " : "";
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: kind, message } })}\n`);
+    process.stderr.write(`error: ${prefix}${message}\n`);
+  }
+  process.exit(code);
+}
