@@ -81,7 +81,30 @@ export async function prepareSnapshot(request: SnapshotRequest, nowMs: number, p
     blocks,
   };
   assertRowsFit(snapshot, prefix);
+  assertStorableText(snapshot, at(fromYaml ? "payload" : "turn"), fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN");
   return snapshot;
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Strings that land in TEXT columns (not inside a JSON column) must be well-formed Unicode: SQLite
+ * would store a lone surrogate as invalid UTF-8 and it would read back as U+FFFD — a different value,
+ * which also turns an identical replay into a 409. Refused instead of stored as something else.
+ */
+function assertStorableText(snapshot: PreparedSnapshot, where: string, code: "INVALID_TURN" | "INVALID_PAYLOAD"): void {
+  const fields: Array<[string, string]> = [
+    [`${where}.id`, snapshot.turnId],
+    [`runtime_key (from ${where}.metadata)`, snapshot.runtimeKey],
+    [`inference_id (from ${where}.metadata)`, snapshot.inferenceId],
+    ...snapshot.blocks.flatMap((b, i): Array<[string, string]> => [
+      [`${where}.blocks[${i}].id`, b.id],
+      [`${where}.blocks[${i}].role`, b.role],
+    ]),
+  ];
+  for (const [name, value] of fields) {
+    if (LONE_SURROGATE.test(value)) throw new TurnFormatError(code, `${name} must be valid Unicode (no lone surrogates)`);
+  }
 }
 
 /** The ordered [block_id, content_hash] references stored on the snapshot row. */

@@ -46,9 +46,18 @@ export class TurnFormatError extends Error {
   }
 }
 
-const jsonObject = z.record(z.string(), z.unknown());
+function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A JSON object kept exactly as parsed. (z.record copies it and silently drops a "__proto__" key,
+ * which is ordinary data in JSON; the copy is not needed, nothing here assigns into it.) */
+const jsonObject = z.custom<JsonObject>(isJsonObject, { error: "expected a JSON object" });
 /** Absent and null both mean "empty object", as Go's encoder writes omitted maps. */
-const optionalObject = jsonObject.nullish().transform((value) => value ?? {});
+const optionalObject = jsonObject
+  .nullish()
+  .transform((value) => value ?? {})
+  .meta({ type: ["object", "null"], additionalProperties: {} });
 
 export const BlockInputSchema = z.strictObject({
   id: z.string().nullish(),
@@ -154,13 +163,19 @@ export function parseTurnYaml(text: string, prefix = "payload"): unknown {
   // maxAliasCount bounds "billion laughs" expansion; uniqueKeys refuses ambiguous documents.
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
-    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} is not valid YAML: ${doc.errors[0]!.message.split("\n")[0]}`);
+    // yaml's messages can quote the source (tags, escapes, scalars, alias names), and an error must
+    // not echo payload text: name the problem by its code and say where.
+    const { code, pos } = doc.errors[0]!;
+    const before = text.slice(0, Math.max(0, pos[0]));
+    const line = before.split("\n").length;
+    const column = before.length - before.lastIndexOf("\n");
+    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} is not valid YAML: ${code.toLowerCase().replace(/_/g, " ")} at line ${line}, column ${column}`);
   }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} is not valid YAML: ${(error as Error).message}`);
+    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} is not valid YAML: ${(error as Error).message.split(":")[0]}`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     const got = value === null ? "null" : Array.isArray(value) ? "a sequence" : `a ${typeof value}`;

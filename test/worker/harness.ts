@@ -13,6 +13,8 @@ export interface CallOptions {
   body?: unknown;
   /** Raw body text (sent as is). */
   raw?: string;
+  /** Raw body bytes (sent as is; for bodies that are not valid UTF-8). */
+  bytes?: Uint8Array;
   token?: string | null;
   headers?: Record<string, string>;
   env?: Partial<Env>;
@@ -23,8 +25,9 @@ export async function call(method: string, path: string, options: CallOptions = 
   const isDebug = path.startsWith("/api/debug") || path.startsWith("/debug");
   const token = options.token === undefined ? (isDebug ? DEBUG_TOKEN : INGEST_TOKEN) : options.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
-  let body: string | undefined;
-  if (options.raw !== undefined) body = options.raw;
+  let body: string | Uint8Array | undefined;
+  if (options.bytes !== undefined) body = options.bytes;
+  else if (options.raw !== undefined) body = options.raw;
   else if (options.body !== undefined) {
     body = JSON.stringify(options.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");

@@ -13,7 +13,9 @@ const attribution = (name: string) =>
   z
     .string({ error: `${name} must be a string` })
     .max(256, `${name} must be at most 256 characters`)
-    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), `${name} must not contain control characters`);
+    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), `${name} must not contain control characters`)
+    // D1 cannot store a lone surrogate in a TEXT column (it reads back as U+FFFD).
+    .refine((v) => !/\p{Cs}/u.test(v), `${name} must be valid Unicode (no lone surrogates)`);
 
 export const SnapshotRequestSchema = z
   .strictObject({
