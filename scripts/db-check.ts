@@ -1,0 +1,108 @@
+/**
+ * npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID]
+ *
+ * Runs the migration playbook's operator SQL on D1 — turns columns, the two runtime indexes, the
+ * runtime history of one conversation (--conv-id, else the most recently active one), the count of
+ * turns missing runtime or inference and a sample of their metadata — and checks that every
+ * migration in drizzle/ is applied. Exit codes: 0 schema current; 1 not current or columns/indexes
+ * missing (or D1 unreachable); 2 bad flags.
+ */
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseFlags, runCli, TARGET_OPTIONS, targetFrom } from "./legacy/cli-flags";
+import {
+  APPLIED_MIGRATIONS,
+  CONVERSATIONS_INFO,
+  evaluateCheck,
+  formatCheckReport,
+  HAS_MIGRATIONS_TABLE,
+  NEWEST_CONVERSATION,
+  OPERATOR_SQL,
+  runtimeHistoryFor,
+  statement,
+  type CheckInput,
+  type ColumnInfo,
+} from "./legacy/operator-sql";
+import { describeTarget, queryD1, WranglerError, type D1Target, type ResultRow } from "./legacy/wrangler-d1";
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
+
+/** What `wrangler d1 migrations apply` applies: the .sql files of the folder, in name order. */
+function expectedMigrations(): string[] {
+  return readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith(".sql")).sort();
+}
+
+const asColumns = (rows: ResultRow[] | undefined) => (rows ?? []) as unknown as ColumnInfo[];
+const asIndexes = (rows: ResultRow[] | undefined) => (rows ?? []) as unknown as Array<{ name: string; sql: string }>;
+
+/** The playbook SQL in one call; when it fails (old schema), the schema-only statements that cannot. */
+function gather(target: D1Target, convId: string | undefined): CheckInput {
+  const base = {
+    expectedMigrations: expectedMigrations(),
+    sample: [] as ResultRow[],
+    runtimeHistory: null as CheckInput["runtimeHistory"],
+  };
+  try {
+    const [turnsColumns, indexes, missing, sample, conversationsColumns, migrations, pick] = queryD1(target, [
+      statement(OPERATOR_SQL.tableInfo),
+      statement(OPERATOR_SQL.runtimeIndexes),
+      statement(OPERATOR_SQL.missingCount),
+      statement(OPERATOR_SQL.missingSample),
+      CONVERSATIONS_INFO,
+      APPLIED_MIGRATIONS,
+      convId !== undefined ? statement(runtimeHistoryFor(convId)) : NEWEST_CONVERSATION,
+    ]);
+    let runtimeHistory: CheckInput["runtimeHistory"] = null;
+    if (convId !== undefined) {
+      runtimeHistory = { convId, rows: pick ?? [] };
+    } else if (pick?.[0]) {
+      const newest = String(pick[0].conv_id);
+      runtimeHistory = { convId: newest, rows: queryD1(target, [statement(runtimeHistoryFor(newest))])[0] ?? [] };
+    }
+    return {
+      ...base,
+      appliedMigrations: (migrations ?? []).map((r) => String(r.name)),
+      turnsColumns: asColumns(turnsColumns),
+      indexes: asIndexes(indexes),
+      conversationsColumns: asColumns(conversationsColumns),
+      missingRuntimeOrInference: Number(missing?.[0]?.missing_runtime_or_inference ?? 0),
+      sample: sample ?? [],
+      runtimeHistory,
+      queryError: null,
+    };
+  } catch (error) {
+    if (!(error instanceof WranglerError)) throw error;
+    // PRAGMA and sqlite_master never fail on a reachable database; a failure here is real.
+    const [turnsColumns, indexes, conversationsColumns, hasMigrations] = queryD1(target, [
+      statement(OPERATOR_SQL.tableInfo),
+      statement(OPERATOR_SQL.runtimeIndexes),
+      CONVERSATIONS_INFO,
+      HAS_MIGRATIONS_TABLE,
+    ]);
+    const applied = hasMigrations?.length ? (queryD1(target, [APPLIED_MIGRATIONS])[0] ?? []).map((r) => String(r.name)) : null;
+    return {
+      ...base,
+      appliedMigrations: applied,
+      turnsColumns: asColumns(turnsColumns),
+      indexes: asIndexes(indexes),
+      conversationsColumns: asColumns(conversationsColumns),
+      missingRuntimeOrInference: null,
+      queryError: `the playbook SQL failed: ${error.message}`,
+    };
+  }
+}
+
+const argv = process.argv.slice(2);
+await runCli(argv.includes("--json"), async () => {
+  const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" } });
+  if (flags.help) {
+    process.stdout.write("usage: npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID]\n");
+    return 0;
+  }
+  const target = targetFrom(flags);
+  const report = evaluateCheck(gather(target, flags["conv-id"]));
+  process.stdout.write(
+    flags.json ? `${JSON.stringify({ target: describeTarget(target), ...report }, null, 2)}\n` : `${formatCheckReport(report, describeTarget(target))}\n`,
+  );
+  return report.ok ? 0 : 1;
+});

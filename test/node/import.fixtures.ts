@@ -1,0 +1,216 @@
+/**
+ * Legacy turn databases built with sql.js inside the tests, in the layouts the Go implementation
+ * wrote: A (normalized, with updated_at_ms), B (without it), C (single-table YAML snapshot store,
+ * session_id or run_id), an already-migrated A (runtime_key / inference_id on turns), and the
+ * timeline.db conversation index.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import initSqlJs from "sql.js";
+
+const SQL = await initSqlJs();
+
+/** Builds a SQLite file from DDL and rows ({table: [[...values]]}) and returns its path. */
+export function writeSqlite(dir: string, name: string, ddl: string, rows: Record<string, unknown[][]>): string {
+  const db = new SQL.Database();
+  db.run(ddl);
+  for (const [table, values] of Object.entries(rows)) {
+    for (const row of values) {
+      db.run(`INSERT INTO ${table} VALUES (${row.map(() => "?").join(", ")})`, row as (string | number | null)[]);
+    }
+  }
+  const path = join(dir, name);
+  writeFileSync(path, db.export());
+  db.close();
+  return path;
+}
+
+/** The Go store's DDL (pinocchio chatstore), foreign keys and indexes included. */
+export function normalizedStoreDdl(options: { updatedAt: boolean; runtimeColumns?: boolean }): string {
+  return `
+CREATE TABLE turns (
+  conv_id TEXT NOT NULL, session_id TEXT NOT NULL, turn_id TEXT NOT NULL,
+  turn_created_at_ms INTEGER NOT NULL,
+  turn_metadata_json TEXT NOT NULL DEFAULT '{}', turn_data_json TEXT NOT NULL DEFAULT '{}'
+  ${options.updatedAt ? ", updated_at_ms INTEGER NOT NULL" : ""}
+  ${options.runtimeColumns ? ", runtime_key TEXT NOT NULL DEFAULT '', inference_id TEXT NOT NULL DEFAULT ''" : ""},
+  PRIMARY KEY (conv_id, session_id, turn_id));
+CREATE TABLE blocks (
+  block_id TEXT NOT NULL, content_hash TEXT NOT NULL, hash_algorithm TEXT NOT NULL DEFAULT 'sha256-canonical-json-v1',
+  kind TEXT NOT NULL, role TEXT NOT NULL DEFAULT '', payload_json TEXT NOT NULL DEFAULT '{}',
+  block_metadata_json TEXT NOT NULL DEFAULT '{}', first_seen_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (block_id, content_hash));
+CREATE TABLE turn_block_membership (
+  conv_id TEXT NOT NULL, session_id TEXT NOT NULL, turn_id TEXT NOT NULL, phase TEXT NOT NULL,
+  snapshot_created_at_ms INTEGER NOT NULL, ordinal INTEGER NOT NULL, block_id TEXT NOT NULL, content_hash TEXT NOT NULL,
+  PRIMARY KEY (conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal));
+CREATE INDEX turns_by_conv_session ON turns(conv_id, session_id);
+CREATE INDEX turn_block_membership_by_block ON turn_block_membership(block_id, content_hash);`;
+}
+
+const HASH = "sha256-canonical-json-v1";
+const block = (id: string, hash: string, kind: string, role: string, text: string, at: number) =>
+  [id, hash, HASH, kind, role, JSON.stringify({ text }), "{}", at];
+
+/** 150 KB of text: one block payload longer than a D1 statement may be. */
+export const LONG_TEXT = "long answer ".repeat(12_500);
+/** Text that wrangler would mangle if it reached a SQL file unguarded, plus quotes. */
+export const TRICKY_TEXT = "it's; BEGIN TRANSACTION; DROP TABLE turns; COMMIT; -- /* 'quoted' */ $$";
+
+/**
+ * Layout A. a-conv-1: runtimes by several spellings of the rule, one malformed metadata; a-conv-2:
+ * its turn says "drafter" but the timeline's newer pointer says "reviewer".
+ */
+export function layoutA(dir: string): string {
+  const turns: unknown[][] = [
+    ["a-conv-1", "a-s1", "t1", 1000, JSON.stringify({ "geppetto.runtime@v1": { runtime_key: "planner", version: 3 }, "geppetto.inference_id@v1": "inf-a1" }), "{}", 1500],
+    ["a-conv-1", "a-s1", "t2", 2000, JSON.stringify({ runtime: " coder \n\t" }), JSON.stringify({ k: 1 }), 2600],
+    ["a-conv-1", "a-s1", "t3", 3000, "{not json", "{}", 3000],
+    ["a-conv-1", "a-s1", "t4", 3500, JSON.stringify({ "geppetto.runtime@v1": "  ", runtime_key: "fallback-rt", inference_id: { id: 77 } }), "{}", 3600],
+    ["a-conv-2", "a-s2", "t5", 4000, JSON.stringify({ "geppetto.runtime@v1": "drafter" }), "{}", 4100],
+  ];
+  const blocks = [
+    block("u1", "h-u1", "user", "user", TRICKY_TEXT, 1000),
+    block("a1", "h-a1", "llm_text", "assistant", "plan", 1500),
+    block("u2", "h-u2", "user", "user", "code it", 2600),
+    block("a2", "h-a2", "llm_text", "assistant", LONG_TEXT, 2600),
+    block("u3", "h-u3", "user", "user", "broken", 3000),
+    block("u5", "h-u5", "user", "user", "draft it", 4100),
+  ];
+  const m = (conv: string, s: string, t: string, phase: string, at: number, ord: number, b: string) => [conv, s, t, phase, at, ord, b, `h-${b}`];
+  const membership = [
+    m("a-conv-1", "a-s1", "t1", "pre_inference", 1000, 0, "u1"),
+    m("a-conv-1", "a-s1", "t1", "final", 1500, 1, "a1"),
+    m("a-conv-1", "a-s1", "t1", "final", 1500, 0, "u1"),
+    m("a-conv-1", "a-s1", "t2", "final", 2600, 0, "u2"),
+    m("a-conv-1", "a-s1", "t2", "final", 2600, 1, "a2"),
+    m("a-conv-1", "a-s1", "t3", "final", 3000, 0, "u3"),
+    m("a-conv-1", "a-s1", "t4", "final", 3600, 0, "u1"),
+    m("a-conv-2", "a-s2", "t5", "final", 4100, 0, "u5"),
+  ];
+  return writeSqlite(dir, "turns-a.db", normalizedStoreDdl({ updatedAt: true }), { turns, blocks, turn_block_membership: membership });
+}
+
+/** The Go web-chat timeline store's DDL and rows for layout A's conversations. */
+export function timelineA(dir: string): string {
+  const ddl = `
+CREATE TABLE timeline_conversations (
+  conv_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, runtime_key TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL, last_seen_version INTEGER NOT NULL DEFAULT 0,
+  has_timeline INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL DEFAULT 'active', last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE timeline_entities (conv_id TEXT NOT NULL, entity_id TEXT NOT NULL, kind TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL, version INTEGER NOT NULL, entity_json TEXT NOT NULL,
+  PRIMARY KEY (conv_id, entity_id));`;
+  return writeSqlite(dir, "timeline.db", ddl, {
+    timeline_conversations: [
+      // Older than a-conv-1's newest turn with a runtime (t4 at 3600): the turns win.
+      ["a-conv-1", "a-s1", "old-profile", 900, 1200, 3, 1, "active", ""],
+      // Newer than t5 (4100): the pointer moves to the timeline's runtime.
+      ["a-conv-2", "a-s2", "reviewer", 3900, 5000, 9, 1, "active", ""],
+      // No turns anywhere: created from the timeline alone.
+      ["a-conv-3", "a-s3", "solo", 100, 200, 1, 1, "active", ""],
+      // No turns and no session: cannot be created, must be named.
+      ["a-conv-4", "", "ghost", 10, 20, 0, 0, "active", ""],
+    ],
+    timeline_entities: [["a-conv-1", "e1", "message", 1, 1, 1, "{}"]],
+  });
+}
+
+/**
+ * Layout B (no updated_at_ms). b-conv-1: numeric and nested runtimes; an orphan snapshot whose turn
+ * is missing (named, not imported); a snapshot referencing a block that is missing (imported, warned).
+ */
+export function layoutB(dir: string): string {
+  const turns: unknown[][] = [
+    ["b-conv-1", "b-s1", "t1", 10_000, '{"runtime_key": 7, "inference_id": 42.0}', "{}"],
+    ["b-conv-1", "b-s1", "t2", 11_000, JSON.stringify({ runtime: { profile: { slug: "deep" } } }), "{}"],
+  ];
+  const blocks = [block("bu1", "h-bu1", "user", "user", "hello", 10_000), block("bt1", "h-bt1", "tool_call", "", "call", 10_500)];
+  const membership = [
+    ["b-conv-1", "b-s1", "t1", "final", 10_000, 0, "bu1", "h-bu1"],
+    ["b-conv-1", "b-s1", "t1", "post_tools", 10_500, 0, "bu1", "h-bu1"],
+    ["b-conv-1", "b-s1", "t1", "post_tools", 10_500, 1, "bt1", "h-bt1"],
+    ["b-conv-1", "b-s1", "t2", "final", 11_000, 0, "bu1", "h-bu1"],
+    ["b-conv-1", "b-s1", "t2", "final", 11_000, 1, "ghost", "deadbeef"],
+    ["b-conv-1", "b-s1", "t-missing", "final", 12_000, 0, "bu1", "h-bu1"],
+  ];
+  return writeSqlite(dir, "turns-b.db", normalizedStoreDdl({ updatedAt: false }), { turns, blocks, turn_block_membership: membership });
+}
+
+/** Layout A as the Go implementation left it after its own migration: runtime columns present. */
+export function layoutMigrated(dir: string): string {
+  const meta = (runtime: string, inference: string) => JSON.stringify({ runtime, inference_id: inference });
+  const turns: unknown[][] = [
+    // Stored values differ from the metadata on purpose: the stored ones are kept.
+    ["m-conv-1", "m-s1", "t1", 20_000, meta("meta-rt", "meta-inf"), "{}", 20_100, "kept-rt", "kept-inf"],
+    // Nothing stored: the backfill fills from metadata.
+    ["m-conv-1", "m-s1", "t2", 21_000, JSON.stringify({ runtime: "meta-rt2" }), "{}", 21_100, "", ""],
+  ];
+  const blocks = [block("mu1", "h-mu1", "user", "user", "hi", 20_000)];
+  const membership = [
+    ["m-conv-1", "m-s1", "t1", "final", 20_100, 0, "mu1", "h-mu1"],
+    ["m-conv-1", "m-s1", "t2", "final", 21_100, 0, "mu1", "h-mu1"],
+  ];
+  return writeSqlite(dir, "turns-migrated.db", normalizedStoreDdl({ updatedAt: true, runtimeColumns: true }), {
+    turns,
+    blocks,
+    turn_block_membership: membership,
+  });
+}
+
+export const YAML_PRE_INFERENCE = `id: ct1
+blocks:
+  - kind: user
+    role: user
+  - kind: llm_text
+    payload:
+      text: hello
+metadata:
+  geppetto.runtime@v1:
+    runtime_key: planner
+  geppetto.inference_id@v1: c-inf-1
+`;
+
+export const YAML_FINAL = `id: ct1
+blocks:
+  - kind: user
+    role: user
+  - kind: llm_text
+    payload:
+      text: hello
+  - id: tool-1
+    kind: tool_call
+    payload:
+      name: search
+      args: {q: "a<b & c>d"}
+metadata:
+  geppetto.inference_id@v1: c-inf-2
+data:
+  answer: 42
+`;
+
+/** The payload's id (ct2) wins over the turn_id column, as in the Go backfill; no blocks at all. */
+export const YAML_EMPTY_TURN = `id: ct2
+blocks: []
+metadata:
+  runtime: reviewer
+`;
+
+/** Layout C rows in arrival order: two snapshots of ct1, ct2 with no blocks, bad YAML, an exact repeat. */
+export function layoutC(dir: string, sessionColumn: "session_id" | "run_id" = "session_id", name = "turns-c.db"): string {
+  const ddl = `CREATE TABLE turns (conv_id TEXT NOT NULL, ${sessionColumn} TEXT NOT NULL, turn_id TEXT NOT NULL,
+    phase TEXT NOT NULL, created_at_ms INTEGER NOT NULL, payload TEXT NOT NULL);`;
+  return writeSqlite(dir, name, ddl, {
+    turns: [
+      ["c-conv-1", "c-s1", "ct1", "pre_inference", 100, YAML_PRE_INFERENCE],
+      ["c-conv-1", "c-s1", "ct1", "final", 200, YAML_FINAL],
+      ["c-conv-1", "c-s1", "column-id", "final", 300, YAML_EMPTY_TURN],
+      ["c-conv-1", "c-s1", "ct3", "final", 400, "id: [oops\n"],
+      ["c-conv-1", "c-s1", "ct1", "final", 200, YAML_FINAL],
+    ],
+  });
+}
+
+/** Contract §2 vectors: the hashes the Go implementation computes for these two blocks. */
+export const USER_BLOCK_HASH = "ecc0ca7c37646b24b8a90abff555e78d53783e32519c103abe7eac1fcd2162d7";
+export const HELLO_BLOCK_HASH = "ce91356a62c47ed722bcc81b324ff38eb95c55b36eb79fa8f664d00b49dc21a5";
