@@ -79,7 +79,20 @@ function seedItems() {
     ]),
     snapshot("turn-a1", "final", T0 - 3 * 24 * 60 * MINUTE, "", "", [{ kind: "user", role: "user", payload: { text: "legacy turn" } }], "conv-2b10-legacy", "sess-old"),
     snapshot("turn-b1", "final", T0 - 60 * MINUTE, "inventory", "inf-0100", [{ kind: "user", role: "user", payload: { text: "hello" } }], "conv-9c44-returns", "sess-b22"),
+    ...fillerConversations(),
   ];
+}
+
+/** Older conversations, enough that the list needs a second page (the viewer asks for 50 at a time). */
+const FILLERS = 52;
+function fillerConversations() {
+  const runtimes = ["inventory", "planner", "returns", ""];
+  return Array.from({ length: FILLERS }, (_, i) => {
+    const suffix = (0x1a2b + i * 7919).toString(16);
+    return snapshot("turn-1", "final", T0 - 10 * 24 * 60 * MINUTE - i * 37 * MINUTE, runtimes[i % 4]!, `inf-f${i}`, [
+      { kind: "user", role: "user", payload: { text: `question ${i}` } },
+    ], `conv-${suffix}`, `sess-${suffix}`);
+  });
 }
 
 async function send(server: DevServer, method: string, path: string, body: unknown) {
@@ -151,14 +164,23 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     const rows = await page.$$eval("#conversation-rows tr", (trs) =>
       trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td.textContent?.trim() ?? "")),
     );
-    expect(rows.map((r) => r[0])).toEqual([CONV, "conv-9c44-returns", "conv-2b10-legacy"]);
+    expect(rows.slice(0, 3).map((r) => r[0])).toEqual([CONV, "conv-9c44-returns", "conv-2b10-legacy"]);
     expect(rows[0]).toEqual([CONV, SESSION, "planner", "2026-04-20 09:07:00.000 UTC", "4"]);
     expect(rows[2]![2]).toBe("unknown");
+    await page.screenshot({ path: join(SCREENSHOTS, "viewer-conversations.png") });
+
+    // Paging: 50 first, then the rest behind "Load more", without repeats, still newest first.
+    expect(rows).toHaveLength(50);
+    await page.click("#more");
+    await expect.poll(() => page.locator("#conversation-rows tr").count(), POLL).toBe(3 + FILLERS);
+    expect(await page.locator("#more").isHidden()).toBe(true);
+    const all = await page.$$eval("#conversation-rows tr", (trs) => trs.map((tr) => [tr.querySelector("td")!.textContent!, tr.querySelectorAll("td")[3]!.textContent!]));
+    expect(new Set(all.map(([id]) => id)).size).toBe(3 + FILLERS);
+    expect(all.map(([, at]) => at)).toEqual(all.map(([, at]) => at).sort().reverse());
 
     expect(page.url()).toBe(`${server.url}/debug`);
     expect(await page.evaluate(() => document.cookie)).toBe("");
     expect(await page.evaluate(() => sessionStorage.getItem("turnstore.debugToken"))).toBe(DEBUG_TOKEN);
-    await page.screenshot({ path: join(SCREENSHOTS, "viewer-conversations.png") });
   });
 
   it("shows the runtime switch as a band of two runtimes in order, and each turn with its own runtime", async () => {

@@ -22,7 +22,8 @@ h2 { font-size: 1.1rem; margin: 1.6rem 0 0.3rem; }
 button, select, input { font: inherit; }
 button { border: 1px solid var(--line); background: var(--card); border-radius: 6px; padding: 0.3rem 0.8rem; cursor: pointer; }
 button:hover { border-color: var(--accent); }
-.status { color: var(--muted); min-height: 1.2em; }
+.status { color: var(--muted); }
+.status:empty { display: none; }
 .status.error { color: #a4161a; font-weight: 600; }
 .token-form { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1rem; margin: 1.5rem 0; max-width: 32rem; }
 .token-form label { font-weight: 600; display: block; margin-bottom: 0.4rem; }
@@ -58,6 +59,7 @@ table.list .num { text-align: right; }
 .band .seg { flex: 1 1 0; min-width: 0.6rem; display: flex; align-items: center; justify-content: center; padding: 0 0.3rem; font-size: 0.85rem; font-weight: 600; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; border-right: 2px solid var(--card); }
 .band .seg:last-child { border-right: 0; }
 .band-axis { display: flex; justify-content: space-between; font-size: 0.78rem; color: var(--muted); margin-top: 0.2rem; gap: 1rem; }
+.band-axis span:last-child { text-align: right; }
 .legend { list-style: none; padding: 0; margin: 0.6rem 0 0; display: flex; flex-wrap: wrap; gap: 0.4rem 1.2rem; font-size: 0.9rem; }
 .legend li { display: flex; align-items: center; gap: 0.4rem; }
 .swatch { width: 1rem; height: 1rem; border-radius: 3px; display: inline-block; }
