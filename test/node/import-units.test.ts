@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
 import { afterAll, describe, expect, it } from "vitest";
+import { parseFlags, TARGET_OPTIONS, targetFrom, UsageError } from "../../scripts/legacy/cli-flags";
 import { buildImportPlan, migrationStatements, TOTALS_QUERY } from "../../scripts/legacy/import-plan";
 import { detectLayout } from "../../scripts/legacy/layout";
 import { readLegacySource } from "../../scripts/legacy/run-import";
@@ -271,5 +272,28 @@ describe("the import plan", () => {
     expect(plan.before[0]).toBe(TOTALS_QUERY);
     expect(backfill.filter((s) => /^UPDATE turns|\nUPDATE turns/m.test(s))).toHaveLength(4);
     expect(backfill.some((s) => /INSERT INTO turn_snapshots/.test(s) && /FROM turn_block_membership/.test(s))).toBe(true);
+  });
+});
+
+describe("target flags", () => {
+  it("--local is the default; --persist-to goes with it; --remote stands alone", () => {
+    expect(targetFrom({})).toEqual({ remote: false, persistTo: undefined });
+    expect(targetFrom({ local: true, "persist-to": "d" })).toEqual({ remote: false, persistTo: "d" });
+    expect(targetFrom({ remote: true })).toEqual({ remote: true });
+  });
+
+  it.each([
+    [{ local: true, remote: true }, /not both/],
+    [{ remote: true, "persist-to": "d" }, /--persist-to only applies to --local/],
+    [{ "persist-to": "" }, /needs a directory/],
+  ])("refuses %o", (values, message) => {
+    expect(() => targetFrom(values)).toThrow(UsageError);
+    expect(() => targetFrom(values)).toThrow(message);
+  });
+
+  it("unknown flags and flags without their value are usage errors", () => {
+    expect(() => parseFlags(["--what"], TARGET_OPTIONS)).toThrow(UsageError);
+    expect(() => parseFlags(["--persist-to"], TARGET_OPTIONS)).toThrow(UsageError);
+    expect(parseFlags(["--remote", "--json"], TARGET_OPTIONS)).toEqual({ remote: true, json: true });
   });
 });
