@@ -8,7 +8,7 @@
  * verification; 2 bad flags, unreadable file, not SQLite, or unknown layout.
  */
 import { formatSummary, exitCodeFor } from "./legacy/import-summary";
-import { parseFlags, runCli, TARGET_OPTIONS, targetFrom, UsageError } from "./legacy/cli-flags";
+import { operatorPath, parseFlags, runCli, TARGET_OPTIONS, targetFrom, UsageError } from "./legacy/cli-flags";
 import { runImport } from "./legacy/run-import";
 
 const USAGE = `usage: npm run import:legacy -- --turns path/to/turns.db [--timeline path/to/timeline.db]
@@ -28,8 +28,8 @@ await runCli(argv.includes("--json"), async () => {
   }
   if (!flags.turns) throw new UsageError(`--turns is required\n${USAGE}`);
   const summary = await runImport({
-    turns: flags.turns,
-    timeline: flags.timeline,
+    turns: operatorPath(flags.turns),
+    timeline: flags.timeline === undefined ? undefined : operatorPath(flags.timeline),
     target: targetFrom(flags),
     dryRun: flags["dry-run"] ?? false,
   });

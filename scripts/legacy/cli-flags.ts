@@ -2,6 +2,7 @@
  * Flag handling shared by the operator CLIs: the D1 target (--local [--persist-to DIR] | --remote),
  * --json, and one-line failures with fixed exit codes.
  */
+import { resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "./sqlite-file";
 import { WranglerError, type D1Target } from "./wrangler-d1";
@@ -27,12 +28,21 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(ar
   }
 }
 
+/**
+ * A path as the operator typed it: \`npm run\` moves to the package root, so a relative path is
+ * resolved against the directory npm was started from (INIT_CWD).
+ */
+export function operatorPath(path: string): string {
+  return resolve(process.env.INIT_CWD ?? process.cwd(), path);
+}
+
 export function targetFrom(values: { local?: boolean; remote?: boolean; "persist-to"?: string }): D1Target {
   if (values.remote && values.local) throw new UsageError("give --local or --remote, not both");
   if (values.remote && values["persist-to"] !== undefined) throw new UsageError("--persist-to only applies to --local");
   if (values["persist-to"] === "") throw new UsageError("--persist-to needs a directory");
   // --local is the default, as for wrangler itself.
-  return values.remote ? { remote: true } : { remote: false, persistTo: values["persist-to"] };
+  const persistTo = values["persist-to"];
+  return values.remote ? { remote: true } : { remote: false, persistTo: persistTo === undefined ? undefined : operatorPath(persistTo) };
 }
 
 /**

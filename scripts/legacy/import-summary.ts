@@ -153,7 +153,7 @@ export function summarizeImport(input: SummaryInput): ImportSummary {
       if (Number(after[table]) < Number(before[table])) problems.push(`${table} lost rows during the import (${before[table]} → ${after[table]})`);
     }
     conversations = { touched: input.convIds.length, created, updated, unchanged };
-    verification = { ok: problems.length === 0, conversationsChecked: input.convIds.length, problems };
+    verification = { ok: problems.length === 0, conversationsChecked: created + updated + unchanged, problems };
   }
   tables.push({
     table: "conversations",
@@ -219,7 +219,7 @@ export function formatSummary(s: ImportSummary): string {
   if (s.verification) {
     lines.push(
       s.verification.ok
-        ? `verified: all ${s.verification.conversationsChecked} conversations hold at least the source's turns and snapshots, with matching counts`
+        ? `verified: the ${s.verification.conversationsChecked} conversations in D1 hold at least the source's turns and snapshots, and their counts match D1`
         : `VERIFICATION FAILED:\n${s.verification.problems.map((p) => `  - ${p}`).join("\n")}`,
     );
   }

@@ -149,7 +149,11 @@ export function evaluateCheck(input: CheckInput): CheckReport {
   };
 }
 
-const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
+/** One line of at most `width` characters (metadata may hold newlines). */
+const clip = (text: string, width: number) => {
+  const line = text.replace(/\s+/g, " ");
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line;
+};
 
 export function formatCheckReport(report: CheckReport, target: string): string {
   const lines = [`Turnstore D1 check — ${target}`, ""];

@@ -278,7 +278,7 @@ describe("the import plan", () => {
 describe("target flags", () => {
   it("--local is the default; --persist-to goes with it; --remote stands alone", () => {
     expect(targetFrom({})).toEqual({ remote: false, persistTo: undefined });
-    expect(targetFrom({ local: true, "persist-to": "d" })).toEqual({ remote: false, persistTo: "d" });
+    expect(targetFrom({ local: true, "persist-to": "/tmp/d" })).toEqual({ remote: false, persistTo: "/tmp/d" });
     expect(targetFrom({ remote: true })).toEqual({ remote: true });
   });
 

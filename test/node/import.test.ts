@@ -82,7 +82,7 @@ describe("layout A with timeline.db", () => {
       turn_snapshots: [6, 6, 0, 0],
       conversations: [4, 3, 0, 1],
     });
-    expect(summaries.a.verification).toEqual({ ok: true, conversationsChecked: 4, problems: [] });
+    expect(summaries.a.verification).toEqual({ ok: true, conversationsChecked: 3, problems: [] });
     expect(summaries.a.notImported).toEqual([{ table: "timeline_conversations", key: { conv_id: "a-conv-4" }, reason: expect.stringMatching(/no session_id/) }]);
     expect(summaries.a.source.otherTables).toEqual([expect.objectContaining({ table: "timeline_entities", rows: 1 })]);
     expect(exitCodeFor(summaries.a)).toBe(3);
