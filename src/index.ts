@@ -2,6 +2,7 @@
  * Turnstore: the Worker. Stores turn snapshots in D1 (write routes) and serves debug endpoints.
  */
 import { createApp } from "./http/app";
+import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
@@ -13,6 +14,7 @@ app.route("/", health);
 app.route("/", ingest);
 app.route("/", debug);
 app.route("/", viewer);
+app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });

@@ -1,0 +1,123 @@
+/**
+ * Bundle and start-up (issue 7 §5): the Worker as `wrangler deploy --dry-run` would upload it (raw
+ * and gzip), which packages its bytes come from (esbuild's metafile), its global-scope start-up CPU
+ * (`wrangler check startup`, a CPU profile of the Worker starting in local workerd), and the cold
+ * start of `wrangler dev` until the first 200 from /healthz.
+ */
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { startDev, wranglerSync } from "../lib/wrangler-dev";
+import { copyDatabase } from "./databases";
+import { median } from "./stats";
+
+export interface BundleContributor {
+  name: string;
+  bytes: number;
+  share: number;
+  /** Files of other owners that import it directly: why it is in the bundle. */
+  importedBy: string[];
+}
+
+export interface BundleResult {
+  rawBytes: number;
+  gzipBytes: number;
+  /** What wrangler itself printed ("Total Upload: … / gzip: …"), in KiB. */
+  wranglerReport: string;
+  minifiedRawBytes: number | null;
+  minifiedGzipBytes: number | null;
+  contributors: BundleContributor[];
+}
+
+interface Metafile {
+  inputs: Record<string, { imports?: Array<{ path: string }> }>;
+  outputs: Record<string, { bytes: number; inputs: Record<string, { bytesInOutput: number }> }>;
+}
+
+/** node_modules/@scope/pkg/… → @scope/pkg; src/… → our code. */
+function owner(input: string): string {
+  const match = input.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/);
+  if (match) return match[1]!;
+  if (input.startsWith("src/")) return `src/ (Turnstore itself)`;
+  return "wrangler-injected shims";
+}
+
+function dryRun(dir: string, minify: boolean): { raw: Buffer; printed: string; metafile: Metafile } {
+  mkdirSync(dir, { recursive: true });
+  const printed = wranglerSync(["deploy", "--dry-run", "--outdir", dir, "--metafile", join(dir, "meta.json"), ...(minify ? ["--minify"] : [])]);
+  return {
+    raw: readFileSync(join(dir, "index.js")),
+    printed: printed.match(/Total Upload: [^\n]+/)?.[0] ?? "",
+    metafile: JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as Metafile,
+  };
+}
+
+export function measureBundle(root: string, options: { minified: boolean }): BundleResult {
+  const plain = dryRun(join(root, "bundle"), false);
+  const output = Object.entries(plain.metafile.outputs).find(([name]) => name.endsWith("index.js"))![1];
+  const byOwner = new Map<string, number>();
+  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+    byOwner.set(owner(input), (byOwner.get(owner(input)) ?? 0) + bytesInOutput);
+  }
+  const total = [...byOwner.values()].reduce((a, b) => a + b, 0);
+  const importers = new Map<string, Set<string>>();
+  for (const [input, { imports = [] }] of Object.entries(plain.metafile.inputs)) {
+    for (const { path } of imports) {
+      if (owner(path) === owner(input)) continue;
+      if (!importers.has(owner(path))) importers.set(owner(path), new Set());
+      importers.get(owner(path))!.add(input.startsWith("src/") ? input : owner(input));
+    }
+  }
+  const contributors = [...byOwner.entries()]
+    .map(([name, bytes]) => ({ name, bytes, share: bytes / total, importedBy: [...(importers.get(name) ?? [])].sort() }))
+    .sort((a, b) => b.bytes - a.bytes);
+  const minified = options.minified ? dryRun(join(root, "bundle-minified"), true) : null;
+  return {
+    rawBytes: plain.raw.length,
+    gzipBytes: gzipSync(plain.raw).length,
+    wranglerReport: plain.printed,
+    minifiedRawBytes: minified ? minified.raw.length : null,
+    minifiedGzipBytes: minified ? gzipSync(minified.raw).length : null,
+    contributors,
+  };
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** CPU time of the Worker's global scope, from the profile `wrangler check startup` records. */
+export function measureStartupCpu(root: string): { cpuMs: number; samples: number } {
+  const file = join(root, "worker-startup.cpuprofile");
+  wranglerSync(["check", "startup", "--outfile", file]);
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const idle = new Set(profile.nodes.filter((n) => ["(idle)", "(root)", "(program)"].includes(n.callFrame.functionName)).map((n) => n.id));
+  let micros = 0;
+  let samples = 0;
+  // A sample's delta is the time since the previous sample; the first one is the wait before profiling began.
+  profile.samples.forEach((node, i) => {
+    if (i === 0 || idle.has(node)) return;
+    micros += profile.timeDeltas[i]!;
+    samples += 1;
+  });
+  return { cpuMs: micros / 1000, samples };
+}
+
+/** Spawn of `wrangler dev` (bundling, workerd start) to the first 200 from /healthz, on a migrated copy. */
+export async function measureDevColdStart(root: string, template: string, port: number, runs: number): Promise<{ medianMs: number; samplesMs: number[] }> {
+  const samplesMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const dir = copyDatabase(template, join(root, `cold-start-${i}`));
+    const started = performance.now();
+    const server = await startDev({ port, persistTo: dir, skipMigrations: true });
+    samplesMs.push(performance.now() - started);
+    await server.stop();
+  }
+  return { medianMs: median(samplesMs), samplesMs };
+}
+
+export function fileSize(path: string): number {
+  return statSync(path).size;
+}

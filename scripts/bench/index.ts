@@ -1,0 +1,245 @@
+/**
+ * npm run bench [-- --quick] [-- --json]
+ *
+ * Measures what users pay for (issue 7): write throughput against a single-row baseline, D1 rows and
+ * statements per write, read cost against database size, the backfill on a million legacy turns,
+ * bundle size and start-up, and the Go peer anchor. The full run writes docs/BENCHMARKS.md; --quick
+ * (smaller sizes, no million-row databases) only prints. --json ends the output with one JSON line.
+ *
+ * Everything runs on loopback against `wrangler dev` / local D1 in a temporary folder that is
+ * removed afterwards; progress goes to stderr.
+ */
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { ROOT, startDev, type DevServer } from "../lib/wrangler-dev";
+import { measureBackfill, type BackfillResult } from "./backfill";
+import { measureBundle, measureDevColdStart, measureStartupCpu, type BundleResult } from "./bundle";
+import { copyDatabase, d1File, emptyTemplate, migratedTemplate } from "./databases";
+import { describeMachine, loadAverage, type Machine } from "./machine";
+import { measureReadLatency, measureReadQueries, type ReadDatabase, type ReadLatency, type ReadQueryCost } from "./read-cost";
+import { generateReadDatabase } from "./read-database";
+import { renderReport } from "./report";
+import { summarize } from "./summary";
+import { measureWriteCost, type WriteCostResult } from "./write-cost";
+import { measureWriteThroughput, type ThroughputResult } from "./write-throughput";
+
+export const PORTS = { throughput: 8793, reads: [8794, 8795], coldStart: 8796 } as const;
+export const TOKENS = { ingest: "bench-ingest-token", debug: "bench-debug-token" } as const;
+
+export interface BenchConfig {
+  mode: "full" | "quick";
+  writeTurns: number;
+  throughput: { rounds: number; seconds: number; connections: number; warmupSeconds: number };
+  readSizes: number[];
+  readRequests: number;
+  readWarmup: number;
+  backfillTurns: number;
+  backfillPerStatement: boolean;
+  minifiedBundle: boolean;
+  startupCpu: boolean;
+  coldStarts: number;
+}
+
+const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
+  quick: {
+    mode: "quick",
+    writeTurns: 30,
+    throughput: { rounds: 2, seconds: 3, connections: 4, warmupSeconds: 1 },
+    readSizes: [10_000],
+    readRequests: 10,
+    readWarmup: 3,
+    backfillTurns: 10_000,
+    backfillPerStatement: false,
+    minifiedBundle: false,
+    startupCpu: false,
+    coldStarts: 0,
+  },
+  full: {
+    mode: "full",
+    writeTurns: 100,
+    throughput: { rounds: 5, seconds: 5, connections: 4, warmupSeconds: 3 },
+    readSizes: [10_000, 1_000_000],
+    readRequests: 40,
+    readWarmup: 5,
+    backfillTurns: 1_000_000,
+    backfillPerStatement: true,
+    minifiedBundle: true,
+    startupCpu: true,
+    coldStarts: 3,
+  },
+};
+
+export interface ReadResults {
+  databases: ReadDatabase[];
+  queries: Array<{ snapshots: number; costs: ReadQueryCost[] }>;
+  latency: ReadLatency[];
+}
+
+export interface BenchResults {
+  config: BenchConfig;
+  machine: Machine;
+  loadAverageAtEnd: [number, number, number];
+  elapsedSeconds: number;
+  sectionSeconds: Record<string, number>;
+  bundle: BundleResult | null;
+  startupCpu: { cpuMs: number; samples: number } | null;
+  devColdStart: { medianMs: number; samplesMs: number[] } | null;
+  writeCost: WriteCostResult | null;
+  throughput: ThroughputResult | null;
+  reads: ReadResults | null;
+  backfill: BackfillResult | null;
+  errors: Array<{ section: string; message: string }>;
+}
+
+const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+const running = new Set<DevServer>();
+async function serve(port: number, persistTo: string, vars: Record<string, string> = {}): Promise<DevServer> {
+  const server = await startDev({
+    port,
+    persistTo,
+    skipMigrations: true,
+    vars: { INGEST_TOKEN: TOKENS.ingest, DEBUG_TOKEN: TOKENS.debug, ...vars },
+  });
+  running.add(server);
+  return server;
+}
+async function stop(server: DevServer) {
+  running.delete(server);
+  await server.stop();
+}
+
+async function main() {
+  const args = new Set(process.argv.slice(2));
+  for (const arg of args) if (!["--quick", "--json"].includes(arg)) throw new Error(`unknown option ${arg}; use --quick and/or --json`);
+  const config = CONFIGS[args.has("--quick") ? "quick" : "full"];
+  const started = performance.now();
+  const machine = describeMachine();
+  log(`${config.mode} run; load average ${machine.loadAverageAtStart.join(" ")}; ${machine.cpus} CPUs`);
+
+  const root = mkdtempSync(join(os.tmpdir(), "turnstore-bench-"));
+  const cleanup = async () => {
+    for (const server of [...running]) await stop(server).catch(() => {});
+    rmSync(root, { recursive: true, force: true });
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  }
+
+  const results: BenchResults = {
+    config,
+    machine,
+    loadAverageAtEnd: machine.loadAverageAtStart,
+    elapsedSeconds: 0,
+    sectionSeconds: {},
+    bundle: null,
+    startupCpu: null,
+    devColdStart: null,
+    writeCost: null,
+    throughput: null,
+    reads: null,
+    backfill: null,
+    errors: [],
+  };
+  const section = async (name: string, fn: () => Promise<void> | void) => {
+    const t = performance.now();
+    log(`${name}…`);
+    try {
+      await fn();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log(`${name} FAILED: ${message}`);
+      results.errors.push({ section: name, message: message.slice(0, 2000) });
+    } finally {
+      results.sectionSeconds[name] = (performance.now() - t) / 1000;
+      log(`${name} done in ${results.sectionSeconds[name]!.toFixed(1)} s`);
+    }
+  };
+
+  try {
+    let migrated = "";
+    let empty = "";
+    await section("templates", () => {
+      migrated = migratedTemplate(root);
+      empty = emptyTemplate(root);
+    });
+
+    await section("bundle", () => {
+      results.bundle = measureBundle(root, { minified: config.minifiedBundle });
+      if (config.startupCpu) results.startupCpu = measureStartupCpu(root);
+    });
+    if (config.coldStarts > 0) {
+      await section("dev cold start", async () => {
+        results.devColdStart = await measureDevColdStart(root, migrated, PORTS.coldStart, config.coldStarts);
+      });
+    }
+
+    await section("rows per write", async () => {
+      results.writeCost = await measureWriteCost(copyDatabase(migrated, join(root, "write-cost")), config.writeTurns);
+    });
+
+    await section("write throughput", async () => {
+      const t = performance.now();
+      const server = await serve(PORTS.throughput, copyDatabase(migrated, join(root, "throughput")), { BENCHMARK_BASELINE: "on" });
+      if (config.coldStarts === 0) results.devColdStart = { medianMs: performance.now() - t, samplesMs: [performance.now() - t] };
+      try {
+        results.throughput = await measureWriteThroughput(server, { token: TOKENS.ingest, ...config.throughput });
+      } finally {
+        await stop(server);
+      }
+    });
+
+    await section("read cost", async () => {
+      const reads: ReadResults = { databases: [], queries: [], latency: [] };
+      for (const snapshots of config.readSizes) {
+        const dir = copyDatabase(migrated, join(root, `read-${snapshots}`));
+        const t = performance.now();
+        generateReadDatabase(dir, snapshots);
+        reads.databases.push({ snapshots, persistTo: dir, generateSeconds: (performance.now() - t) / 1000, fileBytes: statSync(d1File(dir)).size });
+        log(`  ${snapshots} snapshots generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        reads.queries.push({ snapshots, costs: await measureReadQueries(dir) });
+      }
+      const servers: Array<{ snapshots: number; server: DevServer }> = [];
+      try {
+        for (const [k, db] of reads.databases.entries()) servers.push({ snapshots: db.snapshots, server: await serve(PORTS.reads[k]!, db.persistTo) });
+        reads.latency = await measureReadLatency(servers, TOKENS.debug, config.readRequests, config.readWarmup);
+      } finally {
+        for (const { server } of servers) await stop(server);
+        for (const db of reads.databases) rmSync(db.persistTo, { recursive: true, force: true });
+      }
+      results.reads = reads;
+    });
+
+    await section("backfill", () => {
+      const dir = join(root, "backfill");
+      mkdirSync(dir);
+      try {
+        results.backfill = measureBackfill(dir, empty, config.backfillTurns, { perStatement: config.backfillPerStatement });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  } finally {
+    await cleanup();
+  }
+
+  results.loadAverageAtEnd = loadAverage();
+  results.elapsedSeconds = (performance.now() - started) / 1000;
+  const summary = summarize(results);
+  const report = renderReport(results, summary);
+  if (config.mode === "full" && results.errors.length === 0) {
+    writeFileSync(join(ROOT, "docs", "BENCHMARKS.md"), report);
+    log("wrote docs/BENCHMARKS.md");
+  } else if (config.mode === "full") {
+    log("docs/BENCHMARKS.md left as it was: a section failed");
+  }
+  process.stdout.write(report.split("\n## Method")[0] + "\n");
+  if (args.has("--json")) process.stdout.write(JSON.stringify(summary) + "\n");
+  if (results.errors.length > 0) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

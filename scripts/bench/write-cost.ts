@@ -1,0 +1,138 @@
+/**
+ * Rows and statements per write (issue 7 §2). The growing conversation (turns × 3 phases, each
+ * snapshot 2 blocks longer) goes through the store function POST /api/turns calls — prepareSnapshot,
+ * then saveSnapshots — against local D1 (wrangler's getPlatformProxy: the same workerd SQLite as
+ * `wrangler dev`), with a recording binding that keeps D1's meta of every statement. After each
+ * write the tables are counted, so D1's rows_written (which counts index entries too) can be set
+ * against the table rows that really appeared.
+ */
+import { join } from "node:path";
+import { getPlatformProxy } from "wrangler";
+import { saveSnapshots } from "../../src/store/snapshot-writes";
+import { prepareSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
+import { ROOT } from "../lib/wrangler-dev";
+import { growingConversation, snapshotBody, type SnapshotShape } from "./conversation";
+import { recordingD1, type StatementCost } from "./counting-d1";
+import { median, slope, sum } from "./stats";
+
+const TABLES = ["turn_snapshots", "blocks", "turns", "conversations"] as const;
+type TableCounts = Record<(typeof TABLES)[number], number>;
+
+export interface WriteSample {
+  index: number;
+  phase: string;
+  blocks: number;
+  newBlocks: number;
+  repeatedBlocks: number;
+  statements: number;
+  roundTrips: number;
+  rowsWritten: number;
+  rowsRead: number;
+  /** Table rows inserted or updated (SQLite changes(), no index entries). */
+  tableRowsChanged: number;
+  /** Rows that exist afterwards and did not before, per table. */
+  tableRowsAdded: TableCounts;
+}
+
+export interface WriteCostResult {
+  turns: number;
+  snapshots: number;
+  samples: WriteSample[];
+  statementsPerWrite: number;
+  roundTripsPerWrite: number;
+  medianRowsWritten: number;
+  medianTableRowsChanged: number;
+  /** Median of (meta.rows_written − new blocks): D1's count, index entries included. */
+  extraRowsWritten: number;
+  /** Median of (table rows inserted or updated − new blocks). */
+  extraTableRows: number;
+  /** Per-statement meta for a later-phase snapshot (turn row updated) and a first-phase one (turn row inserted). */
+  breakdown: { label: string; index: number; statements: StatementCost[] }[];
+  /** rows_written and rows_read per extra repeated block (least squares over all snapshots). */
+  rowsWrittenSlopePerRepeatedBlock: number;
+  rowsReadSlopePerRepeatedBlock: number;
+  firstTenRowsWritten: number;
+  lastTenRowsWritten: number;
+  firstTenRowsRead: number;
+  lastTenRowsRead: number;
+  ourTotalRows: TableCounts & { total: number };
+  goLayoutRows: { membership: number; blocks: number; turns: number; total: number };
+  secondsElapsed: number;
+}
+
+async function countTables(db: D1Database): Promise<TableCounts> {
+  const results = await db.batch<{ n: number }>(TABLES.map((t) => db.prepare(`SELECT count(*) AS n FROM ${t}`)));
+  return Object.fromEntries(TABLES.map((t, i) => [t, results[i]!.results[0]!.n])) as TableCounts;
+}
+
+export async function measureWriteCost(persistTo: string, turns: number): Promise<WriteCostResult> {
+  const started = Date.now();
+  const proxy = await getPlatformProxy<{ DB: D1Database }>({
+    configPath: join(ROOT, "wrangler.toml"),
+    persist: { path: join(persistTo, "v3") },
+  });
+  try {
+    const recorder = recordingD1(proxy.env.DB);
+    const conversation: SnapshotShape[] = growingConversation("cost-conv", turns);
+    const samples: WriteSample[] = [];
+    const breakdown: WriteCostResult["breakdown"] = [];
+    let before = await countTables(proxy.env.DB);
+    for (const [index, shape] of conversation.entries()) {
+      const request = JSON.parse(snapshotBody(shape)) as SnapshotRequest;
+      const snapshot = await prepareSnapshot(request, Date.now());
+      recorder.reset();
+      const { outcomes } = await saveSnapshots(recorder.db, [snapshot]);
+      if (outcomes[0] !== "created") throw new Error(`snapshot ${index} was not created (${outcomes[0]})`);
+      const after = await countTables(proxy.env.DB);
+      const added = Object.fromEntries(TABLES.map((t) => [t, after[t] - before[t]])) as TableCounts;
+      before = after;
+      samples.push({
+        index,
+        phase: shape.phase,
+        blocks: shape.blockCount,
+        newBlocks: added.blocks,
+        repeatedBlocks: shape.blockCount - added.blocks,
+        statements: recorder.statements.length,
+        roundTrips: recorder.roundTrips,
+        rowsWritten: sum(recorder.statements.map((s) => s.rowsWritten)),
+        rowsRead: sum(recorder.statements.map((s) => s.rowsRead)),
+        tableRowsChanged: sum(recorder.statements.map((s) => s.changes)),
+        tableRowsAdded: added,
+      });
+      const middle = Math.floor(conversation.length / 2);
+      if (index === middle - (middle % 3)) breakdown.push({ label: "first phase of a turn (turn row inserted)", index, statements: recorder.statements });
+      if (index === middle - (middle % 3) + 2) breakdown.push({ label: "later phase of a turn (turn row updated)", index, statements: recorder.statements });
+    }
+    const ourTotal = await countTables(proxy.env.DB);
+    const extraWritten = samples.map((s) => s.rowsWritten - s.newBlocks);
+    const extraTable = samples.map((s) => s.tableRowsChanged - s.newBlocks);
+    const repeated = samples.map((s) => s.repeatedBlocks);
+    const membership = sum(conversation.map((s) => s.blockCount));
+    const distinctBlocks = conversation[conversation.length - 1]!.blockCount;
+    const head = samples.slice(0, 10);
+    const tail = samples.slice(-10);
+    return {
+      turns,
+      snapshots: samples.length,
+      samples,
+      statementsPerWrite: median(samples.map((s) => s.statements)),
+      roundTripsPerWrite: median(samples.map((s) => s.roundTrips)),
+      medianRowsWritten: median(samples.map((s) => s.rowsWritten)),
+      medianTableRowsChanged: median(samples.map((s) => s.tableRowsChanged)),
+      extraRowsWritten: median(extraWritten),
+      extraTableRows: median(extraTable),
+      breakdown,
+      rowsWrittenSlopePerRepeatedBlock: slope(repeated, samples.map((s) => s.rowsWritten)),
+      rowsReadSlopePerRepeatedBlock: slope(repeated, samples.map((s) => s.rowsRead)),
+      firstTenRowsWritten: median(head.map((s) => s.rowsWritten)),
+      lastTenRowsWritten: median(tail.map((s) => s.rowsWritten)),
+      firstTenRowsRead: median(head.map((s) => s.rowsRead)),
+      lastTenRowsRead: median(tail.map((s) => s.rowsRead)),
+      ourTotalRows: { ...ourTotal, total: sum(TABLES.map((t) => ourTotal[t])) },
+      goLayoutRows: { membership, blocks: distinctBlocks, turns, total: membership + distinctBlocks + turns },
+      secondsElapsed: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await proxy.dispose();
+  }
+}

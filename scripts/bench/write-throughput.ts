@@ -1,0 +1,131 @@
+/**
+ * Write throughput over HTTP (issue 7 §1): POST /api/turns with a growing conversation against the
+ * benchmark-only baseline route of the same Worker (one single-row insert), alternated round by
+ * round in one `wrangler dev`, with autocannon on loopback. Every run is bounded in time and count.
+ *
+ * Two baselines: one receiving the same snapshot bodies (so transport, body checks and JSON parsing
+ * cost the same on both sides and the difference is our validation, hashing and 4-statement batch),
+ * and one receiving `{}` (the cheapest write this Worker can do).
+ */
+import autocannon from "autocannon";
+import type { DevServer } from "../lib/wrangler-dev";
+import { throughputSnapshot } from "./conversation";
+import { median } from "./stats";
+
+/** BENCH_BASELINE_PATH of src/routes/bench-baseline.ts (not imported: that pulls the whole Worker into Node). */
+const BASELINE_PATH = "/api/bench/baseline";
+
+export const VARIANTS = ["snapshot", "baseline_same_body", "baseline_empty_body"] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+export interface ThroughputRound {
+  round: number;
+  variant: Variant;
+  perSecond: number;
+  completed: number;
+  non2xx: number;
+  errors: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+export interface ThroughputResult {
+  rounds: ThroughputRound[];
+  seconds: number;
+  connections: number;
+  medians: Record<Variant, number>;
+  latencyP50: Record<Variant, number>;
+  /** median(snapshots/s) / median(baseline/s). */
+  ratioSameBody: number;
+  ratioEmptyBody: number;
+  /** Median over rounds of the per-round ratio, as a check on drift. */
+  perRoundRatioSameBody: number;
+  perRoundRatioEmptyBody: number;
+  averageBodyBytes: number;
+  failures: number;
+}
+
+export interface ThroughputOptions {
+  token: string;
+  rounds: number;
+  seconds: number;
+  connections: number;
+  warmupSeconds: number;
+}
+
+const MAX_REQUESTS_PER_RUN = 100_000;
+
+function bodySource(variant: Variant, run: string): () => string {
+  let i = 0;
+  if (variant === "baseline_empty_body") return () => "{}";
+  const prefix = variant === "snapshot" ? run : `${run}-base`;
+  return () => throughputSnapshot(prefix, i++);
+}
+
+async function runOnce(server: DevServer, variant: Variant, next: () => string, seconds: number, connections: number, token: string) {
+  const path = variant === "snapshot" ? "/api/turns" : BASELINE_PATH;
+  const result = await autocannon({
+    url: server.url,
+    connections,
+    duration: seconds,
+    maxOverallRequests: MAX_REQUESTS_PER_RUN,
+    timeout: 20,
+    requests: [
+      {
+        method: "POST",
+        path,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        setupRequest: (request) => ({ ...request, body: next() }),
+      },
+    ],
+  });
+  const completed = result["2xx"];
+  return {
+    perSecond: completed / result.duration,
+    completed,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    unchanged: Number((result.statusCodeStats as Record<string, { count: number }>)["200"]?.count ?? 0),
+  };
+}
+
+export async function measureWriteThroughput(server: DevServer, options: ThroughputOptions): Promise<ThroughputResult> {
+  const run = `r${Date.now().toString(36)}`;
+  const sources = Object.fromEntries(VARIANTS.map((v) => [v, bodySource(v, run)])) as Record<Variant, () => string>;
+  // Warm-up (not recorded): the isolate's JIT and SQLite's page cache see every route first.
+  for (const variant of VARIANTS) await runOnce(server, variant, sources[variant], options.warmupSeconds, options.connections, options.token);
+
+  const rounds: ThroughputRound[] = [];
+  let failures = 0;
+  for (let round = 0; round < options.rounds; round++) {
+    // Rotate the order so no variant always runs first (or last) in a round.
+    const order = VARIANTS.map((_, k) => VARIANTS[(k + round) % VARIANTS.length]!);
+    for (const variant of order) {
+      const r = await runOnce(server, variant, sources[variant], options.seconds, options.connections, options.token);
+      // A 200 would be an idempotent repeat, not a write: the stream must never repeat a snapshot.
+      failures += r.non2xx + r.errors + r.unchanged;
+      rounds.push({ round, variant, perSecond: r.perSecond, completed: r.completed, non2xx: r.non2xx, errors: r.errors, latencyP50Ms: r.latencyP50Ms, latencyP99Ms: r.latencyP99Ms });
+    }
+  }
+  const of = (v: Variant) => rounds.filter((r) => r.variant === v);
+  const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.perSecond))])) as Record<Variant, number>;
+  const latencyP50 = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.latencyP50Ms))])) as Record<Variant, number>;
+  const perRound = (base: Variant) =>
+    median(Array.from({ length: options.rounds }, (_, k) => of("snapshot")[k]!.perSecond / of(base)[k]!.perSecond));
+  const sample = Array.from({ length: 21 }, (_, i) => Buffer.byteLength(throughputSnapshot("size", i)));
+  return {
+    rounds,
+    seconds: options.seconds,
+    connections: options.connections,
+    medians,
+    latencyP50,
+    ratioSameBody: medians.snapshot / medians.baseline_same_body,
+    ratioEmptyBody: medians.snapshot / medians.baseline_empty_body,
+    perRoundRatioSameBody: perRound("baseline_same_body"),
+    perRoundRatioEmptyBody: perRound("baseline_empty_body"),
+    averageBodyBytes: Math.round(sample.reduce((a, b) => a + b, 0) / sample.length),
+    failures,
+  };
+}
