@@ -90,9 +90,13 @@ function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
   }
   if (filter.sinceMs !== undefined) where.push(`created_at_ms >= ${param(filter.sinceMs)}`);
   if (filter.after) where.push(`(created_at_ms, id) < (${param(filter.after.createdAtMs)}, ${param(filter.after.id)})`);
+  // One turn's snapshots: without statistics SQLite prefers an index that yields the sort order
+  // (session or conversation + created_at_ms) and reads the whole session to find a few rows; the
+  // identity index reads only the turn's, and sorting those few costs nothing.
+  const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? " INDEXED BY turn_snapshots_identity" : "";
   const sql = `SELECT id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, block_refs_json
-FROM turn_snapshots${where.length ? `\nWHERE ${where.join(" AND ")}` : ""}
+FROM turn_snapshots${turnIndex}${where.length ? `\nWHERE ${where.join(" AND ")}` : ""}
 ORDER BY created_at_ms DESC, id DESC
 LIMIT ${param(filter.limit + 1)}`;
   return { sql, params };

@@ -31,6 +31,8 @@ describe("query plans", () => {
     expect(pagePlan.join("\n")).toMatch(/SEARCH turn_snapshots USING (COVERING )?INDEX/);
     expect(pagePlan.join("\n")).not.toMatch(/SCAN turn_snapshots/);
     if (!filter.turnId) expect(pagePlan.join("\n")).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
+    // A turn's snapshots come from the identity index, not from reading its whole session in order.
+    else expect(pagePlan.join("\n")).toMatch(/turn_snapshots_identity \(conv_id=\? AND session_id=\? AND turn_id=\?\)/);
     const blocksPlan = (await plan(blocks, params)).join("\n");
     expect(blocksPlan).toMatch(/SEARCH blocks USING (INDEX|PRIMARY KEY|COVERING INDEX) sqlite_autoindex_blocks_1/);
     expect(blocksPlan).not.toMatch(/SCAN blocks/);
