@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { D1Handle } from "../../src/store/d1";
 import { saveSnapshots } from "../../src/store/snapshot-writes";
 import { extractInferenceId, extractRuntimeKey } from "../../src/turn/attribution";
 import { prepareSnapshot } from "../../src/turn/snapshot";
@@ -210,7 +211,10 @@ describe("a failure inside a write batch leaves no partial rows", () => {
     );
     // The store's own statements, then one the database refuses (NOT NULL constraint).
     const failing = env.DB.prepare("INSERT INTO turn_snapshots (conv_id) VALUES (NULL)");
-    const handle = { prepare: env.DB.prepare.bind(env.DB), batch: (statements: D1PreparedStatement[]) => env.DB.batch([...statements, failing]) };
+    const handle: D1Handle = {
+      prepare: (query) => env.DB.prepare(query),
+      batch: <T>(statements: D1PreparedStatement[]) => env.DB.batch<T>([...statements, failing]),
+    };
     const before = await databaseDigest();
     await expect(saveSnapshots(handle, snapshots)).rejects.toThrow(/NOT NULL constraint failed/);
     expect(await databaseDigest()).toBe(before);
