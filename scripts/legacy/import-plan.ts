@@ -12,7 +12,7 @@
  *     pointer moved to the newest evidence — the newest turn with a runtime, or the timeline row.
  */
 import type { LegacySource, TimelineConversation } from "./legacy-source";
-import { CREATE_PARTS_TABLE, DROP_PARTS_TABLE, InsertWriter, sqlLiteral, STATEMENT_BUDGET_BYTES, byteLength } from "./sql-text";
+import { byteLength, CREATE_PARTS_TABLE, DROP_PARTS_TABLE, InsertWriter, PACK_BUDGET_BYTES, sqlLiteral } from "./sql-text";
 
 export interface ImportPlan {
   before: string[];
@@ -120,7 +120,7 @@ WHERE (${importMovesSession} AND excluded.session_id <> conversations.session_id
   OR excluded.snapshot_count <> conversations.snapshot_count`;
 }
 
-/** Packs VALUES tuples into as few statements as fit the budget around `wrap`. */
+/** Packs VALUES tuples into statements of about PACK_BUDGET_BYTES beyond the text around them. */
 function chunkedValues(tuples: readonly string[], wrap: (values: string) => string): string[] {
   const overhead = byteLength(wrap(""));
   const out: string[] = [];
@@ -128,7 +128,7 @@ function chunkedValues(tuples: readonly string[], wrap: (values: string) => stri
   let bytes = overhead;
   for (const tuple of tuples) {
     const size = byteLength(tuple) + 2;
-    if (current.length > 0 && bytes + size > STATEMENT_BUDGET_BYTES) {
+    if (current.length > 0 && bytes + size > overhead + PACK_BUDGET_BYTES) {
       out.push(wrap(current.join(", ")));
       current = [];
       bytes = overhead;

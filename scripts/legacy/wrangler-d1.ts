@@ -43,7 +43,9 @@ export function wranglerFailure(stdout: string, stderr: string): string {
   } catch {
     // not JSON: fall through to the text output
   }
-  const lines = `${stderr}\n${stdout}`.split("\n").map((l) => l.trim()).filter(Boolean);
+  // wrangler colours its errors even under NO_COLOR in some paths.
+  const plain = `${stderr}\n${stdout}`.replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = plain.split("\n").map((l) => l.trim()).filter(Boolean);
   const marked = lines.find((l) => /\[ERROR\]/.test(l));
   if (marked) return marked.replace(/^.*\[ERROR\]\s*/, "");
   return lines.find((l) => !/^npm warn/i.test(l)) ?? "wrangler failed without a message";

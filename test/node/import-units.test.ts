@@ -13,7 +13,7 @@ import { buildImportPlan, migrationStatements, TOTALS_QUERY } from "../../script
 import { detectLayout } from "../../scripts/legacy/layout";
 import { readLegacySource } from "../../scripts/legacy/run-import";
 import { rollUpTurn } from "../../scripts/legacy/snapshot-store";
-import { CREATE_PARTS_TABLE, DROP_PARTS_TABLE, InsertWriter, packStatements, sqlLiteral, STATEMENT_BUDGET_BYTES } from "../../scripts/legacy/sql-text";
+import { CREATE_PARTS_TABLE, DROP_PARTS_TABLE, InsertWriter, PACK_BUDGET_BYTES, packStatements, sqlLiteral, STATEMENT_BUDGET_BYTES } from "../../scripts/legacy/sql-text";
 import { InputError } from "../../scripts/legacy/sqlite-file";
 import { readTimelineRows } from "../../scripts/legacy/timeline";
 import {
@@ -234,13 +234,15 @@ describe("SQL text for wrangler and D1", async () => {
     expect(db.exec("SELECT name FROM sqlite_master WHERE name = '_turnstore_import_parts'")).toEqual([]);
   });
 
-  it("packs many small rows into few statements under the budget", () => {
+  it("packs many small rows into statements of about the pack budget", () => {
     const writer = new InsertWriter();
-    writer.insert({ table: "t", columns: ["id", "v"], conflict: "" }, Array.from({ length: 5000 }, (_, i) => [i, `row ${i} `.repeat(5)]));
-    expect(writer.statements.length).toBeGreaterThan(1);
-    expect(writer.statements.length).toBeLessThan(10);
+    const rows = Array.from({ length: 5000 }, (_, i) => [i, `row ${i} `.repeat(5)]);
+    writer.insert({ table: "t", columns: ["id", "v"], conflict: "" }, rows);
+    // Each statement but the last is full: the next row (about 60 bytes) would not have fitted.
+    expect(writer.statements.slice(0, -1).every((s) => Buffer.byteLength(s) > PACK_BUDGET_BYTES - 100)).toBe(true);
     expect(writer.needsPartsTable).toBe(false);
-    expect(writer.statements.every((s) => Buffer.byteLength(s) <= STATEMENT_BUDGET_BYTES)).toBe(true);
+    expect(writer.statements.every((s) => Buffer.byteLength(s) <= PACK_BUDGET_BYTES)).toBe(true);
+    expect(writer.statements.join("\n").match(/^\(\d+, /gm)).toHaveLength(5000);
   });
 
   it("writes numbers and NULL as SQL, and refuses non-finite numbers", () => {
@@ -295,5 +297,14 @@ describe("target flags", () => {
     expect(() => parseFlags(["--what"], TARGET_OPTIONS)).toThrow(UsageError);
     expect(() => parseFlags(["--persist-to"], TARGET_OPTIONS)).toThrow(UsageError);
     expect(parseFlags(["--remote", "--json"], TARGET_OPTIONS)).toEqual({ remote: true, json: true });
+  });
+});
+
+describe("wrangler failures", () => {
+  it("become one plain line, from the JSON error or the ✘ [ERROR] output", async () => {
+    const { wranglerFailure } = await import("../../scripts/legacy/wrangler-d1");
+    expect(wranglerFailure('{"error":{"text":"no such table: turns: SQLITE_ERROR\\nmore"}}', "")).toBe("no such table: turns: SQLITE_ERROR");
+    expect(wranglerFailure("", "\u001b[31m✘ \u001b[41;31m[\u001b[41;97mERROR\u001b[41;31m]\u001b[0m \u001b[1mset CLOUDFLARE_API_TOKEN\u001b[0m\n")).toBe("set CLOUDFLARE_API_TOKEN");
+    expect(wranglerFailure("", "npm warn x\nsomething broke\n")).toBe("something broke");
   });
 });
