@@ -40,7 +40,8 @@ export interface BackfillResult {
 }
 
 function label(statement: string): string {
-  const comment = statement.match(/^--\s*(.+)$/m)?.[1];
+  // The last comment line before the SQL is the statement's own (the first may be the file's header).
+  const comment = [...statement.matchAll(/^--\s*(.+)$/gm)].pop()?.[1];
   const sql = statement.replace(/^--.*$/gm, "").trim().split("\n")[0]!;
   return (comment ? `${comment.slice(0, 90)} — ` : "") + sql.slice(0, 60);
 }

@@ -9,6 +9,8 @@ export interface StatementCost {
   rowsWritten: number;
   /** Table rows inserted, updated or deleted (SQLite's changes(); index entries not counted). */
   changes: number;
+  /** D1's own execution time of the statement (meta.duration), ms. */
+  durationMs: number;
 }
 
 export interface D1Recorder {
@@ -32,6 +34,7 @@ function cost(sql: string, result: D1Result | undefined): StatementCost {
     rowsRead: result?.meta?.rows_read ?? 0,
     rowsWritten: result?.meta?.rows_written ?? 0,
     changes: result?.meta?.changes ?? 0,
+    durationMs: result?.meta?.duration ?? 0,
   };
 }
 

@@ -231,8 +231,11 @@ async function main() {
   if (config.mode === "full" && results.errors.length === 0) {
     writeFileSync(join(ROOT, "docs", "BENCHMARKS.md"), report);
     log("wrote docs/BENCHMARKS.md");
-  } else if (config.mode === "full") {
-    log("docs/BENCHMARKS.md left as it was: a section failed");
+  } else {
+    // Quick runs (and failed full runs) never replace the recorded full results.
+    const file = join(os.tmpdir(), `turnstore-bench-${config.mode}.md`);
+    writeFileSync(file, report);
+    log(`${config.mode === "full" ? "a section failed: docs/BENCHMARKS.md left as it was; " : ""}full report in ${file}`);
   }
   process.stdout.write(report.split("\n## Method")[0] + "\n");
   if (args.has("--json")) process.stdout.write(JSON.stringify(summary) + "\n");

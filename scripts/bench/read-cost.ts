@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { listSnapshots, type SnapshotFilter } from "../../src/store/snapshot-reads";
+import { turnToYaml } from "../../src/turn/turn";
 import { ROOT, type DevServer } from "../lib/wrangler-dev";
 import { recordingD1 } from "./counting-d1";
 import { TARGET } from "./read-database";
@@ -22,6 +23,10 @@ export interface ReadQueryCost {
   rowsRead: number;
   statements: number;
   roundTrips: number;
+  /** D1's execution time of the statements (meta.duration), ms. */
+  sqlMs: number;
+  /** Serializing the returned snapshots as YAML (turnToYaml, as the routes do), in Node, median of 5, ms. */
+  yamlMs: number;
 }
 
 export interface ReadDatabase {
@@ -63,6 +68,11 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
     for (const { label, filter } of QUERIES) {
       recorder.reset();
       const page = await listSnapshots(recorder.db, filter);
+      const yamlRuns = Array.from({ length: 5 }, () => {
+        const started = performance.now();
+        for (const record of page.records) turnToYaml(record.turn);
+        return performance.now() - started;
+      });
       out.push({
         label,
         limit: filter.limit,
@@ -70,6 +80,8 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
         rowsRead: page.rowsRead,
         statements: recorder.statements.length,
         roundTrips: recorder.roundTrips,
+        sqlMs: recorder.statements.reduce((a, st) => a + st.durationMs, 0),
+        yamlMs: median(yamlRuns),
       });
     }
     return out;

@@ -219,11 +219,12 @@ ${table(["Round", "snapshot req/s", "baseline (same bodies) req/s", "baseline ({
 bodies: **${num(t.ratioSameBody, 2)}** — target ≥ ${TARGETS.writeRatio} ${met ? "met" : "**not met**"}. Against the empty-body baseline
 (${num(t.medians.baseline_empty_body, 1)}/s) the ratio is ${num(t.ratioEmptyBody, 2)}. The headline uses the same-body baseline because both routes then
 receive identical requests, so the ratio isolates what the write path does with a snapshot; the
-gap between the two baselines (${num(transport * 1000, 1)} ms per request) is receiving and parsing a
-${num(t.averageBodyBytes / 1024, 0)} KiB body, which any design storing these snapshots pays. Beyond the same-body baseline, a
-snapshot costs ${num(ours * 1000, 1)} ms of server time per request at this concurrency: schema validation and
-normalization of the turn, canonical JSON and SHA-256 of every block, and a 4-statement batch (one
-round trip) whose blocks statement probes the primary key of every block the snapshot carries.
+gap between the two baselines (${num(transport * 1000, 1)} ms per request in inverse throughput) is receiving and
+parsing a ${num(t.averageBodyBytes / 1024, 0)} KiB body, which any design storing these snapshots pays. Beyond the same-body
+baseline, a snapshot costs ${num(ours * 1000, 1)} ms more per request: schema validation and normalization of the
+turn, canonical JSON and SHA-256 of every block, and a 4-statement batch (one round trip) whose
+blocks statement probes the primary key of every block the snapshot carries.
+${streamProfile(r)}
 ${met ? "" : `
 **Gap.** The extra work is per block, so it grows with the snapshot, not with the database. What
 would close it: not redoing work for the blocks a snapshot repeats — e.g. a per-isolate cache of
@@ -232,6 +233,18 @@ or a protocol where the client sends only new blocks — and profiling the valid
 `}
 Local D1 runs in the same process as the Worker, so a D1 round trip costs microseconds here; in
 production each round trip crosses the network, and both routes make exactly one.
+`;
+}
+
+function streamProfile(r: BenchResults): string {
+  const p = r.writeCost?.streamProfile;
+  if (!p) return "";
+  return `
+Measured apart, stage by stage, on one conversation of the same stream (medians of ${p.snapshots}, in the
+bench process against the same local D1): \`JSON.parse\` of the body ${num(p.parseMs, 2)} ms; \`prepareSnapshot\`
+(normalization, canonical JSON, SHA-256 per block) ${num(p.prepareMs, 2)} ms; D1's own execution of the 4-statement
+batch ${num(p.d1Ms, 1)} ms, against ${num(p.baselineD1Ms, 1)} ms for the baseline's single insert (\`meta.duration\`, whole
+milliseconds). Zod validation of the request is not timed apart.
 `;
 }
 
@@ -325,6 +338,8 @@ function readSection(r: BenchResults, s: Summary): string {
     c.records,
     ...reads.queries.map((q) => num(q.costs[i]!.rowsRead)),
     `${c.statements} / ${c.roundTrips}`,
+    reads.queries.map((q) => num(q.costs[i]!.sqlMs, 1)).join(" / "),
+    num(c.yamlMs, 1),
   ]);
   const latencyRows = [
     ["`GET /api/debug/turns?conv_id=…&limit=200`", ...reads.latency.map((l) => `${num(l.listMedianMs, 1)} (p90 ${num(l.listP90Ms, 1)})`), s.read_latency_ratio === null ? "—" : `**${num(s.read_latency_ratio, 2)}**`],
@@ -349,7 +364,10 @@ call (\`listSnapshots\`) through a recording binding. Latency is measured over H
 per database, all running at once, requests alternating between them one at a time; ${r.config.readRequests} timed
 requests per route and database after ${r.config.readWarmup} warm-up rounds, client-side, full body read.
 
-${table(["Query", "snapshots returned", ...sizes.map((n) => `rows read, ${size(n)} db`), "statements / round trips"], costRows)}
+${table(["Query", "snapshots returned", ...sizes.map((n) => `rows read, ${size(n)} db`), "statements / round trips", `D1 execution ms (${sizes.map(size).join(" / ")})`, "YAML of the payloads, ms"], costRows)}
+
+(D1 execution time is the statements' \`meta.duration\`; YAML is \`turnToYaml\` over the returned
+snapshots, as the routes serialize them, timed in Node on this machine, median of 5.)
 
 ${table(["Median latency, ms", ...reads.latency.map((l) => `${size(l.snapshots)} db`), "ratio"], latencyRows)}
 
@@ -415,7 +433,7 @@ ${
     ? `
 **Chunking, with the numbers that decide it.** The runtime \`UPDATE\` restricted to a rowid range of
 ${num(chunk.rows)} turns took ${num(chunk.seconds, 2)} s (${num(chunk.rowsPerSecond)} turns/s). To keep every statement under ${CHUNK_BUDGET_SECONDS} s (a third of
-the limit), a chunk is at most **${num(chunk.rowsPerChunk)} turns**: ${chunk.chunks} statements for ${size(b.turns)} turns. ${
+the limit), a chunk is at most **${num(chunk.rowsPerChunk)} turns**: ${chunk.chunks} statement${chunk.chunks === 1 ? "" : "s"} per column for ${size(b.turns)} turns. ${
         over || tight
           ? `The fix: have \`src/db/backfill-sql.ts\` emit each \`UPDATE turns\` once per rowid range
 (\`… AND turns.rowid BETWEEN lo AND hi\`), and the membership-to-snapshot \`INSERT\` once per range of
@@ -479,12 +497,31 @@ The Go implementation's own benchmark lists 200 snapshots of a 2000-snapshot con
 \`GET /api/debug/turns?conv_id=…&limit=200\` on the ${TARGET.snapshots}-snapshot target conversation — takes
 ${reads.latency.map((l) => `**${num(l.listMedianMs, 1)} ms** (${size(l.snapshots)} database)`).join(", ")} median.
 
+${anchorBreakdown(r)}
+
 The two figures do not measure the same thing: ours is a full HTTP request through \`wrangler dev\`
 (its Node proxy, then workerd) on ${r.machine.cpus} shared cores, with the client on the same machine, and
 includes serializing 200 payloads as YAML into a ${kib(reads.latency[0]!.listResponseBytes)} JSON response; the Go figure is a
 library call. On the database side ours is ${s.queries_per_debug_read} statements in one round trip where Go runs 201 queries,
 which is what matters once D1 is across the network.
 `;
+}
+
+/** Where the page's latency goes: D1, YAML, and the rest (HTTP, JSON, wrangler dev's proxy). */
+function anchorBreakdown(r: BenchResults): string {
+  const latency = r.reads!.latency[0]!;
+  const cost = r.reads!.queries[0]?.costs.find((c) => c.limit === 200 && c.label.startsWith("conversation"));
+  if (!cost) return "";
+  const rest = latency.listMedianMs - cost.sqlMs - cost.yamlMs;
+  return `Where the ${num(latency.listMedianMs, 1)} ms go (${size(latency.snapshots)} database): D1 executes the 2 statements in ${num(cost.sqlMs, 1)} ms; serializing the
+200 payloads as YAML takes about ${num(cost.yamlMs, 1)} ms (measured apart, in Node); the remaining ${num(Math.max(0, rest), 1)} ms are
+HTTP, JSON and \`wrangler dev\`'s local proxy. ${
+    cost.yamlMs >= cost.sqlMs && cost.yamlMs >= rest
+      ? "YAML is the largest part: a smaller gap to the Go figure would come first from a faster YAML emitter for the turn's fixed shape (or storing each snapshot's YAML, which never changes once written), not from the database."
+      : rest >= cost.sqlMs
+        ? "The local HTTP path is the largest part; it is \`wrangler dev\`'s, not a deployed Worker's."
+        : "D1 is the largest part."
+  }`;
 }
 
 export function renderReport(r: BenchResults, s: Summary): string {

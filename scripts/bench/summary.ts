@@ -27,6 +27,8 @@ export interface Summary {
   extra_rows_per_snapshot: number | null;
   extra_table_rows_per_snapshot: number | null;
   rows_written_per_snapshot: number | null;
+  write_prepare_ms: number | null;
+  write_d1_ms: number | null;
   statements_per_write: number | null;
   round_trips_per_write: number | null;
   rows_after_conversation: number | null;
@@ -41,6 +43,8 @@ export interface Summary {
   turn_detail_latency_ratio: number | null;
   go_anchor_ms: number;
   anchor_latency_ms: number | null;
+  anchor_sql_ms: number | null;
+  anchor_yaml_ms: number | null;
   backfill_turns: number | null;
   backfill_seconds: number | null;
   backfill_1m_seconds: number | null;
@@ -81,6 +85,8 @@ export function summarize(r: BenchResults): Summary {
     extra_rows_per_snapshot: round(w?.extraRowsWritten),
     extra_table_rows_per_snapshot: round(w?.extraTableRows),
     rows_written_per_snapshot: round(w?.medianRowsWritten),
+    write_prepare_ms: round(w?.streamProfile.prepareMs),
+    write_d1_ms: round(w?.streamProfile.d1Ms),
     statements_per_write: round(w?.statementsPerWrite),
     round_trips_per_write: round(w?.roundTripsPerWrite),
     rows_after_conversation: w ? w.ourTotalRows.total : null,
@@ -95,6 +101,8 @@ export function summarize(r: BenchResults): Summary {
     turn_detail_latency_ratio: smallest && largest ? round(largest.detailMedianMs / smallest.detailMedianMs, 3) : null,
     go_anchor_ms: GO_ANCHOR_MS,
     anchor_latency_ms: smallest ? round(smallest.listMedianMs, 1) : null,
+    anchor_sql_ms: firstPage ? round(firstPage.sqlMs, 1) : null,
+    anchor_yaml_ms: firstPage ? round(firstPage.yamlMs, 1) : null,
     backfill_turns: b ? b.turns : null,
     backfill_seconds: b ? round(b.chainWallSeconds, 1) : null,
     backfill_1m_seconds: b && b.turns >= 1_000_000 ? round(b.chainWallSeconds, 1) : null,

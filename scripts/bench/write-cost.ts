@@ -11,7 +11,7 @@ import { getPlatformProxy } from "wrangler";
 import { saveSnapshots } from "../../src/store/snapshot-writes";
 import { prepareSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
 import { ROOT } from "../lib/wrangler-dev";
-import { growingConversation, snapshotBody, type SnapshotShape } from "./conversation";
+import { growingConversation, snapshotBody, throughputSnapshot, type SnapshotShape } from "./conversation";
 import { recordingD1, type StatementCost } from "./counting-d1";
 import { median, slope, sum } from "./stats";
 
@@ -55,6 +55,12 @@ export interface WriteCostResult {
   lastTenRowsWritten: number;
   firstTenRowsRead: number;
   lastTenRowsRead: number;
+  /**
+   * Where a throughput-stream snapshot (10–50 blocks) spends its time, measured apart in this
+   * process: JSON.parse of the body, prepareSnapshot (normalize, canonical JSON, SHA-256 per block),
+   * and D1's own execution time of the batch (meta.duration) — medians over one conversation.
+   */
+  streamProfile: { snapshots: number; parseMs: number; prepareMs: number; d1Ms: number; baselineD1Ms: number };
   ourTotalRows: TableCounts & { total: number };
   goLayoutRows: { membership: number; blocks: number; turns: number; total: number };
   secondsElapsed: number;
@@ -104,6 +110,7 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
       if (index === middle - (middle % 3) + 2) breakdown.push({ label: "later phase of a turn (turn row updated)", index, statements: recorder.statements });
     }
     const ourTotal = await countTables(proxy.env.DB);
+    const streamProfile = await profileStream(proxy.env.DB);
     const extraWritten = samples.map((s) => s.rowsWritten - s.newBlocks);
     const extraTable = samples.map((s) => s.tableRowsChanged - s.newBlocks);
     const repeated = samples.map((s) => s.repeatedBlocks);
@@ -128,6 +135,7 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
       lastTenRowsWritten: median(tail.map((s) => s.rowsWritten)),
       firstTenRowsRead: median(head.map((s) => s.rowsRead)),
       lastTenRowsRead: median(tail.map((s) => s.rowsRead)),
+      streamProfile,
       ourTotalRows: { ...ourTotal, total: sum(TABLES.map((t) => ourTotal[t])) },
       goLayoutRows: { membership, blocks: distinctBlocks, turns, total: membership + distinctBlocks + turns },
       secondsElapsed: (Date.now() - started) / 1000,
@@ -135,4 +143,32 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
   } finally {
     await proxy.dispose();
   }
+}
+
+/** One conversation of the throughput stream, timed stage by stage (after the cost scenario, so counts above are unaffected). */
+async function profileStream(db: D1Database): Promise<WriteCostResult["streamProfile"]> {
+  const recorder = recordingD1(db);
+  const parse: number[] = [];
+  const prepare: number[] = [];
+  const d1: number[] = [];
+  const baseline: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const body = throughputSnapshot("profile", i);
+    let t = performance.now();
+    const request = JSON.parse(body) as SnapshotRequest;
+    parse.push(performance.now() - t);
+    t = performance.now();
+    const snapshot = await prepareSnapshot(request, Date.now());
+    prepare.push(performance.now() - t);
+    recorder.reset();
+    await saveSnapshots(recorder.db, [snapshot]);
+    d1.push(sum(recorder.statements.map((st) => st.durationMs)));
+    // The baseline route's one statement, for comparison.
+    const one = await db
+      .prepare("INSERT INTO conversations (conv_id, session_id, created_at_ms, last_activity_ms) VALUES (?1, 'bench-baseline', ?2, ?2)")
+      .bind(`profile-baseline-${i}`, Date.now())
+      .run();
+    baseline.push(one.meta.duration);
+  }
+  return { snapshots: 21, parseMs: median(parse), prepareMs: median(prepare), d1Ms: median(d1), baselineD1Ms: median(baseline) };
 }
