@@ -9,7 +9,10 @@
  *     inference from metadata where still '', membership rows into turn_snapshots, conversations for
  *     conversations D1 does not have yet;
  *  3. a merge per imported conversation: counts recomputed from D1, activity widened, and the
- *     pointer moved to the newest evidence — the newest turn with a runtime, or the timeline row.
+ *     pointer moved to the newest evidence — the runtime recorded last on any of its turns (at the
+ *     time it was recorded: runtime_key_at_ms, which the backfill sets to updated_at_ms for legacy
+ *     rows), or the timeline row. Dating by runtime_key_at_ms keeps a runtime switch made through
+ *     the Worker after that time in place.
  */
 import type { LegacySource, TimelineConversation } from "./legacy-source";
 import { byteLength, CREATE_PARTS_TABLE, DROP_PARTS_TABLE, InsertWriter, PACK_BUDGET_BYTES, sqlLiteral } from "./sql-text";
@@ -78,13 +81,13 @@ evidence AS (
     r.created_at_ms AS turns_created_at_ms, r.activity_ms AS turns_activity_ms, r.turn_count AS turn_count,
     (SELECT t.session_id FROM turns AS t WHERE t.conv_id = i.conv_id
       ORDER BY t.updated_at_ms DESC, t.turn_created_at_ms DESC, t.turn_id DESC LIMIT 1) AS turns_session_id,
-    p.runtime_key AS turns_runtime_key, p.updated_at_ms AS turns_runtime_at_ms,
+    p.runtime_key AS turns_runtime_key, p.runtime_key_at_ms AS turns_runtime_at_ms,
     (SELECT count(*) FROM turn_snapshots AS s WHERE s.conv_id = i.conv_id) AS snapshot_count
   FROM imported AS i
   JOIN roll AS r ON r.conv_id = i.conv_id
   LEFT JOIN turns AS p ON p.rowid = (
     SELECT t.rowid FROM turns AS t WHERE t.conv_id = i.conv_id AND t.runtime_key <> ''
-    ORDER BY t.updated_at_ms DESC, t.turn_created_at_ms DESC, t.turn_id DESC LIMIT 1)
+    ORDER BY t.runtime_key_at_ms DESC, t.updated_at_ms DESC, t.turn_created_at_ms DESC, t.turn_id DESC LIMIT 1)
 ),
 merged AS (
   SELECT conv_id,

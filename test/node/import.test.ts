@@ -66,6 +66,11 @@ beforeAll(async () => {
   summaries.a = await runImport({ turns: files.a, timeline: files.timeline, target });
   summaries.b = await runImport({ turns: files.b, target });
   summaries.c = await runImport({ turns: files.c, target });
+  // m-conv-1 already exists in D1, switched through the Worker at 30_000 — after every imported turn.
+  queryD1(target, [
+    `INSERT INTO conversations (conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms, last_activity_ms)
+     VALUES ('m-conv-1', 'm-s1', 'switched-rt', 30000, 30000, 30000)`,
+  ]);
   summaries.m = await runImport({ turns: files.migrated, target });
   d1 = readBack();
 });
@@ -182,8 +187,8 @@ describe("layout C (single-table YAML snapshot store)", () => {
   });
 });
 
-describe("an already-migrated Go database", () => {
-  it("keeps stored runtime_key / inference_id and backfills only what is empty", () => {
+describe("an already-migrated Go database, into a conversation D1 already has", () => {
+  it("keeps stored runtime_key / inference_id, backfills only what is empty, and never moves a newer pointer back", () => {
     expect(exitCodeFor(summaries.m)).toBe(0);
     expect(d1.m.turns.map((r) => row(r, ["turn_id", "runtime_key", "inference_id"]))).toEqual([
       ["t1", "kept-rt", "kept-inf"],
@@ -193,7 +198,11 @@ describe("an already-migrated Go database", () => {
       ["t1", "kept-rt", "kept-inf"],
       ["t2", "meta-rt2", ""],
     ]);
-    expect(d1.m.conversations[0]!.current_runtime_key).toBe("meta-rt2");
+    // The Worker's later switch stays; the activity window and counts take the imported turns in.
+    expect(row(d1.m.conversations[0]!, ["current_runtime_key", "current_runtime_at_ms", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"])).toEqual(
+      ["switched-rt", 30_000, 20_000, 30_000, 2, 2],
+    );
+    expect(summaries.m.conversations).toEqual({ touched: 1, created: 0, updated: 1, unchanged: 0 });
   });
 });
 
