@@ -482,16 +482,16 @@ describe("hostile input is stored and queried literally", () => {
       await expectRejected(() => raw({ ...turnBody(base), [field]: "a\ud800b" }), 400, "INVALID_REQUEST", /lone surrogate/);
     }
     await expectRejected(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "\udc00", session_id: "s" } }), 400, "INVALID_REQUEST", /lone surrogate/);
-    for (const [name, turn, where] of [
-      ["turn.id", { id: "t\ud800", blocks: [] }, /turn\.id/],
-      ["a block id", { id: "t", blocks: [{ id: "b\udfff", kind: "user" }] }, /blocks\[0\]\.id/],
-      ["a block role", { id: "t", blocks: [{ kind: "user", role: "\ud800" }] }, /blocks\[0\]\.role/],
-      ["the runtime in metadata", { id: "t", blocks: [], metadata: { "geppetto.runtime@v1": { runtime_key: "p\ud800" } } }, /runtime_key/],
-      ["the inference id in metadata", { id: "t", blocks: [], metadata: { inference_id: "\udc00" } }, /inference_id/],
+    // In turn.id, a block id, a block role, and the runtime / inference id found in metadata.
+    const { turn_id: _omit, ...withoutTurnId } = base;
+    for (const [turn, where] of [
+      [{ id: "t\ud800", blocks: [] }, /turn\.id/],
+      [{ id: "t", blocks: [{ id: "b\udfff", kind: "user" }] }, /blocks\[0\]\.id/],
+      [{ id: "t", blocks: [{ kind: "user", role: "\ud800" }] }, /blocks\[0\]\.role/],
+      [{ id: "t", blocks: [], metadata: { "geppetto.runtime@v1": { runtime_key: "p\ud800" } } }, /runtime_key/],
+      [{ id: "t", blocks: [], metadata: { inference_id: "\udc00" } }, /inference_id/],
     ] as const) {
-      const { turn_id: _omit, ...rest } = base;
-      await expectRejected(() => raw({ ...rest, turn }), 422, "INVALID_TURN", where);
-      void name;
+      await expectRejected(() => raw({ ...withoutTurnId, turn }), 422, "INVALID_TURN", where);
     }
     await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", payload: 'id: "t\\ud800"\nblocks: []\n' }), 422, "INVALID_PAYLOAD", /payload\.id/);
 
