@@ -26,6 +26,9 @@ import {
   writeSqlite,
 } from "./import.fixtures";
 
+/** Each wrangler call costs seconds of CPU; on a busy 2-core box these steps need room. */
+const WRANGLER_HEAVY_MS = 300_000;
+
 const dir = mkdtempSync(join(tmpdir(), "turnstore-import-"));
 const persistTo = join(dir, "d1");
 const target: D1Target = { remote: false, persistTo };
@@ -73,7 +76,7 @@ beforeAll(async () => {
   ]);
   summaries.m = await runImport({ turns: files.migrated, target });
   d1 = readBack();
-});
+}, WRANGLER_HEAVY_MS);
 
 const row = (r: ResultRow, keys: string[]) => keys.map((k) => r[k]);
 const tableCounts = (s: ImportSummary) => Object.fromEntries(s.tables.map((t) => [t.table, [t.read, t.written, t.skipped, t.rejected]]));
@@ -238,7 +241,7 @@ describe("a second import", () => {
     expect(tableCounts(summaryA).turns).toEqual([5, 0, 5, 0]);
     expect(summaryA.conversations).toEqual({ touched: 4, created: 0, updated: 0, unchanged: 3 });
     expect(digest()).toBe(before);
-  });
+  }, WRANGLER_HEAVY_MS);
 });
 
 describe("db:check after the imports", () => {
