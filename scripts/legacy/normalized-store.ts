@@ -198,7 +198,9 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
   const bySnapshot = new Map<string, MembershipRow[]>();
   for (const m of membership.rows.values()) {
     const key = snapshotKey(m);
-    bySnapshot.set(key, [...(bySnapshot.get(key) ?? []), m]);
+    const members = bySnapshot.get(key);
+    if (members) members.push(m);
+    else bySnapshot.set(key, [m]);
   }
   const keptMembership: MembershipRow[] = [];
   const keptSnapshots: MembershipRow[] = [];

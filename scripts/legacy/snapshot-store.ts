@@ -180,7 +180,11 @@ export async function readSnapshotStore(layout: Layout, rows: readonly Row[]): P
 
   const kept = [...snapshots.values()].map((s) => s.row);
   const byTurn = new Map<string, SnapshotRow[]>();
-  for (const s of kept) byTurn.set(turnKey(s), [...(byTurn.get(turnKey(s)) ?? []), s]);
+  for (const s of kept) {
+    const group = byTurn.get(turnKey(s));
+    if (group) group.push(s);
+    else byTurn.set(turnKey(s), [s]);
+  }
   const turns = [...byTurn.values()].map(rollUpTurn);
   return {
     layout,
