@@ -2,22 +2,17 @@
  * Shared zod schemas: they validate requests and generate the OpenAPI document (one source).
  */
 import { z } from "@hono/zod-openapi";
+import { identifierProblem, MAX_ID_LENGTH } from "../turn/identifier";
 
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
-const LONE_SURROGATE = /\p{Cs}/u;
-
-export const MAX_ID_LENGTH = 256;
-export const MAX_PHASE_LENGTH = 64;
-
-/** An identifier stored and returned exactly: any text (quotes, %, /, emoji…) but not blank or control characters. */
+/** An identifier stored and returned exactly (quotes, %, /, emoji…), by the rules of turn/identifier.ts. */
 export function identifier(name: string, max = MAX_ID_LENGTH) {
   return z
     .string({ error: `${name} must be a string` })
-    .min(1, `${name} must not be empty`)
-    .max(max, `${name} must be at most ${max} characters`)
-    .refine((v) => v.trim() !== "", `${name} must not be blank`)
-    .refine((v) => !CONTROL_CHARACTERS.test(v), `${name} must not contain control characters`)
-    .refine((v) => !LONE_SURROGATE.test(v), `${name} must be valid Unicode (no lone surrogates)`);
+    .superRefine((value, ctx) => {
+      const problem = identifierProblem(name, value, max);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .openapi({ minLength: 1, maxLength: max });
 }
 
 /** A positive integer of milliseconds since the epoch that JSON and D1 both hold exactly. */

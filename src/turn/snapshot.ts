@@ -93,8 +93,8 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * which also turns an identical replay into a 409. Refused instead of stored as something else.
  */
 function assertStorableText(snapshot: PreparedSnapshot, where: string, code: "INVALID_TURN" | "INVALID_PAYLOAD"): void {
+  // The turn id itself is checked by normalizeTurn (turn/identifier.ts).
   const fields: Array<[string, string]> = [
-    [`${where}.id`, snapshot.turnId],
     [`runtime_key (from ${where}.metadata)`, snapshot.runtimeKey],
     [`inference_id (from ${where}.metadata)`, snapshot.inferenceId],
     ...snapshot.blocks.flatMap((b, i): Array<[string, string]> => [

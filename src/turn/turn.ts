@@ -3,6 +3,7 @@
  */
 import { z } from "zod";
 import { parseDocument, stringify } from "yaml";
+import { identifierProblem } from "./identifier";
 
 export const BLOCK_KINDS = ["user", "llm_text", "tool_call", "tool_use", "system", "reasoning", "other"] as const;
 export type BlockKind = (typeof BLOCK_KINDS)[number];
@@ -140,6 +141,9 @@ export function normalizeTurn(
   if (id === undefined || id === "") {
     throw new TurnFormatError("TURN_ID_REQUIRED", `turn_id is required: give turn_id or ${prefix}.id`);
   }
+  // A turn_id field was validated with the request; an id taken from the turn follows the same rules.
+  const problem = turnId === undefined ? identifierProblem(`${prefix}.id`, id) : null;
+  if (problem) throw new TurnFormatError(shapeError, problem);
   return {
     id,
     blocks: input.blocks.map((block, ordinal) => {

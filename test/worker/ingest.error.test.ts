@@ -60,6 +60,20 @@ describe("POST /api/turns — fields", () => {
   it("turn_id disagreeing with turn.id → 422", () =>
     expectRejected(() => post("/api/turns", { ...valid(), turn_id: "other" }), 422, "TURN_ID_MISMATCH", /disagrees/));
 
+  it.each([
+    ["blank", "   "],
+    ["control character", "t\u0007"],
+    ["too long", "x".repeat(257)],
+    ["a dot segment", ".."],
+  ])("turn.id %s (no turn_id field) → 422 by the same id rules", (_name, id) =>
+    expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", turn: { id, blocks: [] } }), 422, "INVALID_TURN", /turn\.id must/));
+
+  it("a YAML id breaking the id rules → 422", () =>
+    expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", payload: 'id: "\t"\nblocks: []\n' }), 422, "INVALID_PAYLOAD", /payload\.id must/));
+
+  it.each([".", ".."])("conv_id %j cannot be addressed in a URL path → 400", (id) =>
+    expectRejected(() => post("/api/turns", { ...valid(), conv_id: id }), 400, "INVALID_REQUEST", /must not be "\." or "\.\."/));
+
   it("no turn_id anywhere → 422", () =>
     expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", turn: { blocks: [] } }), 422, "TURN_ID_REQUIRED"));
 

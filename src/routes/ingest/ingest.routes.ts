@@ -3,6 +3,7 @@ import { requireIngestToken } from "../../http/auth";
 import { writeRoutesCors } from "../../http/cors";
 import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
+import { MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { TurnInputSchema } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
 
@@ -22,7 +23,7 @@ export const SnapshotRequestSchema = z
     conv_id: identifier("conv_id"),
     session_id: identifier("session_id"),
     turn_id: identifier("turn_id").optional().openapi({ description: "Defaults to turn.id; must agree with it when both are given" }),
-    phase: identifier("phase", 64).optional().openapi({ description: "draft, pre_inference, post_inference, post_tools, final or any other name; default final" }),
+    phase: identifier("phase", MAX_PHASE_LENGTH).optional().openapi({ description: "draft, pre_inference, post_inference, post_tools, final or any other name; default final" }),
     created_at_ms: epochMs("created_at_ms").optional().openapi({ description: "Snapshot time; defaults to the server clock" }),
     runtime_key: attribution("runtime_key").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
     inference_id: attribution("inference_id").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
