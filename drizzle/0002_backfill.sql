@@ -170,7 +170,11 @@ INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, 
   turn_metadata_json, turn_data_json, block_refs_json)
 SELECT m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
   COALESCE(t.runtime_key, ''), COALESCE(t.inference_id, ''),
-  COALESCE(t.turn_metadata_json, '{}'), COALESCE(t.turn_data_json, '{}'), m.block_refs_json
+  CASE WHEN t.turn_metadata_json IS NULL THEN '{}'
+    WHEN CASE WHEN json_valid(t.turn_metadata_json) THEN json_type(t.turn_metadata_json) END = 'object' THEN t.turn_metadata_json
+    ELSE json_object('turnstore.unparsed_json@v1', t.turn_metadata_json) END, CASE WHEN t.turn_data_json IS NULL THEN '{}'
+    WHEN CASE WHEN json_valid(t.turn_data_json) THEN json_type(t.turn_data_json) END = 'object' THEN t.turn_data_json
+    ELSE json_object('turnstore.unparsed_json@v1', t.turn_data_json) END, m.block_refs_json
 FROM (
   SELECT conv_id, session_id, turn_id, phase, snapshot_created_at_ms,
     json_group_array(json_array(block_id, content_hash) ORDER BY ordinal) AS block_refs_json

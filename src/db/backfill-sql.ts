@@ -9,6 +9,7 @@
  * keys, and deeper objects than MAX_OBJECT_DEPTH are never probed.
  */
 import { INFERENCE_PROBE, MAX_OBJECT_DEPTH, RUNTIME_PROBE, type AttributionProbe } from "../turn/attribution";
+import { UNPARSED_JSON_KEY } from "../turn/turn";
 
 /** A JSON path step for SQLite: `."key"` (quoted so dots and @ in metadata keys are literal). */
 function pathStep(key: string): string {
@@ -62,6 +63,17 @@ function pathsCte(name: string, probe: AttributionProbe): string {
   return `${name}(rank, path) AS (VALUES\n  ${rows.join(",\n  ")}\n)`;
 }
 
+/**
+ * A legacy JSON column for a snapshot row: the object itself when it is one, '{}' when missing, and
+ * otherwise the raw text kept under one key (the turns row keeps it verbatim too), so the debug API
+ * can always parse what it reads and nothing is hidden.
+ */
+function jsonObjectOrWrapped(column: string): string {
+  return `CASE WHEN ${column} IS NULL THEN '{}'
+    WHEN CASE WHEN json_valid(${column}) THEN json_type(${column}) END = 'object' THEN ${column}
+    ELSE json_object('${UNPARSED_JSON_KEY}', ${column}) END`;
+}
+
 /** Metadata the rule may read: valid JSON whose top level is an object. CASE keeps json_type off malformed text. */
 const METADATA_IS_OBJECT = `CASE WHEN json_valid(turn_metadata_json) THEN json_type(turn_metadata_json) END = 'object'`;
 
@@ -91,7 +103,7 @@ INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, 
   turn_metadata_json, turn_data_json, block_refs_json)
 SELECT m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
   COALESCE(t.runtime_key, ''), COALESCE(t.inference_id, ''),
-  COALESCE(t.turn_metadata_json, '{}'), COALESCE(t.turn_data_json, '{}'), m.block_refs_json
+  ${jsonObjectOrWrapped("t.turn_metadata_json")}, ${jsonObjectOrWrapped("t.turn_data_json")}, m.block_refs_json
 FROM (
   SELECT conv_id, session_id, turn_id, phase, snapshot_created_at_ms,
     json_group_array(json_array(block_id, content_hash) ORDER BY ordinal) AS block_refs_json

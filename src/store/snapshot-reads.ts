@@ -3,7 +3,7 @@
  * blocks that page references (the page subquery repeated inside a json_each join) — so a request
  * costs one round trip and a constant number of queries whatever the limit.
  */
-import type { Block, BlockKind, Turn } from "../turn/turn";
+import { storedObject, type Block, type BlockKind, type Turn } from "../turn/turn";
 import { rowsRead, type D1Handle } from "./d1";
 
 export interface SnapshotPosition {
@@ -130,12 +130,12 @@ function toTurn(row: SnapshotRow, blocks: Map<string, BlockRow>): Turn {
         id: blockId,
         kind: found.kind as BlockKind,
         role: found.role,
-        payload: JSON.parse(found.payload_json),
-        metadata: JSON.parse(found.block_metadata_json),
+        payload: storedObject(found.payload_json),
+        metadata: storedObject(found.block_metadata_json),
       };
     }),
-    metadata: JSON.parse(row.turn_metadata_json),
-    data: JSON.parse(row.turn_data_json),
+    metadata: storedObject(row.turn_metadata_json),
+    data: storedObject(row.turn_data_json),
   };
 }
 

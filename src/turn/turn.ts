@@ -25,6 +25,23 @@ export interface Turn {
   data: JsonObject;
 }
 
+/** Where legacy metadata/data that is not a JSON object is shown, verbatim (see storedObject). */
+export const UNPARSED_JSON_KEY = "turnstore.unparsed_json@v1";
+
+/**
+ * A stored JSON column read back as an object. Everything this Worker writes is an object; only
+ * legacy rows may hold other text, which is shown under UNPARSED_JSON_KEY instead of failing.
+ */
+export function storedObject(text: string): JsonObject {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as JsonObject;
+  } catch {
+    // fall through: kept verbatim below
+  }
+  return { [UNPARSED_JSON_KEY]: text };
+}
+
 /** Nesting deeper than this is refused before anything recursive touches it. */
 export const MAX_NESTING_DEPTH = 64;
 

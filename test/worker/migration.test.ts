@@ -6,6 +6,7 @@
 import { applyD1Migrations, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { get, json } from "./harness";
 
 const migrations = env.TEST_MIGRATIONS;
 
@@ -139,6 +140,25 @@ describe("migration chain on old data", () => {
     const snapshot = await dump();
     await applyD1Migrations(env.DB, migrations);
     expect(await dump()).toBe(snapshot);
+  });
+
+  it("serves migrated legacy snapshots through the debug API, malformed metadata shown verbatim", async () => {
+    await applyD1Migrations(env.DB, migrations.slice(0, 1));
+    await insertLegacyRows();
+    await applyD1Migrations(env.DB, migrations);
+    const t1 = await get("/api/debug/turn/conv-a/sess-a/t1");
+    expect(t1.status).toBe(200);
+    expect((await json(t1)).items[0]).toMatchObject({
+      phase: "final",
+      runtime_key: "inventory",
+      inference_id: "inf-1",
+      parsed: { id: "t1", blocks: [{ id: "b1", kind: "user", payload: { text: "hi" } }, { id: "b2", kind: "llm_text", payload: { text: "hello" } }], data: { k: 1 } },
+    });
+    const t4 = await get("/api/debug/turn/conv-b/sess-b/t4");
+    expect(t4.status).toBe(200);
+    expect((await json(t4)).items[0].parsed.metadata).toEqual({ "turnstore.unparsed_json@v1": "{not json" });
+    const list = await get("/api/debug/turns?conv_id=conv-a");
+    expect((await json(list)).items.map((i: { turn_id: string; phase: string }) => `${i.turn_id}/${i.phase}`)).toEqual(["t2/final", "t2/draft", "t1/final"]);
   });
 
   it("upgrades a legacy database created by raw SQL with no d1_migrations table", async () => {
