@@ -44,7 +44,8 @@ export interface SnapshotPage {
   rowsRead: number;
 }
 
-interface SnapshotRow {
+/** A turn_snapshots row as D1 returns it (the columns the store reads and writes). */
+export interface SnapshotRow {
   id: number;
   conv_id: string;
   session_id: string;

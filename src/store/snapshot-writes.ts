@@ -11,6 +11,7 @@ import {
   type SnapshotIdentity,
 } from "../turn/snapshot";
 import { jsonParameterChunks, rowsWritten, type D1Handle } from "./d1";
+import type { SnapshotRow } from "./snapshot-reads";
 
 /** Statement order matters: the snapshot insert fails first on a duplicate identity (aborting the
  * whole batch), and conversations are counted before turns so a new turn is still "not there". */
@@ -192,18 +193,7 @@ function isDuplicateSnapshotError(error: unknown): boolean {
   return /UNIQUE constraint failed: turn_snapshots\./.test(text);
 }
 
-interface StoredFingerprintRow {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  created_at_ms: number;
-  runtime_key: string;
-  inference_id: string;
-  turn_metadata_json: string;
-  turn_data_json: string;
-  block_refs_json: string;
-}
+type StoredFingerprintRow = Omit<SnapshotRow, "id">;
 
 async function storedFingerprints(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<Map<string, string>> {
   const identities = snapshots.map((s) => [s.convId, s.sessionId, s.turnId, s.phase, s.createdAtMs]);
