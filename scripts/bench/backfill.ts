@@ -39,11 +39,11 @@ export interface BackfillResult {
   chunk: { label: string; rows: number; seconds: number; rowsPerSecond: number; rowsPerChunk: number; chunks: number } | null;
 }
 
+/** What a statement does, in its own SQL words: "UPDATE turns SET runtime_key", "CREATE INDEX `x`". */
 function label(statement: string): string {
-  // The last comment line before the SQL is the statement's own (the first may be the file's header).
-  const comment = [...statement.matchAll(/^--\s*(.+)$/gm)].pop()?.[1];
-  const sql = statement.replace(/^--.*$/gm, "").trim().split("\n")[0]!;
-  return (comment ? `${comment.slice(0, 90)} — ` : "") + sql.slice(0, 60);
+  const sql = statement.replace(/^--.*$/gm, " ").replace(/\s+/g, " ");
+  const verb = sql.match(/(UPDATE \w+ SET \w+|INSERT INTO \w+|CREATE (?:UNIQUE )?INDEX `?\w+`?|CREATE TABLE `?\w+`?|ALTER TABLE `?\w+`? ADD `?\w+`?)/);
+  return verb ? verb[1]! : sql.trim().slice(0, 60);
 }
 
 function executeFile(persistTo: string, sql: string, scratch: string): Array<{ duration: number }> {

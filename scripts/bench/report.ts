@@ -405,8 +405,10 @@ canonical object with the other keys a producer writes, the other half cycle thr
 \`test/fixtures/attribution-cases.json\` (plain strings, numbers, nested objects, nulls, arrays,
 malformed JSON, empty text).
 
-- \`wrangler d1 migrations apply DB --local\` over the whole chain (0000 → 0002): **${num(b.chainWallSeconds, 1)} s** wall,
-  of which about ${num(b.wranglerOverheadSeconds, 1)} s is wrangler's own start-up (a \`SELECT 1\` through \`d1 execute\`).
+- \`wrangler d1 migrations apply DB --local\` over the whole chain (0000 → 0002): **${num(b.chainWallSeconds, 1)} s** wall${
+    b.statements ? `, of which the statements themselves take ${num(b.statements.reduce((a, st) => a + st.seconds, 0), 1)} s (table below)` : ""
+  }; the rest is wrangler's work around them (a \`SELECT 1\` alone through \`d1 execute\` takes ${num(b.wranglerOverheadSeconds, 1)} s, and
+  \`migrations apply\` runs one such execution per migration file).
 - Afterwards: ${num(b.after.turns)} turns, ${num(b.after.turn_snapshots)} snapshots, ${num(b.after.conversations)} conversations; ${num(b.missingRuntimeOrInference)} turns keep an empty
   runtime or inference (the playbook's \`missing_runtime_or_inference\` query) — the fixture cases
   whose metadata yields nothing, as the extraction rule requires.
@@ -419,13 +421,13 @@ ${statements}
 
 ${
   heavy
-    ? `**Result.** The heaviest statement is "${heavy.label.replace(/\s+—.*$/, "")}" at **${num(heavy.seconds, 1)} s** for ${size(b.turns)} turns${
+    ? `**Result.** The heaviest statement is \`${heavy.label}\` at **${num(heavy.seconds, 1)} s** for ${size(b.turns)} turns${
         over
           ? ` — over D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit: as written, this backfill would fail on a remote database of this size.`
           : tight
             ? ` — under D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit, but with less than a 3× margin on this machine; production hardware and a busy database may be slower.`
             : ` — well under D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit.`
-      } The extraction evaluates \`json_type\` and \`json_extract\` on every ranked path of the rule — ${rankedPaths(RUNTIME_PROBE).length} paths for the runtime, ${rankedPaths(INFERENCE_PROBE).length} for the inference — per turn, which is why the two \`UPDATE turns\` statements dominate. D1's Worker CPU limits do not apply: migrations run in the database, where the per-statement duration limit is what counts.`
+      } The extraction evaluates \`json_type\` and \`json_extract\` on every ranked path of the rule — ${rankedPaths(RUNTIME_PROBE).length} paths for the runtime, ${rankedPaths(INFERENCE_PROBE).length} for the inference — per turn, which is why the two \`UPDATE turns\` statements dominate. Worker CPU limits do not apply: migrations run in the database, where the query duration limit is what counts. Applied remotely, wrangler sends each migration file as one request; whether D1 then holds each statement or the whole file to ${D1_STATEMENT_LIMIT_SECONDS} s is not something a local run can show — in the second case all of 0002 (${num(b.statements!.filter((st) => st.migration === "0002_backfill.sql").reduce((a, st) => a + st.seconds, 0), 1)} s here) must fit, which makes chunking across several migration files the safe shape.`
     : ""
 }
 ${
@@ -435,11 +437,13 @@ ${
 ${num(chunk.rows)} turns took ${num(chunk.seconds, 2)} s (${num(chunk.rowsPerSecond)} turns/s). To keep every statement under ${CHUNK_BUDGET_SECONDS} s (a third of
 the limit), a chunk is at most **${num(chunk.rowsPerChunk)} turns**: ${chunk.chunks} statement${chunk.chunks === 1 ? "" : "s"} per column for ${size(b.turns)} turns. ${
         over || tight
-          ? `The fix: have \`src/db/backfill-sql.ts\` emit each \`UPDATE turns\` once per rowid range
-(\`… AND turns.rowid BETWEEN lo AND hi\`), and the membership-to-snapshot \`INSERT\` once per range of
-\`conv_id\` — a migration file of more, smaller statements, still a no-op when applied again
-because every statement only fills what is empty. Not done here (the generator is not part of
-this benchmark's change); this is the measured case for it.`
+          ? `The fix: run each \`UPDATE turns\` once per rowid range (\`… AND turns.rowid BETWEEN lo AND hi\`)
+and the membership-to-snapshot \`INSERT\` once per range of \`conv_id\` — more, smaller statements, each
+still a no-op when applied again because it only fills what is empty. A static migration cannot
+know the table's size, so either \`src/db/backfill-sql.ts\` emits ranges up to a generous bound plus a
+final open range, or the backfill becomes a command that loops over chunks until a statement
+changes nothing. Not done here (the generator is not part of this benchmark's change); this is the
+measured case for it.`
           : "At this size one statement per column is within budget, so the backfill needs no chunking yet; the rate above says where it would start to."
       }
 `
