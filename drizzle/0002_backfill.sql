@@ -172,9 +172,11 @@ SELECT m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
   COALESCE(t.runtime_key, ''), COALESCE(t.inference_id, ''),
   CASE WHEN t.turn_metadata_json IS NULL THEN '{}'
     WHEN CASE WHEN json_valid(t.turn_metadata_json) THEN json_type(t.turn_metadata_json) END = 'object' THEN t.turn_metadata_json
-    ELSE json_object('turnstore.unparsed_json@v1', t.turn_metadata_json) END, CASE WHEN t.turn_data_json IS NULL THEN '{}'
+    ELSE json_object('turnstore.unparsed_json@v1', t.turn_metadata_json) END AS turn_metadata_json,
+  CASE WHEN t.turn_data_json IS NULL THEN '{}'
     WHEN CASE WHEN json_valid(t.turn_data_json) THEN json_type(t.turn_data_json) END = 'object' THEN t.turn_data_json
-    ELSE json_object('turnstore.unparsed_json@v1', t.turn_data_json) END, m.block_refs_json
+    ELSE json_object('turnstore.unparsed_json@v1', t.turn_data_json) END AS turn_data_json,
+  m.block_refs_json
 FROM (
   SELECT conv_id, session_id, turn_id, phase, snapshot_created_at_ms,
     json_group_array(json_array(block_id, content_hash) ORDER BY ordinal) AS block_refs_json

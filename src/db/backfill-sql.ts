@@ -66,7 +66,9 @@ function pathsCte(name: string, probe: AttributionProbe): string {
 /**
  * A legacy JSON column for a snapshot row: the object itself when it is one, '{}' when missing, and
  * otherwise the raw text kept under one key (the turns row keeps it verbatim too), so the debug API
- * can always parse what it reads and nothing is hidden.
+ * can always parse what it reads and nothing is hidden. (Callers follow END with whitespace:
+ * wrangler's SQL splitter only closes a CASE on "END" plus whitespace or ";", and would otherwise
+ * glue the next statement onto this one.)
  */
 function jsonObjectOrWrapped(column: string): string {
   return `CASE WHEN ${column} IS NULL THEN '{}'
@@ -103,7 +105,9 @@ INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, 
   turn_metadata_json, turn_data_json, block_refs_json)
 SELECT m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
   COALESCE(t.runtime_key, ''), COALESCE(t.inference_id, ''),
-  ${jsonObjectOrWrapped("t.turn_metadata_json")}, ${jsonObjectOrWrapped("t.turn_data_json")}, m.block_refs_json
+  ${jsonObjectOrWrapped("t.turn_metadata_json")} AS turn_metadata_json,
+  ${jsonObjectOrWrapped("t.turn_data_json")} AS turn_data_json,
+  m.block_refs_json
 FROM (
   SELECT conv_id, session_id, turn_id, phase, snapshot_created_at_ms,
     json_group_array(json_array(block_id, content_hash) ORDER BY ordinal) AS block_refs_json

@@ -9,6 +9,14 @@ describe("backfill migration", () => {
     expect(committed).toBe(generateBackfillSql());
   });
 
+  it("splits into the same statements for wrangler (migrations apply, d1 execute) as for drizzle's breakpoints", async () => {
+    const { unstable_splitSqlQuery } = await import("wrangler");
+    const sql = generateBackfillSql();
+    const statements = unstable_splitSqlQuery(sql);
+    expect(statements).toHaveLength(sql.split("--> statement-breakpoint").length);
+    expect(statements.at(-1)).toMatch(/^INSERT INTO conversations/);
+  });
+
   it("probes paths in rule order, parents before children, at most two objects deep", () => {
     const paths = rankedPaths(RUNTIME_PROBE).map((p) => p.path);
     expect(paths[0]).toBe('$."geppetto.runtime@v1"');
