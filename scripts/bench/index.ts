@@ -82,6 +82,8 @@ export interface BenchResults {
   loadAverageAtEnd: [number, number, number];
   elapsedSeconds: number;
   sectionSeconds: Record<string, number>;
+  /** 1-minute load average when each section started and ended (the machine is shared). */
+  sectionLoad: Record<string, [number, number]>;
   bundle: BundleResult | null;
   startupCpu: { cpuMs: number; samples: number } | null;
   devColdStart: { medianMs: number; samplesMs: number[] } | null;
@@ -133,6 +135,7 @@ async function main() {
     loadAverageAtEnd: machine.loadAverageAtStart,
     elapsedSeconds: 0,
     sectionSeconds: {},
+    sectionLoad: {},
     bundle: null,
     startupCpu: null,
     devColdStart: null,
@@ -144,7 +147,8 @@ async function main() {
   };
   const section = async (name: string, fn: () => Promise<void> | void) => {
     const t = performance.now();
-    log(`${name}…`);
+    const loadAtStart = loadAverage()[0];
+    log(`${name}… (load ${loadAtStart})`);
     try {
       await fn();
     } catch (error) {
@@ -153,6 +157,7 @@ async function main() {
       results.errors.push({ section: name, message: message.slice(0, 2000) });
     } finally {
       results.sectionSeconds[name] = (performance.now() - t) / 1000;
+      results.sectionLoad[name] = [loadAtStart, loadAverage()[0]];
       log(`${name} done in ${results.sectionSeconds[name]!.toFixed(1)} s`);
     }
   };

@@ -138,7 +138,9 @@ function machineSection(r: BenchResults, s: Summary): string {
 - Node ${m.node}; wrangler ${m.wrangler}; miniflare ${m.miniflare}; ${m.workerd}; Debian sqlite3 ${m.sqlite3Cli} (data generation only)
 - Commit ${m.commit}; run started ${m.startedAt}, ${r.config.mode} mode, ${num(r.elapsedSeconds / 60, 1)} min in all
 - Load average (1/5/15 min) at start: ${m.loadAverageAtStart.join(" / ")}; at end: ${r.loadAverageAtEnd.join(" / ")}
-- Section times: ${Object.entries(r.sectionSeconds).map(([k, v]) => `${k} ${num(v, 0)} s`).join(", ")}
+- Section times (1-minute load at start → end): ${Object.entries(r.sectionSeconds)
+    .map(([k, v]) => `${k} ${num(v, 0)} s (${r.sectionLoad[k]?.map((x) => num(x, 2)).join(" → ") ?? "—"})`)
+    .join(", ")}
 
 Everything runs on this one machine: the load generator, \`wrangler dev\` (its Node proxy and workerd)
 and local D1 (SQLite inside workerd, no network) share its ${m.cpus} cores. Absolute numbers are
@@ -218,18 +220,20 @@ ${table(["Round", "snapshot req/s", "baseline (same bodies) req/s", "baseline ({
 **Result.** ${num(t.medians.snapshot, 1)} snapshots/s against ${num(t.medians.baseline_same_body, 1)} single-row writes/s receiving the same
 bodies: **${num(t.ratioSameBody, 2)}** — target ≥ ${TARGETS.writeRatio} ${met ? "met" : "**not met**"}. Against the empty-body baseline
 (${num(t.medians.baseline_empty_body, 1)}/s) the ratio is ${num(t.ratioEmptyBody, 2)}. The headline uses the same-body baseline because both routes then
-receive identical requests, so the ratio isolates what the write path does with a snapshot; the
-gap between the two baselines (${num(transport * 1000, 1)} ms per request in inverse throughput) is receiving and
-parsing a ${num(t.averageBodyBytes / 1024, 0)} KiB body, which any design storing these snapshots pays. Beyond the same-body
-baseline, a snapshot costs ${num(ours * 1000, 1)} ms more per request: schema validation and normalization of the
+receive identical requests, so the ratio isolates what the write path does with a snapshot. ${
+    Math.abs(transport * 1000) < 0.5
+      ? `The two baselines are within ${num(Math.abs(transport * 1000), 1)} ms per request of each other (in inverse throughput): receiving and parsing a ${num(t.averageBodyBytes / 1024, 0)} KiB body costs little here.`
+      : `The two baselines differ by ${num(transport * 1000, 1)} ms per request (in inverse throughput): receiving and parsing a ${num(t.averageBodyBytes / 1024, 0)} KiB body, which any design storing these snapshots pays.`
+  } Beyond the same-body baseline, a snapshot costs ${num(ours * 1000, 1)} ms more per request: schema validation and normalization of the
 turn, canonical JSON and SHA-256 of every block, and a 4-statement batch (one round trip) whose
 blocks statement probes the primary key of every block the snapshot carries.
 ${streamProfile(r)}
 ${met ? "" : `
 **Gap.** The extra work is per block, so it grows with the snapshot, not with the database. What
-would close it: not redoing work for the blocks a snapshot repeats — e.g. a per-isolate cache of
-recently stored (block id, hash) pairs to skip their canonical JSON, hashing and primary-key probe,
-or a protocol where the client sends only new blocks — and profiling the validation of large turns.
+would close it, from the breakdown above: validate the turn once (\`normalizeTurn\` re-parses what the
+request schema already checked); skip canonical JSON, hashing and the primary-key probe for blocks
+the conversation already stored — e.g. a per-isolate cache from a block's raw JSON text to its hash,
+or a protocol where the client sends only new blocks; and keep the batch at 4 statements (it is).
 `}
 Local D1 runs in the same process as the Worker, so a D1 round trip costs microseconds here; in
 production each round trip crosses the network, and both routes make exactly one.
@@ -238,13 +242,22 @@ production each round trip crosses the network, and both routes make exactly one
 
 function streamProfile(r: BenchResults): string {
   const p = r.writeCost?.streamProfile;
-  if (!p) return "";
+  const t = r.throughput;
+  if (!p || !t) return "";
+  const gap = 1000 / t.medians.snapshot - 1000 / t.medians.baseline_same_body;
+  const cpu = p.validateMs + p.prepareMs;
   return `
-Measured apart, stage by stage, on one conversation of the same stream (medians of ${p.snapshots}, in the
-bench process against the same local D1): \`JSON.parse\` of the body ${num(p.parseMs, 2)} ms; \`prepareSnapshot\`
-(normalization, canonical JSON, SHA-256 per block) ${num(p.prepareMs, 2)} ms; D1's own execution of the 4-statement
-batch ${num(p.d1Ms, 1)} ms, against ${num(p.baselineD1Ms, 1)} ms for the baseline's single insert (\`meta.duration\`, whole
-milliseconds). Zod validation of the request is not timed apart.
+**Where the difference goes**, measured apart on one conversation of the same stream (medians of
+${p.snapshots}, in the bench process): \`JSON.parse\` of the body ${num(p.parseMs, 2)} ms (both routes pay it); one zod
+validation of the turn ${num(p.validateMs, 2)} ms — the route runs it twice, in the request schema and again in
+\`normalizeTurn\`; \`prepareSnapshot\` (that second validation, normalization, canonical JSON, SHA-256 per
+block) ${num(p.prepareMs, 2)} ms. D1's own execution time (\`meta.duration\`, whole milliseconds locally) is ${num(p.d1Ms, 0)} ms
+for the 4-statement batch and ${num(p.baselineD1Ms, 0)} ms for the baseline's insert. Validation and preparation account
+for ${num(cpu, 1)} ms of the ${num(gap, 1)} ms per request${
+    cpu < gap
+      ? `; the other ${num(gap - cpu, 1)} ms are the batch itself (4 statements writing ~18 B-tree entries and probing every repeated block, against one statement writing 3) and the rest of the route (building the JSON parameters, the response, the write log line), which this bench does not time apart`
+      : ""
+  }.
 `;
 }
 
@@ -405,13 +418,14 @@ canonical object with the other keys a producer writes, the other half cycle thr
 \`test/fixtures/attribution-cases.json\` (plain strings, numbers, nested objects, nulls, arrays,
 malformed JSON, empty text).
 
-- \`wrangler d1 migrations apply DB --local\` over the whole chain (0000 → 0002): **${num(b.chainWallSeconds, 1)} s** wall${
-    b.statements ? `, of which the statements themselves take ${num(b.statements.reduce((a, st) => a + st.seconds, 0), 1)} s (table below)` : ""
-  }; the rest is wrangler's work around them (a \`SELECT 1\` alone through \`d1 execute\` takes ${num(b.wranglerOverheadSeconds, 1)} s, and
+- \`wrangler d1 migrations apply DB --local\` over the whole chain (0000 → 0002): **${num(b.chainWallSeconds, 1)} s** wall,
+  wrangler's own work included (a \`SELECT 1\` alone through \`d1 execute\` takes ${num(b.wranglerOverheadSeconds, 1)} s, and
   \`migrations apply\` runs one such execution per migration file).
-- Afterwards: ${num(b.after.turns)} turns, ${num(b.after.turn_snapshots)} snapshots, ${num(b.after.conversations)} conversations; ${num(b.missingRuntimeOrInference)} turns keep an empty
+- After the chain: ${num(b.after.turns)} turns, ${num(b.after.turn_snapshots)} snapshots, ${num(b.after.conversations)} conversations; ${num(b.missingRuntimeOrInference)} turns keep an empty
   runtime or inference (the playbook's \`missing_runtime_or_inference\` query) — the fixture cases
-  whose metadata yields nothing, as the extraction rule requires.
+  whose metadata yields nothing, as the extraction rule requires.${
+    b.statements ? `\n- The same statements, run afterwards on a copy one migration file at a time (table below), spend ${num(b.statements.reduce((a, st) => a + st.seconds, 0), 1)} s in SQL.` : ""
+  }
 
 Each statement's own time inside workerd's SQLite — D1's engine, which runs the backfill's
 aggregate \`ORDER BY\` that Debian's sqlite3 ${r.machine.sqlite3Cli} cannot — from \`meta.duration\` of the same statements

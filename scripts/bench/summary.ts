@@ -27,6 +27,7 @@ export interface Summary {
   extra_rows_per_snapshot: number | null;
   extra_table_rows_per_snapshot: number | null;
   rows_written_per_snapshot: number | null;
+  write_validate_ms: number | null;
   write_prepare_ms: number | null;
   write_d1_ms: number | null;
   statements_per_write: number | null;
@@ -85,6 +86,7 @@ export function summarize(r: BenchResults): Summary {
     extra_rows_per_snapshot: round(w?.extraRowsWritten),
     extra_table_rows_per_snapshot: round(w?.extraTableRows),
     rows_written_per_snapshot: round(w?.medianRowsWritten),
+    write_validate_ms: round(w?.streamProfile.validateMs),
     write_prepare_ms: round(w?.streamProfile.prepareMs),
     write_d1_ms: round(w?.streamProfile.d1Ms),
     statements_per_write: round(w?.statementsPerWrite),

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { saveSnapshots } from "../../src/store/snapshot-writes";
 import { prepareSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
+import { TurnInputSchema } from "../../src/turn/turn";
 import { ROOT } from "../lib/wrangler-dev";
 import { growingConversation, snapshotBody, throughputSnapshot, type SnapshotShape } from "./conversation";
 import { recordingD1, type StatementCost } from "./counting-d1";
@@ -57,10 +58,21 @@ export interface WriteCostResult {
   lastTenRowsRead: number;
   /**
    * Where a throughput-stream snapshot (10–50 blocks) spends its time, measured apart in this
-   * process: JSON.parse of the body, prepareSnapshot (normalize, canonical JSON, SHA-256 per block),
-   * and D1's own execution time of the batch (meta.duration) — medians over one conversation.
+   * process (medians over one conversation): JSON.parse of the body; one zod validation of the turn
+   * (TurnInputSchema — the route runs it twice: in the request schema and again in normalizeTurn);
+   * prepareSnapshot (that second validation, normalization, canonical JSON, SHA-256 per block);
+   * and D1's own execution time of the batch against the baseline's insert (meta.duration, whole
+   * milliseconds locally). Round trips through the proxy are not timed: its Node-to-workerd hop
+   * would dwarf what it measures.
    */
-  streamProfile: { snapshots: number; parseMs: number; prepareMs: number; d1Ms: number; baselineD1Ms: number };
+  streamProfile: {
+    snapshots: number;
+    parseMs: number;
+    validateMs: number;
+    prepareMs: number;
+    d1Ms: number;
+    baselineD1Ms: number;
+  };
   ourTotalRows: TableCounts & { total: number };
   goLayoutRows: { membership: number; blocks: number; turns: number; total: number };
   secondsElapsed: number;
@@ -148,27 +160,36 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
 /** One conversation of the throughput stream, timed stage by stage (after the cost scenario, so counts above are unaffected). */
 async function profileStream(db: D1Database): Promise<WriteCostResult["streamProfile"]> {
   const recorder = recordingD1(db);
-  const parse: number[] = [];
-  const prepare: number[] = [];
-  const d1: number[] = [];
-  const baseline: number[] = [];
+  const samples = { parse: [] as number[], validate: [] as number[], prepare: [] as number[], d1: [] as number[], baselineD1: [] as number[] };
+  const time = async <T>(into: number[], fn: () => T | Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const value = await fn();
+    into.push(performance.now() - started);
+    return value;
+  };
   for (let i = 0; i < 21; i++) {
     const body = throughputSnapshot("profile", i);
-    let t = performance.now();
-    const request = JSON.parse(body) as SnapshotRequest;
-    parse.push(performance.now() - t);
-    t = performance.now();
-    const snapshot = await prepareSnapshot(request, Date.now());
-    prepare.push(performance.now() - t);
+    const request = await time(samples.parse, () => JSON.parse(body) as SnapshotRequest);
+    await time(samples.validate, () => {
+      if (!TurnInputSchema.safeParse(request.turn).success) throw new Error("stream snapshot does not validate");
+    });
+    const snapshot = await time(samples.prepare, () => prepareSnapshot(request, Date.now()));
     recorder.reset();
     await saveSnapshots(recorder.db, [snapshot]);
-    d1.push(sum(recorder.statements.map((st) => st.durationMs)));
-    // The baseline route's one statement, for comparison.
+    samples.d1.push(sum(recorder.statements.map((st) => st.durationMs)));
+    // The baseline route's one statement.
     const one = await db
       .prepare("INSERT INTO conversations (conv_id, session_id, created_at_ms, last_activity_ms) VALUES (?1, 'bench-baseline', ?2, ?2)")
       .bind(`profile-baseline-${i}`, Date.now())
       .run();
-    baseline.push(one.meta.duration);
+    samples.baselineD1.push(one.meta.duration);
   }
-  return { snapshots: 21, parseMs: median(parse), prepareMs: median(prepare), d1Ms: median(d1), baselineD1Ms: median(baseline) };
+  return {
+    snapshots: 21,
+    parseMs: median(samples.parse),
+    validateMs: median(samples.validate),
+    prepareMs: median(samples.prepare),
+    d1Ms: median(samples.d1),
+    baselineD1Ms: median(samples.baselineD1),
+  };
 }
