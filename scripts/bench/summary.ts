@@ -29,6 +29,7 @@ export interface Summary {
   rows_written_per_snapshot: number | null;
   write_validate_ms: number | null;
   write_prepare_ms: number | null;
+  write_sha256_ms: number | null;
   write_d1_ms: number | null;
   statements_per_write: number | null;
   round_trips_per_write: number | null;
@@ -88,6 +89,7 @@ export function summarize(r: BenchResults): Summary {
     rows_written_per_snapshot: round(w?.medianRowsWritten),
     write_validate_ms: round(w?.streamProfile.validateMs),
     write_prepare_ms: round(w?.streamProfile.prepareMs),
+    write_sha256_ms: round(w?.streamProfile.sha256Ms),
     write_d1_ms: round(w?.streamProfile.d1Ms),
     statements_per_write: round(w?.statementsPerWrite),
     round_trips_per_write: round(w?.roundTripsPerWrite),

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
 import { saveSnapshots } from "../../src/store/snapshot-writes";
 import { prepareSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
+import { blockHashMaterial, sha256Hex } from "../../src/turn/block-hash";
 import { TurnInputSchema } from "../../src/turn/turn";
 import { ROOT } from "../lib/wrangler-dev";
 import { growingConversation, snapshotBody, throughputSnapshot, type SnapshotShape } from "./conversation";
@@ -70,6 +71,9 @@ export interface WriteCostResult {
     parseMs: number;
     validateMs: number;
     prepareMs: number;
+    /** Inside prepareSnapshot: canonical JSON of every block, and SHA-256 of them (crypto.subtle, all at once as prepareSnapshot does). */
+    canonicalJsonMs: number;
+    sha256Ms: number;
     d1Ms: number;
     baselineD1Ms: number;
   };
@@ -160,7 +164,7 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
 /** One conversation of the throughput stream, timed stage by stage (after the cost scenario, so counts above are unaffected). */
 async function profileStream(db: D1Database): Promise<WriteCostResult["streamProfile"]> {
   const recorder = recordingD1(db);
-  const samples = { parse: [] as number[], validate: [] as number[], prepare: [] as number[], d1: [] as number[], baselineD1: [] as number[] };
+  const samples = { parse: [] as number[], validate: [] as number[], prepare: [] as number[], canonical: [] as number[], sha: [] as number[], d1: [] as number[], baselineD1: [] as number[] };
   const time = async <T>(into: number[], fn: () => T | Promise<T>): Promise<T> => {
     const started = performance.now();
     const value = await fn();
@@ -174,6 +178,8 @@ async function profileStream(db: D1Database): Promise<WriteCostResult["streamPro
       if (!TurnInputSchema.safeParse(request.turn).success) throw new Error("stream snapshot does not validate");
     });
     const snapshot = await time(samples.prepare, () => prepareSnapshot(request, Date.now()));
+    const materials = await time(samples.canonical, () => snapshot.blocks.map((b) => blockHashMaterial(b)));
+    await time(samples.sha, () => Promise.all(materials.map((m) => sha256Hex(m))));
     recorder.reset();
     await saveSnapshots(recorder.db, [snapshot]);
     samples.d1.push(sum(recorder.statements.map((st) => st.durationMs)));
@@ -189,6 +195,8 @@ async function profileStream(db: D1Database): Promise<WriteCostResult["streamPro
     parseMs: median(samples.parse),
     validateMs: median(samples.validate),
     prepareMs: median(samples.prepare),
+    canonicalJsonMs: median(samples.canonical),
+    sha256Ms: median(samples.sha),
     d1Ms: median(samples.d1),
     baselineD1Ms: median(samples.baselineD1),
   };
