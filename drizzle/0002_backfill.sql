@@ -2,163 +2,688 @@
 -- Every statement only fills what is still empty or missing, so applying it again changes nothing
 -- and an interrupted run completes when re-run. Malformed metadata JSON is skipped, never an error.
 -- runtime_key from turn_metadata_json by the extraction rule; '' stays where nothing is found.
-WITH runtime_key_paths(rank, path) AS (VALUES
-  (0, '$."geppetto.runtime@v1"'),
-  (1, '$."geppetto.runtime@v1"."runtime_key"'),
-  (2, '$."geppetto.runtime@v1"."runtime_key"."runtime_key"'),
-  (3, '$."geppetto.runtime@v1"."runtime_key"."key"'),
-  (4, '$."geppetto.runtime@v1"."runtime_key"."slug"'),
-  (5, '$."geppetto.runtime@v1"."runtime_key"."profile"'),
-  (6, '$."geppetto.runtime@v1"."runtime_key"."profile_key"'),
-  (7, '$."geppetto.runtime@v1"."key"'),
-  (8, '$."geppetto.runtime@v1"."key"."runtime_key"'),
-  (9, '$."geppetto.runtime@v1"."key"."key"'),
-  (10, '$."geppetto.runtime@v1"."key"."slug"'),
-  (11, '$."geppetto.runtime@v1"."key"."profile"'),
-  (12, '$."geppetto.runtime@v1"."key"."profile_key"'),
-  (13, '$."geppetto.runtime@v1"."slug"'),
-  (14, '$."geppetto.runtime@v1"."slug"."runtime_key"'),
-  (15, '$."geppetto.runtime@v1"."slug"."key"'),
-  (16, '$."geppetto.runtime@v1"."slug"."slug"'),
-  (17, '$."geppetto.runtime@v1"."slug"."profile"'),
-  (18, '$."geppetto.runtime@v1"."slug"."profile_key"'),
-  (19, '$."geppetto.runtime@v1"."profile"'),
-  (20, '$."geppetto.runtime@v1"."profile"."runtime_key"'),
-  (21, '$."geppetto.runtime@v1"."profile"."key"'),
-  (22, '$."geppetto.runtime@v1"."profile"."slug"'),
-  (23, '$."geppetto.runtime@v1"."profile"."profile"'),
-  (24, '$."geppetto.runtime@v1"."profile"."profile_key"'),
-  (25, '$."geppetto.runtime@v1"."profile_key"'),
-  (26, '$."geppetto.runtime@v1"."profile_key"."runtime_key"'),
-  (27, '$."geppetto.runtime@v1"."profile_key"."key"'),
-  (28, '$."geppetto.runtime@v1"."profile_key"."slug"'),
-  (29, '$."geppetto.runtime@v1"."profile_key"."profile"'),
-  (30, '$."geppetto.runtime@v1"."profile_key"."profile_key"'),
-  (31, '$."runtime"'),
-  (32, '$."runtime"."runtime_key"'),
-  (33, '$."runtime"."runtime_key"."runtime_key"'),
-  (34, '$."runtime"."runtime_key"."key"'),
-  (35, '$."runtime"."runtime_key"."slug"'),
-  (36, '$."runtime"."runtime_key"."profile"'),
-  (37, '$."runtime"."runtime_key"."profile_key"'),
-  (38, '$."runtime"."key"'),
-  (39, '$."runtime"."key"."runtime_key"'),
-  (40, '$."runtime"."key"."key"'),
-  (41, '$."runtime"."key"."slug"'),
-  (42, '$."runtime"."key"."profile"'),
-  (43, '$."runtime"."key"."profile_key"'),
-  (44, '$."runtime"."slug"'),
-  (45, '$."runtime"."slug"."runtime_key"'),
-  (46, '$."runtime"."slug"."key"'),
-  (47, '$."runtime"."slug"."slug"'),
-  (48, '$."runtime"."slug"."profile"'),
-  (49, '$."runtime"."slug"."profile_key"'),
-  (50, '$."runtime"."profile"'),
-  (51, '$."runtime"."profile"."runtime_key"'),
-  (52, '$."runtime"."profile"."key"'),
-  (53, '$."runtime"."profile"."slug"'),
-  (54, '$."runtime"."profile"."profile"'),
-  (55, '$."runtime"."profile"."profile_key"'),
-  (56, '$."runtime"."profile_key"'),
-  (57, '$."runtime"."profile_key"."runtime_key"'),
-  (58, '$."runtime"."profile_key"."key"'),
-  (59, '$."runtime"."profile_key"."slug"'),
-  (60, '$."runtime"."profile_key"."profile"'),
-  (61, '$."runtime"."profile_key"."profile_key"'),
-  (62, '$."runtime_key"'),
-  (63, '$."runtime_key"."runtime_key"'),
-  (64, '$."runtime_key"."runtime_key"."runtime_key"'),
-  (65, '$."runtime_key"."runtime_key"."key"'),
-  (66, '$."runtime_key"."runtime_key"."slug"'),
-  (67, '$."runtime_key"."runtime_key"."profile"'),
-  (68, '$."runtime_key"."runtime_key"."profile_key"'),
-  (69, '$."runtime_key"."key"'),
-  (70, '$."runtime_key"."key"."runtime_key"'),
-  (71, '$."runtime_key"."key"."key"'),
-  (72, '$."runtime_key"."key"."slug"'),
-  (73, '$."runtime_key"."key"."profile"'),
-  (74, '$."runtime_key"."key"."profile_key"'),
-  (75, '$."runtime_key"."slug"'),
-  (76, '$."runtime_key"."slug"."runtime_key"'),
-  (77, '$."runtime_key"."slug"."key"'),
-  (78, '$."runtime_key"."slug"."slug"'),
-  (79, '$."runtime_key"."slug"."profile"'),
-  (80, '$."runtime_key"."slug"."profile_key"'),
-  (81, '$."runtime_key"."profile"'),
-  (82, '$."runtime_key"."profile"."runtime_key"'),
-  (83, '$."runtime_key"."profile"."key"'),
-  (84, '$."runtime_key"."profile"."slug"'),
-  (85, '$."runtime_key"."profile"."profile"'),
-  (86, '$."runtime_key"."profile"."profile_key"'),
-  (87, '$."runtime_key"."profile_key"'),
-  (88, '$."runtime_key"."profile_key"."runtime_key"'),
-  (89, '$."runtime_key"."profile_key"."key"'),
-  (90, '$."runtime_key"."profile_key"."slug"'),
-  (91, '$."runtime_key"."profile_key"."profile"'),
-  (92, '$."runtime_key"."profile_key"."profile_key"')
-)
 UPDATE turns
-SET runtime_key = COALESCE((
-    SELECT value FROM (
-      SELECT rank,
-        CASE kind
-          WHEN 'text' THEN trim(raw, char(32, 9, 13, 10))
-          WHEN 'integer' THEN CAST(raw AS TEXT)
-          WHEN 'real' THEN CASE
-            WHEN raw = CAST(raw AS INTEGER) AND abs(raw) < 9007199254740992.0 THEN CAST(CAST(raw AS INTEGER) AS TEXT)
-            ELSE CAST(raw AS TEXT) END
-        END AS value
-      FROM (
-        SELECT rank, json_type(turns.turn_metadata_json, path) AS kind, json_extract(turns.turn_metadata_json, path) AS raw
-        FROM runtime_key_paths
-      )
+SET runtime_key = (SELECT coalesce(
+  CASE json_type(m, '$."geppetto.runtime@v1"')
+    WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"', char(32, 9, 13, 10)), '')
+    WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"' AS TEXT)
+    WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"' = CAST(m ->> '$."geppetto.runtime@v1"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"' AS TEXT))
+    WHEN 'object' THEN coalesce(
+      CASE json_type(m, '$."geppetto.runtime@v1"."runtime_key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."runtime_key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."runtime_key"' = CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.runtime@v1"."runtime_key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"' = CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."runtime_key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"' = CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."runtime_key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"' = CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."runtime_key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"' = CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."runtime_key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"' = CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."runtime_key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."geppetto.runtime@v1"."key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."key"' = CAST(m ->> '$."geppetto.runtime@v1"."key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.runtime@v1"."key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"' = CAST(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."key"."key"' = CAST(m ->> '$."geppetto.runtime@v1"."key"."key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."key"."slug"' = CAST(m ->> '$."geppetto.runtime@v1"."key"."slug"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."key"."profile"' = CAST(m ->> '$."geppetto.runtime@v1"."key"."profile"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."key"."profile_key"' = CAST(m ->> '$."geppetto.runtime@v1"."key"."profile_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."geppetto.runtime@v1"."slug"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."slug"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."slug"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."slug"' = CAST(m ->> '$."geppetto.runtime@v1"."slug"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."slug"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.runtime@v1"."slug"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"' = CAST(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."slug"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."slug"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."slug"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."slug"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."slug"."key"' = CAST(m ->> '$."geppetto.runtime@v1"."slug"."key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."slug"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."slug"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."slug"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."slug"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."slug"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."slug"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."slug"."slug"' = CAST(m ->> '$."geppetto.runtime@v1"."slug"."slug"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."slug"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."slug"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."slug"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."slug"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."slug"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."slug"."profile"' = CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."slug"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."slug"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"' = CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."slug"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."geppetto.runtime@v1"."profile"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile"' = CAST(m ->> '$."geppetto.runtime@v1"."profile"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile"."key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile"."key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile"."slug"' = CAST(m ->> '$."geppetto.runtime@v1"."profile"."slug"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile"."profile"' = CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."geppetto.runtime@v1"."profile_key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile_key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile_key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile_key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile_key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile_key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile_key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile_key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile_key"."key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile_key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"' = CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile_key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"' = CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.runtime@v1"."profile_key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"' = CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.runtime@v1"."profile_key"."profile_key"' AS TEXT))
+          END
+        )
+      END
     )
-    WHERE value <> ''
-    ORDER BY rank
-    LIMIT 1
-  ), '')
+  END
+  ,
+  CASE json_type(m, '$."runtime"')
+    WHEN 'text' THEN nullif(trim(m ->> '$."runtime"', char(32, 9, 13, 10)), '')
+    WHEN 'integer' THEN CAST(m ->> '$."runtime"' AS TEXT)
+    WHEN 'real' THEN iif(m ->> '$."runtime"' = CAST(m ->> '$."runtime"' AS INTEGER) AND abs(m ->> '$."runtime"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"' AS TEXT))
+    WHEN 'object' THEN coalesce(
+      CASE json_type(m, '$."runtime"."runtime_key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."runtime_key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime"."runtime_key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime"."runtime_key"' = CAST(m ->> '$."runtime"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."runtime_key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime"."runtime_key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."runtime_key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."runtime_key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."runtime_key"."runtime_key"' = CAST(m ->> '$."runtime"."runtime_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime"."runtime_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."runtime_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."runtime_key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."runtime_key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."runtime_key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."runtime_key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."runtime_key"."key"' = CAST(m ->> '$."runtime"."runtime_key"."key"' AS INTEGER) AND abs(m ->> '$."runtime"."runtime_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."runtime_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."runtime_key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."runtime_key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."runtime_key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."runtime_key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."runtime_key"."slug"' = CAST(m ->> '$."runtime"."runtime_key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime"."runtime_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."runtime_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."runtime_key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."runtime_key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."runtime_key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."runtime_key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."runtime_key"."profile"' = CAST(m ->> '$."runtime"."runtime_key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime"."runtime_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."runtime_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."runtime_key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."runtime_key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."runtime_key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."runtime_key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."runtime_key"."profile_key"' = CAST(m ->> '$."runtime"."runtime_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime"."runtime_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."runtime_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."runtime_key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime"."key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime"."key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime"."key"' = CAST(m ->> '$."runtime"."key"' AS INTEGER) AND abs(m ->> '$."runtime"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime"."key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."key"."runtime_key"' = CAST(m ->> '$."runtime"."key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime"."key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."key"."key"' = CAST(m ->> '$."runtime"."key"."key"' AS INTEGER) AND abs(m ->> '$."runtime"."key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."key"."slug"' = CAST(m ->> '$."runtime"."key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime"."key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."key"."profile"' = CAST(m ->> '$."runtime"."key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime"."key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."key"."profile_key"' = CAST(m ->> '$."runtime"."key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime"."key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime"."slug"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."slug"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime"."slug"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime"."slug"' = CAST(m ->> '$."runtime"."slug"' AS INTEGER) AND abs(m ->> '$."runtime"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."slug"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime"."slug"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."slug"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."slug"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."slug"."runtime_key"' = CAST(m ->> '$."runtime"."slug"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime"."slug"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."slug"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."slug"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."slug"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."slug"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."slug"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."slug"."key"' = CAST(m ->> '$."runtime"."slug"."key"' AS INTEGER) AND abs(m ->> '$."runtime"."slug"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."slug"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."slug"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."slug"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."slug"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."slug"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."slug"."slug"' = CAST(m ->> '$."runtime"."slug"."slug"' AS INTEGER) AND abs(m ->> '$."runtime"."slug"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."slug"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."slug"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."slug"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."slug"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."slug"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."slug"."profile"' = CAST(m ->> '$."runtime"."slug"."profile"' AS INTEGER) AND abs(m ->> '$."runtime"."slug"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."slug"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."slug"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."slug"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."slug"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."slug"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."slug"."profile_key"' = CAST(m ->> '$."runtime"."slug"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime"."slug"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."slug"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."slug"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime"."profile"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime"."profile"' = CAST(m ->> '$."runtime"."profile"' AS INTEGER) AND abs(m ->> '$."runtime"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime"."profile"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile"."runtime_key"' = CAST(m ->> '$."runtime"."profile"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile"."key"' = CAST(m ->> '$."runtime"."profile"."key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile"."slug"' = CAST(m ->> '$."runtime"."profile"."slug"' AS INTEGER) AND abs(m ->> '$."runtime"."profile"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile"."profile"' = CAST(m ->> '$."runtime"."profile"."profile"' AS INTEGER) AND abs(m ->> '$."runtime"."profile"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile"."profile_key"' = CAST(m ->> '$."runtime"."profile"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime"."profile_key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile_key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile_key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime"."profile_key"' = CAST(m ->> '$."runtime"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile_key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime"."profile_key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile_key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile_key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile_key"."runtime_key"' = CAST(m ->> '$."runtime"."profile_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile_key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile_key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile_key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile_key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile_key"."key"' = CAST(m ->> '$."runtime"."profile_key"."key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile_key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile_key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile_key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile_key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile_key"."slug"' = CAST(m ->> '$."runtime"."profile_key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime"."profile_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile_key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile_key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile_key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile_key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile_key"."profile"' = CAST(m ->> '$."runtime"."profile_key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime"."profile_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile_key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime"."profile_key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime"."profile_key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime"."profile_key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime"."profile_key"."profile_key"' = CAST(m ->> '$."runtime"."profile_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime"."profile_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime"."profile_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime"."profile_key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+    )
+  END
+  ,
+  CASE json_type(m, '$."runtime_key"')
+    WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"', char(32, 9, 13, 10)), '')
+    WHEN 'integer' THEN CAST(m ->> '$."runtime_key"' AS TEXT)
+    WHEN 'real' THEN iif(m ->> '$."runtime_key"' = CAST(m ->> '$."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"' AS TEXT))
+    WHEN 'object' THEN coalesce(
+      CASE json_type(m, '$."runtime_key"."runtime_key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."runtime_key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."runtime_key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime_key"."runtime_key"' = CAST(m ->> '$."runtime_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."runtime_key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime_key"."runtime_key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."runtime_key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."runtime_key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."runtime_key"."runtime_key"' = CAST(m ->> '$."runtime_key"."runtime_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."runtime_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."runtime_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."runtime_key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."runtime_key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."runtime_key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."runtime_key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."runtime_key"."key"' = CAST(m ->> '$."runtime_key"."runtime_key"."key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."runtime_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."runtime_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."runtime_key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."runtime_key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."runtime_key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."runtime_key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."runtime_key"."slug"' = CAST(m ->> '$."runtime_key"."runtime_key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime_key"."runtime_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."runtime_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."runtime_key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."runtime_key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."runtime_key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."runtime_key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."runtime_key"."profile"' = CAST(m ->> '$."runtime_key"."runtime_key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime_key"."runtime_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."runtime_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."runtime_key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."runtime_key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."runtime_key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."runtime_key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."runtime_key"."profile_key"' = CAST(m ->> '$."runtime_key"."runtime_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."runtime_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."runtime_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."runtime_key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime_key"."key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime_key"."key"' = CAST(m ->> '$."runtime_key"."key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime_key"."key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."key"."runtime_key"' = CAST(m ->> '$."runtime_key"."key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."key"."key"' = CAST(m ->> '$."runtime_key"."key"."key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."key"."slug"' = CAST(m ->> '$."runtime_key"."key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime_key"."key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."key"."profile"' = CAST(m ->> '$."runtime_key"."key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime_key"."key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."key"."profile_key"' = CAST(m ->> '$."runtime_key"."key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime_key"."slug"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."slug"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."slug"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime_key"."slug"' = CAST(m ->> '$."runtime_key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."slug"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime_key"."slug"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."slug"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."slug"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."slug"."runtime_key"' = CAST(m ->> '$."runtime_key"."slug"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."slug"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."slug"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."slug"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."slug"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."slug"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."slug"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."slug"."key"' = CAST(m ->> '$."runtime_key"."slug"."key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."slug"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."slug"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."slug"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."slug"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."slug"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."slug"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."slug"."slug"' = CAST(m ->> '$."runtime_key"."slug"."slug"' AS INTEGER) AND abs(m ->> '$."runtime_key"."slug"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."slug"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."slug"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."slug"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."slug"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."slug"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."slug"."profile"' = CAST(m ->> '$."runtime_key"."slug"."profile"' AS INTEGER) AND abs(m ->> '$."runtime_key"."slug"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."slug"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."slug"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."slug"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."slug"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."slug"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."slug"."profile_key"' = CAST(m ->> '$."runtime_key"."slug"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."slug"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."slug"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."slug"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime_key"."profile"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile"' = CAST(m ->> '$."runtime_key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime_key"."profile"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile"."runtime_key"' = CAST(m ->> '$."runtime_key"."profile"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile"."key"' = CAST(m ->> '$."runtime_key"."profile"."key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile"."slug"' = CAST(m ->> '$."runtime_key"."profile"."slug"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile"."profile"' = CAST(m ->> '$."runtime_key"."profile"."profile"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile"."profile_key"' = CAST(m ->> '$."runtime_key"."profile"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile"."profile_key"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."runtime_key"."profile_key"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile_key"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile_key"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile_key"' = CAST(m ->> '$."runtime_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile_key"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."runtime_key"."profile_key"."runtime_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile_key"."runtime_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile_key"."runtime_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile_key"."runtime_key"' = CAST(m ->> '$."runtime_key"."profile_key"."runtime_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile_key"."runtime_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile_key"."runtime_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile_key"."runtime_key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile_key"."key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile_key"."key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile_key"."key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile_key"."key"' = CAST(m ->> '$."runtime_key"."profile_key"."key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile_key"."key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile_key"."key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile_key"."key"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile_key"."slug"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile_key"."slug"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile_key"."slug"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile_key"."slug"' = CAST(m ->> '$."runtime_key"."profile_key"."slug"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile_key"."slug"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile_key"."slug"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile_key"."slug"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile_key"."profile"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile_key"."profile"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile_key"."profile"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile_key"."profile"' = CAST(m ->> '$."runtime_key"."profile_key"."profile"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile_key"."profile"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile_key"."profile"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile_key"."profile"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."runtime_key"."profile_key"."profile_key"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."runtime_key"."profile_key"."profile_key"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."runtime_key"."profile_key"."profile_key"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."runtime_key"."profile_key"."profile_key"' = CAST(m ->> '$."runtime_key"."profile_key"."profile_key"' AS INTEGER) AND abs(m ->> '$."runtime_key"."profile_key"."profile_key"') < 9007199254740992.0, CAST(CAST(m ->> '$."runtime_key"."profile_key"."profile_key"' AS INTEGER) AS TEXT), CAST(m ->> '$."runtime_key"."profile_key"."profile_key"' AS TEXT))
+          END
+        )
+      END
+    )
+  END
+  ,
+  ''
+)
+FROM (SELECT turn_metadata_json AS m))
 WHERE runtime_key = '' AND CASE WHEN json_valid(turn_metadata_json) THEN json_type(turn_metadata_json) END = 'object';
 --> statement-breakpoint
 -- The value came from the turn's newest snapshot: date it so an older late snapshot never replaces it.
 UPDATE turns SET runtime_key_at_ms = updated_at_ms WHERE runtime_key <> '' AND runtime_key_at_ms = 0;
 --> statement-breakpoint
 -- inference_id from turn_metadata_json by the extraction rule; '' stays where nothing is found.
-WITH inference_id_paths(rank, path) AS (VALUES
-  (0, '$."geppetto.inference_id@v1"'),
-  (1, '$."geppetto.inference_id@v1"."inference_id"'),
-  (2, '$."geppetto.inference_id@v1"."inference_id"."inference_id"'),
-  (3, '$."geppetto.inference_id@v1"."inference_id"."id"'),
-  (4, '$."geppetto.inference_id@v1"."id"'),
-  (5, '$."geppetto.inference_id@v1"."id"."inference_id"'),
-  (6, '$."geppetto.inference_id@v1"."id"."id"'),
-  (7, '$."inference_id"'),
-  (8, '$."inference_id"."inference_id"'),
-  (9, '$."inference_id"."inference_id"."inference_id"'),
-  (10, '$."inference_id"."inference_id"."id"'),
-  (11, '$."inference_id"."id"'),
-  (12, '$."inference_id"."id"."inference_id"'),
-  (13, '$."inference_id"."id"."id"')
-)
 UPDATE turns
-SET inference_id = COALESCE((
-    SELECT value FROM (
-      SELECT rank,
-        CASE kind
-          WHEN 'text' THEN trim(raw, char(32, 9, 13, 10))
-          WHEN 'integer' THEN CAST(raw AS TEXT)
-          WHEN 'real' THEN CASE
-            WHEN raw = CAST(raw AS INTEGER) AND abs(raw) < 9007199254740992.0 THEN CAST(CAST(raw AS INTEGER) AS TEXT)
-            ELSE CAST(raw AS TEXT) END
-        END AS value
-      FROM (
-        SELECT rank, json_type(turns.turn_metadata_json, path) AS kind, json_extract(turns.turn_metadata_json, path) AS raw
-        FROM inference_id_paths
-      )
+SET inference_id = (SELECT coalesce(
+  CASE json_type(m, '$."geppetto.inference_id@v1"')
+    WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"', char(32, 9, 13, 10)), '')
+    WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"' AS TEXT)
+    WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"' = CAST(m ->> '$."geppetto.inference_id@v1"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"' AS TEXT))
+    WHEN 'object' THEN coalesce(
+      CASE json_type(m, '$."geppetto.inference_id@v1"."inference_id"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"."inference_id"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"."inference_id"' = CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.inference_id@v1"."inference_id"."inference_id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"' = CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."inference_id"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.inference_id@v1"."inference_id"."id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"' = CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"."inference_id"."id"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."geppetto.inference_id@v1"."id"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"."id"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"."id"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"."id"' = CAST(m ->> '$."geppetto.inference_id@v1"."id"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"."id"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"."id"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"."id"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."geppetto.inference_id@v1"."id"."inference_id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"' = CAST(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"."id"."inference_id"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."geppetto.inference_id@v1"."id"."id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."geppetto.inference_id@v1"."id"."id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."geppetto.inference_id@v1"."id"."id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."geppetto.inference_id@v1"."id"."id"' = CAST(m ->> '$."geppetto.inference_id@v1"."id"."id"' AS INTEGER) AND abs(m ->> '$."geppetto.inference_id@v1"."id"."id"') < 9007199254740992.0, CAST(CAST(m ->> '$."geppetto.inference_id@v1"."id"."id"' AS INTEGER) AS TEXT), CAST(m ->> '$."geppetto.inference_id@v1"."id"."id"' AS TEXT))
+          END
+        )
+      END
     )
-    WHERE value <> ''
-    ORDER BY rank
-    LIMIT 1
-  ), '')
+  END
+  ,
+  CASE json_type(m, '$."inference_id"')
+    WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"', char(32, 9, 13, 10)), '')
+    WHEN 'integer' THEN CAST(m ->> '$."inference_id"' AS TEXT)
+    WHEN 'real' THEN iif(m ->> '$."inference_id"' = CAST(m ->> '$."inference_id"' AS INTEGER) AND abs(m ->> '$."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"' AS TEXT))
+    WHEN 'object' THEN coalesce(
+      CASE json_type(m, '$."inference_id"."inference_id"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"."inference_id"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."inference_id"."inference_id"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."inference_id"."inference_id"' = CAST(m ->> '$."inference_id"."inference_id"' AS INTEGER) AND abs(m ->> '$."inference_id"."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"."inference_id"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."inference_id"."inference_id"."inference_id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"."inference_id"."inference_id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."inference_id"."inference_id"."inference_id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."inference_id"."inference_id"."inference_id"' = CAST(m ->> '$."inference_id"."inference_id"."inference_id"' AS INTEGER) AND abs(m ->> '$."inference_id"."inference_id"."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"."inference_id"."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"."inference_id"."inference_id"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."inference_id"."inference_id"."id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"."inference_id"."id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."inference_id"."inference_id"."id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."inference_id"."inference_id"."id"' = CAST(m ->> '$."inference_id"."inference_id"."id"' AS INTEGER) AND abs(m ->> '$."inference_id"."inference_id"."id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"."inference_id"."id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"."inference_id"."id"' AS TEXT))
+          END
+        )
+      END
+      ,
+      CASE json_type(m, '$."inference_id"."id"')
+        WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"."id"', char(32, 9, 13, 10)), '')
+        WHEN 'integer' THEN CAST(m ->> '$."inference_id"."id"' AS TEXT)
+        WHEN 'real' THEN iif(m ->> '$."inference_id"."id"' = CAST(m ->> '$."inference_id"."id"' AS INTEGER) AND abs(m ->> '$."inference_id"."id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"."id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"."id"' AS TEXT))
+        WHEN 'object' THEN coalesce(
+          CASE json_type(m, '$."inference_id"."id"."inference_id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"."id"."inference_id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."inference_id"."id"."inference_id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."inference_id"."id"."inference_id"' = CAST(m ->> '$."inference_id"."id"."inference_id"' AS INTEGER) AND abs(m ->> '$."inference_id"."id"."inference_id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"."id"."inference_id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"."id"."inference_id"' AS TEXT))
+          END
+          ,
+          CASE json_type(m, '$."inference_id"."id"."id"')
+            WHEN 'text' THEN nullif(trim(m ->> '$."inference_id"."id"."id"', char(32, 9, 13, 10)), '')
+            WHEN 'integer' THEN CAST(m ->> '$."inference_id"."id"."id"' AS TEXT)
+            WHEN 'real' THEN iif(m ->> '$."inference_id"."id"."id"' = CAST(m ->> '$."inference_id"."id"."id"' AS INTEGER) AND abs(m ->> '$."inference_id"."id"."id"') < 9007199254740992.0, CAST(CAST(m ->> '$."inference_id"."id"."id"' AS INTEGER) AS TEXT), CAST(m ->> '$."inference_id"."id"."id"' AS TEXT))
+          END
+        )
+      END
+    )
+  END
+  ,
+  ''
+)
+FROM (SELECT turn_metadata_json AS m))
 WHERE inference_id = '' AND CASE WHEN json_valid(turn_metadata_json) THEN json_type(turn_metadata_json) END = 'object';
 --> statement-breakpoint
 -- The value came from the turn's newest snapshot: date it so an older late snapshot never replaces it.

@@ -2,7 +2,7 @@
  * docs/BENCHMARKS.md from one run's results: every sentence that states a figure or a verdict takes
  * it from the results, so the document cannot drift from what was measured.
  */
-import { rankedPaths } from "../../src/db/backfill-sql";
+import { probedPaths } from "../../src/db/backfill-sql";
 import { INFERENCE_PROBE, RUNTIME_PROBE } from "../../src/turn/attribution";
 import { CHUNK_BUDGET_SECONDS, D1_STATEMENT_LIMIT_SECONDS } from "./backfill";
 import type { BenchResults } from "./index";
@@ -444,7 +444,7 @@ ${
           : tight
             ? ` — under D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit, but with less than a 3× margin on this machine; production hardware and a busy database may be slower.`
             : ` — well under D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit.`
-      } The extraction evaluates \`json_type\` and \`json_extract\` on every ranked path of the rule — ${rankedPaths(RUNTIME_PROBE).length} paths for the runtime, ${rankedPaths(INFERENCE_PROBE).length} for the inference — per turn, which is why the two \`UPDATE turns\` statements dominate. Worker CPU limits do not apply: migrations run in the database, where the query duration limit is what counts. Applied remotely, wrangler sends each migration file as one request; whether D1 then holds each statement or the whole file to ${D1_STATEMENT_LIMIT_SECONDS} s is not something a local run can show — in the second case all of 0002 (${num(b.statements!.filter((st) => st.migration === "0002_backfill.sql").reduce((a, st) => a + st.seconds, 0), 1)} s here) must fit, which makes chunking across several migration files the safe shape.`
+      } The extraction walks the rule's key tree per turn and stops at the first value it finds: two JSON lookups for canonical metadata, at most ${probedPaths(RUNTIME_PROBE).length} paths for the runtime and ${probedPaths(INFERENCE_PROBE).length} for the inference when nothing is found. Worker CPU limits do not apply: migrations run in the database, where the query duration limit is what counts. Applied remotely, wrangler sends each migration file as one request; whether D1 then holds each statement or the whole file to ${D1_STATEMENT_LIMIT_SECONDS} s is not something a local run can show — in the second case all of 0002 (${num(b.statements!.filter((st) => st.migration === "0002_backfill.sql").reduce((a, st) => a + st.seconds, 0), 1)} s here) must fit, which makes chunking across several migration files the safe shape.`
     : ""
 }
 ${

@@ -3,10 +3,15 @@
  * the TypeScript extraction rule (src/turn/attribution.ts). `npm run db:backfill-sql` rewrites the
  * file; a test fails when the committed file and this generator disagree.
  *
- * The extraction rule becomes a table of JSON paths ranked in rule order. A path below a key only
- * exists when every step above it is an object, so "first non-empty scalar by rank" is exactly the
- * rule: a non-empty string at `runtime` hides everything under it, an object falls through to its
- * keys, and deeper objects than MAX_OBJECT_DEPTH are never probed.
+ * The rule is written out as the same recursion the TypeScript runs: a value yields its text when
+ * it is a string or a number, and, when it is an object no deeper than MAX_OBJECT_DEPTH, the first
+ * non-empty yield of its probe keys. COALESCE stops at the first non-NULL argument and CASE only
+ * evaluates the branch it takes, so a row costs as many JSON lookups as its metadata needs (two
+ * for the canonical `{"geppetto.runtime@v1": {"runtime_key": …}}`), not one per possible path.
+ *
+ * Formatting matters to wrangler's SQL splitter (`migrations apply`, `d1 execute --file`): it only
+ * pairs a CASE preceded by whitespace with an END followed by whitespace or ";". Every CASE here
+ * starts a line and every END ends one; a test checks the split.
  */
 import { INFERENCE_PROBE, MAX_OBJECT_DEPTH, RUNTIME_PROBE, type AttributionProbe } from "../turn/attribution";
 import { UNPARSED_JSON_KEY } from "../turn/turn";
@@ -20,47 +25,48 @@ function sqlString(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
-/** Every probed path with its rank, parents before children, in rule order. */
-export function rankedPaths(probe: AttributionProbe): Array<{ rank: number; path: string }> {
-  const out: Array<{ rank: number; path: string }> = [];
-  const walk = (prefix: string, depth: number) => {
-    out.push({ rank: out.length, path: prefix });
-    if (depth > MAX_OBJECT_DEPTH) return;
-    for (const key of probe.objectKeys) walk(prefix + pathStep(key), depth + 1);
+/** Every path the rule may probe, in rule order (parents before their children). */
+export function probedPaths(probe: AttributionProbe): string[] {
+  const out: string[] = [];
+  const walk = (path: string, depth: number) => {
+    out.push(path);
+    if (depth <= MAX_OBJECT_DEPTH) for (const key of probe.objectKeys) walk(path + pathStep(key), depth + 1);
   };
   for (const key of probe.metadataKeys) walk("$" + pathStep(key), 1);
   return out;
 }
 
-/**
- * SQL expression: the attribution of `metadataColumn` by the rule, '' when nothing is found.
- * `pathsTable` is a CTE (rank, path) produced by pathsCte().
- */
-function extractionExpression(metadataColumn: string, pathsTable: string): string {
-  return `COALESCE((
-    SELECT value FROM (
-      SELECT rank,
-        CASE kind
-          WHEN 'text' THEN trim(raw, char(32, 9, 13, 10))
-          WHEN 'integer' THEN CAST(raw AS TEXT)
-          WHEN 'real' THEN CASE
-            WHEN raw = CAST(raw AS INTEGER) AND abs(raw) < 9007199254740992.0 THEN CAST(CAST(raw AS INTEGER) AS TEXT)
-            ELSE CAST(raw AS TEXT) END
-        END AS value
-      FROM (
-        SELECT rank, json_type(${metadataColumn}, path) AS kind, json_extract(${metadataColumn}, path) AS raw
-        FROM ${pathsTable}
-      )
-    )
-    WHERE value <> ''
-    ORDER BY rank
-    LIMIT 1
-  ), '')`;
+function indent(text: string, by: string): string {
+  return text.replace(/\n/g, `\n${by}`);
 }
 
-function pathsCte(name: string, probe: AttributionProbe): string {
-  const rows = rankedPaths(probe).map(({ rank, path }) => `(${rank}, ${sqlString(path)})`);
-  return `${name}(rank, path) AS (VALUES\n  ${rows.join(",\n  ")}\n)`;
+/** SQL for the yield of the value at `path` of the metadata `m` (depth as in attribution.ts): non-empty text, or NULL. */
+function yieldExpression(path: string, probe: AttributionProbe, depth: number): string {
+  const at = sqlString(path);
+  const raw = `m ->> ${at}`;
+  const lines = [
+    `CASE json_type(m, ${at})`,
+    `  WHEN 'text' THEN nullif(trim(${raw}, char(32, 9, 13, 10)), '')`,
+    `  WHEN 'integer' THEN CAST(${raw} AS TEXT)`,
+    // An integer-valued real prints without a fraction ("42"), as numberText() does.
+    `  WHEN 'real' THEN iif(${raw} = CAST(${raw} AS INTEGER) AND abs(${raw}) < 9007199254740992.0, CAST(CAST(${raw} AS INTEGER) AS TEXT), CAST(${raw} AS TEXT))`,
+  ];
+  if (depth <= MAX_OBJECT_DEPTH) {
+    const children = probe.objectKeys.map((key) => yieldExpression(path + pathStep(key), probe, depth + 1));
+    lines.push(`  WHEN 'object' THEN coalesce(`, `    ${children.map((c) => indent(c, "    ")).join("\n    ,\n    ")}`, `  )`);
+  }
+  lines.push(`END`);
+  return lines.join("\n");
+}
+
+/**
+ * SQL expression: the attribution of `column` by the rule, '' when nothing is found. The column is
+ * renamed `m` in a one-row subquery to keep the statement well under D1's 100 KB statement limit.
+ */
+function extractionExpression(column: string, probe: AttributionProbe): string {
+  const candidates = probe.metadataKeys.map((key) => yieldExpression("$" + pathStep(key), probe, 1));
+  const body = `coalesce(\n  ${[...candidates, "''"].map((c) => indent(c, "  ")).join("\n  ,\n  ")}\n)`;
+  return `(SELECT ${body}\nFROM (SELECT ${column} AS m))`;
 }
 
 /**
@@ -80,11 +86,9 @@ function jsonObjectOrWrapped(column: string): string {
 const METADATA_IS_OBJECT = `CASE WHEN json_valid(turn_metadata_json) THEN json_type(turn_metadata_json) END = 'object'`;
 
 function backfillColumn(column: "runtime_key" | "inference_id", probe: AttributionProbe): string {
-  const cte = `${column}_paths`;
   return `-- ${column} from turn_metadata_json by the extraction rule; '' stays where nothing is found.
-WITH ${pathsCte(cte, probe)}
 UPDATE turns
-SET ${column} = ${extractionExpression("turns.turn_metadata_json", cte)}
+SET ${column} = ${extractionExpression("turn_metadata_json", probe)}
 WHERE ${column} = '' AND ${METADATA_IS_OBJECT};
 --> statement-breakpoint
 -- The value came from the turn's newest snapshot: date it so an older late snapshot never replaces it.

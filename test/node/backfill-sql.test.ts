@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateBackfillSql, rankedPaths } from "../../src/db/backfill-sql";
+import { generateBackfillSql, probedPaths } from "../../src/db/backfill-sql";
 import { RUNTIME_PROBE } from "../../src/turn/attribution";
 
 describe("backfill migration", () => {
@@ -18,7 +18,7 @@ describe("backfill migration", () => {
   });
 
   it("probes paths in rule order, parents before children, at most two objects deep", () => {
-    const paths = rankedPaths(RUNTIME_PROBE).map((p) => p.path);
+    const paths = probedPaths(RUNTIME_PROBE);
     expect(paths[0]).toBe('$."geppetto.runtime@v1"');
     expect(paths[1]).toBe('$."geppetto.runtime@v1"."runtime_key"');
     expect(paths[2]).toBe('$."geppetto.runtime@v1"."runtime_key"."runtime_key"');
