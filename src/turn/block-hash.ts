@@ -72,6 +72,23 @@ export async function sha256Hex(text: string): Promise<string> {
   return out;
 }
 
-export function blockContentHash(block: HashableBlock): Promise<string> {
-  return sha256Hex(blockHashMaterial(block));
+/**
+ * Hashes of recently seen small blocks, per isolate: a growing conversation re-sends all its earlier
+ * blocks with every snapshot, and re-hashing them was the largest single cost of a write. Keyed by
+ * the full material, so a hit is exact; bounded to MAX_REMEMBERED × MAX_REMEMBERED_CHARS (≤ 16 MiB).
+ */
+const remembered = new Map<string, string>();
+const MAX_REMEMBERED = 4096;
+const MAX_REMEMBERED_CHARS = 2048;
+
+export async function blockContentHash(block: HashableBlock): Promise<string> {
+  const material = blockHashMaterial(block);
+  const known = remembered.get(material);
+  if (known !== undefined) return known;
+  const hash = await sha256Hex(material);
+  if (material.length <= MAX_REMEMBERED_CHARS) {
+    if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+    remembered.set(material, hash);
+  }
+  return hash;
 }
