@@ -14,6 +14,7 @@ import type { AppEnv } from "../http/bindings";
 import { writeSession } from "../http/database";
 import { ApiError } from "../http/errors";
 import { limitBody, requireJsonBody } from "../http/json-body";
+import { insertBaselineRow } from "../store/benchmark";
 
 export const BENCH_BASELINE_PATH = "/api/bench/baseline";
 
@@ -24,19 +25,13 @@ const baselineEnabled: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/**
- * The SQL lives here rather than in src/store because it exists only to be measured against: one
- * conversations row with a fresh id (an existing table, so the benchmark needs no migration).
- */
-const INSERT_ONE_ROW = `INSERT INTO conversations (conv_id, session_id, created_at_ms, last_activity_ms) VALUES (?1, 'bench-baseline', ?2, ?2)`;
-
 const router = createRouter();
 
 router.all(BENCH_BASELINE_PATH, baselineEnabled);
 router.post(BENCH_BASELINE_PATH, requireIngestToken, limitBody, requireJsonBody, writeSession, async (c) => {
   const convId = `bench-baseline-${crypto.randomUUID()}`;
-  const result = await c.var.db.prepare(INSERT_ONE_ROW).bind(convId, Date.now()).run();
-  return c.json({ conv_id: convId, rows_written: result.meta.rows_written }, 201);
+  const rowsWritten = await insertBaselineRow(c.var.db, convId, Date.now());
+  return c.json({ conv_id: convId, rows_written: rowsWritten }, 201);
 });
 
 export default router;
