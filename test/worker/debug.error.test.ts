@@ -31,6 +31,9 @@ describe("malformed parameters → 400 naming the parameter", () => {
     ["/api/debug/turn/c/s/t?limit=5000", /limit/],
   ])("%s", (path, message) => expectError(path, 400, "INVALID_PARAMETER", message));
 
+  it.each(["/api/debug/turn/%FF/s/t", "/api/debug/conversations/%zz", "/api/debug/turn/c/%E0%A4/t"])("refuses undecodable path segments: %s", (path) =>
+    expectError(path, 400, "INVALID_PARAMETER", /percent-encoded/));
+
   it("requires conv_id or session_id", () => expectError("/api/debug/turns?phase=final", 400, "INVALID_PARAMETER", /conv_id or session_id/));
   it("requires conv_id or session_id to be non-empty", () => expectError("/api/debug/turns?conv_id=&session_id=", 400, "INVALID_PARAMETER"));
 

@@ -529,13 +529,16 @@ describe("hostile input is stored and queried literally", () => {
     expect(pointers).toEqual(["rk-0", "moved", "rk-2"]);
   });
 
-  it("malformed percent-encoding in a path or query is taken literally, never a 500", async () => {
+  it("malformed percent-encoding in a path or query is a 400, never a 500 or a lookup of the raw text", async () => {
     for (const path of ["/api/debug/turn/%FF/s/t", "/api/debug/turn/%/s/t", "/api/debug/turn/%E0%A4%A/s/t", "/api/debug/conversations/%ED%A0%80", "/api/debug/turns?conv_id=%FF", "/api/debug/turns?conv_id=%"]) {
       const res = await get(path);
-      expect(res.status, path).toBeLessThan(500);
-      expect([200, 404]).toContain(res.status);
+      expect(res.status, path).toBe(400);
+      expect((await json(res)).error.code, path).toBe("INVALID_PARAMETER");
     }
-    const page = await json(await get("/api/debug/turns?conv_id=%FF"));
-    expect(page).toMatchObject({ conv_id: "%FF", items: [] });
+    const put = await call("PUT", "/api/conversations/%FF/runtime", { body: { runtime_key: "p", session_id: "s" } });
+    expect(put.status).toBe(400);
+    // Well-formed encodings of the same characters still work.
+    const ok = await get(`/api/debug/turns?conv_id=${encodeURIComponent("%FF")}`);
+    expect(await json(ok)).toMatchObject({ conv_id: "%FF", items: [] });
   });
 });

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireDebugToken } from "../../http/auth";
 import { readSession } from "../../http/database";
+import { requireDecodableUrl } from "../../http/path";
 import { ConversationSchema, errorResponses } from "../schemas";
 
 export const MAX_LIMIT = 1000;
@@ -30,7 +31,7 @@ const cursor = z
 const text = (name: string, description: string) =>
   z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
 
-const readMiddleware = [requireDebugToken, readSession];
+const readMiddleware = [requireDebugToken, requireDecodableUrl, readSession];
 const security = [{ debugToken: [] }];
 
 export const listConversationsRoute = createRoute({

@@ -3,6 +3,7 @@ import { requireIngestToken } from "../../http/auth";
 import { writeRoutesCors } from "../../http/cors";
 import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
+import { requireDecodableUrl } from "../../http/path";
 import { MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { TurnInputSchema } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
@@ -53,7 +54,7 @@ const bearer = (name: string) => [{ [name]: [] }];
 
 /** Before validation, in order: CORS, token (checked before the body is read), body size, type and
  * syntax, then the D1 session. */
-const writeMiddleware = [writeRoutesCors, requireIngestToken, limitBody, requireJsonBody, writeSession];
+const writeMiddleware = [writeRoutesCors, requireIngestToken, requireDecodableUrl, limitBody, requireJsonBody, writeSession];
 
 export const postTurnRoute = createRoute({
   method: "post",
