@@ -7,7 +7,5 @@ export interface AppEnv {
     requestId: string;
     /** D1 Sessions-API session for this request (bookmark-aware), see http/database.ts. */
     db: D1Handle & { getBookmark(): string | null };
-    /** The already-parsed JSON body (http/json-body.ts). */
-    jsonBody: unknown;
   };
 }

@@ -63,9 +63,11 @@ function byteLength(text: string): number {
 
 export async function prepareSnapshot(request: SnapshotRequest, nowMs: number, prefix = ""): Promise<PreparedSnapshot> {
   const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
-  const raw = request.payload !== undefined ? parseTurnYaml(request.payload, at("payload")) : request.turn;
   const fromYaml = request.payload !== undefined;
-  const turn = normalizeTurn(raw, request.turn_id, at(fromYaml ? "payload" : "turn"), fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN");
+  const where = at(fromYaml ? "payload" : "turn");
+  const raw = fromYaml ? parseTurnYaml(request.payload!, where) : request.turn;
+  const shapeError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
+  const turn = normalizeTurn(raw, request.turn_id, where, shapeError);
   const blocks = await Promise.all(
     turn.blocks.map(async (block) => ({ ...block, contentHash: await blockContentHash(block), hashAlgorithm: HASH_ALGORITHM })),
   );
@@ -81,7 +83,7 @@ export async function prepareSnapshot(request: SnapshotRequest, nowMs: number, p
     blocks,
   };
   assertRowsFit(snapshot, prefix);
-  assertStorableText(snapshot, at(fromYaml ? "payload" : "turn"), fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN");
+  assertStorableText(snapshot, where, shapeError);
   return snapshot;
 }
 

@@ -92,8 +92,6 @@ export const TurnInputSchema = z.strictObject({
   data: optionalObject,
 });
 
-export type TurnInput = z.input<typeof TurnInputSchema>;
-
 /** Depth of nested arrays/objects, measured without recursion so hostile input cannot overflow the stack. */
 export function nestingDepth(value: unknown, limit = MAX_NESTING_DEPTH): number {
   let deepest = 0;
