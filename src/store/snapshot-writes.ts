@@ -10,6 +10,7 @@ import {
   type PreparedSnapshot,
   type SnapshotIdentity,
 } from "../turn/snapshot";
+import { storedObject } from "../turn/turn";
 import { jsonParameterChunks, rowsWritten, type D1Handle } from "./d1";
 import type { SnapshotRow } from "./snapshot-reads";
 
@@ -206,8 +207,8 @@ async function storedFingerprints(db: D1Handle, snapshots: readonly PreparedSnap
         snapshotFingerprint({
           runtimeKey: row.runtime_key,
           inferenceId: row.inference_id,
-          metadata: JSON.parse(row.turn_metadata_json),
-          data: JSON.parse(row.turn_data_json),
+          metadata: storedObject(row.turn_metadata_json),
+          data: storedObject(row.turn_data_json),
           blockRefs: JSON.parse(row.block_refs_json),
         }),
       );

@@ -10,13 +10,18 @@ export const MAX_PHASE_LENGTH = 64;
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** D1 cannot store a lone surrogate in a TEXT column (it reads back as U+FFFD, a different value). */
+export function hasLoneSurrogate(value: string): boolean {
+  return LONE_SURROGATE.test(value);
+}
+
 /** What is wrong with `value` as the identifier `name`, or null when it is acceptable. */
 export function identifierProblem(name: string, value: string, max = MAX_ID_LENGTH): string | null {
   if (value.length === 0) return `${name} must not be empty`;
   if (value.length > max) return `${name} must be at most ${max} characters`;
   if (value.trim() === "") return `${name} must not be blank`;
   if (CONTROL_CHARACTERS.test(value)) return `${name} must not contain control characters`;
-  if (LONE_SURROGATE.test(value)) return `${name} must be valid Unicode (no lone surrogates)`;
+  if (hasLoneSurrogate(value)) return `${name} must be valid Unicode (no lone surrogates)`;
   if (value === "." || value === "..") return `${name} must not be "." or ".." (URL paths cannot address them)`;
   return null;
 }

@@ -4,6 +4,7 @@
  */
 import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
 import { HASH_ALGORITHM, blockContentHash, goCompatibleJson } from "./block-hash";
+import { hasLoneSurrogate } from "./identifier";
 import { normalizeTurn, parseTurnYaml, TurnFormatError, type Block, type Turn } from "./turn";
 
 export const DEFAULT_PHASE = "final";
@@ -87,8 +88,6 @@ export async function prepareSnapshot(request: SnapshotRequest, nowMs: number, p
   return snapshot;
 }
 
-const LONE_SURROGATE = /\p{Cs}/u;
-
 /**
  * Strings that land in TEXT columns (not inside a JSON column) must be well-formed Unicode: SQLite
  * would store a lone surrogate as invalid UTF-8 and it would read back as U+FFFD — a different value,
@@ -105,7 +104,7 @@ function assertStorableText(snapshot: PreparedSnapshot, where: string, code: "IN
     ]),
   ];
   for (const [name, value] of fields) {
-    if (LONE_SURROGATE.test(value)) throw new TurnFormatError(code, `${name} must be valid Unicode (no lone surrogates)`);
+    if (hasLoneSurrogate(value)) throw new TurnFormatError(code, `${name} must be valid Unicode (no lone surrogates)`);
   }
 }
 

@@ -4,7 +4,7 @@ import { writeRoutesCors } from "../../http/cors";
 import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
-import { MAX_PHASE_LENGTH } from "../../turn/identifier";
+import { hasLoneSurrogate, MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { TurnInputSchema } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
 
@@ -16,8 +16,7 @@ const attribution = (name: string) =>
     .string({ error: `${name} must be a string` })
     .max(256, `${name} must be at most 256 characters`)
     .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), `${name} must not contain control characters`)
-    // D1 cannot store a lone surrogate in a TEXT column (it reads back as U+FFFD).
-    .refine((v) => !/\p{Cs}/u.test(v), `${name} must be valid Unicode (no lone surrogates)`);
+    .refine((v) => !hasLoneSurrogate(v), `${name} must be valid Unicode (no lone surrogates)`);
 
 export const SnapshotRequestSchema = z
   .strictObject({
