@@ -23,6 +23,8 @@ export interface SnapshotFilter {
   /** Keyset cursor: only snapshots strictly after this position in newest-first order. */
   after?: SnapshotPosition;
   limit: number;
+  /** false: the page only (no blocks statement); records carry blockCount and an empty turn. */
+  withBlocks?: boolean;
 }
 
 export interface SnapshotRecord {
@@ -34,6 +36,7 @@ export interface SnapshotRecord {
   createdAtMs: number;
   runtimeKey: string;
   inferenceId: string;
+  blockCount: number;
   turn: Turn;
 }
 
@@ -96,7 +99,7 @@ function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
   // identity index reads only the turn's, and sorting those few costs nothing.
   const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? " INDEXED BY turn_snapshots_identity" : "";
   const sql = `SELECT id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, block_refs_json
+  turn_metadata_json, turn_data_json, block_refs_json, json_array_length(block_refs_json) AS block_count
 FROM turn_snapshots${turnIndex}${where.length ? `\nWHERE ${where.join(" AND ")}` : ""}
 ORDER BY created_at_ms DESC, id DESC
 LIMIT ${param(filter.limit + 1)}`;
@@ -142,12 +145,13 @@ function toTurn(row: SnapshotRow, blocks: Map<string, BlockRow>): Turn {
 
 export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
   const { page, blocks, params } = snapshotQueries(filter);
+  const withBlocks = filter.withBlocks ?? true;
   const [pageResult, blockResult] = await db.batch<unknown>([
     db.prepare(page).bind(...params),
-    db.prepare(blocks).bind(...params),
+    ...(withBlocks ? [db.prepare(blocks).bind(...params)] : []),
   ]);
-  const rows = pageResult!.results as SnapshotRow[];
-  const blockMap = new Map((blockResult!.results as BlockRow[]).map((b) => [JSON.stringify([b.block_id, b.content_hash]), b]));
+  const rows = pageResult!.results as Array<SnapshotRow & { block_count: number }>;
+  const blockMap = new Map(((blockResult?.results ?? []) as BlockRow[]).map((b) => [JSON.stringify([b.block_id, b.content_hash]), b]));
   const pageRows = rows.slice(0, filter.limit);
   const last = pageRows[pageRows.length - 1];
   return {
@@ -160,9 +164,10 @@ export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promi
       createdAtMs: row.created_at_ms,
       runtimeKey: row.runtime_key,
       inferenceId: row.inference_id,
-      turn: toTurn(row, blockMap),
+      blockCount: row.block_count,
+      turn: withBlocks ? toTurn(row, blockMap) : { id: row.turn_id, blocks: [], metadata: {}, data: {} },
     })),
     next: rows.length > filter.limit && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
-    rowsRead: rowsRead([pageResult!, blockResult!]),
+    rowsRead: rowsRead(blockResult ? [pageResult!, blockResult] : [pageResult!]),
   };
 }

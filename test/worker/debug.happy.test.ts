@@ -29,6 +29,24 @@ describe("GET /api/debug/turns (Go ports)", () => {
     expect(Object.keys(body.items[0]).sort()).toEqual(["conv_id", "created_at_ms", "inference_id", "payload", "phase", "runtime_key", "session_id", "turn_id"]);
   });
 
+  it("payload=none: the same items without payload, each with block_count; payload=full is the default", async () => {
+    const conv = uid("conv-summary");
+    await seed([
+      turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 100, runtime_key: "inventory" }),
+      { conv_id: conv, session_id: "s", created_at_ms: 200, turn: { id: "t0", blocks: [] } } as ReturnType<typeof turnBody>,
+    ]);
+    const full = await json(await get(`/api/debug/turns?conv_id=${conv}`));
+    const summary = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
+    expect(summary.items).toEqual(
+      full.items.map(({ payload, ...rest }: Record<string, unknown>) => ({ ...rest, block_count: (parse(payload as string) as { blocks: unknown[] }).blocks.length })),
+    );
+    expect(summary.items.map((i: { block_count: number }) => i.block_count)).toEqual([0, 2]);
+    expect(await json(await get(`/api/debug/turns?conv_id=${conv}&payload=full`))).toEqual(full);
+    const bad = await get(`/api/debug/turns?conv_id=${conv}&payload=some`);
+    expect(bad.status).toBe(400);
+    expect((await json(bad)).error.code).toBe("INVALID_PARAMETER");
+  });
+
   it("echoes '' and 0 for absent filters; since_ms is inclusive", async () => {
     const conv = uid("conv-since");
     await seed([100, 200, 300].map((at) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${at}`, created_at_ms: at })));

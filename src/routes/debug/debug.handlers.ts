@@ -51,7 +51,8 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
   };
   const scope = ["turns", filter];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
-  const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT });
+  const withBlocks = query.payload !== "none";
+  const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT, withBlocks });
   return c.json(
     {
       conv_id: query.conv_id ?? "",
@@ -66,7 +67,7 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
         runtime_key: r.runtimeKey,
         inference_id: r.inferenceId,
         created_at_ms: r.createdAtMs,
-        payload: turnToYaml(r.turn),
+        ...(withBlocks ? { payload: turnToYaml(r.turn) } : { block_count: r.blockCount }),
       })),
       next_cursor: page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null,
     },

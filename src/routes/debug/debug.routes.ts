@@ -98,7 +98,8 @@ const SnapshotItemSchema = z
     runtime_key: z.string().openapi({ description: "This snapshot's own runtime ('' when unknown)" }),
     inference_id: z.string().openapi({ description: "This snapshot's own inference id ('' when unknown)" }),
     created_at_ms: z.number().int(),
-    payload: z.string().openapi({ description: "The snapshot's turn as YAML" }),
+    payload: z.string().optional().openapi({ description: "The snapshot's turn as YAML (absent with payload=none)" }),
+    block_count: z.number().int().optional().openapi({ description: "Number of blocks (only with payload=none)" }),
   })
   .openapi("SnapshotItem");
 
@@ -119,6 +120,10 @@ export const listTurnsRoute = createRoute({
       since_ms: sinceMs,
       limit,
       cursor,
+      payload: z
+        .enum(["full", "none"], { error: "payload must be full or none" })
+        .optional()
+        .openapi({ description: "full (default): each item with its YAML payload; none: without payload, with block_count", param: { name: "payload", in: "query" } }),
     }),
   },
   responses: {
