@@ -1,11 +1,13 @@
 /**
- * npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID]
+ * npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID] [--verify-hashes]
  *
  * Runs the migration playbook's operator SQL on D1 — turns columns, the two runtime indexes, the
  * runtime history of one conversation (--conv-id, else the most recently active one), the count of
  * turns missing runtime or inference and a sample of their metadata — and checks that every
- * migration in drizzle/ is applied. Exit codes: 0 schema current; 1 not current or columns/indexes
- * missing (or D1 unreachable); 2 bad flags.
+ * migration in drizzle/ is applied. --verify-hashes also recomputes every block's content hash from
+ * its stored content and lists the blocks whose hash was computed the first release's way (reported,
+ * not changed). Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1
+ * unreachable); 2 bad flags.
  */
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -24,6 +26,8 @@ import {
   type ColumnInfo,
 } from "./legacy/operator-sql";
 import { describeTarget, queryD1, WranglerError, type D1Target, type ResultRow } from "./legacy/wrangler-d1";
+import { storedBlockProblem, type StoredBlockRow } from "../src/turn/block-hash";
+import { sqlLiteral } from "./legacy/sql-text";
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
 
@@ -92,17 +96,59 @@ function gather(target: D1Target, convId: string | undefined): CheckInput {
   }
 }
 
+/** Blocks per wrangler call when verifying hashes (rows of up to ~2 MB each). */
+const HASH_PAGE = 200;
+const HASH_SAMPLES = 20;
+
+interface HashAudit {
+  checked: number;
+  mismatched: number;
+  samples: Array<{ block_id: string; content_hash: string; problem: string }>;
+}
+
+/** Every block, page by page in rowid order, checked against the hash rule (src/turn/block-hash.ts). */
+async function verifyHashes(target: D1Target): Promise<HashAudit> {
+  const audit: HashAudit = { checked: 0, mismatched: 0, samples: [] };
+  let after = 0;
+  for (;;) {
+    const [rows = []] = queryD1(target, [
+      `SELECT rowid AS position, block_id, content_hash, kind, role, payload_json, block_metadata_json FROM blocks WHERE rowid > ${sqlLiteral(after)} ORDER BY rowid LIMIT ${HASH_PAGE}`,
+    ]);
+    for (const row of rows) {
+      audit.checked += 1;
+      const problem = await storedBlockProblem(row as unknown as StoredBlockRow);
+      if (problem === null) continue;
+      audit.mismatched += 1;
+      if (audit.samples.length < HASH_SAMPLES) audit.samples.push({ block_id: String(row.block_id), content_hash: String(row.content_hash), problem });
+    }
+    if (rows.length < HASH_PAGE) return audit;
+    after = Number(rows[rows.length - 1]!.position);
+  }
+}
+
+function formatHashAudit(audit: HashAudit): string {
+  const lines = [
+    "",
+    `block hashes: ${audit.checked} checked, ${audit.mismatched} not the canonical hash of their stored content${audit.mismatched ? " (WARN: see docs/MIGRATION.md, \"Block hashes from the first release\")" : ""}`,
+  ];
+  for (const s of audit.samples) lines.push(`  ${s.block_id} ${s.content_hash.slice(0, 12)}… — ${s.problem}`);
+  return lines.join("\n");
+}
+
 const argv = process.argv.slice(2);
 await runCli(argv.includes("--json"), async () => {
-  const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" } });
+  const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" }, "verify-hashes": { type: "boolean" } });
   if (flags.help) {
-    process.stdout.write("usage: npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID]\n");
+    process.stdout.write("usage: npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID] [--verify-hashes]\n");
     return 0;
   }
   const target = targetFrom(flags);
   const report = evaluateCheck(gather(target, flags["conv-id"]));
+  const hashes = flags["verify-hashes"] && report.ok ? await verifyHashes(target) : undefined;
   process.stdout.write(
-    flags.json ? `${JSON.stringify({ target: describeTarget(target), ...report }, null, 2)}\n` : `${formatCheckReport(report, describeTarget(target))}\n`,
+    flags.json
+      ? `${JSON.stringify({ target: describeTarget(target), ...report, ...(hashes ? { block_hashes: hashes } : {}) }, null, 2)}\n`
+      : `${formatCheckReport(report, describeTarget(target))}${hashes ? formatHashAudit(hashes) : ""}\n`,
   );
   return report.ok ? 0 : 1;
 });

@@ -11,7 +11,7 @@ import { getPlatformProxy } from "wrangler";
 import { saveSnapshots } from "../../src/store/snapshot-writes";
 import { prepareSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
 import { blockHashMaterial, sha256Hex } from "../../src/turn/block-hash";
-import { TurnInputSchema } from "../../src/turn/turn";
+import { readTurn } from "../../src/turn/turn";
 import { ROOT } from "../lib/wrangler-dev";
 import { growingConversation, snapshotBody, throughputSnapshot, type SnapshotShape } from "./conversation";
 import { recordingD1, type StatementCost } from "./counting-d1";
@@ -101,7 +101,7 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
     let before = await countTables(proxy.env.DB);
     for (const [index, shape] of conversation.entries()) {
       const request = JSON.parse(snapshotBody(shape)) as SnapshotRequest;
-      const snapshot = await prepareSnapshot(request, Date.now());
+      const snapshot = await prepareSnapshot(request, { nowMs: Date.now(), maxClockSkewMs: Number.POSITIVE_INFINITY });
       recorder.reset();
       const { outcomes } = await saveSnapshots(recorder.db, [snapshot]);
       if (outcomes[0] !== "created") throw new Error(`snapshot ${index} was not created (${outcomes[0]})`);
@@ -175,10 +175,12 @@ async function profileStream(db: D1Database): Promise<WriteCostResult["streamPro
     const body = throughputSnapshot("profile", i);
     const request = await time(samples.parse, () => JSON.parse(body) as SnapshotRequest);
     await time(samples.validate, () => {
-      if (!TurnInputSchema.safeParse(request.turn).success) throw new Error("stream snapshot does not validate");
+      readTurn(request.turn, { where: "turn", shapeError: "INVALID_REQUEST" });
     });
-    const snapshot = await time(samples.prepare, () => prepareSnapshot(request, Date.now()));
-    const materials = await time(samples.canonical, () => snapshot.blocks.map((b) => blockHashMaterial(b)));
+    const snapshot = await time(samples.prepare, () => prepareSnapshot(request, { nowMs: Date.now(), maxClockSkewMs: Number.POSITIVE_INFINITY }));
+    const materials = await time(samples.canonical, () =>
+      snapshot.blocks.map((b) => blockHashMaterial({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson })),
+    );
     await time(samples.sha, () => Promise.all(materials.map((m) => sha256Hex(m))));
     recorder.reset();
     await saveSnapshots(recorder.db, [snapshot]);

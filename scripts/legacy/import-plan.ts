@@ -180,13 +180,13 @@ export function buildImportPlan(source: LegacySource, timeline: readonly Timelin
       table: "turn_snapshots",
       columns: [
         "conv_id", "session_id", "turn_id", "phase", "created_at_ms", "runtime_key", "inference_id",
-        "turn_metadata_json", "turn_data_json", "block_refs_json",
+        "turn_metadata_json", "turn_data_json", "turn_extra_json", "block_refs_json",
       ],
       conflict: NO_CONFLICT,
     },
     source.snapshots.map((s) => [
       s.conv_id, s.session_id, s.turn_id, s.phase, s.created_at_ms, s.runtime_key, s.inference_id,
-      s.turn_metadata_json, s.turn_data_json, s.block_refs_json,
+      s.turn_metadata_json, s.turn_data_json, s.turn_extra_json, s.block_refs_json,
     ]),
   );
 

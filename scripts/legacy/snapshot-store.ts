@@ -4,7 +4,7 @@
  * (prepareSnapshot), so an imported snapshot is stored exactly as if it had been posted — with its
  * own runtime and inference — and the turn roll-up follows the Worker's rule.
  */
-import { goCompatibleJson } from "../../src/turn/block-hash";
+import { canonicalJson } from "../../src/turn/canonical-json";
 import { blockRefs, prepareSnapshot, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { parseTurnYaml, TurnFormatError } from "../../src/turn/turn";
 import type { Layout } from "./layout";
@@ -108,7 +108,8 @@ async function prepare(fields: SnapshotFields): Promise<PreparedSnapshot> {
       created_at_ms: fields.created_at_ms,
       turn: { ...raw, id: turnId },
     },
-    fields.created_at_ms,
+    // History: the event-time bound of live writes does not apply.
+    { nowMs: fields.created_at_ms, maxClockSkewMs: Number.POSITIVE_INFINITY },
   );
 }
 
@@ -137,12 +138,13 @@ export async function readSnapshotStore(layout: Layout, rows: readonly Row[]): P
       created_at_ms: prepared.createdAtMs,
       runtime_key: prepared.runtimeKey,
       inference_id: prepared.inferenceId,
-      turn_metadata_json: JSON.stringify(prepared.turn.metadata),
-      turn_data_json: JSON.stringify(prepared.turn.data),
+      turn_metadata_json: prepared.metadataJson,
+      turn_data_json: prepared.dataJson,
+      turn_extra_json: prepared.extraJson,
       block_refs_json: JSON.stringify(blockRefs(prepared)),
     };
     const identity = JSON.stringify([snapshot.conv_id, snapshot.session_id, snapshot.turn_id, snapshot.phase, snapshot.created_at_ms]);
-    const fingerprint = goCompatibleJson([snapshot, prepared.blocks]);
+    const fingerprint = canonicalJson([snapshot, prepared.blocks]);
     const seen = snapshots.get(identity);
     if (seen) {
       if (seen.fingerprint === fingerprint) {
@@ -171,8 +173,8 @@ export async function readSnapshotStore(layout: Layout, rows: readonly Row[]): P
         hash_algorithm: b.hashAlgorithm,
         kind: b.kind,
         role: b.role,
-        payload_json: JSON.stringify(b.payload),
-        block_metadata_json: JSON.stringify(b.metadata),
+        payload_json: b.payloadJson,
+        block_metadata_json: b.metadataJson,
         first_seen_at_ms: prepared.createdAtMs,
       });
     }

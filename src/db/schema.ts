@@ -99,6 +99,8 @@ export const turnSnapshots = sqliteTable(
     turnMetadataJson: text("turn_metadata_json").notNull().default("{}"),
     turnDataJson: text("turn_data_json").notNull().default("{}"),
     blockRefsJson: text("block_refs_json").notNull().default("[]"),
+    /** Turn keys the reader does not know (geppetto's run_id, version…), canonical JSON; '' when none. */
+    turnExtraJson: text("turn_extra_json").notNull().default(""),
   },
   (t) => [
     // Identity; created_at_ms before phase so it also serves a turn's snapshots newest first.

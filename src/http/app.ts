@@ -5,7 +5,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
-import { describeIssue, TurnFormatError } from "../turn/turn";
+import { TurnFormatError } from "../turn/turn";
+import { describeIssue } from "./validation";
 import type { AppEnv } from "./bindings";
 import { ApiError, errorResponse, ERROR_STATUS, type ErrorCode } from "./errors";
 

@@ -4,6 +4,7 @@
  * costs one round trip and a constant number of queries whatever the limit.
  */
 import { storedObject, type Block, type BlockKind, type Turn } from "../turn/turn";
+import type { BlockRef } from "../turn/snapshot";
 import { rowsRead, type D1Handle } from "./d1";
 
 export interface SnapshotPosition {
@@ -59,6 +60,7 @@ export interface SnapshotRow {
   inference_id: string;
   turn_metadata_json: string;
   turn_data_json: string;
+  turn_extra_json: string;
   block_refs_json: string;
 }
 
@@ -99,7 +101,7 @@ function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
   // identity index reads only the turn's, and sorting those few costs nothing.
   const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? " INDEXED BY turn_snapshots_identity" : "";
   const sql = `SELECT id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, block_refs_json, json_array_length(block_refs_json) AS block_count
+  turn_metadata_json, turn_data_json, turn_extra_json, block_refs_json, json_array_length(block_refs_json) AS block_count
 FROM turn_snapshots${turnIndex}${where.length ? `\nWHERE ${where.join(" AND ")}` : ""}
 ORDER BY created_at_ms DESC, id DESC
 LIMIT ${param(filter.limit + 1)}`;
@@ -121,14 +123,14 @@ export function snapshotQueries(filter: SnapshotFilter): { page: string; blocks:
 }
 
 function toTurn(row: SnapshotRow, blocks: Map<string, BlockRow>): Turn {
-  const refs = JSON.parse(row.block_refs_json) as Array<[string, string]>;
+  const refs = JSON.parse(row.block_refs_json) as BlockRef[];
   return {
     id: row.turn_id,
-    blocks: refs.map(([blockId, contentHash]): Block => {
+    blocks: refs.map(([blockId, contentHash, extra]): Block => {
       const found = blocks.get(JSON.stringify([blockId, contentHash]));
       if (!found) {
         // Only possible for legacy rows whose block went missing before import: say so, don't hide it.
-        return { id: blockId, kind: "other", role: "", payload: {}, metadata: { "turnstore.missing_block@v1": contentHash } };
+        return { id: blockId, kind: "other", role: "", payload: {}, metadata: { "turnstore.missing_block@v1": contentHash }, extra: extra ?? {} };
       }
       return {
         id: blockId,
@@ -136,10 +138,12 @@ function toTurn(row: SnapshotRow, blocks: Map<string, BlockRow>): Turn {
         role: found.role,
         payload: storedObject(found.payload_json),
         metadata: storedObject(found.block_metadata_json),
+        extra: extra ?? {},
       };
     }),
     metadata: storedObject(row.turn_metadata_json),
     data: storedObject(row.turn_data_json),
+    extra: row.turn_extra_json === "" ? {} : storedObject(row.turn_extra_json),
   };
 }
 
@@ -165,7 +169,7 @@ export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promi
       runtimeKey: row.runtime_key,
       inferenceId: row.inference_id,
       blockCount: row.block_count,
-      turn: withBlocks ? toTurn(row, blockMap) : { id: row.turn_id, blocks: [], metadata: {}, data: {} },
+      turn: withBlocks ? toTurn(row, blockMap) : { id: row.turn_id, blocks: [], metadata: {}, data: {}, extra: {} },
     })),
     next: rows.length > filter.limit && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
     rowsRead: rowsRead(blockResult ? [pageResult!, blockResult] : [pageResult!]),

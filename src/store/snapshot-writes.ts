@@ -18,15 +18,16 @@ import type { SnapshotRow } from "./snapshot-reads";
  * whole batch), and conversations are counted before turns so a new turn is still "not there". */
 const INSERT_SNAPSHOTS = `
 INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, block_refs_json)
+  turn_metadata_json, turn_data_json, turn_extra_json, block_refs_json)
 SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'phase', value ->> 'created_at_ms',
-  value ->> 'runtime_key', value ->> 'inference_id', value -> 'metadata', value -> 'data', value -> 'block_refs'
+  value ->> 'runtime_key', value ->> 'inference_id', value ->> 'metadata_json', value ->> 'data_json', value ->> 'extra_json',
+  value -> 'block_refs'
 FROM json_each(?1)`;
 
 const INSERT_BLOCKS = `
 INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms)
 SELECT value ->> 'block_id', value ->> 'content_hash', value ->> 'hash_algorithm', value ->> 'kind', value ->> 'role',
-  value -> 'payload', value -> 'metadata', value ->> 'first_seen_at_ms'
+  value ->> 'payload_json', value ->> 'metadata_json', value ->> 'first_seen_at_ms'
 FROM json_each(?1) WHERE true
 ON CONFLICT (block_id, content_hash) DO NOTHING`;
 
@@ -68,7 +69,7 @@ const UPSERT_TURNS = `
 INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
   runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
 SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'created_at_ms',
-  value -> 'metadata', value -> 'data', value ->> 'created_at_ms',
+  value ->> 'metadata_json', value ->> 'data_json', value ->> 'created_at_ms',
   value ->> 'runtime_key', value ->> 'inference_id',
   CASE WHEN value ->> 'runtime_key' <> '' THEN value ->> 'created_at_ms' ELSE 0 END,
   CASE WHEN value ->> 'inference_id' <> '' THEN value ->> 'created_at_ms' ELSE 0 END
@@ -93,7 +94,7 @@ ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
 
 const SELECT_EXISTING = `
 SELECT conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, block_refs_json
+  turn_metadata_json, turn_data_json, turn_extra_json, block_refs_json
 FROM turn_snapshots
 WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
@@ -123,6 +124,7 @@ function fingerprintOf(s: PreparedSnapshot): string {
     inferenceId: s.inferenceId,
     metadata: s.turn.metadata,
     data: s.turn.data,
+    extra: s.turn.extra,
     blockRefs: blockRefs(s),
   });
 }
@@ -140,8 +142,9 @@ function writeStatements(db: D1Handle, snapshots: readonly PreparedSnapshot[]): 
     created_at_ms: s.createdAtMs,
     runtime_key: s.runtimeKey,
     inference_id: s.inferenceId,
-    metadata: s.turn.metadata,
-    data: s.turn.data,
+    metadata_json: s.metadataJson,
+    data_json: s.dataJson,
+    extra_json: s.extraJson,
     block_refs: blockRefs(s),
   }));
   const seenBlocks = new Set<string>();
@@ -157,8 +160,8 @@ function writeStatements(db: D1Handle, snapshots: readonly PreparedSnapshot[]): 
           hash_algorithm: b.hashAlgorithm,
           kind: b.kind,
           role: b.role,
-          payload: b.payload,
-          metadata: b.metadata,
+          payload_json: b.payloadJson,
+          metadata_json: b.metadataJson,
           first_seen_at_ms: s.createdAtMs,
         },
       ];
@@ -209,6 +212,7 @@ async function storedFingerprints(db: D1Handle, snapshots: readonly PreparedSnap
           inferenceId: row.inference_id,
           metadata: storedObject(row.turn_metadata_json),
           data: storedObject(row.turn_data_json),
+          extra: row.turn_extra_json === "" ? {} : JSON.parse(row.turn_extra_json),
           blockRefs: JSON.parse(row.block_refs_json),
         }),
       );

@@ -1,55 +1,12 @@
 /**
- * Content addressing of blocks, compatible with the Go implementation (CONTRACT §2):
- * lowercase hex SHA-256 of compact JSON {"kind","role","payload","metadata"} in that order, nested
- * object keys sorted by their UTF-8 bytes, and <, >, & (plus U+2028/U+2029) escaped as Go's
- * encoding/json writes them.
+ * Content addressing of blocks, compatible with the Go implementation (CONTRACT §2, §5.2):
+ * lowercase hex SHA-256 of the compact JSON {"kind","role","payload","metadata"} in that order, with
+ * kind and role already normalized and payload/metadata in canonical JSON (canonical-json.ts).
+ * The stored payload_json / block_metadata_json are exactly the canonical texts hashed here.
  */
+import { canonicalJson, canonicalString } from "./canonical-json";
+
 export const HASH_ALGORITHM = "sha256-canonical-json-v1" as const;
-
-/** Code-point order equals UTF-8 byte order (JS's default sort compares UTF-16 units instead). */
-function compareUtf8(a: string, b: string): number {
-  const ia = a[Symbol.iterator]();
-  const ib = b[Symbol.iterator]();
-  for (;;) {
-    const ca = ia.next();
-    const cb = ib.next();
-    if (ca.done || cb.done) return ca.done ? (cb.done ? 0 : -1) : 1;
-    const diff = ca.value.codePointAt(0)! - cb.value.codePointAt(0)!;
-    if (diff !== 0) return diff;
-  }
-}
-
-/** Deep copy with object keys in UTF-8 byte order, so JSON.stringify writes them as Go does. */
-export function sortKeysDeep(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeysDeep);
-  if (typeof value === "object" && value !== null) {
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort(compareUtf8)) {
-      // defineProperty keeps a "__proto__" key as plain data instead of changing the prototype.
-      Object.defineProperty(sorted, key, {
-        value: sortKeysDeep((value as Record<string, unknown>)[key]),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    return sorted;
-  }
-  return value;
-}
-
-const GO_HTML_ESCAPES: Record<string, string> = {
-  "<": "\\u003c",
-  ">": "\\u003e",
-  "&": "\\u0026",
-  "\u2028": "\\u2028",
-  "\u2029": "\\u2029",
-};
-
-/** Compact JSON as Go's json.Marshal writes it (those characters only occur inside strings). */
-export function goCompatibleJson(value: unknown): string {
-  return JSON.stringify(sortKeysDeep(value)).replace(/[<>&\u2028\u2029]/g, (ch) => GO_HTML_ESCAPES[ch]!);
-}
 
 export interface HashableBlock {
   kind: string;
@@ -58,9 +15,21 @@ export interface HashableBlock {
   metadata: Record<string, unknown>;
 }
 
-export function blockHashMaterial(block: HashableBlock): string {
-  // Top-level field order is fixed by the contract; only nested keys are sorted.
-  return `{"kind":${goCompatibleJson(block.kind)},"role":${goCompatibleJson(block.role)},"payload":${goCompatibleJson(block.payload)},"metadata":${goCompatibleJson(block.metadata)}}`;
+/** The canonical texts of a block's content: what is hashed and what is stored. */
+export interface BlockContent {
+  kind: string;
+  role: string;
+  payloadJson: string;
+  metadataJson: string;
+}
+
+export function blockContent(block: HashableBlock): BlockContent {
+  return { kind: block.kind, role: block.role, payloadJson: canonicalJson(block.payload), metadataJson: canonicalJson(block.metadata) };
+}
+
+/** Top-level field order is fixed by the contract; payload and metadata are already canonical. */
+export function blockHashMaterial(content: BlockContent): string {
+  return `{"kind":${canonicalString(content.kind)},"role":${canonicalString(content.role)},"payload":${content.payloadJson},"metadata":${content.metadataJson}}`;
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -73,16 +42,16 @@ export async function sha256Hex(text: string): Promise<string> {
 }
 
 /**
- * Hashes of recently seen small blocks, per isolate: a growing conversation re-sends all its earlier
- * blocks with every snapshot, and re-hashing them was the largest single cost of a write. Keyed by
- * the full material, so a hit is exact; bounded to MAX_REMEMBERED × MAX_REMEMBERED_CHARS (≤ 16 MiB).
+ * Hashes of recently seen small blocks, per isolate: a growing conversation re-sends its earlier
+ * blocks with every full snapshot, and re-hashing them was the largest single cost of a write. Keyed
+ * by the full material, so a hit is exact; bounded to MAX_REMEMBERED × MAX_REMEMBERED_CHARS (≤ 16 MiB).
  */
 const remembered = new Map<string, string>();
 const MAX_REMEMBERED = 4096;
 const MAX_REMEMBERED_CHARS = 2048;
 
-export async function blockContentHash(block: HashableBlock): Promise<string> {
-  const material = blockHashMaterial(block);
+export async function contentHash(content: BlockContent): Promise<string> {
+  const material = blockHashMaterial(content);
   const known = remembered.get(material);
   if (known !== undefined) return known;
   const hash = await sha256Hex(material);
@@ -91,4 +60,47 @@ export async function blockContentHash(block: HashableBlock): Promise<string> {
     remembered.set(material, hash);
   }
   return hash;
+}
+
+/** The hash of a normalized block (canonical texts computed here). */
+export function blockContentHash(block: HashableBlock): Promise<string> {
+  return contentHash(blockContent(block));
+}
+
+/** A blocks row as stored (the columns the hash covers). */
+export interface StoredBlockRow {
+  block_id: string;
+  content_hash: string;
+  kind: string;
+  role: string;
+  payload_json: string;
+  block_metadata_json: string;
+}
+
+/**
+ * Checks a stored block against the hash rule: null when content_hash is the canonical hash of the
+ * stored content, else what is off. Rows written by the first release can differ: it wrote object
+ * keys in JavaScript's order (integer-like keys first), kept kinds' case and roles' spaces, and let
+ * YAML 1.1 values (dates) reach the hash as something other than what was stored.
+ */
+export async function storedBlockProblem(row: StoredBlockRow): Promise<string | null> {
+  const parse = (text: string): Record<string, unknown> | null => {
+    try {
+      const value: unknown = JSON.parse(text);
+      return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  };
+  const payload = parse(row.payload_json);
+  const metadata = parse(row.block_metadata_json);
+  if (payload === null || metadata === null) return "payload_json or block_metadata_json is not a JSON object";
+  const expected = await contentHash(blockContent({ kind: row.kind, role: row.role, payload, metadata }));
+  if (expected === row.content_hash) return null;
+  const notes = [
+    row.kind !== row.kind.trim().toLowerCase() ? "kind is not lower-case and trimmed" : "",
+    row.role !== row.role.trim() ? "role has surrounding whitespace" : "",
+    canonicalJson(payload) !== row.payload_json || canonicalJson(metadata) !== row.block_metadata_json ? "content not stored in canonical form" : "",
+  ].filter(Boolean);
+  return `content_hash is not the canonical hash of the stored content (expected ${expected})${notes.length ? `: ${notes.join("; ")}` : ""}`;
 }

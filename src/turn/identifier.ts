@@ -1,14 +1,18 @@
 /**
  * The rules every identifier (conv_id, session_id, turn_id, phase, runtime keys in ids) follows,
  * wherever it comes from: a request field, a turn's own `id`, or a YAML payload. Ids are stored and
- * returned exactly, so anything is allowed except what could not round-trip: blank text, control
- * characters, lone surrogates (D1 would store U+FFFD), and "." / ".." (URL paths cannot address them).
+ * returned exactly, so anything is allowed except what could not round-trip or could pass for another
+ * id: blank text, control characters, lone surrogates (D1 would store U+FFFD), "." / ".." (URL paths
+ * cannot address them), Unicode format characters (category Cf: zero-width spaces and joiners, the
+ * BOM, bidi overrides — invisible, so "X" and "X\u200b" would look the same) and text not in NFC
+ * ("café" composed and decomposed would be two conversations that render identically).
  */
 export const MAX_ID_LENGTH = 256;
 export const MAX_PHASE_LENGTH = 64;
 
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /\p{Cs}/u;
+const FORMAT_CHARACTER = /\p{Cf}/u;
 
 /** D1 cannot store a lone surrogate in a TEXT column (it reads back as U+FFFD, a different value). */
 export function hasLoneSurrogate(value: string): boolean {
@@ -23,5 +27,16 @@ export function identifierProblem(name: string, value: string, max = MAX_ID_LENG
   if (CONTROL_CHARACTERS.test(value)) return `${name} must not contain control characters`;
   if (hasLoneSurrogate(value)) return `${name} must be valid Unicode (no lone surrogates)`;
   if (value === "." || value === "..") return `${name} must not be "." or ".." (URL paths cannot address them)`;
+  return lookalikeProblem(name, value);
+}
+
+/** Invisible or non-canonical text that would let two different ids render the same, or null. */
+export function lookalikeProblem(name: string, value: string): string | null {
+  const format = FORMAT_CHARACTER.exec(value);
+  if (format) {
+    const code = format[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    return `${name} must not contain invisible format characters (found U+${code} at index ${format.index})`;
+  }
+  if (value.normalize("NFC") !== value) return `${name} must be in Unicode normalization form NFC (compose it with String.prototype.normalize("NFC"))`;
   return null;
 }

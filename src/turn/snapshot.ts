@@ -1,11 +1,13 @@
 /**
- * A snapshot ready to store: identity resolved, turn normalized, runtime and inference attributed,
- * blocks content-addressed. Pure: the store only writes what this produces.
+ * A snapshot ready to store: identity resolved, turn read and normalized (turn.ts), runtime and
+ * inference attributed, blocks content-addressed, event time bounded. Pure: the store only writes
+ * what this produces.
  */
 import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
-import { HASH_ALGORITHM, blockContentHash, goCompatibleJson } from "./block-hash";
+import { HASH_ALGORITHM, blockContent, contentHash } from "./block-hash";
+import { canonicalJson } from "./canonical-json";
 import { hasLoneSurrogate } from "./identifier";
-import { normalizeTurn, parseTurnYaml, TurnFormatError, type Block, type Turn } from "./turn";
+import { parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
 
 export const DEFAULT_PHASE = "final";
 
@@ -20,15 +22,27 @@ export interface SnapshotIdentity {
   createdAtMs: number;
 }
 
-export interface StoredBlock extends Block {
+/** A block as stored: content-addressed, its content and extra keys as canonical JSON text. */
+export interface StoredBlock {
+  id: string;
   contentHash: string;
   hashAlgorithm: typeof HASH_ALGORITHM;
+  kind: string;
+  role: string;
+  payloadJson: string;
+  metadataJson: string;
+  /** Canonical JSON of the block's extra keys; "" when it has none. */
+  extraJson: string;
 }
 
 export interface PreparedSnapshot extends SnapshotIdentity {
   runtimeKey: string;
   inferenceId: string;
   turn: Turn;
+  metadataJson: string;
+  dataJson: string;
+  /** Canonical JSON of the turn's extra keys; "" when it has none. */
+  extraJson: string;
   blocks: StoredBlock[];
 }
 
@@ -56,35 +70,78 @@ export interface SnapshotRequest {
   payload?: string;
 }
 
+export interface PrepareOptions {
+  /** The server clock: the default created_at_ms, and the base of the event-time bound. */
+  nowMs: number;
+  /** How far ahead of nowMs an event time may be (CONTRACT §5.1); Infinity for history imports. */
+  maxClockSkewMs: number;
+  /** Prefix for messages ("items[3]"). */
+  prefix?: string;
+}
+
 const utf8 = new TextEncoder();
 
 function byteLength(text: string): number {
   return utf8.encode(text).length;
 }
 
-export async function prepareSnapshot(request: SnapshotRequest, nowMs: number, prefix = ""): Promise<PreparedSnapshot> {
+/** Canonical JSON of an object, or "" for an empty one (most turns and blocks have no extra keys). */
+export function extraJson(extra: Record<string, unknown>): string {
+  return Object.keys(extra).length === 0 ? "" : canonicalJson(extra);
+}
+
+/** The event-time bound (CONTRACT §5.1): refused when more than maxClockSkewMs ahead of nowMs. */
+export function assertNotInFuture(field: string, atMs: number, nowMs: number, maxClockSkewMs: number): void {
+  if (atMs > nowMs + maxClockSkewMs) {
+    throw new TurnFormatError(
+      "EVENT_TIME_IN_FUTURE",
+      `${field} ${atMs} is ${atMs - nowMs} ms ahead of the server clock (${nowMs}); at most ${maxClockSkewMs} ms of clock skew is accepted`,
+    );
+  }
+}
+
+export async function prepareSnapshot(request: SnapshotRequest, options: PrepareOptions): Promise<PreparedSnapshot> {
+  const prefix = options.prefix ?? "";
   const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
   const fromYaml = request.payload !== undefined;
   const where = at(fromYaml ? "payload" : "turn");
   const raw = fromYaml ? parseTurnYaml(request.payload!, where) : request.turn;
-  const shapeError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
-  const turn = normalizeTurn(raw, request.turn_id, where, shapeError);
-  const blocks = await Promise.all(
-    turn.blocks.map(async (block) => ({ ...block, contentHash: await blockContentHash(block), hashAlgorithm: HASH_ALGORITHM })),
-  );
+  const turn = readTurn(raw, { turnId: request.turn_id, where, shapeError: fromYaml ? "INVALID_PAYLOAD" : "INVALID_REQUEST" });
+  const createdAtMs = request.created_at_ms ?? options.nowMs;
+  assertNotInFuture(at("created_at_ms"), createdAtMs, options.nowMs, options.maxClockSkewMs);
+  const semanticError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
+  assertStorableText(turn, where, semanticError);
+  const contents = turn.blocks.map(blockContent);
   const snapshot: PreparedSnapshot = {
     convId: request.conv_id,
     sessionId: request.session_id,
     turnId: turn.id,
     phase: request.phase ?? DEFAULT_PHASE,
-    createdAtMs: request.created_at_ms ?? nowMs,
+    createdAtMs,
     runtimeKey: resolveAttribution(request.runtime_key, turn.metadata, RUNTIME_PROBE),
     inferenceId: resolveAttribution(request.inference_id, turn.metadata, INFERENCE_PROBE),
     turn,
-    blocks,
+    metadataJson: canonicalJson(turn.metadata),
+    dataJson: canonicalJson(turn.data),
+    extraJson: extraJson(turn.extra),
+    blocks: turn.blocks.map((block: Block, i) => ({
+      id: block.id,
+      contentHash: "",
+      hashAlgorithm: HASH_ALGORITHM,
+      kind: block.kind,
+      role: block.role,
+      payloadJson: contents[i]!.payloadJson,
+      metadataJson: contents[i]!.metadataJson,
+      extraJson: extraJson(block.extra),
+    })),
   };
+  if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
+    throw new TurnFormatError(semanticError, `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`);
+  }
+  // Sizes are checked before any hashing.
   assertRowsFit(snapshot, prefix);
-  assertStorableText(snapshot, where, shapeError);
+  const hashes = await Promise.all(contents.map(contentHash));
+  snapshot.blocks.forEach((block, i) => (block.contentHash = hashes[i]!));
   return snapshot;
 }
 
@@ -93,31 +150,36 @@ export async function prepareSnapshot(request: SnapshotRequest, nowMs: number, p
  * would store a lone surrogate as invalid UTF-8 and it would read back as U+FFFD — a different value,
  * which also turns an identical replay into a 409. Refused instead of stored as something else.
  */
-function assertStorableText(snapshot: PreparedSnapshot, where: string, code: "INVALID_TURN" | "INVALID_PAYLOAD"): void {
-  // The turn id itself is checked by normalizeTurn (turn/identifier.ts).
-  const fields: Array<[string, string]> = [
-    [`runtime_key (from ${where}.metadata)`, snapshot.runtimeKey],
-    [`inference_id (from ${where}.metadata)`, snapshot.inferenceId],
-    ...snapshot.blocks.flatMap((b, i): Array<[string, string]> => [
-      [`${where}.blocks[${i}].id`, b.id],
-      [`${where}.blocks[${i}].role`, b.role],
-    ]),
-  ];
-  for (const [name, value] of fields) {
-    if (hasLoneSurrogate(value)) throw new TurnFormatError(code, `${name} must be valid Unicode (no lone surrogates)`);
-  }
+function assertStorableText(turn: Turn, where: string, code: "INVALID_TURN" | "INVALID_PAYLOAD"): void {
+  // The turn id itself is checked by readTurn (turn/identifier.ts).
+  turn.blocks.forEach((b, i) => {
+    for (const [field, value] of [
+      ["id", b.id],
+      ["role", b.role],
+    ] as const) {
+      if (hasLoneSurrogate(value)) throw new TurnFormatError(code, `${where}.blocks[${i}].${field} must be valid Unicode (no lone surrogates)`);
+    }
+  });
 }
 
-/** The ordered [block_id, content_hash] references stored on the snapshot row. */
-export function blockRefs(snapshot: PreparedSnapshot): Array<[string, string]> {
-  return snapshot.blocks.map((b) => [b.id, b.contentHash]);
+/** A block's reference as the snapshot stores it: [block_id, content_hash] plus its extra keys when it has any. */
+export type BlockRef = [string, string] | [string, string, Record<string, unknown>];
+
+export function blockRef(block: StoredBlock): BlockRef {
+  return block.extraJson === "" ? [block.id, block.contentHash] : [block.id, block.contentHash, JSON.parse(block.extraJson) as Record<string, unknown>];
+}
+
+/** The ordered block references stored on the snapshot row. */
+export function blockRefs(snapshot: PreparedSnapshot): BlockRef[] {
+  return snapshot.blocks.map(blockRef);
 }
 
 function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
   const rowBytes =
-    byteLength(JSON.stringify(snapshot.turn.metadata)) +
-    byteLength(JSON.stringify(snapshot.turn.data)) +
-    byteLength(JSON.stringify(blockRefs(snapshot))) +
+    byteLength(snapshot.metadataJson) +
+    byteLength(snapshot.dataJson) +
+    byteLength(snapshot.extraJson) +
+    snapshot.blocks.reduce((sum, b) => sum + byteLength(b.id) + 70 + byteLength(b.extraJson), 2) +
     byteLength(snapshot.convId + snapshot.sessionId + snapshot.turnId + snapshot.phase + snapshot.runtimeKey + snapshot.inferenceId);
   if (rowBytes > MAX_STORED_ROW_BYTES) {
     throw new TurnFormatError(
@@ -126,7 +188,7 @@ function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
     );
   }
   snapshot.blocks.forEach((block, i) => {
-    const bytes = byteLength(JSON.stringify(block.payload)) + byteLength(JSON.stringify(block.metadata)) + byteLength(block.id);
+    const bytes = byteLength(block.payloadJson) + byteLength(block.metadataJson) + byteLength(block.id) + byteLength(block.role);
     if (bytes > MAX_STORED_ROW_BYTES) {
       throw new TurnFormatError(
         "ROW_TOO_LARGE",
@@ -158,7 +220,8 @@ export function snapshotFingerprint(s: {
   inferenceId: string;
   metadata: unknown;
   data: unknown;
+  extra: unknown;
   blockRefs: unknown;
 }): string {
-  return goCompatibleJson([s.runtimeKey, s.inferenceId, s.metadata, s.data, s.blockRefs]);
+  return canonicalJson([s.runtimeKey, s.inferenceId, s.metadata, s.data, s.extra, s.blockRefs]);
 }

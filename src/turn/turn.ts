@@ -1,9 +1,15 @@
 /**
- * The geppetto turn format (CONTRACT §2): validation, normalization, YAML in and out. No I/O.
+ * The turn reader (CONTRACT §2, §5.2): one rule for a turn posted as JSON (`turn`) or as YAML
+ * (`payload`), as the Go implementation reads turns. No I/O.
+ *
+ *  - turn keys besides id, blocks, metadata, data and block keys besides id, kind, role, payload,
+ *    metadata are kept verbatim (`extra`) and returned; they are not part of the block hash;
+ *  - kind is trimmed and lower-cased; missing or null → user; empty or unknown → other;
+ *  - role is trimmed; an llm_text block with an empty role gets assistant;
+ *  - a missing block id is `<turn_id>#<ordinal>`; missing payload, metadata, data are {}.
  */
-import { z } from "zod";
-import { parseDocument, stringify } from "yaml";
 import { identifierProblem } from "./identifier";
+import { readYaml, writeYaml, YamlError } from "./yaml";
 
 export const BLOCK_KINDS = ["user", "llm_text", "tool_call", "tool_use", "system", "reasoning", "other"] as const;
 export type BlockKind = (typeof BLOCK_KINDS)[number];
@@ -16,6 +22,8 @@ export interface Block {
   role: string;
   payload: JsonObject;
   metadata: JsonObject;
+  /** Keys the reader does not know, verbatim (e.g. geppetto's block `turn_id`). */
+  extra: JsonObject;
 }
 
 export interface Turn {
@@ -23,7 +31,12 @@ export interface Turn {
   blocks: Block[];
   metadata: JsonObject;
   data: JsonObject;
+  /** Keys the reader does not know, verbatim (e.g. geppetto's turn `run_id`, `version`). */
+  extra: JsonObject;
 }
+
+const TURN_KEYS = new Set(["id", "blocks", "metadata", "data"]);
+const BLOCK_KEYS = new Set(["id", "kind", "role", "payload", "metadata"]);
 
 /** Where legacy metadata/data that is not a JSON object is shown, verbatim (see storedObject). */
 export const UNPARSED_JSON_KEY = "turnstore.unparsed_json@v1";
@@ -35,7 +48,7 @@ export const UNPARSED_JSON_KEY = "turnstore.unparsed_json@v1";
 export function storedObject(text: string): JsonObject {
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as JsonObject;
+    if (isJsonObject(value)) return value;
   } catch {
     // fall through: kept verbatim below
   }
@@ -46,12 +59,17 @@ export function storedObject(text: string): JsonObject {
 export const MAX_NESTING_DEPTH = 64;
 
 export type TurnErrorCode =
+  | "INVALID_REQUEST"
   | "INVALID_TURN"
   | "INVALID_PAYLOAD"
   | "TURN_ID_MISMATCH"
   | "TURN_ID_REQUIRED"
   | "NESTING_TOO_DEEP"
-  | "ROW_TOO_LARGE";
+  | "ROW_TOO_LARGE"
+  | "EVENT_TIME_IN_FUTURE"
+  | "TOO_MANY_BLOCKS"
+  | "PAYLOAD_TOO_LARGE"
+  | "UNKNOWN_BLOCK_REF";
 
 /** A turn that cannot be accepted; the message names where (e.g. "turn.blocks[2].kind"). */
 export class TurnFormatError extends Error {
@@ -64,33 +82,9 @@ export class TurnFormatError extends Error {
   }
 }
 
-function isJsonObject(value: unknown): value is JsonObject {
+export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
-
-/** A JSON object kept exactly as parsed. (z.record copies it and silently drops a "__proto__" key,
- * which is ordinary data in JSON; the copy is not needed, nothing here assigns into it.) */
-const jsonObject = z.custom<JsonObject>(isJsonObject, { error: "expected a JSON object" });
-/** Absent and null both mean "empty object", as Go's encoder writes omitted maps. */
-const optionalObject = jsonObject
-  .nullish()
-  .transform((value) => value ?? {})
-  .meta({ type: ["object", "null"], additionalProperties: {} });
-
-export const BlockInputSchema = z.strictObject({
-  id: z.string().nullish(),
-  kind: z.string(),
-  role: z.string().nullish(),
-  payload: optionalObject,
-  metadata: optionalObject,
-});
-
-export const TurnInputSchema = z.strictObject({
-  id: z.string().nullish(),
-  blocks: z.array(BlockInputSchema).nullish().transform((value) => value ?? []),
-  metadata: optionalObject,
-  data: optionalObject,
-});
 
 /** Depth of nested arrays/objects, measured without recursion so hostile input cannot overflow the stack. */
 export function nestingDepth(value: unknown, limit = MAX_NESTING_DEPTH): number {
@@ -107,109 +101,148 @@ export function nestingDepth(value: unknown, limit = MAX_NESTING_DEPTH): number 
   return deepest;
 }
 
-/** "items[3].turn.blocks[0].kind" from a prefix and a zod issue path. */
-export function issuePath(prefix: string, path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>(
-    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
-    prefix,
-  );
-}
-
-/** A zod issue as a sentence a client can act on. */
-export function describeIssue(issue: z.core.$ZodIssue, prefix = ""): { path: string; message: string } {
-  const path = issuePath(prefix, issue.path);
-  if (issue.code === "unrecognized_keys") {
-    const keys = issue.keys.map((k) => JSON.stringify(k)).join(", ");
-    return { path, message: `${path ? path + " has " : ""}unknown field(s) ${keys}` };
+/** A copy of `source` without `known` keys, own "__proto__" kept as data. */
+function extraKeys(source: JsonObject, known: ReadonlySet<string>): JsonObject {
+  const extra: JsonObject = {};
+  for (const key of Object.keys(source)) {
+    if (!known.has(key)) Object.defineProperty(extra, key, { value: source[key], enumerable: true, writable: true, configurable: true });
   }
-  return { path, message: `${path || "body"}: ${issue.message}` };
+  return extra;
 }
 
-function normalizeKind(kind: string): BlockKind {
-  return (BLOCK_KINDS as readonly string[]).includes(kind) ? (kind as BlockKind) : "other";
+/** Kind as Go reads it: trimmed, lower-cased; missing or null → user; empty or unknown → other. */
+export function normalizeKind(kind: string | null | undefined): BlockKind {
+  if (kind === undefined || kind === null) return "user";
+  const name = kind.trim().toLowerCase();
+  return (BLOCK_KINDS as readonly string[]).includes(name) ? (name as BlockKind) : "other";
 }
 
-/**
- * Validates and normalizes a turn object: unknown kind → other, llm_text without role → assistant,
- * missing block id → `<turn_id>#<ordinal>`. `turnId` is the request's turn id (when given).
- */
-export function normalizeTurn(
-  raw: unknown,
-  turnId: string | undefined,
-  prefix = "turn",
-  shapeError: TurnErrorCode = "INVALID_TURN",
-): Turn {
+/** Role as Go reads it: trimmed; an llm_text block with an empty role is the assistant. */
+export function normalizeRole(kind: BlockKind, role: string | null | undefined): string {
+  const trimmed = (role ?? "").trim();
+  return kind === "llm_text" && trimmed === "" ? "assistant" : trimmed;
+}
+
+export interface ReadTurnOptions {
+  /** The request's turn_id, when given (must agree with the turn's own id). */
+  turnId?: string;
+  /** Path prefix for messages ("turn", "items[3].payload"). */
+  where: string;
+  /** Code for a turn of the wrong shape: INVALID_REQUEST for JSON, INVALID_PAYLOAD for YAML. */
+  shapeError: TurnErrorCode;
+}
+
+/** Reads a parsed turn (from JSON or YAML) into a normalized Turn, or throws TurnFormatError. */
+export function readTurn(raw: unknown, options: ReadTurnOptions): Turn {
+  const { where, shapeError } = options;
+  const fail = (message: string): never => {
+    throw new TurnFormatError(shapeError, message);
+  };
   if (nestingDepth(raw) > MAX_NESTING_DEPTH) {
-    throw new TurnFormatError("NESTING_TOO_DEEP", `${prefix} is nested deeper than ${MAX_NESTING_DEPTH} levels`);
+    throw new TurnFormatError("NESTING_TOO_DEEP", `${where} is nested deeper than ${MAX_NESTING_DEPTH} levels`);
   }
-  const parsed = TurnInputSchema.safeParse(raw);
-  if (!parsed.success) throw new TurnFormatError(shapeError, describeIssue(parsed.error.issues[0]!, prefix).message);
-  const input = parsed.data;
-  const ownId = input.id ?? undefined;
+  if (!isJsonObject(raw)) return fail(`${where} must be an object (a turn), got ${describeType(raw)}`);
+  const text = (value: unknown, path: string): string | undefined =>
+    value === undefined || value === null ? undefined : typeof value === "string" ? value : fail(`${path} must be a string, got ${describeType(value)}`);
+  const object = (value: unknown, path: string): JsonObject =>
+    value === undefined || value === null ? {} : isJsonObject(value) ? value : fail(`${path} must be an object, got ${describeType(value)}`);
+
+  const ownId = text(raw.id, `${where}.id`);
+  const { turnId } = options;
   if (ownId !== undefined && turnId !== undefined && ownId !== turnId) {
-    throw new TurnFormatError(
-      "TURN_ID_MISMATCH",
-      `turn_id ${JSON.stringify(turnId)} disagrees with ${prefix}.id ${JSON.stringify(ownId)}`,
-    );
+    throw new TurnFormatError("TURN_ID_MISMATCH", `turn_id ${JSON.stringify(turnId)} disagrees with ${where}.id ${JSON.stringify(ownId)}`);
   }
   const id = turnId ?? ownId;
-  if (id === undefined || id === "") {
-    throw new TurnFormatError("TURN_ID_REQUIRED", `turn_id is required: give turn_id or ${prefix}.id`);
-  }
+  if (id === undefined || id === "") throw new TurnFormatError("TURN_ID_REQUIRED", `turn_id is required: give turn_id or ${where}.id`);
   // A turn_id field was validated with the request; an id taken from the turn follows the same rules.
-  const problem = turnId === undefined ? identifierProblem(`${prefix}.id`, id) : null;
-  if (problem) throw new TurnFormatError(shapeError, problem);
+  const problem = turnId === undefined ? identifierProblem(`${where}.id`, id) : null;
+  if (problem) throw new TurnFormatError(shapeError === "INVALID_PAYLOAD" ? "INVALID_PAYLOAD" : "INVALID_TURN", problem);
+
+  const rawBlocks = raw.blocks === undefined || raw.blocks === null ? [] : raw.blocks;
+  if (!Array.isArray(rawBlocks)) return fail(`${where}.blocks must be an array, got ${describeType(rawBlocks)}`);
+  const blocks = rawBlocks.map((rawBlock: unknown, ordinal): Block => {
+    const at = `${where}.blocks[${ordinal}]`;
+    if (!isJsonObject(rawBlock)) return fail(`${at} must be an object (a block), got ${describeType(rawBlock)}`);
+    const kind = normalizeKind(text(rawBlock.kind, `${at}.kind`));
+    const blockId = text(rawBlock.id, `${at}.id`);
+    return {
+      id: blockId ? blockId : `${id}#${ordinal}`,
+      kind,
+      role: normalizeRole(kind, text(rawBlock.role, `${at}.role`)),
+      payload: object(rawBlock.payload, `${at}.payload`),
+      metadata: object(rawBlock.metadata, `${at}.metadata`),
+      extra: extraKeys(rawBlock, BLOCK_KEYS),
+    };
+  });
   return {
     id,
-    blocks: input.blocks.map((block, ordinal) => {
-      const kind = normalizeKind(block.kind);
-      const role = block.role ?? "";
-      return {
-        id: block.id ? block.id : `${id}#${ordinal}`,
-        kind,
-        role: kind === "llm_text" && role === "" ? "assistant" : role,
-        payload: block.payload,
-        metadata: block.metadata,
-      };
-    }),
-    metadata: input.metadata,
-    data: input.data,
+    blocks,
+    metadata: object(raw.metadata, `${where}.metadata`),
+    data: object(raw.data, `${where}.data`),
+    extra: extraKeys(raw, TURN_KEYS),
   };
 }
 
-/** Parses the Go implementation's YAML serialization of a turn into a plain value. */
-export function parseTurnYaml(text: string, prefix = "payload"): unknown {
-  // maxAliasCount bounds "billion laughs" expansion; uniqueKeys refuses ambiguous documents.
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    // yaml's messages can quote the source (tags, escapes, scalars, alias names), and an error must
-    // not echo payload text: name the problem by its code and say where.
-    const { code, pos } = doc.errors[0]!;
-    const before = text.slice(0, Math.max(0, pos[0]));
-    const line = before.split("\n").length;
-    const column = before.length - before.lastIndexOf("\n");
-    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} is not valid YAML: ${code.toLowerCase().replace(/_/g, " ")} at line ${line}, column ${column}`);
-  }
+function describeType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `a ${typeof value}`;
+}
+
+/** Parses a YAML turn (the Go implementation's serialization) into a plain value, strictly (yaml.ts). */
+export function parseTurnYaml(text: string, where = "payload"): unknown {
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 100 });
+    value = readYaml(text, where, MAX_NESTING_DEPTH);
   } catch (error) {
-    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} is not valid YAML: ${(error as Error).message.split(":")[0]}`);
+    if (error instanceof YamlError) throw new TurnFormatError(error.tooDeep ? "NESTING_TOO_DEEP" : "INVALID_PAYLOAD", error.message);
+    throw error;
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    const got = value === null ? "null" : Array.isArray(value) ? "a sequence" : `a ${typeof value}`;
-    throw new TurnFormatError("INVALID_PAYLOAD", `${prefix} must be a YAML mapping (a turn), got ${got}`);
-  }
+  if (!isJsonObject(value)) throw new TurnFormatError("INVALID_PAYLOAD", `${where} must be a YAML mapping (a turn), got ${describeType(value)}`);
   return value;
 }
 
-/** The turn as YAML, fields in the Go order: id, blocks (id, kind, role, payload, metadata), metadata, data. */
+function withExtra(known: ReadonlyArray<readonly [string, unknown]>, extra: JsonObject): Array<readonly [string, unknown]> {
+  return [...known, ...Object.keys(extra).map((key) => [key, extra[key]] as const)];
+}
+
+function blockEntries(b: Block): Array<readonly [string, unknown]> {
+  return withExtra(
+    [
+      ["id", b.id],
+      ["kind", b.kind],
+      ["role", b.role],
+      ["payload", b.payload],
+      ["metadata", b.metadata],
+    ],
+    b.extra,
+  );
+}
+
+function turnEntries(turn: Turn, blocks: unknown[]): Array<readonly [string, unknown]> {
+  return withExtra(
+    [
+      ["id", turn.id],
+      ["blocks", blocks],
+      ["metadata", turn.metadata],
+      ["data", turn.data],
+    ],
+    turn.extra,
+  );
+}
+
+function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of entries) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/** The turn as a JSON object (the debug API's `parsed`): known keys in Go order, then the extra keys. */
+export function turnToJson(turn: Turn): JsonObject {
+  return objectOf(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b)))));
+}
+
+/** The turn as YAML, fields in the Go order: id, blocks (id, kind, role, payload, metadata), metadata, data; extra keys after. */
 export function turnToYaml(turn: Turn): string {
-  const ordered = {
-    id: turn.id,
-    blocks: turn.blocks.map((b) => ({ id: b.id, kind: b.kind, role: b.role, payload: b.payload, metadata: b.metadata })),
-    metadata: turn.metadata,
-    data: turn.data,
-  };
-  return stringify(ordered, { aliasDuplicateObjects: false, lineWidth: 0 });
+  return writeYaml(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b)))));
 }

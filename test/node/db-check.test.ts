@@ -4,6 +4,7 @@
  * The passing case runs after the imports in import.test.ts.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,5 +103,31 @@ describe("db:check on a D1 that still has the pre-cutover layout", () => {
       { name: "turn_block_membership" },
       { name: "turns" },
     ]);
+  });
+});
+
+describe("db:check --verify-hashes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "turnstore-db-check-hashes-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reports blocks whose hash was computed the first release's way, and changes nothing", async () => {
+    const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir], { cwd: ROOT, env: quietEnv, encoding: "utf8" });
+    expect(migrate.status).toBe(0);
+    const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+    // The first release hashed {"9":…,"10":…} in JavaScript's key order; Go sorts "10" before "9".
+    const oldWay = sha('{"kind":"user","role":"user","payload":{"9":"b","10":"a"},"metadata":{}}');
+    const canonical = sha('{"kind":"user","role":"user","payload":{"text":"hi"},"metadata":{}}');
+    const insert = (id: string, hash: string, payload: string) =>
+      `INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms) VALUES ('${id}', '${hash}', 'sha256-canonical-json-v1', 'user', 'user', '${payload}', '{}', 1)`;
+    queryD1({ remote: false, persistTo: dir }, [insert("old", oldWay, '{"9":"b","10":"a"}'), insert("good", canonical, '{"text":"hi"}')]);
+    const before = queryD1({ remote: false, persistTo: dir }, ["SELECT * FROM blocks ORDER BY rowid"])[0];
+    const run = spawnSync("npm", ["run", "-s", "db:check", "--", "--persist-to", dir, "--json", "--verify-hashes"], { cwd: ROOT, encoding: "utf8" });
+    expect(run.status).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.block_hashes).toMatchObject({ checked: 2, mismatched: 1 });
+    expect(report.block_hashes.samples).toEqual([
+      { block_id: "old", content_hash: oldWay, problem: expect.stringMatching(/not the canonical hash.*expected 2af4264f.*not stored in canonical form/) },
+    ]);
+    expect(queryD1({ remote: false, persistTo: dir }, ["SELECT * FROM blocks ORDER BY rowid"])[0]).toEqual(before);
   });
 });

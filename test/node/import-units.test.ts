@@ -120,7 +120,7 @@ describe("reading layout C through the Worker's own normalization", () => {
   it("a later arrival wins a tie on created_at_ms", () => {
     const snap = (runtime: string, metadata: string) => ({
       conv_id: "c", session_id: "s", turn_id: "t", phase: "final", created_at_ms: 5,
-      runtime_key: runtime, inference_id: "", turn_metadata_json: metadata, turn_data_json: "{}", block_refs_json: "[]",
+      runtime_key: runtime, inference_id: "", turn_metadata_json: metadata, turn_data_json: "{}", turn_extra_json: "", block_refs_json: "[]",
     });
     const turn = rollUpTurn([snap("first", '{"n":1}'), snap("second", '{"n":2}'), snap("", '{"n":3}')]);
     expect([turn.runtime_key, turn.turn_metadata_json]).toEqual(["second", '{"n":3}']);

@@ -132,7 +132,8 @@ describe("pagination", () => {
   it("pages conversations newest activity first, ties by conv_id", async () => {
     const prefix = uid("order");
     const convs = ["b", "a", "c", "d"].map((x) => `${prefix}-${x}`);
-    const at = 9_000_000_000_000;
+    // Newest activity in this file's database: a little ahead of the clock, within MAX_CLOCK_SKEW_MS.
+    const at = Date.now() + 120_000;
     await seed([
       turnBody({ conv_id: convs[0]!, session_id: "s", turn_id: "t", created_at_ms: at }),
       turnBody({ conv_id: convs[1]!, session_id: "s", turn_id: "t", created_at_ms: at }),
@@ -153,9 +154,10 @@ describe("pagination", () => {
 describe("conversations", () => {
   it("lists with the pointer as resolved_runtime_key and no runtime_key / current_runtime_key fields", async () => {
     const conv = uid("conv-list");
-    await seed([turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 9_500_000_000_000, runtime_key: "planner" })]);
+    const at = Date.now() + 240_000;
+    await seed([turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: at, runtime_key: "planner" })]);
     const body = await json(await get("/api/debug/conversations?limit=1"));
-    expect(body.items[0]).toEqual({ conv_id: conv, session_id: "s", resolved_runtime_key: "planner", created_at_ms: 9_500_000_000_000, last_activity_ms: 9_500_000_000_000, turn_count: 1, snapshot_count: 1 });
+    expect(body.items[0]).toEqual({ conv_id: conv, session_id: "s", resolved_runtime_key: "planner", created_at_ms: at, last_activity_ms: at, turn_count: 1, snapshot_count: 1 });
     expect(body.items[0]).not.toHaveProperty("runtime_key");
     expect(body.items[0]).not.toHaveProperty("current_runtime_key");
   });

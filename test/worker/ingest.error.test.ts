@@ -37,6 +37,12 @@ describe("POST /api/turns — fields", () => {
     ["newline in phase", { phase: "fi\nnal" }, /control characters/],
     ["number as conv_id", { conv_id: 42 }, /conv_id must be a string/],
     ["lone surrogate in turn_id", { turn_id: "a\ud800b" }, /lone surrogate/],
+    ["zero-width space in conv_id", { conv_id: "conv-err\u200b" }, /format characters.*U\+200B/],
+    ["BOM in session_id", { session_id: "\ufeffsess-err" }, /format characters.*U\+FEFF/],
+    ["right-to-left override in turn_id", { turn_id: "turn-\u202erre" }, /format characters.*U\+202E/],
+    ["NFD conv_id", { conv_id: "cafe\u0301" }, /NFC/],
+    ["format character in phase", { phase: "final\u200d" }, /format characters/],
+    ["format character in runtime_key", { runtime_key: "planner\u2060" }, /format characters/],
     ["created_at_ms zero", { created_at_ms: 0 }, /positive safe integer/],
     ["created_at_ms negative", { created_at_ms: -5 }, /positive safe integer/],
     ["created_at_ms fractional", { created_at_ms: 1.5 }, /positive safe integer/],
@@ -47,10 +53,11 @@ describe("POST /api/turns — fields", () => {
     ["both turn and payload", { payload: "id: turn-err\nblocks: []\n" }, /exactly one of turn/],
     ["blocks not an array", { turn: { id: "turn-err", blocks: { a: 1 } } }, /turn\.blocks/],
     ["block kind not a string", { turn: { id: "turn-err", blocks: [{ kind: 3 }] } }, /turn\.blocks\[0\]\.kind/],
-    ["block without kind", { turn: { id: "turn-err", blocks: [{ role: "user" }] } }, /turn\.blocks\[0\]\.kind/],
     ["metadata not an object", { turn: { id: "turn-err", blocks: [], metadata: "planner" } }, /turn\.metadata/],
     ["block payload not an object", { turn: { id: "turn-err", blocks: [{ kind: "user", payload: "hi" }] } }, /turn\.blocks\[0\]\.payload/],
-    ["unknown field in the turn", { turn: { id: "turn-err", blocks: [], colour: "red" } }, /unknown field/],
+    ["block role not a string", { turn: { id: "turn-err", blocks: [{ kind: "user", role: 1 }] } }, /turn\.blocks\[0\]\.role/],
+    ["block id not a string", { turn: { id: "turn-err", blocks: [{ kind: "user", id: 7 }] } }, /turn\.blocks\[0\]\.id/],
+    ["turn not an object", { turn: ["turn-err"] }, /turn must be a JSON object/],
   ])("%s → 400", (_name, change, message) => {
     const body: Record<string, unknown> = { ...valid(), ...change };
     for (const key of Object.keys(change)) if ((change as Record<string, unknown>)[key] === undefined) delete body[key];

@@ -207,7 +207,7 @@ describe("a failure inside a write batch leaves no partial rows", () => {
   it("store level: any statement failing after the writes rolls the whole batch back (D1 batch atomicity)", async () => {
     const conv = uid("conv-store");
     const snapshots = await Promise.all(
-      [1, 2, 3].map((i) => prepareSnapshot({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: i, runtime_key: "planner", turn: { blocks: [{ kind: "user", payload: { i } }] } }, 0)),
+      [1, 2, 3].map((i) => prepareSnapshot({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: i, runtime_key: "planner", turn: { blocks: [{ kind: "user", payload: { i } }] } }, { nowMs: 0, maxClockSkewMs: Number.POSITIVE_INFINITY })),
     );
     // The store's own statements, then one the database refuses (NOT NULL constraint).
     const failing = env.DB.prepare("INSERT INTO turn_snapshots (conv_id) VALUES (NULL)");

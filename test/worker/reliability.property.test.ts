@@ -12,6 +12,9 @@ import { extractInferenceId, extractRuntimeKey } from "../../src/turn/attributio
 import { call, databaseDigest, get, json, post, uid } from "./harness";
 
 const KINDS = ["user", "llm_text", "tool_call", "tool_use", "system", "reasoning", "other"];
+const TURN_KEYS = ["id", "blocks", "metadata", "data"];
+const BLOCK_KEYS = ["id", "kind", "role", "payload", "metadata"];
+const FORMAT = /\p{Cf}/u;
 const ATTRIBUTION_KEYS = ["geppetto.runtime@v1", "runtime", "runtime_key", "geppetto.inference_id@v1", "inference_id"];
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const RUNS = { round: 40, reject: 60, shuffle: 30 };
@@ -34,16 +37,16 @@ const viaJson = <T>(value: T): T => JSON.parse(JSON.stringify(value));
 // Generators
 
 /** Text that tends to break naive code: quotes, %, /, encoded forms, SQL, emoji, RTL, combining marks. */
-const nasty = fc.constantFrom("'", '"', "%", "/", "%2F", "%252F", "\\", "#", "?", "&", "=", "+", " ", "..", "🚀", "👩‍💻", "é", "e\u0301", "שלום", "会話", "' OR '1'='1", "--", ";", "*", "_");
+const nasty = fc.constantFrom("'", '"', "%", "/", "%2F", "%252F", "\\", "#", "?", "&", "=", "+", " ", "..", "🚀", "🧑🏽", "é", "ñ", "שלום", "会話", "' OR '1'='1", "--", ";", "*", "_");
 
-/** A valid identifier (CONTRACT: any text but blank / control characters / lone surrogates, ≤ max). */
+/** A valid identifier (CONTRACT: any NFC text but blank / control characters / format characters / lone surrogates, ≤ max). */
 const identifierArb = (max = 256) =>
   fc
     .array(fc.oneof(nasty, fc.string({ unit: "grapheme", minLength: 1, maxLength: 4 })), { minLength: 1, maxLength: 6 })
     .map((parts) => parts.join(""))
     // "." and ".." are valid ids but cannot be a URL path segment (the URL parser removes them), so
     // they are unreachable through /api/debug/turn/…: see docs/RELIABILITY.md.
-    .filter((s) => s.length <= max && s.trim() !== "" && !CONTROL.test(s) && s !== "." && s !== "..");
+    .filter((s) => s.length <= max && s.trim() !== "" && !CONTROL.test(s) && !FORMAT.test(s) && s.normalize("NFC") === s && s !== "." && s !== "..");
 
 /** Attribution values in every shape the extraction rule knows, and some it ignores. */
 const attributionValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -60,7 +63,12 @@ const attributionValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 
 /** Content: any JSON, strings of any code units (lone surrogates and control characters included). */
 const content = fc.jsonValue({ maxDepth: 3, stringUnit: "binary" });
-const contentObject = fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), content, { maxKeys: 4 });
+/** Keys include integer-like ones, which JavaScript objects reorder and Go sorts as text. */
+const contentKey = fc.oneof(fc.string({ unit: "binary", maxLength: 8 }), fc.constantFrom("9", "10", "0", "01", "-1", "1.5", "__proto__", "é", "😀", "～"));
+const contentObject = fc.dictionary(contentKey, content, { maxKeys: 4 });
+/** Keys the reader does not know: kept verbatim, never hashed. */
+const extraKeys = (known: string[]) =>
+  fc.dictionary(fc.oneof(fc.constantFrom("turn_id", "run_id", "version", "x-note"), fc.string({ maxLength: 6 })).filter((k) => !known.includes(k)), content, { maxKeys: 2 });
 
 const metadataArb = fc
   .tuple(
@@ -69,16 +77,34 @@ const metadataArb = fc
   )
   .map(([rest, attribution]) => ({ ...rest, ...attribution }));
 
-const blockArb = fc.record(
-  {
-    id: fc.option(identifierArb(64), { nil: undefined }),
-    kind: fc.oneof(fc.constantFrom(...KINDS), fc.string({ maxLength: 8 })),
-    role: fc.option(fc.oneof(fc.constantFrom("user", "assistant", "tool", ""), identifierArb(16)), { nil: undefined }),
-    payload: fc.option(contentObject, { nil: undefined }),
-    metadata: fc.option(contentObject, { nil: undefined }),
-  },
-  { requiredKeys: ["kind"] },
+/** Kinds as producers write them: canonical, other case, padded, unknown, empty, null or missing. */
+const kindArb = fc.option(
+  fc.oneof(
+    fc.constantFrom(...KINDS),
+    fc.constantFrom(...KINDS).map((k) => k.toUpperCase()),
+    fc.constantFrom(...KINDS).map((k) => ` ${k}\t`),
+    fc.constantFrom("", " ", "telepathy", "LLM-TEXT"),
+    fc.string({ maxLength: 8 }),
+    fc.constant(null),
+  ),
+  { nil: undefined },
 );
+
+const blockArb = fc
+  .tuple(
+    fc.record(
+      {
+        id: fc.option(identifierArb(64), { nil: undefined }),
+        kind: kindArb,
+        role: fc.option(fc.oneof(fc.constantFrom("user", "assistant", " system ", "tool", "", "  "), identifierArb(16)), { nil: undefined }),
+        payload: fc.option(contentObject, { nil: undefined }),
+        metadata: fc.option(contentObject, { nil: undefined }),
+      },
+      { requiredKeys: [] },
+    ),
+    extraKeys(BLOCK_KEYS),
+  )
+  .map(([block, extra]) => ({ ...extra, ...block }));
 
 /** Zero or more blocks, some of them repeated (same object again, or the same id with other content). */
 const blocksArb = fc
@@ -102,16 +128,17 @@ const snapshotArb: fc.Arbitrary<SnapshotCase> = fc
     turnId: identifierArb(),
     idPlacement: fc.constantFrom("field", "turn", "both"),
     phase: fc.option(fc.oneof(fc.constantFrom("draft", "pre_inference", "post_inference", "post_tools", "final"), identifierArb(64)), { nil: undefined }),
-    createdAt: fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
+    createdAt: fc.option(fc.integer({ min: 1, max: Date.now() }), { nil: undefined }),
     runtime: fc.option(fc.oneof(fc.constantFrom("planner", "  explicit \t", " ", ""), identifierArb(64)), { nil: undefined }),
     inference: fc.option(fc.oneof(fc.constantFrom("inf-1", "\ninf-2\r", ""), identifierArb(64)), { nil: undefined }),
     blocks: fc.option(blocksArb, { nil: undefined }),
     metadata: fc.option(metadataArb, { nil: undefined }),
     data: fc.option(contentObject, { nil: undefined }),
+    extra: extraKeys(TURN_KEYS),
     asYaml: fc.boolean(),
   })
   .map((g) => {
-    const turn: Record<string, unknown> = {};
+    const turn: Record<string, unknown> = { ...g.extra };
     if (g.idPlacement !== "field") turn.id = g.turnId;
     if (g.blocks !== undefined) turn.blocks = g.blocks;
     if (g.metadata !== undefined) turn.metadata = g.metadata;
@@ -123,10 +150,21 @@ const snapshotArb: fc.Arbitrary<SnapshotCase> = fc
     if (g.runtime !== undefined) request.runtime_key = g.runtime;
     if (g.inference !== undefined) request.inference_id = g.inference;
     return { request, turn: viaJson(turn), asYaml: g.asYaml };
-  });
+  })
+  // YAML cannot carry integers beyond 2^53 exactly, and the reader refuses them (CONTRACT §5.2).
+  .filter((c) => !c.asYaml || !hasUnsafeInteger(c.turn));
+
+function hasUnsafeInteger(value: unknown): boolean {
+  if (typeof value === "number") return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (typeof value === "object" && value !== null) return Object.values(value).some(hasUnsafeInteger);
+  return false;
+}
+
+/** Every string and key double-quoted, so neither YAML 1.2 nor Go can read one as a number. */
+const asYaml = (turn: unknown) => toYaml(turn, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "QUOTE_DOUBLE" });
 
 function body(c: SnapshotCase): Record<string, unknown> {
-  return c.asYaml ? { ...c.request, payload: toYaml(c.turn) } : { ...c.request, turn: c.turn };
+  return c.asYaml ? { ...c.request, payload: asYaml(c.turn) } : { ...c.request, turn: c.turn };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,26 +172,72 @@ function body(c: SnapshotCase): Record<string, unknown> {
 
 const EDGE_WHITESPACE = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 
-function expectedTurn(c: SnapshotCase) {
+/** Go's reading of a kind (geppetto BlockKind.UnmarshalYAML; a missing or null kind stays user). */
+function expectedKind(kind: unknown): string {
+  if (kind === undefined || kind === null) return "user";
+  const name = (kind as string).trim().toLowerCase();
+  return KINDS.includes(name) ? name : "other";
+}
+
+const pick = (object: Record<string, unknown>, exclude: string[]) =>
+  Object.fromEntries(Object.entries(object).filter(([key]) => !exclude.includes(key)));
+
+function expectedBlocks(c: SnapshotCase) {
   const id = (c.request.turn_id ?? c.turn.id) as string;
   const blocks = (c.turn.blocks as Array<Record<string, unknown>> | undefined) ?? [];
-  return {
+  return blocks.map((b, ordinal) => {
+    const kind = expectedKind(b.kind);
+    const role = ((b.role as string | undefined) ?? "").trim();
+    return {
+      id: b.id ? (b.id as string) : `${id}#${ordinal}`,
+      kind,
+      role: kind === "llm_text" && role === "" ? "assistant" : role,
+      payload: (b.payload as Record<string, unknown> | undefined) ?? {},
+      metadata: (b.metadata as Record<string, unknown> | undefined) ?? {},
+      extra: pick(b, BLOCK_KEYS),
+    };
+  });
+}
+
+/** The turn the debug API returns: known keys normalized, unknown keys verbatim. */
+function expectedTurn(c: SnapshotCase) {
+  const id = (c.request.turn_id ?? c.turn.id) as string;
+  return viaJson({
+    ...pick(c.turn, TURN_KEYS),
     id,
-    blocks: blocks.map((b, ordinal) => {
-      const kind = KINDS.includes(b.kind as string) ? (b.kind as string) : "other";
-      const role = (b.role as string | undefined) ?? "";
-      return {
-        id: b.id ? (b.id as string) : `${id}#${ordinal}`,
-        kind,
-        role: kind === "llm_text" && role === "" ? "assistant" : role,
-        payload: b.payload ?? {},
-        metadata: b.metadata ?? {},
-      };
-    }),
+    blocks: expectedBlocks(c).map(({ extra, ...block }) => ({ ...extra, ...block })),
     metadata: c.turn.metadata ?? {},
     data: c.turn.data ?? {},
-  };
+  });
 }
+
+// An independent canonical JSON (CONTRACT §2, §5.2): keys compared as UTF-8 bytes, Go's escapes.
+const utf8 = new TextEncoder();
+function compareBytes(a: string, b: string): number {
+  const [x, y] = [utf8.encode(a), utf8.encode(b)];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+const goString = (text: string) =>
+  JSON.stringify(text).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+function referenceCanonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(referenceCanonical).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const keys = Object.keys(value).sort(compareBytes);
+    return `{${keys.map((k) => `${goString(k)}:${referenceCanonical((value as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return typeof value === "string" ? goString(value) : JSON.stringify(value);
+}
+async function referenceHash(block: { kind: string; role: string; payload: unknown; metadata: unknown }): Promise<string> {
+  const material = `{"kind":${goString(block.kind)},"role":${goString(block.role)},"payload":${referenceCanonical(block.payload)},"metadata":${referenceCanonical(block.metadata)}}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(material)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Lone surrogates have no UTF-8 form: byte order cannot rank them, so the reference skips them. */
+const LONE = /\p{Cs}/u;
+const hasLoneSurrogateKey = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && Object.entries(value).some(([k, v]) => LONE.test(k) || hasLoneSurrogateKey(v));
 
 function expectedAttribution(c: SnapshotCase) {
   const explicit = (value: unknown) => (typeof value === "string" ? value.replace(EDGE_WHITESPACE, "") : "");
@@ -196,6 +280,21 @@ describe("round trip", () => {
         expect(list.items).toHaveLength(1);
         expect(list.items[0]).toMatchObject({ ...identity, phase, created_at_ms: createdAt, ...attribution });
         expect(parseYaml(list.items[0].payload)).toEqual(turn);
+
+        // Every block is stored under the hash an independent canonical JSON gives, with that content.
+        for (const block of expectedBlocks(c)) {
+          if (hasLoneSurrogateKey(block.payload) || hasLoneSurrogateKey(block.metadata)) continue;
+          const hash = await referenceHash(block);
+          const row = await env.DB.prepare("SELECT kind, role, payload_json, block_metadata_json FROM blocks WHERE block_id = ?1 AND content_hash = ?2")
+            .bind(block.id, hash)
+            .first();
+          expect(row, `block ${block.id} under the reference hash`).toEqual({
+            kind: block.kind,
+            role: block.role,
+            payload_json: referenceCanonical(block.payload),
+            block_metadata_json: referenceCanonical(block.metadata),
+          });
+        }
 
         // Posting the same snapshot again is an identical replay.
         const again = await post("/api/turns", { ...body(c), created_at_ms: createdAt });
@@ -260,10 +359,16 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
       .map(([k, v]) => bad(`${k} = ${JSON.stringify(v)}`, { ...valid, [k]: v })),
     fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 53, "100", 1e300).map((v) => bad(`created_at_ms = ${v}`, { ...valid, created_at_ms: v })),
     fc
+      .constantFrom(Date.now() + 3_600_000, 8e15, Number.MAX_SAFE_INTEGER)
+      .map((v) => item(`created_at_ms ${v} in the future`, 422, "EVENT_TIME_IN_FUTURE", { ...valid, created_at_ms: v })),
+    fc
+      .tuple(fc.constantFrom("conv_id", "session_id", "phase"), fc.constantFrom("\u200b", "\ufeff", "\u202e", "\u2066", "e\u0301"))
+      .map(([k, v]) => bad(`${k} with ${JSON.stringify(v)}`, { ...valid, [k]: `${String(valid[k as keyof typeof valid] ?? "final")}${v}` })),
+    fc
       .string({ minLength: 1, maxLength: 10 })
       .filter((k) => !FIELDS.includes(k))
       .map((k) => bad(`unknown field ${JSON.stringify(k)}`, { ...valid, [k]: 1 })),
-    fc.constant(bad("turn and payload", { ...valid, payload: toYaml(c.turn) })),
+    fc.constant(bad("turn and payload", { ...valid, payload: asYaml(c.turn) })),
     fc.constant(bad("neither turn nor payload", without(valid, "turn"))),
     fc
       .constantFrom<[string, unknown]>(
@@ -272,12 +377,11 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
         ["metadata", "planner"],
         ["metadata", [1]],
         ["data", 3],
-        ["colour", "red"],
-        ["blocks", [{ role: "user" }]],
         ["blocks", [{ kind: 3 }]],
+        ["blocks", [{ kind: ["user"] }]],
+        ["blocks", [{ kind: "user", role: 7 }]],
         ["blocks", [{ kind: "user", payload: "hi" }]],
         ["blocks", [{ kind: "user", payload: [1] }]],
-        ["blocks", [{ kind: "user", extra: 1 }]],
       )
       .map(([k, v]) => bad(`turn.${k} = ${JSON.stringify(v)}`, { ...valid, turn: { ...c.turn, [k]: v } })),
     fc.constant(item("turn_id disagrees with turn.id", 422, "TURN_ID_MISMATCH", { ...valid, turn: { ...c.turn, id: `${valid.turn_id}-other` } })),
@@ -285,7 +389,20 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
     fc.constant(item("a lone surrogate in a block id", 422, "INVALID_TURN", { ...valid, turn: { ...c.turn, blocks: [{ id: "b\ud800", kind: "user" }] } })),
     fc.integer({ min: 65, max: 5000 }).map((depth) => item(`nesting ${depth}`, 422, "NESTING_TOO_DEEP", { ...valid, turn: { ...c.turn, data: { deep: nestedArrays(depth - 2) } } })),
     fc
-      .constantFrom("id: [oops\n", "- a\n", "hello", "id: t\nblocks: nope\n", "id: t\nid: u\n", "a: *nowhere\n")
+      .constantFrom(
+        "id: [oops\n",
+        "- a\n",
+        "hello",
+        "id: t\nblocks: nope\n",
+        "id: t\nid: u\n",
+        "a: *nowhere\n",
+        "%YAML 1.1\n---\nid: t\n",
+        "id: t\ndata: &a {x: 1}\n",
+        "id: t\ndata: !!set {a: null}\n",
+        "id: t\ndata: {n: 0777}\n",
+        "id: t\ndata: {n: 1_000}\n",
+        "id: t\ndata: {n: .inf}\n",
+      )
       .map((y) => item(`YAML ${JSON.stringify(y)}`, 422, "INVALID_PAYLOAD", { ...without(without(valid, "turn"), "turn_id"), payload: y })),
     fc.nat({ max: text.length - 1 }).map((cut) => whole(`truncated at ${cut}`, 400, "INVALID_JSON", () => sendRaw(text.slice(0, cut)))),
     fc

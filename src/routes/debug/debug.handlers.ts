@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor } from "../../http/cursor";
 import { ApiError } from "../../http/errors";
 import { getConversationWithHistory, listConversations, type ConversationPosition } from "../../store/conversations";
 import { listSnapshots, type SnapshotFilter, type SnapshotPosition } from "../../store/snapshot-reads";
-import { turnToYaml } from "../../turn/turn";
+import { turnToJson, turnToYaml } from "../../turn/turn";
 import { conversationView } from "../conversation-view";
 import { DEFAULT_LIMIT, MAX_LIMIT, type getConversationRoute, type getTurnRoute, type listConversationsRoute, type listTurnsRoute } from "./debug.routes";
 
@@ -96,7 +96,7 @@ export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (
         runtime_key: r.runtimeKey,
         inference_id: r.inferenceId,
         payload: turnToYaml(r.turn),
-        parsed: r.turn as unknown as Record<string, unknown>,
+        parsed: turnToJson(r.turn),
       })),
       next_cursor: page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null,
     },

@@ -1,9 +1,11 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { AppEnv } from "../../http/bindings";
+import { maxClockSkewMs } from "../../http/config";
 import { ApiError } from "../../http/errors";
 import { switchRuntime, UnknownConversationError } from "../../store/conversations";
 import { saveSnapshots, SnapshotConflictError } from "../../store/snapshot-writes";
-import { prepareSnapshot, projectSnapshot, type PreparedSnapshot } from "../../turn/snapshot";
+import { assertYamlBudget } from "../../turn/limits";
+import { assertNotInFuture, prepareSnapshot, projectSnapshot, type PreparedSnapshot } from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
 import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
 
@@ -40,7 +42,9 @@ async function store(db: AppEnv["Variables"]["db"], snapshots: PreparedSnapshot[
 
 export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
   const startedAt = Date.now();
-  const snapshot = await prepareSnapshot(c.req.valid("json"), startedAt);
+  const request = c.req.valid("json");
+  assertYamlBudget([request.payload]);
+  const snapshot = await prepareSnapshot(request, { nowMs: startedAt, maxClockSkewMs: maxClockSkewMs(c.env) });
   const { outcomes, rowsWritten } = await store(c.var.db, [snapshot]);
   logWrite(c.var.requestId, "POST /api/turns", [snapshot], outcomes, rowsWritten, startedAt);
   return c.json(projectSnapshot(snapshot), outcomes[0] === "created" ? 201 : 200);
@@ -51,7 +55,11 @@ export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = as
   const { items } = c.req.valid("json");
   // Every item is checked before anything is written; the first bad one names its index.
   const snapshots: PreparedSnapshot[] = [];
-  for (const [index, item] of items.entries()) snapshots.push(await prepareSnapshot(item, startedAt, `items[${index}]`));
+  assertYamlBudget(items.map((item) => item.payload));
+  const skew = maxClockSkewMs(c.env);
+  for (const [index, item] of items.entries()) {
+    snapshots.push(await prepareSnapshot(item, { nowMs: startedAt, maxClockSkewMs: skew, prefix: `items[${index}]` }));
+  }
   const { outcomes, rowsWritten } = await store(c.var.db, snapshots);
   logWrite(c.var.requestId, "POST /api/turns/batch", snapshots, outcomes, rowsWritten, startedAt);
   const created = outcomes.includes("created");
@@ -62,12 +70,14 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   const startedAt = Date.now();
   const { conv_id } = c.req.valid("param");
   const body = c.req.valid("json");
+  const atMs = body.at_ms ?? startedAt;
+  assertNotInFuture("at_ms", atMs, startedAt, maxClockSkewMs(c.env));
   try {
     const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
       convId: conv_id,
       runtimeKey: body.runtime_key,
       sessionId: body.session_id,
-      atMs: body.at_ms ?? startedAt,
+      atMs,
     });
     console.log(
       JSON.stringify({

@@ -4,8 +4,8 @@ import { writeRoutesCors } from "../../http/cors";
 import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
-import { hasLoneSurrogate, MAX_PHASE_LENGTH } from "../../turn/identifier";
-import { TurnInputSchema } from "../../turn/turn";
+import { hasLoneSurrogate, lookalikeProblem, MAX_PHASE_LENGTH } from "../../turn/identifier";
+import { BLOCK_KINDS, isJsonObject, type JsonObject } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
 
 export const MAX_BATCH_ITEMS = 100;
@@ -16,7 +16,44 @@ const attribution = (name: string) =>
     .string({ error: `${name} must be a string` })
     .max(256, `${name} must be at most 256 characters`)
     .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), `${name} must not contain control characters`)
-    .refine((v) => !hasLoneSurrogate(v), `${name} must be valid Unicode (no lone surrogates)`);
+    .refine((v) => !hasLoneSurrogate(v), `${name} must be valid Unicode (no lone surrogates)`)
+    .superRefine((value, ctx) => {
+      const problem = lookalikeProblem(name, value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
+
+/**
+ * The turn is read by the turn reader (src/turn/turn.ts), one rule for JSON and YAML; here it only
+ * has to be a JSON object. The schema below documents it for OpenAPI.
+ */
+const TurnObjectSchema = z.custom<JsonObject>(isJsonObject, { error: "turn must be a JSON object (a turn)" }).openapi("Turn", {
+  type: "object",
+  description:
+    "A geppetto turn. Keys besides id, blocks, metadata, data (and block keys besides id, kind, role, payload, metadata) are kept verbatim and returned, and are not part of the block hash.",
+  properties: {
+    id: { type: ["string", "null"], description: "Defaults to the request's turn_id" },
+    blocks: {
+      type: ["array", "null"],
+      items: {
+        type: "object",
+        properties: {
+          id: { type: ["string", "null"], description: "Default: <turn_id>#<ordinal>" },
+          kind: {
+            type: ["string", "null"],
+            description: `Trimmed and lower-cased; one of ${BLOCK_KINDS.join(", ")}; missing or null → user; empty or unknown → other`,
+          },
+          role: { type: ["string", "null"], description: "Trimmed; an llm_text block with an empty role gets assistant" },
+          payload: { type: ["object", "null"], additionalProperties: {} },
+          metadata: { type: ["object", "null"], additionalProperties: {} },
+        },
+        additionalProperties: {},
+      },
+    },
+    metadata: { type: ["object", "null"], additionalProperties: {}, description: "Namespaced keys, e.g. geppetto.runtime@v1" },
+    data: { type: ["object", "null"], additionalProperties: {} },
+  },
+  additionalProperties: {},
+});
 
 export const SnapshotRequestSchema = z
   .strictObject({
@@ -27,7 +64,7 @@ export const SnapshotRequestSchema = z
     created_at_ms: epochMs("created_at_ms").optional().openapi({ description: "Snapshot time; defaults to the server clock" }),
     runtime_key: attribution("runtime_key").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
     inference_id: attribution("inference_id").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
-    turn: TurnInputSchema.optional().openapi({ description: "The turn as a JSON object (give this or payload)" }),
+    turn: TurnObjectSchema.optional(),
     payload: z.string({ error: "payload must be a string (the turn as YAML)" }).optional().openapi({
       description: "The turn as YAML, as the Go implementation serializes it (give this or turn)",
     }),

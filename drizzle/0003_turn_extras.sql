@@ -1,0 +1,1 @@
+ALTER TABLE `turn_snapshots` ADD `turn_extra_json` text DEFAULT '' NOT NULL;
