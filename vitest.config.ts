@@ -22,6 +22,10 @@ export default defineConfig({
                 INGEST_TOKEN: "test-ingest-token",
                 DEBUG_TOKEN: "test-debug-token",
                 CORS_ORIGINS: "https://chat.example.com, https://app.example.com",
+                // Two keys: "test-1" signs, "old-1" still verifies (a rotation in progress).
+                TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef,old-1:old-token-signing-secret-0123456789abcdef",
+                // Rate limits count across a whole test file; the tests that exercise them switch them on per request.
+                RATE_LIMITS: "off",
                 TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
               },
             },

@@ -6,18 +6,25 @@ import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
+import tokens from "./routes/tokens/tokens.index";
 import viewer from "./routes/viewer/viewer.index";
 
 const app = createApp();
 
 app.route("/", health);
 app.route("/", ingest);
+app.route("/", tokens);
 app.route("/", debug);
 app.route("/", viewer);
 app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });
+app.openAPIRegistry.registerComponent("securitySchemes", "conversationToken", {
+  type: "http",
+  scheme: "bearer",
+  description: "A conversation token from POST /api/tokens (tsk1.…): one conversation's writes and latest-turn read",
+});
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",
   info: {

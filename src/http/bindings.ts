@@ -1,4 +1,5 @@
 import type { D1Handle } from "../store/d1";
+import type { Principal } from "./auth";
 
 /** Hono environment: Worker bindings from `wrangler types`, plus what middleware sets per request. */
 export interface AppEnv {
@@ -7,5 +8,9 @@ export interface AppEnv {
     requestId: string;
     /** D1 Sessions-API session for this request (bookmark-aware), see http/database.ts. */
     db: D1Handle & { getBookmark(): string | null };
+    /** Who is calling (http/auth.ts), on routes that authenticate a writer. */
+    principal: Principal;
+    /** The parsed JSON body of a write (http/json-body.ts), before validation. */
+    jsonBody: unknown;
   };
 }

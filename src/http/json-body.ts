@@ -1,6 +1,6 @@
 /**
  * Body checks for JSON write routes, in order: size (413), content type (415), UTF-8 (400),
- * empty (400), JSON syntax (400). The parsed body is left for the zod validator, which reads Hono's body cache.
+ * empty (400), JSON syntax (400). The parsed body is kept for the scope check and the zod validator.
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -41,10 +41,14 @@ export const requireJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw new ApiError("INVALID_JSON", "request body is not valid UTF-8");
   }
   if (text.trim() === "") throw new ApiError("INVALID_JSON", "request body is empty; send a JSON object");
+  let body: unknown;
   try {
-    JSON.parse(text);
+    body = JSON.parse(text);
   } catch (error) {
     throw new ApiError("INVALID_JSON", `request body is not valid JSON: ${syntaxProblem(error)}`);
   }
+  // Parsed once: the scope check and the validator read this value instead of parsing the text again.
+  c.set("jsonBody", body);
+  c.req.json = <T>() => Promise.resolve(body as T);
   await next();
 };

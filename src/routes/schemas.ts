@@ -38,11 +38,12 @@ export function errorResponses(...statuses: number[]) {
   const descriptions: Record<number, string> = {
     400: "Bad input (malformed JSON, wrong types, unknown fields, malformed parameters)",
     401: "Missing or wrong bearer token",
-    403: "CORS preflight from an origin not in CORS_ORIGINS",
+    403: "FORBIDDEN: a conversation token used outside its conversation (or session), or for a route it does not grant; the ingest token from a browser (Origin header); ORIGIN_NOT_ALLOWED: a CORS preflight from an origin not in CORS_ORIGINS",
     404: "Unknown resource (or the debug surface is disabled)",
     409: "A different snapshot is already stored under the same identity",
     413: "Body larger than 4 MiB",
     415: "Content-Type is not application/json",
+    429: "RATE_LIMITED: too many requests for this token, conversation or client address; see Retry-After",
     422: "Well-formed but semantically invalid",
     500: "Internal error",
     503: "INGEST_TOKEN is not configured",

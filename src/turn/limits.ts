@@ -2,7 +2,17 @@
  * Work bounds per request (CONTRACT §5.3): checked before anything is parsed further, hashed or
  * written, so a request's cost is bounded whatever a client sends. Documented in docs/API.md.
  */
+import type { PreparedSnapshot } from "./snapshot";
 import { TurnFormatError } from "./turn";
+
+/** Blocks one snapshot may list (a 1,000-turn geppetto conversation repeats about 2,700): checked by the reader. */
+export { MAX_BLOCKS_PER_SNAPSHOT } from "./turn";
+/** Blocks all snapshots of one request may list together, repeats included. */
+export const MAX_BLOCKS_PER_REQUEST = 50_000;
+/** New block rows one request may write (CONTRACT §5.3 default). */
+export const MAX_NEW_BLOCK_ROWS_PER_REQUEST = 10_000;
+/** Content one request may write: the canonical bytes of its distinct blocks and of its snapshots' metadata, data and extra keys. */
+export const MAX_CONTENT_BYTES_PER_REQUEST = 8 * 1024 * 1024;
 
 /**
  * YAML payloads of one request, in UTF-8 bytes. The YAML reader costs about 0.6 s of CPU per MiB
@@ -26,4 +36,55 @@ export function assertYamlBudget(payloads: ReadonlyArray<string | undefined>): v
       `YAML payloads total ${exact} bytes; a request may carry at most ${MAX_YAML_BYTES_PER_REQUEST} bytes (1 MiB) of YAML — post larger turns as JSON (turn), or send earlier blocks as references`,
     );
   }
+}
+
+/**
+ * The bounds of one request over its read snapshots (before hashing, before any write): blocks
+ * listed, distinct blocks (an upper bound on the new block rows), and content bytes.
+ */
+export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): void {
+  let listed = 0;
+  let bytes = 0;
+  const distinct = new Set<string>();
+  snapshots.forEach((s, i) => {
+    listed += s.blocks.length;
+    bytes += s.metadataJson.length + s.dataJson.length + s.extraJson.length;
+    for (const b of s.blocks) {
+      const key = `${b.id}\u0000${b.kind}\u0000${b.role}\u0000${b.payloadJson}\u0000${b.metadataJson}`;
+      if (distinct.has(key)) continue;
+      distinct.add(key);
+      bytes += b.payloadJson.length + b.metadataJson.length;
+    }
+    if (listed > MAX_BLOCKS_PER_REQUEST) {
+      throw new TurnFormatError("TOO_MANY_BLOCKS", `the request lists more than ${MAX_BLOCKS_PER_REQUEST} blocks (at items[${i}]); split it into smaller requests`);
+    }
+  });
+  if (distinct.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) {
+    throw new TurnFormatError(
+      "TOO_MANY_BLOCKS",
+      `the request carries ${distinct.size} distinct blocks; at most ${MAX_NEW_BLOCK_ROWS_PER_REQUEST} new block rows are written per request — split it, or send blocks already stored as references`,
+    );
+  }
+  // UTF-16 length first: a unit is at most 3 UTF-8 bytes, so only a large request needs the exact count.
+  if (bytes * 3 > MAX_CONTENT_BYTES_PER_REQUEST) {
+    const exact = contentBytes(snapshots);
+    if (exact > MAX_CONTENT_BYTES_PER_REQUEST) {
+      throw new TurnFormatError("PAYLOAD_TOO_LARGE", `the request would write ${exact} bytes of content; at most ${MAX_CONTENT_BYTES_PER_REQUEST} (8 MiB) per request`);
+    }
+  }
+}
+
+function contentBytes(snapshots: readonly PreparedSnapshot[]): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const s of snapshots) {
+    bytes += utf8.encode(s.metadataJson + s.dataJson + s.extraJson).length;
+    for (const b of s.blocks) {
+      const key = `${b.id}\u0000${b.payloadJson}\u0000${b.metadataJson}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      bytes += utf8.encode(b.payloadJson).length + utf8.encode(b.metadataJson).length;
+    }
+  }
+  return bytes;
 }

@@ -100,7 +100,13 @@ export function assertNotInFuture(field: string, atMs: number, nowMs: number, ma
   }
 }
 
-export async function prepareSnapshot(request: SnapshotRequest, options: PrepareOptions): Promise<PreparedSnapshot> {
+/**
+ * Reads a request item into a snapshot whose blocks are not hashed yet (contentHash ""): parsing,
+ * normalization, attribution, the event-time bound and the row-size checks. Nothing here costs
+ * more than reading the item once, so the request's work bounds (limits.ts) are checked after this
+ * and before any hashing.
+ */
+export function readSnapshot(request: SnapshotRequest, options: PrepareOptions): PreparedSnapshot {
   const prefix = options.prefix ?? "";
   const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
   const fromYaml = request.payload !== undefined;
@@ -111,7 +117,6 @@ export async function prepareSnapshot(request: SnapshotRequest, options: Prepare
   assertNotInFuture(at("created_at_ms"), createdAtMs, options.nowMs, options.maxClockSkewMs);
   const semanticError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
   assertStorableText(turn, where, semanticError);
-  const contents = turn.blocks.map(blockContent);
   const snapshot: PreparedSnapshot = {
     convId: request.conv_id,
     sessionId: request.session_id,
@@ -124,25 +129,39 @@ export async function prepareSnapshot(request: SnapshotRequest, options: Prepare
     metadataJson: canonicalJson(turn.metadata),
     dataJson: canonicalJson(turn.data),
     extraJson: extraJson(turn.extra),
-    blocks: turn.blocks.map((block: Block, i) => ({
-      id: block.id,
-      contentHash: "",
-      hashAlgorithm: HASH_ALGORITHM,
-      kind: block.kind,
-      role: block.role,
-      payloadJson: contents[i]!.payloadJson,
-      metadataJson: contents[i]!.metadataJson,
-      extraJson: extraJson(block.extra),
-    })),
+    blocks: turn.blocks.map((block: Block) => {
+      const content = blockContent(block);
+      return {
+        id: block.id,
+        contentHash: "",
+        hashAlgorithm: HASH_ALGORITHM,
+        kind: content.kind,
+        role: content.role,
+        payloadJson: content.payloadJson,
+        metadataJson: content.metadataJson,
+        extraJson: extraJson(block.extra),
+      };
+    }),
   };
   if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
     throw new TurnFormatError(semanticError, `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`);
   }
-  // Sizes are checked before any hashing.
   assertRowsFit(snapshot, prefix);
-  const hashes = await Promise.all(contents.map(contentHash));
+  return snapshot;
+}
+
+/** Content-addresses the blocks of a read snapshot (SHA-256 of their canonical material). */
+export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSnapshot> {
+  const hashes = await Promise.all(
+    snapshot.blocks.map((b) => contentHash({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson })),
+  );
   snapshot.blocks.forEach((block, i) => (block.contentHash = hashes[i]!));
   return snapshot;
+}
+
+/** readSnapshot then hashBlocks, for one snapshot on its own (the import tool, tests). */
+export async function prepareSnapshot(request: SnapshotRequest, options: PrepareOptions): Promise<PreparedSnapshot> {
+  return hashBlocks(readSnapshot(request, options));
 }
 
 /**

@@ -55,6 +55,9 @@ export function storedObject(text: string): JsonObject {
   return { [UNPARSED_JSON_KEY]: text };
 }
 
+/** Blocks one snapshot may list (limits.ts documents every bound). */
+export const MAX_BLOCKS_PER_SNAPSHOT = 20_000;
+
 /** Nesting deeper than this is refused before anything recursive touches it. */
 export const MAX_NESTING_DEPTH = 64;
 
@@ -160,6 +163,9 @@ export function readTurn(raw: unknown, options: ReadTurnOptions): Turn {
 
   const rawBlocks = raw.blocks === undefined || raw.blocks === null ? [] : raw.blocks;
   if (!Array.isArray(rawBlocks)) return fail(`${where}.blocks must be an array, got ${describeType(rawBlocks)}`);
+  if (rawBlocks.length > MAX_BLOCKS_PER_SNAPSHOT) {
+    throw new TurnFormatError("TOO_MANY_BLOCKS", `${where}.blocks lists ${rawBlocks.length} blocks; a snapshot may list at most ${MAX_BLOCKS_PER_SNAPSHOT}`);
+  }
   const blocks = rawBlocks.map((rawBlock: unknown, ordinal): Block => {
     const at = `${where}.blocks[${ordinal}]`;
     if (!isJsonObject(rawBlock)) return fail(`${at} must be an object (a block), got ${describeType(rawBlock)}`);

@@ -99,6 +99,7 @@ describe("OpenAPI document", () => {
       "/api/debug/conversations/{conv_id}",
       "/api/debug/turn/{conv_id}/{session_id}/{turn_id}",
       "/api/debug/turns",
+      "/api/tokens",
       "/api/turns",
       "/api/turns/batch",
       "/healthz",

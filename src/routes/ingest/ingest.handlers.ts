@@ -4,8 +4,8 @@ import { maxClockSkewMs } from "../../http/config";
 import { ApiError } from "../../http/errors";
 import { switchRuntime, UnknownConversationError } from "../../store/conversations";
 import { saveSnapshots, SnapshotConflictError } from "../../store/snapshot-writes";
-import { assertYamlBudget } from "../../turn/limits";
-import { assertNotInFuture, prepareSnapshot, projectSnapshot, type PreparedSnapshot } from "../../turn/snapshot";
+import { assertRequestBounds, assertYamlBudget } from "../../turn/limits";
+import { assertNotInFuture, hashBlocks, projectSnapshot, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
 import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
 
@@ -40,26 +40,29 @@ async function store(db: AppEnv["Variables"]["db"], snapshots: PreparedSnapshot[
   }
 }
 
+/**
+ * Request items → snapshots ready to store: every item is read and the request's work bounds are
+ * checked before anything is hashed or written; the first bad item names its index.
+ */
+async function prepareRequest(env: Env, items: readonly SnapshotRequest[], nowMs: number, batch: boolean): Promise<PreparedSnapshot[]> {
+  assertYamlBudget(items.map((item) => item.payload));
+  const skew = maxClockSkewMs(env);
+  const read = items.map((item, index) => readSnapshot(item, { nowMs, maxClockSkewMs: skew, prefix: batch ? `items[${index}]` : "" }));
+  assertRequestBounds(read);
+  return Promise.all(read.map(hashBlocks));
+}
+
 export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
   const startedAt = Date.now();
-  const request = c.req.valid("json");
-  assertYamlBudget([request.payload]);
-  const snapshot = await prepareSnapshot(request, { nowMs: startedAt, maxClockSkewMs: maxClockSkewMs(c.env) });
-  const { outcomes, rowsWritten } = await store(c.var.db, [snapshot]);
-  logWrite(c.var.requestId, "POST /api/turns", [snapshot], outcomes, rowsWritten, startedAt);
-  return c.json(projectSnapshot(snapshot), outcomes[0] === "created" ? 201 : 200);
+  const [snapshot] = await prepareRequest(c.env, [c.req.valid("json")], startedAt, false);
+  const { outcomes, rowsWritten } = await store(c.var.db, [snapshot!]);
+  logWrite(c.var.requestId, "POST /api/turns", [snapshot!], outcomes, rowsWritten, startedAt);
+  return c.json(projectSnapshot(snapshot!), outcomes[0] === "created" ? 201 : 200);
 };
 
 export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
   const startedAt = Date.now();
-  const { items } = c.req.valid("json");
-  // Every item is checked before anything is written; the first bad one names its index.
-  const snapshots: PreparedSnapshot[] = [];
-  assertYamlBudget(items.map((item) => item.payload));
-  const skew = maxClockSkewMs(c.env);
-  for (const [index, item] of items.entries()) {
-    snapshots.push(await prepareSnapshot(item, { nowMs: startedAt, maxClockSkewMs: skew, prefix: `items[${index}]` }));
-  }
+  const snapshots = await prepareRequest(c.env, c.req.valid("json").items, startedAt, true);
   const { outcomes, rowsWritten } = await store(c.var.db, snapshots);
   logWrite(c.var.requestId, "POST /api/turns/batch", snapshots, outcomes, rowsWritten, startedAt);
   const created = outcomes.includes("created");

@@ -1,9 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireIngestToken } from "../../http/auth";
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../../http/bindings";
+import { authenticateWriter } from "../../http/auth";
 import { writeRoutesCors } from "../../http/cors";
 import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
+import { batchScope, runtimeScope, snapshotScope } from "../../http/scope";
 import { hasLoneSurrogate, lookalikeProblem, MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { BLOCK_KINDS, isJsonObject, type JsonObject } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
@@ -86,24 +89,33 @@ export const SnapshotProjectionSchema = z
   })
   .openapi("SnapshotProjection");
 
-const bearer = (name: string) => [{ [name]: [] }];
+/** Before validation, in order: CORS, credential and rate limits (before the body is read), body size,
+ * type and syntax, what the credential may touch (403), then the D1 session. */
+/** The ingest token (servers) or a conversation token (chat pages). */
+const writerSecurity: Array<Record<string, string[]>> = [{ ingestToken: [] }, { conversationToken: [] }];
 
-/** Before validation, in order: CORS, token (checked before the body is read), body size, type and
- * syntax, then the D1 session. */
-const writeMiddleware = [writeRoutesCors, requireIngestToken, requireDecodableUrl, limitBody, requireJsonBody, writeSession];
+const writeMiddleware = (scope: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv>[] => [
+  writeRoutesCors,
+  authenticateWriter,
+  requireDecodableUrl,
+  limitBody,
+  requireJsonBody,
+  scope,
+  writeSession,
+];
 
 export const postTurnRoute = createRoute({
   method: "post",
   path: "/api/turns",
   tags: ["ingestion"],
   summary: "Store one turn snapshot",
-  security: bearer("ingestToken"),
-  middleware: writeMiddleware,
+  security: writerSecurity,
+  middleware: writeMiddleware(snapshotScope),
   request: { body: { required: true, content: { "application/json": { schema: SnapshotRequestSchema } } } },
   responses: {
     201: { description: "Stored", content: { "application/json": { schema: SnapshotProjectionSchema } } },
     200: { description: "Identical replay; nothing written", content: { "application/json": { schema: SnapshotProjectionSchema } } },
-    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 500, 503),
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
   },
 });
 
@@ -123,13 +135,13 @@ export const postTurnBatchRoute = createRoute({
   path: "/api/turns/batch",
   tags: ["ingestion"],
   summary: "Store 1 to 100 snapshots, all or nothing",
-  security: bearer("ingestToken"),
-  middleware: writeMiddleware,
+  security: writerSecurity,
+  middleware: writeMiddleware(batchScope),
   request: { body: { required: true, content: { "application/json": { schema: BatchRequestSchema } } } },
   responses: {
     201: { description: "Stored (at least one item was new)", content: { "application/json": { schema: BatchResponseSchema } } },
     200: { description: "Every item was an identical replay; nothing written", content: { "application/json": { schema: BatchResponseSchema } } },
-    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 500, 503),
+    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
   },
 });
 
@@ -146,14 +158,14 @@ export const putRuntimeRoute = createRoute({
   path: "/api/conversations/{conv_id}/runtime",
   tags: ["ingestion"],
   summary: "Announce a runtime (profile) switch for a conversation",
-  security: bearer("ingestToken"),
-  middleware: writeMiddleware,
+  security: writerSecurity,
+  middleware: writeMiddleware(runtimeScope),
   request: {
     params: z.object({ conv_id: identifier("conv_id").openapi({ param: { name: "conv_id", in: "path" } }) }),
     body: { required: true, content: { "application/json": { schema: RuntimeSwitchSchema } } },
   },
   responses: {
     200: { description: "The conversation after the switch", content: { "application/json": { schema: ConversationSchema } } },
-    ...errorResponses(400, 401, 403, 413, 415, 422, 500, 503),
+    ...errorResponses(400, 401, 403, 413, 415, 422, 429, 500, 503),
   },
 });

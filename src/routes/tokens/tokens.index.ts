@@ -1,0 +1,7 @@
+import { createRouter } from "../../http/app";
+import * as handlers from "./tokens.handlers";
+import * as routes from "./tokens.routes";
+
+const router = createRouter().openapi(routes.mintTokenRoute, handlers.mintToken);
+
+export default router;
