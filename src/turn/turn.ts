@@ -3,10 +3,10 @@
  */
 import { z } from "zod";
 import { parseDocument, stringify } from "yaml";
+import { BLOCK_KINDS, type BlockKind } from "./block-kinds";
 import { identifierProblem } from "./identifier";
 
-export const BLOCK_KINDS = ["user", "llm_text", "tool_call", "tool_use", "system", "reasoning", "other"] as const;
-export type BlockKind = (typeof BLOCK_KINDS)[number];
+export { BLOCK_KINDS, type BlockKind };
 
 export type JsonObject = Record<string, unknown>;
 

@@ -243,6 +243,12 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     await page.waitForURL(`${server.url}/debug/t/${CONV}/${SESSION}/turn-001`);
     await page.locator("#snapshots .snapshot").nth(2).waitFor();
 
+    // Newest open, the others folded (their blocks are built when first opened); "Expand all" opens them.
+    const openStates = () => page.$$eval("#snapshots details.snapshot", (all) => all.map((d) => (d as HTMLDetailsElement).open));
+    expect(await openStates()).toEqual([true, false, false]);
+    await page.click("#expand-all");
+    expect(await openStates()).toEqual([true, true, true]);
+
     const snapshots = await page.$$eval("#snapshots .snapshot", (sections) =>
       sections.map((s) => ({
         phase: (s as HTMLElement).dataset.phase,
@@ -271,7 +277,9 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     expect(await page.locator("#diff td.del:not(.ln)").count()).toBe(0);
     await page.selectOption("#diff-left", "2");
     expect(await page.textContent("#diff .diff-summary")).toMatch(/^−0 line\(s\) on the left, \+\d+ line\(s\) on the right/);
-    await page.selectOption("#diff-left", "1");
+    // The screenshot shows the page as it opens: newest snapshot open, the others folded, the default diff.
+    await page.reload();
+    await page.locator("#diff table").waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, "viewer-turn.png"), fullPage: true });
   });
 
