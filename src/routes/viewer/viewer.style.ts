@@ -55,9 +55,10 @@ table.list .num { text-align: right; }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
 
-/* A long history (say a hundred switches) keeps readable segments and scrolls sideways inside the band. */
+/* Segment widths come from the script (band.ts: in proportion to turns, never below a minimum), so a
+   long history (say a hundred switches) keeps readable segments and scrolls sideways inside the band. */
 .band { display: flex; width: 100%; height: 2.6rem; border-radius: 8px; overflow-x: auto; overflow-y: hidden; border: 1px solid var(--line); background: var(--card); scrollbar-width: thin; }
-.band .seg { flex: 1 1 0; min-width: 3rem; display: block; line-height: 2.5rem; text-align: center; padding: 0 0.3rem; font-size: 0.85rem; font-weight: 600; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; border-right: 2px solid var(--card); }
+.band .seg { flex: 1 1 0; display: block; line-height: 2.5rem; text-align: center; padding: 0 0.3rem; font-size: 0.85rem; font-weight: 600; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; border-right: 2px solid var(--card); }
 .band .seg:last-child { border-right: 0; }
 .band-axis { display: flex; justify-content: space-between; font-size: 0.78rem; color: var(--muted); margin-top: 0.2rem; gap: 1rem; }
 .band-axis span:last-child { text-align: right; }

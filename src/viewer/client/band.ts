@@ -31,7 +31,7 @@ export function makePalette(): Palette {
  * of squeezing segments into slivers.
  */
 export const REM_PER_TURN = 1.5;
-export const SEGMENT_MIN_REM = 3;
+export const SEGMENT_MIN_REM = 4;
 
 export interface BandSegment {
   runtimeKey: string;

@@ -59,11 +59,11 @@ function renderBand(conversation: ConversationDetail, palette: Palette): void {
   );
   const first = runtimeHistory[0]!;
   const last = runtimeHistory[runtimeHistory.length - 1]!;
-  axis.replaceChildren(
-    h("span", null, formatTime(first.from_ms)),
-    h("span", { class: "segment-count" }, band.scrollWidth > band.clientWidth ? `${count(runtimeHistory.length, "segment")} · scroll sideways` : count(runtimeHistory.length, "segment")),
-    h("span", null, formatTime(last.to_ms)),
-  );
+  // A band wider than the page says so, between the times of its two ends.
+  const scrolls = band.scrollWidth > band.clientWidth;
+  axis.replaceChildren(h("span", null, formatTime(first.from_ms)));
+  if (scrolls) axis.append(h("span", { class: "segment-count" }, `${count(runtimeHistory.length, "segment")} · scroll sideways`));
+  axis.append(h("span", null, formatTime(last.to_ms)));
   legend.replaceChildren(
     ...legendEntries(runtimeHistory, palette).map((entry) =>
       h("li", { dataset: { runtime: entry.runtimeKey } }, [
