@@ -1,6 +1,11 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { buildViewer } from "./scripts/build-viewer.mjs";
+
+// The Worker imports the viewer's browser bundle (dist/viewer/viewer.js.txt): build it before any test
+// loads the Worker, in the pool or under wrangler dev.
+await buildViewer();
 
 const migrationsDir = fileURLToPath(new URL("./drizzle", import.meta.url));
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // npm run dev: create .dev.vars from the example when missing, apply the D1 migrations to the local
-// database (.wrangler/), then serve the Worker on http://127.0.0.1:8787.
+// database (.wrangler/), then serve the Worker on http://127.0.0.1:8787. wrangler dev first runs the
+// [build] of wrangler.toml (scripts/build-viewer.mjs: the debug viewer's browser bundle) and runs it
+// again when a file under src/ changes.
 import { spawnSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";

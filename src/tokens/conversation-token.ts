@@ -74,7 +74,7 @@ function toBase64url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function fromBase64url(text: string): Uint8Array {
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
   return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
 }
@@ -131,7 +131,7 @@ export async function verifyConversationToken(keys: readonly SigningKey[], token
   const [, keyId, payload, signature] = parts as [string, string, string, string];
   const key = keys.find((k) => k.id === keyId);
   if (!key) throw new TokenError("the token's signing key is not (or no longer) configured");
-  let signatureBytes: Uint8Array;
+  let signatureBytes: Uint8Array<ArrayBuffer>;
   try {
     signatureBytes = fromBase64url(signature);
   } catch {

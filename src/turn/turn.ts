@@ -8,11 +8,11 @@
  *  - role is trimmed; an llm_text block with an empty role gets assistant;
  *  - a missing block id is `<turn_id>#<ordinal>`; missing payload, metadata, data are {}.
  */
+import { BLOCK_KINDS, type BlockKind } from "./block-kinds";
 import { identifierProblem } from "./identifier";
 import { readYaml, writeYaml, YamlError } from "./yaml";
 
-export const BLOCK_KINDS = ["user", "llm_text", "tool_call", "tool_use", "system", "reasoning", "other"] as const;
-export type BlockKind = (typeof BLOCK_KINDS)[number];
+export { BLOCK_KINDS, type BlockKind };
 
 export type JsonObject = Record<string, unknown>;
 

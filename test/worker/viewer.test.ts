@@ -61,7 +61,7 @@ describe("viewer shells", () => {
     expect(html).toContain('data-conv-id="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;"');
     expect(html).toContain("<code class=\"id\">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;</code>");
     expect(html).not.toContain("<script>alert");
-    for (const id of ["band", "legend", "facts", "filter-phase", "filter-runtime", "turns"]) expect(html).toContain(`id="${id}"`);
+    for (const id of ["content", "band", "legend", "facts", "filter-phase", "filter-runtime", "phase-note", "turns", "more"]) expect(html).toContain(`id="${id}"`);
   });
 
   it("renders the turn shell with its three ids and an encoded link back to the conversation", async () => {
@@ -75,7 +75,7 @@ describe("viewer shells", () => {
     expect(html).toContain('data-turn-id="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;"');
     expect(html).toContain('href="/debug/c/conv%2F1%20%25"');
     expect(html).not.toContain("<script>alert");
-    for (const id of ["snapshots", "diff-left", "diff-right", "diff"]) expect(html).toContain(`id="${id}"`);
+    for (const id of ["content", "snapshots", "expand-all", "collapse-all", "more", "diff-left", "diff-right", "diff"]) expect(html).toContain(`id="${id}"`);
   });
 
   it("serves the script and stylesheet with their content types", async () => {
@@ -84,9 +84,14 @@ describe("viewer shells", () => {
     expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
     expectViewerHeaders(script);
     const source = await script.text();
+    // The esbuild bundle of src/viewer/client/: one classic script, no module syntax left.
+    expect(source).toContain("built from src/viewer/client/ by scripts/build-viewer.mjs");
+    expect(source).not.toMatch(/^\s*(import|export)\s/m);
     expect(source).toContain("sessionStorage");
-    expect(source).toContain('Authorization: "Bearer " + token');
+    expect(source).toContain("Authorization: `Bearer ${token}`");
+    expect(source).toContain('credentials: "omit"');
     expect(source).toContain("/api/debug/conversations");
+    expect(source).toContain('payload: "none"');
     // Data reaches the page as text nodes only, and the token goes nowhere but the header.
     expect(source).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
     expect(source).not.toMatch(/document\.cookie|localStorage/);

@@ -1,8 +1,9 @@
 /** @jsxImportSource hono/jsx */
 /**
- * The debug viewer at /debug: HTML shells, one stylesheet and one plain script, all served by this
- * Worker. Plain Hono routes (not OpenAPI: these are pages, not API). The shells hold no data, so they
- * need no token; like the debug API, the whole surface is 404 while DEBUG_TOKEN is unset.
+ * The debug viewer at /debug: HTML shells, one stylesheet and one script (the bundle of
+ * src/viewer/client/), all served by this Worker. Plain Hono routes (not OpenAPI: these are pages, not
+ * API). The shells hold no data, so they need no token; like the debug API, the whole surface is 404
+ * while DEBUG_TOKEN is unset.
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import type { HtmlEscapedString } from "hono/utils/html";
@@ -10,7 +11,8 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../../http/bindings";
 import { ApiError } from "../../http/errors";
 import { ConversationPage, ConversationsPage, ICON_PATH, SCRIPT_PATH, STYLE_PATH, TurnPage } from "./viewer.pages";
-import { VIEWER_SCRIPT } from "./viewer.script";
+// Built by scripts/build-viewer.mjs (wrangler's [build], vitest.config.ts); imported as text.
+import VIEWER_SCRIPT from "../../../dist/viewer/viewer.js.txt";
 import { VIEWER_ICON, VIEWER_STYLE } from "./viewer.style";
 
 const debugSurfaceEnabled: MiddlewareHandler<AppEnv> = async (c, next) => {

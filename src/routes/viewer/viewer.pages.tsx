@@ -1,20 +1,17 @@
 /** @jsxImportSource hono/jsx */
 /**
  * The viewer's HTML shells, rendered on the server with hono/jsx. They carry no stored data — only
- * the ids from the URL (escaped by JSX) and empty containers; the client script fills them from the
- * debug API with the token the user typed.
+ * the ids from the URL (escaped by JSX) and empty containers; the browser code (src/viewer/client/)
+ * fills them from the debug API with the token the user typed.
  */
 import type { Child } from "hono/jsx";
+import { conversationHref, type ViewerPageName } from "../../viewer/links";
 
 export const SCRIPT_PATH = "/debug/assets/viewer.js";
 export const STYLE_PATH = "/debug/assets/viewer.css";
 export const ICON_PATH = "/debug/assets/icon.svg";
 
-export const conversationHref = (convId: string) => `/debug/c/${encodeURIComponent(convId)}`;
-export const turnHref = (convId: string, sessionId: string, turnId: string) =>
-  `/debug/t/${encodeURIComponent(convId)}/${encodeURIComponent(sessionId)}/${encodeURIComponent(turnId)}`;
-
-function Layout(props: { title: string; page: string; data?: Record<string, string>; children: Child }) {
+function Layout(props: { title: string; page: ViewerPageName; data?: Record<string, string>; children: Child }) {
   const dataAttributes = Object.fromEntries(Object.entries(props.data ?? {}).map(([k, v]) => [`data-${k}`, v]));
   return (
     <html lang="en">
@@ -95,33 +92,40 @@ export function ConversationPage(props: { convId: string }) {
       <h1>
         Conversation <code class="id">{props.convId}</code>
       </h1>
-      <dl id="facts" class="facts"></dl>
-      <section>
-        <h2>Runtime history</h2>
-        <p class="muted">Each segment is a run of consecutive turns produced by one runtime, oldest on the left; width follows the turn count.</p>
-        <div id="band" class="band" role="list" aria-label="runtime history, oldest first"></div>
-        <div id="band-axis" class="band-axis"></div>
-        <ul id="legend" class="legend"></ul>
-      </section>
-      <section>
-        <h2>Turns</h2>
-        <p class="muted">Snapshots newest first, grouped by turn; each shows its own runtime and inference id.</p>
-        <form id="filters" class="filters">
-          <label>
-            Phase <select id="filter-phase"></select>
-          </label>
-          <label>
-            Runtime <select id="filter-runtime"></select>
-          </label>
-        </form>
-        <ol id="turns" class="turns"></ol>
-        <p id="empty" class="muted" hidden>
-          No snapshots match these filters.
-        </p>
-        <button type="button" id="more" class="more" hidden>
-          Load more
-        </button>
-      </section>
+      {/* Everything that needs the conversation; hidden when the API does not know it. */}
+      <div id="content">
+        <dl id="facts" class="facts"></dl>
+        <section>
+          <h2>Runtime history</h2>
+          <p class="muted">
+            Each segment is a run of consecutive turns produced by one runtime, oldest on the left; width follows the turn count. A long
+            history scrolls sideways.
+          </p>
+          <div id="band" class="band" role="list" aria-label="runtime history, oldest first"></div>
+          <div id="band-axis" class="band-axis"></div>
+          <ul id="legend" class="legend"></ul>
+        </section>
+        <section>
+          <h2>Turns</h2>
+          <p class="muted">Snapshots newest first, grouped by turn; each shows its own runtime and inference id.</p>
+          <form id="filters" class="filters">
+            <label>
+              Phase <select id="filter-phase"></select>
+            </label>
+            <label>
+              Runtime <select id="filter-runtime"></select>
+            </label>
+          </form>
+          <p id="phase-note" class="muted" hidden></p>
+          <ol id="turns" class="turns"></ol>
+          <p id="empty" class="muted" hidden>
+            No snapshots match these filters.
+          </p>
+          <button type="button" id="more" class="more" hidden>
+            Load more
+          </button>
+        </section>
+      </div>
     </Layout>
   );
 }
@@ -140,25 +144,43 @@ export function TurnPage(props: { convId: string; sessionId: string; turnId: str
         Turn <code class="id">{props.turnId}</code>
       </h1>
       <p class="muted">
-        Session <code class="id">{props.sessionId}</code> · <a href="#compare">compare two snapshots</a>
+        Session <code class="id">{props.sessionId}</code>
       </p>
-      <section>
-        <h2>Snapshots</h2>
-        <p class="muted">Newest first. Runtime and inference are the snapshot's own values.</p>
-        <div id="snapshots"></div>
-      </section>
-      <section id="compare">
-        <h2>Compare snapshots</h2>
-        <form id="diff-form" class="filters">
-          <label>
-            Left <select id="diff-left"></select>
-          </label>
-          <label>
-            Right <select id="diff-right"></select>
-          </label>
-        </form>
-        <div id="diff"></div>
-      </section>
+      {/* Everything that needs the turn; hidden when the API does not know it. */}
+      <div id="content">
+        <section>
+          <h2>Snapshots</h2>
+          <p class="muted">
+            Newest first (#1 is the newest), the newest open. Runtime and inference are the snapshot's own values.{" "}
+            <a href="#compare">Compare two snapshots</a>
+          </p>
+          <div class="toolbar">
+            <button type="button" id="expand-all">
+              Expand all
+            </button>
+            <button type="button" id="collapse-all">
+              Collapse all
+            </button>
+            <span id="loaded" class="muted"></span>
+          </div>
+          <div id="snapshots"></div>
+          <button type="button" id="more" class="more" hidden>
+            Load more
+          </button>
+        </section>
+        <section id="compare">
+          <h2>Compare snapshots</h2>
+          <form id="diff-form" class="filters">
+            <label>
+              Left <select id="diff-left"></select>
+            </label>
+            <label>
+              Right <select id="diff-right"></select>
+            </label>
+          </form>
+          <div id="diff"></div>
+        </section>
+      </div>
     </Layout>
   );
 }

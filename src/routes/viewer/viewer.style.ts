@@ -55,11 +55,14 @@ table.list .num { text-align: right; }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
 
-.band { display: flex; width: 100%; height: 2.6rem; border-radius: 8px; overflow: hidden; border: 1px solid var(--line); background: var(--card); }
-.band .seg { flex: 1 1 0; min-width: 0.6rem; display: flex; align-items: center; justify-content: center; padding: 0 0.3rem; font-size: 0.85rem; font-weight: 600; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; border-right: 2px solid var(--card); }
+/* Segment widths come from the script (band.ts: in proportion to turns, never below a minimum), so a
+   long history (say a hundred switches) keeps readable segments and scrolls sideways inside the band. */
+.band { display: flex; width: 100%; height: 2.6rem; border-radius: 8px; overflow-x: auto; overflow-y: hidden; border: 1px solid var(--line); background: var(--card); scrollbar-width: thin; }
+.band .seg { flex: 1 1 0; display: block; line-height: 2.5rem; text-align: center; padding: 0 0.3rem; font-size: 0.85rem; font-weight: 600; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; border-right: 2px solid var(--card); }
 .band .seg:last-child { border-right: 0; }
 .band-axis { display: flex; justify-content: space-between; font-size: 0.78rem; color: var(--muted); margin-top: 0.2rem; gap: 1rem; }
 .band-axis span:last-child { text-align: right; }
+.band-axis .segment-count { text-align: center; }
 .legend { list-style: none; padding: 0; margin: 0.6rem 0 0; display: flex; flex-wrap: wrap; gap: 0.4rem 1.2rem; font-size: 0.9rem; }
 .legend li { display: flex; align-items: center; gap: 0.4rem; }
 .swatch { width: 1rem; height: 1rem; border-radius: 3px; display: inline-block; }
@@ -73,12 +76,23 @@ table.list .num { text-align: right; }
 .turn-head a { font-weight: 600; overflow-wrap: anywhere; }
 .snaps { list-style: none; padding: 0; margin: 0.35rem 0 0; }
 .snaps li { display: flex; flex-wrap: wrap; gap: 0.25rem 0.7rem; align-items: center; padding: 0.2rem 0; border-top: 1px dashed var(--line); font-size: 0.9rem; }
-.snaps .time { color: var(--muted); font-size: 0.85rem; }
+.snaps .time, .blocks-count { color: var(--muted); font-size: 0.85rem; }
 .inference { font-size: 0.85rem; color: var(--muted); overflow-wrap: anywhere; }
 .inference.unknown, .unknown-text { font-style: italic; }
 
-.snapshot { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin: 0 0 1rem; padding: 0.6rem 0.8rem; }
-.snapshot > h3 { margin: 0 0 0.5rem; font-size: 1rem; display: flex; flex-wrap: wrap; gap: 0.3rem 0.7rem; align-items: center; font-weight: 500; }
+.toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem; margin: 0.4rem 0 0.7rem; }
+.toolbar .muted { margin: 0; }
+details.snapshot { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin: 0 0 0.5rem; padding: 0.45rem 0.8rem; font-size: 1rem; }
+details.snapshot[open] { margin-bottom: 1rem; padding-bottom: 0.6rem; }
+details.snapshot > summary { list-style: none; cursor: pointer; color: var(--fg); }
+details.snapshot > summary::-webkit-details-marker { display: none; }
+details.snapshot > summary h3 { margin: 0; font-size: 1rem; display: flex; flex-wrap: wrap; gap: 0.3rem 0.7rem; align-items: center; font-weight: 500; }
+details.snapshot > summary h3::before { content: "▸"; color: var(--muted); width: 0.8rem; }
+details.snapshot[open] > summary h3::before { content: "▾"; }
+.snapshot-body { margin-top: 0.5rem; }
+.notice { background: var(--card); border: 1px solid var(--line); border-left: 4px solid #a4161a; border-radius: 8px; padding: 0.6rem 1rem; margin: 1rem 0; }
+.notice p { margin: 0.3rem 0; overflow-wrap: anywhere; }
+.notice .notice-title { font-weight: 650; font-size: 1.1rem; }
 .blocks { list-style: none; padding: 0; margin: 0; display: grid; gap: 0.5rem; }
 .block { border-left: 4px solid #9aa3b2; background: #fafbfc; border-radius: 4px; padding: 0.4rem 0.6rem; }
 .block-head { display: flex; flex-wrap: wrap; gap: 0.2rem 0.6rem; align-items: baseline; font-size: 0.82rem; color: var(--muted); }
