@@ -284,7 +284,7 @@ async function main() {
     });
   }
   try {
-    server = await startDev({ port: PORT, persistTo, vars: { INGEST_TOKEN: tokens.ingest, DEBUG_TOKEN: tokens.debug, CORS_ORIGINS: "" } });
+    server = await startDev({ port: PORT, persistTo, vars: { INGEST_TOKEN: tokens.ingest, DEBUG_TOKEN: tokens.debug, CORS_ORIGINS: "", RATE_LIMITS: "off" } });
     const started = performance.now();
     const deadline = started + SECONDS * 1000;
     await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(server!, tokens, deadline)));
