@@ -2,6 +2,7 @@
  * Turnstore: the Worker. Stores turn snapshots in D1 (write routes) and serves debug endpoints.
  */
 import { createApp } from "./http/app";
+import { scheduled } from "./scheduled";
 import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
 import health from "./routes/health";
@@ -34,4 +35,7 @@ app.doc31("/api/openapi.json", {
   },
 });
 
-export default app;
+export default {
+  fetch: app.fetch,
+  scheduled,
+} satisfies ExportedHandler<Env>;

@@ -52,8 +52,46 @@ export const blocks = sqliteTable(
     payloadJson: text("payload_json").notNull().default("{}"),
     blockMetadataJson: text("block_metadata_json").notNull().default("{}"),
     firstSeenAtMs: integer("first_seen_at_ms").notNull(),
+    /**
+     * How many block_nodes rows reference this block (every conversation's paths together), kept in
+     * the same batch as the writes; a conversation's deletion removes the blocks it takes to 0.
+     * NULL: a legacy row not counted yet (only the conversion of legacy snapshots counts it).
+     */
+    refCount: integer("ref_count"),
   },
-  (t) => [primaryKey({ columns: [t.blockId, t.contentHash] })],
+  (t) => [
+    primaryKey({ columns: [t.blockId, t.contentHash] }),
+    // Blocks left unreferenced while legacy snapshots were still being converted: collected later.
+    index("blocks_unreferenced").on(t.blockId, t.contentHash).where(sql`ref_count = 0`),
+  ],
+);
+
+/**
+ * The block sequences of a conversation as a tree of paths (CONTRACT §5.4): one node per position
+ * of a sequence, shared by every snapshot whose blocks start the same way. A snapshot stores only
+ * the node of its last block (turn_snapshots.tip_chain), so it costs the nodes it adds — its new
+ * blocks — whatever it repeats; a branch (regenerated answer, edited block, another session) adds
+ * nodes from where it diverges.
+ *
+ * A node is named by its chain: the first 16 bytes (hex) of SHA-256 over the canonical JSON
+ * [parent chain, block_id, content_hash, extra_json] (src/turn/block-path.ts), so the same sequence
+ * always reaches the same node and a write finds what exists with one indexed lookup.
+ */
+export const blockNodes = sqliteTable(
+  "block_nodes",
+  {
+    convId: text("conv_id").notNull(),
+    chain: text("chain").notNull(),
+    /** '' for the first block of a sequence. */
+    parentChain: text("parent_chain").notNull(),
+    /** Position in the sequence, from 1: the number of blocks up to and including this one. */
+    depth: integer("depth").notNull(),
+    blockId: text("block_id").notNull(),
+    contentHash: text("content_hash").notNull(),
+    /** The block's keys the turn reader does not know, canonical JSON; '' when none. */
+    extraJson: text("extra_json").notNull().default(""),
+  },
+  (t) => [primaryKey({ columns: [t.convId, t.chain] })],
 );
 
 /**
@@ -101,6 +139,9 @@ export const turnSnapshots = sqliteTable(
     blockRefsJson: text("block_refs_json").notNull().default("[]"),
     /** Turn keys the reader does not know (geppetto's run_id, version…), canonical JSON; '' when none. */
     turnExtraJson: text("turn_extra_json").notNull().default(""),
+    /** The block_nodes chain of the snapshot's last block ('' for no blocks); NULL on a legacy row whose blocks are still in block_refs_json. */
+    tipChain: text("tip_chain"),
+    blockCount: integer("block_count").notNull().default(0),
   },
   (t) => [
     // Identity; created_at_ms before phase so it also serves a turn's snapshots newest first.
@@ -111,6 +152,8 @@ export const turnSnapshots = sqliteTable(
     index("turn_snapshots_by_session_phase_created").on(t.sessionId, t.phase, t.createdAtMs, t.id),
     index("turn_snapshots_by_conv_runtime_created").on(t.convId, t.runtimeKey, t.createdAtMs, t.id),
     index("turn_snapshots_by_conv_inference_created").on(t.convId, t.inferenceId, t.createdAtMs, t.id),
+    // Legacy snapshots not yet converted to block paths (a queue that new writes never enter).
+    index("turn_snapshots_unconverted").on(t.convId, t.id).where(sql`tip_chain IS NULL`),
   ],
 );
 

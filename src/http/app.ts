@@ -5,6 +5,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import { StoreError } from "../store/errors";
 import { TurnFormatError } from "../turn/turn";
 import { describeIssue } from "./validation";
 import type { AppEnv } from "./bindings";
@@ -42,7 +43,7 @@ export function createApp() {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return err.toResponse();
-    if (err instanceof TurnFormatError) return errorResponse(err.code, err.message);
+    if (err instanceof TurnFormatError || err instanceof StoreError) return errorResponse(err.code, err.message);
     if (err instanceof HTTPException) {
       // Hono middleware (bearer-auth) may carry a complete response already.
       const res = err.getResponse();

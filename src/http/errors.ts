@@ -30,6 +30,7 @@ export const ERROR_STATUS = {
   UNKNOWN_CONVERSATION: 422,
   INTERNAL: 500,
   NOT_CONFIGURED: 503,
+  UNAVAILABLE: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -7,6 +7,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { conversations, turns } from "../db/schema";
 import { segmentRuntimeHistory, type RuntimeSegment } from "../turn/runtime-history";
 import { rowsWritten, type D1Handle } from "./d1";
+import { StoreError } from "./errors";
 import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -74,9 +75,6 @@ export async function getConversationWithHistory(
   return { conversation, runtimeHistory: segmentRuntimeHistory(turnRows) };
 }
 
-export class UnknownConversationError extends Error {
-  override name = "UnknownConversationError";
-}
 
 const SELECT_CONVERSATION = `SELECT conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
   last_activity_ms, turn_count, snapshot_count FROM conversations WHERE conv_id = ?1`;
@@ -143,7 +141,8 @@ export async function switchRuntime(
   ]);
   const row = readResult!.results[0];
   if (!row) {
-    throw new UnknownConversationError(
+    throw new StoreError(
+      "UNKNOWN_CONVERSATION",
       `conversation ${JSON.stringify(event.convId)} does not exist; give session_id to create it with this switch`,
     );
   }

@@ -1,10 +1,13 @@
 /**
- * Reading snapshots back as turns. Every read is one D1 batch of two statements — the page, and the
- * blocks that page references (the page subquery repeated inside a json_each join) — so a request
- * costs one round trip and a constant number of queries whatever the limit.
+ * Reading snapshots back as turns. Every read is one D1 batch: the page, and (for full payloads) the
+ * blocks that page needs — the page's block paths walked from each snapshot's last node towards the
+ * first, every node once however many snapshots share it (src/turn/block-path.ts), plus the blocks
+ * of legacy snapshots not converted yet. A page touches rows in proportion to the snapshots and the
+ * distinct blocks it returns, never to the length of the conversation.
  */
-import { storedObject, type Block, type BlockKind, type Turn } from "../turn/turn";
-import type { BlockRef } from "../turn/snapshot";
+import { walkPath } from "../turn/block-path";
+import type { LegacyBlockRef } from "../turn/snapshot";
+import { storedObject, type Block, type BlockKind, type JsonObject, type Turn } from "../turn/turn";
 import { rowsRead, type D1Handle } from "./d1";
 
 export interface SnapshotPosition {
@@ -28,6 +31,12 @@ export interface SnapshotFilter {
   withBlocks?: boolean;
 }
 
+/**
+ * Blocks one page with payloads may return: a page of long snapshots ends early (with next_cursor)
+ * rather than building hundreds of megabytes. The first snapshot of a page is always returned.
+ */
+export const MAX_BLOCKS_PER_PAGE = 20_000;
+
 export interface SnapshotRecord {
   id: number;
   convId: string;
@@ -48,8 +57,8 @@ export interface SnapshotPage {
   rowsRead: number;
 }
 
-/** A turn_snapshots row as D1 returns it (the columns the store reads and writes). */
-export interface SnapshotRow {
+/** A turn_snapshots row as the page query returns it. */
+interface PageRow {
   id: number;
   conv_id: string;
   session_id: string;
@@ -61,16 +70,25 @@ export interface SnapshotRow {
   turn_metadata_json: string;
   turn_data_json: string;
   turn_extra_json: string;
+  tip_chain: string | null;
   block_refs_json: string;
+  block_count: number;
+  /** Rows of the page before the block budget cut it (payload pages only). */
+  page_rows?: number;
 }
 
+/** A block of the page: on a path node (chain set), or of a legacy snapshot (chain null). */
 interface BlockRow {
+  conv_id: string;
+  chain: string | null;
+  parent_chain: string | null;
   block_id: string;
   content_hash: string;
-  kind: string;
-  role: string;
-  payload_json: string;
-  block_metadata_json: string;
+  extra_json: string | null;
+  kind: string | null;
+  role: string | null;
+  payload_json: string | null;
+  block_metadata_json: string | null;
 }
 
 const FILTER_COLUMNS = [
@@ -81,6 +99,10 @@ const FILTER_COLUMNS = [
   ["runtimeKey", "runtime_key"],
   ["inferenceId", "inference_id"],
 ] as const;
+
+const PAGE_COLUMNS = `id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_refs_json,
+  CASE WHEN tip_chain IS NULL THEN json_array_length(block_refs_json) ELSE block_count END AS block_count`;
 
 /** The page query; every filter combination is served by one of the turn_snapshots indexes. */
 function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
@@ -100,20 +122,41 @@ function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
   // (session or conversation + created_at_ms) and reads the whole session to find a few rows; the
   // identity index reads only the turn's, and sorting those few costs nothing.
   const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? " INDEXED BY turn_snapshots_identity" : "";
-  const sql = `SELECT id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, turn_extra_json, block_refs_json, json_array_length(block_refs_json) AS block_count
+  const rows = `SELECT ${PAGE_COLUMNS}
 FROM turn_snapshots${turnIndex}${where.length ? `\nWHERE ${where.join(" AND ")}` : ""}
 ORDER BY created_at_ms DESC, id DESC
 LIMIT ${param(filter.limit + 1)}`;
+  if (filter.withBlocks === false) return { sql: rows, params };
+  // With payloads: keep the rows whose blocks fit the budget (the first one always), counted over
+  // the limited rows only (never over the whole conversation).
+  const sql = `SELECT * FROM (
+  SELECT *, sum(block_count) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS blocks_through,
+    count(*) OVER () AS page_rows
+  FROM (${rows})
+) WHERE blocks_through - block_count < ${param(MAX_BLOCKS_PER_PAGE)}
+ORDER BY created_at_ms DESC, id DESC`;
   return { sql, params };
 }
 
+/** The blocks of a page: its paths walked from the tips (each node once), and its legacy snapshots' blocks. */
 function blocksQuery(page: string): string {
-  return `SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json
-FROM blocks
-WHERE (block_id, content_hash) IN (
-  SELECT ref.value ->> 0, ref.value ->> 1
-  FROM (${page}) AS page, json_each(page.block_refs_json) AS ref)`;
+  return `WITH RECURSIVE page AS (${page}),
+path(conv_id, chain) AS (
+  SELECT conv_id, tip_chain FROM page WHERE tip_chain IS NOT NULL AND tip_chain <> ''
+  UNION
+  SELECT n.conv_id, n.parent_chain FROM path JOIN block_nodes AS n ON n.conv_id = path.conv_id AND n.chain = path.chain
+  WHERE n.parent_chain <> ''
+)
+SELECT n.conv_id, n.chain, n.parent_chain, n.block_id, n.content_hash, n.extra_json,
+  b.kind, b.role, b.payload_json, b.block_metadata_json
+FROM path
+JOIN block_nodes AS n ON n.conv_id = path.conv_id AND n.chain = path.chain
+LEFT JOIN blocks AS b ON b.block_id = n.block_id AND b.content_hash = n.content_hash
+UNION ALL
+SELECT NULL, NULL, NULL, b.block_id, b.content_hash, NULL, b.kind, b.role, b.payload_json, b.block_metadata_json
+FROM blocks AS b
+WHERE (b.block_id, b.content_hash) IN (
+  SELECT ref.value ->> 0, ref.value ->> 1 FROM page, json_each(page.block_refs_json) AS ref WHERE page.tip_chain IS NULL)`;
 }
 
 /** The SQL a filter runs, for EXPLAIN QUERY PLAN checks. */
@@ -122,40 +165,67 @@ export function snapshotQueries(filter: SnapshotFilter): { page: string; blocks:
   return { page: sql, blocks: blocksQuery(sql), params };
 }
 
-function toTurn(row: SnapshotRow, blocks: Map<string, BlockRow>): Turn {
-  const refs = JSON.parse(row.block_refs_json) as BlockRef[];
+function blockOf(id: string, contentHash: string, row: BlockRow | undefined, extra: JsonObject): Block {
+  if (!row || row.kind === null) {
+    // Only possible for legacy rows whose block went missing before import: say so, don't hide it.
+    return { id, kind: "other", role: "", payload: {}, metadata: { "turnstore.missing_block@v1": contentHash }, extra };
+  }
+  return {
+    id,
+    kind: row.kind as BlockKind,
+    role: row.role ?? "",
+    payload: storedObject(row.payload_json ?? "{}"),
+    metadata: storedObject(row.block_metadata_json ?? "{}"),
+    extra,
+  };
+}
+
+const extraOf = (text: string | null): JsonObject => (text === null || text === "" ? {} : storedObject(text));
+
+/** A page row's blocks: its path (walked from the tip), or its legacy block_refs_json. */
+type NodeRow = BlockRow & { chain: string; parentChain: string };
+
+function blocksOf(row: PageRow, nodes: ReadonlyMap<string, NodeRow>, legacy: ReadonlyMap<string, BlockRow>): Block[] {
+  if (row.tip_chain === null) {
+    const refs = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
+    return refs.map(([blockId, contentHash]) => blockOf(blockId, contentHash, legacy.get(JSON.stringify([blockId, contentHash])), {}));
+  }
+  const path = walkPath(row.tip_chain, nodes);
+  if (path === null) throw new Error(`snapshot ${row.id} of conversation ${JSON.stringify(row.conv_id)} names a block path that is not stored`);
+  return path.map((node) => blockOf(node.block_id, node.content_hash, node, extraOf(node.extra_json)));
+}
+
+function toTurn(row: PageRow, blocks: Block[]): Turn {
   return {
     id: row.turn_id,
-    blocks: refs.map(([blockId, contentHash, extra]): Block => {
-      const found = blocks.get(JSON.stringify([blockId, contentHash]));
-      if (!found) {
-        // Only possible for legacy rows whose block went missing before import: say so, don't hide it.
-        return { id: blockId, kind: "other", role: "", payload: {}, metadata: { "turnstore.missing_block@v1": contentHash }, extra: extra ?? {} };
-      }
-      return {
-        id: blockId,
-        kind: found.kind as BlockKind,
-        role: found.role,
-        payload: storedObject(found.payload_json),
-        metadata: storedObject(found.block_metadata_json),
-        extra: extra ?? {},
-      };
-    }),
+    blocks,
     metadata: storedObject(row.turn_metadata_json),
     data: storedObject(row.turn_data_json),
-    extra: row.turn_extra_json === "" ? {} : storedObject(row.turn_extra_json),
+    extra: extraOf(row.turn_extra_json),
   };
 }
 
 export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
-  const { page, blocks, params } = snapshotQueries(filter);
   const withBlocks = filter.withBlocks ?? true;
+  const { page, blocks, params } = snapshotQueries({ ...filter, withBlocks });
   const [pageResult, blockResult] = await db.batch<unknown>([
     db.prepare(page).bind(...params),
     ...(withBlocks ? [db.prepare(blocks).bind(...params)] : []),
   ]);
-  const rows = pageResult!.results as Array<SnapshotRow & { block_count: number }>;
-  const blockMap = new Map(((blockResult?.results ?? []) as BlockRow[]).map((b) => [JSON.stringify([b.block_id, b.content_hash]), b]));
+  const rows = pageResult!.results as PageRow[];
+  // Nodes by conversation and chain (a page may span conversations: a session filter).
+  const nodesByConv = new Map<string, Map<string, NodeRow>>();
+  const legacy = new Map<string, BlockRow>();
+  for (const b of (blockResult?.results ?? []) as BlockRow[]) {
+    if (b.chain === null) {
+      legacy.set(JSON.stringify([b.block_id, b.content_hash]), b);
+      continue;
+    }
+    let nodes = nodesByConv.get(b.conv_id);
+    if (!nodes) nodesByConv.set(b.conv_id, (nodes = new Map()));
+    nodes.set(b.chain, { ...b, chain: b.chain, parentChain: b.parent_chain ?? "" });
+  }
+  const cutByBudget = withBlocks && rows.length > 0 && rows.length < (rows[0]!.page_rows ?? 0) && rows.length <= filter.limit;
   const pageRows = rows.slice(0, filter.limit);
   const last = pageRows[pageRows.length - 1];
   return {
@@ -169,9 +239,11 @@ export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promi
       runtimeKey: row.runtime_key,
       inferenceId: row.inference_id,
       blockCount: row.block_count,
-      turn: withBlocks ? toTurn(row, blockMap) : { id: row.turn_id, blocks: [], metadata: {}, data: {}, extra: {} },
+      turn: withBlocks
+        ? toTurn(row, blocksOf(row, nodesByConv.get(row.conv_id) ?? new Map(), legacy))
+        : { id: row.turn_id, blocks: [], metadata: {}, data: {}, extra: {} },
     })),
-    next: rows.length > filter.limit && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
+    next: (rows.length > filter.limit || cutByBudget) && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
     rowsRead: rowsRead(blockResult ? [pageResult!, blockResult] : [pageResult!]),
   };
 }

@@ -1,35 +1,69 @@
 /**
- * Saving snapshots: one D1 batch (one transaction, one round trip) per request, with a constant
- * number of statements however many items and blocks it carries — each statement reads its rows
- * from one JSON parameter through json_each.
+ * Saving snapshots (CONTRACT §4, §5.4): one read and one write batch per request, each with a
+ * constant number of statements however many items and blocks it carries — every statement reads
+ * its rows from one JSON parameter through json_each.
+ *
+ * The read finds what the request repeats: which of its path nodes (src/turn/block-path.ts) the
+ * conversation has, and which identities are stored already (replays and conflicts). The write then
+ * stores only what is new — snapshot rows, the path nodes of new blocks, block contents (or one more
+ * reference to stored content) — so a snapshot costs its new blocks plus a constant, whatever
+ * history it repeats. A concurrent writer that stores one of the same nodes or identities in
+ * between makes the write fail as a whole (unique keys); it is then planned again.
  */
-import {
-  blockRefs,
-  identityKey,
-  snapshotFingerprint,
-  type PreparedSnapshot,
-  type SnapshotIdentity,
-} from "../turn/snapshot";
+import type { PathNode } from "../turn/block-path";
+import { identityKey, snapshotFingerprint, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
+import { pathNodes } from "../turn/block-path";
+import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
-import { jsonParameterChunks, rowsWritten, type D1Handle } from "./d1";
-import type { SnapshotRow } from "./snapshot-reads";
+import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
+import { StoreError } from "./errors";
+
+/** The nodes of the request that the conversations already have (their depth, to check prefixes). */
+const FIND_NODES = `
+SELECT conv_id, chain, depth FROM block_nodes
+WHERE (conv_id, chain) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))`;
+
+/** Blocks a conversation's paths reference, among the referenced blocks a request places on new nodes. */
+const FIND_CONVERSATION_BLOCKS = `
+SELECT DISTINCT conv_id, block_id, content_hash FROM block_nodes
+WHERE conv_id IN (SELECT DISTINCT value ->> 0 FROM json_each(?1))
+  AND (conv_id, block_id, content_hash) IN (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))`;
+
+const SELECT_EXISTING = `
+SELECT conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count, block_refs_json
+FROM turn_snapshots
+WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
+  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
 
 /** Statement order matters: the snapshot insert fails first on a duplicate identity (aborting the
  * whole batch), and conversations are counted before turns so a new turn is still "not there". */
 const INSERT_SNAPSHOTS = `
 INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, turn_extra_json, block_refs_json)
+  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count)
 SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'phase', value ->> 'created_at_ms',
   value ->> 'runtime_key', value ->> 'inference_id', value ->> 'metadata_json', value ->> 'data_json', value ->> 'extra_json',
-  value -> 'block_refs'
+  value ->> 'tip_chain', value ->> 'block_count'
 FROM json_each(?1)`;
 
-const INSERT_BLOCKS = `
-INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms)
+/** Content of blocks placed on new nodes: a new row, or one more reference to a stored one. */
+const UPSERT_BLOCKS = `
+INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms, ref_count)
 SELECT value ->> 'block_id', value ->> 'content_hash', value ->> 'hash_algorithm', value ->> 'kind', value ->> 'role',
-  value ->> 'payload_json', value ->> 'metadata_json', value ->> 'first_seen_at_ms'
+  value ->> 'payload_json', value ->> 'metadata_json', value ->> 'first_seen_at_ms', value ->> 'references'
 FROM json_each(?1) WHERE true
-ON CONFLICT (block_id, content_hash) DO NOTHING`;
+ON CONFLICT (block_id, content_hash) DO UPDATE SET ref_count = coalesce(ref_count, 0) + excluded.ref_count`;
+
+/** Referenced blocks (content not in the request) placed on new nodes: one more reference each. */
+const COUNT_REFERENCES = `
+UPDATE blocks SET ref_count = coalesce(ref_count, 0) + r.value ->> 2
+FROM json_each(?1) AS r
+WHERE blocks.block_id = r.value ->> 0 AND blocks.content_hash = r.value ->> 1`;
+
+const INSERT_NODES = `
+INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_hash, extra_json)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+FROM json_each(?1)`;
 
 /**
  * The pointer rule: the runtime of the newest event (by event time; ties go to the later arrival)
@@ -92,30 +126,15 @@ ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
     WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
     THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
 
-const SELECT_EXISTING = `
-SELECT conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, turn_extra_json, block_refs_json
-FROM turn_snapshots
-WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
-  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
-
-/** Same identity, different content: the stored snapshot is kept and the request refused. */
-export class SnapshotConflictError extends Error {
-  override name = "SnapshotConflictError";
-  constructor(
-    readonly index: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export type SaveOutcome = "created" | "unchanged";
 
 export interface SaveResult {
   /** One per input snapshot, in order. */
   outcomes: SaveOutcome[];
   rowsWritten: number;
+  rowsRead: number;
+  /** Path nodes the request added: its new blocks. */
+  nodesAdded: number;
 }
 
 function fingerprintOf(s: PreparedSnapshot): string {
@@ -125,7 +144,8 @@ function fingerprintOf(s: PreparedSnapshot): string {
     metadata: s.turn.metadata,
     data: s.turn.data,
     extra: s.turn.extra,
-    blockRefs: blockRefs(s),
+    tipChain: s.tipChain,
+    blockCount: s.blockCount,
   });
 }
 
@@ -133,8 +153,165 @@ function describe(s: SnapshotIdentity): string {
   return `(conv_id, session_id, turn_id, phase, created_at_ms) = ${identityKey(s)}`;
 }
 
-function writeStatements(db: D1Handle, snapshots: readonly PreparedSnapshot[]): D1PreparedStatement[] {
-  const snapshotRows = snapshots.map((s) => ({
+const where = (s: PreparedSnapshot) => (s.label ? `${s.label}: ` : "");
+const nodeKey = (convId: string, chain: string) => `${convId}\u0000${chain}`;
+const blockKey = (blockId: string, contentHash: string) => `${blockId}\u0000${contentHash}`;
+
+interface StoredSnapshotRow {
+  conv_id: string;
+  session_id: string;
+  turn_id: string;
+  phase: string;
+  created_at_ms: number;
+  runtime_key: string;
+  inference_id: string;
+  turn_metadata_json: string;
+  turn_data_json: string;
+  turn_extra_json: string;
+  tip_chain: string | null;
+  block_count: number;
+  block_refs_json: string;
+}
+
+/** A stored row's fingerprint; a legacy row (blocks still in block_refs_json) is named by the same chain rule. */
+function storedFingerprint(row: StoredSnapshotRow): string {
+  let tipChain = row.tip_chain;
+  let blockCount = row.block_count;
+  if (tipChain === null) {
+    const refs = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
+    tipChain = pathNodes(refs.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))).at(-1)?.chain ?? "";
+    blockCount = refs.length;
+  }
+  return snapshotFingerprint({
+    runtimeKey: row.runtime_key,
+    inferenceId: row.inference_id,
+    metadata: storedObject(row.turn_metadata_json),
+    data: storedObject(row.turn_data_json),
+    extra: row.turn_extra_json === "" ? {} : storedObject(row.turn_extra_json),
+    tipChain,
+    blockCount,
+  });
+}
+
+/** What one attempt writes: the new snapshots, nodes and block references. */
+interface WritePlan {
+  snapshots: PreparedSnapshot[];
+  nodes: Array<PathNode & { convId: string }>;
+  /** Full blocks on new nodes, with how many new nodes reference each. */
+  contents: Array<{ block: PreparedSnapshot["blocks"][number]; firstSeenAtMs: number; references: number }>;
+  /** Referenced blocks (no content in the request) on new nodes: [block_id, content_hash, references]. */
+  references: Array<[string, string, number]>;
+  rowsRead: number;
+}
+
+/**
+ * The read half: replays and conflicts, the nodes the conversations have, prefixes and references
+ * resolved. Throws StoreError (409 conflict, 422 unknown reference) before anything is written.
+ */
+async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], fingerprints: readonly string[], outcomes: SaveOutcome[]): Promise<WritePlan> {
+  const wanted = new Map<string, [string, string]>();
+  for (const s of snapshots) {
+    if (s.prefix) wanted.set(nodeKey(s.convId, s.prefix.chain), [s.convId, s.prefix.chain]);
+    for (const n of s.nodes) wanted.set(nodeKey(s.convId, n.chain), [s.convId, n.chain]);
+  }
+  const identities = snapshots.map((s) => [s.convId, s.sessionId, s.turnId, s.phase, s.createdAtMs]);
+  const statements = [
+    ...jsonParameterChunks([...wanted.values()]).map((chunk) => db.prepare(FIND_NODES).bind(chunk)),
+    ...jsonParameterChunks(identities).map((chunk) => db.prepare(SELECT_EXISTING).bind(chunk)),
+  ];
+  const results = await db.batch<Record<string, unknown>>(statements);
+  let read = rowsRead(results);
+  const existingDepth = new Map<string, number>();
+  const stored = new Map<string, string>();
+  for (const result of results) {
+    for (const row of result.results) {
+      if ("chain" in row) existingDepth.set(nodeKey(row.conv_id as string, row.chain as string), row.depth as number);
+      else {
+        const r = row as unknown as StoredSnapshotRow;
+        stored.set(identityKey({ convId: r.conv_id, sessionId: r.session_id, turnId: r.turn_id, phase: r.phase, createdAtMs: r.created_at_ms }), storedFingerprint(r));
+      }
+    }
+  }
+
+  // Replays and conflicts.
+  const fresh: PreparedSnapshot[] = [];
+  snapshots.forEach((s, i) => {
+    const existing = stored.get(identityKey(s));
+    if (existing === undefined) return fresh.push(s);
+    if (existing !== fingerprints[i]) throw new StoreError("SNAPSHOT_CONFLICT", `${where(s)}a different snapshot is already stored under ${describe(s)}`);
+    outcomes[i] = "unchanged";
+  });
+
+  // New nodes, in request order; prefixes must name a path of the conversation (stored or written here).
+  const planned = new Map<string, PathNode & { convId: string }>();
+  const contents = new Map<string, WritePlan["contents"][number]>();
+  const referenced = new Map<string, { convId: string; blockId: string; contentHash: string; references: number; at: string }>();
+  const postedInFull = new Set<string>();
+  for (const s of fresh) {
+    if (s.prefix) {
+      const depth = existingDepth.get(nodeKey(s.convId, s.prefix.chain)) ?? planned.get(nodeKey(s.convId, s.prefix.chain))?.depth;
+      if (depth !== s.prefix.blocks) {
+        throw new StoreError(
+          "UNKNOWN_BLOCK_REF",
+          `${where(s)}prefix names no path of ${s.prefix.blocks} blocks in conversation ${JSON.stringify(s.convId)}; post the blocks in full`,
+        );
+      }
+    }
+    s.nodes.forEach((node, i) => {
+      const key = nodeKey(s.convId, node.chain);
+      const block = s.blocks[i]!;
+      if (!block.ref) postedInFull.add(`${s.convId}\u0000${blockKey(block.id, block.contentHash)}`);
+      if (existingDepth.has(key) || planned.has(key)) return;
+      planned.set(key, { ...node, convId: s.convId });
+      if (block.ref) {
+        const refKey = `${s.convId}\u0000${blockKey(block.id, block.contentHash)}`;
+        const known = referenced.get(refKey);
+        if (known) known.references += 1;
+        else referenced.set(refKey, { convId: s.convId, blockId: block.id, contentHash: block.contentHash, references: 1, at: `${where(s)}turn.blocks[${i}]` });
+      } else {
+        const known = contents.get(blockKey(block.id, block.contentHash));
+        if (known) known.references += 1;
+        else contents.set(blockKey(block.id, block.contentHash), { block, firstSeenAtMs: s.createdAtMs, references: 1 });
+      }
+    });
+  }
+
+  // References on new nodes must name blocks the conversation has: posted in full in this request,
+  // or on one of its stored paths (a second read, only when such references exist).
+  const references: WritePlan["references"] = [];
+  const toCheck = [...referenced.entries()].filter(([key]) => !postedInFull.has(key));
+  if (toCheck.length > 0) {
+    const found = new Set<string>();
+    const results = await db.batch<{ conv_id: string; block_id: string; content_hash: string }>(
+      jsonParameterChunks(toCheck.map(([, r]) => [r.convId, r.blockId, r.contentHash])).map((chunk) => db.prepare(FIND_CONVERSATION_BLOCKS).bind(chunk)),
+    );
+    read += rowsRead(results);
+    for (const result of results) for (const row of result.results) found.add(`${row.conv_id}\u0000${blockKey(row.block_id, row.content_hash)}`);
+    const unknown = toCheck.find(([key]) => !found.has(key));
+    if (unknown) {
+      throw new StoreError(
+        "UNKNOWN_BLOCK_REF",
+        `${unknown[1].at} refers to block ${JSON.stringify(unknown[1].blockId)} (content_hash ${unknown[1].contentHash.slice(0, 12)}…), which conversation ${JSON.stringify(unknown[1].convId)} does not have; post it in full`,
+      );
+    }
+  }
+  if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) {
+    throw new StoreError(
+      "TOO_MANY_BLOCKS",
+      `the request would store ${contents.size} new blocks; at most ${MAX_NEW_BLOCK_ROWS_PER_REQUEST} new block rows are written per request — split it into smaller requests`,
+    );
+  }
+  for (const r of referenced.values()) {
+    const content = contents.get(blockKey(r.blockId, r.contentHash));
+    // Posted in full elsewhere in this request: counted with that content.
+    if (content) content.references += r.references;
+    else references.push([r.blockId, r.contentHash, r.references]);
+  }
+  return { snapshots: fresh, nodes: [...planned.values()], contents: [...contents.values()], references, rowsRead: read };
+}
+
+function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
+  const snapshotRows = p.snapshots.map((s) => ({
     conv_id: s.convId,
     session_id: s.sessionId,
     turn_id: s.turnId,
@@ -145,30 +322,23 @@ function writeStatements(db: D1Handle, snapshots: readonly PreparedSnapshot[]): 
     metadata_json: s.metadataJson,
     data_json: s.dataJson,
     extra_json: s.extraJson,
-    block_refs: blockRefs(s),
+    tip_chain: s.tipChain,
+    block_count: s.blockCount,
   }));
-  const seenBlocks = new Set<string>();
-  const blockRows = snapshots.flatMap((s) =>
-    s.blocks.flatMap((b) => {
-      const key = JSON.stringify([b.id, b.contentHash]);
-      if (seenBlocks.has(key)) return [];
-      seenBlocks.add(key);
-      return [
-        {
-          block_id: b.id,
-          content_hash: b.contentHash,
-          hash_algorithm: b.hashAlgorithm,
-          kind: b.kind,
-          role: b.role,
-          payload_json: b.payloadJson,
-          metadata_json: b.metadataJson,
-          first_seen_at_ms: s.createdAtMs,
-        },
-      ];
-    }),
-  );
+  const blockRows = p.contents.map(({ block: b, firstSeenAtMs, references }) => ({
+    block_id: b.id,
+    content_hash: b.contentHash,
+    hash_algorithm: b.hashAlgorithm,
+    kind: b.kind,
+    role: b.role,
+    payload_json: b.payloadJson,
+    metadata_json: b.metadataJson,
+    first_seen_at_ms: firstSeenAtMs,
+    references,
+  }));
+  const nodeRows = p.nodes.map((n) => [n.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash, n.extraJson]);
   const seenTurns = new Set<string>();
-  const eventRows = snapshots.map((s) => {
+  const eventRows = p.snapshots.map((s) => {
     const turnKey = JSON.stringify([s.convId, s.sessionId, s.turnId]);
     const firstOfTurn = !seenTurns.has(turnKey);
     seenTurns.add(turnKey);
@@ -182,55 +352,32 @@ function writeStatements(db: D1Handle, snapshots: readonly PreparedSnapshot[]): 
       snapshots: 1,
     };
   });
-  const statements = (sql: string, rows: readonly unknown[]) =>
-    jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
+  const statements = (sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
   return [
     ...statements(INSERT_SNAPSHOTS, snapshotRows),
-    ...statements(INSERT_BLOCKS, blockRows),
+    ...statements(UPSERT_BLOCKS, blockRows),
+    ...statements(COUNT_REFERENCES, p.references),
+    ...statements(INSERT_NODES, nodeRows),
     ...statements(UPSERT_CONVERSATION_EVENTS, eventRows),
     ...statements(UPSERT_TURNS, snapshotRows),
   ];
 }
 
-function isDuplicateSnapshotError(error: unknown): boolean {
+function isConcurrentWrite(error: unknown): boolean {
   const text = String((error as { message?: unknown })?.message ?? error) + String((error as { cause?: unknown })?.cause ?? "");
-  return /UNIQUE constraint failed: turn_snapshots\./.test(text);
-}
-
-type StoredFingerprintRow = Omit<SnapshotRow, "id">;
-
-async function storedFingerprints(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<Map<string, string>> {
-  const identities = snapshots.map((s) => [s.convId, s.sessionId, s.turnId, s.phase, s.createdAtMs]);
-  const found = new Map<string, string>();
-  for (const chunk of jsonParameterChunks(identities)) {
-    const { results } = await db.prepare(SELECT_EXISTING).bind(chunk).all<StoredFingerprintRow>();
-    for (const row of results) {
-      found.set(
-        identityKey({ convId: row.conv_id, sessionId: row.session_id, turnId: row.turn_id, phase: row.phase, createdAtMs: row.created_at_ms }),
-        snapshotFingerprint({
-          runtimeKey: row.runtime_key,
-          inferenceId: row.inference_id,
-          metadata: storedObject(row.turn_metadata_json),
-          data: storedObject(row.turn_data_json),
-          extra: row.turn_extra_json === "" ? {} : JSON.parse(row.turn_extra_json),
-          blockRefs: JSON.parse(row.block_refs_json),
-        }),
-      );
-    }
-  }
-  return found;
+  return /UNIQUE constraint failed: (turn_snapshots|block_nodes)\./.test(text);
 }
 
 /**
  * Saves snapshots all-or-nothing. A snapshot identical to the stored one under its identity is
- * "unchanged" and writes nothing; a different one throws SnapshotConflictError and nothing of the
- * request is written. The common case (all new) costs exactly one batch.
+ * "unchanged" and writes nothing; a different one throws StoreError SNAPSHOT_CONFLICT, and an
+ * unknown block reference UNKNOWN_BLOCK_REF, before anything of the request is written.
  */
 export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<SaveResult> {
   const outcomes: SaveOutcome[] = snapshots.map(() => "created");
-  const firstIndex = new Map<string, number>();
   const fingerprints = snapshots.map(fingerprintOf);
-  let pending: number[] = [];
+  const firstIndex = new Map<string, number>();
+  const pending: number[] = [];
   snapshots.forEach((s, i) => {
     const key = identityKey(s);
     const first = firstIndex.get(key);
@@ -238,31 +385,31 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
       firstIndex.set(key, i);
       pending.push(i);
     } else if (fingerprints[first] !== fingerprints[i]) {
-      throw new SnapshotConflictError(i, `items[${i}] repeats the identity of items[${first}] with different content: ${describe(s)}`);
+      throw new StoreError("SNAPSHOT_CONFLICT", `items[${i}] repeats the identity of items[${first}] with different content: ${describe(s)}`);
     } else {
       outcomes[i] = "unchanged";
     }
   });
 
-  // Retried only when a concurrent writer stored one of our identities between our attempts.
+  let read = 0;
+  // Planned again only when a concurrent writer stored one of our nodes or identities in between.
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (pending.length === 0) return { outcomes, rowsWritten: 0 };
+    const pendingOutcomes: SaveOutcome[] = pending.map(() => "created");
+    const p = await plan(
+      db,
+      pending.map((i) => snapshots[i]!),
+      pending.map((i) => fingerprints[i]!),
+      pendingOutcomes,
+    );
+    read += p.rowsRead;
+    pending.forEach((i, k) => (outcomes[i] = pendingOutcomes[k]!));
+    if (p.snapshots.length === 0) return { outcomes, rowsWritten: 0, rowsRead: read, nodesAdded: 0 };
     try {
-      const results = await db.batch(writeStatements(db, pending.map((i) => snapshots[i]!)));
-      return { outcomes, rowsWritten: rowsWritten(results) };
+      const results = await db.batch(writeStatements(db, p));
+      return { outcomes, rowsWritten: rowsWritten(results), rowsRead: read + rowsRead(results), nodesAdded: p.nodes.length };
     } catch (error) {
-      if (!isDuplicateSnapshotError(error)) throw error;
+      if (!isConcurrentWrite(error)) throw error;
     }
-    const stored = await storedFingerprints(db, pending.map((i) => snapshots[i]!));
-    pending = pending.filter((i) => {
-      const existing = stored.get(identityKey(snapshots[i]!));
-      if (existing === undefined) return true;
-      if (existing !== fingerprints[i]) {
-        throw new SnapshotConflictError(i, `a different snapshot is already stored under ${describe(snapshots[i]!)}`);
-      }
-      outcomes[i] = "unchanged";
-      return false;
-    });
   }
-  throw new Error("snapshot write kept colliding with concurrent writers; retry the request");
+  throw new StoreError("UNAVAILABLE", "the snapshot write kept colliding with concurrent writers; retry the request");
 }

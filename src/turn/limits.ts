@@ -9,7 +9,7 @@ import { TurnFormatError } from "./turn";
 export { MAX_BLOCKS_PER_SNAPSHOT } from "./turn";
 /** Blocks all snapshots of one request may list together, repeats included. */
 export const MAX_BLOCKS_PER_REQUEST = 50_000;
-/** New block rows one request may write (CONTRACT §5.3 default). */
+/** New block rows one request may write (CONTRACT §5.3 default): the store counts them exactly before writing. */
 export const MAX_NEW_BLOCK_ROWS_PER_REQUEST = 10_000;
 /** Content one request may write: the canonical bytes of its distinct blocks and of its snapshots' metadata, data and extra keys. */
 export const MAX_CONTENT_BYTES_PER_REQUEST = 8 * 1024 * 1024;
@@ -40,7 +40,8 @@ export function assertYamlBudget(payloads: ReadonlyArray<string | undefined>): v
 
 /**
  * The bounds of one request over its read snapshots (before hashing, before any write): blocks
- * listed, distinct blocks (an upper bound on the new block rows), and content bytes.
+ * listed, and content bytes. (New block rows are counted by the store once it knows which blocks the
+ * conversation has: saveSnapshots.)
  */
 export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): void {
   let listed = 0;
@@ -50,6 +51,7 @@ export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): voi
     listed += s.blocks.length;
     bytes += s.metadataJson.length + s.dataJson.length + s.extraJson.length;
     for (const b of s.blocks) {
+      if (b.ref) continue;
       const key = `${b.id}\u0000${b.kind}\u0000${b.role}\u0000${b.payloadJson}\u0000${b.metadataJson}`;
       if (distinct.has(key)) continue;
       distinct.add(key);
@@ -59,12 +61,6 @@ export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): voi
       throw new TurnFormatError("TOO_MANY_BLOCKS", `the request lists more than ${MAX_BLOCKS_PER_REQUEST} blocks (at items[${i}]); split it into smaller requests`);
     }
   });
-  if (distinct.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) {
-    throw new TurnFormatError(
-      "TOO_MANY_BLOCKS",
-      `the request carries ${distinct.size} distinct blocks; at most ${MAX_NEW_BLOCK_ROWS_PER_REQUEST} new block rows are written per request — split it, or send blocks already stored as references`,
-    );
-  }
   // UTF-16 length first: a unit is at most 3 UTF-8 bytes, so only a large request needs the exact count.
   if (bytes * 3 > MAX_CONTENT_BYTES_PER_REQUEST) {
     const exact = contentBytes(snapshots);
@@ -80,6 +76,7 @@ function contentBytes(snapshots: readonly PreparedSnapshot[]): number {
   for (const s of snapshots) {
     bytes += utf8.encode(s.metadataJson + s.dataJson + s.extraJson).length;
     for (const b of s.blocks) {
+      if (b.ref) continue;
       const key = `${b.id}\u0000${b.payloadJson}\u0000${b.metadataJson}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -5,6 +5,7 @@
  */
 import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
 import { HASH_ALGORITHM, blockContent, contentHash } from "./block-hash";
+import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
 import { hasLoneSurrogate } from "./identifier";
 import { parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
@@ -33,9 +34,19 @@ export interface StoredBlock {
   metadataJson: string;
   /** Canonical JSON of the block's extra keys; "" when it has none. */
   extraJson: string;
+  /** A reference to a block already stored in the conversation: its content is not in the request. */
+  ref: boolean;
+}
+
+/** A delta post's prefix: the first `blocks` blocks are those of the conversation's path ending at `chain`. */
+export interface BlockPrefix {
+  chain: string;
+  blocks: number;
 }
 
 export interface PreparedSnapshot extends SnapshotIdentity {
+  /** Where the snapshot came from in its request, for messages: "items[3]", or "" for a single post. */
+  label: string;
   runtimeKey: string;
   inferenceId: string;
   turn: Turn;
@@ -43,7 +54,13 @@ export interface PreparedSnapshot extends SnapshotIdentity {
   dataJson: string;
   /** Canonical JSON of the turn's extra keys; "" when it has none. */
   extraJson: string;
+  /** The blocks the request carries (after the prefix, when there is one). */
   blocks: StoredBlock[];
+  prefix: BlockPrefix | null;
+  /** After hashing: the path nodes of `blocks` (block-path.ts), the chain of the last block, the block count. */
+  nodes: PathNode[];
+  tipChain: string;
+  blockCount: number;
 }
 
 /** What a write route answers for a stored snapshot. */
@@ -68,6 +85,7 @@ export interface SnapshotRequest {
   inference_id?: string;
   turn?: unknown;
   payload?: string;
+  prefix?: BlockPrefix;
 }
 
 export interface PrepareOptions {
@@ -107,17 +125,19 @@ export function assertNotInFuture(field: string, atMs: number, nowMs: number, ma
  * and before any hashing.
  */
 export function readSnapshot(request: SnapshotRequest, options: PrepareOptions): PreparedSnapshot {
-  const prefix = options.prefix ?? "";
-  const at = (field: string) => (prefix ? `${prefix}.${field}` : field);
+  const label = options.prefix ?? "";
+  const at = (field: string) => (label ? `${label}.${field}` : field);
   const fromYaml = request.payload !== undefined;
   const where = at(fromYaml ? "payload" : "turn");
   const raw = fromYaml ? parseTurnYaml(request.payload!, where) : request.turn;
-  const turn = readTurn(raw, { turnId: request.turn_id, where, shapeError: fromYaml ? "INVALID_PAYLOAD" : "INVALID_REQUEST" });
+  const prefix = request.prefix ?? null;
+  const turn = readTurn(raw, { turnId: request.turn_id, where, shapeError: fromYaml ? "INVALID_PAYLOAD" : "INVALID_REQUEST", firstOrdinal: prefix?.blocks ?? 0 });
   const createdAtMs = request.created_at_ms ?? options.nowMs;
   assertNotInFuture(at("created_at_ms"), createdAtMs, options.nowMs, options.maxClockSkewMs);
   const semanticError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
   assertStorableText(turn, where, semanticError);
   const snapshot: PreparedSnapshot = {
+    label,
     convId: request.conv_id,
     sessionId: request.session_id,
     turnId: turn.id,
@@ -129,7 +149,10 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     metadataJson: canonicalJson(turn.metadata),
     dataJson: canonicalJson(turn.data),
     extraJson: extraJson(turn.extra),
-    blocks: turn.blocks.map((block: Block) => {
+    blocks: turn.blocks.map((block: Block): StoredBlock => {
+      if (block.ref !== undefined) {
+        return { id: block.id, contentHash: block.ref, hashAlgorithm: HASH_ALGORITHM, kind: "", role: "", payloadJson: "", metadataJson: "", extraJson: "", ref: true };
+      }
       const content = blockContent(block);
       return {
         id: block.id,
@@ -140,22 +163,33 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
         payloadJson: content.payloadJson,
         metadataJson: content.metadataJson,
         extraJson: extraJson(block.extra),
+        ref: false,
       };
     }),
+    prefix,
+    nodes: [],
+    tipChain: prefix?.chain ?? EMPTY_CHAIN,
+    blockCount: (prefix?.blocks ?? 0) + turn.blocks.length,
   };
   if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
     throw new TurnFormatError(semanticError, `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`);
   }
-  assertRowsFit(snapshot, prefix);
+  assertRowsFit(snapshot, label);
   return snapshot;
 }
 
-/** Content-addresses the blocks of a read snapshot (SHA-256 of their canonical material). */
+/** Content-addresses the blocks of a read snapshot (SHA-256 of their canonical material) and names its path nodes. */
 export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSnapshot> {
   const hashes = await Promise.all(
-    snapshot.blocks.map((b) => contentHash({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson })),
+    snapshot.blocks.map((b) => (b.ref ? b.contentHash : contentHash({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson }))),
   );
   snapshot.blocks.forEach((block, i) => (block.contentHash = hashes[i]!));
+  snapshot.nodes = pathNodes(
+    snapshot.blocks.map((b) => ({ blockId: b.id, contentHash: b.contentHash, extraJson: b.extraJson })),
+    snapshot.prefix?.chain ?? EMPTY_CHAIN,
+    snapshot.prefix?.blocks ?? 0,
+  );
+  snapshot.tipChain = snapshot.nodes.at(-1)?.chain ?? snapshot.prefix?.chain ?? EMPTY_CHAIN;
   return snapshot;
 }
 
@@ -181,24 +215,15 @@ function assertStorableText(turn: Turn, where: string, code: "INVALID_TURN" | "I
   });
 }
 
-/** A block's reference as the snapshot stores it: [block_id, content_hash] plus its extra keys when it has any. */
-export type BlockRef = [string, string] | [string, string, Record<string, unknown>];
-
-export function blockRef(block: StoredBlock): BlockRef {
-  return block.extraJson === "" ? [block.id, block.contentHash] : [block.id, block.contentHash, JSON.parse(block.extraJson) as Record<string, unknown>];
-}
-
-/** The ordered block references stored on the snapshot row. */
-export function blockRefs(snapshot: PreparedSnapshot): BlockRef[] {
-  return snapshot.blocks.map(blockRef);
-}
+/** A legacy snapshot row's block reference (block_refs_json): [block_id, content_hash]. */
+export type LegacyBlockRef = [string, string];
 
 function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
   const rowBytes =
     byteLength(snapshot.metadataJson) +
     byteLength(snapshot.dataJson) +
     byteLength(snapshot.extraJson) +
-    snapshot.blocks.reduce((sum, b) => sum + byteLength(b.id) + 70 + byteLength(b.extraJson), 2) +
+    byteLength(snapshot.tipChain) +
     byteLength(snapshot.convId + snapshot.sessionId + snapshot.turnId + snapshot.phase + snapshot.runtimeKey + snapshot.inferenceId);
   if (rowBytes > MAX_STORED_ROW_BYTES) {
     throw new TurnFormatError(
@@ -233,14 +258,19 @@ export function identityKey(s: SnapshotIdentity): string {
   return JSON.stringify([s.convId, s.sessionId, s.turnId, s.phase, s.createdAtMs]);
 }
 
-/** Everything a replay must match to be "the same snapshot": normalized turn content and attribution. */
+/**
+ * Everything a replay must match to be "the same snapshot": attribution, turn content, and its
+ * blocks — named by the chain of its last block, which is the same exactly when the sequence of
+ * blocks (ids, content hashes, extra keys) is.
+ */
 export function snapshotFingerprint(s: {
   runtimeKey: string;
   inferenceId: string;
   metadata: unknown;
   data: unknown;
   extra: unknown;
-  blockRefs: unknown;
+  tipChain: string;
+  blockCount: number;
 }): string {
-  return canonicalJson([s.runtimeKey, s.inferenceId, s.metadata, s.data, s.extra, s.blockRefs]);
+  return canonicalJson([s.runtimeKey, s.inferenceId, s.metadata, s.data, s.extra, s.tipChain, s.blockCount]);
 }

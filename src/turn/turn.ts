@@ -24,6 +24,23 @@ export interface Block {
   metadata: JsonObject;
   /** Keys the reader does not know, verbatim (e.g. geppetto's block `turn_id`). */
   extra: JsonObject;
+  /**
+   * Set when the posted block was a reference {"id", "content_hash"} to a block already stored in
+   * the conversation (CONTRACT §5.4): its content is not in the request (kind, role, payload and
+   * metadata are placeholders) and the store resolves it.
+   */
+  ref?: string;
+}
+
+/** A block reference: exactly {"id": "…", "content_hash": "<64 lowercase hex>"}. */
+const CONTENT_HASH = /^[0-9a-f]{64}$/;
+
+function blockReference(raw: JsonObject): { id: string; contentHash: string } | null {
+  const keys = Object.keys(raw);
+  if (keys.length !== 2 || !Object.hasOwn(raw, "id") || !Object.hasOwn(raw, "content_hash")) return null;
+  return typeof raw.id === "string" && raw.id !== "" && typeof raw.content_hash === "string" && CONTENT_HASH.test(raw.content_hash)
+    ? { id: raw.id, contentHash: raw.content_hash }
+    : null;
 }
 
 export interface Turn {
@@ -133,6 +150,8 @@ export interface ReadTurnOptions {
   where: string;
   /** Code for a turn of the wrong shape: INVALID_REQUEST for JSON, INVALID_PAYLOAD for YAML. */
   shapeError: TurnErrorCode;
+  /** Blocks that come before these (a delta post's prefix): default ids count ordinals from here. */
+  firstOrdinal?: number;
 }
 
 /** Reads a parsed turn (from JSON or YAML) into a normalized Turn, or throws TurnFormatError. */
@@ -166,13 +185,16 @@ export function readTurn(raw: unknown, options: ReadTurnOptions): Turn {
   if (rawBlocks.length > MAX_BLOCKS_PER_SNAPSHOT) {
     throw new TurnFormatError("TOO_MANY_BLOCKS", `${where}.blocks lists ${rawBlocks.length} blocks; a snapshot may list at most ${MAX_BLOCKS_PER_SNAPSHOT}`);
   }
-  const blocks = rawBlocks.map((rawBlock: unknown, ordinal): Block => {
-    const at = `${where}.blocks[${ordinal}]`;
+  const firstOrdinal = options.firstOrdinal ?? 0;
+  const blocks = rawBlocks.map((rawBlock: unknown, index): Block => {
+    const at = `${where}.blocks[${index}]`;
     if (!isJsonObject(rawBlock)) return fail(`${at} must be an object (a block), got ${describeType(rawBlock)}`);
+    const reference = blockReference(rawBlock);
+    if (reference) return { id: reference.id, kind: "other", role: "", payload: {}, metadata: {}, extra: {}, ref: reference.contentHash };
     const kind = normalizeKind(text(rawBlock.kind, `${at}.kind`));
     const blockId = text(rawBlock.id, `${at}.id`);
     return {
-      id: blockId ? blockId : `${id}#${ordinal}`,
+      id: blockId ? blockId : `${id}#${firstOrdinal + index}`,
       kind,
       role: normalizeRole(kind, text(rawBlock.role, `${at}.role`)),
       payload: object(rawBlock.payload, `${at}.payload`),

@@ -6,6 +6,7 @@
 import { applyD1Migrations, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { runMaintenance } from "../../src/scheduled";
 import { get, json } from "./harness";
 
 const migrations = env.TEST_MIGRATIONS;
@@ -74,7 +75,7 @@ async function dump() {
 async function legacyDump() {
   const queries = [
     "SELECT conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms FROM turns ORDER BY 1, 2, 3",
-    "SELECT * FROM blocks ORDER BY block_id, content_hash",
+    "SELECT block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms FROM blocks ORDER BY block_id, content_hash",
     "SELECT * FROM turn_block_membership ORDER BY 1, 2, 3, 4, 5, 6",
   ];
   return JSON.stringify((await env.DB.batch(queries.map((q) => env.DB.prepare(q)))).map((r) => r.results));
@@ -142,10 +143,41 @@ describe("migration chain on old data", () => {
     expect(await dump()).toBe(snapshot);
   });
 
-  it("serves migrated legacy snapshots through the debug API, malformed metadata shown verbatim", async () => {
+  it("serves migrated legacy snapshots through the debug API, malformed metadata shown verbatim — before and after their conversion to block paths", async () => {
     await applyD1Migrations(env.DB, migrations.slice(0, 1));
     await insertLegacyRows();
     await applyD1Migrations(env.DB, migrations);
+    await checkReads();
+    const reads = await everyRead();
+    // The scheduled data step converts the legacy rows; every read is the same afterwards.
+    expect(await runMaintenance(env)).toEqual({ converted_snapshots: 4, conversion_remaining: false });
+    expect(await everyRead()).toBe(reads);
+    await checkReads();
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL").first<{ n: number }>())!.n).toBe(0);
+    // b1 is on one node (shared by t1 and t2's paths), b2 on two (t1's path, t4's), b3 on one.
+    const counts = (await env.DB.prepare("SELECT block_id, ref_count FROM blocks ORDER BY block_id").all()).results;
+    expect(counts).toEqual([
+      { block_id: "b1", ref_count: 1 },
+      { block_id: "b2", ref_count: 2 },
+      { block_id: "b3", ref_count: 1 },
+    ]);
+  });
+
+  async function everyRead(): Promise<string> {
+    const paths = [
+      "/api/debug/turn/conv-a/sess-a/t1",
+      "/api/debug/turn/conv-a/sess-a/t2",
+      "/api/debug/turn/conv-b/sess-b/t4",
+      "/api/debug/turns?conv_id=conv-a",
+      "/api/debug/turns?conv_id=conv-a&payload=none",
+      "/api/debug/turns?session_id=sess-b",
+      "/api/debug/conversations",
+      "/api/debug/conversations/conv-a",
+    ];
+    return JSON.stringify(await Promise.all(paths.map(async (p) => json(await get(p)))));
+  }
+
+  async function checkReads() {
     const t1 = await get("/api/debug/turn/conv-a/sess-a/t1");
     expect(t1.status).toBe(200);
     expect((await json(t1)).items[0]).toMatchObject({
@@ -159,7 +191,7 @@ describe("migration chain on old data", () => {
     expect((await json(t4)).items[0].parsed.metadata).toEqual({ "turnstore.unparsed_json@v1": "{not json" });
     const list = await get("/api/debug/turns?conv_id=conv-a");
     expect((await json(list)).items.map((i: { turn_id: string; phase: string }) => `${i.turn_id}/${i.phase}`)).toEqual(["t2/final", "t2/draft", "t1/final"]);
-  });
+  }
 
   it("upgrades a legacy database created by raw SQL with no d1_migrations table", async () => {
     for (const statement of LEGACY_SCHEMA.split(";").map((s) => s.trim()).filter(Boolean)) {

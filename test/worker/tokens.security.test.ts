@@ -244,7 +244,7 @@ describe("work bounds per request (checked before any hashing or write)", () => 
       () => post("/api/turns/batch", { items: [0, 1].map((i) => ({ conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: `t${i}`, blocks: tiny(5_001, `t${i}`) } })) }),
       413,
       "TOO_MANY_BLOCKS",
-      /10002 distinct blocks; at most 10000/,
+      /would store 10002 new blocks; at most 10000/,
     ));
 
   it("a snapshot listing more than 20,000 blocks → 413", () =>

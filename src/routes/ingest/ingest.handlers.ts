@@ -2,8 +2,8 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { AppEnv } from "../../http/bindings";
 import { maxClockSkewMs } from "../../http/config";
 import { ApiError } from "../../http/errors";
-import { switchRuntime, UnknownConversationError } from "../../store/conversations";
-import { saveSnapshots, SnapshotConflictError } from "../../store/snapshot-writes";
+import { switchRuntime } from "../../store/conversations";
+import { saveSnapshots } from "../../store/snapshot-writes";
 import { assertRequestBounds, assertYamlBudget } from "../../turn/limits";
 import { assertNotInFuture, hashBlocks, projectSnapshot, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
@@ -31,14 +31,6 @@ function logWrite(requestId: string, route: string, snapshots: PreparedSnapshot[
   );
 }
 
-async function store(db: AppEnv["Variables"]["db"], snapshots: PreparedSnapshot[]) {
-  try {
-    return await saveSnapshots(db, snapshots);
-  } catch (error) {
-    if (error instanceof SnapshotConflictError) throw new ApiError("SNAPSHOT_CONFLICT", error.message);
-    throw error;
-  }
-}
 
 /**
  * Request items → snapshots ready to store: every item is read and the request's work bounds are
@@ -55,7 +47,7 @@ async function prepareRequest(env: Env, items: readonly SnapshotRequest[], nowMs
 export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
   const startedAt = Date.now();
   const [snapshot] = await prepareRequest(c.env, [c.req.valid("json")], startedAt, false);
-  const { outcomes, rowsWritten } = await store(c.var.db, [snapshot!]);
+  const { outcomes, rowsWritten } = await saveSnapshots(c.var.db, [snapshot!]);
   logWrite(c.var.requestId, "POST /api/turns", [snapshot!], outcomes, rowsWritten, startedAt);
   return c.json(projectSnapshot(snapshot!), outcomes[0] === "created" ? 201 : 200);
 };
@@ -63,7 +55,7 @@ export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) =>
 export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
   const startedAt = Date.now();
   const snapshots = await prepareRequest(c.env, c.req.valid("json").items, startedAt, true);
-  const { outcomes, rowsWritten } = await store(c.var.db, snapshots);
+  const { outcomes, rowsWritten } = await saveSnapshots(c.var.db, snapshots);
   logWrite(c.var.requestId, "POST /api/turns/batch", snapshots, outcomes, rowsWritten, startedAt);
   const created = outcomes.includes("created");
   return c.json({ items: snapshots.map(projectSnapshot) }, created ? 201 : 200);
@@ -75,28 +67,23 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   const body = c.req.valid("json");
   const atMs = body.at_ms ?? startedAt;
   assertNotInFuture("at_ms", atMs, startedAt, maxClockSkewMs(c.env));
-  try {
-    const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
-      convId: conv_id,
-      runtimeKey: body.runtime_key,
-      sessionId: body.session_id,
-      atMs,
-    });
-    console.log(
-      JSON.stringify({
-        level: "info",
-        event: "runtime_switch",
-        request_id: c.var.requestId,
-        conv_id,
-        runtime_key: body.runtime_key,
-        resolved_runtime_key: conversation.currentRuntimeKey,
-        rows_written: rowsWritten,
-        duration_ms: Date.now() - startedAt,
-      }),
-    );
-    return c.json(conversationView(conversation), 200);
-  } catch (error) {
-    if (error instanceof UnknownConversationError) throw new ApiError("UNKNOWN_CONVERSATION", error.message);
-    throw error;
-  }
+  const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
+    convId: conv_id,
+    runtimeKey: body.runtime_key,
+    sessionId: body.session_id,
+    atMs,
+  });
+  console.log(
+    JSON.stringify({
+      level: "info",
+      event: "runtime_switch",
+      request_id: c.var.requestId,
+      conv_id,
+      runtime_key: body.runtime_key,
+      resolved_runtime_key: conversation.currentRuntimeKey,
+      rows_written: rowsWritten,
+      duration_ms: Date.now() - startedAt,
+    }),
+  );
+  return c.json(conversationView(conversation), 200);
 };

@@ -7,11 +7,14 @@ import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { batchScope, runtimeScope, snapshotScope } from "../../http/scope";
+import { CHAIN } from "../../turn/block-path";
 import { hasLoneSurrogate, lookalikeProblem, MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { BLOCK_KINDS, isJsonObject, type JsonObject } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
 
 export const MAX_BATCH_ITEMS = 100;
+/** A prefix may name any path a snapshot may hold. */
+const MAX_PREFIX_BLOCKS = 1_000_000;
 
 /** Explicit attribution: trimmed, and '' means "not given" (falls through to metadata). */
 const attribution = (name: string) =>
@@ -71,6 +74,16 @@ export const SnapshotRequestSchema = z
     payload: z.string({ error: "payload must be a string (the turn as YAML)" }).optional().openapi({
       description: "The turn as YAML, as the Go implementation serializes it (give this or turn)",
     }),
+    prefix: z
+      .strictObject({
+        chain: z.string().regex(CHAIN, "prefix.chain must be 32 lowercase hex characters (a block path's chain)"),
+        blocks: z.number().int().min(1, "prefix.blocks must be a positive integer").max(MAX_PREFIX_BLOCKS, `prefix.blocks must be at most ${MAX_PREFIX_BLOCKS}`),
+      })
+      .optional()
+      .openapi({
+        description:
+          "A delta post: the turn's blocks begin with the `blocks` blocks of this conversation's path whose last node is `chain` (docs/API.md, Delta posts); the turn lists only the blocks after them. Stored exactly as the full post would be.",
+      }),
   })
   .refine((body) => (body.turn === undefined) !== (body.payload === undefined), {
     message: "give exactly one of turn (a JSON object) or payload (the turn as a YAML string)",

@@ -1,0 +1,107 @@
+/**
+ * The data step from the first release's layout to block paths (CONTRACT §5.4): a snapshot written
+ * by the first release, or carried over from turn_block_membership by the backfill, holds its whole
+ * block list in block_refs_json (tip_chain NULL). Converting it adds the path nodes its blocks need
+ * (the same nodes a post of the same blocks adds: src/turn/block-path.ts), counts the references to
+ * their blocks, and points the snapshot at its tip — then clears the list.
+ *
+ * Chunked and re-runnable: each call converts a bounded number of the oldest unconverted snapshots
+ * (found through the partial index turn_snapshots_unconverted) in one read and one write batch, and
+ * a converted row is never converted again. Reads serve both kinds of rows, so a database reads the
+ * same before, during and after. The Worker's scheduled handler runs it; `npm run db:convert` too.
+ */
+import { pathNodes, type PathNode } from "../turn/block-path";
+import type { LegacyBlockRef } from "../turn/snapshot";
+import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
+
+/** Snapshots per chunk, and references per chunk (a legacy row can list thousands of blocks). */
+export const CONVERSION_CHUNK_SNAPSHOTS = 200;
+export const CONVERSION_CHUNK_REFS = 20_000;
+
+const NEXT_UNCONVERTED = `
+SELECT id, conv_id, block_refs_json FROM turn_snapshots INDEXED BY turn_snapshots_unconverted
+WHERE tip_chain IS NULL ORDER BY conv_id, id LIMIT ?1`;
+
+const FIND_NODES = `
+SELECT conv_id, chain FROM block_nodes
+WHERE (conv_id, chain) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))`;
+
+const INSERT_NODES = `
+INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_hash, extra_json)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, ''
+FROM json_each(?1)`;
+
+const COUNT_REFERENCES = `
+UPDATE blocks SET ref_count = coalesce(ref_count, 0) + r.value ->> 2
+FROM json_each(?1) AS r
+WHERE blocks.block_id = r.value ->> 0 AND blocks.content_hash = r.value ->> 1`;
+
+const POINT_SNAPSHOTS = `
+UPDATE turn_snapshots SET tip_chain = u.value ->> 1, block_count = u.value ->> 2, block_refs_json = '[]'
+FROM json_each(?1) AS u
+WHERE turn_snapshots.id = u.value ->> 0 AND turn_snapshots.tip_chain IS NULL`;
+
+const ANY_UNCONVERTED = `SELECT 1 AS found FROM turn_snapshots INDEXED BY turn_snapshots_unconverted WHERE tip_chain IS NULL LIMIT 1`;
+
+export interface ConversionResult {
+  converted: number;
+  /** Legacy snapshots still to convert after this chunk. */
+  remaining: boolean;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+/** True while any snapshot is still in the first release's layout. */
+export async function hasUnconvertedSnapshots(db: D1Handle): Promise<boolean> {
+  return (await db.prepare(ANY_UNCONVERTED).first<{ found: number }>()) !== null;
+}
+
+/** Converts one chunk of the oldest legacy snapshots. */
+export async function convertLegacySnapshots(db: D1Handle): Promise<ConversionResult> {
+  const { results: candidates, meta } = await db.prepare(NEXT_UNCONVERTED).bind(CONVERSION_CHUNK_SNAPSHOTS + 1).all<{ id: number; conv_id: string; block_refs_json: string }>();
+  let read = meta?.rows_read ?? 0;
+  const chunk: Array<{ id: number; convId: string; nodes: PathNode[] }> = [];
+  let refs = 0;
+  for (const row of candidates.slice(0, CONVERSION_CHUNK_SNAPSHOTS)) {
+    const list = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
+    if (chunk.length > 0 && refs + list.length > CONVERSION_CHUNK_REFS) break;
+    refs += list.length;
+    chunk.push({ id: row.id, convId: row.conv_id, nodes: pathNodes(list.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))) });
+  }
+  if (chunk.length === 0) return { converted: 0, remaining: false, rowsRead: read, rowsWritten: 0 };
+
+  // Planned again only if a concurrent write adds one of the same nodes in between.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const wanted = new Map<string, [string, string]>();
+    for (const s of chunk) for (const n of s.nodes) wanted.set(`${s.convId}\u0000${n.chain}`, [s.convId, n.chain]);
+    const found = await db.batch<{ conv_id: string; chain: string }>(jsonParameterChunks([...wanted.values()]).map((c) => db.prepare(FIND_NODES).bind(c)));
+    read += rowsRead(found);
+    const existing = new Set(found.flatMap((r) => r.results.map((row) => `${row.conv_id}\u0000${row.chain}`)));
+    const added = new Map<string, unknown[]>();
+    const references = new Map<string, [string, string, number]>();
+    for (const s of chunk) {
+      for (const n of s.nodes) {
+        const key = `${s.convId}\u0000${n.chain}`;
+        if (existing.has(key) || added.has(key)) continue;
+        added.set(key, [s.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash]);
+        const blockKey = `${n.blockId}\u0000${n.contentHash}`;
+        const counted = references.get(blockKey);
+        if (counted) counted[2] += 1;
+        else references.set(blockKey, [n.blockId, n.contentHash, 1]);
+      }
+    }
+    const pointers = chunk.map((s) => [s.id, s.nodes.at(-1)?.chain ?? "", s.nodes.length]);
+    const statements = [
+      ...jsonParameterChunks([...added.values()]).map((c) => db.prepare(INSERT_NODES).bind(c)),
+      ...jsonParameterChunks([...references.values()]).map((c) => db.prepare(COUNT_REFERENCES).bind(c)),
+      ...jsonParameterChunks(pointers).map((c) => db.prepare(POINT_SNAPSHOTS).bind(c)),
+    ];
+    try {
+      const results = await db.batch(statements);
+      return { converted: chunk.length, remaining: candidates.length > chunk.length || (await hasUnconvertedSnapshots(db)), rowsRead: read + rowsRead(results), rowsWritten: rowsWritten(results) };
+    } catch (error) {
+      if (!/UNIQUE constraint failed: block_nodes\./.test(String((error as Error)?.message ?? error))) throw error;
+    }
+  }
+  throw new Error("the conversion of legacy snapshots kept colliding with concurrent writes; it runs again with the next scheduled run");
+}

@@ -1,0 +1,78 @@
+/**
+ * Block paths (CONTRACT §5.4; the block_nodes table): a snapshot's blocks are a path in a tree per
+ * conversation, each node named by its chain — the first 16 bytes (hex) of SHA-256 over the
+ * canonical JSON [parent chain, block_id, content_hash, extra_json]. The same sequence of blocks
+ * always reaches the same chain, so a snapshot that repeats its conversation's history reaches
+ * existing nodes and adds only the nodes of its new blocks. Pure; no I/O.
+ *
+ * SHA-256 here is @noble/hashes (synchronous): a chain depends on the previous one, so the hashes
+ * of one path cannot be batched, and awaiting Web Crypto for each would cost ~10 µs per block.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { canonicalJson } from "./canonical-json";
+
+/** The chain of the empty sequence (a snapshot without blocks). */
+export const EMPTY_CHAIN = "";
+
+export const CHAIN = /^[0-9a-f]{32}$/;
+
+/** A block's place in a path: what names a node besides its parent. */
+export interface PathStep {
+  blockId: string;
+  contentHash: string;
+  /** Canonical JSON of the block's extra keys; "" when none. */
+  extraJson: string;
+}
+
+/**
+ * Chains of recently seen steps, per isolate: a growing conversation posted in full walks the same
+ * path again with every snapshot. Keyed by the exact material, so a hit is exact.
+ */
+const remembered = new Map<string, string>();
+const MAX_REMEMBERED = 32_768;
+
+export function chainOf(parentChain: string, step: PathStep): string {
+  const material = canonicalJson([parentChain, step.blockId, step.contentHash, step.extraJson]);
+  const known = remembered.get(material);
+  if (known !== undefined) return known;
+  const chain = bytesToHex(sha256(utf8ToBytes(material)).subarray(0, 16));
+  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  remembered.set(material, chain);
+  return chain;
+}
+
+export interface PathNode extends PathStep {
+  chain: string;
+  parentChain: string;
+  /** Position from 1. */
+  depth: number;
+}
+
+/** The nodes of `steps` appended to the path ending at `parentChain` (at `parentDepth`). */
+export function pathNodes(steps: readonly PathStep[], parentChain = EMPTY_CHAIN, parentDepth = 0): PathNode[] {
+  const nodes: PathNode[] = [];
+  let parent = parentChain;
+  steps.forEach((step, i) => {
+    const chain = chainOf(parent, step);
+    nodes.push({ ...step, chain, parentChain: parent, depth: parentDepth + i + 1 });
+    parent = chain;
+  });
+  return nodes;
+}
+
+/**
+ * The blocks of a path, first to last, from its tip and the nodes read for it (keyed by chain).
+ * Returns null when a node is missing (a bug or a half-deleted conversation: never guessed).
+ */
+export function walkPath<N extends { chain: string; parentChain: string }>(tipChain: string, nodes: ReadonlyMap<string, N>): N[] | null {
+  const out: N[] = [];
+  let chain = tipChain;
+  while (chain !== EMPTY_CHAIN) {
+    const node = nodes.get(chain);
+    if (!node) return null;
+    out.push(node);
+    chain = node.parentChain;
+  }
+  return out.reverse();
+}
