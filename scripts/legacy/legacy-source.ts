@@ -3,7 +3,6 @@
  * table, rows that cannot be imported (named with table, key and reason), warnings. Readers for
  * each layout produce a LegacySource; nothing here does I/O.
  */
-import type { SnapshotRow as StoreSnapshotRow } from "../../src/store/snapshot-reads";
 import type { Layout } from "./layout";
 import type { Row } from "./sqlite-file";
 
@@ -46,7 +45,19 @@ export interface MembershipRow {
 }
 
 /** A turn_snapshots row, as the Worker's store defines it (without the insertion-order id). */
-export type SnapshotRow = Omit<StoreSnapshotRow, "id">;
+export interface SnapshotRow {
+  conv_id: string;
+  session_id: string;
+  turn_id: string;
+  phase: string;
+  created_at_ms: number;
+  runtime_key: string;
+  inference_id: string;
+  turn_metadata_json: string;
+  turn_data_json: string;
+  turn_extra_json: string;
+  block_refs_json: string;
+}
 
 export interface TimelineConversation {
   conv_id: string;

@@ -5,7 +5,7 @@
  * own runtime and inference — and the turn roll-up follows the Worker's rule.
  */
 import { canonicalJson } from "../../src/turn/canonical-json";
-import { blockRefs, prepareSnapshot, type PreparedSnapshot } from "../../src/turn/snapshot";
+import { prepareSnapshot, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { parseTurnYaml, TurnFormatError } from "../../src/turn/turn";
 import type { Layout } from "./layout";
 import {
@@ -141,7 +141,7 @@ export async function readSnapshotStore(layout: Layout, rows: readonly Row[]): P
       turn_metadata_json: prepared.metadataJson,
       turn_data_json: prepared.dataJson,
       turn_extra_json: prepared.extraJson,
-      block_refs_json: JSON.stringify(blockRefs(prepared)),
+      block_refs_json: JSON.stringify(prepared.blocks.map((b) => [b.id, b.contentHash])),
     };
     const identity = JSON.stringify([snapshot.conv_id, snapshot.session_id, snapshot.turn_id, snapshot.phase, snapshot.created_at_ms]);
     const fingerprint = canonicalJson([snapshot, prepared.blocks]);

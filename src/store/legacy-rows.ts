@@ -1,0 +1,136 @@
+/**
+ * Old databases loaded as they are (the import tool's layouts A and B: the pre-cutover turns, blocks
+ * and turn_block_membership): the rows go into the same legacy tables an old D1 database has, and
+ * then through the same steps the migrations run on such a database — the backfill
+ * (src/db/backfill-sql.ts) and the conversion to block paths (conversion.ts) — so an imported file
+ * ends exactly as an upgraded database would. Loading never overwrites: rows D1 already has stay.
+ *
+ * Conversation evidence (a timeline's pointer, the runtimes recorded on imported turns) goes through
+ * the one pointer rule, UPSERT_CONVERSATION_EVENTS.
+ */
+import { generateBackfillSql } from "../db/backfill-sql";
+import type { blocks, turnBlockMembership, turns } from "../db/schema";
+import { convertLegacySnapshots } from "./conversion";
+import { jsonParameterChunks, type D1Handle } from "./d1";
+import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
+
+import type { Columns } from "./rows";
+
+/** Rows in D1 column names, typed from the schema. */
+export type LegacyTurnRow = Columns<typeof turns.$inferSelect>;
+export type LegacyBlockRow = Omit<Columns<typeof blocks.$inferSelect>, "ref_count">;
+export type LegacyMembershipRow = Columns<typeof turnBlockMembership.$inferSelect>;
+
+const INSERT_TURNS = `
+INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
+  runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
+SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'turn_created_at_ms',
+  value ->> 'turn_metadata_json', value ->> 'turn_data_json', value ->> 'updated_at_ms',
+  value ->> 'runtime_key', value ->> 'inference_id', value ->> 'runtime_key_at_ms', value ->> 'inference_id_at_ms'
+FROM json_each(?1) WHERE true
+ON CONFLICT DO NOTHING`;
+
+const INSERT_BLOCKS = `
+INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms)
+SELECT value ->> 'block_id', value ->> 'content_hash', value ->> 'hash_algorithm', value ->> 'kind', value ->> 'role',
+  value ->> 'payload_json', value ->> 'block_metadata_json', value ->> 'first_seen_at_ms'
+FROM json_each(?1) WHERE true
+ON CONFLICT DO NOTHING`;
+
+const INSERT_MEMBERSHIP = `
+INSERT INTO turn_block_membership (conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal, block_id, content_hash)
+SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'phase', value ->> 'snapshot_created_at_ms',
+  value ->> 'ordinal', value ->> 'block_id', value ->> 'content_hash'
+FROM json_each(?1) WHERE true
+ON CONFLICT DO NOTHING`;
+
+/** Rows each statement kind actually inserted (meta.changes), per legacy table. */
+export interface LoadResult {
+  turns: number;
+  blocks: number;
+  turn_block_membership: number;
+}
+
+/**
+ * Loads legacy rows, ON CONFLICT DO NOTHING, in batches of bounded size (each statement reads one
+ * JSON parameter below D1's 2 MB string limit).
+ */
+export async function loadLegacyRows(
+  db: D1Handle,
+  rows: { turns: readonly LegacyTurnRow[]; blocks: readonly LegacyBlockRow[]; membership: readonly LegacyMembershipRow[] },
+): Promise<LoadResult> {
+  const result: LoadResult = { turns: 0, blocks: 0, turn_block_membership: 0 };
+  const parts: Array<[keyof LoadResult, string, readonly unknown[]]> = [
+    ["blocks", INSERT_BLOCKS, rows.blocks],
+    ["turns", INSERT_TURNS, rows.turns],
+    ["turn_block_membership", INSERT_MEMBERSHIP, rows.membership],
+  ];
+  for (const [table, sql, list] of parts) {
+    const statements = jsonParameterChunks(list).map((chunk) => db.prepare(sql).bind(chunk));
+    // A few statements per batch: D1 runs a batch as one transaction, so keep each one modest.
+    for (let i = 0; i < statements.length; i += 8) {
+      for (const r of await db.batch(statements.slice(i, i + 8))) result[table] += r.meta?.changes ?? 0;
+    }
+  }
+  return result;
+}
+
+/** The backfill migration's statements (the same text as drizzle/0002_backfill.sql). */
+export function backfillStatements(): string[] {
+  return generateBackfillSql()
+    .split("--> statement-breakpoint")
+    .map((s) => s.trim())
+    .filter((s) => s.split("\n").some((line) => line.trim() !== "" && !line.trim().startsWith("--")));
+}
+
+/** Runs the backfill (idempotent: it fills only what is still empty or missing). */
+export async function runBackfill(db: D1Handle): Promise<void> {
+  for (const sql of backfillStatements()) await db.prepare(sql).run();
+}
+
+/** Converts every legacy snapshot to block paths, chunk by chunk; returns how many were converted. */
+export async function convertAllLegacySnapshots(db: D1Handle): Promise<number> {
+  let converted = 0;
+  for (;;) {
+    const result = await convertLegacySnapshots(db);
+    converted += result.converted;
+    if (!result.remaining) return converted;
+  }
+}
+
+/** A pointer event: a runtime (or '' for activity only) recorded at `atMs` in `sessionId`. */
+export interface ConversationEvidence {
+  convId: string;
+  sessionId: string;
+  runtimeKey: string;
+  atMs: number;
+}
+
+/**
+ * Applies evidence through the pointer rule (the same statement writes and switches use): the newest
+ * event by time wins, ties go to the later one in `evidence`. Counts are not touched.
+ */
+export async function applyConversationEvidence(db: D1Handle, evidence: readonly ConversationEvidence[]): Promise<void> {
+  const events = evidence.map((e) => ({ conv_id: e.convId, session_id: e.sessionId, turn_id: "", at_ms: e.atMs, runtime_key: e.runtimeKey, first_of_turn: 0, snapshots: 0 }));
+  for (const chunk of jsonParameterChunks(events)) await db.prepare(UPSERT_CONVERSATION_EVENTS).bind(chunk).run();
+}
+
+const RECOUNT = `
+UPDATE conversations SET
+  turn_count = (SELECT count(*) FROM turns AS t WHERE t.conv_id = conversations.conv_id),
+  snapshot_count = (SELECT count(*) FROM turn_snapshots AS s WHERE s.conv_id = conversations.conv_id)
+WHERE conv_id IN (SELECT value FROM json_each(?1))`;
+
+/** Sets the turn and snapshot counts of these conversations from what D1 holds for them. */
+export async function recountConversations(db: D1Handle, convIds: readonly string[]): Promise<void> {
+  for (const chunk of jsonParameterChunks(convIds)) await db.prepare(RECOUNT).bind(chunk).run();
+}
+
+/** The evidence of imported turns: each turn's runtime at the time it was recorded, its activity. */
+export function turnEvidence(turnRows: readonly LegacyTurnRow[]): ConversationEvidence[] {
+  return turnRows.map((t) =>
+    t.runtime_key !== ""
+      ? { convId: t.conv_id, sessionId: t.session_id, runtimeKey: t.runtime_key, atMs: t.runtime_key_at_ms || t.updated_at_ms }
+      : { convId: t.conv_id, sessionId: t.session_id, runtimeKey: "", atMs: t.updated_at_ms },
+  );
+}
