@@ -26,6 +26,7 @@ export default defineConfig({
               bindings: {
                 INGEST_TOKEN: "test-ingest-token",
                 DEBUG_TOKEN: "test-debug-token",
+                ADMIN_TOKEN: "test-admin-token",
                 CORS_ORIGINS: "https://chat.example.com, https://app.example.com",
                 // Two keys: "test-1" signs, "old-1" still verifies (a rotation in progress).
                 TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef,old-1:old-token-signing-secret-0123456789abcdef",

@@ -8,6 +8,7 @@ import debug from "./routes/debug/debug.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
 import tokens from "./routes/tokens/tokens.index";
+import admin from "./routes/admin/admin.index";
 import viewer from "./routes/viewer/viewer.index";
 
 const app = createApp();
@@ -15,12 +16,14 @@ const app = createApp();
 app.route("/", health);
 app.route("/", ingest);
 app.route("/", tokens);
+app.route("/", admin);
 app.route("/", debug);
 app.route("/", viewer);
 app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });
+app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "conversationToken", {
   type: "http",
   scheme: "bearer",

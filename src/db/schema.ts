@@ -174,3 +174,16 @@ export const conversations = sqliteTable(
   },
   (t) => [index("conversations_by_activity").on(sql`${t.lastActivityMs} DESC`, t.convId)],
 );
+
+/**
+ * Conversations being deleted (DELETE /api/conversations/:conv_id, retention): the conversation row
+ * goes first and its id comes here, so the conversation reads 404 at once and no write may recreate
+ * it; its turns, snapshots, path nodes and unshared blocks are then removed in bounded batches, by
+ * the request or — if that is interrupted — by the next scheduled run, and the row here goes last.
+ */
+export const conversationDeletions = sqliteTable("conversation_deletions", {
+  convId: text("conv_id").primaryKey(),
+  requestedAtMs: integer("requested_at_ms").notNull(),
+  /** "admin" (the DELETE route) or "retention". */
+  reason: text("reason").notNull(),
+});

@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import { StoreError } from "../store/errors";
 import { TurnFormatError } from "../turn/turn";
 import { describeIssue } from "./validation";
+import { GATED_SURFACES, surfaceGate } from "./auth";
 import type { AppEnv } from "./bindings";
 import { ApiError, errorResponse, ERROR_STATUS, type ErrorCode } from "./errors";
 
@@ -40,6 +41,7 @@ function patternRegExp(path: string): RegExp {
 export function createApp() {
   const app = createRouter();
   app.use("*", requestId({ headerName: "X-Request-Id" }));
+  for (const surface of GATED_SURFACES) for (const path of surface.paths) app.use(path, surfaceGate(surface.token));
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return err.toResponse();
@@ -59,9 +61,6 @@ export function createApp() {
   });
 
   app.notFound((c) => {
-    // The debug surface does not exist while DEBUG_TOKEN is unset, whatever the method.
-    const debugOff = !c.env?.DEBUG_TOKEN && /^\/(api\/)?debug(\/|$)/.test(c.req.path);
-    if (debugOff) return errorResponse("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
     // A known path with another method is 405 with Allow; anything else is 404.
     const allowed = [
       ...new Set(

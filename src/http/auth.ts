@@ -111,6 +111,23 @@ export const requireIngestToken: MiddlewareHandler<AppEnv> = async (c, next) => 
 };
 
 /**
+ * Surfaces that do not exist while their token is unset (404 for every path and method under them,
+ * so they cannot even be probed): the debug API and viewer (DEBUG_TOKEN) and the admin routes
+ * (ADMIN_TOKEN). createApp registers one gate per path pattern, before any route.
+ */
+export const GATED_SURFACES: ReadonlyArray<{ token: "DEBUG_TOKEN" | "ADMIN_TOKEN"; paths: readonly string[] }> = [
+  { token: "DEBUG_TOKEN", paths: ["/api/debug", "/api/debug/*", "/debug", "/debug/*"] },
+  { token: "ADMIN_TOKEN", paths: ["/api/conversations/:conv_id"] },
+];
+
+export function surfaceGate(token: "DEBUG_TOKEN" | "ADMIN_TOKEN"): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!(c.env as unknown as Record<string, string | undefined>)[token]) throw new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+    await next();
+  };
+}
+
+/**
  * A route guarded by one fixed token (DEBUG_TOKEN, ADMIN_TOKEN): unset → the route does not exist
  * (404); a valid conversation token → 403; anything else but the token → 401.
  */

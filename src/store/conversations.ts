@@ -79,13 +79,7 @@ export async function getConversationWithHistory(
 const SELECT_CONVERSATION = `SELECT conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
   last_activity_ms, turn_count, snapshot_count FROM conversations WHERE conv_id = ?1`;
 
-/** The pointer rule of UPSERT_CONVERSATION_EVENTS, for a conversation that must already exist. */
-const SWITCH_EXISTING_CONVERSATION = `UPDATE conversations SET
-  current_runtime_key = CASE WHEN ?2 >= current_runtime_at_ms THEN ?3 ELSE current_runtime_key END,
-  current_runtime_at_ms = max(current_runtime_at_ms, ?2),
-  created_at_ms = min(created_at_ms, ?2),
-  last_activity_ms = max(last_activity_ms, ?2)
-WHERE conv_id = ?1`;
+const SELECT_DELETION = `SELECT count(*) AS deleting FROM conversation_deletions WHERE conv_id = ?1`;
 
 interface ConversationDbRow {
   conv_id: string;
@@ -120,25 +114,23 @@ export async function switchRuntime(
   db: D1Handle,
   event: { convId: string; runtimeKey: string; sessionId?: string; atMs: number },
 ): Promise<{ conversation: ConversationRow; rowsWritten: number }> {
-  const write =
-    event.sessionId !== undefined
-      ? db.prepare(UPSERT_CONVERSATION_EVENTS).bind(
-          JSON.stringify([
-            {
-              conv_id: event.convId,
-              session_id: event.sessionId,
-              at_ms: event.atMs,
-              runtime_key: event.runtimeKey,
-              first_of_turn: 0,
-              snapshots: 0,
-            },
-          ]),
-        )
-      : db.prepare(SWITCH_EXISTING_CONVERSATION).bind(event.convId, event.atMs, event.runtimeKey);
-  const [writeResult, readResult] = await db.batch<ConversationDbRow>([
-    write,
+  const switchEvent = {
+    conv_id: event.convId,
+    ...(event.sessionId !== undefined ? { session_id: event.sessionId } : {}),
+    turn_id: "",
+    at_ms: event.atMs,
+    runtime_key: event.runtimeKey,
+    first_of_turn: 0,
+    snapshots: 0,
+  };
+  const [writeResult, readResult, deletionResult] = await db.batch<ConversationDbRow & { deleting: number }>([
+    db.prepare(UPSERT_CONVERSATION_EVENTS).bind(JSON.stringify([switchEvent])),
     db.prepare(SELECT_CONVERSATION).bind(event.convId),
+    db.prepare(SELECT_DELETION).bind(event.convId),
   ]);
+  if ((deletionResult!.results[0]?.deleting ?? 0) > 0) {
+    throw new StoreError("CONVERSATION_DELETING", `conversation ${JSON.stringify(event.convId)} is being deleted; switch it again once its deletion has finished`);
+  }
   const row = readResult!.results[0];
   if (!row) {
     throw new StoreError(

@@ -22,6 +22,10 @@ const NEXT_UNCONVERTED = `
 SELECT id, conv_id, block_refs_json FROM turn_snapshots INDEXED BY turn_snapshots_unconverted
 WHERE tip_chain IS NULL ORDER BY conv_id, id LIMIT ?1`;
 
+const NEXT_UNCONVERTED_OF = `
+SELECT id, conv_id, block_refs_json FROM turn_snapshots INDEXED BY turn_snapshots_unconverted
+WHERE tip_chain IS NULL AND conv_id = ?2 ORDER BY conv_id, id LIMIT ?1`;
+
 const FIND_NODES = `
 SELECT conv_id, chain FROM block_nodes
 WHERE (conv_id, chain) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))`;
@@ -56,9 +60,13 @@ export async function hasUnconvertedSnapshots(db: D1Handle): Promise<boolean> {
   return (await db.prepare(ANY_UNCONVERTED).first<{ found: number }>()) !== null;
 }
 
-/** Converts one chunk of the oldest legacy snapshots. */
-export async function convertLegacySnapshots(db: D1Handle): Promise<ConversionResult> {
-  const { results: candidates, meta } = await db.prepare(NEXT_UNCONVERTED).bind(CONVERSION_CHUNK_SNAPSHOTS + 1).all<{ id: number; conv_id: string; block_refs_json: string }>();
+/** Converts one chunk of the oldest legacy snapshots (of one conversation, when `convId` is given). */
+export async function convertLegacySnapshots(db: D1Handle, options: { convId?: string } = {}): Promise<ConversionResult> {
+  const next =
+    options.convId === undefined
+      ? db.prepare(NEXT_UNCONVERTED).bind(CONVERSION_CHUNK_SNAPSHOTS + 1)
+      : db.prepare(NEXT_UNCONVERTED_OF).bind(CONVERSION_CHUNK_SNAPSHOTS + 1, options.convId);
+  const { results: candidates, meta } = await next.all<{ id: number; conv_id: string; block_refs_json: string }>();
   let read = meta?.rows_read ?? 0;
   const chunk: Array<{ id: number; convId: string; nodes: PathNode[] }> = [];
   let refs = 0;
@@ -98,7 +106,8 @@ export async function convertLegacySnapshots(db: D1Handle): Promise<ConversionRe
     ];
     try {
       const results = await db.batch(statements);
-      return { converted: chunk.length, remaining: candidates.length > chunk.length || (await hasUnconvertedSnapshots(db)), rowsRead: read + rowsRead(results), rowsWritten: rowsWritten(results) };
+      const remaining = candidates.length > chunk.length || (options.convId === undefined && (await hasUnconvertedSnapshots(db)));
+      return { converted: chunk.length, remaining, rowsRead: read + rowsRead(results), rowsWritten: rowsWritten(results) };
     } catch (error) {
       if (!/UNIQUE constraint failed: block_nodes\./.test(String((error as Error)?.message ?? error))) throw error;
     }

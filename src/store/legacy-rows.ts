@@ -108,10 +108,19 @@ export interface ConversationEvidence {
 
 /**
  * Applies evidence through the pointer rule (the same statement writes and switches use): the newest
- * event by time wins, ties go to the later one in `evidence`. Counts are not touched.
+ * event by time wins, ties go to the later one in `evidence`. Counts are not touched. Evidence with
+ * an empty session only updates a conversation D1 already has (it cannot create one).
  */
 export async function applyConversationEvidence(db: D1Handle, evidence: readonly ConversationEvidence[]): Promise<void> {
-  const events = evidence.map((e) => ({ conv_id: e.convId, session_id: e.sessionId, turn_id: "", at_ms: e.atMs, runtime_key: e.runtimeKey, first_of_turn: 0, snapshots: 0 }));
+  const events = evidence.map((e) => ({
+    conv_id: e.convId,
+    ...(e.sessionId !== "" ? { session_id: e.sessionId } : {}),
+    turn_id: "",
+    at_ms: e.atMs,
+    runtime_key: e.runtimeKey,
+    first_of_turn: 0,
+    snapshots: 0,
+  }));
   for (const chunk of jsonParameterChunks(events)) await db.prepare(UPSERT_CONVERSATION_EVENTS).bind(chunk).run();
 }
 

@@ -118,12 +118,15 @@ function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
   }
   if (filter.sinceMs !== undefined) where.push(`created_at_ms >= ${param(filter.sinceMs)}`);
   if (filter.after) where.push(`(created_at_ms, id) < (${param(filter.after.createdAtMs)}, ${param(filter.after.id)})`);
+  // A conversation whose deletion is under way reads as gone at once (store/deletion.ts).
+  where.push("NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = turn_snapshots.conv_id)");
   // One turn's snapshots: without statistics SQLite prefers an index that yields the sort order
   // (session or conversation + created_at_ms) and reads the whole session to find a few rows; the
   // identity index reads only the turn's, and sorting those few costs nothing.
   const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? " INDEXED BY turn_snapshots_identity" : "";
   const rows = `SELECT ${PAGE_COLUMNS}
-FROM turn_snapshots${turnIndex}${where.length ? `\nWHERE ${where.join(" AND ")}` : ""}
+FROM turn_snapshots${turnIndex}
+WHERE ${where.join(" AND ")}
 ORDER BY created_at_ms DESC, id DESC
 LIMIT ${param(filter.limit + 1)}`;
   if (filter.withBlocks === false) return { sql: rows, params };

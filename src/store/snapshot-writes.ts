@@ -29,6 +29,10 @@ SELECT DISTINCT conv_id, block_id, content_hash FROM block_nodes
 WHERE conv_id IN (SELECT DISTINCT value ->> 0 FROM json_each(?1))
   AND (conv_id, block_id, content_hash) IN (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))`;
 
+/** Conversations of the request whose deletion is under way: no write may recreate them. */
+const FIND_DELETIONS = `
+SELECT conv_id AS deleting FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1))`;
+
 const SELECT_EXISTING = `
 SELECT conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count, block_refs_json
@@ -67,12 +71,14 @@ FROM json_each(?1)`;
 
 /**
  * The pointer rule: the runtime of the newest event (by event time; ties go to the later arrival)
- * wins, and an older event never moves it back. Also used by runtime switches.
+ * wins, and an older event never moves it back. Used by snapshot writes, runtime switches and
+ * imported evidence alike. An event without a session_id applies only to an existing conversation
+ * (keeping its session); no event recreates a conversation whose deletion is under way.
  */
 export const UPSERT_CONVERSATION_EVENTS = `
 INSERT INTO conversations (conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
   last_activity_ms, turn_count, snapshot_count)
-SELECT e.value ->> 'conv_id', e.value ->> 'session_id', e.value ->> 'runtime_key',
+SELECT e.value ->> 'conv_id', coalesce(e.value ->> 'session_id', c.session_id), e.value ->> 'runtime_key',
   CASE WHEN e.value ->> 'runtime_key' <> '' THEN e.value ->> 'at_ms' ELSE 0 END,
   e.value ->> 'at_ms', e.value ->> 'at_ms',
   CASE WHEN e.value ->> 'first_of_turn' AND NOT EXISTS (
@@ -80,7 +86,9 @@ SELECT e.value ->> 'conv_id', e.value ->> 'session_id', e.value ->> 'runtime_key
     WHERE t.conv_id = e.value ->> 'conv_id' AND t.session_id = e.value ->> 'session_id' AND t.turn_id = e.value ->> 'turn_id'
   ) THEN 1 ELSE 0 END,
   e.value ->> 'snapshots'
-FROM json_each(?1) AS e WHERE true
+FROM json_each(?1) AS e LEFT JOIN conversations AS c ON c.conv_id = e.value ->> 'conv_id'
+WHERE (e.value ->> 'session_id' IS NOT NULL OR c.conv_id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = e.value ->> 'conv_id')
 ON CONFLICT (conv_id) DO UPDATE SET
   session_id = CASE WHEN excluded.last_activity_ms >= last_activity_ms THEN excluded.session_id ELSE session_id END,
   current_runtime_key = CASE
@@ -218,6 +226,7 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   const statements = [
     ...jsonParameterChunks([...wanted.values()]).map((chunk) => db.prepare(FIND_NODES).bind(chunk)),
     ...jsonParameterChunks(identities).map((chunk) => db.prepare(SELECT_EXISTING).bind(chunk)),
+    ...jsonParameterChunks([...new Set(snapshots.map((s) => s.convId))]).map((chunk) => db.prepare(FIND_DELETIONS).bind(chunk)),
   ];
   const results = await db.batch<Record<string, unknown>>(statements);
   let read = rowsRead(results);
@@ -225,6 +234,10 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   const stored = new Map<string, string>();
   for (const result of results) {
     for (const row of result.results) {
+      if ("deleting" in row) {
+        const s = snapshots.find((x) => x.convId === row.deleting)!;
+        throw new StoreError("CONVERSATION_DELETING", `${where(s)}conversation ${JSON.stringify(s.convId)} is being deleted; write to it again once its deletion has finished`);
+      }
       if ("chain" in row) existingDepth.set(nodeKey(row.conv_id as string, row.chain as string), row.depth as number);
       else {
         const r = row as unknown as StoredSnapshotRow;

@@ -131,14 +131,15 @@ describe("constant queries per request", () => {
     const few = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }));
     const many = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "b", created_at_ms: 2, blocks: Array.from({ length: 300 }, (_, i) => ({ kind: "user", payload: { i } })) }));
     const batch = await write({ items: Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `c${i}`, created_at_ms: 10 + i })) }, "/api/turns/batch");
-    // Read: the nodes and identities the request repeats. Write: snapshots, block contents, path
-    // nodes, conversations, turns (a sixth statement only for references to stored blocks).
-    expect(few).toEqual({ statements: 7, roundTrips: 2 });
+    // Read: the nodes and identities the request repeats, and whether a conversation is being
+    // deleted. Write: snapshots, block contents, path nodes, conversations, turns (a sixth statement
+    // only for references to stored blocks).
+    expect(few).toEqual({ statements: 8, roundTrips: 2 });
     expect(many).toEqual(few);
     expect(batch).toEqual(few);
     // An identical replay reads and writes nothing.
     const counter = countingDb();
     expect((await call("POST", "/api/turns", { body: turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), env: { DB: counter.db } })).status).toBe(200);
-    expect(counter.counts()).toEqual({ statements: 2, roundTrips: 1 });
+    expect(counter.counts()).toEqual({ statements: 3, roundTrips: 1 });
   });
 });

@@ -94,6 +94,7 @@ describe("OpenAPI document", () => {
     const doc = await json(res);
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/conversations/{conv_id}",
       "/api/conversations/{conv_id}/runtime",
       "/api/debug/conversations",
       "/api/debug/conversations/{conv_id}",

@@ -47,15 +47,17 @@ export const post = (path: string, body: unknown, options: CallOptions = {}) => 
 export const get = (path: string, options: CallOptions = {}) => call("GET", path, options);
 
 /** Row counts of every table: a rejected request must leave them all unchanged. */
+export const TABLES = ["turns", "turn_snapshots", "blocks", "block_nodes", "conversations", "conversation_deletions", "turn_block_membership"];
+
 export async function tableCounts(): Promise<Record<string, number>> {
-  const tables = ["turns", "turn_snapshots", "blocks", "conversations", "turn_block_membership"];
+  const tables = TABLES;
   const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT count(*) AS n FROM ${t}`)));
   return Object.fromEntries(tables.map((t, i) => [t, (rows[i]!.results[0] as { n: number }).n]));
 }
 
 /** A digest of every row of every table (for "changes nothing" checks stronger than counts). */
 export async function databaseDigest(): Promise<string> {
-  const tables = ["turns", "turn_snapshots", "blocks", "conversations", "turn_block_membership"];
+  const tables = TABLES;
   const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`)));
   return JSON.stringify(rows.map((r) => r.results));
 }

@@ -5,20 +5,15 @@
  * API). The shells hold no data, so they need no token; like the debug API, the whole surface is 404
  * while DEBUG_TOKEN is unset.
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../../http/bindings";
-import { ApiError } from "../../http/errors";
 import { ConversationPage, ConversationsPage, ICON_PATH, SCRIPT_PATH, STYLE_PATH, TurnPage } from "./viewer.pages";
 // Built by scripts/build-viewer.mjs (wrangler's [build], vitest.config.ts); imported as text.
 import VIEWER_SCRIPT from "../../../dist/viewer/viewer.js.txt";
 import { VIEWER_ICON, VIEWER_STYLE } from "./viewer.style";
 
-const debugSurfaceEnabled: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!c.env.DEBUG_TOKEN) throw new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
-  await next();
-};
 
 // Turn text is untrusted: only our own script and stylesheet may run or style, nothing inline, and
 // the only place the page may talk to is this origin (the debug API).
@@ -49,8 +44,9 @@ function asset(body: string, contentType: string): Response {
 }
 
 const viewer = new Hono<AppEnv>({ strict: true })
-  .use("/debug", viewerHeaders, debugSurfaceEnabled)
-  .use("/debug/*", viewerHeaders, debugSurfaceEnabled)
+  // The whole surface is 404 while DEBUG_TOKEN is unset (http/auth.ts GATED_SURFACES, before any route).
+  .use("/debug", viewerHeaders)
+  .use("/debug/*", viewerHeaders)
   .get("/debug", () => shell(<ConversationsPage />))
   .get("/debug/c/:conv_id", (c) => shell(<ConversationPage convId={c.req.param("conv_id")} />))
   .get("/debug/t/:conv_id/:session_id/:turn_id", (c) =>

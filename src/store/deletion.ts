@@ -1,0 +1,149 @@
+/**
+ * Deleting a conversation (CONTRACT §5.6): every row of it, and every block no other conversation
+ * references, in work proportional to what is deleted and in bounded batches.
+ *
+ *  1. One batch: the conversation row is deleted and its id recorded in conversation_deletions — from
+ *     then on it reads 404 everywhere and no write can recreate it (snapshot-writes refuses it).
+ *  2. Its legacy snapshots (if any) are converted to block paths, so their blocks are counted.
+ *  3. Chunks of at most DELETE_CHUNK_ROWS rows per statement, one batch each: path nodes (each block's
+ *     reference count lowered in the same batch, a block that reaches 0 deleted with it), snapshots,
+ *     turns, legacy membership rows — every statement an index range of this conversation.
+ *  4. The conversation_deletions row goes last.
+ *
+ * Interrupted anywhere (a failing batch, the invocation's limits), nothing is half-readable and the
+ * next call — the route again, or the scheduled handler, which resumes pending deletions — finishes.
+ * A block counted 0 while the first release's snapshots are still being converted elsewhere is kept
+ * (they are not counted yet) and collected by the scheduled handler afterwards (collectUnreferencedBlocks).
+ */
+import { convertLegacySnapshots } from "./conversion";
+import type { D1Handle } from "./d1";
+
+/** Rows one statement deletes at most: a few milliseconds of D1 time each. */
+export const DELETE_CHUNK_ROWS = 1_000;
+
+const NO_UNCONVERTED = `NOT EXISTS (SELECT 1 FROM turn_snapshots INDEXED BY turn_snapshots_unconverted WHERE tip_chain IS NULL)`;
+
+const RECORD_DELETION = `INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason)
+SELECT conv_id, ?2, ?3 FROM conversations WHERE conv_id = ?1
+ON CONFLICT (conv_id) DO NOTHING`;
+const DELETE_CONVERSATION = `DELETE FROM conversations WHERE conv_id = ?1`;
+const PENDING = `SELECT count(*) AS pending FROM conversation_deletions WHERE conv_id = ?1`;
+
+/** The next chunk of path nodes: the same rows for each statement of the batch (one transaction). */
+const NODE_CHUNK = `SELECT block_id, content_hash FROM block_nodes WHERE conv_id = ?1 ORDER BY chain LIMIT ?2`;
+
+const PURGE_NODES = [
+  `UPDATE blocks SET ref_count = ref_count - c.n
+FROM (SELECT block_id, content_hash, count(*) AS n FROM (${NODE_CHUNK}) GROUP BY block_id, content_hash) AS c
+WHERE blocks.block_id = c.block_id AND blocks.content_hash = c.content_hash`,
+  `DELETE FROM blocks WHERE ref_count <= 0 AND (block_id, content_hash) IN (${NODE_CHUNK}) AND ${NO_UNCONVERTED}`,
+  `DELETE FROM block_nodes WHERE conv_id = ?1 AND chain IN (SELECT chain FROM block_nodes WHERE conv_id = ?1 ORDER BY chain LIMIT ?2)`,
+];
+
+const PURGE_ROWS = [
+  `DELETE FROM turn_snapshots WHERE id IN (SELECT id FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id LIMIT ?2)`,
+  `DELETE FROM turns WHERE rowid IN (SELECT rowid FROM turns WHERE conv_id = ?1 LIMIT ?2)`,
+  `DELETE FROM turn_block_membership WHERE rowid IN (SELECT rowid FROM turn_block_membership WHERE conv_id = ?1 LIMIT ?2)`,
+];
+
+const FINISH = `DELETE FROM conversation_deletions WHERE conv_id = ?1
+  AND NOT EXISTS (SELECT 1 FROM block_nodes WHERE conv_id = ?1)
+  AND NOT EXISTS (SELECT 1 FROM turn_snapshots WHERE conv_id = ?1)
+  AND NOT EXISTS (SELECT 1 FROM turns WHERE conv_id = ?1)
+  AND NOT EXISTS (SELECT 1 FROM turn_block_membership WHERE conv_id = ?1)`;
+
+/** What one deletion (or one call that continued it) removed. */
+export interface DeletionCounts {
+  turns: number;
+  snapshots: number;
+  block_nodes: number;
+  blocks: number;
+  membership: number;
+}
+
+export interface DeletionResult {
+  convId: string;
+  /** False when the batch budget ran out first: the scheduled handler (or another call) finishes. */
+  complete: boolean;
+  deleted: DeletionCounts;
+  statements: number;
+  batches: number;
+  rowsWritten: number;
+}
+
+const emptyCounts = (): DeletionCounts => ({ turns: 0, snapshots: 0, block_nodes: 0, blocks: 0, membership: 0 });
+
+/**
+ * Starts the deletion of a conversation: null when neither the conversation nor a pending deletion
+ * of it exists (404).
+ */
+export async function startDeletion(db: D1Handle, convId: string, reason: "admin" | "retention", nowMs: number): Promise<boolean> {
+  const results = await db.batch<{ pending: number }>([
+    db.prepare(RECORD_DELETION).bind(convId, nowMs, reason),
+    db.prepare(DELETE_CONVERSATION).bind(convId),
+    db.prepare(PENDING).bind(convId),
+  ]);
+  return (results[2]!.results[0]?.pending ?? 0) > 0;
+}
+
+/**
+ * Removes the rows of a conversation whose deletion has started, chunk by chunk, until done or until
+ * `maxBatches` batches were used.
+ */
+export async function continueDeletion(db: D1Handle, convId: string, maxBatches: number): Promise<DeletionResult> {
+  const result: DeletionResult = { convId, complete: false, deleted: emptyCounts(), statements: 0, batches: 0, rowsWritten: 0 };
+  const changes = (r: D1Result) => r.meta?.changes ?? 0;
+  // Legacy snapshots of it first: their blocks get counted like everyone else's.
+  while (result.batches < maxBatches) {
+    const converted = await convertLegacySnapshots(db, { convId });
+    result.batches += converted.converted > 0 ? 2 : 1;
+    if (!converted.remaining) break;
+  }
+  while (result.batches < maxBatches) {
+    const statements = [
+      ...[...PURGE_NODES, ...PURGE_ROWS].map((sql) => db.prepare(sql).bind(convId, DELETE_CHUNK_ROWS)),
+      db.prepare(FINISH).bind(convId),
+    ];
+    const results = await db.batch(statements);
+    result.batches += 1;
+    result.statements += statements.length;
+    result.rowsWritten += results.reduce((sum, r) => sum + (r.meta?.rows_written ?? 0), 0);
+    result.deleted.blocks += changes(results[1]!);
+    result.deleted.block_nodes += changes(results[2]!);
+    result.deleted.snapshots += changes(results[3]!);
+    result.deleted.turns += changes(results[4]!);
+    result.deleted.membership += changes(results[5]!);
+    if (changes(results[6]!) > 0) {
+      result.complete = true;
+      break;
+    }
+  }
+  return result;
+}
+
+/** Conversations whose deletion started and did not finish (oldest first). */
+export async function pendingDeletions(db: D1Handle, limit: number): Promise<string[]> {
+  const { results } = await db.prepare("SELECT conv_id FROM conversation_deletions ORDER BY requested_at_ms, conv_id LIMIT ?1").bind(limit).all<{ conv_id: string }>();
+  return results.map((r) => r.conv_id);
+}
+
+/** Conversations idle since before `cutoffMs`, oldest activity first (conversations_by_activity, read backwards). */
+export async function idleConversations(db: D1Handle, cutoffMs: number, limit: number): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT conv_id FROM conversations WHERE last_activity_ms < ?1 ORDER BY last_activity_ms ASC, conv_id DESC LIMIT ?2")
+    .bind(cutoffMs, limit)
+    .all<{ conv_id: string }>();
+  return results.map((r) => r.conv_id);
+}
+
+/**
+ * Deletes blocks no path references (ref_count 0), at most `limit`, once no legacy snapshot is left
+ * unconverted (before that, a block counted 0 may still be listed by one). Index blocks_unreferenced.
+ */
+export async function collectUnreferencedBlocks(db: D1Handle, limit: number): Promise<number> {
+  const result = await db
+    .prepare(`DELETE FROM blocks WHERE rowid IN (SELECT rowid FROM blocks WHERE ref_count = 0 LIMIT ?1) AND ${NO_UNCONVERTED}`)
+    .bind(limit)
+    .run();
+  return result.meta?.changes ?? 0;
+}
