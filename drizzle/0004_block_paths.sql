@@ -7,7 +7,7 @@ CREATE TABLE `block_nodes` (
 	`content_hash` text NOT NULL,
 	`extra_json` text DEFAULT '' NOT NULL,
 	PRIMARY KEY(`conv_id`, `chain`)
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 ALTER TABLE `blocks` ADD `ref_count` integer;--> statement-breakpoint
 CREATE INDEX `blocks_unreferenced` ON `blocks` (`block_id`,`content_hash`) WHERE ref_count = 0;--> statement-breakpoint

@@ -91,6 +91,8 @@ export const blockNodes = sqliteTable(
     /** The block's keys the turn reader does not know, canonical JSON; '' when none. */
     extraJson: text("extra_json").notNull().default(""),
   },
+  // WITHOUT ROWID (added by hand to drizzle/0004_block_paths.sql; Drizzle cannot express it): the
+  // primary key is the table, so a node is one B-tree entry to write and one lookup to read.
   (t) => [primaryKey({ columns: [t.convId, t.chain] })],
 );
 
@@ -144,14 +146,18 @@ export const turnSnapshots = sqliteTable(
     blockCount: integer("block_count").notNull().default(0),
   },
   (t) => [
+    // Every index is an entry D1 writes (and bills) with each snapshot; these are the ones a read
+    // needs (test/worker/debug.cost.test.ts pins each with EXPLAIN QUERY PLAN). The runtime,
+    // inference and session+phase filters of the debug API read the conversation's (or session's)
+    // range newest first and stop at the page: rows read grow with how far back the matches are.
     // Identity; created_at_ms before phase so it also serves a turn's snapshots newest first.
     uniqueIndex("turn_snapshots_identity").on(t.convId, t.sessionId, t.turnId, t.createdAtMs, t.phase),
+    // A conversation's snapshots newest first (debug pages, export).
     index("turn_snapshots_by_conv_created").on(t.convId, t.createdAtMs, t.id),
+    // A session's snapshots newest first (the debug API's session_id filter without conv_id).
     index("turn_snapshots_by_session_created").on(t.sessionId, t.createdAtMs, t.id),
+    // The newest snapshot of a phase (the latest-turn read that resumes a conversation; phase filters).
     index("turn_snapshots_by_conv_phase_created").on(t.convId, t.phase, t.createdAtMs, t.id),
-    index("turn_snapshots_by_session_phase_created").on(t.sessionId, t.phase, t.createdAtMs, t.id),
-    index("turn_snapshots_by_conv_runtime_created").on(t.convId, t.runtimeKey, t.createdAtMs, t.id),
-    index("turn_snapshots_by_conv_inference_created").on(t.convId, t.inferenceId, t.createdAtMs, t.id),
     // Legacy snapshots not yet converted to block paths (a queue that new writes never enter).
     index("turn_snapshots_unconverted").on(t.convId, t.id).where(sql`tip_chain IS NULL`),
   ],

@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runMaintenance } from "../../src/scheduled";
 import type { D1Handle } from "../../src/store/d1";
-import { call, DEBUG_TOKEN, get, INGEST_TOKEN, json, post, TABLES, uid } from "./harness";
+import { call, DEBUG_TOKEN, get, INGEST_TOKEN, json, post, ROW_ORDER, TABLES, uid } from "./harness";
 
 const ADMIN = env.ADMIN_TOKEN;
 const del = (conv: string, options: Parameters<typeof call>[2] = {}) => call("DELETE", `/api/conversations/${encodeURIComponent(conv)}`, { token: ADMIN, ...options });
@@ -41,7 +41,7 @@ async function everythingBut(conv: string): Promise<string> {
     TABLES.map((t) =>
       t === "blocks"
         ? env.DB.prepare("SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json, first_seen_at_ms FROM blocks WHERE block_id NOT LIKE ?1 ORDER BY rowid").bind(`${conv}-%`)
-        : env.DB.prepare(`SELECT * FROM ${t} WHERE conv_id <> ?1 ORDER BY rowid`).bind(conv),
+        : env.DB.prepare(`SELECT * FROM ${t} WHERE conv_id <> ?1 ORDER BY ${ROW_ORDER(t)}`).bind(conv),
     ),
   );
   return JSON.stringify(rows.map((r) => r.results));

@@ -49,6 +49,9 @@ export const get = (path: string, options: CallOptions = {}) => call("GET", path
 /** Row counts of every table: a rejected request must leave them all unchanged. */
 export const TABLES = ["turns", "turn_snapshots", "blocks", "block_nodes", "conversations", "conversation_deletions", "turn_block_membership"];
 
+/** A stable row order per table (block_nodes is WITHOUT ROWID: its primary key). */
+export const ROW_ORDER = (table: string) => (table === "block_nodes" ? "conv_id, chain" : "rowid");
+
 export async function tableCounts(): Promise<Record<string, number>> {
   const tables = TABLES;
   const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT count(*) AS n FROM ${t}`)));
@@ -58,7 +61,7 @@ export async function tableCounts(): Promise<Record<string, number>> {
 /** A digest of every row of every table (for "changes nothing" checks stronger than counts). */
 export async function databaseDigest(): Promise<string> {
   const tables = TABLES;
-  const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`)));
+  const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY ${ROW_ORDER(t)}`)));
   return JSON.stringify(rows.map((r) => r.results));
 }
 
