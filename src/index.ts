@@ -2,6 +2,7 @@
  * Turnstore: the Worker. Stores turn snapshots in D1 (write routes) and serves debug endpoints.
  */
 import { createApp } from "./http/app";
+import { openApiDocument } from "./openapi";
 import { scheduled } from "./scheduled";
 import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
@@ -29,14 +30,8 @@ app.openAPIRegistry.registerComponent("securitySchemes", "conversationToken", {
   scheme: "bearer",
   description: "A conversation token from POST /api/tokens (tsk1.…): one conversation's writes and latest-turn read",
 });
-app.doc31("/api/openapi.json", {
-  openapi: "3.1.0",
-  info: {
-    title: "Turnstore",
-    version: "0.1.0",
-    description: "Chat-turn snapshots with per-turn runtime truth, on Cloudflare Workers + D1.",
-  },
-});
+let document: ReturnType<typeof openApiDocument> | null = null;
+app.get("/api/openapi.json", (c) => c.json((document ??= openApiDocument(app)), 200));
 
 export default {
   fetch: app.fetch,

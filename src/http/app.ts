@@ -5,10 +5,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import { isTransientD1Error, TRANSIENT_RETRY_AFTER_SECONDS } from "../store/d1";
 import { StoreError } from "../store/errors";
 import { TurnFormatError } from "../turn/turn";
 import { describeIssue } from "./validation";
 import { GATED_SURFACES, surfaceGate } from "./auth";
+import { logWriteRequests } from "./write-log";
 import type { AppEnv } from "./bindings";
 import { ApiError, errorResponse, ERROR_STATUS, type ErrorCode } from "./errors";
 
@@ -41,6 +43,21 @@ function patternRegExp(path: string): RegExp {
 export function createApp() {
   const app = createRouter();
   app.use("*", requestId({ headerName: "X-Request-Id" }));
+  // Every response carries the request id — error envelopes, 404/405, refused preflights, pages and
+  // assets too, whichever code built the Response (the id is set on the final one).
+  app.use("*", async (c, next) => {
+    await next();
+    const id = c.get("requestId");
+    if (!id || c.res.headers.get("X-Request-Id") === id) return;
+    try {
+      c.res.headers.set("X-Request-Id", id);
+    } catch {
+      // Immutable headers (a Response passed through from elsewhere): copy it.
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set("X-Request-Id", id);
+    }
+  });
+  app.use("/api/*", logWriteRequests);
   for (const surface of GATED_SURFACES) for (const path of surface.paths) app.use(path, surfaceGate(surface.token));
 
   app.onError((err, c) => {
@@ -52,6 +69,14 @@ export function createApp() {
       if (res.headers.get("content-type")?.includes("application/json")) return res;
       const code = STATUS_CODES[err.status] ?? (err.status >= 500 ? "INTERNAL" : "INVALID_REQUEST");
       return errorResponse(code, err.message || "request refused");
+    }
+    if (isTransientD1Error(err)) {
+      console.warn(
+        JSON.stringify({ level: "warn", event: "d1_unavailable", request_id: c.get("requestId"), method: c.req.method, path: c.req.path, error: String((err as Error)?.message ?? err).slice(0, 300) }),
+      );
+      return errorResponse("UNAVAILABLE", `the database is briefly unavailable; retry in ${TRANSIENT_RETRY_AFTER_SECONDS} s (request id ${c.get("requestId")})`, {
+        "Retry-After": String(TRANSIENT_RETRY_AFTER_SECONDS),
+      });
     }
     // Internals stay in the log; the client gets the request id to quote.
     console.error(

@@ -12,5 +12,7 @@ export interface AppEnv {
     principal: Principal;
     /** The parsed JSON body of a write (http/json-body.ts), before validation. */
     jsonBody: unknown;
+    /** What an accepted write stored, for its log line (http/write-log.ts). */
+    writeLog: import("./write-log").WriteLogDetails;
   };
 }

@@ -1,11 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/app";
 import { errorResponse } from "../http/errors";
+import { errorResponses } from "./schemas";
 import { lastAppliedMigration } from "../store/health";
 
 const healthRoute = createRoute({
   method: "get",
   path: "/healthz",
+  operationId: "getHealth",
+  security: [],
   tags: ["operations"],
   summary: "D1 reachable, and the last applied migration",
   responses: {
@@ -13,7 +16,7 @@ const healthRoute = createRoute({
       description: "Healthy",
       content: { "application/json": { schema: z.object({ ok: z.literal(true), schema: z.string() }) } },
     },
-    503: { description: "D1 unreachable or not migrated" },
+    ...errorResponses(503),
   },
 });
 

@@ -45,8 +45,8 @@ export function errorResponses(...statuses: number[]) {
     415: "Content-Type is not application/json",
     429: "RATE_LIMITED: too many requests for this token, conversation or client address; see Retry-After",
     422: "Well-formed but semantically invalid",
-    500: "Internal error",
-    503: "INGEST_TOKEN is not configured",
+    500: "INTERNAL: a bug; the message quotes the request id",
+    503: "UNAVAILABLE: D1 is busy or restarting, retry after Retry-After; NOT_CONFIGURED: a token or var is not configured (or, for /healthz, D1 is unreachable or not migrated)",
   };
   return Object.fromEntries(
     statuses.map((status) => [

@@ -37,3 +37,26 @@ export function rowsWritten(results: ReadonlyArray<D1Result>): number {
 export function rowsRead(results: ReadonlyArray<D1Result>): number {
   return results.reduce((sum, r) => sum + (r.meta?.rows_read ?? 0), 0);
 }
+
+/**
+ * D1 failures that say nothing about the request and pass on their own (D1's list of retryable
+ * errors, plus SQLite's busy/locked): the API answers 503 UNAVAILABLE with Retry-After. Every write
+ * is one batch, all or nothing, so retrying it is safe.
+ */
+const TRANSIENT = [
+  "Network connection lost",
+  "storage caused object to be reset",
+  "reset because its code was updated",
+  "overloaded",
+  "SQLITE_BUSY",
+  "database is locked",
+  "Too many requests queued",
+];
+
+export function isTransientD1Error(error: unknown): boolean {
+  const text = `${String((error as { message?: unknown })?.message ?? error)} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+  return TRANSIENT.some((marker) => text.includes(marker));
+}
+
+/** Seconds a client should wait before retrying after a transient D1 failure. */
+export const TRANSIENT_RETRY_AFTER_SECONDS = 2;

@@ -8,24 +8,11 @@ import type { deleteConversationRoute } from "./admin.routes";
 export const DELETE_BATCHES_PER_REQUEST = 6;
 
 export const deleteConversation: RouteHandler<typeof deleteConversationRoute, AppEnv> = async (c) => {
-  const startedAt = Date.now();
   const { conv_id } = c.req.valid("param");
-  if (!(await startDeletion(c.var.db, conv_id, "admin", startedAt))) {
+  if (!(await startDeletion(c.var.db, conv_id, "admin", Date.now()))) {
     throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
   }
   const result = await continueDeletion(c.var.db, conv_id, DELETE_BATCHES_PER_REQUEST);
-  console.log(
-    JSON.stringify({
-      level: "info",
-      event: "conversation_deleted",
-      request_id: c.var.requestId,
-      conv_id,
-      complete: result.complete,
-      deleted: result.deleted,
-      batches: result.batches,
-      rows_written: result.rowsWritten,
-      duration_ms: Date.now() - startedAt,
-    }),
-  );
+  c.set("writeLog", { complete: result.complete, deleted: result.deleted, batches: result.batches, rows_written: result.rowsWritten });
   return c.json({ conv_id, complete: result.complete, deleted: result.deleted }, 200);
 };

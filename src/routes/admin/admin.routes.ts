@@ -23,6 +23,7 @@ export const DeletionSchema = z
 export const deleteConversationRoute = createRoute({
   method: "delete",
   path: "/api/conversations/{conv_id}",
+  operationId: "deleteConversation",
   tags: ["admin"],
   summary: "Delete a conversation: its turns, snapshots and every block no other conversation references",
   security: [{ adminToken: [] }],

@@ -13,7 +13,7 @@ const limit = z
   .transform(Number)
   .refine((n) => n >= 1 && n <= MAX_LIMIT, `limit must be an integer 1..${MAX_LIMIT}`)
   .optional()
-  .openapi({ type: "integer", description: `Page size, 1..${MAX_LIMIT}`, param: { name: "limit", in: "query" } });
+  .openapi({ type: "integer", minimum: 1, maximum: MAX_LIMIT, description: `Page size, 1..${MAX_LIMIT}`, param: { name: "limit", in: "query" } });
 
 const sinceMs = z
   .string()
@@ -21,7 +21,7 @@ const sinceMs = z
   .transform(Number)
   .refine(Number.isSafeInteger, "since_ms must be a non-negative integer (milliseconds since the epoch)")
   .optional()
-  .openapi({ type: "integer", description: "Inclusive lower bound (ms)", param: { name: "since_ms", in: "query" } });
+  .openapi({ type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Inclusive lower bound (ms)", param: { name: "since_ms", in: "query" } });
 
 const cursor = z
   .string()
@@ -37,6 +37,7 @@ const security = [{ debugToken: [] }];
 export const listConversationsRoute = createRoute({
   method: "get",
   path: "/api/debug/conversations",
+  operationId: "listConversations",
   tags: ["debug"],
   summary: "Conversations, newest activity first (ties by conv_id)",
   security,
@@ -71,6 +72,7 @@ const pathId = (name: string) => z.string().min(1).openapi({ param: { name, in: 
 export const getConversationRoute = createRoute({
   method: "get",
   path: "/api/debug/conversations/{conv_id}",
+  operationId: "getConversation",
   tags: ["debug"],
   summary: "One conversation with its runtime history (consecutive runtime segments, oldest first)",
   security,
@@ -106,6 +108,7 @@ const SnapshotItemSchema = z
 export const listTurnsRoute = createRoute({
   method: "get",
   path: "/api/debug/turns",
+  operationId: "listSnapshots",
   tags: ["debug"],
   summary: "Snapshots of a conversation and/or session, newest first",
   security,
@@ -151,6 +154,7 @@ export const listTurnsRoute = createRoute({
 export const getTurnRoute = createRoute({
   method: "get",
   path: "/api/debug/turn/{conv_id}/{session_id}/{turn_id}",
+  operationId: "getTurn",
   tags: ["debug"],
   summary: "Every snapshot of one turn, newest first",
   security,

@@ -1,36 +1,13 @@
 import type { RouteHandler } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../../http/bindings";
 import { maxClockSkewMs } from "../../http/config";
-import { ApiError } from "../../http/errors";
 import { switchRuntime } from "../../store/conversations";
-import { saveSnapshots } from "../../store/snapshot-writes";
+import { saveSnapshots, type SaveResult } from "../../store/snapshot-writes";
 import { assertRequestBounds, assertYamlBudget } from "../../turn/limits";
 import { assertNotInFuture, hashBlocks, projectSnapshot, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
 import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
-
-/** One JSON line per write: what was stored and what it cost — never the token or the payload text. */
-function logWrite(requestId: string, route: string, snapshots: PreparedSnapshot[], outcomes: string[], rowsWritten: number, startedAt: number) {
-  console.log(
-    JSON.stringify({
-      level: "info",
-      event: "write",
-      route,
-      request_id: requestId,
-      snapshots: snapshots.map((s, i) => ({
-        conv_id: s.convId,
-        turn_id: s.turnId,
-        phase: s.phase,
-        runtime_key: s.runtimeKey,
-        inference_id: s.inferenceId,
-        outcome: outcomes[i],
-      })),
-      rows_written: rowsWritten,
-      duration_ms: Date.now() - startedAt,
-    }),
-  );
-}
-
 
 /**
  * Request items → snapshots ready to store: every item is read and the request's work bounds are
@@ -44,46 +21,37 @@ async function prepareRequest(env: Env, items: readonly SnapshotRequest[], nowMs
   return Promise.all(read.map(hashBlocks));
 }
 
+/** What was stored, for the request's log line (http/write-log.ts): ids and counts, never content. */
+function reportWrite(c: Context<AppEnv>, snapshots: readonly PreparedSnapshot[], result: SaveResult) {
+  c.set("writeLog", {
+    snapshots: snapshots.map((s, i) => ({ ...projectSnapshot(s), outcome: result.outcomes[i]! })),
+    rows_written: result.rowsWritten,
+    rows_read: result.rowsRead,
+    nodes_added: result.nodesAdded,
+  });
+}
+
 export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
-  const startedAt = Date.now();
-  const [snapshot] = await prepareRequest(c.env, [c.req.valid("json")], startedAt, false);
-  const { outcomes, rowsWritten } = await saveSnapshots(c.var.db, [snapshot!]);
-  logWrite(c.var.requestId, "POST /api/turns", [snapshot!], outcomes, rowsWritten, startedAt);
-  return c.json(projectSnapshot(snapshot!), outcomes[0] === "created" ? 201 : 200);
+  const [snapshot] = await prepareRequest(c.env, [c.req.valid("json")], Date.now(), false);
+  const result = await saveSnapshots(c.var.db, [snapshot!]);
+  reportWrite(c, [snapshot!], result);
+  return c.json(projectSnapshot(snapshot!), result.outcomes[0] === "created" ? 201 : 200);
 };
 
 export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
-  const startedAt = Date.now();
-  const snapshots = await prepareRequest(c.env, c.req.valid("json").items, startedAt, true);
-  const { outcomes, rowsWritten } = await saveSnapshots(c.var.db, snapshots);
-  logWrite(c.var.requestId, "POST /api/turns/batch", snapshots, outcomes, rowsWritten, startedAt);
-  const created = outcomes.includes("created");
-  return c.json({ items: snapshots.map(projectSnapshot) }, created ? 201 : 200);
+  const snapshots = await prepareRequest(c.env, c.req.valid("json").items, Date.now(), true);
+  const result = await saveSnapshots(c.var.db, snapshots);
+  reportWrite(c, snapshots, result);
+  return c.json({ items: snapshots.map(projectSnapshot) }, result.outcomes.includes("created") ? 201 : 200);
 };
 
 export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c) => {
-  const startedAt = Date.now();
+  const now = Date.now();
   const { conv_id } = c.req.valid("param");
   const body = c.req.valid("json");
-  const atMs = body.at_ms ?? startedAt;
-  assertNotInFuture("at_ms", atMs, startedAt, maxClockSkewMs(c.env));
-  const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
-    convId: conv_id,
-    runtimeKey: body.runtime_key,
-    sessionId: body.session_id,
-    atMs,
-  });
-  console.log(
-    JSON.stringify({
-      level: "info",
-      event: "runtime_switch",
-      request_id: c.var.requestId,
-      conv_id,
-      runtime_key: body.runtime_key,
-      resolved_runtime_key: conversation.currentRuntimeKey,
-      rows_written: rowsWritten,
-      duration_ms: Date.now() - startedAt,
-    }),
-  );
+  const atMs = body.at_ms ?? now;
+  assertNotInFuture("at_ms", atMs, now, maxClockSkewMs(c.env));
+  const { conversation, rowsWritten } = await switchRuntime(c.var.db, { convId: conv_id, runtimeKey: body.runtime_key, sessionId: body.session_id, atMs });
+  c.set("writeLog", { runtime_key: body.runtime_key, at_ms: atMs, resolved_runtime_key: conversation.currentRuntimeKey, rows_written: rowsWritten });
   return c.json(conversationView(conversation), 200);
 };

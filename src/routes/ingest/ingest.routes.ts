@@ -88,7 +88,11 @@ export const SnapshotRequestSchema = z
   .refine((body) => (body.turn === undefined) !== (body.payload === undefined), {
     message: "give exactly one of turn (a JSON object) or payload (the turn as a YAML string)",
   })
-  .openapi("SnapshotRequest");
+  .openapi("SnapshotRequest", {
+    description: "One snapshot of a turn. Exactly one of turn (JSON) and payload (YAML) is given.",
+    // Both present match both alternatives, so oneOf refuses them too.
+    oneOf: [{ required: ["turn"] }, { required: ["payload"] }],
+  });
 
 export const SnapshotProjectionSchema = z
   .object({
@@ -120,6 +124,7 @@ const writeMiddleware = (scope: MiddlewareHandler<AppEnv>): MiddlewareHandler<Ap
 export const postTurnRoute = createRoute({
   method: "post",
   path: "/api/turns",
+  operationId: "postSnapshot",
   tags: ["ingestion"],
   summary: "Store one turn snapshot",
   security: writerSecurity,
@@ -146,6 +151,7 @@ const BatchResponseSchema = z.object({ items: z.array(SnapshotProjectionSchema) 
 export const postTurnBatchRoute = createRoute({
   method: "post",
   path: "/api/turns/batch",
+  operationId: "postSnapshotBatch",
   tags: ["ingestion"],
   summary: "Store 1 to 100 snapshots, all or nothing",
   security: writerSecurity,
@@ -169,6 +175,7 @@ export const RuntimeSwitchSchema = z
 export const putRuntimeRoute = createRoute({
   method: "put",
   path: "/api/conversations/{conv_id}/runtime",
+  operationId: "switchRuntime",
   tags: ["ingestion"],
   summary: "Announce a runtime (profile) switch for a conversation",
   security: writerSecurity,

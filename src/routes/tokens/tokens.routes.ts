@@ -31,6 +31,7 @@ export const ConversationTokenSchema = z
 export const mintTokenRoute = createRoute({
   method: "post",
   path: "/api/tokens",
+  operationId: "mintConversationToken",
   tags: ["tokens"],
   summary: "Mint a conversation token for a chat page (app backends only)",
   description:
