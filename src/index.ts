@@ -7,6 +7,7 @@ import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
+import resume from "./routes/resume/resume.index";
 import tokens from "./routes/tokens/tokens.index";
 import viewer from "./routes/viewer/viewer.index";
 
@@ -15,6 +16,7 @@ const app = createApp();
 app.route("/", health);
 app.route("/", ingest);
 app.route("/", tokens);
+app.route("/", resume);
 app.route("/", debug);
 app.route("/", viewer);
 app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
