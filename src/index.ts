@@ -5,6 +5,7 @@ import { createApp } from "./http/app";
 import { scheduled } from "./scheduled";
 import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
+import conversationExport from "./routes/export/export.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
 import resume from "./routes/resume/resume.index";
@@ -18,6 +19,7 @@ app.route("/", ingest);
 app.route("/", tokens);
 app.route("/", resume);
 app.route("/", debug);
+app.route("/", conversationExport);
 app.route("/", viewer);
 app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
 
