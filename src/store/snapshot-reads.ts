@@ -120,7 +120,7 @@ export type SnapshotIndex =
   | "turn_snapshots_by_conv_phase_created"
   | "turn_snapshots_by_session_created";
 
-/** The page order, and its reverse, over (created_at_ms, id): id breaks ties by arrival. */
+/** The page order over (created_at_ms, id) — id breaks equal times by arrival — and the cursor comparison that continues it. */
 function snapshotOrder(order: SnapshotOrder = "newest"): { sql: string; after: "<" | ">" } {
   return order === "newest" ? { sql: "created_at_ms DESC, id DESC", after: "<" } : { sql: "created_at_ms ASC, id ASC", after: ">" };
 }

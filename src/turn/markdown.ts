@@ -99,7 +99,9 @@ const KIND_LABELS: Readonly<Record<string, string>> = { user: "User", llm_text: 
 function speaker(block: Block): string {
   const role = block.role.trim();
   if (role === "") return KIND_LABELS[block.kind] ?? "User";
-  return ROLE_LABELS[role.toLowerCase()] ?? markdownText(role.charAt(0).toUpperCase() + role.slice(1)).replace(/\\\n/g, " ");
+  // A label is one line: whitespace runs (line breaks included) become one space.
+  const label = role.replace(/\s+/g, " ");
+  return ROLE_LABELS[label.toLowerCase()] ?? markdownText(label.charAt(0).toUpperCase() + label.slice(1));
 }
 
 const prettyJson = (value: unknown) => JSON.stringify(value, null, 2);

@@ -155,6 +155,7 @@ describe("markdownTurn", () => {
         block({ kind: "user", role: "user", payload: { text: HOSTILE } }),
         block({ kind: "reasoning", payload: { text: HOSTILE } }),
         block({ kind: "tool_call", payload: { name: "n`a```me", args: { text: HOSTILE } } }),
+        block({ kind: "llm_text", role: "boss\n\n# <i>x</i>", payload: { text: "ok" } }),
       ]),
     });
     const html = reader.render(markdownTitle({ convId: "c`<b>`", exportedAtMs: 0 }) + markdownTurn(hostileTurn));
@@ -165,6 +166,7 @@ describe("markdownTurn", () => {
     expect(html.match(/<pre>/g)).toHaveLength(1);
     expect(html).not.toMatch(/<(script|div|table|ol|ul|blockquote|hr|a|img|em|del|b)\b/);
     expect(html).toContain("<h2>Turn <code>t`1` # x</code> · runtime <code>rt # injected</code>");
+    expect(html).toContain("<p><strong>Boss # &lt;i&gt;x&lt;/i&gt;</strong></p>");
   });
 
   it("isoTime: UTC, and the raw value beyond what a Date holds", () => {

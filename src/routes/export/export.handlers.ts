@@ -5,6 +5,7 @@ import { getConversation } from "../../store/conversations";
 import type { D1Handle } from "../../store/d1";
 import { listSnapshots, newestSnapshotsOfTurns, type SnapshotPosition, type TurnPosition } from "../../store/snapshot-reads";
 import { EXPORT_FORMATS, exportFilename, exportWriter, type ExportedSnapshot, type ExportWriter } from "../../turn/export-formats";
+import { givenFilter } from "../schemas";
 import type { exportConversationRoute } from "./export.routes";
 
 /** Snapshots per page (JSON, JSON Lines, YAML); a page also ends at the store's block budget. */
@@ -99,7 +100,7 @@ export const exportConversation: RouteHandler<typeof exportConversationRoute, Ap
   const { conv_id } = c.req.valid("param");
   const query = c.req.valid("query");
   const format = query.format ?? "json";
-  const phase = query.phase === undefined || query.phase === "" ? undefined : query.phase;
+  const phase = givenFilter(query.phase);
   const db = c.var.db;
   if (!(await getConversation(db, conv_id))) throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
   const pages = format === "markdown" ? turnPages(db, conv_id, phase) : snapshotPages(db, conv_id, phase);

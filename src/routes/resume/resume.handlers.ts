@@ -4,17 +4,16 @@ import type { AppEnv } from "../../http/bindings";
 import { ApiError } from "../../http/errors";
 import { latestSnapshot } from "../../store/snapshot-reads";
 import { turnToJson } from "../../turn/turn";
+import { givenFilter } from "../schemas";
 import type { getLatestTurnRoute } from "./resume.routes";
 
-/** '' means "not given" (as in the debug filters). */
-const given = (value: string | undefined) => (value === undefined || value === "" ? undefined : value);
 
 export const getLatestTurn: RouteHandler<typeof getLatestTurnRoute, AppEnv> = async (c) => {
   const { conv_id } = c.req.valid("param");
   const query = c.req.valid("query");
-  const phase = given(query.phase);
+  const phase = givenFilter(query.phase);
   // A session-bound token reads its own session (latestTurnScope refused any other).
-  const sessionId = given(query.session_id) ?? grantOf(c)?.sessionId ?? undefined;
+  const sessionId = givenFilter(query.session_id) ?? grantOf(c)?.sessionId ?? undefined;
   const found = await latestSnapshot(c.var.db, { convId: conv_id, sessionId, phase });
   if (!found) {
     const which = [phase !== undefined ? `phase ${JSON.stringify(phase)}` : "", sessionId !== undefined ? `session ${JSON.stringify(sessionId)}` : ""].filter(Boolean);
