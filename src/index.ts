@@ -6,8 +6,10 @@ import { openApiDocument } from "./openapi";
 import { scheduled } from "./scheduled";
 import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
+import conversationExport from "./routes/export/export.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
+import resume from "./routes/resume/resume.index";
 import tokens from "./routes/tokens/tokens.index";
 import admin from "./routes/admin/admin.index";
 import viewer from "./routes/viewer/viewer.index";
@@ -17,8 +19,10 @@ const app = createApp();
 app.route("/", health);
 app.route("/", ingest);
 app.route("/", tokens);
+app.route("/", resume);
 app.route("/", admin);
 app.route("/", debug);
+app.route("/", conversationExport);
 app.route("/", viewer);
 app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
 

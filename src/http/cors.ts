@@ -1,6 +1,9 @@
 /**
- * CORS for browser frontends on the write routes: only origins listed in CORS_ORIGINS get CORS
- * headers; a preflight from any other origin is refused with 403.
+ * CORS for browser frontends on the routes a conversation token may call — the write routes
+ * (POST, PUT) and the latest-turn read (GET): only origins listed in CORS_ORIGINS get CORS headers;
+ * a preflight from any other origin is refused with 403. One policy for all of them: the methods a
+ * preflight allows are those of the routes a page may call, and each route still answers only its
+ * own method (anything else is 405).
  */
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
@@ -16,7 +19,7 @@ export function allowedOrigins(env: Env): string[] {
 
 const honoCors = cors({
   origin: (origin, c) => (allowedOrigins(c.env as Env).includes(origin) ? origin : null),
-  allowMethods: ["POST", "PUT", "OPTIONS"],
+  allowMethods: ["GET", "POST", "PUT", "OPTIONS"],
   allowHeaders: ["Authorization", "Content-Type", "X-D1-Bookmark"],
   exposeHeaders: ["X-Request-Id", "X-D1-Bookmark"],
   maxAge: 600,

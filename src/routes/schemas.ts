@@ -25,6 +25,9 @@ export function epochMs(name: string) {
     .max(Number.MAX_SAFE_INTEGER, message);
 }
 
+/** An optional query filter: '' means "not given" (debug envelopes echo '' for an absent one). */
+export const givenFilter = (value: string | undefined): string | undefined => (value === undefined || value === "" ? undefined : value);
+
 export const ErrorSchema = z
   .object({
     error: z.object({

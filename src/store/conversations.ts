@@ -105,6 +105,12 @@ function fromDbRow(row: ConversationDbRow): ConversationRow {
   };
 }
 
+/** One conversation, or null when unknown. */
+export async function getConversation(db: D1Handle, convId: string): Promise<ConversationRow | null> {
+  const row = await db.prepare(SELECT_CONVERSATION).bind(convId).first<ConversationDbRow>();
+  return row ? fromDbRow(row) : null;
+}
+
 /**
  * Records a runtime switch as a pointer event (newest event wins; an older one is accepted and
  * moves nothing). With a session id it creates the conversation when missing; without one the

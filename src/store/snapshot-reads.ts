@@ -15,6 +15,8 @@ export interface SnapshotPosition {
   id: number;
 }
 
+export type SnapshotOrder = "newest" | "oldest";
+
 export interface SnapshotFilter {
   convId?: string;
   sessionId?: string;
@@ -24,7 +26,9 @@ export interface SnapshotFilter {
   inferenceId?: string;
   /** Inclusive lower bound on created_at_ms. */
   sinceMs?: number;
-  /** Keyset cursor: only snapshots strictly after this position in newest-first order. */
+  /** newest (default): newest first, as the debug lists; oldest: chronological, as the export. */
+  order?: SnapshotOrder;
+  /** Keyset cursor: only snapshots strictly after this position in the page order. */
   after?: SnapshotPosition;
   limit: number;
   /** false: the page only (no blocks statement); records carry blockCount and an empty turn. */
@@ -100,45 +104,73 @@ const FILTER_COLUMNS = [
   ["inferenceId", "inference_id"],
 ] as const;
 
-const PAGE_COLUMNS = `id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_refs_json,
-  CASE WHEN tip_chain IS NULL THEN json_array_length(block_refs_json) ELSE block_count END AS block_count`;
+const SNAPSHOT_COLUMNS = `id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_refs_json`;
 
-/** The page query; every filter combination is served by one of the turn_snapshots indexes. */
-function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
+/** Legacy rows (tip_chain NULL) still list their blocks in block_refs_json. */
+const BLOCK_COUNT = "CASE WHEN tip_chain IS NULL THEN json_array_length(block_refs_json) ELSE block_count END";
+
+const PAGE_COLUMNS = `${SNAPSHOT_COLUMNS},
+  ${BLOCK_COUNT} AS block_count`;
+
+/** Indexes a read may pin (pageQuery's indexedBy). */
+export type SnapshotIndex =
+  | "turn_snapshots_identity"
+  | "turn_snapshots_by_conv_created"
+  | "turn_snapshots_by_conv_phase_created"
+  | "turn_snapshots_by_session_created";
+
+/** The page order over (created_at_ms, id) — id breaks equal times by arrival — and the cursor comparison that continues it. */
+function snapshotOrder(order: SnapshotOrder = "newest"): { sql: string; after: "<" | ">" } {
+  return order === "newest" ? { sql: "created_at_ms DESC, id DESC", after: "<" } : { sql: "created_at_ms ASC, id ASC", after: ">" };
+}
+
+/**
+ * Rows of a page (already ordered and limited) cut to the block budget: the rows whose blocks fit
+ * (the first one always), counted over the limited rows only — never over the whole conversation.
+ * `block_count` must not be NULL (a sum with a NULL would drop the row).
+ */
+function withinBlockBudget(rows: string, order: string, budget: string): string {
+  return `SELECT * FROM (
+  SELECT *, sum(block_count) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS blocks_through,
+    count(*) OVER () AS page_rows
+  FROM (${rows})
+) WHERE blocks_through - block_count < ${budget}
+ORDER BY ${order}`;
+}
+
+/**
+ * The page query; every filter combination is served by one of the turn_snapshots indexes.
+ * `indexedBy` pins the index where the planner, without statistics, would pick a worse one.
+ */
+function pageQuery(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { sql: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   const param = (value: unknown) => {
     params.push(value);
     return `?${params.length}`;
   };
+  const order = snapshotOrder(filter.order);
   for (const [field, column] of FILTER_COLUMNS) {
     const value = filter[field];
     if (value !== undefined) where.push(`${column} = ${param(value)}`);
   }
   if (filter.sinceMs !== undefined) where.push(`created_at_ms >= ${param(filter.sinceMs)}`);
-  if (filter.after) where.push(`(created_at_ms, id) < (${param(filter.after.createdAtMs)}, ${param(filter.after.id)})`);
+  if (filter.after) where.push(`(created_at_ms, id) ${order.after} (${param(filter.after.createdAtMs)}, ${param(filter.after.id)})`);
   // A conversation whose deletion is under way reads as gone at once (store/deletion.ts).
   where.push("NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = turn_snapshots.conv_id)");
   // One turn's snapshots: without statistics SQLite prefers an index that yields the sort order
   // (session or conversation + created_at_ms) and reads the whole session to find a few rows; the
   // identity index reads only the turn's, and sorting those few costs nothing.
-  const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? " INDEXED BY turn_snapshots_identity" : "";
+  const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? "turn_snapshots_identity" : undefined;
+  const index = indexedBy ?? turnIndex;
   const rows = `SELECT ${PAGE_COLUMNS}
-FROM turn_snapshots${turnIndex}
+FROM turn_snapshots${index ? ` INDEXED BY ${index}` : ""}
 WHERE ${where.join(" AND ")}
-ORDER BY created_at_ms DESC, id DESC
+ORDER BY ${order.sql}
 LIMIT ${param(filter.limit + 1)}`;
   if (filter.withBlocks === false) return { sql: rows, params };
-  // With payloads: keep the rows whose blocks fit the budget (the first one always), counted over
-  // the limited rows only (never over the whole conversation).
-  const sql = `SELECT * FROM (
-  SELECT *, sum(block_count) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS blocks_through,
-    count(*) OVER () AS page_rows
-  FROM (${rows})
-) WHERE blocks_through - block_count < ${param(MAX_BLOCKS_PER_PAGE)}
-ORDER BY created_at_ms DESC, id DESC`;
-  return { sql, params };
+  return { sql: withinBlockBudget(rows, order.sql, param(MAX_BLOCKS_PER_PAGE)), params };
 }
 
 /** The blocks of a page: its paths walked from the tips (each node once), and its legacy snapshots' blocks. */
@@ -163,8 +195,8 @@ WHERE (b.block_id, b.content_hash) IN (
 }
 
 /** The SQL a filter runs, for EXPLAIN QUERY PLAN checks. */
-export function snapshotQueries(filter: SnapshotFilter): { page: string; blocks: string; params: unknown[] } {
-  const { sql, params } = pageQuery(filter);
+export function snapshotQueries(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { page: string; blocks: string; params: unknown[] } {
+  const { sql, params } = pageQuery(filter, indexedBy);
   return { page: sql, blocks: blocksQuery(sql), params };
 }
 
@@ -208,14 +240,17 @@ function toTurn(row: PageRow, blocks: Block[]): Turn {
   };
 }
 
-export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
-  const withBlocks = filter.withBlocks ?? true;
-  const { page, blocks, params } = snapshotQueries({ ...filter, withBlocks });
+/** A page statement's rows, and a reader of each row's turn from the blocks fetched in the same batch. */
+async function readRows<R extends PageRow>(
+  db: D1Handle,
+  queries: { page: string; blocks: string; params: unknown[] },
+  withBlocks: boolean,
+): Promise<{ rows: R[]; turnOf: (row: PageRow) => Turn; rowsRead: number }> {
+  const { page, blocks, params } = queries;
   const [pageResult, blockResult] = await db.batch<unknown>([
     db.prepare(page).bind(...params),
     ...(withBlocks ? [db.prepare(blocks).bind(...params)] : []),
   ]);
-  const rows = pageResult!.results as PageRow[];
   // Nodes by conversation and chain (a page may span conversations: a session filter).
   const nodesByConv = new Map<string, Map<string, NodeRow>>();
   const legacy = new Map<string, BlockRow>();
@@ -228,25 +263,186 @@ export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promi
     if (!nodes) nodesByConv.set(b.conv_id, (nodes = new Map()));
     nodes.set(b.chain, { ...b, chain: b.chain, parentChain: b.parent_chain ?? "" });
   }
-  const cutByBudget = withBlocks && rows.length > 0 && rows.length < (rows[0]!.page_rows ?? 0) && rows.length <= filter.limit;
+  return {
+    rows: pageResult!.results as R[],
+    turnOf: (row) =>
+      withBlocks
+        ? toTurn(row, blocksOf(row, nodesByConv.get(row.conv_id) ?? new Map(), legacy))
+        : { id: row.turn_id, blocks: [], metadata: {}, data: {}, extra: {} },
+    rowsRead: rowsRead(blockResult ? [pageResult!, blockResult] : [pageResult!]),
+  };
+}
+
+function recordOf(row: PageRow, turn: Turn): SnapshotRecord {
+  return {
+    id: row.id,
+    convId: row.conv_id,
+    sessionId: row.session_id,
+    turnId: row.turn_id,
+    phase: row.phase,
+    createdAtMs: row.created_at_ms,
+    runtimeKey: row.runtime_key,
+    inferenceId: row.inference_id,
+    blockCount: row.block_count,
+    turn,
+  };
+}
+
+/** True when the block budget ended a payload page before its limit (so there is a next page). */
+const cutByBudget = (rows: readonly PageRow[], limit: number) => rows.length > 0 && rows.length < (rows[0]!.page_rows ?? 0) && rows.length <= limit;
+
+async function readSnapshots(db: D1Handle, filter: SnapshotFilter, indexedBy?: SnapshotIndex): Promise<SnapshotPage> {
+  const withBlocks = filter.withBlocks ?? true;
+  const { rows, turnOf, rowsRead } = await readRows<PageRow>(db, snapshotQueries({ ...filter, withBlocks }, indexedBy), withBlocks);
   const pageRows = rows.slice(0, filter.limit);
   const last = pageRows[pageRows.length - 1];
   return {
-    records: pageRows.map((row) => ({
-      id: row.id,
-      convId: row.conv_id,
-      sessionId: row.session_id,
-      turnId: row.turn_id,
-      phase: row.phase,
-      createdAtMs: row.created_at_ms,
-      runtimeKey: row.runtime_key,
-      inferenceId: row.inference_id,
-      blockCount: row.block_count,
-      turn: withBlocks
-        ? toTurn(row, blocksOf(row, nodesByConv.get(row.conv_id) ?? new Map(), legacy))
-        : { id: row.turn_id, blocks: [], metadata: {}, data: {}, extra: {} },
-    })),
-    next: (rows.length > filter.limit || cutByBudget) && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
-    rowsRead: rowsRead(blockResult ? [pageResult!, blockResult] : [pageResult!]),
+    records: pageRows.map((row) => recordOf(row, turnOf(row))),
+    next: (rows.length > filter.limit || (withBlocks && cutByBudget(rows, filter.limit))) && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
+    rowsRead,
+  };
+}
+
+/** A page of snapshots matching the filter, with their turns (unless withBlocks is false). */
+export function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
+  return readSnapshots(db, filter);
+}
+
+// ---- the latest snapshot (resuming a conversation) ------------------------------------------
+
+export interface LatestSnapshotQuery {
+  convId: string;
+  sessionId?: string;
+  phase?: string;
+}
+
+/**
+ * The index each latest-snapshot read relies on, pinned with INDEXED BY (and by an EXPLAIN QUERY
+ * PLAN test), so that an index only the debug filters use can be dropped without slowing this read:
+ *
+ * - conversation: turn_snapshots_by_conv_created (conv_id, created_at_ms, id) — exact, the first
+ *   row read is the answer;
+ * - conversation + phase: turn_snapshots_by_conv_phase_created (conv_id, phase, created_at_ms, id)
+ *   — exact;
+ * - conversation + session, with or without a phase: turn_snapshots_by_session_created
+ *   (session_id, created_at_ms, id), conv_id and phase checked row by row. A session belongs to one
+ *   conversation in practice, so the rows read are the session's snapshots newer than the answer
+ *   (the phases of a turn in progress) — not the conversation, whatever other sessions it has.
+ */
+function latestSnapshotIndex(query: LatestSnapshotQuery): SnapshotIndex {
+  if (query.sessionId !== undefined) return "turn_snapshots_by_session_created";
+  return query.phase !== undefined ? "turn_snapshots_by_conv_phase_created" : "turn_snapshots_by_conv_created";
+}
+
+const latestFilter = (query: LatestSnapshotQuery): SnapshotFilter => ({ convId: query.convId, sessionId: query.sessionId, phase: query.phase, limit: 1 });
+
+/** The SQL of a latest-snapshot read, for EXPLAIN QUERY PLAN checks. */
+export function latestSnapshotQueries(query: LatestSnapshotQuery): { page: string; blocks: string; params: unknown[] } {
+  return snapshotQueries(latestFilter(query), latestSnapshotIndex(query));
+}
+
+/**
+ * The newest snapshot of a conversation (by created_at_ms; equal times: the later arrival, the
+ * higher id), optionally of one session and/or phase, with its turn; null when none matches.
+ * One D1 batch (the row and its blocks).
+ */
+export async function latestSnapshot(db: D1Handle, query: LatestSnapshotQuery): Promise<SnapshotRecord | null> {
+  const page = await readSnapshots(db, latestFilter(query), latestSnapshotIndex(query));
+  return page.records[0] ?? null;
+}
+
+// ---- each turn's newest snapshot, turn by turn (the Markdown transcript) ---------------------
+
+/** A turn's place in its conversation's creation order: (turn_created_at_ms, turn_id, session_id). */
+export interface TurnPosition {
+  createdAtMs: number;
+  turnId: string;
+  sessionId: string;
+}
+
+export interface TurnSnapshotsQuery {
+  convId: string;
+  /** Only snapshots of this phase; a turn without one is skipped. */
+  phase?: string;
+  /** Keyset cursor: only turns strictly after this position. */
+  after?: TurnPosition;
+  /** Turns per page. */
+  limit: number;
+}
+
+export interface TurnSnapshotsPage {
+  /** Per turn of the page that has a matching snapshot, its newest one, in turn creation order. */
+  records: SnapshotRecord[];
+  /** Position of the page's last turn when more turns follow. */
+  next: TurnPosition | null;
+  rowsRead: number;
+}
+
+/** A page row of the turn page: the turn's position, and its newest snapshot's columns (NULL when it has none). */
+type TurnPageRow = PageRow & { position_created_at_ms: number; position_turn_id: string; position_session_id: string };
+
+const TURN_ORDER = "position_created_at_ms, position_turn_id, position_session_id";
+
+/**
+ * A page of turns in creation order from turns_by_conv_created (conv_id, turn_created_at_ms,
+ * turn_id) — a range from the cursor, never the turns before it — and per turn its newest snapshot
+ * from turn_snapshots_identity (conv_id, session_id, turn_id, …): rows in proportion to the page.
+ */
+export function turnSnapshotsQueries(query: TurnSnapshotsQuery): { page: string; blocks: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `?${params.length}`;
+  };
+  const conv = param(query.convId);
+  let after = "";
+  if (query.after) {
+    const [createdAtMs, turnId, sessionId] = [param(query.after.createdAtMs), param(query.after.turnId), param(query.after.sessionId)];
+    // The first term is the index range; the second skips the turns of the same time and id before the cursor.
+    after = `
+    AND (turn_created_at_ms, turn_id) >= (${createdAtMs}, ${turnId})
+    AND (turn_created_at_ms, turn_id, session_id) > (${createdAtMs}, ${turnId}, ${sessionId})`;
+  }
+  const phase = query.phase !== undefined ? ` AND s.phase = ${param(query.phase)}` : "";
+  const rows = `WITH turn_page AS (
+  SELECT turn_created_at_ms AS position_created_at_ms, turn_id AS position_turn_id, session_id AS position_session_id
+  FROM turns INDEXED BY turns_by_conv_created
+  WHERE conv_id = ${conv}${after}
+  ORDER BY turn_created_at_ms, turn_id, session_id
+  LIMIT ${param(query.limit + 1)}
+), picked AS (
+  SELECT turn_page.*, (
+    SELECT s.id FROM turn_snapshots AS s INDEXED BY turn_snapshots_identity
+    WHERE s.conv_id = ${conv} AND s.session_id = turn_page.position_session_id AND s.turn_id = turn_page.position_turn_id${phase}
+    ORDER BY s.created_at_ms DESC, s.id DESC LIMIT 1
+  ) AS snapshot_id
+  FROM turn_page
+)
+SELECT picked.position_created_at_ms, picked.position_turn_id, picked.position_session_id,
+  ${SNAPSHOT_COLUMNS},
+  coalesce(${BLOCK_COUNT}, 0) AS block_count
+FROM picked LEFT JOIN turn_snapshots ON turn_snapshots.id = picked.snapshot_id
+ORDER BY ${TURN_ORDER}`;
+  const sql = withinBlockBudget(rows, TURN_ORDER, param(MAX_BLOCKS_PER_PAGE));
+  return { page: sql, blocks: blocksQuery(sql), params };
+}
+
+/**
+ * A page of a conversation's turns in creation order (turn_created_at_ms, turn_id, session_id), and
+ * per turn its newest snapshot (by created_at_ms, then arrival), of `phase` when given, with its
+ * turn. One D1 batch; a page ends early when its blocks reach MAX_BLOCKS_PER_PAGE.
+ */
+export async function newestSnapshotsOfTurns(db: D1Handle, query: TurnSnapshotsQuery): Promise<TurnSnapshotsPage> {
+  const { rows, turnOf, rowsRead } = await readRows<TurnPageRow>(db, turnSnapshotsQueries(query), true);
+  const pageRows = rows.slice(0, query.limit);
+  const last = pageRows[pageRows.length - 1];
+  return {
+    // A turn without a (matching) snapshot has a position but NULL snapshot columns.
+    records: pageRows.filter((row) => row.id !== null).map((row) => recordOf(row, turnOf(row))),
+    next:
+      (rows.length > query.limit || cutByBudget(rows, query.limit)) && last
+        ? { createdAtMs: last.position_created_at_ms, turnId: last.position_turn_id, sessionId: last.position_session_id }
+        : null,
+    rowsRead,
   };
 }

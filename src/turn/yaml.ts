@@ -255,3 +255,17 @@ export function writeYaml(entries: ReadonlyArray<readonly [string, unknown]>): s
   writeMap(entries, "", out, false);
   return out.join("\n") + "\n";
 }
+
+/**
+ * One item of a block sequence at `indent` — a mapping whose top-level keys come in the given order —
+ * as writeYaml would write it inside a sequence under a key at one level less: so a long sequence
+ * (an export's snapshots) can be written item by item without holding the whole document.
+ */
+export function writeYamlSequenceItem(entries: ReadonlyArray<readonly [string, unknown]>, indent: string): string {
+  if (entries.length === 0) return `${indent}- {}\n`;
+  const out: string[] = [];
+  writeMap(entries, indent + "  ", out, false);
+  // The first line of the mapping moves up behind the dash, as writeSeq does.
+  out[0] = `${indent}- ${out[0]!.slice(indent.length + 2)}`;
+  return out.join("\n") + "\n";
+}

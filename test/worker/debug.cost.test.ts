@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { snapshotQueries, type SnapshotFilter } from "../../src/store/snapshot-reads";
-import { call, json, post, turnBody, uid } from "./harness";
+import { call, countingDb, json, post, turnBody, uid } from "./harness";
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
@@ -69,34 +69,6 @@ describe("query plans", () => {
     expect(byInference).toMatch(/turns_by_conv_inference_updated/);
   });
 });
-
-/** The real D1 binding, counting statements sent and round trips (a batch, or a statement run alone). */
-function countingDb() {
-  let statements = 0;
-  let roundTrips = 0;
-  const RUNS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
-  const forward = (obj: object, value: unknown) => (typeof value === "function" ? value.bind(obj) : value);
-  const statement = (stmt: D1PreparedStatement): D1PreparedStatement =>
-    new Proxy(stmt, {
-      get(s, p) {
-        const v = Reflect.get(s, p, s) as (...a: unknown[]) => unknown;
-        if (p === "bind") return (...a: unknown[]) => statement(v.apply(s, a) as D1PreparedStatement);
-        if (RUNS.has(p)) return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), v.apply(s, a));
-        return forward(s, v);
-      },
-    });
-  const database = <T extends object>(target: T): T =>
-    new Proxy(target, {
-      get(obj, prop) {
-        const value = Reflect.get(obj, prop, obj) as (...a: unknown[]) => unknown;
-        if (prop === "withSession") return (...args: unknown[]) => database(value.apply(obj, args) as object);
-        if (prop === "prepare") return (sql: string) => statement(value.call(obj, sql) as D1PreparedStatement);
-        if (prop === "batch") return (list: unknown[]) => ((roundTrips += 1), (statements += list.length), value.call(obj, list));
-        return forward(obj, value);
-      },
-    });
-  return { db: database(env.DB), counts: () => ({ statements, roundTrips }) };
-}
 
 describe("constant queries per request", () => {
   it("debug reads cost the same statements and one round trip at limit 1 and limit 1000", async () => {

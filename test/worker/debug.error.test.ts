@@ -7,6 +7,7 @@ const DEBUG_ROUTES = [
   "/api/debug/conversations/c1",
   "/api/debug/turns?conv_id=c1",
   "/api/debug/turn/c1/s1/t1",
+  "/api/debug/conversations/c1/export?format=jsonl",
 ];
 
 async function expectError(path: string, status: number, code: string, message?: RegExp) {
@@ -96,8 +97,10 @@ describe("OpenAPI document", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/conversations/{conv_id}",
       "/api/conversations/{conv_id}/runtime",
+      "/api/conversations/{conv_id}/turns/latest",
       "/api/debug/conversations",
       "/api/debug/conversations/{conv_id}",
+      "/api/debug/conversations/{conv_id}/export",
       "/api/debug/turn/{conv_id}/{session_id}/{turn_id}",
       "/api/debug/turns",
       "/api/tokens",
@@ -108,5 +111,12 @@ describe("OpenAPI document", () => {
     expect(doc.paths["/api/turns"].post.responses).toHaveProperty("409");
     expect(doc.components.schemas.SnapshotRequest.required).toEqual(["conv_id", "session_id"]);
     expect(doc.components.securitySchemes).toHaveProperty("ingestToken");
+    expect(doc.paths["/api/conversations/{conv_id}/turns/latest"].get.security).toEqual([{ ingestToken: [] }, { conversationToken: [] }]);
+    expect(Object.keys(doc.paths["/api/debug/conversations/{conv_id}/export"].get.responses["200"].content)).toEqual([
+      "application/json; charset=utf-8",
+      "application/x-ndjson; charset=utf-8",
+      "application/yaml; charset=utf-8",
+      "text/markdown; charset=utf-8",
+    ]);
   });
 });

@@ -65,6 +65,44 @@ export async function databaseDigest(): Promise<string> {
   return JSON.stringify(rows.map((r) => r.results));
 }
 
+/**
+ * The real D1 binding, counting statements sent and round trips (a batch, or a statement run
+ * alone), and recording, per round trip, the rows each statement returned.
+ */
+export function countingDb() {
+  let statements = 0;
+  let roundTrips = 0;
+  const rowsReturned: number[][] = [];
+  const record = async <T>(result: Promise<T>): Promise<T> => {
+    const value = await result;
+    const results = (Array.isArray(value) ? value : [value]) as Array<{ results?: unknown[] } | null>;
+    rowsReturned.push(results.map((r) => (r && Array.isArray(r.results) ? r.results.length : r === null ? 0 : 1)));
+    return value;
+  };
+  const RUNS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
+  const forward = (obj: object, value: unknown) => (typeof value === "function" ? value.bind(obj) : value);
+  const statement = (stmt: D1PreparedStatement): D1PreparedStatement =>
+    new Proxy(stmt, {
+      get(s, p) {
+        const v = Reflect.get(s, p, s) as (...a: unknown[]) => unknown;
+        if (p === "bind") return (...a: unknown[]) => statement(v.apply(s, a) as D1PreparedStatement);
+        if (RUNS.has(p)) return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), record(v.apply(s, a) as Promise<unknown>));
+        return forward(s, v);
+      },
+    });
+  const database = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(obj, prop) {
+        const value = Reflect.get(obj, prop, obj) as (...a: unknown[]) => unknown;
+        if (prop === "withSession") return (...args: unknown[]) => database(value.apply(obj, args) as object);
+        if (prop === "prepare") return (sql: string) => statement(value.call(obj, sql) as D1PreparedStatement);
+        if (prop === "batch") return (list: unknown[]) => ((roundTrips += 1), (statements += list.length), record(value.call(obj, list) as Promise<unknown>));
+        return forward(obj, value);
+      },
+    });
+  return { db: database(env.DB), counts: () => ({ statements, roundTrips }), rowsReturned: () => rowsReturned.map((r) => [...r]) };
+}
+
 let counter = 0;
 /** A unique id per call, so tests sharing one D1 never collide. */
 export function uid(prefix: string): string {

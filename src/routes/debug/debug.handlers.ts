@@ -6,6 +6,7 @@ import { getConversationWithHistory, listConversations, type ConversationPositio
 import { listSnapshots, type SnapshotFilter, type SnapshotPosition } from "../../store/snapshot-reads";
 import { turnToJson, turnToYaml } from "../../turn/turn";
 import { conversationView } from "../conversation-view";
+import { givenFilter } from "../schemas";
 import { DEFAULT_LIMIT, MAX_LIMIT, type getConversationRoute, type getTurnRoute, type listConversationsRoute, type listTurnsRoute } from "./debug.routes";
 
 const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
@@ -14,8 +15,6 @@ const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
 const isConversationPosition = (v: unknown): v is ConversationPosition =>
   typeof v === "object" && v !== null && Number.isSafeInteger((v as ConversationPosition).lastActivityMs) && typeof (v as ConversationPosition).convId === "string";
 
-/** '' means "not given" for these filters (the envelope echoes '' for an absent one). */
-const given = (value: string | undefined) => (value === undefined || value === "" ? undefined : value);
 
 export const listConversationsHandler: RouteHandler<typeof listConversationsRoute, AppEnv> = async (c) => {
   const query = c.req.valid("query");
@@ -37,13 +36,13 @@ export const getConversationHandler: RouteHandler<typeof getConversationRoute, A
 
 export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = async (c) => {
   const query = c.req.valid("query");
-  const convId = given(query.conv_id);
-  const sessionId = given(query.session_id);
+  const convId = givenFilter(query.conv_id);
+  const sessionId = givenFilter(query.session_id);
   if (!convId && !sessionId) throw new ApiError("INVALID_PARAMETER", "give conv_id or session_id (or both)");
   const filter: Omit<SnapshotFilter, "limit"> = {
     convId,
     sessionId,
-    phase: given(query.phase),
+    phase: givenFilter(query.phase),
     // An explicit empty runtime_key / inference_id asks for snapshots whose value is unknown.
     runtimeKey: query.runtime_key,
     inferenceId: query.inference_id,

@@ -32,7 +32,7 @@ const attribution = (name: string) =>
  * The turn is read by the turn reader (src/turn/turn.ts), one rule for JSON and YAML; here it only
  * has to be a JSON object. The schema below documents it for OpenAPI.
  */
-const TurnObjectSchema = z.custom<JsonObject>(isJsonObject, { error: "turn must be a JSON object (a turn)" }).openapi("Turn", {
+export const TurnObjectSchema = z.custom<JsonObject>(isJsonObject, { error: "turn must be a JSON object (a turn)" }).openapi("Turn", {
   type: "object",
   description:
     "A geppetto turn. Keys besides id, blocks, metadata, data (and block keys besides id, kind, role, payload, metadata) are kept verbatim and returned, and are not part of the block hash.",

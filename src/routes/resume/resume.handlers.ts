@@ -1,0 +1,36 @@
+import type { RouteHandler } from "@hono/zod-openapi";
+import { grantOf } from "../../http/auth";
+import type { AppEnv } from "../../http/bindings";
+import { ApiError } from "../../http/errors";
+import { latestSnapshot } from "../../store/snapshot-reads";
+import { turnToJson } from "../../turn/turn";
+import { givenFilter } from "../schemas";
+import type { getLatestTurnRoute } from "./resume.routes";
+
+
+export const getLatestTurn: RouteHandler<typeof getLatestTurnRoute, AppEnv> = async (c) => {
+  const { conv_id } = c.req.valid("param");
+  const query = c.req.valid("query");
+  const phase = givenFilter(query.phase);
+  // A session-bound token reads its own session (latestTurnScope refused any other).
+  const sessionId = givenFilter(query.session_id) ?? grantOf(c)?.sessionId ?? undefined;
+  const found = await latestSnapshot(c.var.db, { convId: conv_id, sessionId, phase });
+  if (!found) {
+    const which = [phase !== undefined ? `phase ${JSON.stringify(phase)}` : "", sessionId !== undefined ? `session ${JSON.stringify(sessionId)}` : ""].filter(Boolean);
+    throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} has no snapshot${which.length ? ` of ${which.join(" and ")}` : ""}`);
+  }
+  c.header("Cache-Control", "no-store");
+  return c.json(
+    {
+      conv_id: found.convId,
+      session_id: found.sessionId,
+      turn_id: found.turnId,
+      phase: found.phase,
+      created_at_ms: found.createdAtMs,
+      runtime_key: found.runtimeKey,
+      inference_id: found.inferenceId,
+      turn: turnToJson(found.turn),
+    },
+    200,
+  );
+};

@@ -1,0 +1,124 @@
+/**
+ * A conversation's export (CONTRACT §5.5) as text, written piece by piece so that a long
+ * conversation is streamed page by page and never held whole: JSON, JSON Lines, YAML and the
+ * Markdown transcript (markdown.ts). Pure; no I/O.
+ *
+ * Every exported snapshot is exactly an item of POST /api/turns/batch — conv_id, session_id, turn_id,
+ * phase, created_at_ms, runtime_key, inference_id and the turn as JSON (turnToJson) — so a JSON Lines
+ * file re-imports through the batch route unchanged.
+ */
+import { markdownNoTurns, markdownTitle, markdownTurn, type TranscriptSnapshot } from "./markdown";
+import { turnToJson } from "./turn";
+import { writeYaml, writeYamlSequenceItem } from "./yaml";
+
+export type ExportedSnapshot = TranscriptSnapshot;
+
+export const EXPORT_FORMATS = {
+  json: { contentType: "application/json; charset=utf-8", extension: "json" },
+  jsonl: { contentType: "application/x-ndjson; charset=utf-8", extension: "jsonl" },
+  yaml: { contentType: "application/yaml; charset=utf-8", extension: "yaml" },
+  markdown: { contentType: "text/markdown; charset=utf-8", extension: "md" },
+} as const;
+
+export type ExportFormat = keyof typeof EXPORT_FORMATS;
+
+export const EXPORT_FORMAT_NAMES = Object.keys(EXPORT_FORMATS) as ExportFormat[];
+
+/** `turnstore-<conv id>.<ext>`, the id reduced to [A-Za-z0-9._-] (every other character → "_"). */
+export function exportFilename(convId: string, format: ExportFormat): string {
+  return `turnstore-${convId.replace(/[^A-Za-z0-9._-]/gu, "_")}.${EXPORT_FORMATS[format].extension}`;
+}
+
+/** A snapshot as a batch item, keys in the order of the write API. */
+export function snapshotEntries(s: ExportedSnapshot): Array<readonly [string, unknown]> {
+  return [
+    ["conv_id", s.convId],
+    ["session_id", s.sessionId],
+    ["turn_id", s.turnId],
+    ["phase", s.phase],
+    ["created_at_ms", s.createdAtMs],
+    ["runtime_key", s.runtimeKey],
+    ["inference_id", s.inferenceId],
+    ["turn", turnToJson(s.turn)],
+  ];
+}
+
+/**
+ * Compact JSON with U+2028 and U+2029 escaped: valid JSON either way, but readers that split lines
+ * on them (Python's splitlines, JavaScript source) would otherwise cut a JSON Lines record in two.
+ */
+export function compactJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`);
+}
+
+function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of entries) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/** One JSON Lines record: a POST /api/turns/batch item, then a line feed. */
+export function snapshotJsonLine(s: ExportedSnapshot): string {
+  return `${compactJson(objectOf(snapshotEntries(s)))}\n`;
+}
+
+/**
+ * Writes one export: `begin()`, then `page()` for each page of snapshots in export order, then
+ * `end()`; the pieces concatenated are the document.
+ */
+export interface ExportWriter {
+  begin(): string;
+  page(snapshots: readonly ExportedSnapshot[]): string;
+  end(): string;
+}
+
+export interface ExportOptions {
+  convId: string;
+  exportedAtMs: number;
+  /** The phase filter, when given (named by the Markdown transcript). */
+  phase?: string;
+}
+
+export function exportWriter(format: ExportFormat, options: ExportOptions): ExportWriter {
+  let written = 0;
+  const count = (snapshots: readonly ExportedSnapshot[]) => {
+    const first = written === 0;
+    written += snapshots.length;
+    return first;
+  };
+  switch (format) {
+    case "json":
+      // {"conv_id":…,"exported_at_ms":…,"snapshots":[ one snapshot per line ]}
+      return {
+        begin: () => `{"conv_id":${compactJson(options.convId)},"exported_at_ms":${options.exportedAtMs},"snapshots":[`,
+        page: (snapshots) => {
+          const first = count(snapshots);
+          return snapshots.map((s, i) => `${first && i === 0 ? "" : ","}\n${compactJson(objectOf(snapshotEntries(s)))}`).join("");
+        },
+        end: () => (written === 0 ? "]}\n" : "\n]}\n"),
+      };
+    case "jsonl":
+      return { begin: () => "", page: (snapshots) => snapshots.map(snapshotJsonLine).join(""), end: () => "" };
+    case "yaml":
+      // conv_id, exported_at_ms, then the snapshots sequence written item by item.
+      return {
+        begin: () => writeYaml([["conv_id", options.convId], ["exported_at_ms", options.exportedAtMs]]),
+        page: (snapshots) => {
+          if (snapshots.length === 0) return "";
+          const first = count(snapshots);
+          return (first ? "snapshots:\n" : "") + snapshots.map((s) => writeYamlSequenceItem(snapshotEntries(s), "  ")).join("");
+        },
+        end: () => (written === 0 ? "snapshots: []\n" : ""),
+      };
+    case "markdown":
+      // Pages hold each turn's newest snapshot, in turn creation order.
+      return {
+        begin: () => markdownTitle(options),
+        page: (snapshots) => {
+          count(snapshots);
+          return snapshots.map(markdownTurn).join("");
+        },
+        end: () => (written === 0 ? markdownNoTurns(options.phase) : ""),
+      };
+  }
+}
