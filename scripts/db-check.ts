@@ -6,14 +6,16 @@
  * turns missing runtime or inference and a sample of their metadata — and checks that every
  * migration in drizzle/ is applied. --verify-hashes also recomputes every block's content hash from
  * its stored content and lists the blocks whose hash was computed the first release's way (reported,
- * not changed). Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1
- * unreachable); 2 bad flags.
+ * not changed). The SQL runs as written through the Worker's DB binding (scripts/lib/d1.ts).
+ * Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1 unreachable);
+ * 2 bad flags.
  */
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseFlags, runCli, TARGET_OPTIONS, targetFrom } from "./legacy/cli-flags";
+import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./legacy/cli-flags";
 import {
   APPLIED_MIGRATIONS,
+  BLOCKS_PAGE,
   CONVERSATIONS_INFO,
   evaluateCheck,
   formatCheckReport,
@@ -21,13 +23,32 @@ import {
   NEWEST_CONVERSATION,
   OPERATOR_SQL,
   runtimeHistoryFor,
-  statement,
   type CheckInput,
   type ColumnInfo,
+  type Query,
 } from "./legacy/operator-sql";
-import { describeTarget, queryD1, WranglerError, type D1Target, type ResultRow } from "./legacy/wrangler-d1";
+import { d1Step, describeTarget, withDatabase, type D1Target } from "./lib/d1";
 import { storedBlockProblem, type StoredBlockRow } from "../src/turn/block-hash";
-import { sqlLiteral } from "./legacy/sql-text";
+
+type ResultRow = Record<string, unknown>;
+
+const HELP = helpText({
+  usage: "npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID] [--verify-hashes]",
+  about:
+    "Runs the migration playbook's operator SQL (docs/MIGRATION.md, Validation) on D1 through the DB binding and checks\n" +
+    "that every migration in drizzle/ is applied. Reads only; changes nothing.",
+  options: [
+    ...TARGET_HELP.slice(0, 3),
+    ["--conv-id ID", "show the runtime history of this conversation (default: the most recently active one)"],
+    ["--verify-hashes", "also recompute every block's content hash from its stored content and list the blocks whose hash is not canonical (reported, not changed)"],
+    ...TARGET_HELP.slice(3),
+  ],
+  exitCodes: [
+    [0, "the schema is at the current migration, with the columns and indexes of the contract"],
+    [1, "it is not (or the columns or indexes are missing), or D1 could not be reached"],
+    [2, "bad flags"],
+  ],
+});
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
 
@@ -39,51 +60,36 @@ function expectedMigrations(): string[] {
 const asColumns = (rows: ResultRow[] | undefined) => (rows ?? []) as unknown as ColumnInfo[];
 const asIndexes = (rows: ResultRow[] | undefined) => (rows ?? []) as unknown as Array<{ name: string; sql: string }>;
 
-/** The playbook SQL in one call; when it fails (old schema), the schema-only statements that cannot. */
-function gather(target: D1Target, convId: string | undefined): CheckInput {
+/** Runs queries in one batch (one round trip), the SQL as written; one result list per query. */
+async function query(db: D1Database, queries: ReadonlyArray<string | Query>): Promise<ResultRow[][]> {
+  const statements = queries.map((q) => (typeof q === "string" ? db.prepare(q) : db.prepare(q.sql).bind(...q.params)));
+  return (await db.batch<ResultRow>(statements)).map((r) => r.results);
+}
+
+/** The playbook SQL in one batch; when it fails (old schema), the schema-only statements that cannot. */
+async function gather(db: D1Database, target: D1Target, convId: string | undefined): Promise<CheckInput> {
   const base = {
     expectedMigrations: expectedMigrations(),
     sample: [] as ResultRow[],
     runtimeHistory: null as CheckInput["runtimeHistory"],
   };
+  let playbook: ResultRow[][];
   try {
-    const [turnsColumns, indexes, missing, sample, conversationsColumns, migrations, pick] = queryD1(target, [
-      statement(OPERATOR_SQL.tableInfo),
-      statement(OPERATOR_SQL.runtimeIndexes),
-      statement(OPERATOR_SQL.missingCount),
-      statement(OPERATOR_SQL.missingSample),
+    playbook = await query(db, [
+      OPERATOR_SQL.tableInfo,
+      OPERATOR_SQL.runtimeIndexes,
+      OPERATOR_SQL.missingCount,
+      OPERATOR_SQL.missingSample,
       CONVERSATIONS_INFO,
       APPLIED_MIGRATIONS,
-      convId !== undefined ? statement(runtimeHistoryFor(convId)) : NEWEST_CONVERSATION,
+      convId !== undefined ? runtimeHistoryFor(convId) : NEWEST_CONVERSATION,
     ]);
-    let runtimeHistory: CheckInput["runtimeHistory"] = null;
-    if (convId !== undefined) {
-      runtimeHistory = { convId, rows: pick ?? [] };
-    } else if (pick?.[0]) {
-      const newest = String(pick[0].conv_id);
-      runtimeHistory = { convId: newest, rows: queryD1(target, [statement(runtimeHistoryFor(newest))])[0] ?? [] };
-    }
-    return {
-      ...base,
-      appliedMigrations: (migrations ?? []).map((r) => String(r.name)),
-      turnsColumns: asColumns(turnsColumns),
-      indexes: asIndexes(indexes),
-      conversationsColumns: asColumns(conversationsColumns),
-      missingRuntimeOrInference: Number(missing?.[0]?.missing_runtime_or_inference ?? 0),
-      sample: sample ?? [],
-      runtimeHistory,
-      queryError: null,
-    };
   } catch (error) {
-    if (!(error instanceof WranglerError)) throw error;
     // PRAGMA and sqlite_master never fail on a reachable database; a failure here is real.
-    const [turnsColumns, indexes, conversationsColumns, hasMigrations] = queryD1(target, [
-      statement(OPERATOR_SQL.tableInfo),
-      statement(OPERATOR_SQL.runtimeIndexes),
-      CONVERSATIONS_INFO,
-      HAS_MIGRATIONS_TABLE,
-    ]);
-    const applied = hasMigrations?.length ? (queryD1(target, [APPLIED_MIGRATIONS])[0] ?? []).map((r) => String(r.name)) : null;
+    const [turnsColumns, indexes, conversationsColumns, hasMigrations] = await d1Step(target, "reading the schema", () =>
+      query(db, [OPERATOR_SQL.tableInfo, OPERATOR_SQL.runtimeIndexes, CONVERSATIONS_INFO, HAS_MIGRATIONS_TABLE]),
+    );
+    const applied = hasMigrations?.length ? ((await d1Step(target, "reading d1_migrations", () => query(db, [APPLIED_MIGRATIONS])))[0] ?? []).map((r) => String(r.name)) : null;
     return {
       ...base,
       appliedMigrations: applied,
@@ -91,12 +97,31 @@ function gather(target: D1Target, convId: string | undefined): CheckInput {
       indexes: asIndexes(indexes),
       conversationsColumns: asColumns(conversationsColumns),
       missingRuntimeOrInference: null,
-      queryError: `the playbook SQL failed: ${error.message}`,
+      queryError: `the playbook SQL failed: ${String((error as Error)?.message ?? error).split("\n")[0]}`,
     };
   }
+  const [turnsColumns, indexes, missing, sample, conversationsColumns, migrations, pick] = playbook;
+  let runtimeHistory: CheckInput["runtimeHistory"] = null;
+  if (convId !== undefined) {
+    runtimeHistory = { convId, rows: pick ?? [] };
+  } else if (pick?.[0]) {
+    const newest = String(pick[0].conv_id);
+    runtimeHistory = { convId: newest, rows: (await d1Step(target, "the runtime history query", () => query(db, [runtimeHistoryFor(newest)])))[0] ?? [] };
+  }
+  return {
+    ...base,
+    appliedMigrations: (migrations ?? []).map((r) => String(r.name)),
+    turnsColumns: asColumns(turnsColumns),
+    indexes: asIndexes(indexes),
+    conversationsColumns: asColumns(conversationsColumns),
+    missingRuntimeOrInference: Number(missing?.[0]?.missing_runtime_or_inference ?? 0),
+    sample: sample ?? [],
+    runtimeHistory,
+    queryError: null,
+  };
 }
 
-/** Blocks per wrangler call when verifying hashes (rows of up to ~2 MB each). */
+/** Blocks per query when verifying hashes (rows of up to ~2 MB each). */
 const HASH_PAGE = 200;
 const HASH_SAMPLES = 20;
 
@@ -107,13 +132,11 @@ interface HashAudit {
 }
 
 /** Every block, page by page in rowid order, checked against the hash rule (src/turn/block-hash.ts). */
-async function verifyHashes(target: D1Target): Promise<HashAudit> {
+async function verifyHashes(db: D1Database, target: D1Target): Promise<HashAudit> {
   const audit: HashAudit = { checked: 0, mismatched: 0, samples: [] };
   let after = 0;
   for (;;) {
-    const [rows = []] = queryD1(target, [
-      `SELECT rowid AS position, block_id, content_hash, kind, role, payload_json, block_metadata_json FROM blocks WHERE rowid > ${sqlLiteral(after)} ORDER BY rowid LIMIT ${HASH_PAGE}`,
-    ]);
+    const [rows = []] = await d1Step(target, "reading blocks", () => query(db, [{ sql: BLOCKS_PAGE, params: [after, HASH_PAGE] }]));
     for (const row of rows) {
       audit.checked += 1;
       const problem = await storedBlockProblem(row as unknown as StoredBlockRow);
@@ -139,12 +162,14 @@ const argv = process.argv.slice(2);
 await runCli(argv.includes("--json"), async () => {
   const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" }, "verify-hashes": { type: "boolean" } });
   if (flags.help) {
-    process.stdout.write("usage: npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID] [--verify-hashes]\n");
+    process.stdout.write(HELP);
     return 0;
   }
   const target = targetFrom(flags);
-  const report = evaluateCheck(gather(target, flags["conv-id"]));
-  const hashes = flags["verify-hashes"] && report.ok ? await verifyHashes(target) : undefined;
+  const { report, hashes } = await withDatabase(target, async (db) => {
+    const checked = evaluateCheck(await gather(db, target, flags["conv-id"]));
+    return { report: checked, hashes: flags["verify-hashes"] && checked.ok ? await verifyHashes(db, target) : undefined };
+  });
   process.stdout.write(
     flags.json
       ? `${JSON.stringify({ target: describeTarget(target), ...report, ...(hashes ? { block_hashes: hashes } : {}) }, null, 2)}\n`

@@ -1,20 +1,18 @@
 /**
- * The import summary: rows read, written, skipped and not imported per D1 table, what happened to
- * each conversation, and a verification of D1 after writing. Pure: built from the source and the
- * before/after query results.
+ * The import summary: rows read, written, skipped and not imported per table, what happened to each
+ * conversation, and a verification of D1 after writing. Pure: built from what the import counted and
+ * from D1's conversation totals before and after (src/store/legacy-rows.ts conversationTotals).
  */
-import { IMPORT_TABLES, type Finding, type ImportTable, type LegacySource } from "./legacy-source";
-import type { TimelineRead } from "./timeline";
-import { TIMELINE_TABLE } from "./timeline";
-import type { ResultRow } from "./wrangler-d1";
+import type { ConversationTotals } from "../../src/store/legacy-rows";
+import type { Finding } from "./legacy-source";
 
 export interface TableSummary {
-  table: ImportTable;
+  table: string;
   /** Rows the source offers for this table. */
   read: number;
   /** New rows in D1 (null in a dry run). */
   written: number | null;
-  /** Offered rows that were already in D1 or repeated in the source. */
+  /** Offered rows that were already in D1 or repeated in the source (null in a dry run). */
   skipped: number | null;
   /** Rows that cannot be imported; each is named in notImported. */
   rejected: number;
@@ -33,155 +31,122 @@ export interface ImportSummary {
   };
   target: string | null;
   tables: TableSummary[];
+  /** Layouts A/B: legacy snapshots converted to block paths by this run (null in a dry run or for C/G). */
+  convertedSnapshots: number | null;
   conversations: { touched: number; created: number; updated: number; unchanged: number } | null;
   /** Runtime coverage of the turns in the imported conversations, as D1 holds them after the import. */
   runtime: { turns: number; withRuntimeKey: number; withInferenceId: number } | null;
   verification: { ok: boolean; conversationsChecked: number; problems: string[] } | null;
   notImported: Finding[];
   warnings: Finding[];
-  wranglerCalls: number;
 }
 
 export interface SummaryInput {
   turnsPath: string;
   timelinePath: string | null;
-  source: LegacySource;
-  timeline: TimelineRead | null;
-  timelineOtherTables: Array<{ table: string; rows: number }>;
-  convIds: readonly string[];
+  layout: { id: string; description: string };
+  timelineRows: number;
+  otherTables: ImportSummary["source"]["otherTables"];
   target: string | null;
-  results: { before: ResultRow[][]; after: ResultRow[][]; calls: number } | null;
+  tables: TableSummary[];
+  convertedSnapshots: number | null;
+  /** Every conversation the import touches (imported turns, timeline rows), sorted. */
+  convIds: readonly string[];
+  /** What the source gave per conversation (after rejections): D1 must hold at least this. */
+  expected: { turns: ReadonlyMap<string, number>; snapshots: ReadonlyMap<string, number> };
+  /** Timeline rows that could not be read (their conversation is not in convIds). */
+  timelineRejected: number;
+  /** null in a dry run. */
+  before: ReadonlyMap<string, ConversationTotals> | null;
+  after: ReadonlyMap<string, ConversationTotals> | null;
+  notImported: Finding[];
+  warnings: Finding[];
 }
 
-interface ConversationState {
-  present: boolean;
-  values: string;
-  turnsInD1: number;
-  snapshotsInD1: number;
-  turnCount: number;
-  snapshotCount: number;
-  withRuntime: number;
-  withInference: number;
-}
+const rowValues = (t: ConversationTotals | undefined) => JSON.stringify(t?.row ?? null);
 
-function conversationStates(results: ResultRow[][]): Map<string, ConversationState> {
-  const out = new Map<string, ConversationState>();
-  for (const rows of results.slice(1)) {
-    for (const row of rows) {
-      out.set(String(row.conv_id), {
-        present: Number(row.present) === 1,
-        values: JSON.stringify([
-          row.session_id, row.current_runtime_key, row.current_runtime_at_ms, row.created_at_ms,
-          row.last_activity_ms, row.turn_count, row.snapshot_count,
-        ]),
-        turnsInD1: Number(row.turns_in_d1),
-        snapshotsInD1: Number(row.snapshots_in_d1),
-        turnCount: Number(row.turn_count ?? 0),
-        snapshotCount: Number(row.snapshot_count ?? 0),
-        withRuntime: Number(row.turns_with_runtime),
-        withInference: Number(row.turns_with_inference),
-      });
-    }
-  }
-  return out;
+/** New rows D1 holds for these conversations after the import, from the conversation totals. */
+export function grownBy(
+  convIds: readonly string[],
+  before: ReadonlyMap<string, ConversationTotals>,
+  after: ReadonlyMap<string, ConversationTotals>,
+  field: "turnsStored" | "snapshotsStored",
+): number {
+  return convIds.reduce((sum, id) => sum + Math.max(0, (after.get(id)?.[field] ?? 0) - (before.get(id)?.[field] ?? 0)), 0);
 }
 
 export function summarizeImport(input: SummaryInput): ImportSummary {
-  const { source, timeline, results } = input;
-  const notImported = [...source.notImported, ...(timeline?.notImported ?? [])];
-  const otherTables = [
-    ...source.otherTables.map((t) => ({ file: input.turnsPath, ...t, reason: "not part of the legacy turn layout" })),
-    ...input.timelineOtherTables.map((t) => ({ file: input.timelinePath ?? "", ...t, reason: "timeline projections, not turn data" })),
-  ];
-  const before = results?.before[0]?.[0] ?? {};
-  const after = results?.after[0]?.[0] ?? {};
-  const tables: TableSummary[] = IMPORT_TABLES.filter((t) => t !== "conversations").map((table) => {
-    const read = source.offered[table];
-    const rejected = source.rejected[table];
-    const written = results ? Number(after[table]) - Number(before[table]) : null;
-    return { table, read, written, skipped: written === null ? null : read - rejected - written, rejected };
-  });
-
+  const { before, after } = input;
   let conversations: ImportSummary["conversations"] = null;
   let runtime: ImportSummary["runtime"] = null;
   let verification: ImportSummary["verification"] = null;
-  const timelineRejected = timeline?.notImported.length ?? 0;
   let notCreated = 0;
-  if (results) {
-    const was = conversationStates(results.before);
-    const now = conversationStates(results.after);
-    const problems: string[] = [];
+  if (before && after) {
     let created = 0;
     let updated = 0;
     let unchanged = 0;
+    const problems: string[] = [];
     runtime = { turns: 0, withRuntimeKey: 0, withInferenceId: 0 };
     for (const convId of input.convIds) {
-      const prior = was.get(convId);
-      const state = now.get(convId);
-      if (!state) {
-        problems.push(`conversation ${JSON.stringify(convId)} is missing from the verification results`);
+      const prior = before.get(convId);
+      const state = after.get(convId);
+      const expectTurns = input.expected.turns.get(convId) ?? 0;
+      const expectSnapshots = input.expected.snapshots.get(convId) ?? 0;
+      if (!state?.row) {
+        // A timeline row that could not create its conversation is named in notImported already.
+        if (expectTurns > 0 || expectSnapshots > 0) problems.push(`${convId}: not in D1 after the import`);
+        else notCreated += 1;
         continue;
       }
-      runtime.turns += state.turnsInD1;
-      runtime.withRuntimeKey += state.withRuntime;
-      runtime.withInferenceId += state.withInference;
-      if (!state.present) {
-        notCreated += 1;
-        notImported.push({
-          table: TIMELINE_TABLE,
-          key: { conv_id: convId },
-          reason: "the timeline row has no session_id and neither the source nor D1 has turns for it, so there is no session to create the conversation with",
-        });
-        continue;
-      }
-      if (!prior?.present) created += 1;
-      else if (prior.values !== state.values) updated += 1;
+      runtime.turns += state.turnsStored;
+      runtime.withRuntimeKey += state.turnsWithRuntimeKey;
+      runtime.withInferenceId += state.turnsWithInferenceId;
+      if (!prior?.row) created += 1;
+      else if (rowValues(prior) !== rowValues(state)) updated += 1;
       else unchanged += 1;
-      const expectTurns = source.turnsByConv.get(convId) ?? 0;
-      const expectSnapshots = source.snapshotsByConv.get(convId) ?? 0;
-      if (state.turnsInD1 < expectTurns) problems.push(`${convId}: D1 has ${state.turnsInD1} turns, the source gave ${expectTurns}`);
-      if (state.snapshotsInD1 < expectSnapshots) {
-        problems.push(`${convId}: D1 has ${state.snapshotsInD1} snapshots, the source gave ${expectSnapshots}`);
+      if (state.turnsStored < expectTurns) problems.push(`${convId}: D1 has ${state.turnsStored} turns, the source gave ${expectTurns}`);
+      if (state.snapshotsStored < expectSnapshots) problems.push(`${convId}: D1 has ${state.snapshotsStored} snapshots, the source gave ${expectSnapshots}`);
+      if (prior && (state.turnsStored < prior.turnsStored || state.snapshotsStored < prior.snapshotsStored)) {
+        problems.push(`${convId}: D1 lost rows during the import (turns ${prior.turnsStored} → ${state.turnsStored}, snapshots ${prior.snapshotsStored} → ${state.snapshotsStored})`);
       }
-      if (state.turnCount !== state.turnsInD1 || state.snapshotCount !== state.snapshotsInD1) {
+      if (state.row.turnCount !== state.turnsStored || state.row.snapshotCount !== state.snapshotsStored) {
         problems.push(
-          `${convId}: conversation counts (${state.turnCount} turns, ${state.snapshotCount} snapshots) disagree with D1 (${state.turnsInD1}, ${state.snapshotsInD1})`,
+          `${convId}: conversation counts (${state.row.turnCount} turns, ${state.row.snapshotCount} snapshots) disagree with D1 (${state.turnsStored}, ${state.snapshotsStored})`,
         );
       }
-    }
-    for (const table of IMPORT_TABLES) {
-      if (Number(after[table]) < Number(before[table])) problems.push(`${table} lost rows during the import (${before[table]} → ${after[table]})`);
     }
     conversations = { touched: input.convIds.length, created, updated, unchanged };
     verification = { ok: problems.length === 0, conversationsChecked: created + updated + unchanged, problems };
   }
-  tables.push({
-    table: "conversations",
-    read: input.convIds.length + timelineRejected,
-    written: conversations ? conversations.created + conversations.updated : null,
-    skipped: conversations ? conversations.unchanged : null,
-    rejected: timelineRejected + notCreated,
-  });
-
+  const tables = [
+    ...input.tables,
+    {
+      table: "conversations",
+      read: input.convIds.length + input.timelineRejected,
+      written: conversations ? conversations.created + conversations.updated : null,
+      skipped: conversations ? conversations.unchanged : null,
+      rejected: input.timelineRejected + notCreated,
+    },
+  ];
   return {
     ok: verification ? verification.ok : true,
-    dryRun: results === null,
+    dryRun: before === null,
     source: {
       turns: input.turnsPath,
-      layout: source.layout.id,
-      layoutDescription: source.layout.description,
+      layout: input.layout.id,
+      layoutDescription: input.layout.description,
       timeline: input.timelinePath,
-      timelineRows: timeline?.read ?? 0,
-      otherTables,
+      timelineRows: input.timelineRows,
+      otherTables: input.otherTables,
     },
     target: input.target,
     tables,
+    convertedSnapshots: input.convertedSnapshots,
     conversations,
     runtime,
     verification,
-    notImported,
-    warnings: source.warnings,
-    wranglerCalls: results?.calls ?? 0,
+    notImported: input.notImported,
+    warnings: input.warnings,
   };
 }
 
@@ -208,6 +173,7 @@ export function formatSummary(s: ImportSummary): string {
     lines.push(`${t.table.padEnd(24)}${pad(t.read, 8)}${pad(t.written ?? "-", 9)}${pad(t.skipped ?? "-", 9)}${pad(t.rejected, 10)}`);
   }
   lines.push("(skipped = already in D1 or repeated in the source; written = new rows, for conversations created or updated)");
+  if (s.convertedSnapshots !== null) lines.push(`legacy snapshots converted to block paths: ${s.convertedSnapshots}`);
   if (s.conversations) {
     const c = s.conversations;
     lines.push(`conversations: ${c.touched} touched — ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged`);

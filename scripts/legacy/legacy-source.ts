@@ -1,63 +1,10 @@
 /**
- * What an import writes, in D1 column names, and the bookkeeping the summary needs: rows per
- * table, rows that cannot be imported (named with table, key and reason), warnings. Readers for
- * each layout produce a LegacySource; nothing here does I/O.
+ * What the readers hand the import: rows in D1 column names (the store's own row types), the rows
+ * that cannot be imported (named with table, key and reason) and warnings. Nothing here does I/O.
  */
+import type { LegacyBlockRow, LegacyMembershipRow, LegacyTurnRow } from "../../src/store/legacy-rows";
 import type { Layout } from "./layout";
 import type { Row } from "./sqlite-file";
-
-export interface TurnRow {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  turn_created_at_ms: number;
-  turn_metadata_json: string;
-  turn_data_json: string;
-  updated_at_ms: number;
-  /** '' leaves it to the backfill (extraction rule on turn_metadata_json). */
-  runtime_key: string;
-  inference_id: string;
-  /** 0 lets the backfill date a value found in metadata with updated_at_ms. */
-  runtime_key_at_ms: number;
-  inference_id_at_ms: number;
-}
-
-export interface BlockRow {
-  block_id: string;
-  content_hash: string;
-  hash_algorithm: string;
-  kind: string;
-  role: string;
-  payload_json: string;
-  block_metadata_json: string;
-  first_seen_at_ms: number;
-}
-
-export interface MembershipRow {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  snapshot_created_at_ms: number;
-  ordinal: number;
-  block_id: string;
-  content_hash: string;
-}
-
-/** A turn_snapshots row, as the Worker's store defines it (without the insertion-order id). */
-export interface SnapshotRow {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  created_at_ms: number;
-  runtime_key: string;
-  inference_id: string;
-  turn_metadata_json: string;
-  turn_data_json: string;
-  turn_extra_json: string;
-  block_refs_json: string;
-}
 
 export interface TimelineConversation {
   conv_id: string;
@@ -70,14 +17,6 @@ export interface TimelineConversation {
   last_activity_ms: number;
 }
 
-/** The D1 tables an import writes, in summary order. */
-export const IMPORT_TABLES = ["turns", "blocks", "turn_block_membership", "turn_snapshots", "conversations"] as const;
-export type ImportTable = (typeof IMPORT_TABLES)[number];
-
-export type SourceTable = Exclude<ImportTable, "conversations">;
-
-export const emptyCounts = (): Record<SourceTable, number> => ({ turns: 0, blocks: 0, turn_block_membership: 0, turn_snapshots: 0 });
-
 export interface Finding {
   /** Source table (or D1 table for findings made after writing). */
   table: string;
@@ -85,25 +24,27 @@ export interface Finding {
   reason: string;
 }
 
-export interface LegacySource {
+/** Layouts A and B, read whole: the rows loadLegacyRows takes, and the bookkeeping of the summary. */
+export interface NormalizedSource {
   layout: Layout;
-  turns: TurnRow[];
-  blocks: BlockRow[];
-  membership: MembershipRow[];
-  /** Layout C only: snapshots re-normalized from their payloads. */
-  snapshots: SnapshotRow[];
-  /** Rows the source offers for each D1 table (before rejections and duplicates). */
-  offered: Record<SourceTable, number>;
+  turns: LegacyTurnRow[];
+  blocks: LegacyBlockRow[];
+  membership: LegacyMembershipRow[];
+  /** Rows the source offers per table (before rejections and duplicates); turn_snapshots = snapshot identities. */
+  offered: Record<NormalizedTable, number>;
   /** Of those, how many cannot be imported (each named in notImported). */
-  rejected: Record<SourceTable, number>;
-  /** Snapshot identities per conversation, and turns per conversation, as imported. */
+  rejected: Record<NormalizedTable, number>;
+  /** Snapshot identities and turns per conversation, as imported. */
   snapshotsByConv: Map<string, number>;
   turnsByConv: Map<string, number>;
   notImported: Finding[];
   warnings: Finding[];
-  /** Source tables this layout does not read, with their row counts. */
-  otherTables: Array<{ table: string; rows: number }>;
 }
+
+export const NORMALIZED_TABLES = ["turns", "blocks", "turn_block_membership", "turn_snapshots"] as const;
+export type NormalizedTable = (typeof NORMALIZED_TABLES)[number];
+
+export const emptyCounts = (): Record<NormalizedTable, number> => ({ turns: 0, blocks: 0, turn_block_membership: 0, turn_snapshots: 0 });
 
 /** A source value that cannot become the D1 value it must be; the row is named and left out. */
 export class RowProblem extends Error {

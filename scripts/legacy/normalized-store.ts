@@ -1,9 +1,11 @@
 /**
  * Layouts A and B: the pre-cutover normalized store (turns, blocks, turn_block_membership) is read
- * as it is — blocks keep their stored hashes — so the backfill derives runtime, snapshots and
- * conversations from it exactly as it would for an old D1 database. Pure given the rows.
+ * as it is — blocks keep their stored hashes — so that loadLegacyRows, the backfill and the
+ * conversion (src/store/legacy-rows.ts) treat it exactly as an old D1 database. Pure given the rows.
  */
+import type { LegacyBlockRow as BlockRow, LegacyMembershipRow as MembershipRow, LegacyTurnRow as TurnRow } from "../../src/store/legacy-rows";
 import { HASH_ALGORITHM } from "../../src/turn/block-hash";
+import { MAX_STORED_ROW_BYTES } from "../../src/turn/snapshot";
 import type { Layout } from "./layout";
 import {
   blockKey,
@@ -16,11 +18,8 @@ import {
   RowProblem,
   textOr,
   turnKey,
-  type BlockRow,
   type Finding,
-  type LegacySource,
-  type MembershipRow,
-  type TurnRow,
+  type NormalizedSource,
 } from "./legacy-source";
 import { quoteIdentifier, type Row } from "./sqlite-file";
 
@@ -31,6 +30,14 @@ export interface NormalizedStoreRows {
 }
 
 const TURN_KEY = ["conv_id", "session_id", "turn_id"];
+
+const utf8 = new TextEncoder();
+
+/** D1 refuses rows over 2 MB: such a row is named and left out instead of failing the whole load. */
+function assertStorable(...texts: string[]): void {
+  const bytes = texts.reduce((sum, text) => sum + utf8.encode(text).length, 0);
+  if (bytes > MAX_STORED_ROW_BYTES) throw new RowProblem(`the row would be ${bytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`);
+}
 const BLOCK_KEY = ["block_id", "content_hash"];
 const SNAPSHOT_KEY = ["conv_id", "session_id", "turn_id", "phase", "snapshot_created_at_ms"];
 
@@ -76,7 +83,7 @@ class FirstByKey<T> {
   }
 }
 
-export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows): LegacySource {
+export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows): NormalizedSource {
   const notImported: Finding[] = [];
   const warnings: Finding[] = [];
   const rejected = emptyCounts();
@@ -101,6 +108,7 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
         runtime_key_at_ms: 0,
         inference_id_at_ms: 0,
       };
+      assertStorable(turn.turn_metadata_json, turn.turn_data_json, turn.conv_id, turn.session_id, turn.turn_id);
     } catch (error) {
       if (!(error instanceof RowProblem)) throw error;
       rejected.turns += 1;
@@ -177,6 +185,7 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
         block_metadata_json: textOr(row, "block_metadata_json", "{}"),
         first_seen_at_ms: integer(row, "first_seen_at_ms", firstUse ?? 0),
       };
+      assertStorable(block.payload_json, block.block_metadata_json, block.block_id, block.role, block.kind);
     } catch (error) {
       if (!(error instanceof RowProblem)) throw error;
       rejected.blocks += 1;
@@ -235,7 +244,6 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
     turns: keptTurns,
     blocks: [...blocks.rows.values()],
     membership: keptMembership,
-    snapshots: [],
     offered: {
       turns: source.turns.length,
       blocks: source.blocks.length,
@@ -247,7 +255,6 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
     snapshotsByConv: countBy(keptSnapshots, (m) => m.conv_id),
     notImported,
     warnings,
-    otherTables: [],
   };
 }
 

@@ -1,8 +1,8 @@
 /**
- * The operator SQL of the migration playbook (CONTRACT §3, docs/MIGRATION.md), verbatim, and the
- * judgement db:check makes from its results. Pure: scripts/db-check.ts runs the SQL.
+ * The operator SQL of the migration playbook (CONTRACT §3, docs/MIGRATION.md), verbatim, the few
+ * read-only queries db:check adds, and the judgement db:check makes from their results. Pure:
+ * scripts/db-check.ts runs the SQL through the DB binding (db.prepare(sql).all()).
  */
-import { sqlLiteral } from "./sql-text";
 
 export const OPERATOR_SQL = {
   tableInfo: `PRAGMA table_info(turns);`,
@@ -17,18 +17,28 @@ WHERE COALESCE(runtime_key, '') = '' OR COALESCE(inference_id, '') = '';`,
 WHERE COALESCE(runtime_key, '') = '' OR COALESCE(inference_id, '') = '' LIMIT 50;`,
 } as const;
 
-/** The statement as `wrangler d1 execute --command` takes it in a list (our packer adds the ";"). */
-export const statement = (sql: string) => sql.replace(/;\s*$/, "");
+/** A query and its bound parameters. */
+export interface Query {
+  sql: string;
+  params: unknown[];
+}
 
-/** The runtime-history query for one conversation: the playbook text with its placeholder filled. */
-export function runtimeHistoryFor(convId: string): string {
-  return OPERATOR_SQL.runtimeHistory.replace("'your-conv-id'", sqlLiteral(convId));
+/**
+ * The runtime-history query for one conversation: the playbook text with its placeholder as a bound
+ * parameter (no quoting of our own).
+ */
+export function runtimeHistoryFor(convId: string): Query {
+  return { sql: OPERATOR_SQL.runtimeHistory.replace("'your-conv-id'", "?1"), params: [convId] };
 }
 
 export const CONVERSATIONS_INFO = `PRAGMA table_info(conversations)`;
 export const APPLIED_MIGRATIONS = `SELECT name FROM d1_migrations ORDER BY id`;
 export const NEWEST_CONVERSATION = `SELECT conv_id FROM conversations ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 1`;
 export const HAS_MIGRATIONS_TABLE = `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'`;
+
+/** --verify-hashes: blocks page by page in rowid order (?1 = last rowid seen, ?2 = page size). */
+export const BLOCKS_PAGE = `SELECT rowid AS position, block_id, content_hash, kind, role, payload_json, block_metadata_json
+FROM blocks WHERE rowid > ?1 ORDER BY rowid LIMIT ?2`;
 
 export const REQUIRED_TURN_COLUMNS = [
   "conv_id", "session_id", "turn_id", "turn_created_at_ms", "turn_metadata_json", "turn_data_json",

@@ -50,6 +50,21 @@ export function applyMigrations(target: D1Target): void {
   if (result.status !== 0) throw new WranglerError(wranglerFailure(result.stdout, result.stderr));
 }
 
+/** A D1 statement or batch failed (SQL error, limit, unreachable remote): one line naming the database. */
+export class D1Error extends Error {
+  override name = "D1Error";
+}
+
+/** Runs one step against D1; a failure becomes a D1Error that says which step on which database. */
+export async function d1Step<T>(target: D1Target, step: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof D1Error) throw error;
+    throw new D1Error(`${step} on ${describeTarget(target)} failed: ${String((error as Error)?.message ?? error).split("\n")[0]}`);
+  }
+}
+
 export interface OpenDatabase {
   db: D1Database;
   close(): Promise<void>;
@@ -68,6 +83,9 @@ export async function openDatabase(target: D1Target): Promise<OpenDatabase> {
       .replace('main = "src/index.ts"', `main = ${JSON.stringify(join(ROOT, "src/index.ts"))}`);
     writeFileSync(configPath, config);
   }
+  // wrangler logs informational lines ("Using secrets defined in .dev.vars") to stdout, which is the
+  // scripts' result (--json); warnings and errors still reach stderr.
+  process.env.WRANGLER_LOG ??= "warn";
   try {
     const proxy = await getPlatformProxy<{ DB: D1Database }>({
       configPath,
@@ -84,5 +102,15 @@ export async function openDatabase(target: D1Target): Promise<OpenDatabase> {
   } catch (error) {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
     throw new WranglerError(`could not open ${describeTarget(target)}: ${(error as Error).message.split("\n")[0]}`);
+  }
+}
+
+/** Opens the target, runs `use`, and closes it whatever happens. */
+export async function withDatabase<T>(target: D1Target, use: (db: D1Database) => Promise<T>): Promise<T> {
+  const open = await openDatabase(target);
+  try {
+    return await use(open.db);
+  } finally {
+    await open.close();
   }
 }

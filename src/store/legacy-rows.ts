@@ -10,6 +10,7 @@
  */
 import { generateBackfillSql } from "../db/backfill-sql";
 import type { blocks, turnBlockMembership, turns } from "../db/schema";
+import { compareUtf8 } from "../turn/canonical-json";
 import { convertLegacySnapshots } from "./conversion";
 import { jsonParameterChunks, type D1Handle } from "./d1";
 import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
@@ -88,12 +89,16 @@ export async function runBackfill(db: D1Handle): Promise<void> {
   for (const sql of backfillStatements()) await db.prepare(sql).run();
 }
 
-/** Converts every legacy snapshot to block paths, chunk by chunk; returns how many were converted. */
-export async function convertAllLegacySnapshots(db: D1Handle): Promise<number> {
+/**
+ * Converts every legacy snapshot to block paths, chunk by chunk; returns how many were converted.
+ * `onChunk` hears the running total after each chunk (progress for the operator scripts).
+ */
+export async function convertAllLegacySnapshots(db: D1Handle, onChunk?: (convertedSoFar: number) => void): Promise<number> {
   let converted = 0;
   for (;;) {
     const result = await convertLegacySnapshots(db);
     converted += result.converted;
+    onChunk?.(converted);
     if (!result.remaining) return converted;
   }
 }
@@ -135,11 +140,119 @@ export async function recountConversations(db: D1Handle, convIds: readonly strin
   for (const chunk of jsonParameterChunks(convIds)) await db.prepare(RECOUNT).bind(chunk).run();
 }
 
-/** The evidence of imported turns: each turn's runtime at the time it was recorded, its activity. */
+/**
+ * The evidence of imported turns: each turn's creation (activity only: the conversation is at least
+ * that old, as the backfill derives created_at_ms from turn_created_at_ms), then its runtime at the
+ * time it was recorded, or its activity when it has none.
+ */
 export function turnEvidence(turnRows: readonly LegacyTurnRow[]): ConversationEvidence[] {
-  return turnRows.map((t) =>
-    t.runtime_key !== ""
-      ? { convId: t.conv_id, sessionId: t.session_id, runtimeKey: t.runtime_key, atMs: t.runtime_key_at_ms || t.updated_at_ms }
-      : { convId: t.conv_id, sessionId: t.session_id, runtimeKey: "", atMs: t.updated_at_ms },
+  return turnRows.flatMap((t) => {
+    const latest: ConversationEvidence =
+      t.runtime_key !== ""
+        ? { convId: t.conv_id, sessionId: t.session_id, runtimeKey: t.runtime_key, atMs: t.runtime_key_at_ms || t.updated_at_ms }
+        : { convId: t.conv_id, sessionId: t.session_id, runtimeKey: "", atMs: t.updated_at_ms };
+    return t.turn_created_at_ms < latest.atMs
+      ? [{ convId: t.conv_id, sessionId: t.session_id, runtimeKey: "", atMs: t.turn_created_at_ms }, latest]
+      : [latest];
+  });
+}
+
+const SELECT_TURNS = `
+SELECT conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
+  runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms
+FROM turns
+WHERE (conv_id, session_id, turn_id) IN (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))
+ORDER BY conv_id, updated_at_ms, turn_created_at_ms, turn_id`;
+
+/**
+ * The turns rows D1 holds for these keys (after loading and the backfill: what the turns say now),
+ * per conversation oldest first by the backfill's order (updated_at_ms, turn_created_at_ms, turn_id),
+ * so turnEvidence of them gives ties to the turn the backfill calls newest.
+ */
+export async function readTurnRows(db: D1Handle, keys: ReadonlyArray<{ conv_id: string; session_id: string; turn_id: string }>): Promise<LegacyTurnRow[]> {
+  const out: LegacyTurnRow[] = [];
+  const chunks = jsonParameterChunks(keys.map((k) => [k.conv_id, k.session_id, k.turn_id]));
+  for (let i = 0; i < chunks.length; i += 8) {
+    const results = await db.batch<LegacyTurnRow>(chunks.slice(i, i + 8).map((chunk) => db.prepare(SELECT_TURNS).bind(chunk)));
+    for (const r of results) out.push(...r.results);
+  }
+  // Chunks are ordered inside, not across: one order for the whole list.
+  return out.sort(
+    (a, b) => compareUtf8(a.conv_id, b.conv_id) || a.updated_at_ms - b.updated_at_ms || a.turn_created_at_ms - b.turn_created_at_ms || compareUtf8(a.turn_id, b.turn_id),
   );
+}
+
+/** A conversation as D1 holds it, with what D1 holds for it (for an import's summary and verification). */
+export interface ConversationTotals {
+  convId: string;
+  /** null: D1 has no conversations row for it. */
+  row: {
+    sessionId: string;
+    currentRuntimeKey: string;
+    currentRuntimeAtMs: number;
+    createdAtMs: number;
+    lastActivityMs: number;
+    turnCount: number;
+    snapshotCount: number;
+  } | null;
+  turnsStored: number;
+  snapshotsStored: number;
+  turnsWithRuntimeKey: number;
+  turnsWithInferenceId: number;
+}
+
+const SELECT_CONVERSATION_TOTALS = `
+SELECT k.value AS conv_id, c.conv_id IS NOT NULL AS present, c.session_id, c.current_runtime_key, c.current_runtime_at_ms,
+  c.created_at_ms, c.last_activity_ms, c.turn_count, c.snapshot_count,
+  (SELECT count(*) FROM turns AS t WHERE t.conv_id = k.value) AS turns_stored,
+  (SELECT count(*) FROM turn_snapshots AS s WHERE s.conv_id = k.value) AS snapshots_stored,
+  (SELECT count(*) FROM turns AS t WHERE t.conv_id = k.value AND t.runtime_key <> '') AS turns_with_runtime_key,
+  (SELECT count(*) FROM turns AS t WHERE t.conv_id = k.value AND t.inference_id <> '') AS turns_with_inference_id
+FROM json_each(?1) AS k LEFT JOIN conversations AS c ON c.conv_id = k.value`;
+
+interface ConversationTotalsRow {
+  conv_id: string;
+  present: number;
+  session_id: string;
+  current_runtime_key: string;
+  current_runtime_at_ms: number;
+  created_at_ms: number;
+  last_activity_ms: number;
+  turn_count: number;
+  snapshot_count: number;
+  turns_stored: number;
+  snapshots_stored: number;
+  turns_with_runtime_key: number;
+  turns_with_inference_id: number;
+}
+
+/** Reads each conversation's row and what D1 holds for it; reads only these conversations' rows. */
+export async function conversationTotals(db: D1Handle, convIds: readonly string[]): Promise<Map<string, ConversationTotals>> {
+  const out = new Map<string, ConversationTotals>();
+  // Few ids per statement: each id costs the rows of its conversation.
+  const chunks = jsonParameterChunks(convIds, 64_000);
+  for (let i = 0; i < chunks.length; i += 8) {
+    const results = await db.batch<ConversationTotalsRow>(chunks.slice(i, i + 8).map((chunk) => db.prepare(SELECT_CONVERSATION_TOTALS).bind(chunk)));
+    for (const r of results.flatMap((result) => result.results)) {
+      out.set(r.conv_id, {
+        convId: r.conv_id,
+        row: Number(r.present)
+          ? {
+              sessionId: r.session_id,
+              currentRuntimeKey: r.current_runtime_key,
+              currentRuntimeAtMs: r.current_runtime_at_ms,
+              createdAtMs: r.created_at_ms,
+              lastActivityMs: r.last_activity_ms,
+              turnCount: r.turn_count,
+              snapshotCount: r.snapshot_count,
+            }
+          : null,
+        turnsStored: r.turns_stored,
+        snapshotsStored: r.snapshots_stored,
+        turnsWithRuntimeKey: r.turns_with_runtime_key,
+        turnsWithInferenceId: r.turns_with_inference_id,
+      });
+    }
+  }
+  return out;
 }

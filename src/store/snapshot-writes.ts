@@ -145,7 +145,8 @@ export interface SaveResult {
   nodesAdded: number;
 }
 
-function fingerprintOf(s: PreparedSnapshot): string {
+/** What a replay must match (snapshotFingerprint) for a prepared snapshot; the import tool dedupes its source with it. */
+export function fingerprintOf(s: PreparedSnapshot): string {
   return snapshotFingerprint({
     runtimeKey: s.runtimeKey,
     inferenceId: s.inferenceId,

@@ -10,11 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { evaluateCheck, formatCheckReport, OPERATOR_SQL, runtimeHistoryFor, type CheckInput, type ColumnInfo } from "../../scripts/legacy/operator-sql";
-import { queryD1 } from "../../scripts/legacy/wrangler-d1";
+import { withDatabase } from "../../scripts/lib/d1";
 import { ROOT, WRANGLER } from "../../scripts/lib/wrangler-dev";
 import { quietEnv } from "../../scripts/lib/quiet-env.mjs";
 
 const EXPECTED = ["0000_baseline.sql", "0001_cutover.sql", "0002_backfill.sql"];
+const rows = (persistTo: string, sql: string, ...params: unknown[]) =>
+  withDatabase({ remote: false, persistTo }, async (db) => (await db.prepare(sql).bind(...params).all()).results);
 const column = (name: string, type = "TEXT", notnull = 1, dflt_value: string | null = null): ColumnInfo => ({ name, type, notnull, dflt_value });
 const CURRENT_TURNS = [
   column("conv_id"), column("session_id"), column("turn_id"), column("turn_created_at_ms", "INTEGER"),
@@ -66,8 +68,8 @@ describe("db:check's judgement", () => {
     expect(problems[0]).toMatch(message);
   });
 
-  it("fills the playbook's runtime-history query with a quoted conversation id, nothing else changed", () => {
-    expect(runtimeHistoryFor("it's")).toBe(OPERATOR_SQL.runtimeHistory.replace("'your-conv-id'", "'it''s'"));
+  it("runs the playbook's runtime-history query with the conversation id bound in its placeholder's place, nothing else changed", () => {
+    expect(runtimeHistoryFor("it's")).toEqual({ sql: OPERATOR_SQL.runtimeHistory.replace("'your-conv-id'", "?1"), params: ["it's"] });
   });
 });
 
@@ -75,7 +77,7 @@ describe("db:check on a D1 that still has the pre-cutover layout", () => {
   const dir = mkdtempSync(join(tmpdir(), "turnstore-db-check-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("exits 1 and names what is missing", () => {
+  it("exits 1 and names what is missing", async () => {
     // The baseline file creates the legacy tables without recording a migration, like a database loaded as-is.
     const load = spawnSync(WRANGLER, ["d1", "execute", "DB", "--local", "--persist-to", dir, "--file", join(ROOT, "drizzle/0000_baseline.sql")], {
       cwd: ROOT,
@@ -98,7 +100,7 @@ describe("db:check on a D1 that still has the pre-cutover layout", () => {
     expect(report.checks.find((c: { check: string }) => c.check === "turns columns").detail).toBe("missing: runtime_key, inference_id");
     expect(report.queryError).toMatch(/no such column: runtime_key/);
     // Nothing was changed by the check.
-    expect(queryD1({ remote: false, persistTo: dir }, ["SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name"])[0]).toEqual([
+    expect(await rows(dir, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")).toEqual([
       { name: "blocks" },
       { name: "turn_block_membership" },
       { name: "turns" },
@@ -117,10 +119,12 @@ describe("db:check --verify-hashes", () => {
     // The first release hashed {"9":…,"10":…} in JavaScript's key order; Go sorts "10" before "9".
     const oldWay = sha('{"kind":"user","role":"user","payload":{"9":"b","10":"a"},"metadata":{}}');
     const canonical = sha('{"kind":"user","role":"user","payload":{"text":"hi"},"metadata":{}}');
-    const insert = (id: string, hash: string, payload: string) =>
-      `INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms) VALUES ('${id}', '${hash}', 'sha256-canonical-json-v1', 'user', 'user', '${payload}', '{}', 1)`;
-    queryD1({ remote: false, persistTo: dir }, [insert("old", oldWay, '{"9":"b","10":"a"}'), insert("good", canonical, '{"text":"hi"}')]);
-    const before = queryD1({ remote: false, persistTo: dir }, ["SELECT * FROM blocks ORDER BY rowid"])[0];
+    const insert = `INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms)
+      VALUES (?1, ?2, 'sha256-canonical-json-v1', 'user', 'user', ?3, '{}', 1)`;
+    await withDatabase({ remote: false, persistTo: dir }, (db) =>
+      db.batch([db.prepare(insert).bind("old", oldWay, '{"9":"b","10":"a"}'), db.prepare(insert).bind("good", canonical, '{"text":"hi"}')]),
+    );
+    const before = await rows(dir, "SELECT * FROM blocks ORDER BY rowid");
     const run = spawnSync("npm", ["run", "-s", "db:check", "--", "--persist-to", dir, "--json", "--verify-hashes"], { cwd: ROOT, encoding: "utf8" });
     expect(run.status).toBe(0);
     const report = JSON.parse(run.stdout);
@@ -128,6 +132,6 @@ describe("db:check --verify-hashes", () => {
     expect(report.block_hashes.samples).toEqual([
       { block_id: "old", content_hash: oldWay, problem: expect.stringMatching(/not the canonical hash.*expected 2af4264f.*not stored in canonical form/) },
     ]);
-    expect(queryD1({ remote: false, persistTo: dir }, ["SELECT * FROM blocks ORDER BY rowid"])[0]).toEqual(before);
+    expect(await rows(dir, "SELECT * FROM blocks ORDER BY rowid")).toEqual(before);
   });
 });

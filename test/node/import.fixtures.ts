@@ -2,9 +2,9 @@
  * Legacy turn databases built with sql.js inside the tests, in the layouts the Go implementation
  * wrote: A (normalized, with updated_at_ms), B (without it), C (single-table YAML snapshot store,
  * session_id or run_id), an already-migrated A (runtime_key / inference_id on turns), and the
- * timeline.db conversation index.
+ * timeline.db conversation index, and geppetto's single-table store (geppetto_turns).
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
 
@@ -214,3 +214,132 @@ export function layoutC(dir: string, sessionColumn: "session_id" | "run_id" = "s
 /** Contract §2 vectors: the hashes the Go implementation computes for these two blocks. */
 export const USER_BLOCK_HASH = "ecc0ca7c37646b24b8a90abff555e78d53783e32519c103abe7eac1fcd2162d7";
 export const HELLO_BLOCK_HASH = "ce91356a62c47ed722bcc81b324ff38eb95c55b36eb79fa8f664d00b49dc21a5";
+
+/** geppetto's DDL (pkg/js/modules/geppetto/provider/sqlite_turn_store.go), indexes included. */
+export const GEPPETTO_DDL = `
+CREATE TABLE IF NOT EXISTS geppetto_turns (
+	conv_id TEXT NOT NULL,
+	session_id TEXT NOT NULL,
+	turn_id TEXT NOT NULL,
+	phase TEXT NOT NULL,
+	runtime_key TEXT NOT NULL DEFAULT '',
+	inference_id TEXT NOT NULL DEFAULT '',
+	created_at_ms INTEGER NOT NULL,
+	payload TEXT NOT NULL,
+	PRIMARY KEY (conv_id, session_id, turn_id, phase)
+);
+CREATE INDEX IF NOT EXISTS geppetto_turns_by_session ON geppetto_turns(session_id, phase, created_at_ms DESC);
+CREATE INDEX IF NOT EXISTS geppetto_turns_by_conv ON geppetto_turns(conv_id, phase, created_at_ms DESC);`;
+
+/**
+ * A turn as geppetto's serde writes it (yaml.v3: 4-space indent, map keys sorted, `run_id`, block
+ * `turn_id`, omitempty fields left out): a system prompt, the user's question, a tool call and its
+ * result, and the answer as an llm_text block without a role. Its metadata names a runtime and an
+ * inference id of its own, which the row's columns override.
+ */
+export const GEPPETTO_TOOL_TURN = `id: g-turn-1
+run_id: g-sess-1
+blocks:
+    - id: g-b-system
+      turn_id: g-turn-1
+      kind: system
+      role: system
+      payload:
+          text: You are the inventory assistant.
+    - id: g-b-user-1
+      turn_id: g-turn-1
+      kind: user
+      role: user
+      payload:
+          text: How many A-100 are in stock?
+    - id: call_7f3a
+      turn_id: g-turn-1
+      kind: tool_call
+      payload:
+          args:
+              sku: A-100
+          id: call_7f3a
+          name: lookup_stock
+    - id: use_7f3a
+      turn_id: g-turn-1
+      kind: tool_use
+      payload:
+          id: call_7f3a
+          result: '{"in_stock":12,"sku":"A-100"}'
+    - id: g-b-answer-1
+      turn_id: g-turn-1
+      kind: llm_text
+      payload:
+          text: There are 12 A-100 in stock.
+metadata:
+    geppetto.inference_id@v1: inf-in-metadata
+    geppetto.runtime@v1:
+        runtime_key: runtime-in-metadata
+    geppetto.session_id@v1: g-sess-1
+data:
+    geppetto.tool_config@v1:
+        enabled: true
+`;
+
+/** The next turn: the runtime is only in its metadata (the row's columns are ''), as an object. */
+export const GEPPETTO_METADATA_TURN = `id: g-turn-2
+run_id: g-sess-1
+blocks:
+    - id: g-b-user-2
+      turn_id: g-turn-2
+      kind: user
+      role: user
+      payload:
+          text: Reserve two.
+    - id: g-b-answer-2
+      turn_id: g-turn-2
+      kind: llm_text
+      role: assistant
+      payload:
+          text: Two A-100 are reserved for you.
+metadata:
+    geppetto.inference_id@v1: inf-g-2
+    geppetto.runtime@v1:
+        runtime_key: planner
+        version: 3
+    geppetto.session_id@v1: g-sess-1
+`;
+
+/** A turn whose Turn.ID was empty: serde leaves `id` out, geppetto's turn_id column says "turn". */
+export const GEPPETTO_NO_ID_TURN = `blocks:
+    - kind: user
+      role: user
+      payload:
+          text: hello?
+metadata:
+    geppetto.session_id@v1: g-sess-1
+`;
+
+/**
+ * geppetto_turns rows (conv_id = session_id, phase final, as geppetto writes them): the tool turn with
+ * explicit runtime_key/inference_id that differ from its metadata, the metadata-only turn, a turn
+ * without an id, and a payload that is not valid YAML.
+ */
+export function geppettoStore(dir: string, name = "geppetto-turns.db"): string {
+  return writeSqlite(dir, name, GEPPETTO_DDL, {
+    geppetto_turns: [
+      ["g-sess-1", "g-sess-1", "g-turn-1", "final", "inventory", "inf-g-1", 50_000, GEPPETTO_TOOL_TURN],
+      ["g-sess-1", "g-sess-1", "g-turn-2", "final", "", "", 51_000, GEPPETTO_METADATA_TURN],
+      ["g-sess-1", "g-sess-1", "turn", "final", "inventory", "", 52_000, GEPPETTO_NO_ID_TURN],
+      ["g-sess-1", "g-sess-1", "g-turn-bad", "final", "inventory", "inf-bad", 53_000, "id: g-turn-bad\nblocks:\n    - kind: user\n   payload: {text: misaligned\n"],
+    ],
+  });
+}
+
+/**
+ * A copy of a SQLite file with part of one page overwritten, as a disk or a copy gone wrong leaves
+ * it: the header is intact, the table's b-tree is not.
+ */
+export function damagedCopy(source: string, dir: string, name: string): string {
+  const bytes = Buffer.from(readFileSync(source));
+  const pageSize = bytes.readUInt16BE(16);
+  bytes.fill(0xa5, pageSize, pageSize + 200);
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+}

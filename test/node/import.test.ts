@@ -1,8 +1,9 @@
 /**
  * The legacy import end to end: each layout's fixture (built with sql.js in the test) imported into
- * one throw-away local D1 (`--persist-to` a temp folder) with the real wrangler and the real
- * migrations, then read back from D1. The layouts use distinct conversations, so they share the
- * database: later imports also show that earlier data is left alone.
+ * one throw-away local D1 (`--persist-to` a temp folder) through the real migrations and the
+ * Worker's own store code, then read back from D1 (through the same binding, scripts/lib/d1.ts) and
+ * through the Worker itself (`wrangler dev` on the same folder). The layouts use distinct
+ * conversations, so they share the database: later imports also show that earlier data is left alone.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -11,9 +12,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exitCodeFor, type ImportSummary } from "../../scripts/legacy/import-summary";
 import { runImport } from "../../scripts/legacy/run-import";
-import { queryD1, type D1Target, type ResultRow } from "../../scripts/legacy/wrangler-d1";
-import { ROOT } from "../../scripts/lib/wrangler-dev";
+import { withDatabase, type D1Target } from "../../scripts/lib/d1";
+import { ROOT, startDev, type DevServer } from "../../scripts/lib/wrangler-dev";
+import { switchRuntime } from "../../src/store/conversations";
+import { listSnapshots, type SnapshotRecord } from "../../src/store/snapshot-reads";
 import {
+  damagedCopy,
+  geppettoStore,
   HELLO_BLOCK_HASH,
   layoutA,
   layoutB,
@@ -24,10 +29,13 @@ import {
   TRICKY_TEXT,
   USER_BLOCK_HASH,
   writeSqlite,
+  YAML_EMPTY_TURN,
+  YAML_FINAL,
+  YAML_PRE_INFERENCE,
 } from "./import.fixtures";
 
-/** Each wrangler call costs seconds of CPU; on a busy 2-core box these steps need room. */
-const WRANGLER_HEAVY_MS = 300_000;
+/** Each migration run and each binding costs seconds of CPU; on a busy 2-core box these steps need room. */
+const HEAVY_MS = 300_000;
 
 const dir = mkdtempSync(join(tmpdir(), "turnstore-import-"));
 const persistTo = join(dir, "d1");
@@ -40,49 +48,61 @@ const files = {
   b: layoutB(dir),
   c: layoutC(dir),
   migrated: layoutMigrated(dir),
+  g: geppettoStore(dir),
 };
 
-/** Everything D1 holds after the four imports, in one wrangler call. */
-function readBack() {
-  const [turns, snapshots, conversations, membership, blocks] = queryD1(target, [
-    `SELECT conv_id, session_id, turn_id, turn_created_at_ms, updated_at_ms, runtime_key, inference_id, runtime_key_at_ms
-     FROM turns ORDER BY conv_id, turn_id`,
-    `SELECT conv_id, turn_id, phase, created_at_ms, runtime_key, inference_id, block_refs_json, turn_data_json
-     FROM turn_snapshots ORDER BY conv_id, created_at_ms, phase`,
-    `SELECT * FROM conversations ORDER BY conv_id`,
-    `SELECT substr(conv_id, 1, 1) AS layout, count(*) AS n FROM turn_block_membership GROUP BY layout ORDER BY layout`,
-    `SELECT block_id, payload_json FROM blocks WHERE block_id IN ('u1', 'a2') ORDER BY block_id`,
-  ]);
-  const of = (prefix: string) => ({
-    turns: turns!.filter((r) => String(r.conv_id).startsWith(prefix)),
-    snapshots: snapshots!.filter((r) => String(r.conv_id).startsWith(prefix)),
-    conversations: conversations!.filter((r) => String(r.conv_id).startsWith(prefix)),
-    membershipRows: Number(membership!.find((r) => `${r.layout}-` === prefix)?.n ?? 0),
-  });
-  return { a: of("a-"), b: of("b-"), c: of("c-"), m: of("m-"), blocks: blocks! };
+type ResultRow = Record<string, unknown>;
+const all = async (db: D1Database, sql: string, ...params: unknown[]) => (await db.prepare(sql).bind(...params).all<ResultRow>()).results;
+
+/** Every snapshot, oldest first, as the debug API's store reads return it. */
+async function allSnapshots(db: D1Database, convId?: string): Promise<SnapshotRecord[]> {
+  const page = await listSnapshots(db, { convId, limit: 1000 });
+  return page.records.reverse();
 }
 
-/** The four layouts imported one after another into the same D1, then read back once. */
-const summaries = {} as Record<"a" | "b" | "c" | "m", ImportSummary>;
-let d1: ReturnType<typeof readBack>;
+/** Everything D1 holds after the imports, through one binding. */
+function readBack() {
+  return withDatabase(target, async (db) => {
+    const turns = await all(
+      db,
+      `SELECT conv_id, session_id, turn_id, turn_created_at_ms, updated_at_ms, runtime_key, inference_id, runtime_key_at_ms
+       FROM turns ORDER BY conv_id, turn_id`,
+    );
+    const snapshots = await allSnapshots(db);
+    const conversations = await all(db, "SELECT * FROM conversations ORDER BY conv_id");
+    const membership = await all(db, "SELECT substr(conv_id, 1, 1) AS layout, count(*) AS n FROM turn_block_membership GROUP BY layout ORDER BY layout");
+    const blocks = await all(db, "SELECT block_id, content_hash, payload_json FROM blocks WHERE block_id IN ('u1', 'a2', 'ct1#0', 'ct1#1') ORDER BY block_id");
+    const unconverted = await all(db, "SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL");
+    const of = (prefix: string) => ({
+      turns: turns.filter((r) => String(r.conv_id).startsWith(prefix)),
+      snapshots: snapshots.filter((s) => s.convId.startsWith(prefix)).sort((x, y) => x.createdAtMs - y.createdAtMs || x.id - y.id),
+      conversations: conversations.filter((r) => String(r.conv_id).startsWith(prefix)),
+      membershipRows: Number(membership.find((r) => `${r.layout}-` === prefix)?.n ?? 0),
+    });
+    return { a: of("a-"), b: of("b-"), c: of("c-"), m: of("m-"), g: of("g-"), blocks, unconverted: Number(unconverted[0]!.n) };
+  });
+}
+
+/** The layouts imported one after another into the same D1, then read back once. */
+const summaries = {} as Record<"a" | "b" | "c" | "m" | "g", ImportSummary>;
+let d1: Awaited<ReturnType<typeof readBack>>;
 beforeAll(async () => {
   summaries.a = await runImport({ turns: files.a, timeline: files.timeline, target });
   summaries.b = await runImport({ turns: files.b, target });
   summaries.c = await runImport({ turns: files.c, target });
-  // m-conv-1 already exists in D1, switched through the Worker at 30_000 — after every imported turn.
-  queryD1(target, [
-    `INSERT INTO conversations (conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms, last_activity_ms)
-     VALUES ('m-conv-1', 'm-s1', 'switched-rt', 30000, 30000, 30000)`,
-  ]);
+  // m-conv-1 already exists in D1, switched through the Worker's store at 30_000 — after every imported turn.
+  await withDatabase(target, (db) => switchRuntime(db, { convId: "m-conv-1", runtimeKey: "switched-rt", sessionId: "m-s1", atMs: 30_000 }));
   summaries.m = await runImport({ turns: files.migrated, target });
-  d1 = readBack();
-}, WRANGLER_HEAVY_MS);
+  summaries.g = await runImport({ turns: files.g, target });
+  d1 = await readBack();
+}, HEAVY_MS);
 
 const row = (r: ResultRow, keys: string[]) => keys.map((k) => r[k]);
 const tableCounts = (s: ImportSummary) => Object.fromEntries(s.tables.map((t) => [t.table, [t.read, t.written, t.skipped, t.rejected]]));
+const snapshotRow = (s: SnapshotRecord) => [s.turnId, s.phase, s.createdAtMs, s.runtimeKey, s.inferenceId];
 
 describe("layout A with timeline.db", () => {
-  it("writes every row, names the timeline row it cannot import, and verifies", () => {
+  it("writes every row, names the timeline row it cannot import, converts its snapshots, and verifies", () => {
     expect(tableCounts(summaries.a)).toEqual({
       turns: [5, 5, 0, 0],
       blocks: [6, 6, 0, 0],
@@ -90,6 +110,7 @@ describe("layout A with timeline.db", () => {
       turn_snapshots: [6, 6, 0, 0],
       conversations: [4, 3, 0, 1],
     });
+    expect(summaries.a.convertedSnapshots).toBe(6);
     expect(summaries.a.verification).toEqual({ ok: true, conversationsChecked: 3, problems: [] });
     expect(summaries.a.notImported).toEqual([{ table: "timeline_conversations", key: { conv_id: "a-conv-4" }, reason: expect.stringMatching(/no session_id/) }]);
     expect(summaries.a.source.otherTables).toEqual([expect.objectContaining({ table: "timeline_entities", rows: 1 })]);
@@ -106,8 +127,8 @@ describe("layout A with timeline.db", () => {
     ]);
   });
 
-  it("carries every legacy snapshot over, blocks in ordinal order, reporting its turn's values", () => {
-    expect(d1.a.snapshots.map((r) => row(r, ["turn_id", "phase", "created_at_ms", "runtime_key", "inference_id"]))).toEqual([
+  it("carries every legacy snapshot over, blocks in ordinal order, reporting its turn's values; all converted to block paths", () => {
+    expect(d1.a.snapshots.map(snapshotRow)).toEqual([
       ["t1", "pre_inference", 1000, "planner", "inf-a1"],
       ["t1", "final", 1500, "planner", "inf-a1"],
       ["t2", "final", 2600, "coder", ""],
@@ -115,13 +136,15 @@ describe("layout A with timeline.db", () => {
       ["t4", "final", 3600, "fallback-rt", "77"],
       ["t5", "final", 4100, "drafter", ""],
     ]);
-    expect(JSON.parse(String(d1.a.snapshots[1]!.block_refs_json))).toEqual([["u1", "h-u1"], ["a1", "h-a1"]]);
-    expect(JSON.parse(String(d1.a.snapshots[2]!.turn_data_json))).toEqual({ k: 1 });
+    expect(d1.a.snapshots[1]!.turn.blocks.map((b) => [b.id, b.kind, b.payload.text])).toEqual([["u1", "user", TRICKY_TEXT], ["a1", "llm_text", "plan"]]);
+    expect(d1.a.snapshots[2]!.turn.data).toEqual({ k: 1 });
     expect(d1.a.membershipRows).toBe(8);
+    expect(d1.unconverted).toBe(0);
   });
 
-  it("stores a 150 KB payload and text wrangler would mangle exactly", () => {
-    expect(d1.blocks.map((b) => JSON.parse(String(b.payload_json)).text)).toEqual([LONG_TEXT, TRICKY_TEXT]);
+  it("stores a 150 KB payload and text SQL would mangle exactly", () => {
+    const text = (id: string) => JSON.parse(String(d1.blocks.find((b) => b.block_id === id)!.payload_json)).text;
+    expect([text("a2"), text("u1")]).toEqual([LONG_TEXT, TRICKY_TEXT]);
   });
 
   it("points each conversation at the newest evidence: the turns, or a newer timeline pointer", () => {
@@ -142,13 +165,16 @@ describe("layout B (no updated_at_ms)", () => {
     ]);
   });
 
-  it("imports every snapshot that has a turn, names the one that has none", () => {
-    expect(d1.b.snapshots.map((r) => row(r, ["turn_id", "phase", "created_at_ms", "runtime_key"]))).toEqual([
+  it("imports every snapshot that has a turn, names the one that has none; a missing block reads as a placeholder", () => {
+    expect(d1.b.snapshots.map((s) => snapshotRow(s).slice(0, 4))).toEqual([
       ["t1", "final", 10_000, "7"],
       ["t1", "post_tools", 10_500, "7"],
       ["t2", "final", 11_000, "deep"],
     ]);
-    expect(JSON.parse(String(d1.b.snapshots[2]!.block_refs_json))).toEqual([["bu1", "h-bu1"], ["ghost", "deadbeef"]]);
+    expect(d1.b.snapshots[2]!.turn.blocks.map((b) => [b.id, b.kind, b.metadata])).toEqual([
+      ["bu1", "user", {}],
+      ["ghost", "other", { "turnstore.missing_block@v1": "deadbeef" }],
+    ]);
     expect(tableCounts(summaries.b)).toMatchObject({ turn_block_membership: [6, 5, 0, 1], turn_snapshots: [4, 3, 0, 1], turns: [2, 2, 0, 0] });
     expect(summaries.b.notImported.map((f) => [f.table, f.key.turn_id])).toEqual([["turn_block_membership", "t-missing"]]);
     expect(summaries.b.warnings.map((w) => w.key.turn_id)).toEqual(["t2"]);
@@ -164,16 +190,18 @@ describe("layout B (no updated_at_ms)", () => {
 
 describe("layout C (single-table YAML snapshot store)", () => {
   it("stores each snapshot with its own runtime and inference, and blocks hashed as Go hashed them", () => {
-    expect(d1.c.snapshots.map((r) => [...row(r, ["turn_id", "phase", "created_at_ms", "runtime_key", "inference_id"]), JSON.parse(String(r.block_refs_json))])).toEqual([
-      ["ct1", "pre_inference", 100, "planner", "c-inf-1", [["ct1#0", USER_BLOCK_HASH], ["ct1#1", HELLO_BLOCK_HASH]]],
-      ["ct1", "final", 200, "", "c-inf-2", [["ct1#0", USER_BLOCK_HASH], ["ct1#1", HELLO_BLOCK_HASH], ["tool-1", expect.stringMatching(/^[0-9a-f]{64}$/)]]],
+    expect(d1.c.snapshots.map((s) => [...snapshotRow(s), s.turn.blocks.map((b) => b.id)])).toEqual([
+      ["ct1", "pre_inference", 100, "planner", "c-inf-1", ["ct1#0", "ct1#1"]],
+      ["ct1", "final", 200, "", "c-inf-2", ["ct1#0", "ct1#1", "tool-1"]],
       ["ct2", "final", 300, "reviewer", "", []],
     ]);
+    expect(d1.blocks.filter((b) => String(b.block_id).startsWith("ct1#")).map((b) => [b.block_id, b.content_hash])).toEqual([
+      ["ct1#0", USER_BLOCK_HASH],
+      ["ct1#1", HELLO_BLOCK_HASH],
+    ]);
     expect(tableCounts(summaries.c)).toEqual({
-      turns: [2, 2, 0, 0],
-      blocks: [3, 3, 0, 0],
-      turn_block_membership: [0, 0, 0, 0],
       turn_snapshots: [5, 3, 1, 1],
+      turns: [2, 2, 0, 0],
       conversations: [1, 1, 0, 0],
     });
     expect(summaries.c.notImported.map((f) => [f.key.turn_id, f.reason])).toEqual([["ct3", expect.stringMatching(/not valid YAML/)]]);
@@ -197,7 +225,7 @@ describe("an already-migrated Go database, into a conversation D1 already has", 
       ["t1", "kept-rt", "kept-inf"],
       ["t2", "meta-rt2", ""],
     ]);
-    expect(d1.m.snapshots.map((r) => row(r, ["turn_id", "runtime_key", "inference_id"]))).toEqual([
+    expect(d1.m.snapshots.map((s) => [s.turnId, s.runtimeKey, s.inferenceId])).toEqual([
       ["t1", "kept-rt", "kept-inf"],
       ["t2", "meta-rt2", ""],
     ]);
@@ -209,39 +237,112 @@ describe("an already-migrated Go database, into a conversation D1 already has", 
   });
 });
 
-/** Every row of every table, in a stable order. */
-function digest(): string {
-  return JSON.stringify(
-    queryD1(target, [
-      "SELECT * FROM turns ORDER BY conv_id, session_id, turn_id",
-      "SELECT * FROM blocks ORDER BY block_id, content_hash",
-      "SELECT * FROM turn_block_membership ORDER BY conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal",
-      "SELECT * FROM turn_snapshots ORDER BY id",
-      "SELECT * FROM conversations ORDER BY conv_id",
-    ]),
-  );
+describe("geppetto's single-table store (geppetto_turns)", () => {
+  it("imports each row as a snapshot, names the malformed payload and skips it", () => {
+    expect(summaries.g.source.layout).toBe("G");
+    expect(tableCounts(summaries.g)).toEqual({
+      turn_snapshots: [4, 3, 0, 1],
+      turns: [3, 3, 0, 0],
+      conversations: [1, 1, 0, 0],
+    });
+    expect(summaries.g.notImported).toEqual([
+      {
+        table: "geppetto_turns",
+        key: { conv_id: "g-sess-1", session_id: "g-sess-1", turn_id: "g-turn-bad", phase: "final", created_at_ms: 53_000 },
+        reason: expect.stringMatching(/^payload is not valid YAML/),
+      },
+    ]);
+    expect(summaries.g.verification?.ok).toBe(true);
+    expect(exitCodeFor(summaries.g)).toBe(3);
+  });
+
+  it("keeps each row's runtime_key / inference_id as its snapshot's own ('' left to the metadata rule)", () => {
+    expect(d1.g.snapshots.map(snapshotRow)).toEqual([
+      ["g-turn-1", "final", 50_000, "inventory", "inf-g-1"],
+      ["g-turn-2", "final", 51_000, "planner", "inf-g-2"],
+      ["turn", "final", 52_000, "inventory", ""],
+    ]);
+    const tool = d1.g.snapshots[0]!.turn;
+    expect(tool.extra).toEqual({ run_id: "g-sess-1" });
+    expect(tool.blocks.map((b) => [b.id, b.kind, b.role])).toEqual([
+      ["g-b-system", "system", "system"],
+      ["g-b-user-1", "user", "user"],
+      ["call_7f3a", "tool_call", ""],
+      ["use_7f3a", "tool_use", ""],
+      ["g-b-answer-1", "llm_text", "assistant"],
+    ]);
+    expect(row(d1.g.conversations[0]!, ["session_id", "current_runtime_key", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"])).toEqual(
+      ["g-sess-1", "inventory", 50_000, 52_000, 3, 3],
+    );
+  });
+});
+
+/** Every row of every table the store writes, in a stable order. */
+function digest(): Promise<string> {
+  return withDatabase(target, async (db) => {
+    const tables = ["turns", "blocks", "block_nodes", "turn_block_membership", "turn_snapshots", "conversations"];
+    return JSON.stringify(await Promise.all(tables.map((t) => all(db, `SELECT * FROM ${t} ORDER BY rowid`))));
+  });
 }
 
-function cli(script: "import:legacy" | "db:check", args: string[]) {
+function cli(script: "import:legacy" | "db:check" | "db:convert", args: string[]) {
   const result = spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr.split("\n").filter((l) => l && !/^npm warn/i.test(l)) };
 }
 
 describe("a second import", () => {
-  it("changes nothing and says so (layout A with timeline through the CLI, layout C in process)", async () => {
-    const before = digest();
-    const again = cli("import:legacy", ["--turns", files.a, "--timeline", files.timeline, "--local", "--persist-to", persistTo, "--json"]);
-    expect(again.code).toBe(3); // a-conv-4 still cannot be created
-    const summaryA = JSON.parse(again.stdout) as ImportSummary;
-    const summaryC = await runImport({ turns: files.c, target });
-    for (const s of [summaryA, summaryC]) {
-      expect(s.tables.map((t) => t.written)).toEqual([0, 0, 0, 0, 0]);
-      expect(s.verification?.ok).toBe(true);
-    }
-    expect(tableCounts(summaryA).turns).toEqual([5, 0, 5, 0]);
-    expect(summaryA.conversations).toEqual({ touched: 4, created: 0, updated: 0, unchanged: 3 });
-    expect(digest()).toBe(before);
-  }, WRANGLER_HEAVY_MS);
+  it(
+    "changes nothing and says so (layout A with timeline through the CLI, C and geppetto in process)",
+    async () => {
+      const before = await digest();
+      const again = cli("import:legacy", ["--turns", files.a, "--timeline", files.timeline, "--local", "--persist-to", persistTo, "--json"]);
+      expect(again.code).toBe(3); // a-conv-4 still cannot be created
+      expect(again.stderr).toEqual([]); // no progress without a terminal or --progress
+      const summaryA = JSON.parse(again.stdout) as ImportSummary;
+      const summaryC = await runImport({ turns: files.c, target });
+      const summaryG = await runImport({ turns: files.g, target });
+      for (const s of [summaryA, summaryC, summaryG]) {
+        expect(s.tables.map((t) => t.written)).toEqual(s.tables.map(() => 0));
+        expect(s.verification?.ok).toBe(true);
+      }
+      expect(tableCounts(summaryA).turns).toEqual([5, 0, 5, 0]);
+      expect(summaryA.convertedSnapshots).toBe(0);
+      expect(summaryA.conversations).toEqual({ touched: 4, created: 0, updated: 0, unchanged: 3 });
+      expect(tableCounts(summaryG)).toMatchObject({ turn_snapshots: [4, 0, 3, 1] });
+      expect(summaryG.notImported).toHaveLength(1);
+      expect(await digest()).toBe(before);
+    },
+    HEAVY_MS,
+  );
+
+  it(
+    "names a row whose identity D1 holds with different content, and imports the rest of its chunk",
+    async () => {
+      // The same identities as layout C's first two rows, one with another payload.
+      const ddl = "CREATE TABLE turns (conv_id TEXT, session_id TEXT, turn_id TEXT, phase TEXT, created_at_ms INTEGER, payload TEXT);";
+      const changed = YAML_FINAL.replace("answer: 42", "answer: 43");
+      const path = writeSqlite(dir, "turns-c-conflict.db", ddl, {
+        turns: [
+          ["c-conv-1", "c-s1", "ct1", "pre_inference", 100, YAML_PRE_INFERENCE],
+          ["c-conv-1", "c-s1", "ct1", "final", 200, changed],
+          ["c-conv-1", "c-s1", "ct9", "final", 900, "id: ct9\nblocks: []\n"],
+        ],
+      });
+      const summary = await runImport({ turns: path, target });
+      expect(tableCounts(summary).turn_snapshots).toEqual([3, 1, 1, 1]);
+      expect(summary.notImported).toEqual([
+        {
+          table: "turns",
+          key: { conv_id: "c-conv-1", session_id: "c-s1", turn_id: "ct1", phase: "final", created_at_ms: 200 },
+          reason: expect.stringMatching(/a different snapshot is already stored under/),
+        },
+      ]);
+      expect(summary.verification?.ok).toBe(true);
+      const ct9 = await withDatabase(target, (db) => all(db, "SELECT turn_id FROM turns WHERE conv_id = 'c-conv-1' AND turn_id = 'ct9'"));
+      expect(ct9).toEqual([{ turn_id: "ct9" }]);
+    },
+    HEAVY_MS,
+  );
 });
 
 describe("db:check after the imports", () => {
@@ -250,20 +351,35 @@ describe("db:check after the imports", () => {
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report.ok).toBe(true);
-    // A: t2, t3, t5; B: t2; C: ct2; migrated: t2 — each lacks an inference id (t3 both).
-    expect(report.missingRuntimeOrInference).toBe(6);
-    expect(report.sample).toHaveLength(6);
+    // A: t2, t3, t5; B: t2; C: ct2, ct9; migrated: t2; geppetto: "turn" — each lacks an inference id (t3, ct9 both).
+    expect(report.missingRuntimeOrInference).toBe(8);
+    expect(report.sample).toHaveLength(8);
     expect(report.runtimeHistory).toEqual({
+      convId: "g-sess-1",
+      rows: [
+        { turn_id: "g-turn-1", runtime_key: "inventory", inference_id: "inf-g-1", updated_at_ms: 50_000 },
+        { turn_id: "g-turn-2", runtime_key: "planner", inference_id: "inf-g-2", updated_at_ms: 51_000 },
+        { turn_id: "turn", runtime_key: "inventory", inference_id: "", updated_at_ms: 52_000 },
+      ],
+    });
+  });
+
+  it("runs the playbook's history query for --conv-id with the id bound, not spliced", () => {
+    const result = cli("db:check", ["--persist-to", persistTo, "--json", "--conv-id", "m-conv-1"]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).runtimeHistory).toEqual({
       convId: "m-conv-1",
       rows: [
         { turn_id: "t1", runtime_key: "kept-rt", inference_id: "kept-inf", updated_at_ms: 20_100 },
         { turn_id: "t2", runtime_key: "meta-rt2", inference_id: "", updated_at_ms: 21_100 },
       ],
     });
+    const quoted = cli("db:check", ["--persist-to", persistTo, "--json", "--conv-id", "it's'; DROP TABLE turns; --"]);
+    expect(JSON.parse(quoted.stdout).runtimeHistory).toEqual({ convId: "it's'; DROP TABLE turns; --", rows: [] });
   });
 });
 
-describe("the CLI refuses what it cannot read, touching nothing", () => {
+describe("the CLIs refuse what they cannot use, touching nothing", () => {
   const untouched = join(dir, "never-created");
   const args = (turns: string, ...more: string[]) => ["--turns", turns, "--local", "--persist-to", untouched, ...more];
   const oneLine = (r: ReturnType<typeof cli>) => {
@@ -276,7 +392,7 @@ describe("the CLI refuses what it cannot read, touching nothing", () => {
     const r = cli("import:legacy", args(notes));
     expect(r.code).toBe(2);
     oneLine(r);
-    expect(r.stderr[0]).toMatch(/^error: unknown layout in .*notes\.db: no turns table \(it has notes\(id, body\)\)$/);
+    expect(r.stderr[0]).toMatch(/^error: unknown layout in .*notes\.db: no turns or geppetto_turns table \(it has notes\(id, body\)\)$/);
     expect(r.stdout).toBe("");
     expect(existsSync(untouched)).toBe(false);
   });
@@ -292,13 +408,40 @@ describe("the CLI refuses what it cannot read, touching nothing", () => {
     expect(existsSync(untouched)).toBe(false);
   });
 
-  it("bad flags: exit 2 (the flag rules themselves are unit-tested)", () => {
+  it("a damaged SQLite file: exit 2, the message names the file", () => {
+    const damaged = damagedCopy(files.c, dir, "turns-damaged.db");
+    const r = cli("import:legacy", args(damaged));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toEqual([`error: ${damaged}: database disk image is malformed`]);
+    const timeline = cli("import:legacy", args(files.c, "--timeline", damagedCopy(files.timeline, dir, "timeline-damaged.db")));
+    expect(timeline.code).toBe(2);
+    expect(timeline.stderr).toEqual([`error: ${join(dir, "timeline-damaged.db")}: database disk image is malformed`]);
+    expect(existsSync(untouched)).toBe(false);
+  });
+
+  it("bad flags and unknown flags: exit 2 (the flag rules themselves are unit-tested)", () => {
     const r = cli("import:legacy", ["--turns", files.a, "--remote", "--persist-to", untouched]);
     expect(r.code).toBe(2);
     expect(r.stderr).toEqual(["error: --persist-to only applies to --local"]);
+    for (const script of ["import:legacy", "db:check", "db:convert"] as const) {
+      const unknown = cli(script, ["--persist-to", untouched, "--bogus"]);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toEqual(["error: Unknown option '--bogus' (see --help)"]);
+    }
+    expect(existsSync(untouched)).toBe(false);
   });
 
-  it("--dry-run reads and plans but sends nothing to D1", () => {
+  it.each(["import:legacy", "db:check", "db:convert"] as const)("%s --help: usage, options, exit codes; exit 0, no D1 touched", (script) => {
+    const r = cli(script, ["--persist-to", untouched, "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^usage: npm run ${script} -- `));
+    expect(r.stdout).toMatch(/\noptions:\n(.*\n)*  --persist-to DIR /);
+    expect(r.stdout).toMatch(/\nexit codes:\n  0  /);
+    expect(r.stderr).toEqual([]);
+    expect(existsSync(untouched)).toBe(false);
+  });
+
+  it("--dry-run reads and checks but touches no D1", () => {
     const r = cli("import:legacy", args(files.b, "--dry-run", "--json"));
     expect(r.code).toBe(3); // the orphan snapshot is still named
     const summary = JSON.parse(r.stdout) as ImportSummary;
@@ -306,4 +449,73 @@ describe("the CLI refuses what it cannot read, touching nothing", () => {
     expect(tableCounts(summary).turn_snapshots).toEqual([4, null, null, 1]);
     expect(existsSync(untouched)).toBe(false);
   });
+
+  it("--progress shows rows, percent and rate on stderr; stdout stays the summary", () => {
+    const r = cli("import:legacy", args(files.g, "--dry-run", "--json", "--progress"));
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stdout).source.layout).toBe("G");
+    expect(r.stderr.at(-1)).toMatch(/geppetto-turns\.db → checked: snapshots: 4\/4 rows \(100%\), [\d,]+ rows\/s$/);
+  });
+});
+
+describe("through the Worker: the same data `wrangler dev` serves on the same --persist-to", () => {
+  const INGEST_TOKEN = "import-test-ingest";
+  const DEBUG_TOKEN = "import-test-debug";
+  let server: DevServer | null = null;
+  beforeAll(async () => {
+    server = await startDev({ port: 8795, persistTo, vars: { INGEST_TOKEN, DEBUG_TOKEN, RATE_LIMITS: "off" }, skipMigrations: true });
+  }, HEAVY_MS);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const call = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(`${server!.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it("the debug API reports each geppetto row's runtime_key / inference_id as its snapshot's own", async () => {
+    const { status, body } = await call("GET", "/api/debug/turns?conv_id=g-sess-1", DEBUG_TOKEN);
+    expect(status).toBe(200);
+    const items = body.items as Array<Record<string, unknown>>;
+    expect(items.map((i) => [i.turn_id, i.runtime_key, i.inference_id, i.created_at_ms])).toEqual([
+      ["turn", "inventory", "", 52_000],
+      ["g-turn-2", "planner", "inf-g-2", 51_000],
+      ["g-turn-1", "inventory", "inf-g-1", 50_000],
+    ]);
+    expect(String(items[2]!.payload)).toMatch(/^run_id: g-sess-1$/m);
+  });
+
+  it(
+    "layout C's snapshots read back through the store exactly as the same YAML posted to the Worker",
+    async () => {
+      const posts = [
+        { phase: "pre_inference", created_at_ms: 100, payload: YAML_PRE_INFERENCE },
+        { phase: "final", created_at_ms: 200, payload: YAML_FINAL },
+        { phase: "final", created_at_ms: 300, payload: YAML_EMPTY_TURN },
+      ];
+      for (const post of posts) {
+        const { status } = await call("POST", "/api/turns", INGEST_TOKEN, { conv_id: "c-posted", session_id: "c-s1", ...post });
+        expect(status).toBe(201);
+      }
+      // The Worker holds the database while it runs: read it once it has stopped.
+      await server!.stop();
+      server = null;
+      const [imported, posted, turns] = await withDatabase(target, async (db) => [
+        await allSnapshots(db, "c-conv-1"),
+        await allSnapshots(db, "c-posted"),
+        await all(db, "SELECT * FROM turns WHERE conv_id IN ('c-conv-1', 'c-posted') AND turn_id IN ('ct1', 'ct2') ORDER BY conv_id, turn_id"),
+      ]);
+      const comparable = (records: SnapshotRecord[]) => records.map(({ id: _id, convId: _convId, ...rest }) => rest);
+      // The conflict test above added ct9 to c-conv-1; the posted conversation has the C rows only.
+      expect(comparable(imported.filter((s) => s.turnId !== "ct9"))).toEqual(comparable(posted));
+      expect(posted).toHaveLength(3);
+      const withoutConv = (r: ResultRow) => ({ ...r, conv_id: undefined });
+      expect(turns.filter((t) => t.conv_id === "c-conv-1").map(withoutConv)).toEqual(turns.filter((t) => t.conv_id === "c-posted").map(withoutConv));
+    },
+    HEAVY_MS,
+  );
 });
