@@ -281,7 +281,8 @@ describe("geppetto's single-table store (geppetto_turns)", () => {
 function digest(): Promise<string> {
   return withDatabase(target, async (db) => {
     const tables = ["turns", "blocks", "block_nodes", "turn_block_membership", "turn_snapshots", "conversations"];
-    return JSON.stringify(await Promise.all(tables.map((t) => all(db, `SELECT * FROM ${t} ORDER BY rowid`))));
+    // block_nodes is WITHOUT ROWID: ordered by its primary key.
+    return JSON.stringify(await Promise.all(tables.map((t) => all(db, `SELECT * FROM ${t} ORDER BY ${t === "block_nodes" ? "conv_id, chain" : "rowid"}`))));
   });
 }
 

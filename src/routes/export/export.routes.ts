@@ -16,6 +16,7 @@ const documentSchema = (description: string) => ({ schema: z.string().openapi({ 
 export const exportConversationRoute = createRoute({
   method: "get",
   path: "/api/debug/conversations/{conv_id}/export",
+  operationId: "exportConversation",
   tags: ["debug"],
   summary: "A conversation's snapshots as one file: JSON, JSON Lines, YAML or a Markdown transcript (streamed)",
   description:

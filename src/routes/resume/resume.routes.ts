@@ -37,6 +37,7 @@ const latestTurnMiddleware: MiddlewareHandler<AppEnv>[] = [writeRoutesCors, auth
 export const getLatestTurnRoute = createRoute({
   method: "get",
   path: "/api/conversations/{conv_id}/turns/latest",
+  operationId: "getLatestTurn",
   tags: ["resume"],
   summary: "The newest snapshot of a conversation (optionally of one phase and/or session), with its full turn",
   description:
