@@ -57,6 +57,8 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
       conv_id: query.conv_id ?? "",
       session_id: query.session_id ?? "",
       phase: query.phase ?? "",
+      runtime_key: query.runtime_key ?? "",
+      inference_id: query.inference_id ?? "",
       since_ms: query.since_ms ?? 0,
       items: page.records.map((r) => ({
         conv_id: r.convId,

@@ -31,6 +31,15 @@ const cursor = z
 const text = (name: string, description: string) =>
   z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
 
+/** Runtime keys and inference ids are stored trimmed: a filter with edge whitespace could only match nothing. */
+const trimmedText = (name: string, description: string) =>
+  z
+    .string()
+    .max(256, `${name} must be at most 256 characters`)
+    .refine((v) => v === v.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ""), `${name} must not start or end with whitespace: stored values are trimmed, so it would match nothing`)
+    .optional()
+    .openapi({ description, param: { name, in: "query" } });
+
 const readMiddleware = [requireDebugToken, requireDecodableUrl, readSession];
 const security = [{ debugToken: [] }];
 
@@ -118,8 +127,8 @@ export const listTurnsRoute = createRoute({
       conv_id: text("conv_id", "Conversation (this or session_id is required)"),
       session_id: text("session_id", "Session (this or conv_id is required)"),
       phase: text("phase", "Only this phase"),
-      runtime_key: text("runtime_key", "Only snapshots with this runtime_key ('' = unknown)"),
-      inference_id: text("inference_id", "Only snapshots with this inference_id ('' = unknown)"),
+      runtime_key: trimmedText("runtime_key", "Only snapshots with this runtime_key ('' = unknown)"),
+      inference_id: trimmedText("inference_id", "Only snapshots with this inference_id ('' = unknown)"),
       since_ms: sinceMs,
       limit,
       cursor,
@@ -139,6 +148,8 @@ export const listTurnsRoute = createRoute({
               conv_id: z.string(),
               session_id: z.string(),
               phase: z.string(),
+              runtime_key: z.string().openapi({ description: "The runtime_key filter as given ('' when absent or empty)" }),
+              inference_id: z.string().openapi({ description: "The inference_id filter as given ('' when absent or empty)" }),
               since_ms: z.number().int(),
               items: z.array(SnapshotItemSchema),
               next_cursor: z.string().nullable(),
