@@ -12,6 +12,7 @@ import { build } from "esbuild";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const VIEWER_ENTRY = `${root}src/viewer/client/main.ts`;
@@ -50,7 +51,33 @@ export async function buildViewer() {
   return { path: VIEWER_BUNDLE, bytes: Buffer.byteLength(text), changed: true };
 }
 
+const HELP = `usage: npm run build:viewer [-- --help]
+
+Bundles the debug viewer's browser code (src/viewer/client/main.ts and what it imports) with esbuild
+into dist/viewer/viewer.js.txt, which the Worker serves at /debug/assets/viewer.js. Writes the file
+only when its content changed. wrangler dev, wrangler deploy and npm test run this on their own.
+
+options:
+  -h, --help   print this help and exit
+
+exit codes:
+  0  built (or unchanged)
+  1  esbuild failed (the errors are printed)
+  2  unknown flag or argument
+`;
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: process.argv.slice(2), options: { help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
+  } catch (error) {
+    console.error(`build:viewer: ${error.message.split("\n")[0].split(". To specify")[0]} (see --help)`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
   const { bytes, changed } = await buildViewer();
   console.log(`viewer: dist/viewer/viewer.js.txt ${changed ? "built" : "unchanged"} (${(bytes / 1024).toFixed(1)} KiB)`);
 }
