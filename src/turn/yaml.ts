@@ -199,7 +199,12 @@ function literalBlock(text: string, indent: string): string | null {
 function scalarText(value: unknown, indent: string, asKey: boolean): string {
   if (value === null) return "null";
   if (typeof value === "boolean") return value ? "true" : "false";
-  if (typeof value === "number") return Number.isFinite(value) ? JSON.stringify(value) : "null";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return "null";
+    // An integer beyond ±(2^53−1) reads as an integer that JSON numbers cannot hold exactly (readYaml
+    // refuses it; Go reads it as int64): written with an exponent it is a float, read back exactly.
+    return Number.isInteger(value) && !Number.isSafeInteger(value) ? value.toExponential() : JSON.stringify(value);
+  }
   if (typeof value === "string") {
     if (plainIsSafe(value)) return value;
     if (!asKey) {

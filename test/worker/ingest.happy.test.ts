@@ -137,6 +137,23 @@ describe("idempotency", () => {
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload: yaml })).status).toBe(200);
   });
 
+  it("the YAML the debug API serves posts back as the same snapshot, big integer-valued numbers included", async () => {
+    // Regression (found by the writer's property test): 1e16 was written as 10000000000000000, an
+    // integer beyond 2^53 that the YAML reader refuses, so the debug payload could not be posted back.
+    const conv = uid("conv-yaml-back");
+    const turn = { id: "t", blocks: [{ kind: "tool_call", payload: { big: 1e16, max: 2 ** 53, neg: -1e21, small: 1.5e-7, safe: 2 ** 53 - 1 } }], metadata: { n: 1e300 } };
+    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, turn })).status).toBe(201);
+    const page = await json(await get(`/api/debug/turns?conv_id=${conv}`));
+    const yaml: string = page.items[0].payload;
+    expect(yaml).toContain("big: 1e+16\n");
+    expect(yaml).toContain("safe: 9007199254740991\n");
+    const replay = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload: yaml });
+    expect(replay.status).toBe(200);
+    const detail = await json(await get(`/api/debug/turn/${conv}/s/t`));
+    expect(detail.items[0].parsed.blocks[0].payload).toEqual(turn.blocks[0]!.payload);
+    expect(detail.items[0].parsed.metadata).toEqual({ n: 1e300 });
+  });
+
   it("a different snapshot under the same identity is 409 and the original is kept", async () => {
     const conv = uid("conv-conflict");
     const original = turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 9, runtime_key: "inventory", text: "original" });
