@@ -7,6 +7,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { conversations, turns } from "../db/schema";
 import { segmentRuntimeHistory, type RuntimeSegment } from "../turn/runtime-history";
 import { rowsWritten, type D1Handle } from "./d1";
+import { fromColumns, type Columns } from "./rows";
 import { StoreError } from "./errors";
 import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
 
@@ -17,9 +18,18 @@ export interface ConversationPosition {
   convId: string;
 }
 
-function orm(db: D1Handle) {
+/** One Drizzle instance per D1 handle: each request has its own session, so one per request. */
+const orms = new WeakMap<D1Handle, ReturnType<typeof createOrm>>();
+
+function createOrm(db: D1Handle) {
   // drizzle-orm/d1 only calls prepare() and batch(), which a Sessions-API session also has.
   return drizzle(db as D1Database, { schema: { conversations, turns } });
+}
+
+function orm(db: D1Handle) {
+  let instance = orms.get(db);
+  if (!instance) orms.set(db, (instance = createOrm(db)));
+  return instance;
 }
 
 export async function listConversations(
@@ -76,39 +86,14 @@ export async function getConversationWithHistory(
 }
 
 
-const SELECT_CONVERSATION = `SELECT conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
-  last_activity_ms, turn_count, snapshot_count FROM conversations WHERE conv_id = ?1`;
+const SELECT_CONVERSATION = `SELECT * FROM conversations WHERE conv_id = ?1`;
 
 const SELECT_DELETION = `SELECT count(*) AS deleting FROM conversation_deletions WHERE conv_id = ?1`;
 
-interface ConversationDbRow {
-  conv_id: string;
-  session_id: string;
-  current_runtime_key: string;
-  current_runtime_at_ms: number;
-  created_at_ms: number;
-  last_activity_ms: number;
-  turn_count: number;
-  snapshot_count: number;
-}
-
-function fromDbRow(row: ConversationDbRow): ConversationRow {
-  return {
-    convId: row.conv_id,
-    sessionId: row.session_id,
-    currentRuntimeKey: row.current_runtime_key,
-    currentRuntimeAtMs: row.current_runtime_at_ms,
-    createdAtMs: row.created_at_ms,
-    lastActivityMs: row.last_activity_ms,
-    turnCount: row.turn_count,
-    snapshotCount: row.snapshot_count,
-  };
-}
-
 /** One conversation, or null when unknown. */
 export async function getConversation(db: D1Handle, convId: string): Promise<ConversationRow | null> {
-  const row = await db.prepare(SELECT_CONVERSATION).bind(convId).first<ConversationDbRow>();
-  return row ? fromDbRow(row) : null;
+  const [row] = await orm(db).select().from(conversations).where(eq(conversations.convId, convId)).limit(1);
+  return row ?? null;
 }
 
 /**
@@ -129,7 +114,8 @@ export async function switchRuntime(
     first_of_turn: 0,
     snapshots: 0,
   };
-  const [writeResult, readResult, deletionResult] = await db.batch<ConversationDbRow & { deleting: number }>([
+  // Raw statements: the event upsert reads json_each, and the row must be read in the same batch.
+  const [writeResult, readResult, deletionResult] = await db.batch<Columns<ConversationRow> & { deleting: number }>([
     db.prepare(UPSERT_CONVERSATION_EVENTS).bind(JSON.stringify([switchEvent])),
     db.prepare(SELECT_CONVERSATION).bind(event.convId),
     db.prepare(SELECT_DELETION).bind(event.convId),
@@ -144,5 +130,5 @@ export async function switchRuntime(
       `conversation ${JSON.stringify(event.convId)} does not exist; give session_id to create it with this switch`,
     );
   }
-  return { conversation: fromDbRow(row), rowsWritten: rowsWritten([writeResult!]) };
+  return { conversation: fromColumns(conversations, row), rowsWritten: rowsWritten([writeResult!]) };
 }

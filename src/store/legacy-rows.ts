@@ -9,13 +9,13 @@
  * the one pointer rule, UPSERT_CONVERSATION_EVENTS.
  */
 import { generateBackfillSql } from "../db/backfill-sql";
-import type { blocks, turnBlockMembership, turns } from "../db/schema";
+import { conversations, type blocks, type turnBlockMembership, type turns } from "../db/schema";
 import { compareUtf8 } from "../turn/canonical-json";
 import { convertLegacySnapshots } from "./conversion";
 import { jsonParameterChunks, type D1Handle } from "./d1";
 import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
 
-import type { Columns } from "./rows";
+import { fromColumns, type Columns, type Nullable } from "./rows";
 
 /** Rows in D1 column names, typed from the schema. */
 export type LegacyTurnRow = Columns<typeof turns.$inferSelect>;
@@ -186,15 +186,7 @@ export async function readTurnRows(db: D1Handle, keys: ReadonlyArray<{ conv_id: 
 export interface ConversationTotals {
   convId: string;
   /** null: D1 has no conversations row for it. */
-  row: {
-    sessionId: string;
-    currentRuntimeKey: string;
-    currentRuntimeAtMs: number;
-    createdAtMs: number;
-    lastActivityMs: number;
-    turnCount: number;
-    snapshotCount: number;
-  } | null;
+  row: typeof conversations.$inferSelect | null;
   turnsStored: number;
   snapshotsStored: number;
   turnsWithRuntimeKey: number;
@@ -210,21 +202,15 @@ SELECT k.value AS conv_id, c.conv_id IS NOT NULL AS present, c.session_id, c.cur
   (SELECT count(*) FROM turns AS t WHERE t.conv_id = k.value AND t.inference_id <> '') AS turns_with_inference_id
 FROM json_each(?1) AS k LEFT JOIN conversations AS c ON c.conv_id = k.value`;
 
-interface ConversationTotalsRow {
+type ConversationTotalsRow = Nullable<Columns<typeof conversations.$inferSelect>> & {
+  /** k.value: the id asked for, whether or not D1 has the conversation. */
   conv_id: string;
   present: number;
-  session_id: string;
-  current_runtime_key: string;
-  current_runtime_at_ms: number;
-  created_at_ms: number;
-  last_activity_ms: number;
-  turn_count: number;
-  snapshot_count: number;
   turns_stored: number;
   snapshots_stored: number;
   turns_with_runtime_key: number;
   turns_with_inference_id: number;
-}
+};
 
 /** Reads each conversation's row and what D1 holds for it; reads only these conversations' rows. */
 export async function conversationTotals(db: D1Handle, convIds: readonly string[]): Promise<Map<string, ConversationTotals>> {
@@ -236,17 +222,7 @@ export async function conversationTotals(db: D1Handle, convIds: readonly string[
     for (const r of results.flatMap((result) => result.results)) {
       out.set(r.conv_id, {
         convId: r.conv_id,
-        row: Number(r.present)
-          ? {
-              sessionId: r.session_id,
-              currentRuntimeKey: r.current_runtime_key,
-              currentRuntimeAtMs: r.current_runtime_at_ms,
-              createdAtMs: r.created_at_ms,
-              lastActivityMs: r.last_activity_ms,
-              turnCount: r.turn_count,
-              snapshotCount: r.snapshot_count,
-            }
-          : null,
+        row: Number(r.present) ? fromColumns(conversations, r as Columns<typeof conversations.$inferSelect>) : null,
         turnsStored: r.turns_stored,
         snapshotsStored: r.snapshots_stored,
         turnsWithRuntimeKey: r.turns_with_runtime_key,

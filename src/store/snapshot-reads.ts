@@ -8,7 +8,13 @@
 import { walkPath } from "../turn/block-path";
 import type { LegacyBlockRef } from "../turn/snapshot";
 import { storedObject, type Block, type BlockKind, type JsonObject, type Turn } from "../turn/turn";
+import type { blockNodes, blocks, turnSnapshots } from "../db/schema";
 import { rowsRead, type D1Handle } from "./d1";
+import type { Columns, Nullable } from "./rows";
+
+type SnapshotColumns = typeof turnSnapshots.$inferSelect;
+type NodeColumns = typeof blockNodes.$inferSelect;
+type BlockColumns = typeof blocks.$inferSelect;
 
 export interface SnapshotPosition {
   createdAtMs: number;
@@ -61,39 +67,16 @@ export interface SnapshotPage {
   rowsRead: number;
 }
 
-/** A turn_snapshots row as the page query returns it. */
-interface PageRow {
-  id: number;
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  created_at_ms: number;
-  runtime_key: string;
-  inference_id: string;
-  turn_metadata_json: string;
-  turn_data_json: string;
-  turn_extra_json: string;
-  tip_chain: string | null;
-  block_refs_json: string;
-  block_count: number;
+/** A turn_snapshots row as the page query returns it (block_count computed for legacy rows). */
+type PageRow = Columns<SnapshotColumns> & {
   /** Rows of the page before the block budget cut it (payload pages only). */
   page_rows?: number;
-}
+};
 
 /** A block of the page: on a path node (chain set), or of a legacy snapshot (chain null). */
-interface BlockRow {
-  conv_id: string;
-  chain: string | null;
-  parent_chain: string | null;
-  block_id: string;
-  content_hash: string;
-  extra_json: string | null;
-  kind: string | null;
-  role: string | null;
-  payload_json: string | null;
-  block_metadata_json: string | null;
-}
+type BlockRow = Pick<Columns<NodeColumns>, "conv_id" | "block_id" | "content_hash"> &
+  Nullable<Pick<Columns<NodeColumns>, "chain" | "parent_chain" | "extra_json">> &
+  Nullable<Pick<Columns<BlockColumns>, "kind" | "role" | "payload_json" | "block_metadata_json">>;
 
 const FILTER_COLUMNS = [
   ["convId", "conv_id"],

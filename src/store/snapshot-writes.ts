@@ -17,6 +17,8 @@ import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
 import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
 import { StoreError } from "./errors";
+import type { Columns } from "./rows";
+import type { turnSnapshots } from "../db/schema";
 
 /** The nodes of the request that the conversations already have (their depth, to check prefixes). */
 const FIND_NODES = `
@@ -166,21 +168,8 @@ const where = (s: PreparedSnapshot) => (s.label ? `${s.label}: ` : "");
 const nodeKey = (convId: string, chain: string) => `${convId}\u0000${chain}`;
 const blockKey = (blockId: string, contentHash: string) => `${blockId}\u0000${contentHash}`;
 
-interface StoredSnapshotRow {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  created_at_ms: number;
-  runtime_key: string;
-  inference_id: string;
-  turn_metadata_json: string;
-  turn_data_json: string;
-  turn_extra_json: string;
-  tip_chain: string | null;
-  block_count: number;
-  block_refs_json: string;
-}
+/** A stored snapshot as SELECT_EXISTING returns it. */
+type StoredSnapshotRow = Omit<Columns<typeof turnSnapshots.$inferSelect>, "id">;
 
 /** A stored row's fingerprint; a legacy row (blocks still in block_refs_json) is named by the same chain rule. */
 function storedFingerprint(row: StoredSnapshotRow): string {
