@@ -2,6 +2,7 @@
  * Shared zod schemas: they validate requests and generate the OpenAPI document (one source).
  */
 import { z } from "@hono/zod-openapi";
+import { BLOCK_KINDS } from "../turn/block-kinds";
 import { identifierProblem, MAX_ID_LENGTH } from "../turn/identifier";
 
 /** An identifier stored and returned exactly (quotes, %, /, emoji…), by the rules of turn/identifier.ts. */
@@ -70,3 +71,26 @@ export const ConversationSchema = z
     snapshot_count: z.number().int(),
   })
   .openapi("Conversation");
+
+const jsonObject = (description: string) => z.record(z.string(), z.unknown()).openapi({ description });
+
+/** A block as the API returns it: normalized (kind, role, default id), its extra keys kept. */
+export const StoredBlockSchema = z
+  .looseObject({
+    id: z.string(),
+    kind: z.enum(BLOCK_KINDS),
+    role: z.string(),
+    payload: jsonObject("The block's payload"),
+    metadata: jsonObject("The block's metadata"),
+  })
+  .openapi("StoredBlock", { description: "A block as stored; keys besides these are the block's extra keys, returned verbatim" });
+
+/** A turn as the API returns it (the `parsed` of the debug API, the `turn` of the latest-turn read). */
+export const StoredTurnSchema = z
+  .looseObject({
+    id: z.string(),
+    blocks: z.array(StoredBlockSchema),
+    metadata: jsonObject("The turn's metadata"),
+    data: jsonObject("The turn's data"),
+  })
+  .openapi("StoredTurn", { description: "A turn as stored; keys besides these are the turn's extra keys (run_id, …), returned verbatim" });

@@ -266,8 +266,13 @@ function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): JsonObjec
 }
 
 /** The turn as a JSON object (the debug API's `parsed`): known keys in Go order, then the extra keys. */
-export function turnToJson(turn: Turn): JsonObject {
-  return objectOf(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b)))));
+/** A block as JSON: the known keys, then its extra keys. */
+export type BlockJson = { id: string; kind: BlockKind; role: string; payload: JsonObject; metadata: JsonObject } & JsonObject;
+/** A turn as JSON: the known keys, then its extra keys. */
+export type TurnJson = { id: string; blocks: BlockJson[]; metadata: JsonObject; data: JsonObject } & JsonObject;
+
+export function turnToJson(turn: Turn): TurnJson {
+  return objectOf(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b))))) as TurnJson;
 }
 
 /** The turn as YAML, fields in the Go order: id, blocks (id, kind, role, payload, metadata), metadata, data; extra keys after. */

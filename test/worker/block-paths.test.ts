@@ -37,8 +37,8 @@ const expected = (turnId: string, blocks: Block[], extra: Record<string, unknown
 
 async function snapshotOf(conv: string, session: string, turnId: string, phase: string, createdAt: number) {
   const detail = await json(await get(`/api/debug/turn/${encodeURIComponent(conv)}/${encodeURIComponent(session)}/${encodeURIComponent(turnId)}`));
-  const item = detail.items.find((i: { phase: string; created_at_ms: number }) => i.phase === phase && i.created_at_ms === createdAt);
-  expect(item, `${turnId}/${phase}@${createdAt}`).toBeTruthy();
+  const item = detail.items.find((i) => i.phase === phase && i.created_at_ms === createdAt);
+  if (!item) throw new Error(`no snapshot ${turnId}/${phase}@${createdAt}`);
   expect(parse(item.payload)).toEqual(item.parsed);
   return item.parsed;
 }
@@ -105,7 +105,7 @@ describe("snapshots read back exactly, whatever they share", () => {
     }
     expect(await nodeCount(conv)).toBe(80);
     const summary = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none&limit=1`));
-    expect(summary.items[0].block_count).toBe(80);
+    expect(summary.items[0]!.block_count).toBe(80);
   });
 });
 
@@ -135,7 +135,7 @@ describe("delta posts", () => {
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 3, turn: { id: "t3", blocks: [h[1], h[0], h[2]] } })).status).toBe(200);
     // Default block ids count from the prefix: block 4 of t4 is t4#3 in both forms.
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 4, prefix: { chain: nodes[2]!.chain, blocks: 3 }, turn: { id: "t4", blocks: [{ kind: "user", payload: { text: "no id" } }] } })).status).toBe(201);
-    expect((await snapshotOf(conv, "s", "t4", "final", 4)).blocks[3].id).toBe("t4#3");
+    expect((await snapshotOf(conv, "s", "t4", "final", 4)).blocks[3]!.id).toBe("t4#3");
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 4, turn: { id: "t4", blocks: [...h, { kind: "user", payload: { text: "no id" } }] } })).status).toBe(200);
   });
 

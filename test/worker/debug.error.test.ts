@@ -1,14 +1,8 @@
 /** Strict parameters, tokens, and the debug surface switched off. */
 import { describe, expect, it } from "vitest";
-import { call, get, json, post, turnBody } from "./harness";
+import { call, debugRoutes, get, json, post, turnBody } from "./harness";
 
-const DEBUG_ROUTES = [
-  "/api/debug/conversations",
-  "/api/debug/conversations/c1",
-  "/api/debug/turns?conv_id=c1",
-  "/api/debug/turn/c1/s1/t1",
-  "/api/debug/conversations/c1/export?format=jsonl",
-];
+const DEBUG_ROUTES = debugRoutes("c1").map((r) => r.path);
 
 async function expectError(path: string, status: number, code: string, message?: RegExp) {
   const res = await get(path);
@@ -49,10 +43,10 @@ describe("malformed parameters → 400 naming the parameter", () => {
     const forged = btoa(JSON.stringify({ createdAtMs: 999, id: 1 })).replace(/=+$/, "");
     await expectError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${forged}.${mac}`, 400, "INVALID_CURSOR");
     await expectError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${payload}.${mac}x`, 400, "INVALID_CURSOR");
-    await expectError(`/api/debug/turns?conv_id=${conv}&phase=final&limit=1&cursor=${encodeURIComponent(next_cursor)}`, 400, "INVALID_CURSOR");
-    await expectError(`/api/debug/conversations?cursor=${encodeURIComponent(next_cursor)}`, 400, "INVALID_CURSOR");
+    await expectError(`/api/debug/turns?conv_id=${conv}&phase=final&limit=1&cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
+    await expectError(`/api/debug/conversations?cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
     // The genuine cursor works.
-    const ok = await get(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${encodeURIComponent(next_cursor)}`);
+    const ok = await get(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${encodeURIComponent(next_cursor!)}`);
     expect(ok.status).toBe(200);
   });
 });

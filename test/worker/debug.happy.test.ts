@@ -26,7 +26,7 @@ describe("GET /api/debug/turns (Go ports)", () => {
       ["t2", "", ""],
       ["t1", "inventory", "inf-1"],
     ]);
-    expect(Object.keys(body.items[0]).sort()).toEqual(["conv_id", "created_at_ms", "inference_id", "payload", "phase", "runtime_key", "session_id", "turn_id"]);
+    expect(Object.keys(body.items[0]!).sort()).toEqual(["conv_id", "created_at_ms", "inference_id", "payload", "phase", "runtime_key", "session_id", "turn_id"]);
   });
 
   it("payload=none: the same items without payload, each with block_count; payload=full is the default", async () => {
@@ -40,7 +40,7 @@ describe("GET /api/debug/turns (Go ports)", () => {
     expect(summary.items).toEqual(
       full.items.map(({ payload, ...rest }: Record<string, unknown>) => ({ ...rest, block_count: (parse(payload as string) as { blocks: unknown[] }).blocks.length })),
     );
-    expect(summary.items.map((i: { block_count: number }) => i.block_count)).toEqual([0, 2]);
+    expect(summary.items.map((i) => i.block_count)).toEqual([0, 2]);
     expect(await json(await get(`/api/debug/turns?conv_id=${conv}&payload=full`))).toEqual(full);
     const bad = await get(`/api/debug/turns?conv_id=${conv}&payload=some`);
     expect(bad.status).toBe(400);
@@ -72,9 +72,9 @@ describe("GET /api/debug/turns (Go ports)", () => {
     await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 20, turn: { id: "t-empty", blocks: [] } });
     const body = await json(await get(`/api/debug/turns?conv_id=${conv}`));
     expect(body.items.map((i: { turn_id: string }) => i.turn_id)).toEqual(["t-empty", "t-yaml"]);
-    expect(parse(body.items[0].payload)).toEqual({ id: "t-empty", blocks: [], metadata: {}, data: {} });
-    expect(parse(body.items[1].payload)).toEqual(turn);
-    expect(body.items[1].runtime_key).toBe("planner");
+    expect(parse(body.items[0]!.payload!)).toEqual({ id: "t-empty", blocks: [], metadata: {}, data: {} });
+    expect(parse(body.items[1]!.payload!)).toEqual(turn);
+    expect(body.items[1]!.runtime_key).toBe("planner");
   });
 
   it("filters by runtime_key and inference_id (the snapshot's own values)", async () => {
@@ -201,8 +201,8 @@ describe("GET /api/debug/turn/:conv/:session/:turn", () => {
       ["final", 200, "planner", "i-2"],
       ["draft", 100, "inventory", "i-1"],
     ]);
-    expect(body.items[0].parsed).toMatchObject({ id: "t", blocks: [{ kind: "user" }, { kind: "llm_text", role: "assistant" }] });
-    expect(parse(body.items[0].payload)).toEqual(body.items[0].parsed);
+    expect(body.items[0]!.parsed).toMatchObject({ id: "t", blocks: [{ kind: "user" }, { kind: "llm_text", role: "assistant" }] });
+    expect(parse(body.items[0]!.payload)).toEqual(body.items[0]!.parsed);
   });
 
   it("finds a turn behind 600 newer snapshots", async () => {

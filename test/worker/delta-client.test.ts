@@ -72,7 +72,7 @@ describe("TurnstoreClient", () => {
     expect(result).toMatchObject({ status: 201, sent: "delta" });
     expect(result.requestBytes).toBeLessThan(1_000);
     const detail = await json(await get(`/api/debug/turn/${conv}/s/t2`));
-    expect(detail.items[0].parsed.blocks.map((x: { id: string }) => x.id)).toEqual(["b", "a"]);
+    expect(detail.items[0]!.parsed.blocks.map((x: { id: string }) => x.id)).toEqual(["b", "a"]);
   });
 
   it("retries in full when the Worker does not have what the client remembers", async () => {
@@ -89,7 +89,7 @@ describe("TurnstoreClient", () => {
     expect(result).toMatchObject({ status: 201, sent: "full" });
     const detail = await json(await get(`/api/debug/turn/${conv}/s/t1`));
     expect(detail.items).toHaveLength(1);
-    expect(detail.items[0].parsed.blocks).toHaveLength(blocks.length);
+    expect(detail.items[0]!.parsed.blocks).toHaveLength(blocks.length);
   });
 
   it("passes refusals through unchanged", async () => {

@@ -118,7 +118,8 @@ describe("formats", () => {
     for (const s of doc.snapshots) {
       expect(Object.keys(s)).toEqual(BATCH_KEYS);
       const detail = await json(await get(`/api/debug/turn/${encodeURIComponent(conv)}/${s.session_id}/${s.turn_id}`));
-      const item = detail.items.find((i: any) => i.phase === s.phase && i.created_at_ms === s.created_at_ms);
+      const item = detail.items.find((i) => i.phase === s.phase && i.created_at_ms === s.created_at_ms);
+      if (!item) throw new Error(`no snapshot ${s.turn_id}/${s.phase}@${s.created_at_ms} in the debug API`);
       expect(s.turn).toEqual(item.parsed);
       expect([s.runtime_key, s.inference_id]).toEqual([item.runtime_key, item.inference_id]);
     }

@@ -4,7 +4,15 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { z } from "@hono/zod-openapi";
 import worker from "../../src/index";
+import type { deleteConversationRoute } from "../../src/routes/admin/admin.routes";
+import type { getConversationRoute, getTurnRoute, listConversationsRoute, listTurnsRoute } from "../../src/routes/debug/debug.routes";
+import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "../../src/routes/ingest/ingest.routes";
+import type { getLatestTurnRoute } from "../../src/routes/resume/resume.routes";
+import type { ErrorSchema } from "../../src/routes/schemas";
+import type { mintTokenRoute } from "../../src/routes/tokens/tokens.routes";
 
 export const INGEST_TOKEN = env.INGEST_TOKEN;
 export const DEBUG_TOKEN = env.DEBUG_TOKEN;
@@ -20,7 +28,56 @@ export interface CallOptions {
   env?: Partial<Env>;
 }
 
-export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
+/**
+ * Response bodies typed from the route definitions: the success body of a route is the output type
+ * of its 200/201 schema, so a renamed or retyped response field is a compile error in the tests.
+ * The route is told from the method and the path literal; any other path is untyped.
+ */
+type SuccessBody<R> = R extends { responses: infer Res }
+  ? {
+      [S in keyof Res & (200 | 201)]: Res[S] extends { content: { "application/json": { schema: infer Z extends z.ZodType } } } ? z.output<Z> : never;
+    }[keyof Res & (200 | 201)]
+  : never;
+
+export type ResponseBody<M extends string, P extends string> = M extends "POST"
+  ? P extends "/api/turns"
+    ? SuccessBody<typeof postTurnRoute>
+    : P extends "/api/turns/batch"
+      ? SuccessBody<typeof postTurnBatchRoute>
+      : P extends "/api/tokens"
+        ? SuccessBody<typeof mintTokenRoute>
+        : any
+  : M extends "GET"
+    ? P extends `/api/debug/conversations/${string}/export${string}`
+      ? any
+      : P extends `/api/debug/conversations/${string}`
+        ? SuccessBody<typeof getConversationRoute>
+        : P extends `/api/debug/conversations${string}`
+          ? SuccessBody<typeof listConversationsRoute>
+          : P extends `/api/debug/turns${string}`
+            ? SuccessBody<typeof listTurnsRoute>
+            : P extends `/api/debug/turn/${string}`
+              ? SuccessBody<typeof getTurnRoute>
+              : P extends `/api/conversations/${string}/turns/latest${string}`
+                ? SuccessBody<typeof getLatestTurnRoute>
+                : any
+    : M extends "PUT"
+      ? P extends `/api/conversations/${string}/runtime`
+        ? SuccessBody<typeof putRuntimeRoute>
+        : any
+      : M extends "DELETE"
+        ? P extends `/api/conversations/${string}`
+          ? SuccessBody<typeof deleteConversationRoute>
+          : any
+        : any;
+
+/** A Response that knows its route's success body (a type-only marker). */
+export type TypedResponse<T> = Response & { readonly __body?: T };
+
+/** The error envelope every route answers failures with. */
+export type ErrorBody = z.output<typeof ErrorSchema>;
+
+export async function call<M extends string, P extends string>(method: M, path: P, options: CallOptions = {}): Promise<TypedResponse<ResponseBody<M, P>>> {
   const headers = new Headers(options.headers);
   const isDebug = path.startsWith("/api/debug") || path.startsWith("/debug");
   const token = options.token === undefined ? (isDebug ? DEBUG_TOKEN : INGEST_TOKEN) : options.token;
@@ -39,12 +96,59 @@ export async function call(method: string, path: string, options: CallOptions = 
   return response;
 }
 
-export async function json<T = any>(response: Response): Promise<T> {
-  return (await response.json()) as T;
+/**
+ * The JSON body: typed by the route when the response came from call/get/post/put/del with a known
+ * path (success body, plus the error envelope's fields for tests of failures), untyped otherwise.
+ */
+export async function json<T = any>(response: TypedResponse<T>): Promise<T & ErrorBody> {
+  return (await response.json()) as T & ErrorBody;
 }
 
-export const post = (path: string, body: unknown, options: CallOptions = {}) => call("POST", path, { ...options, body });
-export const get = (path: string, options: CallOptions = {}) => call("GET", path, options);
+/** A protected route with a request that would succeed given the right token. */
+export interface ProtectedRoute {
+  method: "GET" | "POST" | "PUT";
+  path: string;
+  token: string;
+  body?: unknown;
+}
+
+/** The write routes (ingest token), each with a valid body for conversation `conv`. */
+export function writeRoutes(conv: string): ProtectedRoute[] {
+  const snapshot = turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 });
+  return [
+    { method: "POST", path: "/api/turns", token: INGEST_TOKEN, body: snapshot },
+    { method: "POST", path: "/api/turns/batch", token: INGEST_TOKEN, body: { items: [snapshot] } },
+    { method: "PUT", path: `/api/conversations/${conv}/runtime`, token: INGEST_TOKEN, body: { runtime_key: "p", session_id: "s" } },
+  ];
+}
+
+/** The debug routes (debug token) for conversation `conv` (session "s", turn "t"). */
+export function debugRoutes(conv: string): ProtectedRoute[] {
+  return [
+    "/api/debug/conversations",
+    `/api/debug/conversations/${conv}`,
+    `/api/debug/turns?conv_id=${conv}`,
+    `/api/debug/turn/${conv}/s/t`,
+    `/api/debug/conversations/${conv}/export?format=jsonl`,
+  ].map((path) => ({ method: "GET", path, token: DEBUG_TOKEN }));
+}
+
+/**
+ * A refused request: the status, the error code (and message pattern), the error envelope, and not
+ * one row of any table changed.
+ */
+export async function expectRejected(send: () => Promise<Response>, status: number, code: string, message?: RegExp): Promise<void> {
+  const before = await databaseDigest();
+  const res = await send();
+  const body = await json(res);
+  expect({ status: res.status, code: body.error?.code }, body.error?.message).toEqual({ status, code });
+  expect(typeof body.error.message).toBe("string");
+  if (message) expect(body.error.message).toMatch(message);
+  expect(await databaseDigest()).toBe(before);
+}
+
+export const post = <P extends string>(path: P, body: unknown, options: CallOptions = {}) => call("POST", path, { ...options, body });
+export const get = <P extends string>(path: P, options: CallOptions = {}) => call("GET", path, options);
 
 /** Row counts of every table: a rejected request must leave them all unchanged. */
 export const TABLES = ["turns", "turn_snapshots", "blocks", "block_nodes", "conversations", "conversation_deletions", "turn_block_membership"];

@@ -1,18 +1,9 @@
 /** Bad input on the write routes: the right status and error code, and nothing changes. */
 import { describe, expect, it } from "vitest";
-import { call, databaseDigest, json, post, turnBody } from "./harness";
+import { call, expectRejected, json, post, turnBody } from "./harness";
 
 const valid = () => turnBody({ conv_id: "conv-err", session_id: "sess-err", turn_id: "turn-err", created_at_ms: 100 });
 
-async function expectRejected(send: () => Promise<Response>, status: number, code: string, message?: RegExp) {
-  const before = await databaseDigest();
-  const res = await send();
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  expect(typeof body.error.message).toBe("string");
-  if (message) expect(body.error.message).toMatch(message);
-  expect(await databaseDigest()).toBe(before);
-}
 
 const raw = (text: string, type = "application/json") => call("POST", "/api/turns", { raw: text, headers: { "content-type": type } });
 

@@ -101,7 +101,7 @@ describe("YAML payloads as the Go implementation writes them", () => {
     expect(res.status).toBe(201);
     expect(await json(res)).toEqual({ conv_id: conv, session_id: "s", turn_id: "turn-1", phase: "final", created_at_ms: 42, runtime_key: "", inference_id: "" });
     const detail = await json(await get(`/api/debug/turn/${conv}/s/turn-1`));
-    expect(detail.items[0].parsed).toEqual({ id: "turn-1", blocks: [{ id: "turn-1-b1", kind: "llm_text", role: "assistant", payload: { text: "hello" }, metadata: {} }], metadata: {}, data: {} });
+    expect(detail.items[0]!.parsed).toEqual({ id: "turn-1", blocks: [{ id: "turn-1-b1", kind: "llm_text", role: "assistant", payload: { text: "hello" }, metadata: {} }], metadata: {}, data: {} });
     // Content addressed exactly as the Go store did (CONTRACT vector).
     const hash = await env.DB.prepare("SELECT content_hash FROM blocks WHERE block_id = 'turn-1-b1'").first<string>("content_hash");
     expect(hash).toBe("ce91356a62c47ed722bcc81b324ff38eb95c55b36eb79fa8f664d00b49dc21a5");
@@ -144,14 +144,14 @@ describe("idempotency", () => {
     const turn = { id: "t", blocks: [{ kind: "tool_call", payload: { big: 1e16, max: 2 ** 53, neg: -1e21, small: 1.5e-7, safe: 2 ** 53 - 1 } }], metadata: { n: 1e300 } };
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, turn })).status).toBe(201);
     const page = await json(await get(`/api/debug/turns?conv_id=${conv}`));
-    const yaml: string = page.items[0].payload;
+    const yaml: string = page.items[0]!.payload!;
     expect(yaml).toContain("big: 1e+16\n");
     expect(yaml).toContain("safe: 9007199254740991\n");
     const replay = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload: yaml });
     expect(replay.status).toBe(200);
     const detail = await json(await get(`/api/debug/turn/${conv}/s/t`));
-    expect(detail.items[0].parsed.blocks[0].payload).toEqual(turn.blocks[0]!.payload);
-    expect(detail.items[0].parsed.metadata).toEqual({ n: 1e300 });
+    expect(detail.items[0]!.parsed.blocks[0]!.payload).toEqual(turn.blocks[0]!.payload);
+    expect(detail.items[0]!.parsed.metadata).toEqual({ n: 1e300 });
   });
 
   it("a different snapshot under the same identity is 409 and the original is kept", async () => {
@@ -164,7 +164,7 @@ describe("idempotency", () => {
     expect((await json(res)).error.code).toBe("SNAPSHOT_CONFLICT");
     expect(await tableCounts()).toEqual(before);
     const detail = await json(await get(`/api/debug/turn/${conv}/s/t`));
-    expect(detail.items[0].parsed.blocks[1].payload.text).toBe("original");
+    expect(detail.items[0]!.parsed.blocks[1]!.payload.text).toBe("original");
   });
 });
 

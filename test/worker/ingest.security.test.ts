@@ -1,12 +1,8 @@
 /** Tokens and CORS on the write routes. */
 import { describe, expect, it } from "vitest";
-import { call, post, databaseDigest, json, turnBody } from "./harness";
+import { call, post, databaseDigest, json, turnBody, writeRoutes } from "./harness";
 
-const routes: Array<[string, string]> = [
-  ["POST", "/api/turns"],
-  ["POST", "/api/turns/batch"],
-  ["PUT", "/api/conversations/conv-sec/runtime"],
-];
+const routes = writeRoutes("conv-sec").map((r): [string, string] => [r.method, r.path]);
 const body = turnBody({ conv_id: "conv-sec", session_id: "s", turn_id: "t", created_at_ms: 1 });
 
 describe("bearer token on write routes", () => {

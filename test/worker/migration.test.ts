@@ -188,7 +188,7 @@ describe("migration chain on old data", () => {
     });
     const t4 = await get("/api/debug/turn/conv-b/sess-b/t4");
     expect(t4.status).toBe(200);
-    expect((await json(t4)).items[0].parsed.metadata).toEqual({ "turnstore.unparsed_json@v1": "{not json" });
+    expect((await json(t4)).items[0]!.parsed.metadata).toEqual({ "turnstore.unparsed_json@v1": "{not json" });
     const list = await get("/api/debug/turns?conv_id=conv-a");
     expect((await json(list)).items.map((i: { turn_id: string; phase: string }) => `${i.turn_id}/${i.phase}`)).toEqual(["t2/final", "t2/draft", "t1/final"]);
   }

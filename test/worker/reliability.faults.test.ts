@@ -134,7 +134,7 @@ describe("concurrent writers", () => {
     const winner = statuses.indexOf(201);
     const detail = await json(await get(`/api/debug/turn/${conv}/s/t`));
     expect(detail.items).toHaveLength(1);
-    expect(detail.items[0].parsed.blocks[1].payload.text).toBe(`version ${winner}`);
+    expect(detail.items[0]!.parsed.blocks[1]!.payload.text).toBe(`version ${winner}`);
     expect(await conversation(conv)).toMatchObject({ turn_count: 1, snapshot_count: 1 });
   });
 });

@@ -272,14 +272,14 @@ describe("round trip", () => {
         expect(detail).toMatchObject(identity);
         expect(detail.items).toHaveLength(1);
         expect(detail.items[0]).toMatchObject({ phase, created_at_ms: createdAt, ...attribution });
-        expect(detail.items[0].parsed).toEqual(turn);
-        expect(parseYaml(detail.items[0].payload)).toEqual(turn);
+        expect(detail.items[0]!.parsed).toEqual(turn);
+        expect(parseYaml(detail.items[0]!.payload)).toEqual(turn);
 
         // The list endpoint: `payload` is the same turn as YAML.
         const list = await json(await get(`/api/debug/turns?conv_id=${enc(identity.conv_id as string)}`));
         expect(list.items).toHaveLength(1);
         expect(list.items[0]).toMatchObject({ ...identity, phase, created_at_ms: createdAt, ...attribution });
-        expect(parseYaml(list.items[0].payload)).toEqual(turn);
+        expect(parseYaml(list.items[0]!.payload!)).toEqual(turn);
 
         // Every block is stored under the hash an independent canonical JSON gives, with that content.
         for (const block of expectedBlocks(c)) {

@@ -8,30 +8,14 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { call, databaseDigest, DEBUG_TOKEN, get, INGEST_TOKEN, json, post, tableCounts, turnBody, uid } from "./harness";
+import { call, databaseDigest, debugRoutes, DEBUG_TOKEN, expectRejected, get, INGEST_TOKEN, json, post, tableCounts, turnBody, uid, writeRoutes } from "./harness";
 
 const JSON_TYPE = { "content-type": "application/json" };
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
-interface ProtectedRoute {
-  method: "GET" | "POST" | "PUT";
-  path: string;
-  token: string;
-  body?: unknown;
-}
-
-const validSnapshot = turnBody({ conv_id: "conv-sec2", session_id: "s", turn_id: "t", created_at_ms: 1 });
-const WRITE_ROUTES: ProtectedRoute[] = [
-  { method: "POST", path: "/api/turns", token: INGEST_TOKEN, body: validSnapshot },
-  { method: "POST", path: "/api/turns/batch", token: INGEST_TOKEN, body: { items: [validSnapshot] } },
-  { method: "PUT", path: "/api/conversations/conv-sec2/runtime", token: INGEST_TOKEN, body: { runtime_key: "p", session_id: "s" } },
-];
-const DEBUG_ROUTES: ProtectedRoute[] = [
-  { method: "GET", path: "/api/debug/conversations", token: DEBUG_TOKEN },
-  { method: "GET", path: "/api/debug/conversations/conv-sec2", token: DEBUG_TOKEN },
-  { method: "GET", path: "/api/debug/turns?conv_id=conv-sec2", token: DEBUG_TOKEN },
-  { method: "GET", path: "/api/debug/turn/conv-sec2/s/t", token: DEBUG_TOKEN },
-];
+const WRITE_ROUTES = writeRoutes("conv-sec2");
+const DEBUG_ROUTES = debugRoutes("conv-sec2");
+const validSnapshot = WRITE_ROUTES[0]!.body;
 
 /** Wrong tokens for `token`: same length (first / last character changed), prefix, extension, case, the other route's token. */
 function wrongTokens(token: string, other: string): string[] {
@@ -268,14 +252,6 @@ describe("CORS only for configured origins", () => {
   });
 });
 
-async function expectRejected(send: () => Promise<Response>, status: number, code: string, message?: RegExp) {
-  const before = await databaseDigest();
-  const res = await send();
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }, body.error?.message).toEqual({ status, code });
-  if (message) expect(body.error.message).toMatch(message);
-  expect(await databaseDigest()).toBe(before);
-}
 
 const SQL_INJECTIONS = [
   "' OR '1'='1",
@@ -349,8 +325,8 @@ describe("hostile input is stored and queried literally", () => {
 
     const expected = JSON.parse(hostile);
     const detail = await json(await get(`/api/debug/turn/${conv}/s/t`));
-    const parsed = detail.items[0].parsed;
-    for (const value of [parsed.metadata, parsed.data, parsed.blocks[0].payload, parsed.blocks[0].metadata]) {
+    const parsed = detail.items[0]!.parsed;
+    for (const value of [parsed.metadata, parsed.data, parsed.blocks[0]!.payload, parsed.blocks[0]!.metadata]) {
       // Stored as canonical JSON: keys come back in UTF-8 byte order, as Go writes them.
       expect(Object.keys(value)).toEqual(["__proto__", "constructor", "nested", "prototype", "text"]);
       expect(value).toEqual(expected);
@@ -359,7 +335,7 @@ describe("hostile input is stored and queried literally", () => {
     }
     // The same through the YAML rendering of the list endpoint.
     const list = await json(await get(`/api/debug/turns?conv_id=${conv}`));
-    expect(list.items[0].payload).toContain("__proto__:");
+    expect(list.items[0]!.payload).toContain("__proto__:");
     // Replaying the same text is identical (200), so the key took part in hashing and fingerprints.
     expect((await call("POST", "/api/turns", { raw, headers: JSON_TYPE })).status).toBe(200);
     // Without the __proto__ key the content differs: a different snapshot under the same identity.
@@ -372,7 +348,7 @@ describe("hostile input is stored and queried literally", () => {
     expect(yamlRes.status).toBe(201);
     expect((await json(yamlRes)).runtime_key).toBe("");
     const yamlDetail = await json(await get(`/api/debug/turns?conv_id=${conv}&since_ms=6`));
-    expect(yamlDetail.items[0].payload).toContain("__proto__:");
+    expect(yamlDetail.items[0]!.payload).toContain("__proto__:");
 
     for (const probe of [{}, [], Object.create(null) as object, new Map()]) expect((probe as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.keys(Object.prototype)).toEqual([]);
@@ -500,8 +476,8 @@ describe("hostile input is stored and queried literally", () => {
     const content = { id: "t", blocks: [{ kind: "user", payload: { text: "a\ud800b\udc00" } }], metadata: { note: "\udfff" }, data: { "\ud800key": "v" } };
     const ok = await raw({ ...base, turn: content });
     expect(ok.status).toBe(201);
-    const parsed = (await json(await get(`/api/debug/turn/${conv}/s/t`))).items[0].parsed;
-    expect(parsed.blocks[0].payload.text).toBe("a\ud800b\udc00");
+    const parsed = (await json(await get(`/api/debug/turn/${conv}/s/t`))).items[0]!.parsed;
+    expect(parsed.blocks[0]!.payload.text).toBe("a\ud800b\udc00");
     expect(parsed.metadata).toEqual({ note: "\udfff" });
     expect(parsed.data).toEqual({ "\ud800key": "v" });
     expect((await raw({ ...base, turn: content })).status).toBe(200);

@@ -116,7 +116,7 @@ describe("the newest matching snapshot", () => {
     await seed(conv);
     const body = await json(await latest(conv, "?phase=final"));
     const detail = await json(await get(`/api/debug/turn/${conv}/s2/t2`));
-    expect(body.turn).toEqual(detail.items[0].parsed);
+    expect(body.turn).toEqual(detail.items[0]!.parsed);
   });
 
   it("conversation ids with /, % and unicode", async () => {

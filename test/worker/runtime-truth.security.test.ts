@@ -113,10 +113,10 @@ metadata:
       metadata: { "geppetto.runtime@v1": { runtime_key: "inventory" }, "geppetto.session_id@v1": "sess-1" },
       data: {},
     };
-    expect(detail.items[0].parsed).toEqual(expected);
-    expect(parse(detail.items[0].payload)).toEqual(expected);
+    expect(detail.items[0]!.parsed).toEqual(expected);
+    expect(parse(detail.items[0]!.payload)).toEqual(expected);
     const list = await json(await get(`/api/debug/turns?conv_id=${conv}`));
-    expect(parse(list.items[0].payload)).toEqual(expected);
+    expect(parse(list.items[0]!.payload!)).toEqual(expected);
     // The same turn as JSON is the same snapshot: an identical replay.
     expect((await post("/api/turns", { conv_id: conv, session_id: "sess-1", created_at_ms: 10, turn: expected })).status).toBe(200);
     // Block hashes ignore turn_id: the assistant block hashes as Go hashes it.
@@ -137,7 +137,7 @@ metadata:
       ],
     };
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn })).status).toBe(201);
-    const parsed = (await json(await get(`/api/debug/turn/${conv}/s/t`))).items[0].parsed;
+    const parsed = (await json(await get(`/api/debug/turn/${conv}/s/t`))).items[0]!.parsed;
     expect(parsed.blocks.map((b: { kind: string; role: string }) => [b.kind, b.role])).toEqual([
       ["user", ""],
       ["llm_text", "assistant"],

@@ -263,6 +263,6 @@ describe("work bounds per request (checked before any hashing or write)", () => 
     const history = tiny(3_000, "h");
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: [...history, ...history] } })).status).toBe(201);
     const view = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
-    expect(view.items[0].block_count).toBe(6_000);
+    expect(view.items[0]!.block_count).toBe(6_000);
   });
 });

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireDebugToken } from "../../http/auth";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
-import { ConversationSchema, errorResponses } from "../schemas";
+import { ConversationSchema, errorResponses, StoredTurnSchema } from "../schemas";
 
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 200;
@@ -194,7 +194,7 @@ export const getTurnRoute = createRoute({
                   runtime_key: z.string(),
                   inference_id: z.string(),
                   payload: z.string(),
-                  parsed: z.record(z.string(), z.unknown()).openapi({ description: "The turn as JSON" }),
+                  parsed: StoredTurnSchema,
                 }),
               ),
               next_cursor: z.string().nullable(),

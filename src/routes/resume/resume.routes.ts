@@ -6,8 +6,7 @@ import { writeRoutesCors } from "../../http/cors";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
 import { latestTurnScope } from "../../http/scope";
-import { TurnObjectSchema } from "../ingest/ingest.routes";
-import { errorResponses } from "../schemas";
+import { errorResponses, StoredTurnSchema } from "../schemas";
 
 const optionalText = (name: string, description: string) =>
   z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
@@ -21,7 +20,7 @@ export const LatestTurnSchema = z
     created_at_ms: z.number().int(),
     runtime_key: z.string().openapi({ description: "The runtime that produced this snapshot ('' when unknown)" }),
     inference_id: z.string().openapi({ description: "The inference run of this snapshot ('' when unknown)" }),
-    turn: TurnObjectSchema.openapi({ description: "The full turn as JSON (as `parsed` in the debug API)" }),
+    turn: StoredTurnSchema,
   })
   .openapi("LatestTurn");
 
