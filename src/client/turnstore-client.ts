@@ -14,20 +14,11 @@
  */
 import { chainOf, EMPTY_CHAIN, pathNodes } from "../turn/block-path";
 import { blockContentHash } from "../turn/block-hash";
-import { extraJson } from "../turn/snapshot";
+import { extraJson, type SnapshotRequest } from "../turn/snapshot";
 import { readTurn, turnToJson, type JsonObject } from "../turn/turn";
 
-export interface SnapshotInput {
-  conv_id: string;
-  session_id: string;
-  turn_id?: string;
-  phase?: string;
-  created_at_ms?: number;
-  runtime_key?: string;
-  inference_id?: string;
-  /** The turn as a JSON object (geppetto's turn format). */
-  turn: JsonObject;
-}
+/** A snapshot as POST /api/turns takes it, with the turn as a JSON object (geppetto's turn format). */
+export type SnapshotInput = Omit<SnapshotRequest, "turn" | "payload" | "prefix"> & { turn: JsonObject };
 
 export interface PostResult {
   status: number;

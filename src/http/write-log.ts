@@ -4,6 +4,7 @@
  * what it cost — never payload text, turn content or tokens. Handlers add the details of what they
  * stored with `c.set("writeLog", …)`; refused requests are described from their parsed body.
  */
+import type { SnapshotProjection } from "../turn/snapshot";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./bindings";
 
@@ -11,16 +12,7 @@ const WRITES = new Set(["POST", "PUT", "DELETE"]);
 
 /** What a handler reports about an accepted write. */
 export interface WriteLogDetails {
-  snapshots?: Array<{
-    conv_id: string;
-    session_id: string;
-    turn_id: string;
-    phase: string;
-    created_at_ms: number;
-    runtime_key: string;
-    inference_id: string;
-    outcome: string;
-  }>;
+  snapshots?: Array<SnapshotProjection & { outcome: string }>;
   rows_written?: number;
   [detail: string]: unknown;
 }
