@@ -187,3 +187,29 @@ describe("debug filters", () => {
     expect(error.message).toMatch(message);
   });
 });
+
+describe("GET /healthz", () => {
+  it("answers the last applied migration and the one this Worker needs", async () => {
+    const res = await call("GET", "/healthz", { token: null });
+    expect(res.status).toBe(200);
+    const body = await json(res);
+    const journal = (await import("../../drizzle/meta/_journal.json")).default;
+    const newest = `${journal.entries.at(-1)!.tag}.sql`;
+    expect(body).toEqual({ ok: true, schema: newest, expected_schema: newest });
+  });
+
+  it("is 503 NOT_CONFIGURED while D1 is behind the Worker (a deploy before its migrations), naming both", async () => {
+    const last = await env.DB.prepare("SELECT id, name, applied_at FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ id: number; name: string; applied_at: string }>();
+    await env.DB.prepare("DELETE FROM d1_migrations WHERE id = ?1").bind(last!.id).run();
+    try {
+      const res = await call("GET", "/healthz", { token: null });
+      expect(res.status).toBe(503);
+      const body = await json(res);
+      expect(body.error.code).toBe("NOT_CONFIGURED");
+      expect(body.error.message).toContain(`this Worker needs ${last!.name}`);
+    } finally {
+      await env.DB.prepare("INSERT INTO d1_migrations (id, name, applied_at) VALUES (?1, ?2, ?3)").bind(last!.id, last!.name, last!.applied_at).run();
+    }
+    expect((await call("GET", "/healthz", { token: null })).status).toBe(200);
+  });
+});
