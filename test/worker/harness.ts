@@ -207,6 +207,15 @@ export function countingDb() {
   return { db: database(env.DB), counts: () => ({ statements, roundTrips }), rowsReturned: () => rowsReturned.map((r) => [...r]) };
 }
 
+/**
+ * The rate limiter counts in fixed 10-second windows (wrangler.toml; miniflare's emulation too). A
+ * test that needs its burst inside one window waits for a fresh one when less than `needMs` is left.
+ */
+export async function freshRateWindow(needMs = 5_000, periodMs = 10_000): Promise<void> {
+  const left = periodMs - (Date.now() % periodMs);
+  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
+}
+
 let counter = 0;
 /** A unique id per call, so tests sharing one D1 never collide. */
 export function uid(prefix: string): string {

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { mintConversationToken, parseSigningKeys } from "../../src/tokens/conversation-token";
-import { call, DEBUG_TOKEN, json, post, turnBody, uid } from "./harness";
+import { call, freshRateWindow, DEBUG_TOKEN, json, post, turnBody, uid } from "./harness";
 
 const ORIGIN = "https://chat.example.com";
 const path = (conv: string, query = "") => `/api/conversations/${encodeURIComponent(conv)}/turns/latest${query}`;
@@ -125,6 +125,7 @@ describe("a conversation token", () => {
     await seed(conv);
     const token = await mint(conv);
     let limited: Response | null = null;
+    await freshRateWindow();
     for (let i = 0; i < 150 && !limited; i++) {
       const res = await read(conv, { token, env: { RATE_LIMITS: "on" } as Partial<Env> });
       if (res.status === 429) limited = res;

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { mintConversationToken, parseSigningKeys } from "../../src/tokens/conversation-token";
-import { call, databaseDigest, DEBUG_TOKEN, get, json, post, tableCounts, turnBody, uid } from "./harness";
+import { call, freshRateWindow, databaseDigest, DEBUG_TOKEN, get, json, post, tableCounts, turnBody, uid } from "./harness";
 
 const ORIGIN = { origin: "https://chat.example.com" };
 const RATE_LIMITS_ON = { RATE_LIMITS: "on" } as Partial<Env>;
@@ -174,6 +174,7 @@ describe("rate limits (wrangler.toml [[ratelimits]])", () => {
     const { token } = await mint(conv);
     const statuses: number[] = [];
     let retryAfter: string | null = null;
+    await freshRateWindow();
     for (let i = 0; i < 250; i++) {
       const res = await call("POST", "/api/turns", { token, body: snapshot(conv, `t${i}`), headers: ORIGIN, env: RATE_LIMITS_ON });
       statuses.push(res.status);
@@ -193,6 +194,7 @@ describe("rate limits (wrangler.toml [[ratelimits]])", () => {
   it("one client address is limited across conversations", async () => {
     const address = { ...ORIGIN, "cf-connecting-ip": "203.0.113.7" };
     let limited: Response | null = null;
+    await freshRateWindow();
     for (let i = 0; i < 320 && !limited; i++) {
       const conv = uid("conv-ip");
       const { token } = await mint(conv);
