@@ -94,9 +94,9 @@ ${CONFIGS.full.backfillTurns.toLocaleString("en-US")} legacy turns, bundle size 
 
 Options:
   --quick      smaller sizes (reads on ${CONFIGS.quick.readSizes.map((n) => n.toLocaleString("en-US")).join(", ")} snapshots, T = ${CONFIGS.quick.growingTurns.join(", ")}, backfill of ${CONFIGS.quick.backfillTurns.toLocaleString("en-US")} turns,
-               ${CONFIGS.quick.throughput.rounds} throughput rounds of ${CONFIGS.quick.throughput.seconds} s); about 3 minutes; prints the report and writes it
+               ${CONFIGS.quick.throughput.rounds} throughput rounds of ${CONFIGS.quick.throughput.seconds} s); under 2 minutes; prints the report and writes it
                to $TMPDIR/turnstore-bench-quick.md, never to docs/BENCHMARKS.md
-               (default: the full run, about 10 minutes, which writes docs/BENCHMARKS.md)
+               (default: the full run, under 10 minutes, which writes docs/BENCHMARKS.md)
   --json       end the output with one line of JSON: the headline figures (scripts/bench/summary.ts)
   -h, --help   print this help and exit without running anything
 

@@ -215,7 +215,7 @@ ${table(
     num(p.chunks),
     num(p.batches),
     num(p.requests),
-    p.scheduledRuns === 0 ? "— (done in the request)" : `${num(p.scheduledRuns)}${minutes ? ` (≈ ${num(p.scheduledRuns * minutes)} min)` : ""}`,
+    p.scheduledRuns === 0 ? "— (done in the request)" : `${num(p.scheduledRuns)}${minutes ? ` (within ≈ ${num(p.scheduledRuns * minutes)} min)` : ""}`,
   ]),
 )}
 

@@ -158,7 +158,7 @@ function machineSection(r: BenchResults, s: Summary): string {
   return `## Machine and conditions
 
 - CPU: ${m.cpus} × ${m.cpuModel}; memory ${m.memoryGiB} GiB; ${m.os}
-- Node ${m.node}; wrangler ${m.wrangler}; miniflare ${m.miniflare}; ${m.workerd}; Debian sqlite3 ${m.sqlite3Cli} (data generation only)
+- Node ${m.node}; wrangler ${m.wrangler}; miniflare ${m.miniflare}; ${m.workerd}; Debian sqlite3 ${m.sqlite3Cli} (generating and measuring database files only)
 - Commit ${m.commit}; run started ${m.startedAt}, ${r.config.mode} mode, ${num(r.elapsedSeconds / 60, 1)} min in all
 - Load average (1/5/15 min) at start: ${m.loadAverageAtStart.join(" / ")}; at end: ${r.loadAverageAtEnd.join(" / ")}
 - Section times (1-minute load at start → end): ${Object.entries(r.sectionSeconds)
@@ -175,8 +175,8 @@ function reproduceSection(): string {
   return `## Reproduce
 
 \`\`\`sh
-npm run bench                 # full run (about 10 min): writes this file
-npm run bench -- --quick      # about 3 min, smaller sizes, no million-row databases; prints, writes nothing here
+npm run bench                 # full run (under 10 min): writes this file
+npm run bench -- --quick      # under 2 min, smaller sizes, no million-row databases; prints, writes nothing here
 npm run bench -- --json       # (with or without --quick) ends with one JSON line of the headline figures
 npm run bench -- --help       # options, defaults, exit codes
 \`\`\`
