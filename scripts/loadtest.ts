@@ -1,5 +1,5 @@
 /**
- * npm run loadtest -- [--seconds N] [--concurrency C] [--seed S] [--json] [--keep] [--self-check]
+ * npm run loadtest -- [--seconds N] [--concurrency C] [--max-requests N] [--seed S] [--port P] [--json] [--keep] [--self-check]
  *
  * Mixed load against a real `wrangler dev` (loopback, its own port and temp --persist-to folder):
  * a fixed number of concurrent loops send single snapshots, batches, identical replays, runtime
@@ -16,31 +16,69 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { parseCommandLine, positiveIntegerProblem, USAGE_EXIT_CODE } from "./lib/cli";
 import { startDev, wranglerSync, type DevServer } from "./lib/wrangler-dev";
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-function positiveInt(name: string, fallback: number): number {
-  const raw = option(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
+const DEFAULTS = { seconds: 60, concurrency: 8, maxRequests: 500_000, port: 8792 } as const;
 
-const SECONDS = positiveInt("seconds", 60);
-const CONCURRENCY = positiveInt("concurrency", 8);
-const MAX_REQUESTS = positiveInt("max-requests", 500_000);
-const SEED = positiveInt("seed", 1 + Math.floor(Math.random() * 2 ** 31));
-const PORT = positiveInt("port", 8792);
-const AS_JSON = process.argv.includes("--json");
-const KEEP = process.argv.includes("--keep");
-const SELF_CHECK = process.argv.includes("--self-check");
+const USAGE = `Usage: npm run loadtest -- [options]
+
+Mixed load (snapshots, batches, replays, runtime switches, debug reads) against a local
+\`wrangler dev\` started for the run (temporary D1 under $TMPDIR, RATE_LIMITS=off, loopback only),
+then checks that every acknowledged snapshot is stored exactly once, no 5xx, no unexpected status,
+and every conversation's pointer is the runtime of its newest acknowledged event.
+
+Options:
+  --seconds N        how long the load runs (default ${DEFAULTS.seconds})
+  --concurrency C    concurrent request loops (default ${DEFAULTS.concurrency})
+  --max-requests N   stop after this many requests even before --seconds (default ${DEFAULTS.maxRequests})
+  --seed S           seed of the request mix, to replay a run (default: random, printed)
+  --port P           port of wrangler dev on 127.0.0.1 (default ${DEFAULTS.port})
+  --json             print one JSON object with the results as the last line of stdout
+  --keep             keep the temporary D1 folder afterwards (its path is printed)
+  --self-check       delete one acknowledged row before the row check; succeeds only if exactly
+                     that row is reported lost (shows the check can fail)
+  -h, --help         print this help and exit without running anything
+
+Exit codes:
+  0  every check passed (with --self-check: the deleted row was reported)
+  1  a check failed, or the run itself failed (wrangler dev did not start, …)
+  ${USAGE_EXIT_CODE}  unknown option or bad value
+`;
+
+const flags = parseCommandLine(
+  "loadtest",
+  USAGE,
+  {
+    seconds: { type: "string" },
+    concurrency: { type: "string" },
+    "max-requests": { type: "string" },
+    seed: { type: "string" },
+    port: { type: "string" },
+    json: { type: "boolean" },
+    keep: { type: "boolean" },
+    "self-check": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+  (v) =>
+    positiveIntegerProblem("seconds", v.seconds, 86_400) ??
+    positiveIntegerProblem("concurrency", v.concurrency, 1_000) ??
+    positiveIntegerProblem("max-requests", v["max-requests"]) ??
+    positiveIntegerProblem("seed", v.seed, 2 ** 32 - 1) ??
+    positiveIntegerProblem("port", v.port, 65_535),
+);
+
+const SECONDS = Number(flags.seconds ?? DEFAULTS.seconds);
+const CONCURRENCY = Number(flags.concurrency ?? DEFAULTS.concurrency);
+const MAX_REQUESTS = Number(flags["max-requests"] ?? DEFAULTS.maxRequests);
+const SEED = flags.seed === undefined ? 1 + Math.floor(Math.random() * 2 ** 31) : Number(flags.seed);
+const PORT = Number(flags.port ?? DEFAULTS.port);
+const AS_JSON = flags.json === true;
+const KEEP = flags.keep === true;
+const SELF_CHECK = flags["self-check"] === true;
 const CONVERSATIONS = 40;
 const REQUEST_TIMEOUT_MS = 30_000;
 

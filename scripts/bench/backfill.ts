@@ -10,7 +10,7 @@
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { wranglerSync } from "../lib/wrangler-dev";
-import { copyDatabase, d1File, migrationStatements, sqlite3, tableCounts } from "./databases";
+import { copyDatabase, d1File, migrationFiles, migrationStatements, sqlite3, tableCounts } from "./databases";
 import { generateLegacyDatabase } from "./legacy-database";
 
 export const D1_STATEMENT_LIMIT_SECONDS = 30;
@@ -30,9 +30,13 @@ export interface BackfillResult {
   generateSeconds: number;
   /** Wall time of `wrangler d1 migrations apply DB --local` over the whole chain. */
   chainWallSeconds: number;
+  /** The chain's migration files, in order. */
+  migrations: string[];
   /** Wall time of `wrangler d1 execute --local --command "SELECT 1"`: wrangler's own start-up, included above. */
   wranglerOverheadSeconds: number;
   after: Record<string, number>;
+  /** Snapshots left in the first release's layout (tip_chain NULL) for the scheduled conversion. */
+  unconverted: number;
   missingRuntimeOrInference: number;
   statements: StatementTiming[] | null;
   heaviest: StatementTiming | null;
@@ -70,7 +74,8 @@ export function measureBackfill(root: string, emptyTemplate: string, turns: numb
     wranglerSync(["d1", "execute", "DB", "--local", "--persist-to", chainDir, "--command", "SELECT 1"]),
   );
   const [, chainWallSeconds] = timed(() => wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", chainDir]));
-  const after = tableCounts(d1File(chainDir), ["turns", "turn_snapshots", "conversations", "blocks"]);
+  const after = tableCounts(d1File(chainDir), ["turns", "turn_snapshots", "conversations", "blocks", "block_nodes"]);
+  const unconverted = Number(sqlite3(d1File(chainDir), "SELECT count(*) FROM turn_snapshots WHERE tip_chain IS NULL;").trim());
   const missingRuntimeOrInference = Number(
     sqlite3(d1File(chainDir), "SELECT COUNT(*) FROM turns WHERE COALESCE(runtime_key, '') = '' OR COALESCE(inference_id, '') = '';").trim(),
   );
@@ -80,7 +85,7 @@ export function measureBackfill(root: string, emptyTemplate: string, turns: numb
   if (statementDir) {
     statements = [];
     const scratch = join(root, "statement.sql");
-    for (const migration of ["0001_cutover.sql", "0002_backfill.sql"]) {
+    for (const migration of migrationFiles().filter((name) => !name.startsWith("0000_"))) {
       const list = migrationStatements(migration);
       if (migration === "0002_backfill.sql") {
         // The chunk probe starts from the same point the backfill does (after the cutover DDL).
@@ -99,8 +104,10 @@ export function measureBackfill(root: string, emptyTemplate: string, turns: numb
     legacyFileBytes,
     generateSeconds,
     chainWallSeconds,
+    migrations: migrationFiles(),
     wranglerOverheadSeconds,
     after,
+    unconverted,
     missingRuntimeOrInference,
     statements,
     heaviest,

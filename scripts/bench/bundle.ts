@@ -4,7 +4,7 @@
  * (`wrangler check startup`, a CPU profile of the Worker starting in local workerd), and the cold
  * start of `wrangler dev` until the first 200 from /healthz.
  */
-import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { startDev, wranglerSync } from "../lib/wrangler-dev";
@@ -20,8 +20,10 @@ export interface BundleContributor {
 }
 
 export interface BundleResult {
+  /** All uploaded modules (index.js and additional modules), raw and gzip (each module compressed on its own). */
   rawBytes: number;
   gzipBytes: number;
+  modules: Array<{ name: string; bytes: number }>;
   /** What wrangler itself printed ("Total Upload: … / gzip: …"), in KiB. */
   wranglerReport: string;
   minifiedRawBytes: number | null;
@@ -42,11 +44,21 @@ function owner(input: string): string {
   return "wrangler-injected shims";
 }
 
-function dryRun(dir: string, minify: boolean): { raw: Buffer; printed: string; metafile: Metafile } {
+/** The modules wrangler would upload: index.js and the additional modules beside it (the viewer's bundle as text). */
+function uploadedModules(dir: string): Array<{ name: string; bytes: Buffer }> {
+  return readdirSync(dir)
+    .filter((name) => name !== "meta.json" && !name.endsWith(".map") && !name.endsWith(".md"))
+    .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }));
+}
+
+function dryRun(dir: string, minify: boolean): { raw: number; gzip: number; modules: Array<{ name: string; bytes: number }>; printed: string; metafile: Metafile } {
   mkdirSync(dir, { recursive: true });
   const printed = wranglerSync(["deploy", "--dry-run", "--outdir", dir, "--metafile", join(dir, "meta.json"), ...(minify ? ["--minify"] : [])]);
+  const modules = uploadedModules(dir);
   return {
-    raw: readFileSync(join(dir, "index.js")),
+    raw: modules.reduce((n, m) => n + m.bytes.length, 0),
+    gzip: modules.reduce((n, m) => n + gzipSync(m.bytes).length, 0),
+    modules: modules.map((m) => ({ name: m.name, bytes: m.bytes.length })),
     printed: printed.match(/Total Upload: [^\n]+/)?.[0] ?? "",
     metafile: JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as Metafile,
   };
@@ -59,7 +71,6 @@ export function measureBundle(root: string, options: { minified: boolean }): Bun
   for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
     byOwner.set(owner(input), (byOwner.get(owner(input)) ?? 0) + bytesInOutput);
   }
-  const total = [...byOwner.values()].reduce((a, b) => a + b, 0);
   const importers = new Map<string, Set<string>>();
   for (const [input, { imports = [] }] of Object.entries(plain.metafile.inputs)) {
     for (const { path } of imports) {
@@ -68,16 +79,20 @@ export function measureBundle(root: string, options: { minified: boolean }): Bun
       importers.get(owner(path))!.add(input.startsWith("src/") ? input : owner(input));
     }
   }
+  // Additional modules (text imports) are not in esbuild's output: one contributor each.
+  for (const m of plain.modules) if (m.name !== "index.js") byOwner.set(`${m.name.replace(/^[0-9a-f]{40}-/, "")} (additional module)`, m.bytes);
+  const total = [...byOwner.values()].reduce((a, b) => a + b, 0);
   const contributors = [...byOwner.entries()]
     .map(([name, bytes]) => ({ name, bytes, share: bytes / total, importedBy: [...(importers.get(name) ?? [])].sort() }))
     .sort((a, b) => b.bytes - a.bytes);
   const minified = options.minified ? dryRun(join(root, "bundle-minified"), true) : null;
   return {
-    rawBytes: plain.raw.length,
-    gzipBytes: gzipSync(plain.raw).length,
+    rawBytes: plain.raw,
+    gzipBytes: plain.gzip,
+    modules: plain.modules,
     wranglerReport: plain.printed,
-    minifiedRawBytes: minified ? minified.raw.length : null,
-    minifiedGzipBytes: minified ? gzipSync(minified.raw).length : null,
+    minifiedRawBytes: minified ? minified.raw : null,
+    minifiedGzipBytes: minified ? minified.gzip : null,
     contributors,
   };
 }
@@ -106,12 +121,12 @@ export function measureStartupCpu(root: string): { cpuMs: number; samples: numbe
 }
 
 /** Spawn of `wrangler dev` (bundling, workerd start) to the first 200 from /healthz, on a migrated copy. */
-export async function measureDevColdStart(root: string, template: string, port: number, runs: number): Promise<{ medianMs: number; samplesMs: number[] }> {
+export async function measureDevColdStart(root: string, template: string, runs: number): Promise<{ medianMs: number; samplesMs: number[] }> {
   const samplesMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const dir = copyDatabase(template, join(root, `cold-start-${i}`));
     const started = performance.now();
-    const server = await startDev({ port, persistTo: dir, skipMigrations: true });
+    const server = await startDev({ persistTo: dir, skipMigrations: true });
     samplesMs.push(performance.now() - started);
     await server.stop();
   }

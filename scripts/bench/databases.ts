@@ -71,6 +71,13 @@ export function tableCounts(file: string, tables: readonly string[]): Record<str
   return Object.fromEntries(tables.map((t, i) => [t, counts[i]!]));
 }
 
+/** The migration files of drizzle/, in the order wrangler applies them. */
+export function migrationFiles(): string[] {
+  return readdirSync(join(ROOT, "drizzle"))
+    .filter((name) => /^\d{4}_.*\.sql$/.test(name))
+    .sort();
+}
+
 /** The statements of a migration file, split where drizzle marks them. */
 export function migrationStatements(name: string): string[] {
   return readFileSync(join(ROOT, "drizzle", name), "utf8")

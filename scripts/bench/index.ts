@@ -1,10 +1,12 @@
 /**
- * npm run bench [-- --quick] [-- --json]
+ * npm run bench [-- --quick] [-- --json] [-- --help]
  *
- * Measures what users pay for (issue 7): write throughput against a single-row baseline, D1 rows and
- * statements per write, read cost against database size, the backfill on a million legacy turns,
- * bundle size and start-up, and the Go peer anchor. The full run writes docs/BENCHMARKS.md; --quick
- * (smaller sizes, no million-row databases) only prints. --json ends the output with one JSON line.
+ * Measures what users pay for (issues 7, 13, 15, 17): write throughput against a single-row
+ * baseline and where a write's time goes, D1 rows and statements per write, read cost against
+ * database size, a growing conversation (storage, request bytes, rows and the summary page as it
+ * grows), deleting a conversation, the backfill on a million legacy turns, bundle size and
+ * start-up, and the Go peer anchor. The full run writes docs/BENCHMARKS.md; --quick (smaller
+ * sizes, no million-row databases) only prints. --json ends the output with one JSON line.
  *
  * Everything runs on loopback against `wrangler dev` / local D1 in a temporary folder that is
  * removed afterwards; progress goes to stderr.
@@ -12,20 +14,23 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
+import { parseCommandLine, USAGE_EXIT_CODE } from "../lib/cli";
 import { ROOT, startDev, type DevServer } from "../lib/wrangler-dev";
 import { measureBackfill, type BackfillResult } from "./backfill";
 import { measureBundle, measureDevColdStart, measureStartupCpu, type BundleResult } from "./bundle";
 import { copyDatabase, d1File, emptyTemplate, migratedTemplate } from "./databases";
+import { measureDeletion, type DeletionResult } from "./deletion";
+import { deletionSource, measureGrowing, type GrowingResult } from "./growing";
 import { describeMachine, loadAverage, type Machine } from "./machine";
 import { measureReadLatency, measureReadQueries, type ReadDatabase, type ReadLatency, type ReadQueryCost } from "./read-cost";
 import { generateReadDatabase } from "./read-database";
 import { renderReport } from "./report";
 import { summarize } from "./summary";
+import { workerLimits, type WorkerLimits } from "./worker-limits";
 import { measureWriteCost, type WriteCostResult } from "./write-cost";
 import { measureWriteThroughput, type ThroughputResult } from "./write-throughput";
 
-export const PORTS = { throughput: 8793, reads: [8794, 8795], coldStart: 8796 } as const;
-export const TOKENS = { ingest: "bench-ingest-token", debug: "bench-debug-token" } as const;
+export const TOKENS = { ingest: "bench-ingest-token", debug: "bench-debug-token", admin: "bench-admin-token" } as const;
 
 export interface BenchConfig {
   mode: "full" | "quick";
@@ -34,6 +39,9 @@ export interface BenchConfig {
   readSizes: number[];
   readRequests: number;
   readWarmup: number;
+  growingTurns: number[];
+  growingRequests: number;
+  growingFullPageRequests: number;
   backfillTurns: number;
   backfillPerStatement: boolean;
   minifiedBundle: boolean;
@@ -41,7 +49,7 @@ export interface BenchConfig {
   coldStarts: number;
 }
 
-const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
+export const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
   quick: {
     mode: "quick",
     writeTurns: 30,
@@ -49,6 +57,9 @@ const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
     readSizes: [10_000],
     readRequests: 10,
     readWarmup: 3,
+    growingTurns: [20, 100],
+    growingRequests: 10,
+    growingFullPageRequests: 2,
     backfillTurns: 10_000,
     backfillPerStatement: false,
     minifiedBundle: false,
@@ -62,6 +73,9 @@ const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
     readSizes: [10_000, 1_000_000],
     readRequests: 40,
     readWarmup: 5,
+    growingTurns: [50, 200, 1000],
+    growingRequests: 30,
+    growingFullPageRequests: 5,
     backfillTurns: 1_000_000,
     backfillPerStatement: true,
     minifiedBundle: true,
@@ -69,6 +83,30 @@ const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
     coldStarts: 3,
   },
 };
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Benchmarks Turnstore against local D1 and \`wrangler dev\` (loopback, free ports, a temporary folder
+under $TMPDIR removed afterwards): write throughput against a single-row baseline and a stage
+profile of a write, D1 rows and statements per write, read cost on ${CONFIGS.full.readSizes.map((n) => n.toLocaleString("en-US")).join(" and ")} snapshots, a
+growing conversation (T = ${CONFIGS.full.growingTurns.join(", ")} turns), deleting a conversation, the backfill of
+${CONFIGS.full.backfillTurns.toLocaleString("en-US")} legacy turns, bundle size and start-up. Needs Debian's sqlite3 (apt-get install -y sqlite3).
+
+Options:
+  --quick      smaller sizes (reads on ${CONFIGS.quick.readSizes.map((n) => n.toLocaleString("en-US")).join(", ")} snapshots, T = ${CONFIGS.quick.growingTurns.join(", ")}, backfill of ${CONFIGS.quick.backfillTurns.toLocaleString("en-US")} turns,
+               ${CONFIGS.quick.throughput.rounds} throughput rounds of ${CONFIGS.quick.throughput.seconds} s); under 2 minutes; prints the report and writes it
+               to $TMPDIR/turnstore-bench-quick.md, never to docs/BENCHMARKS.md
+               (default: the full run, under 10 minutes, which writes docs/BENCHMARKS.md)
+  --json       end the output with one line of JSON: the headline figures (scripts/bench/summary.ts)
+  -h, --help   print this help and exit without running anything
+
+Progress goes to stderr; the summary table (and the JSON line) to stdout.
+
+Exit codes:
+  0  every section ran
+  1  a section failed (the report says which; a full run then leaves docs/BENCHMARKS.md as it was)
+  ${USAGE_EXIT_CODE}  unknown option
+`;
 
 export interface ReadResults {
   databases: ReadDatabase[];
@@ -90,20 +128,25 @@ export interface BenchResults {
   writeCost: WriteCostResult | null;
   throughput: ThroughputResult | null;
   reads: ReadResults | null;
+  growing: GrowingResult | null;
+  deletion: DeletionResult | null;
   backfill: BackfillResult | null;
+  /** The Worker's budgets and schedule (worker-limits.ts). */
+  limits: WorkerLimits | null;
   errors: Array<{ section: string; message: string }>;
 }
 
 const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
 const running = new Set<DevServer>();
-async function serve(port: number, persistTo: string, vars: Record<string, string> = {}): Promise<DevServer> {
+/** wrangler dev on a prepared database, on a free port. */
+async function serve(persistTo: string, vars: Record<string, string> = {}, onLine?: (line: string) => void): Promise<DevServer> {
   const server = await startDev({
-    port,
     persistTo,
     skipMigrations: true,
     // Throughput runs far beyond the ingest token's rate limit: measured without it.
-    vars: { INGEST_TOKEN: TOKENS.ingest, DEBUG_TOKEN: TOKENS.debug, RATE_LIMITS: "off", ...vars },
+    vars: { INGEST_TOKEN: TOKENS.ingest, DEBUG_TOKEN: TOKENS.debug, ADMIN_TOKEN: TOKENS.admin, RATE_LIMITS: "off", ...vars },
+    onLine,
   });
   running.add(server);
   return server;
@@ -114,9 +157,8 @@ async function stop(server: DevServer) {
 }
 
 async function main() {
-  const args = new Set(process.argv.slice(2));
-  for (const arg of args) if (!["--quick", "--json"].includes(arg)) throw new Error(`unknown option ${arg}; use --quick and/or --json`);
-  const config = CONFIGS[args.has("--quick") ? "quick" : "full"];
+  const flags = parseCommandLine("bench", USAGE, { quick: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
+  const config = CONFIGS[flags.quick ? "quick" : "full"];
   const started = performance.now();
   const machine = describeMachine();
   log(`${config.mode} run; load average ${machine.loadAverageAtStart.join(" ")}; ${machine.cpus} CPUs`);
@@ -143,7 +185,10 @@ async function main() {
     writeCost: null,
     throughput: null,
     reads: null,
+    growing: null,
+    deletion: null,
     backfill: null,
+    limits: null,
     errors: [],
   };
   const section = async (name: string, fn: () => Promise<void> | void) => {
@@ -166,9 +211,10 @@ async function main() {
   try {
     let migrated = "";
     let empty = "";
-    await section("templates", () => {
+    await section("templates", async () => {
       migrated = migratedTemplate(root);
       empty = emptyTemplate(root);
+      results.limits = await workerLimits();
     });
 
     await section("bundle", () => {
@@ -177,7 +223,7 @@ async function main() {
     });
     if (config.coldStarts > 0) {
       await section("dev cold start", async () => {
-        results.devColdStart = await measureDevColdStart(root, migrated, PORTS.coldStart, config.coldStarts);
+        results.devColdStart = await measureDevColdStart(root, migrated, config.coldStarts);
       });
     }
 
@@ -187,7 +233,7 @@ async function main() {
 
     await section("write throughput", async () => {
       const t = performance.now();
-      const server = await serve(PORTS.throughput, copyDatabase(migrated, join(root, "throughput")), { BENCHMARK_BASELINE: "on" });
+      const server = await serve(copyDatabase(migrated, join(root, "throughput")), { BENCHMARK_BASELINE: "on" });
       if (config.coldStarts === 0) results.devColdStart = { medianMs: performance.now() - t, samplesMs: [performance.now() - t] };
       try {
         results.throughput = await measureWriteThroughput(server, { token: TOKENS.ingest, ...config.throughput });
@@ -208,13 +254,43 @@ async function main() {
       }
       const servers: Array<{ snapshots: number; server: DevServer }> = [];
       try {
-        for (const [k, db] of reads.databases.entries()) servers.push({ snapshots: db.snapshots, server: await serve(PORTS.reads[k]!, db.persistTo) });
+        for (const db of reads.databases) servers.push({ snapshots: db.snapshots, server: await serve(db.persistTo) });
         reads.latency = await measureReadLatency(servers, TOKENS.debug, config.readRequests, config.readWarmup);
       } finally {
         for (const { server } of servers) await stop(server);
         for (const db of reads.databases) rmSync(db.persistTo, { recursive: true, force: true });
       }
       results.reads = reads;
+    });
+
+    await section("growing conversation", async () => {
+      results.growing = await measureGrowing((name) => join(root, name), migrated, {
+        turns: config.growingTurns,
+        requests: config.growingRequests,
+        fullPageRequests: config.growingFullPageRequests,
+        warmup: config.readWarmup,
+        tokens: TOKENS,
+        serve: (persistTo, onLine) => serve(persistTo, {}, onLine),
+        stop,
+        log,
+      });
+    });
+
+    await section("deleting a conversation", async () => {
+      if (!results.growing) throw new Error("needs the growing conversation's database, which was not built");
+      const source = deletionSource(results.growing);
+      try {
+        results.deletion = await measureDeletion({
+          source: { persistTo: source.persistTo, convId: source.convId, turns: source.turns },
+          dirFor: (name) => join(root, name),
+          adminToken: TOKENS.admin,
+          debugToken: TOKENS.debug,
+          serve: (persistTo, onLine) => serve(persistTo, {}, onLine),
+          stop,
+        });
+      } finally {
+        rmSync(source.persistTo, { recursive: true, force: true });
+      }
     });
 
     await section("backfill", () => {
@@ -244,7 +320,7 @@ async function main() {
     log(`${config.mode === "full" ? "a section failed: docs/BENCHMARKS.md left as it was; " : ""}full report in ${file}`);
   }
   process.stdout.write(report.split("\n## Method")[0] + "\n");
-  if (args.has("--json")) process.stdout.write(JSON.stringify(summary) + "\n");
+  if (flags.json) process.stdout.write(JSON.stringify(summary) + "\n");
   if (results.errors.length > 0) process.exitCode = 1;
 }
 

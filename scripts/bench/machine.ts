@@ -38,7 +38,8 @@ export function loadAverage(): [number, number, number] {
 
 export function describeMachine(): Machine {
   const debian = existsSync("/etc/debian_version") ? ` (Debian ${readFileSync("/etc/debian_version", "utf8").trim()})` : "";
-  const dirty = run("git", ["status", "--porcelain", "--untracked-files=no"]) ? " + uncommitted changes" : "";
+  // The report itself (written by the previous run) does not make the measured code uncommitted.
+  const dirty = run("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/BENCHMARKS.md"]) ? " + uncommitted changes" : "";
   return {
     cpus: os.availableParallelism(),
     cpuModel: os.cpus()[0]?.model ?? "unknown",

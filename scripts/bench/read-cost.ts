@@ -1,20 +1,22 @@
 /**
- * Read cost that does not grow with the database (issue 7 §3) and the peer anchor (§6).
+ * Read cost that does not grow with the database (issue 7 §3) and the peer anchor (issue 17).
  *
  * The same target conversation (2000 snapshots) sits in databases of different total size. For each:
  * - rows read, statements and round trips of the debug reads, from D1's meta, by calling the store
- *   function the debug routes call (listSnapshots) through a recording binding (getPlatformProxy);
+ *   function the debug routes call (listSnapshots) through a recording binding (getPlatformProxy),
+ *   and where a page's time goes: D1's execution (meta.duration), turning rows into turns, and
+ *   serializing the response as the route does (YAML per snapshot, then the JSON envelope);
  * - latency over HTTP on `wrangler dev`: all servers run at once and requests alternate between
  *   them, one at a time, so every size sees the same machine conditions.
  */
-import { join } from "node:path";
-import { getPlatformProxy } from "wrangler";
-import { listSnapshots, type SnapshotFilter } from "../../src/store/snapshot-reads";
+import { encodeCursor } from "../../src/http/cursor";
+import { listSnapshots, type SnapshotFilter, type SnapshotPage } from "../../src/store/snapshot-reads";
 import { turnToYaml } from "../../src/turn/turn";
-import { ROOT, type DevServer } from "../lib/wrangler-dev";
-import { recordingD1 } from "./counting-d1";
+import type { DevServer } from "../lib/wrangler-dev";
+import { capturingD1, recordingD1, replayD1 } from "./counting-d1";
 import { TARGET } from "./read-database";
-import { median, percentile } from "./stats";
+import { median, percentile, sum } from "./stats";
+import { openLocalD1 } from "./write-path";
 
 export interface ReadQueryCost {
   label: string;
@@ -23,10 +25,20 @@ export interface ReadQueryCost {
   rowsRead: number;
   statements: number;
   roundTrips: number;
-  /** D1's execution time of the statements (meta.duration), ms. */
+  /**
+   * D1's execution time of the statements (meta.duration summed), ms: the mean of the runs — locally
+   * meta.duration comes in whole milliseconds, and the mean of several runs resolves fractions.
+   */
   sqlMs: number;
-  /** Serializing the returned snapshots as YAML (turnToYaml, as the routes do), in Node, median of 5, ms. */
+  /** The batch's round trip as seen from Node (through wrangler's proxy: transfer included), median, ms. */
+  roundTripMs: number;
+  /** listSnapshots on D1's recorded answers (no I/O): rows → turns (JSON.parse of stored texts, path walks), median, ms. */
+  decodeMs: number;
+  /** Serializing the returned snapshots as YAML (turnToYaml, as the routes do), median, ms. */
   yamlMs: number;
+  /** The whole response as the list route builds it: YAML per snapshot, then JSON.stringify of the envelope, median, ms. */
+  serializeMs: number;
+  responseBytes: number;
 }
 
 export interface ReadDatabase {
@@ -57,37 +69,88 @@ const QUERIES: Array<{ label: string; filter: SnapshotFilter }> = [
   { label: "turn detail (4 snapshots)", filter: { convId: TARGET.convId, sessionId: TARGET.sessionId, turnId: TARGET.turnId, limit: 1000 } },
 ];
 
+/** Runs of each query; medians are reported (D1's time: the mean, see sqlMs). */
+const RUNS = 7;
+
 export async function measureReadQueries(persistTo: string): Promise<ReadQueryCost[]> {
-  const proxy = await getPlatformProxy<{ DB: D1Database }>({
-    configPath: join(ROOT, "wrangler.toml"),
-    persist: { path: join(persistTo, "v3") },
-  });
+  const local = await openLocalD1(persistTo);
   try {
-    const recorder = recordingD1(proxy.env.DB);
+    const recorder = recordingD1(local.db);
     const out: ReadQueryCost[] = [];
+    // Warm-up (not recorded): the JIT sees reading, YAML and JSON once before anything is timed.
+    const warm = await listSnapshots(local.db, QUERIES[1]!.filter);
+    JSON.stringify(await listResponse(warm, warm.records.map((r) => turnToYaml(r.turn))));
     for (const { label, filter } of QUERIES) {
-      recorder.reset();
-      const page = await listSnapshots(recorder.db, filter);
-      const yamlRuns = Array.from({ length: 5 }, () => {
+      const runs: Array<{ page: SnapshotPage; statements: number; roundTrips: number; sqlMs: number; roundTripMs: number; decodeMs: number }> = [];
+      for (let i = 0; i < RUNS; i++) {
+        recorder.reset();
+        const capture = capturingD1(recorder.db);
+        const page = await listSnapshots(capture.db, filter);
+        // The same call again on D1's recorded answers: what listSnapshots itself does with them.
         const started = performance.now();
-        for (const record of page.records) turnToYaml(record.turn);
-        return performance.now() - started;
-      });
+        await listSnapshots(replayD1(capture.batches), filter);
+        const decodeMs = performance.now() - started;
+        runs.push({
+          page,
+          statements: recorder.statements.length,
+          roundTrips: recorder.roundTrips,
+          sqlMs: sum(recorder.statements.map((st) => st.durationMs)),
+          roundTripMs: sum(recorder.roundTripMs),
+          decodeMs,
+        });
+      }
+      const page = runs[0]!.page;
+      const yaml: number[] = [];
+      const serialize: number[] = [];
+      let responseBytes = 0;
+      for (let i = 0; i < RUNS; i++) {
+        const started = performance.now();
+        const items = page.records.map((r) => turnToYaml(r.turn));
+        yaml.push(performance.now() - started);
+        const text = JSON.stringify(await listResponse(page, items));
+        serialize.push(performance.now() - started);
+        responseBytes = Buffer.byteLength(text);
+      }
       out.push({
         label,
         limit: filter.limit,
         records: page.records.length,
         rowsRead: page.rowsRead,
-        statements: recorder.statements.length,
-        roundTrips: recorder.roundTrips,
-        sqlMs: recorder.statements.reduce((a, st) => a + st.durationMs, 0),
-        yamlMs: median(yamlRuns),
+        statements: runs[0]!.statements,
+        roundTrips: runs[0]!.roundTrips,
+        sqlMs: sum(runs.map((r) => r.sqlMs)) / runs.length,
+        roundTripMs: median(runs.map((r) => r.roundTripMs)),
+        decodeMs: median(runs.map((r) => r.decodeMs)),
+        yamlMs: median(yaml),
+        serializeMs: median(serialize),
+        responseBytes,
       });
     }
     return out;
   } finally {
-    await proxy.dispose();
+    await local.dispose();
   }
+}
+
+/** The list route's response body (src/routes/debug/debug.handlers.ts listTurnsHandler), for timing its serialization. */
+async function listResponse(page: SnapshotPage, payloads: string[]) {
+  return {
+    conv_id: TARGET.convId,
+    session_id: "",
+    phase: "",
+    since_ms: 0,
+    items: page.records.map((r, i) => ({
+      conv_id: r.convId,
+      session_id: r.sessionId,
+      turn_id: r.turnId,
+      phase: r.phase,
+      runtime_key: r.runtimeKey,
+      inference_id: r.inferenceId,
+      created_at_ms: r.createdAtMs,
+      payload: payloads[i],
+    })),
+    next_cursor: page.next ? await encodeCursor("bench-debug-token", ["turns", { convId: TARGET.convId }], page.next) : null,
+  };
 }
 
 async function timedGet(server: DevServer, path: string, token: string, expectItems: number): Promise<{ ms: number; bytes: number }> {

@@ -4,12 +4,14 @@
  * round in one `wrangler dev`, with autocannon on loopback. Every run is bounded in time and count.
  *
  * Two baselines: one receiving the same snapshot bodies (so transport, body checks and JSON parsing
- * cost the same on both sides and the difference is our validation, hashing and 4-statement batch),
- * and one receiving `{}` (the cheapest write this Worker can do).
+ * cost the same on both sides and the difference is the snapshot write path: validation, reading
+ * and hashing the turn, and its two D1 batches), and one receiving `{}` (the cheapest write this
+ * Worker can do). The snapshot stream posts 2 × connections conversations round-robin, each in
+ * order (conversation.ts throughputSnapshot).
  */
 import autocannon from "autocannon";
 import type { DevServer } from "../lib/wrangler-dev";
-import { throughputSnapshot } from "./conversation";
+import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
 import { median } from "./stats";
 
 /** BENCH_BASELINE_PATH of src/routes/bench-baseline.ts (not imported: that pulls the whole Worker into Node). */
@@ -42,7 +44,36 @@ export interface ThroughputResult {
   perRoundRatioSameBody: number;
   perRoundRatioEmptyBody: number;
   averageBodyBytes: number;
+  /** Conversations posted round-robin (each in order). */
+  interleave: number;
   failures: number;
+  /** Answers other than 201 by status ("transport" for connection errors). */
+  failureStatuses: Record<string, number>;
+  /** One D1 round trip inside wrangler dev, estimated from GET /healthz (one small D1 read) against a 404 (no D1). */
+  d1RoundTrip: { healthMs: number; notFoundMs: number; pairs: number };
+}
+
+/**
+ * What one D1 round trip costs inside the Worker under wrangler dev: GET /healthz runs one small D1
+ * read (the last migration's name), an unknown path none; both go through the same app, middleware
+ * and error envelope. Sequential requests, alternating, medians.
+ */
+export async function measureD1RoundTrip(server: DevServer, pairs: number): Promise<ThroughputResult["d1RoundTrip"]> {
+  const health: number[] = [];
+  const notFound: number[] = [];
+  const get = async (path: string, expect: number, into: number[] | null) => {
+    const started = performance.now();
+    const res = await fetch(server.url + path);
+    await res.text();
+    if (res.status !== expect) throw new Error(`GET ${path} answered ${res.status}, expected ${expect}`);
+    into?.push(performance.now() - started);
+  };
+  for (let i = 0; i < pairs + 10; i++) {
+    const warm = i < 10;
+    await get("/healthz", 200, warm ? null : health);
+    await get("/api/bench-no-such-route", 404, warm ? null : notFound);
+  }
+  return { healthMs: median(health), notFoundMs: median(notFound), pairs };
 }
 
 export interface ThroughputOptions {
@@ -55,11 +86,11 @@ export interface ThroughputOptions {
 
 const MAX_REQUESTS_PER_RUN = 100_000;
 
-function bodySource(variant: Variant, run: string): () => string {
+function bodySource(variant: Variant, run: string, interleave: number): () => string {
   let i = 0;
   if (variant === "baseline_empty_body") return () => "{}";
   const prefix = variant === "snapshot" ? run : `${run}-base`;
-  return () => throughputSnapshot(prefix, i++);
+  return () => throughputSnapshot(prefix, i++, interleave);
 }
 
 async function runOnce(server: DevServer, variant: Variant, next: () => string, seconds: number, connections: number, token: string) {
@@ -88,17 +119,20 @@ async function runOnce(server: DevServer, variant: Variant, next: () => string, 
     latencyP50Ms: result.latency.p50,
     latencyP99Ms: result.latency.p99,
     unchanged: Number((result.statusCodeStats as Record<string, { count: number }>)["200"]?.count ?? 0),
+    statuses: Object.fromEntries(Object.entries(result.statusCodeStats as Record<string, { count: number }>).map(([code, { count }]) => [code, count])),
   };
 }
 
 export async function measureWriteThroughput(server: DevServer, options: ThroughputOptions): Promise<ThroughputResult> {
   const run = `r${Date.now().toString(36)}`;
-  const sources = Object.fromEntries(VARIANTS.map((v) => [v, bodySource(v, run)])) as Record<Variant, () => string>;
+  const interleave = 2 * options.connections;
+  const sources = Object.fromEntries(VARIANTS.map((v) => [v, bodySource(v, run, interleave)])) as Record<Variant, () => string>;
   // Warm-up (not recorded): the isolate's JIT and SQLite's page cache see every route first.
   for (const variant of VARIANTS) await runOnce(server, variant, sources[variant], options.warmupSeconds, options.connections, options.token);
 
   const rounds: ThroughputRound[] = [];
   let failures = 0;
+  const failureStatuses: Record<string, number> = {};
   for (let round = 0; round < options.rounds; round++) {
     // Rotate the order so no variant always runs first (or last) in a round.
     const order = VARIANTS.map((_, k) => VARIANTS[(k + round) % VARIANTS.length]!);
@@ -106,6 +140,8 @@ export async function measureWriteThroughput(server: DevServer, options: Through
       const r = await runOnce(server, variant, sources[variant], options.seconds, options.connections, options.token);
       // A 200 would be an idempotent repeat, not a write: the stream must never repeat a snapshot.
       failures += r.non2xx + r.errors + r.unchanged;
+      for (const [code, count] of Object.entries(r.statuses)) if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + count;
+      if (r.errors > 0) failureStatuses.transport = (failureStatuses.transport ?? 0) + r.errors;
       rounds.push({ round, variant, perSecond: r.perSecond, completed: r.completed, non2xx: r.non2xx, errors: r.errors, latencyP50Ms: r.latencyP50Ms, latencyP99Ms: r.latencyP99Ms });
     }
   }
@@ -114,7 +150,8 @@ export async function measureWriteThroughput(server: DevServer, options: Through
   const latencyP50 = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.latencyP50Ms))])) as Record<Variant, number>;
   const perRound = (base: Variant) =>
     median(Array.from({ length: options.rounds }, (_, k) => of("snapshot")[k]!.perSecond / of(base)[k]!.perSecond));
-  const sample = Array.from({ length: 21 }, (_, i) => Buffer.byteLength(throughputSnapshot("size", i)));
+  const d1RoundTrip = await measureD1RoundTrip(server, 100);
+  const sample = Array.from({ length: STREAM_SNAPSHOTS_PER_CONVERSATION }, (_, k) => Buffer.byteLength(streamSnapshot("size", 0, k)));
   return {
     rounds,
     seconds: options.seconds,
@@ -126,6 +163,9 @@ export async function measureWriteThroughput(server: DevServer, options: Through
     perRoundRatioSameBody: perRound("baseline_same_body"),
     perRoundRatioEmptyBody: perRound("baseline_empty_body"),
     averageBodyBytes: Math.round(sample.reduce((a, b) => a + b, 0) / sample.length),
+    interleave,
     failures,
+    failureStatuses,
+    d1RoundTrip,
   };
 }

@@ -4,6 +4,7 @@
  * wrangler process we started (its process group, so workerd goes too).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { quietEnv } from "./quiet-env.mjs";
 
@@ -17,11 +18,14 @@ export interface DevServer {
 }
 
 export interface DevOptions {
-  port: number;
+  /** Port on 127.0.0.1; omitted: a free one (the machine may be running other engineers' servers). */
+  port?: number;
   persistTo: string;
   vars?: Record<string, string>;
   /** Skip `wrangler d1 migrations apply` (the caller prepared the database). */
   skipMigrations?: boolean;
+  /** Called with every line wrangler dev prints on stdout (the Worker's console.log lines among them). */
+  onLine?: (line: string) => void;
 }
 
 export function wranglerSync(args: string[], options: { input?: string } = {}) {
@@ -36,24 +40,48 @@ export function applyMigrationsLocal(persistTo: string): void {
   wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
 }
 
+/** A port nothing listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
 export async function startDev(options: DevOptions): Promise<DevServer> {
   if (!options.skipMigrations) applyMigrationsLocal(options.persistTo);
+  const port = options.port ?? (await freePort());
   const vars = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const child: ChildProcess = spawn(
     WRANGLER,
-    ["dev", "--ip", "127.0.0.1", "--port", String(options.port), "--persist-to", options.persistTo, "--inspector-port", "0", ...vars],
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", options.persistTo, "--inspector-port", "0", ...vars],
     { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
+  // The tail of its output, for error messages (a long run logs one line per request).
   let output = "";
-  child.stdout?.on("data", (d) => (output += d));
-  child.stderr?.on("data", (d) => (output += d));
-  const url = `http://127.0.0.1:${options.port}`;
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-65_536);
+  };
+  let partial = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    keep(d);
+    if (!options.onLine) return;
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) options.onLine(line);
+  });
+  child.stderr?.on("data", keep);
+  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) break;
+      // Only once wrangler says it listens there: another process on the same port must not pass for ours.
+      if (output.includes(`Ready on ${url}`) && (await fetch(`${url}/healthz`)).status === 200) break;
     } catch {
       // not listening yet
     }
@@ -65,7 +93,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   }
   return {
     url,
-    port: options.port,
+    port,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));
