@@ -203,14 +203,30 @@ const extraOf = (text: string | null): JsonObject => (text === null || text === 
 /** A page row's blocks: its path (walked from the tip), or its legacy block_refs_json. */
 type NodeRow = BlockRow & { chain: string; parentChain: string };
 
-function blocksOf(row: PageRow, nodes: ReadonlyMap<string, NodeRow>, legacy: ReadonlyMap<string, BlockRow>): Block[] {
+/**
+ * A page row's blocks: its path (walked from the tip), or its legacy block_refs_json. Blocks are
+ * built once per node (or legacy block) and shared by every snapshot of the page that has it, so
+ * their JSON is parsed — and their YAML written (turn.ts turnToYaml) — once per page.
+ */
+function blocksOf(row: PageRow, nodes: ReadonlyMap<string, NodeRow>, legacy: ReadonlyMap<string, BlockRow>, built: Map<object, Block>): Block[] {
   if (row.tip_chain === null) {
     const refs = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
-    return refs.map(([blockId, contentHash]) => blockOf(blockId, contentHash, legacy.get(JSON.stringify([blockId, contentHash])), {}));
+    return refs.map(([blockId, contentHash]) => {
+      const stored = legacy.get(JSON.stringify([blockId, contentHash]));
+      // A missing legacy block is shown per snapshot (blockOf says so); a stored one is shared.
+      if (!stored) return blockOf(blockId, contentHash, undefined, {});
+      let block = built.get(stored);
+      if (!block) built.set(stored, (block = blockOf(blockId, contentHash, stored, {})));
+      return block;
+    });
   }
   const path = walkPath(row.tip_chain, nodes);
   if (path === null) throw new Error(`snapshot ${row.id} of conversation ${JSON.stringify(row.conv_id)} names a block path that is not stored`);
-  return path.map((node) => blockOf(node.block_id, node.content_hash, node, extraOf(node.extra_json)));
+  return path.map((node) => {
+    let block = built.get(node);
+    if (!block) built.set(node, (block = blockOf(node.block_id, node.content_hash, node, extraOf(node.extra_json))));
+    return block;
+  });
 }
 
 function toTurn(row: PageRow, blocks: Block[]): Turn {
@@ -246,11 +262,12 @@ async function readRows<R extends PageRow>(
     if (!nodes) nodesByConv.set(b.conv_id, (nodes = new Map()));
     nodes.set(b.chain, { ...b, chain: b.chain, parentChain: b.parent_chain ?? "" });
   }
+  const built = new Map<object, Block>();
   return {
     rows: pageResult!.results as R[],
     turnOf: (row) =>
       withBlocks
-        ? toTurn(row, blocksOf(row, nodesByConv.get(row.conv_id) ?? new Map(), legacy))
+        ? toTurn(row, blocksOf(row, nodesByConv.get(row.conv_id) ?? new Map(), legacy, built))
         : { id: row.turn_id, blocks: [], metadata: {}, data: {}, extra: {} },
     rowsRead: rowsRead(blockResult ? [pageResult!, blockResult] : [pageResult!]),
   };

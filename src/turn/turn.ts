@@ -10,7 +10,7 @@
  */
 import { BLOCK_KINDS, type BlockKind } from "./block-kinds";
 import { identifierProblem } from "./identifier";
-import { readYaml, writeYaml, YamlError } from "./yaml";
+import { readYaml, writeYaml, writeYamlSequenceItem, YamlError } from "./yaml";
 
 export { BLOCK_KINDS, type BlockKind };
 
@@ -265,17 +265,33 @@ function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): JsonObjec
   return out;
 }
 
-/** The turn as a JSON object (the debug API's `parsed`): known keys in Go order, then the extra keys. */
 /** A block as JSON: the known keys, then its extra keys. */
 export type BlockJson = { id: string; kind: BlockKind; role: string; payload: JsonObject; metadata: JsonObject } & JsonObject;
 /** A turn as JSON: the known keys, then its extra keys. */
 export type TurnJson = { id: string; blocks: BlockJson[]; metadata: JsonObject; data: JsonObject } & JsonObject;
 
+/** The turn as a JSON object (the debug API's `parsed`): known keys in Go order, then the extra keys. */
 export function turnToJson(turn: Turn): TurnJson {
   return objectOf(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b))))) as TurnJson;
 }
 
+/**
+ * YAML of blocks already written, by block object: the snapshots of a debug page share the Block
+ * objects of the path nodes they have in common (store/snapshot-reads.ts), so a page writes each
+ * distinct block once however many snapshots repeat it.
+ */
+const blockYaml = new WeakMap<Block, string>();
+
 /** The turn as YAML, fields in the Go order: id, blocks (id, kind, role, payload, metadata), metadata, data; extra keys after. */
 export function turnToYaml(turn: Turn): string {
-  return writeYaml(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b)))));
+  if (turn.blocks.length === 0) return writeYaml(turnEntries(turn, []));
+  const [id, , ...rest] = turnEntries(turn, []);
+  let blocks = "";
+  for (const block of turn.blocks) {
+    let text = blockYaml.get(block);
+    if (text === undefined) blockYaml.set(block, (text = writeYamlSequenceItem(blockEntries(block), "  ")));
+    blocks += text;
+  }
+  // Exactly writeYaml(turnEntries(turn, blocks)): the same lines, with each block's written once.
+  return writeYaml([id!]) + "blocks:\n" + blocks + writeYaml(rest);
 }

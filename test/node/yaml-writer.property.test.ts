@@ -9,6 +9,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { turnToYaml, type Turn } from "../../src/turn/turn";
 import { readYaml, writeYaml } from "../../src/turn/yaml";
 
 const FIRST_RELEASE = { aliasDuplicateObjects: false, lineWidth: 0 } as const;
@@ -93,5 +94,43 @@ describe("writeYaml against the yaml package", () => {
       data: {},
     };
     expect(writeYaml(Object.entries(turn))).toBe(stringify(turn, FIRST_RELEASE));
+  });
+});
+
+describe("turnToYaml (each block's YAML written once and reused)", () => {
+  const block = fc.record({
+    id: plainString,
+    kind: fc.constantFrom("user", "llm_text", "tool_call", "tool_use", "system", "reasoning", "other"),
+    role: fc.oneof(fc.constant(""), plainString),
+    payload: fc.dictionary(key, jsonValue, { maxKeys: 3 }),
+    metadata: fc.dictionary(key, jsonValue, { maxKeys: 2 }),
+    extra: fc.dictionary(fc.constantFrom("turn_id", "x-extra", "run_id"), jsonValue, { maxKeys: 2 }),
+  });
+  const turn = fc.record({
+    id: plainString,
+    blocks: fc.array(block, { maxLength: 5 }),
+    metadata: fc.dictionary(key, jsonValue, { maxKeys: 3 }),
+    data: fc.dictionary(key, jsonValue, { maxKeys: 2 }),
+    extra: fc.dictionary(fc.constantFrom("run_id", "version", "x"), jsonValue, { maxKeys: 2 }),
+  });
+
+  it("is exactly the document written in one go, and stays so when blocks are shared between turns", () => {
+    fc.assert(
+      fc.property(turn, turn, (a, b) => {
+        // b shares a's first blocks (as snapshots of one conversation share their path's blocks).
+        const shared = { ...b, blocks: [...a.blocks.slice(0, 2), ...b.blocks] } as Turn;
+        for (const t of [a as Turn, shared, a as Turn]) {
+          const whole = writeYaml([
+            ["id", t.id],
+            ["blocks", t.blocks.map((x) => Object.fromEntries([["id", x.id], ["kind", x.kind], ["role", x.role], ["payload", x.payload], ["metadata", x.metadata], ...Object.entries(x.extra)]))],
+            ["metadata", t.metadata],
+            ["data", t.data],
+            ...Object.entries(t.extra),
+          ]);
+          expect(turnToYaml(t)).toBe(whole);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
