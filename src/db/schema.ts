@@ -193,3 +193,14 @@ export const conversationDeletions = sqliteTable("conversation_deletions", {
   /** "admin" (the DELETE route) or "retention". */
   reason: text("reason").notNull(),
 });
+
+/**
+ * Never holds a row. The one-round-trip write (store/snapshot-writes.ts) ends its batch with checks
+ * that insert NULL here when the request cannot be written as it is (a conversation being deleted,
+ * a prefix the conversation does not have): the NOT NULL constraint fails the statement, D1 rolls
+ * the whole batch back, and the store answers through the slower read-then-write path, which says
+ * precisely what is wrong.
+ */
+export const writeGuards = sqliteTable("write_guards", {
+  refused: text("refused").notNull(),
+});

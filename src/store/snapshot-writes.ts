@@ -1,14 +1,21 @@
 /**
- * Saving snapshots (CONTRACT §4, §5.4): one read and one write batch per request, each with a
- * constant number of statements however many items and blocks it carries — every statement reads
- * its rows from one JSON parameter through json_each.
+ * Saving snapshots (CONTRACT §4, §5.4), with a constant number of statements per request however
+ * many items and blocks it carries — every statement reads its rows from one JSON parameter through
+ * json_each.
  *
- * The read finds what the request repeats: which of its path nodes (src/turn/block-path.ts) the
- * conversation has, and which identities are stored already (replays and conflicts). The write then
- * stores only what is new — snapshot rows, the path nodes of new blocks, block contents (or one more
- * reference to stored content) — so a snapshot costs its new blocks plus a constant, whatever
- * history it repeats. A concurrent writer that stores one of the same nodes or identities in
- * between makes the write fail as a whole (unique keys); it is then planned again.
+ * A snapshot costs its new blocks plus a constant, whatever history it repeats: the store writes only
+ * the path nodes (src/turn/block-path.ts) the conversation does not have, and block contents (or one
+ * more reference to stored content) for those nodes only.
+ *
+ * Two ways, same result:
+ *  - writeAtOnce, for requests whose blocks are all in the request: ONE batch that decides inside D1
+ *    which nodes exist, and fails as a whole (a unique key, write_guards) on anything it cannot write
+ *    as it is — a stored identity, an unknown prefix, a conversation being deleted;
+ *  - otherwise, and after such a failure: a read batch (nodes and identities the request repeats,
+ *    deletions, referenced blocks) that answers replays (200), conflicts (409) and unknown references
+ *    (422) before anything is written, then a write batch of what is new. A concurrent writer that
+ *    stores one of the same nodes or identities in between fails that write as a whole; it is then
+ *    planned again.
  */
 import type { PathNode } from "../turn/block-path";
 import { identityKey, snapshotFingerprint, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
@@ -70,6 +77,45 @@ const INSERT_NODES = `
 INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_hash, extra_json)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
 FROM json_each(?1)`;
+
+// ---- The one-round-trip write (writeAtOnce): what the conversation has is decided inside the batch.
+
+/** A conversation of the request is being deleted: fail the batch (write_guards.refused is NOT NULL). */
+const REFUSE_DELETING = `
+INSERT INTO write_guards (refused)
+SELECT NULL FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1)) LIMIT 1`;
+
+/**
+ * Block contents on nodes the conversation does not have yet — a new row, or one more reference to a
+ * stored one — counted before INSERT_NEW_NODES adds those nodes. ?1: the request's distinct blocks,
+ * each with `nodes`, the [conv_id, chain] of the request's distinct nodes that hold it.
+ */
+const UPSERT_BLOCKS_ON_NEW_NODES = `
+INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms, ref_count)
+SELECT block_id, content_hash, hash_algorithm, kind, role, payload_json, metadata_json, first_seen_at_ms, refs FROM (
+  SELECT b.value ->> 'block_id' AS block_id, b.value ->> 'content_hash' AS content_hash, b.value ->> 'hash_algorithm' AS hash_algorithm,
+    b.value ->> 'kind' AS kind, b.value ->> 'role' AS role, b.value ->> 'payload_json' AS payload_json,
+    b.value ->> 'metadata_json' AS metadata_json, b.value ->> 'first_seen_at_ms' AS first_seen_at_ms,
+    (SELECT count(*) FROM json_each(b.value -> 'nodes') AS n
+     WHERE NOT EXISTS (SELECT 1 FROM block_nodes AS x WHERE x.conv_id = n.value ->> 0 AND x.chain = n.value ->> 1)) AS refs
+  FROM json_each(?1) AS b
+)
+WHERE refs > 0
+ON CONFLICT (block_id, content_hash) DO UPDATE SET ref_count = coalesce(ref_count, 0) + excluded.ref_count`;
+
+const INSERT_NEW_NODES = `
+INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_hash, extra_json)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+FROM json_each(?1) WHERE true
+ON CONFLICT (conv_id, chain) DO NOTHING`;
+
+/** A prefix [conv_id, chain, depth] names no path of the conversation (nodes of this request included): fail the batch. */
+const REFUSE_UNKNOWN_PREFIX = `
+INSERT INTO write_guards (refused)
+SELECT NULL FROM json_each(?1) AS p
+WHERE NOT EXISTS (
+  SELECT 1 FROM block_nodes AS n WHERE n.conv_id = p.value ->> 0 AND n.chain = p.value ->> 1 AND n.depth = p.value ->> 2)
+LIMIT 1`;
 
 /**
  * The pointer rule: the runtime of the newest event (by event time; ties go to the later arrival)
@@ -313,35 +359,39 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   return { snapshots: fresh, nodes: [...planned.values()], contents: [...contents.values()], references, rowsRead: read };
 }
 
-function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
-  const snapshotRows = p.snapshots.map((s) => ({
-    conv_id: s.convId,
-    session_id: s.sessionId,
-    turn_id: s.turnId,
-    phase: s.phase,
-    created_at_ms: s.createdAtMs,
-    runtime_key: s.runtimeKey,
-    inference_id: s.inferenceId,
-    metadata_json: s.metadataJson,
-    data_json: s.dataJson,
-    extra_json: s.extraJson,
-    tip_chain: s.tipChain,
-    block_count: s.blockCount,
-  }));
-  const blockRows = p.contents.map(({ block: b, firstSeenAtMs, references }) => ({
-    block_id: b.id,
-    content_hash: b.contentHash,
-    hash_algorithm: b.hashAlgorithm,
-    kind: b.kind,
-    role: b.role,
-    payload_json: b.payloadJson,
-    metadata_json: b.metadataJson,
-    first_seen_at_ms: firstSeenAtMs,
-    references,
-  }));
-  const nodeRows = p.nodes.map((n) => [n.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash, n.extraJson]);
+const snapshotRowOf = (s: PreparedSnapshot) => ({
+  conv_id: s.convId,
+  session_id: s.sessionId,
+  turn_id: s.turnId,
+  phase: s.phase,
+  created_at_ms: s.createdAtMs,
+  runtime_key: s.runtimeKey,
+  inference_id: s.inferenceId,
+  metadata_json: s.metadataJson,
+  data_json: s.dataJson,
+  extra_json: s.extraJson,
+  tip_chain: s.tipChain,
+  block_count: s.blockCount,
+});
+
+const blockRowOf = (b: PreparedSnapshot["blocks"][number], firstSeenAtMs: number, references: number) => ({
+  block_id: b.id,
+  content_hash: b.contentHash,
+  hash_algorithm: b.hashAlgorithm,
+  kind: b.kind,
+  role: b.role,
+  payload_json: b.payloadJson,
+  metadata_json: b.metadataJson,
+  first_seen_at_ms: firstSeenAtMs,
+  references,
+});
+
+const nodeRowOf = (n: PathNode & { convId: string }) => [n.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash, n.extraJson];
+
+/** Pointer events (UPSERT_CONVERSATION_EVENTS), the first snapshot of each turn in the request marked. */
+function eventRowsOf(snapshots: readonly PreparedSnapshot[]) {
   const seenTurns = new Set<string>();
-  const eventRows = p.snapshots.map((s) => {
+  return snapshots.map((s) => {
     const turnKey = JSON.stringify([s.convId, s.sessionId, s.turnId]);
     const firstOfTurn = !seenTurns.has(turnKey);
     seenTurns.add(turnKey);
@@ -355,15 +405,77 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
       snapshots: 1,
     };
   });
-  const statements = (sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
+}
+
+const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
+
+function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
+  const snapshotRows = p.snapshots.map(snapshotRowOf);
   return [
-    ...statements(INSERT_SNAPSHOTS, snapshotRows),
-    ...statements(UPSERT_BLOCKS, blockRows),
-    ...statements(COUNT_REFERENCES, p.references),
-    ...statements(INSERT_NODES, nodeRows),
-    ...statements(UPSERT_CONVERSATION_EVENTS, eventRows),
-    ...statements(UPSERT_TURNS, snapshotRows),
+    ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
+    ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => blockRowOf(block, firstSeenAtMs, references))),
+    ...statementsFor(db, COUNT_REFERENCES, p.references),
+    ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
+    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
+    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
   ];
+}
+
+/**
+ * The write in one round trip, for requests whose blocks are all in the request (no references):
+ * one batch that decides inside D1 which of the request's nodes the conversations have, counts the
+ * new ones' blocks, and fails as a whole — through a unique key or write_guards — when the request
+ * repeats a stored identity (a replay or a conflict), names a prefix the conversation does not have,
+ * or writes to a conversation being deleted. Returns null when it does not apply or failed that way:
+ * then the read-then-write path answers, precisely.
+ */
+async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<{ rowsWritten: number; rowsRead: number; nodesAdded: number } | null> {
+  if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
+  const nodes = new Map<string, PathNode & { convId: string }>();
+  const contents = new Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>();
+  snapshots.forEach((s) => {
+    s.nodes.forEach((node, i) => {
+      const key = nodeKey(s.convId, node.chain);
+      if (nodes.has(key)) return;
+      nodes.set(key, { ...node, convId: s.convId });
+      const block = s.blocks[i]!;
+      const contentKey = blockKey(block.id, block.contentHash);
+      let content = contents.get(contentKey);
+      // The first snapshot with a block is the first to place it on a new node when its row is new.
+      if (!content) contents.set(contentKey, (content = { ...blockRowOf(block, s.createdAtMs, 0), nodes: [] }));
+      content.nodes.push([s.convId, node.chain]);
+    });
+  });
+  if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
+  const prefixes = snapshots.filter((s) => s.prefix).map((s) => [s.convId, s.prefix!.chain, s.prefix!.blocks]);
+  const snapshotRows = snapshots.map(snapshotRowOf);
+  const statements = [
+    ...statementsFor(db, REFUSE_DELETING, [...new Set(snapshots.map((s) => s.convId))]),
+    ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
+    ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]),
+  ];
+  const firstNodeStatement = statements.length;
+  statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
+  const nodeStatements = statements.length - firstNodeStatement;
+  statements.push(
+    ...statementsFor(db, REFUSE_UNKNOWN_PREFIX, prefixes),
+    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
+    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
+  );
+  try {
+    const results = await db.batch(statements);
+    const nodesAdded = results.slice(firstNodeStatement, firstNodeStatement + nodeStatements).reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
+    return { rowsWritten: rowsWritten(results), rowsRead: rowsRead(results), nodesAdded };
+  } catch (error) {
+    if (isRefusedAtOnce(error)) return null;
+    throw error;
+  }
+}
+
+/** The one-round-trip batch failed on purpose: a stored identity, or a write guard. */
+function isRefusedAtOnce(error: unknown): boolean {
+  const text = String((error as { message?: unknown })?.message ?? error) + String((error as { cause?: unknown })?.cause ?? "");
+  return /UNIQUE constraint failed: turn_snapshots\.|NOT NULL constraint failed: write_guards\./.test(text);
 }
 
 function isConcurrentWrite(error: unknown): boolean {
@@ -393,6 +505,10 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
       outcomes[i] = "unchanged";
     }
   });
+
+  // Most requests: new snapshots whose blocks are all in the request, written in one round trip.
+  const atOnce = await writeAtOnce(db, pending.map((i) => snapshots[i]!));
+  if (atOnce) return { outcomes, ...atOnce };
 
   let read = 0;
   // Planned again only when a concurrent writer stored one of our nodes or identities in between.

@@ -1,0 +1,3 @@
+CREATE TABLE `write_guards` (
+	`refused` text NOT NULL
+);
