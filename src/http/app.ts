@@ -12,7 +12,7 @@ import { describeIssue } from "./validation";
 import { GATED_SURFACES, surfaceGate } from "./auth";
 import { logWriteRequests } from "./write-log";
 import type { AppEnv } from "./bindings";
-import { ApiError, errorResponse, ERROR_STATUS, type ErrorCode } from "./errors";
+import { ApiError, errorResponse, ERROR_STATUS, noRoute, type ErrorCode } from "./errors";
 
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
@@ -99,7 +99,7 @@ export function createApp() {
         Allow: allowed.join(", "),
       });
     }
-    return errorResponse("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+    return noRoute(c).toResponse();
   });
   return app;
 }

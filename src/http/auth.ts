@@ -25,7 +25,7 @@ import {
   type SigningKey,
 } from "../tokens/conversation-token";
 import type { AppEnv } from "./bindings";
-import { ApiError } from "./errors";
+import { ApiError, noRoute } from "./errors";
 import { enforceRateLimits } from "./rate-limit";
 
 export type Principal = { kind: "ingest" } | { kind: "conversation"; grant: ConversationGrant };
@@ -122,7 +122,7 @@ export const GATED_SURFACES: ReadonlyArray<{ token: "DEBUG_TOKEN" | "ADMIN_TOKEN
 
 export function surfaceGate(token: "DEBUG_TOKEN" | "ADMIN_TOKEN"): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (!(c.env as unknown as Record<string, string | undefined>)[token]) throw new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+    if (!(c.env as unknown as Record<string, string | undefined>)[token]) throw noRoute(c);
     await next();
   };
 }
@@ -134,7 +134,7 @@ export function surfaceGate(token: "DEBUG_TOKEN" | "ADMIN_TOKEN"): MiddlewareHan
 function fixedTokenGuard(name: "DEBUG_TOKEN" | "ADMIN_TOKEN"): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const expected = (c.env as unknown as Record<string, string | undefined>)[name];
-    if (!expected) throw new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+    if (!expected) throw noRoute(c);
     const token = bearerToken(c);
     if (token === null) throw unauthorized();
     if (await timingSafeEqual(token, expected)) return next();

@@ -62,3 +62,8 @@ export function errorResponse(code: ErrorCode, message: string, headers: Record<
     headers: { "content-type": "application/json; charset=UTF-8", ...headers },
   });
 }
+
+/** The 404 of a path no route serves (or a surface switched off: the same answer, on purpose). */
+export function noRoute(c: { req: { method: string; path: string } }): ApiError {
+  return new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`);
+}
