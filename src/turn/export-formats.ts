@@ -7,7 +7,7 @@
  * phase, created_at_ms, runtime_key, inference_id and the turn as JSON (turnToJson) — so a JSON Lines
  * file re-imports through the batch route unchanged.
  */
-import { markdownNoTurns, markdownTitle, markdownTurn, type TranscriptSnapshot } from "./markdown";
+import { markdownNoTurns, markdownTitle, markdownTurn, type ShownTurn, type TranscriptSnapshot } from "./markdown";
 import { turnToJson } from "./turn";
 import { writeYaml, writeYamlSequenceItem } from "./yaml";
 
@@ -110,15 +110,23 @@ export function exportWriter(format: ExportFormat, options: ExportOptions): Expo
         },
         end: () => (written === 0 ? "snapshots: []\n" : ""),
       };
-    case "markdown":
+    case "markdown": {
       // Pages hold each turn's newest snapshot, in turn creation order.
+      let shown: ShownTurn | null = null;
       return {
         begin: () => markdownTitle(options),
         page: (snapshots) => {
           count(snapshots);
-          return snapshots.map(markdownTurn).join("");
+          return snapshots
+            .map((s) => {
+              const text = markdownTurn(s, shown);
+              shown = { turnId: s.turnId, blocks: s.turn.blocks };
+              return text;
+            })
+            .join("");
         },
         end: () => (written === 0 ? markdownNoTurns(options.phase) : ""),
       };
+    }
   }
 }

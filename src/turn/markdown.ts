@@ -8,6 +8,7 @@
  * nothing in a block can end the transcript's own structure (a code block's fence is longer than any
  * run of backticks inside it; `<` in text is escaped, so it cannot close the reasoning's <details>).
  */
+import { canonicalJson } from "./canonical-json";
 import type { Block, JsonObject, Turn } from "./turn";
 
 export interface TranscriptSnapshot {
@@ -151,13 +152,53 @@ export function markdownBlock(block: Block): string {
 
 const runtimeText = (runtimeKey: string) => (runtimeKey === "" ? "runtime _unknown_" : `runtime ${codeSpan(runtimeKey)}`);
 
-/** One turn's section: heading (turn id, runtime, time), what the snapshot is, then its blocks. */
-export function markdownTurn(snapshot: TranscriptSnapshot): string {
+/** The turn the transcript showed last, so the next one need not repeat its blocks. */
+export interface ShownTurn {
+  turnId: string;
+  blocks: readonly Block[];
+}
+
+/** The same block: the same object (snapshots of one page share them), or equal id and content. */
+function sameBlock(a: Block, b: Block): boolean {
+  if (a === b) return true;
+  return (
+    a.id === b.id &&
+    a.kind === b.kind &&
+    a.role === b.role &&
+    canonicalJson(a.payload) === canonicalJson(b.payload) &&
+    canonicalJson(a.metadata) === canonicalJson(b.metadata) &&
+    canonicalJson(a.extra) === canonicalJson(b.extra)
+  );
+}
+
+/** How many blocks `blocks` begins with that `previous` began with too. */
+function sharedPrefix(previous: readonly Block[], blocks: readonly Block[]): number {
+  const max = Math.min(previous.length, blocks.length);
+  let n = 0;
+  while (n < max && sameBlock(previous[n]!, blocks[n]!)) n += 1;
+  return n;
+}
+
+/**
+ * One turn's section: heading (turn id, runtime, time), what the snapshot is, then its blocks.
+ * geppetto turns carry the conversation so far, so a turn usually begins with the blocks of the turn
+ * before it (`previous`): those are not shown again — a line says how many — and the transcript
+ * grows with the conversation instead of with its square.
+ */
+export function markdownTurn(snapshot: TranscriptSnapshot, previous: ShownTurn | null = null): string {
   const heading = `## Turn ${codeSpan(snapshot.turnId)} · ${runtimeText(snapshot.runtimeKey)} · ${isoTime(snapshot.createdAtMs)}`;
   const about = [`phase ${codeSpan(snapshot.phase)}`, `session ${codeSpan(snapshot.sessionId)}`];
   if (snapshot.inferenceId !== "") about.push(`inference ${codeSpan(snapshot.inferenceId)}`);
-  const blocks = snapshot.turn.blocks.length === 0 ? ["_(no blocks)_"] : snapshot.turn.blocks.map(markdownBlock);
-  return [heading, about.join(" · "), ...blocks].join("\n\n") + "\n\n";
+  const { blocks } = snapshot.turn;
+  const shared = previous ? sharedPrefix(previous.blocks, blocks) : 0;
+  const parts = [heading, about.join(" · ")];
+  if (shared > 0) {
+    const which = shared === 1 ? "The first block repeats" : `The first ${shared} blocks repeat`;
+    parts.push(`_${which} turn ${codeSpan(previous!.turnId)} above and ${shared === 1 ? "is" : "are"} not shown again._`);
+  }
+  if (blocks.length === 0) parts.push("_(no blocks)_");
+  parts.push(...blocks.slice(shared).map(markdownBlock));
+  return parts.join("\n\n") + "\n\n";
 }
 
 /** The transcript's title and what it shows. */
@@ -166,7 +207,7 @@ export function markdownTitle(options: { convId: string; exportedAtMs: number; p
   return (
     `# Conversation ${codeSpan(options.convId)}\n\n` +
     `Exported by Turnstore at ${isoTime(options.exportedAtMs)}. Each turn, oldest first, shows ${which} ` +
-    `and the runtime that produced it.\n\n`
+    `and the runtime that produced it; blocks a turn repeats from the turn before it are not shown again.\n\n`
   );
 }
 

@@ -195,6 +195,57 @@ describe("formats", () => {
   });
 });
 
+describe("markdown of a geppetto conversation (every turn carries the history)", () => {
+  /** Turn k: turn k−1's blocks, then its own question and answer (k from 1). */
+  const history = (k: number) =>
+    Array.from({ length: k }, (_, i) => [
+      { id: `q${i + 1}`, kind: "user", role: "user", payload: { text: `question number ${i + 1}` } },
+      { id: `a${i + 1}`, kind: "llm_text", role: "assistant", payload: { text: `answer number ${i + 1}` } },
+    ]).flat();
+
+  async function growing(conv: string, turns: number, edit?: { at: number }) {
+    const items = Array.from({ length: turns }, (_, i) => {
+      let blocks = history(i + 1);
+      // An edited earlier block: the turn diverges from the one before it at that block.
+      if (edit && i + 1 === edit.at) blocks = blocks.map((b) => (b.id === "a1" ? { ...b, payload: { text: "answer number 1, edited" } } : b));
+      return { conv_id: conv, session_id: "s", phase: "final", created_at_ms: 1000 + i, runtime_key: i < turns / 2 ? "inventory" : "planner", turn: { id: `t${i + 1}`, blocks } };
+    });
+    for (let i = 0; i < items.length; i += 100) expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
+  }
+
+  const count = (text: string, needle: string) => text.split(needle).length - 1;
+
+  it("shows each block once, in the turn that brought it, across export pages (250 turns)", async () => {
+    const conv = uid("conv-md-growing");
+    await growing(conv, 250);
+    const md = await exportText(conv, "?format=markdown");
+    expect(md.match(/^## Turn /gm)).toHaveLength(250);
+    for (const k of [1, 2, 100, 101, 200, 201, 250]) {
+      // "number 1" would also match 10…; the text ends the line.
+      expect(count(md, `question number ${k}\n`), `question ${k}`).toBe(1);
+      expect(count(md, `answer number ${k}\n`), `answer ${k}`).toBe(1);
+      const section = md.slice(md.indexOf(`## Turn \`t${k}\``)).split(/\n(?=## Turn )/)[0]!;
+      expect(section).toContain(`question number ${k}\n`);
+      if (k > 1) expect(section).toContain(`_The first ${2 * (k - 1)} blocks repeat turn \`t${k - 1}\` above and are not shown again._`);
+      else expect(section).not.toContain("not shown again");
+    }
+  });
+
+  it("a turn that edits an earlier block shows everything from the edit on", async () => {
+    const conv = uid("conv-md-edit");
+    await growing(conv, 4, { at: 3 });
+    const md = await exportText(conv, "?format=markdown");
+    const t3 = md.slice(md.indexOf("## Turn `t3`"), md.indexOf("## Turn `t4`"));
+    expect(t3).toContain("_The first block repeats turn `t2` above and is not shown again._");
+    expect(t3).toContain("answer number 1, edited");
+    expect(t3).toContain("question number 2\n");
+    // t4 goes back to the original answer: it diverges from t3 at the same block.
+    const t4 = md.slice(md.indexOf("## Turn `t4`"));
+    expect(t4).toContain("_The first block repeats turn `t3` above and is not shown again._");
+    expect(t4).toContain("answer number 1\n");
+  });
+});
+
 describe("JSON Lines re-import through POST /api/turns/batch", () => {
   /** Every debug read of a conversation, with its id replaced so two conversations compare. */
   async function debugReads(conv: string) {
