@@ -94,3 +94,16 @@ export const StoredTurnSchema = z
     data: jsonObject("The turn's data"),
   })
   .openapi("StoredTurn", { description: "A turn as stored; keys besides these are the turn's extra keys (run_id, …), returned verbatim" });
+
+/** A stored snapshot's identity with its own runtime and inference: what a write answers per item. */
+export const SnapshotProjectionSchema = z
+  .object({
+    conv_id: z.string(),
+    session_id: z.string(),
+    turn_id: z.string(),
+    phase: z.string(),
+    created_at_ms: z.number().int(),
+    runtime_key: z.string().openapi({ description: "The runtime that produced this snapshot ('' when unknown)" }),
+    inference_id: z.string().openapi({ description: "The inference run of this snapshot ('' when unknown)" }),
+  })
+  .openapi("SnapshotProjection");

@@ -18,7 +18,7 @@
  *    planned again.
  */
 import type { PathNode } from "../turn/block-path";
-import { identityKey, snapshotFingerprint, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
+import { identityKey, projectSnapshot, snapshotFingerprint, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
 import { pathNodes } from "../turn/block-path";
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
@@ -360,13 +360,7 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
 }
 
 const snapshotRowOf = (s: PreparedSnapshot) => ({
-  conv_id: s.convId,
-  session_id: s.sessionId,
-  turn_id: s.turnId,
-  phase: s.phase,
-  created_at_ms: s.createdAtMs,
-  runtime_key: s.runtimeKey,
-  inference_id: s.inferenceId,
+  ...projectSnapshot(s),
   metadata_json: s.metadataJson,
   data_json: s.dataJson,
   extra_json: s.extraJson,

@@ -10,7 +10,7 @@ import { batchScope, runtimeScope, snapshotScope } from "../../http/scope";
 import { CHAIN } from "../../turn/block-path";
 import { hasLoneSurrogate, lookalikeProblem, MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { BLOCK_KINDS, isJsonObject, type JsonObject } from "../../turn/turn";
-import { ConversationSchema, epochMs, errorResponses, identifier } from "../schemas";
+import { ConversationSchema, epochMs, errorResponses, identifier, SnapshotProjectionSchema } from "../schemas";
 
 export const MAX_BATCH_ITEMS = 100;
 /** A prefix may name any path a snapshot may hold. */
@@ -93,18 +93,6 @@ export const SnapshotRequestSchema = z
     // Both present match both alternatives, so oneOf refuses them too.
     oneOf: [{ required: ["turn"] }, { required: ["payload"] }],
   });
-
-export const SnapshotProjectionSchema = z
-  .object({
-    conv_id: z.string(),
-    session_id: z.string(),
-    turn_id: z.string(),
-    phase: z.string(),
-    created_at_ms: z.number().int(),
-    runtime_key: z.string(),
-    inference_id: z.string(),
-  })
-  .openapi("SnapshotProjection");
 
 /** Before validation, in order: CORS, credential and rate limits (before the body is read), body size,
  * type and syntax, what the credential may touch (403), then the D1 session. */

@@ -6,23 +6,12 @@ import { writeRoutesCors } from "../../http/cors";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
 import { latestTurnScope } from "../../http/scope";
-import { errorResponses, StoredTurnSchema } from "../schemas";
+import { errorResponses, SnapshotProjectionSchema, StoredTurnSchema } from "../schemas";
 
 const optionalText = (name: string, description: string) =>
   z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
 
-export const LatestTurnSchema = z
-  .object({
-    conv_id: z.string(),
-    session_id: z.string(),
-    turn_id: z.string(),
-    phase: z.string(),
-    created_at_ms: z.number().int(),
-    runtime_key: z.string().openapi({ description: "The runtime that produced this snapshot ('' when unknown)" }),
-    inference_id: z.string().openapi({ description: "The inference run of this snapshot ('' when unknown)" }),
-    turn: StoredTurnSchema,
-  })
-  .openapi("LatestTurn");
+export const LatestTurnSchema = SnapshotProjectionSchema.extend({ turn: StoredTurnSchema }).openapi("LatestTurn");
 
 /**
  * Before validation, in order: CORS, credential and rate limits, decodable URL, what a conversation
