@@ -16,8 +16,8 @@
 import { continueDeletion, startDeletion, type DeletionCounts } from "../../src/store/deletion";
 import type { DevServer } from "../lib/wrangler-dev";
 import { recordingD1 } from "./counting-d1";
-import { copyDatabase, d1File, sqlite3 } from "./databases";
-import { sum } from "./stats";
+import { copyDatabase, d1File, sqlite3, sqlString } from "./databases";
+import { sum } from "../lib/stats";
 import { workerLimits, type WorkerLimits } from "./worker-limits";
 import { openLocalD1 } from "./write-path";
 
@@ -70,7 +70,7 @@ export interface DeletionResult {
 }
 
 const COUNT_SQL = (convId: string) => {
-  const q = (table: string) => `(SELECT count(*) FROM ${table} WHERE conv_id = '${convId.replace(/'/g, "''")}')`;
+  const q = (table: string) => `(SELECT count(*) FROM ${table} WHERE conv_id = ${sqlString(convId)})`;
   return `SELECT ${q("conversations")} AS conversations, ${q("conversation_deletions")} AS conversation_deletions, ${q("turns")} AS turns,
   ${q("turn_snapshots")} AS turn_snapshots, ${q("block_nodes")} AS block_nodes, ${q("turn_block_membership")} AS turn_block_membership,
   (SELECT count(*) FROM blocks) AS blocks`;
