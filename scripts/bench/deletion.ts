@@ -3,8 +3,9 @@
  * deleted twice, from two copies:
  *
  *  - over HTTP: `DELETE /api/conversations/:conv_id` on `wrangler dev` (ADMIN_TOKEN set), timed from
- *    the client, with the Worker's own log line (`"event":"conversation_deleted"`: batches, rows
- *    written, duration); then the conversation's reads, and — with the server stopped — every table
+ *    the client, with the Worker's own write log line (src/http/write-log.ts: `"event":"write"`,
+ *    route `DELETE /api/conversations/:conv_id`, with the handler's batches, rows written, and the
+ *    duration); then the conversation's reads, and — with the server stopped — every table
  *    counted with sqlite3;
  *  - through the store functions the route calls (startDeletion, then continueDeletion with the
  *    route's batch budget) against local D1 via getPlatformProxy and a recording binding: every
@@ -106,7 +107,7 @@ export async function measureDeletion(options: DeletionOptions): Promise<Deletio
   const httpDir = copyDatabase(options.source.persistTo, options.dirFor("deletion-http"));
   let logged: DeletedLog | null = null;
   const server = await options.serve(httpDir, (line) => {
-    if (line.startsWith("{") && line.includes('"event":"conversation_deleted"')) logged = JSON.parse(line) as DeletedLog;
+    if (line.startsWith("{") && line.includes('"event":"write"') && line.includes('"route":"DELETE /api/conversations/')) logged = JSON.parse(line) as DeletedLog;
   });
   let http: Omit<DeletionResult["http"], "after">;
   try {

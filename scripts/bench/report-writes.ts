@@ -89,15 +89,19 @@ function stageProfile(r: BenchResults): string {
   const trip = Math.max(0, t.d1RoundTrip.healthMs - t.d1RoundTrip.notFoundMs);
   // What the timed stages leave: the route's other work, not timed apart.
   const rest = gap - cpu - sql;
-  const stages: Array<[string, number]> = [
+  const cpuStages: Array<[string, number]> = [
     ["the zod request schema", p.validateMs],
     ["reading the snapshot", p.readMs],
     ["hashing blocks", p.hashMs],
     ["chains", p.chainsMs],
+  ];
+  const [topCpuName, topCpuMs] = cpuStages.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const parts: Array<[string, number]> = [
+    ["the Worker's own CPU stages", cpu],
     ["D1's execution beyond the baseline's", sql],
     ["the route's other untimed work", rest],
   ];
-  const [topName, topMs] = stages.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const [topName, topMs] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
   const rp = p.replay;
   const rows = [
     ["`JSON.parse` of the body", num(p.parseMs, 3), "both routes"],
@@ -137,12 +141,12 @@ parameters' trip to D1, the response, and the write log line (both routes print 
 and \`wrangler dev\` relays every line through its Node process).`
       : `The timed stages add up to ${num(-rest, 1)} ms more than the gap (with ${t.connections} connections part of each request's work overlaps
 other requests' waits), so the split is indicative, not exact.`
-  } **What dominates: ${topName}** (${num(topMs, 1)} of ${num(gap, 1)} ms)${
+  } **What dominates: ${topName}** (${num(topMs, 2)} of ${num(gap, 1)} ms)${
     topName.startsWith("the route's other")
       ? ": work the profile does not time stage by stage (the gap minus the timed stages, an estimate)."
       : topName.startsWith("D1")
-        ? ": the database's own work on the batch."
-        : ": the Worker's own work on the snapshot, not D1."
+        ? ": the database's own work on the batch (its statements' \`meta.duration\`, whole milliseconds locally, averaged)."
+        : `: the Worker's own work on the snapshot, of which ${topCpuName} is the largest (${num(topCpuMs, 2)} ms); D1's extra execution is ${num(sql, 2)} ms.`
   }
 `;
 }

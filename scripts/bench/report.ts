@@ -200,7 +200,7 @@ Code: \`scripts/bench/\` (one module per section). By hand, each figure comes fr
 | 1, 2 | stage profile, rows per write | D1's \`meta\` of the \`db.batch\` call in \`saveSnapshots\` — one for a new snapshot; for a replay the refused batch (no meta) and the read batch (\`rows_written\`, \`rows_read\`, \`changes\`, \`duration\`); \`SELECT count(*)\` per table before and after |
 | 3 | read cost | \`curl -H 'authorization: Bearer …' 'http://127.0.0.1:8787${LIST_PATH}'\` and \`…${DETAIL_PATH}\` |
 | 4 | growing conversation | \`POST /api/turns\` with the client's bodies (\`src/client/turnstore-client.ts\`), the write log's \`rows_written\`; \`curl … '${summaryPath("CONV")}'\`; \`sqlite3 FILE 'PRAGMA page_count; PRAGMA page_size'\` on the stopped database |
-| 5 | deletion | \`curl -X DELETE -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:8787/api/conversations/CONV\`, the log line \`"event":"conversation_deleted"\`; \`SELECT count(*) … WHERE conv_id = 'CONV'\` per table |
+| 5 | deletion | \`curl -X DELETE -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:8787/api/conversations/CONV\`, the write log line \`"event":"write"\` of \`DELETE /api/conversations/:conv_id\`; \`SELECT count(*) … WHERE conv_id = 'CONV'\` per table |
 | 6 | backfill | \`wrangler d1 migrations apply DB --local --persist-to DIR\` on a legacy database; \`wrangler d1 execute DB --local --persist-to DIR --file drizzle/0002_backfill.sql --json\` gives each statement's \`meta.duration\` |
 | 7 | bundle, start-up | \`wrangler deploy --dry-run --outdir DIR --metafile DIR/meta.json\`; \`wrangler check startup\` |
 `;
