@@ -10,9 +10,7 @@
  * Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1 unreachable);
  * 2 bad flags.
  */
-import { readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./legacy/cli-flags";
+import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
 import {
   APPLIED_MIGRATIONS,
   BLOCKS_PAGE,
@@ -28,6 +26,7 @@ import {
   type Query,
 } from "./legacy/operator-sql";
 import { d1Step, describeTarget, withDatabase, type D1Target } from "./lib/d1";
+import { migrationFiles } from "./lib/migrations";
 import { storedBlockProblem, type StoredBlockRow } from "../src/turn/block-hash";
 
 type ResultRow = Record<string, unknown>;
@@ -50,13 +49,6 @@ const HELP = helpText({
   ],
 });
 
-const MIGRATIONS_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
-
-/** What `wrangler d1 migrations apply` applies: the .sql files of the folder, in name order. */
-function expectedMigrations(): string[] {
-  return readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith(".sql")).sort();
-}
-
 const asColumns = (rows: ResultRow[] | undefined) => (rows ?? []) as unknown as ColumnInfo[];
 const asIndexes = (rows: ResultRow[] | undefined) => (rows ?? []) as unknown as Array<{ name: string; sql: string }>;
 
@@ -69,7 +61,8 @@ async function query(db: D1Database, queries: ReadonlyArray<string | Query>): Pr
 /** The playbook SQL in one batch; when it fails (old schema), the schema-only statements that cannot. */
 async function gather(db: D1Database, target: D1Target, convId: string | undefined): Promise<CheckInput> {
   const base = {
-    expectedMigrations: expectedMigrations(),
+    // What `wrangler d1 migrations apply` applies: the .sql files of drizzle/, in name order.
+    expectedMigrations: migrationFiles(),
     sample: [] as ResultRow[],
     runtimeHistory: null as CheckInput["runtimeHistory"],
   };

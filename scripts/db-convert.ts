@@ -7,13 +7,12 @@
  * instead of waiting for the Cron Trigger, which does the same in bounded chunks in the background.
  * Re-runnable: a converted snapshot is never converted again.
  */
-import { readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { lastAppliedMigration } from "../src/store/health";
 import { convertAllLegacySnapshots } from "../src/store/legacy-rows";
-import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./legacy/cli-flags";
+import { D1Error, helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
 import { createProgress } from "./legacy/progress";
-import { D1Error, d1Step, describeTarget, withDatabase } from "./lib/d1";
+import { d1Step, describeTarget, withDatabase } from "./lib/d1";
+import { latestMigration } from "./lib/migrations";
 
 const HELP = helpText({
   usage: "npm run db:convert -- [--local [--persist-to DIR] | --remote] [--json] [--progress]",
@@ -33,10 +32,7 @@ const HELP = helpText({
   ],
 });
 
-const LATEST_MIGRATION = readdirSync(fileURLToPath(new URL("../drizzle", import.meta.url)))
-  .filter((f) => f.endsWith(".sql"))
-  .sort()
-  .at(-1)!;
+const LATEST_MIGRATION = latestMigration();
 
 const argv = process.argv.slice(2);
 await runCli(argv.includes("--json"), async () => {

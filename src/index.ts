@@ -4,7 +4,6 @@
 import { createApp } from "./http/app";
 import { openApiDocument } from "./openapi";
 import { scheduled } from "./scheduled";
-import benchBaseline from "./routes/bench-baseline";
 import debug from "./routes/debug/debug.index";
 import conversationExport from "./routes/export/export.index";
 import health from "./routes/health";
@@ -24,7 +23,6 @@ app.route("/", admin);
 app.route("/", debug);
 app.route("/", conversationExport);
 app.route("/", viewer);
-app.route("/", benchBaseline); // 404 unless BENCHMARK_BASELINE=on (npm run bench only)
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });

@@ -10,7 +10,8 @@
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { wranglerSync } from "../lib/wrangler-dev";
-import { copyDatabase, d1File, migrationFiles, migrationStatements, sqlite3, tableCounts } from "./databases";
+import { migrationFiles, migrationStatements, sqlScript } from "../lib/migrations";
+import { copyDatabase, d1File, sqlite3, tableCounts } from "./databases";
 import { generateLegacyDatabase } from "./legacy-database";
 
 export const D1_STATEMENT_LIMIT_SECONDS = 30;
@@ -46,7 +47,9 @@ export interface BackfillResult {
 /** What a statement does, in its own SQL words: "UPDATE turns SET runtime_key", "CREATE INDEX `x`". */
 function label(statement: string): string {
   const sql = statement.replace(/^--.*$/gm, " ").replace(/\s+/g, " ");
-  const verb = sql.match(/(UPDATE \w+ SET \w+|INSERT INTO \w+|CREATE (?:UNIQUE )?INDEX `?\w+`?|CREATE TABLE `?\w+`?|ALTER TABLE `?\w+`? ADD `?\w+`?)/);
+  const verb = sql.match(
+    /(UPDATE \w+ SET \w+|INSERT INTO \w+|CREATE (?:UNIQUE )?INDEX `?\w+`?|CREATE TABLE `?\w+`?|ALTER TABLE `?\w+`? ADD `?\w+`?|DROP INDEX (?:IF EXISTS )?`?\w+`?)/,
+  );
   return verb ? verb[1]! : sql.trim().slice(0, 60);
 }
 
@@ -92,7 +95,7 @@ export function measureBackfill(root: string, emptyTemplate: string, turns: numb
         const probeDir = copyDatabase(statementDir, join(root, `legacy-${turns}-chunk`));
         chunk = chunkProbe(probeDir, list, Math.min(100_000, turns), turns, scratch);
       }
-      const metas = executeFile(statementDir, list.join("\n"), scratch);
+      const metas = executeFile(statementDir, sqlScript(list), scratch);
       if (metas.length !== list.length) throw new Error(`${migration}: ${list.length} statements but ${metas.length} results`);
       list.forEach((s, i) => statements!.push({ migration, label: label(s), seconds: metas[i]!.duration / 1000 }));
     }

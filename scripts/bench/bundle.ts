@@ -2,14 +2,15 @@
  * Bundle and start-up (issue 7 §5): the Worker as `wrangler deploy --dry-run` would upload it (raw
  * and gzip), which packages its bytes come from (esbuild's metafile), its global-scope start-up CPU
  * (`wrangler check startup`, a CPU profile of the Worker starting in local workerd), and the cold
- * start of `wrangler dev` until the first 200 from /healthz.
+ * start of `wrangler dev` until the first 200 from /healthz. It also checks that no bench-only code
+ * (src/bench/, the benchmark baseline route) is in the production bundle.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { startDev, wranglerSync } from "../lib/wrangler-dev";
 import { copyDatabase } from "./databases";
-import { median } from "./stats";
+import { median } from "../lib/stats";
 
 export interface BundleContributor {
   name: string;
@@ -29,7 +30,13 @@ export interface BundleResult {
   minifiedRawBytes: number | null;
   minifiedGzipBytes: number | null;
   contributors: BundleContributor[];
+  /** Bench-only code in the production bundle: esbuild inputs under src/bench/, and uploaded modules containing the baseline's path. Both should be empty. */
+  benchOnly: { inputs: string[]; modulesWithBaselinePath: string[] };
 }
+
+/** Code only the bench entry (src/bench/worker.ts) may contain. */
+const BENCH_ONLY_DIR = "src/bench/";
+const BASELINE_PATH_TEXT = "/api/bench/baseline";
 
 interface Metafile {
   inputs: Record<string, { imports?: Array<{ path: string }> }>;
@@ -51,7 +58,14 @@ function uploadedModules(dir: string): Array<{ name: string; bytes: Buffer }> {
     .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }));
 }
 
-function dryRun(dir: string, minify: boolean): { raw: number; gzip: number; modules: Array<{ name: string; bytes: number }>; printed: string; metafile: Metafile } {
+function dryRun(dir: string, minify: boolean): {
+  raw: number;
+  gzip: number;
+  modules: Array<{ name: string; bytes: number }>;
+  withBaselinePath: string[];
+  printed: string;
+  metafile: Metafile;
+} {
   mkdirSync(dir, { recursive: true });
   const printed = wranglerSync(["deploy", "--dry-run", "--outdir", dir, "--metafile", join(dir, "meta.json"), ...(minify ? ["--minify"] : [])]);
   const modules = uploadedModules(dir);
@@ -59,6 +73,7 @@ function dryRun(dir: string, minify: boolean): { raw: number; gzip: number; modu
     raw: modules.reduce((n, m) => n + m.bytes.length, 0),
     gzip: modules.reduce((n, m) => n + gzipSync(m.bytes).length, 0),
     modules: modules.map((m) => ({ name: m.name, bytes: m.bytes.length })),
+    withBaselinePath: modules.filter((m) => m.bytes.includes(BASELINE_PATH_TEXT)).map((m) => m.name),
     printed: printed.match(/Total Upload: [^\n]+/)?.[0] ?? "",
     metafile: JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as Metafile,
   };
@@ -94,6 +109,10 @@ export function measureBundle(root: string, options: { minified: boolean }): Bun
     minifiedRawBytes: minified ? minified.raw : null,
     minifiedGzipBytes: minified ? minified.gzip : null,
     contributors,
+    benchOnly: {
+      inputs: Object.keys(output.inputs).filter((input) => input.startsWith(BENCH_ONLY_DIR)),
+      modulesWithBaselinePath: plain.withBaselinePath,
+    },
   };
 }
 

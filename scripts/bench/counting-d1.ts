@@ -1,7 +1,9 @@
 /**
  * A D1 binding that records what the store sends: round trips (one per batch() or per statement run
  * alone) with their wall time as seen from Node (through wrangler's proxy), statements, and D1's own
- * meta for each (rows_read, rows_written, changes, duration).
+ * meta for each (rows_read, rows_written, changes, duration). A batch D1 refuses (a unique key, a
+ * write guard: the one-round-trip write's fallback) is a round trip too: its statements are recorded
+ * as failed, without meta, and the error goes on to the caller.
  */
 
 export interface StatementCost {
@@ -14,6 +16,8 @@ export interface StatementCost {
   durationMs: number;
   /** Which round trip (0-based, since the last reset) carried it. */
   roundTrip: number;
+  /** Its batch failed as a whole (rolled back; D1 returns no meta). */
+  failed: boolean;
 }
 
 export interface D1Recorder {
@@ -33,10 +37,11 @@ interface RecordedStatement extends D1PreparedStatement {
   [INNER]: D1PreparedStatement;
 }
 
-function cost(sql: string, result: D1Result | undefined, roundTrip: number): StatementCost {
+function cost(sql: string, result: D1Result | undefined, roundTrip: number, failed = false): StatementCost {
   return {
-    sql: sql.trim().split("\n")[0]!.slice(0, 80),
+    sql: sql.trim(),
     roundTrip,
+    failed,
     rowsRead: result?.meta?.rows_read ?? 0,
     rowsWritten: result?.meta?.rows_written ?? 0,
     changes: result?.meta?.changes ?? 0,
@@ -56,13 +61,18 @@ export function recordingD1(inner: D1Database): D1Recorder {
       recorder.statements = [];
     },
   };
-  /** Runs one round trip, timed; returns its index and result. */
-  const trip = async <R>(send: () => Promise<R>): Promise<[number, R]> => {
+  /** Runs one round trip, timed (a failed one too); returns its index and result. */
+  const trip = async <R>(send: () => Promise<R>, onFailure?: (index: number) => void): Promise<[number, R]> => {
     const index = recorder.roundTrips++;
     const started = performance.now();
-    const result = await send();
-    recorder.roundTripMs[index] = performance.now() - started;
-    return [index, result];
+    try {
+      return [index, await send()];
+    } catch (error) {
+      onFailure?.(index);
+      throw error;
+    } finally {
+      recorder.roundTripMs[index] = performance.now() - started;
+    }
   };
   const wrap = (sql: string, statement: D1PreparedStatement): RecordedStatement => ({
     [SQL]: sql,
@@ -93,7 +103,10 @@ export function recordingD1(inner: D1Database): D1Recorder {
     prepare: (sql: string) => wrap(sql, inner.prepare(sql)),
     batch: async <T>(list: D1PreparedStatement[]) => {
       const recorded = list as RecordedStatement[];
-      const [index, results] = await trip(() => inner.batch<T>(recorded.map((s) => s[INNER])));
+      const [index, results] = await trip(
+        () => inner.batch<T>(recorded.map((s) => s[INNER])),
+        (failedIndex) => recorded.forEach((s) => recorder.statements.push(cost(s[SQL], undefined, failedIndex, true))),
+      );
       results.forEach((r, i) => recorder.statements.push(cost(recorded[i]![SQL], r as D1Result, index)));
       return results;
     },

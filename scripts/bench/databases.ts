@@ -4,9 +4,9 @@
  * file with Debian's sqlite3 while no wrangler process has it open — fast enough for a million rows.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { applyMigrationsLocal, ROOT, wranglerSync } from "../lib/wrangler-dev";
+import { applyMigrationsLocal, wranglerSync } from "../lib/wrangler-dev";
 
 const D1_DIR = ["v3", "d1", "miniflare-D1DatabaseObject"];
 
@@ -71,24 +71,7 @@ export function tableCounts(file: string, tables: readonly string[]): Record<str
   return Object.fromEntries(tables.map((t, i) => [t, counts[i]!]));
 }
 
-/** The migration files of drizzle/, in the order wrangler applies them. */
-export function migrationFiles(): string[] {
-  return readdirSync(join(ROOT, "drizzle"))
-    .filter((name) => /^\d{4}_.*\.sql$/.test(name))
-    .sort();
-}
-
-/** The statements of a migration file, split where drizzle marks them. */
-export function migrationStatements(name: string): string[] {
-  return readFileSync(join(ROOT, "drizzle", name), "utf8")
-    .split("--> statement-breakpoint")
-    .map((s) => s.trim())
-    .filter((s) => s.replace(/--[^\n]*\n?/g, "").trim() !== "");
-}
-
-export function sqlString(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
+export { sqlString } from "../../src/db/backfill-sql";
 
 /** 0..n-1 in a temp table, for joins that fan rows out. */
 export function sequenceTable(name: string, n: number): string {

@@ -3,8 +3,9 @@
  * deleted twice, from two copies:
  *
  *  - over HTTP: `DELETE /api/conversations/:conv_id` on `wrangler dev` (ADMIN_TOKEN set), timed from
- *    the client, with the Worker's own log line (`"event":"conversation_deleted"`: batches, rows
- *    written, duration); then the conversation's reads, and — with the server stopped — every table
+ *    the client, with the Worker's own write log line (src/http/write-log.ts: `"event":"write"`,
+ *    route `DELETE /api/conversations/:conv_id`, with the handler's batches, rows written, and the
+ *    duration); then the conversation's reads, and — with the server stopped — every table
  *    counted with sqlite3;
  *  - through the store functions the route calls (startDeletion, then continueDeletion with the
  *    route's batch budget) against local D1 via getPlatformProxy and a recording binding: every
@@ -16,8 +17,8 @@
 import { continueDeletion, startDeletion, type DeletionCounts } from "../../src/store/deletion";
 import type { DevServer } from "../lib/wrangler-dev";
 import { recordingD1 } from "./counting-d1";
-import { copyDatabase, d1File, sqlite3 } from "./databases";
-import { sum } from "./stats";
+import { copyDatabase, d1File, sqlite3, sqlString } from "./databases";
+import { sum } from "../lib/stats";
 import { workerLimits, type WorkerLimits } from "./worker-limits";
 import { openLocalD1 } from "./write-path";
 
@@ -70,7 +71,7 @@ export interface DeletionResult {
 }
 
 const COUNT_SQL = (convId: string) => {
-  const q = (table: string) => `(SELECT count(*) FROM ${table} WHERE conv_id = '${convId.replace(/'/g, "''")}')`;
+  const q = (table: string) => `(SELECT count(*) FROM ${table} WHERE conv_id = ${sqlString(convId)})`;
   return `SELECT ${q("conversations")} AS conversations, ${q("conversation_deletions")} AS conversation_deletions, ${q("turns")} AS turns,
   ${q("turn_snapshots")} AS turn_snapshots, ${q("block_nodes")} AS block_nodes, ${q("turn_block_membership")} AS turn_block_membership,
   (SELECT count(*) FROM blocks) AS blocks`;
@@ -106,7 +107,7 @@ export async function measureDeletion(options: DeletionOptions): Promise<Deletio
   const httpDir = copyDatabase(options.source.persistTo, options.dirFor("deletion-http"));
   let logged: DeletedLog | null = null;
   const server = await options.serve(httpDir, (line) => {
-    if (line.startsWith("{") && line.includes('"event":"conversation_deleted"')) logged = JSON.parse(line) as DeletedLog;
+    if (line.startsWith("{") && line.includes('"event":"write"') && line.includes('"route":"DELETE /api/conversations/')) logged = JSON.parse(line) as DeletedLog;
   });
   let http: Omit<DeletionResult["http"], "after">;
   try {

@@ -16,7 +16,7 @@ import { rmSync } from "node:fs";
 import type { DevServer } from "../lib/wrangler-dev";
 import { checkAgainstClient, postedConversation } from "./conversation";
 import { copyDatabase, d1File, sqlite3 } from "./databases";
-import { median, percentile, sum } from "./stats";
+import { median, percentile, sum } from "../lib/stats";
 
 export interface GrowingVariant {
   key: "short" | "tool4k";

@@ -28,7 +28,7 @@ import { renderReport } from "./report";
 import { summarize } from "./summary";
 import { workerLimits, type WorkerLimits } from "./worker-limits";
 import { measureWriteCost, type WriteCostResult } from "./write-cost";
-import { measureWriteThroughput, type ThroughputResult } from "./write-throughput";
+import { BENCH_ENTRY, measureWriteThroughput, type ThroughputResult } from "./write-throughput";
 
 export const TOKENS = { ingest: "bench-ingest-token", debug: "bench-debug-token", admin: "bench-admin-token" } as const;
 
@@ -139,14 +139,15 @@ export interface BenchResults {
 const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
 const running = new Set<DevServer>();
-/** wrangler dev on a prepared database, on a free port. */
-async function serve(persistTo: string, vars: Record<string, string> = {}, onLine?: (line: string) => void): Promise<DevServer> {
+/** wrangler dev on a prepared database, on a free port; `entry`: another Worker entry than wrangler.toml's. */
+async function serve(persistTo: string, options: { entry?: string; onLine?: (line: string) => void } = {}): Promise<DevServer> {
   const server = await startDev({
     persistTo,
+    entry: options.entry,
     skipMigrations: true,
     // Throughput runs far beyond the ingest token's rate limit: measured without it.
-    vars: { INGEST_TOKEN: TOKENS.ingest, DEBUG_TOKEN: TOKENS.debug, ADMIN_TOKEN: TOKENS.admin, RATE_LIMITS: "off", ...vars },
-    onLine,
+    vars: { INGEST_TOKEN: TOKENS.ingest, DEBUG_TOKEN: TOKENS.debug, ADMIN_TOKEN: TOKENS.admin, RATE_LIMITS: "off" },
+    onLine: options.onLine,
   });
   running.add(server);
   return server;
@@ -233,7 +234,8 @@ async function main() {
 
     await section("write throughput", async () => {
       const t = performance.now();
-      const server = await serve(copyDatabase(migrated, join(root, "throughput")), { BENCHMARK_BASELINE: "on" });
+      // The bench-only entry: the baseline route, and the production Worker for everything else.
+      const server = await serve(copyDatabase(migrated, join(root, "throughput")), { entry: BENCH_ENTRY });
       if (config.coldStarts === 0) results.devColdStart = { medianMs: performance.now() - t, samplesMs: [performance.now() - t] };
       try {
         results.throughput = await measureWriteThroughput(server, { token: TOKENS.ingest, ...config.throughput });
@@ -270,7 +272,7 @@ async function main() {
         fullPageRequests: config.growingFullPageRequests,
         warmup: config.readWarmup,
         tokens: TOKENS,
-        serve: (persistTo, onLine) => serve(persistTo, {}, onLine),
+        serve: (persistTo, onLine) => serve(persistTo, { onLine }),
         stop,
         log,
       });
@@ -285,7 +287,7 @@ async function main() {
           dirFor: (name) => join(root, name),
           adminToken: TOKENS.admin,
           debugToken: TOKENS.debug,
-          serve: (persistTo, onLine) => serve(persistTo, {}, onLine),
+          serve: (persistTo, onLine) => serve(persistTo, { onLine }),
           stop,
         });
       } finally {

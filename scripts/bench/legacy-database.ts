@@ -11,7 +11,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../lib/wrangler-dev";
-import { bulkLoad, d1File, hashOf, migrationStatements, sequenceTable, sqlString } from "./databases";
+import { migrationStatements, sqlScript } from "../lib/migrations";
+import { bulkLoad, d1File, hashOf, sequenceTable, sqlString } from "./databases";
 
 export const TURNS_PER_CONVERSATION = 100;
 export const BLOCKS_PER_LEGACY_SNAPSHOT = 3;
@@ -38,7 +39,7 @@ export function legacyDatabaseSql(turns: number): string {
       'geppetto.session_id@v1', ${session("s.n")},
       'geppetto.usage@v1', json_object('input_tokens', s.n % 4000, 'output_tokens', s.n % 900))`;
   return `
-${migrationStatements("0000_baseline.sql").join("\n")}
+${sqlScript(migrationStatements("0000_baseline.sql"))}
 ${sequenceTable("seq", turns)}
 CREATE TEMP TABLE cases(i INTEGER PRIMARY KEY, metadata_json TEXT);
 INSERT INTO cases VALUES ${cases.map((m, i) => `(${i}, ${sqlString(m)})`).join(", ")};

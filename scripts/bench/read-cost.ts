@@ -10,12 +10,13 @@
  *   them, one at a time, so every size sees the same machine conditions.
  */
 import { encodeCursor } from "../../src/http/cursor";
+import { turnListBody } from "../../src/routes/debug/debug.wire";
 import { listSnapshots, type SnapshotFilter, type SnapshotPage } from "../../src/store/snapshot-reads";
 import { turnToYaml } from "../../src/turn/turn";
 import type { DevServer } from "../lib/wrangler-dev";
 import { capturingD1, recordingD1, replayD1 } from "./counting-d1";
 import { TARGET } from "./read-database";
-import { median, percentile, sum } from "./stats";
+import { median, percentile, sum } from "../lib/stats";
 import { openLocalD1 } from "./write-path";
 
 export interface ReadQueryCost {
@@ -132,25 +133,10 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
   }
 }
 
-/** The list route's response body (src/routes/debug/debug.handlers.ts listTurnsHandler), for timing its serialization. */
+/** The list route's response body (turnListBody, as listTurnsHandler builds it), for timing its serialization. */
 async function listResponse(page: SnapshotPage, payloads: string[]) {
-  return {
-    conv_id: TARGET.convId,
-    session_id: "",
-    phase: "",
-    since_ms: 0,
-    items: page.records.map((r, i) => ({
-      conv_id: r.convId,
-      session_id: r.sessionId,
-      turn_id: r.turnId,
-      phase: r.phase,
-      runtime_key: r.runtimeKey,
-      inference_id: r.inferenceId,
-      created_at_ms: r.createdAtMs,
-      payload: payloads[i],
-    })),
-    next_cursor: page.next ? await encodeCursor("bench-debug-token", ["turns", { convId: TARGET.convId }], page.next) : null,
-  };
+  const nextCursor = page.next ? await encodeCursor("bench-debug-token", ["turns", { convId: TARGET.convId }], page.next) : null;
+  return turnListBody({ conv_id: TARGET.convId }, page.records, (_, i) => ({ payload: payloads[i] }), nextCursor);
 }
 
 async function timedGet(server: DevServer, path: string, token: string, expectItems: number): Promise<{ ms: number; bytes: number }> {

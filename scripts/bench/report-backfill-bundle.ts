@@ -118,6 +118,12 @@ ${kib(bundle.minifiedGzipBytes)} gzip.`
       : ""
   } Cloudflare's script size limits apply to the compressed size (3 MiB on the Free plan).
 
+**No bench-only code.** ${
+    bundle.benchOnly.inputs.length === 0 && bundle.benchOnly.modulesWithBaselinePath.length === 0
+      ? "The bundle has no input under `src/bench/` (esbuild's metafile) and no uploaded module contains the text `/api/bench/baseline`: the benchmark baseline route lives only in the bench's own entry, `src/bench/worker.ts`."
+      : `**Bench-only code is in the production bundle:** ${[...bundle.benchOnly.inputs, ...bundle.benchOnly.modulesWithBaselinePath.map((m) => `${m} (contains \`/api/bench/baseline\`)`)].join(", ")}.`
+  }
+
 ${contributors}
 
 ${bundle.contributors

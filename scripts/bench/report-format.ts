@@ -27,7 +27,3 @@ export function notMeasured(r: BenchResults, section: string): string {
   return `_Not measured in ${r.config.mode} mode._`;
 }
 
-/** The first statement of a list whose SQL starts with `prefix`. */
-export function statementOf<S extends { sql: string }>(statements: readonly S[], prefix: string): S | undefined {
-  return statements.find((s) => s.sql.replace(/\s+/g, " ").trim().startsWith(prefix));
-}

@@ -1,5 +1,5 @@
 /** Report sections 4 (a growing conversation, issue 13) and 5 (deleting a conversation, issue 15). */
-import { sum } from "./stats";
+import { sum } from "../lib/stats";
 import { deletionPlan } from "./deletion";
 import type { GrowingVariantResult } from "./growing";
 import { SUMMARY_LIMIT } from "./growing";
@@ -158,8 +158,8 @@ export function deletionSection(r: BenchResults): string {
 
 **Method (issue 15).** The ${num(d.turns)}-turn conversation of §4 (short texts; its database holds nothing else),
 deleted from two copies of its database: once with \`DELETE /api/conversations/:conv_id\` on \`wrangler dev\`
-(\`ADMIN_TOKEN\` passed as a var), timed from the client, with the Worker's own log line
-(\`"event":"conversation_deleted"\`) for its batches, rows written and duration; then the conversation's
+(\`ADMIN_TOKEN\` passed as a var), timed from the client, with the Worker's own write log line
+(\`"event":"write"\`, route \`DELETE /api/conversations/:conv_id\`) for its batches, rows written and duration; then the conversation's
 reads, and — with the server stopped — every table counted. And once through the store functions
 the route calls (\`startDeletion\`, then \`continueDeletion\` with the route's budget of ${d.limits.deleteBatchesPerRequest} batches) against
 local D1 through a recording binding, for every statement and batch.

@@ -1,10 +1,10 @@
 /** Report sections 1 (write throughput and where a write's time goes) and 2 (rows and statements per write). */
 import { GEPPETTO_PHASES } from "./conversation";
 import type { BenchResults } from "./index";
-import { kib, metText, notMeasured, num, statementOf, table } from "./report-format";
-import { median } from "./stats";
+import { kib, metText, notMeasured, num, table } from "./report-format";
+import { median, sum } from "../lib/stats";
 import { TARGETS } from "./summary";
-import type { WriteSample } from "./write-cost";
+import { STATEMENT_ROLES, type NamedStatementCost, type StatementName, type WriteSample } from "./write-cost";
 
 export function throughputSection(r: BenchResults): string {
   const t = r.throughput;
@@ -31,8 +31,8 @@ export function throughputSection(r: BenchResults): string {
   const failures = Object.entries(t.failureStatuses);
   return `## 1. Write throughput
 
-**Method.** One \`wrangler dev\` (local D1 in a temporary folder, \`BENCHMARK_BASELINE=on\`) and
-autocannon in the bench process, ${t.connections} connections. ${r.config.throughput.rounds} rounds; in each, every variant runs
+**Method.** One \`wrangler dev src/bench/worker.ts\` (the bench's own Worker entry, local D1 in a temporary
+folder) and autocannon in the bench process, ${t.connections} connections. ${r.config.throughput.rounds} rounds; in each, every variant runs
 ${t.seconds} s, in an order rotated round by round, after a ${r.config.throughput.warmupSeconds} s warm-up of each. Variants:
 
 - **snapshot** — \`POST /api/turns\` with a stream of growing conversations posted in full: 21 snapshots
@@ -42,17 +42,19 @@ ${t.seconds} s, in an order rotated round by round, after a ${r.config.throughpu
   after its previous one. (Sent on all connections at once, a conversation's consecutive snapshots
   race for the same new path nodes; the store then plans them again, and answers 503 after three
   collisions — a chat does not post that way.) Every snapshot is unique in the run (a repeat would
-  answer 200 without writing); answers other than 201: ${t.failures}${failures.length ? ` (${failures.map(([code, n]) => `${code}: ${n}`).join(", ")})` : ""}.
+  answer 200 without writing), so every one is written in one D1 batch; answers other than 201: ${t.failures}${failures.length ? ` (${failures.map(([code, n]) => `${code}: ${n}`).join(", ")})` : ""}.
 - **baseline, same bodies** — \`POST /api/bench/baseline\` with the same kind of bodies. The route
-  (\`src/routes/bench-baseline.ts\`) runs the same middleware as \`POST /api/turns\` (token, body limit,
-  content type and JSON parse, D1 session) and then inserts one row (a \`conversations\` row with a
-  fresh id): one single-row D1 insert, one statement, one round trip.
+  (\`src/bench/baseline-route.ts\`) runs the same middleware as \`POST /api/turns\` (token, body limit,
+  content type and JSON parse, D1 session, the write log line) and then inserts one row (a
+  \`conversations\` row with a fresh id): one single-row D1 insert, one statement, one round trip.
 - **baseline, empty body** — the same route with \`{}\`: the cheapest write this Worker can make.
 
-The baseline route is **off by default**: unless the var \`BENCHMARK_BASELINE\` is \`on\` it answers 404
-with the error envelope for every method, like an unknown path, and it is not in the OpenAPI
-document. Only the bench sets the var (\`wrangler dev --var BENCHMARK_BASELINE:on\`); nothing in
-\`wrangler.toml\` or \`.dev.vars\` does.
+The baseline route is **not in the production Worker**. It lives in a bench-only entry,
+\`src/bench/worker.ts\`, which serves that one path and hands every other request (and the Cron
+Trigger) to the production Worker (\`src/index.ts\`) unchanged; the bench starts it with
+\`wrangler dev src/bench/worker.ts\`. \`wrangler deploy\` bundles \`src/index.ts\`, which imports nothing
+under \`src/bench/\`: there the path is a 404 like any unknown path, for every method, and it is not in
+the OpenAPI document (§7 checks the bundle).
 
 ${table(["Round", "snapshot req/s", "baseline (same bodies) req/s", "baseline ({}) req/s", "ratio"], rounds)}
 
@@ -66,10 +68,14 @@ receive identical requests, so the ratio isolates what the write path does with 
   }
 ${stageProfile(r)}
 Here a D1 round trip is a call into the D1 object inside the same workerd; in production each one
-crosses the network, and a snapshot write makes ${num(r.writeCost?.roundTripsPerWrite ?? Number.NaN)} where the baseline makes one, so the second
-round trip weighs more there than here.
+crosses the network. A new snapshot makes ${num(r.writeCost?.roundTripsPerWrite ?? Number.NaN)} round trip${r.writeCost?.roundTripsPerWrite === 1 ? "" : "s"} (§2), as the baseline does; a replay
+of a stored snapshot or a request with block references makes two (the read-then-write fallback,
+below and §2). How the ratio moves once the round trip is a network hop is not measured here.
 `;
 }
+
+/** The statements of a batch, named for the report: "INSERT_SNAPSHOTS, UPSERT_TURNS, …". */
+const names = (list: ReadonlyArray<string | null>) => list.map((n) => `\`${n ?? "?"}\``).join(", ");
 
 /** The stage profile and what it says about the gap to the baseline. */
 function stageProfile(r: BenchResults): string {
@@ -78,53 +84,69 @@ function stageProfile(r: BenchResults): string {
   if (!p || !t) return "";
   const gap = 1000 / t.medians.snapshot - 1000 / t.medians.baseline_same_body;
   const cpu = p.validateMs + p.readMs + p.hashMs + p.chainsMs;
-  const sql = Math.max(0, p.d1ReadSqlMs + p.d1WriteSqlMs - p.baselineSqlMs);
+  const sql = Math.max(0, p.d1WriteSqlMs - p.baselineSqlMs);
+  const viaProxy = Math.max(0, p.d1WriteMs - p.baselineMs);
   const trip = Math.max(0, t.d1RoundTrip.healthMs - t.d1RoundTrip.notFoundMs);
-  // What the timed stages leave: the second round trip and the route's other work, not timed apart.
+  // What the timed stages leave: the route's other work, not timed apart.
   const rest = gap - cpu - sql;
-  const stages: Array<[string, number]> = [
+  const cpuStages: Array<[string, number]> = [
     ["the zod request schema", p.validateMs],
     ["reading the snapshot", p.readMs],
     ["hashing blocks", p.hashMs],
     ["chains", p.chainsMs],
-    ["D1's execution beyond the baseline's", sql],
-    ["the second D1 round trip and the route's other untimed work", rest],
   ];
-  const [topName, topMs] = stages.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const [topCpuName, topCpuMs] = cpuStages.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const parts: Array<[string, number]> = [
+    ["the Worker's own CPU stages", cpu],
+    ["D1's execution beyond the baseline's", sql],
+    ["the route's other untimed work", rest],
+  ];
+  const [topName, topMs] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const rp = p.replay;
   const rows = [
     ["`JSON.parse` of the body", num(p.parseMs, 3), "both routes"],
     ["zod request schema (`SnapshotRequestSchema`, as `@hono/zod-openapi` validates the body)", num(p.validateMs, 3), "snapshot only"],
     ["read snapshot (`readSnapshot` + work bounds: turn reader, normalization, canonical JSON, attribution, row sizes)", num(p.readMs, 3), "snapshot only"],
     [`hash blocks (SHA-256 of ${num(p.blocks)} blocks through \`crypto.subtle\`, with the per-isolate memory of recent blocks)`, num(p.hashMs, 3), "snapshot only"],
     [`chains (path chain of each block, \`@noble/hashes\`, with its per-isolate memory)`, num(p.chainsMs, 3), "snapshot only"],
-    [`D1 read batch (${num(p.readStatements)} statements: nodes, identities, deletions)`, `${num(p.d1ReadSqlMs, 2)} D1 / ${num(p.d1ReadMs, 2)} via proxy`, "snapshot only"],
-    [`D1 write batch (${num(p.writeStatements)} statements: snapshot, blocks, nodes, conversation, turn)`, `${num(p.d1WriteSqlMs, 2)} D1 / ${num(p.d1WriteMs, 2)} via proxy`, "snapshot only"],
-    ["baseline's insert (1 statement)", `${num(p.baselineSqlMs, 2)} D1 / ${num(p.baselineMs, 2)} via proxy`, "baseline only"],
-    [`one D1 round trip inside \`wrangler dev\`: \`GET /healthz\` (one small D1 read) ${num(t.d1RoundTrip.healthMs, 2)} ms − a 404 (no D1) ${num(t.d1RoundTrip.notFoundMs, 2)} ms, medians of ${t.d1RoundTrip.pairs} alternating requests`, num(trip, 2), "each round trip"],
+    [`**the write: one D1 batch, one round trip** (${num(p.writeStatements)} statements: ${names(p.writeStatementNames)})`, `${num(p.d1WriteSqlMs, 2)} D1 / ${num(p.d1WriteMs, 2)} via proxy`, "snapshot only"],
+    ["baseline's insert (1 statement, one round trip)", `${num(p.baselineSqlMs, 2)} D1 / ${num(p.baselineMs, 2)} via proxy`, "baseline only"],
+    [`one D1 round trip inside \`wrangler dev\`: \`GET /healthz\` (one small D1 read) ${num(t.d1RoundTrip.healthMs, 2)} ms − a 404 (no D1) ${num(t.d1RoundTrip.notFoundMs, 2)} ms, medians of ${t.d1RoundTrip.pairs} alternating requests`, num(trip, 2), "each round trip (both routes: one)"],
+    [`_fallback, measured on a replay of each snapshot:_ the batch, refused on the snapshot's unique key (${num(rp.refusedStatements)} statements, rolled back, no meta)`, `— D1 / ${num(rp.refusedMs, 2)} via proxy`, "replays only"],
+    [`_… then the read batch of the read-then-write path_ (${num(rp.readStatements)} statements: ${names(rp.readStatementNames)}), which answers \`unchanged\`: ${rp.roundTrips} round trips in all`, `${num(rp.readSqlMs, 2)} D1 / ${num(rp.readMs, 2)} via proxy`, "replays only"],
   ];
   return `
 **Where a write's time goes** — a stage profile of one conversation of the same stream (${p.snapshots} snapshots, ${num(p.blocks)}
 blocks each at the median, ${num(p.newBlocks)} new), timed stage by stage in the bench process with the Worker's own code
 (medians, ms). The caches of block hashes and chains are module state here as in the Worker's
-isolate, so repeated blocks hit them as they do there. For the D1 batches: D1's own execution time
+isolate, so repeated blocks hit them as they do there. For D1: its own execution time
 (\`meta.duration\`, whole milliseconds locally: means) and the round trip seen from Node through wrangler's
 proxy (which adds a Node → workerd hop the Worker does not pay); what a round trip costs the Worker
-itself is estimated over HTTP (last row).
+itself is estimated over HTTP. Every snapshot of the profile was written in exactly one round trip
+(checked). The last two rows post each snapshot a second time, as a client's retry would: the one
+batch fails on the unique key and the store falls back to read-then-write — what a request with
+block references, an unknown prefix, a conflict or a conversation being deleted also costs. The
+throughput stream sends none of these.
 
 ${table(["Stage", "ms", "paid by"], rows)}
 
 Per request the snapshot route costs **${num(gap, 1)} ms** more than the same-body baseline (inverse throughput,
 medians above). The CPU stages add up to ${num(cpu, 2)} ms (zod ${num(p.validateMs, 2)}, read ${num(p.readMs, 2)}, hashes ${num(p.hashMs, 2)}, chains ${num(p.chainsMs, 2)}); D1's
-execution of the two batches takes ${num(sql, 2)} ms more than the baseline's insert. That leaves **${num(rest, 1)} ms** for what is not
-timed apart. The second D1 round trip — a call from the Worker into the D1 object and back, measured at
-${num(trip, 1)} ms of sequential latency (with ${t.connections} connections part of that wait overlaps other requests' work) — ${
-    trip >= rest ? "can account for all of it, alongside" : `accounts for about ${num(trip, 1)} ms of it; the rest is`
-} building ${num(p.readStatements + p.writeStatements)} statements and their JSON parameters, planning the write between
-the batches, the response, and the write log line (\`wrangler dev\` relays and prints one line per write; the baseline
-logs nothing). **What dominates: ${topName}** (${num(topMs, 1)} of ${num(gap, 1)} ms): ${
-    topName.startsWith("the second")
-      ? `a snapshot write reads before it writes, and that read is a whole round trip the baseline does not make; the Worker's own CPU stages (${num(cpu, 2)} ms) are ${num(rest > 0 ? (cpu / rest) * 100 : Number.NaN, 0)} % of it.`
-      : "the Worker's own work on the snapshot, not D1."
+execution of the one batch takes ${num(sql, 2)} ms more than the baseline's insert (${num(viaProxy, 2)} ms more for the whole round trip
+seen through the proxy, parameters and results included). Both routes make one round trip, so no round trip
+is part of the gap. ${
+    rest >= 0
+      ? `That leaves **${num(rest, 1)} ms** not timed apart: building ${num(p.writeStatements)} statements and their JSON parameters, the larger
+parameters' trip to D1, the response, and the write log line (both routes print one; the snapshot's is longer,
+and \`wrangler dev\` relays every line through its Node process).`
+      : `The timed stages add up to ${num(-rest, 1)} ms more than the gap (with ${t.connections} connections part of each request's work overlaps
+other requests' waits), so the split is indicative, not exact.`
+  } **What dominates: ${topName}** (${num(topMs, 2)} of ${num(gap, 1)} ms)${
+    topName.startsWith("the route's other")
+      ? ": work the profile does not time stage by stage (the gap minus the timed stages, an estimate)."
+      : topName.startsWith("D1")
+        ? ": the database's own work on the batch (its statements' \`meta.duration\`, whole milliseconds locally, averaged)."
+        : `: the Worker's own work on the snapshot, of which ${topCpuName} is the largest (${num(topCpuMs, 2)} ms); D1's extra execution is ${num(sql, 2)} ms.`
   }
 `;
 }
@@ -134,6 +156,11 @@ const phaseLabel: Record<(typeof GEPPETTO_PHASES)[number], string> = {
   post_tools: "`post_tools` (tool call + result, or nothing new)",
   final: "`final` (the answer; turn row updated)",
 };
+
+/** rows_written of the statements named, in one snapshot's breakdown. */
+function entriesOf(statements: readonly NamedStatementCost[], ...wanted: StatementName[]): number {
+  return sum(statements.filter((st) => st.name !== null && wanted.includes(st.name)).map((st) => st.rowsWritten));
+}
 
 export function writeCostSection(r: BenchResults): string {
   const w = r.writeCost;
@@ -150,27 +177,41 @@ export function writeCostSection(r: BenchResults): string {
       m((x) => x.tableRowsChanged),
       `**${m((x) => x.rowsWritten)}**`,
       `${m((x) => x.rowsWritten - x.newBlocks)}`,
-      `${m((x) => x.statements)} / ${m((x) => x.roundTrips)}`,
+      `${m((x) => x.statements)} / ${m((x) => x.roundTrips)}; ${m((x) => x.statements, deltas)} / ${m((x) => x.roundTrips, deltas)}`,
       `${m((x) => x.requestBytes)} / ${m((x) => x.requestBytes, deltas)}`,
     ];
   });
+  const indexes = (table: string | null) => (table === null ? "—" : String(w.indexesByTable[table] ?? 0));
   const breakdown = w.breakdown
     .map(
       (b) =>
-        `Snapshot ${b.index + 1} (turn ${Math.floor(b.index / 3)}) — ${b.label}:\n\n` +
+        `Snapshot ${b.index + 1} (turn ${Math.floor(b.index / 3)}) — ${b.label}: ${b.statements.length} statements in ${new Set(b.statements.map((st) => st.roundTrip)).size} round trip(s):\n\n` +
         table(
-          ["Batch", "Statement", "rows_written (meta)", "table rows changed", "rows_read (meta)"],
-          b.statements.map((st) => [st.roundTrip === 0 ? "read" : "write", `\`${st.sql.replace(/\s+/g, " ").slice(0, 60)}…\``, st.rowsWritten, st.changes, st.rowsRead]),
+          ["Round trip", "Statement (`src/store/snapshot-writes.ts`)", "what it writes", "table (index B-trees)", "rows_written (meta)", "table rows changed", "rows_read (meta)"],
+          b.statements.map((st) => {
+            const role = st.name ? STATEMENT_ROLES[st.name] : null;
+            return [
+              st.roundTrip + 1 + (st.failed ? " (refused)" : ""),
+              st.name ? `\`${st.name}\`` : `\`${st.sql.replace(/\s+/g, " ").slice(0, 50)}…\``,
+              role?.does ?? "—",
+              role?.table ? `\`${role.table}\` (${indexes(role.table)})` : "—",
+              st.rowsWritten,
+              st.changes,
+              st.rowsRead,
+            ];
+          }),
         ),
     )
     .join("\n\n");
-  const final = w.breakdown.find((b) => b.phase === "final");
-  const entries = (prefix: string) => (final ? statementOf(final.statements, prefix)?.rowsWritten ?? 0 : Number.NaN);
-  const snapshotEntries = entries("INSERT INTO turn_snapshots");
-  const blockEntries = entries("INSERT INTO blocks");
-  const nodeEntries = entries("INSERT INTO block_nodes");
-  const conversationEntries = entries("INSERT INTO conversations");
-  const turnEntries = entries("INSERT INTO turns");
+  const final = w.breakdown.find((b) => b.kind === "full" && b.phase === "final");
+  const finalDelta = w.breakdown.find((b) => b.kind === "delta" && b.phase === "final");
+  const entries = (...wanted: StatementName[]) => (final ? entriesOf(final.statements, ...wanted) : Number.NaN);
+  const snapshotEntries = entries("INSERT_SNAPSHOTS");
+  const blockEntries = entries("UPSERT_BLOCKS_ON_NEW_NODES", "UPSERT_BLOCKS", "COUNT_REFERENCES");
+  const nodeEntries = entries("INSERT_NEW_NODES", "INSERT_NODES");
+  const conversationEntries = entries("UPSERT_CONVERSATION_EVENTS");
+  const turnEntries = entries("UPSERT_TURNS");
+  const guardEntries = entries("REFUSE_DELETING", "REFUSE_UNKNOWN_PREFIX");
   const lp = w.laterPhase;
   const tableMet = lp.extraTableRows <= TARGETS.extraTableRowsPerSnapshot;
   const metaMet = lp.extraRowsWritten <= TARGETS.extraRowsPerSnapshot;
@@ -182,6 +223,8 @@ export function writeCostSection(r: BenchResults): string {
     ["the conversation pointer", conversationEntries],
   ];
   const [topName, topEntries] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const ix = w.indexesByTable;
+  const oneRoundTrip = w.roundTripsPerWrite === 1 && w.roundTripsPerDeltaWrite === 1;
   return `## 2. Rows and statements per write
 
 **Method.** A geppetto-style conversation of ${w.turns} turns, each posted as 3 snapshots — \`pre_inference\` (the
@@ -190,20 +233,32 @@ user's message), \`post_tools\` (a tool call and its result in 7 turns of 20, el
 texts (the conversation of §4). It goes through exactly what \`POST /api/turns\` runs after its request
 schema (\`readSnapshot\`, the work bounds, \`hashBlocks\`, then \`saveSnapshots\`) against local D1 via wrangler's
 \`getPlatformProxy\` (the same workerd SQLite as \`wrangler dev\`), through a recording binding that keeps
-D1's \`meta\` of every statement; the tables are counted after each write. It is posted twice, as two
-conversations of the same content: **in full** (every block every time; the last of the ${w.snapshots} snapshots
-repeats ${num(last.repeatedBlocks)} blocks), and **as deltas** the way \`src/client/turnstore-client.ts\` posts it (the first
-snapshot in full, then \`prefix\` + the new blocks). Both store exactly the same rows: rows_written
-differ in ${w.rowsWrittenMismatches} of ${w.snapshots} snapshots.
+D1's \`meta\` of every statement and names it by its SQL (\`SNAPSHOT_WRITE_STATEMENTS\`); the tables are
+counted after each write. It is posted twice, as two conversations of the same content: **in full**
+(every block every time; the last of the ${w.snapshots} snapshots repeats ${num(last.repeatedBlocks)} blocks), and **as deltas** the way
+\`src/client/turnstore-client.ts\` posts it (the first snapshot in full, then \`prefix\` + the new blocks).
+Both store exactly the same rows: rows_written differ in ${w.rowsWrittenMismatches} of ${w.snapshots} snapshots.
 
-A write is **${num(w.statementsPerWrite)} statements in ${num(w.roundTripsPerWrite)} round trips** (median): a read batch (the path nodes and
-identities the request repeats, and whether the conversation is being deleted), then a write batch
-(the snapshot row, block contents, path nodes, the conversation pointer, the turn roll-up) — a
-snapshot without new blocks skips the block and node statements.
+A new snapshot is **${num(w.statementsPerWrite)} statements in ${num(w.roundTripsPerWrite)} round trip${w.roundTripsPerWrite === 1 ? "" : "s"}** posted in full, and ${num(w.statementsPerDeltaWrite)} in
+${num(w.roundTripsPerDeltaWrite)} as a delta (medians; ${w.writesOverOneRoundTrip} of ${2 * w.snapshots} writes took more than one round trip). ${
+    oneRoundTrip
+      ? `Its blocks are all in the request, so \`saveSnapshots\` writes it in one batch (\`writeAtOnce\`): the deletion
+guard, the snapshot row, block contents for the nodes the conversation does not have yet (decided
+inside the statement), the nodes (\`ON CONFLICT DO NOTHING\`), the prefix guard (deltas only), the
+conversation pointer and the turn roll-up. The guards insert into \`write_guards\` only to fail the
+batch; they write nothing when the write goes through.`
+      : "**Not every write took the one-round-trip path in this run** — see the breakdown below."
+  } A request the batch refuses — a replay of a stored identity,
+a conflict, an unknown prefix, a conversation being deleted — and any request with block references
+falls back to read-then-write: a read batch, then a write batch (a replay: the refused batch and the
+read, 2 round trips, measured in §1's profile).
 
 Per phase, medians over turns 1…${w.turns - 1} (turn 0 also creates the conversation):
 
-${table(["Phase", "new blocks", "table rows changed", "`meta.rows_written`", "rows_written − new blocks", "statements / round trips", "request bytes, full / delta"], byPhase)}
+${table(["Phase", "new blocks", "table rows changed", "`meta.rows_written`", "rows_written − new blocks", "statements / round trips: full; delta", "request bytes, full / delta"], byPhase)}
+
+Index B-trees per table in the migrated schema (declared indexes and the automatic ones of \`UNIQUE\`
+and \`PRIMARY KEY\` constraints, from \`sqlite_master\`): ${Object.entries(ix).filter(([t]) => !t.startsWith("_cf") && !t.startsWith("d1_") && !t.startsWith("sqlite_")).map(([t, n]) => `\`${t}\` ${n}`).join(", ")}.
 
 ${breakdown}
 
@@ -211,19 +266,24 @@ ${breakdown}
 **${num(lp.rowsWritten)}** rows_written, so **new blocks + ${num(lp.extraRowsWritten)}** in D1's count — target ≤ new blocks + ${TARGETS.extraRowsPerSnapshot}
 ${metText(metaMet)}. In table rows it is ${num(lp.tableRowsChanged)} → new blocks + ${num(lp.extraTableRows)} (issue 7's target ≤ new blocks + ${TARGETS.extraTableRowsPerSnapshot}: ${metText(tableMet)}).
 \`meta.rows_written\` counts every B-tree entry written — the table row and each index entry that
-changes. For that \`final\` snapshot: the \`turn_snapshots\` insert ${num(snapshotEntries)} (the row and one entry per index: identity,
-and one per debug filter), the turn roll-up ${num(turnEntries)} (its row, and its runtime and inference indexes, whose keys
-hold \`updated_at_ms\`), the new block ${num(blockEntries)} and its path node ${num(nodeEntries)} (both rowid tables with their primary key as a
-second B-tree), the conversation pointer ${num(conversationEntries)} (its row and the activity index).${
+changes (an index entry is written when a row is inserted or a key column of that index changes;
+a partial index only for rows it covers). For that \`final\` snapshot, posted in full, by statement (in
+brackets the table's index B-trees from \`sqlite_master\`; a \`WITHOUT ROWID\` table's primary key is
+the table itself): the \`turn_snapshots\` insert **${num(snapshotEntries)}** (${ix.turn_snapshots ?? 0}), the turn roll-up **${num(turnEntries)}** (\`turns\`, ${ix.turns ?? 0}:
+its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves), the new block **${num(blockEntries)}**
+(\`blocks\`, ${ix.blocks ?? 0}), its path node **${num(nodeEntries)}** (\`block_nodes\`, ${ix.block_nodes ?? 0}), the conversation pointer **${num(conversationEntries)}**
+(\`conversations\`, ${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`), the two guards ${num(guardEntries)}.${
+    finalDelta ? ` Posted as a delta the same snapshot writes ${num(sum(finalDelta.statements.map((st) => st.rowsWritten)))} (the prefix guard adds a statement, not a row).` : ""
+  }${
     metaMet
       ? ""
-      : ` **What dominates: ${topName}** (${num(topEntries)} of ${num(lp.rowsWritten)}). Even with nothing else written, the snapshot row alone exceeds the allowance once its new block and node are counted (${num(snapshotEntries + blockEntries + nodeEntries)} entries against 1 + ${TARGETS.extraRowsPerSnapshot}): meeting the target needs fewer \`turn_snapshots\` indexes (the phase, runtime and inference filters could be served from \`turn_snapshots_by_conv_created\` with a scan bounded by the conversation, at the cost of the index-only plans \`test/worker/debug.cost.test.ts\` pins), and \`WITHOUT ROWID\` path nodes and blocks (one entry each instead of two; a table rebuild the additive-migration rule forbids for existing tables), and a roll-up that does not move index keys on every phase.`
+      : ` **What dominates: ${topName}** (${num(topEntries)} of ${num(lp.rowsWritten)}). The snapshot row, its new block and node alone come to ${num(snapshotEntries + blockEntries + nodeEntries)} entries against 1 + ${TARGETS.extraRowsPerSnapshot}; meeting the target needs fewer index entries where they dominate — fewer \`turn_snapshots\` indexes, a roll-up and a pointer whose index keys do not move on every phase.`
   }
 
 **Independent of the history.** rows_written per repeated block (least squares over all ${w.snapshots} snapshots):
-${num(Math.abs(w.rowsWrittenSlopePerRepeatedBlock) < 5e-5 ? 0 : w.rowsWrittenSlopePerRepeatedBlock, 4)}. **Rows read** are where full and delta posts differ: a full post's read batch looks up
-the path node of every block it carries (${num(w.rowsReadSlopePerRepeatedBlock.full, 2)} rows read per repeated block; ${num(w.firstTenRowsRead.full)} for the first 10 snapshots,
-${num(w.lastTenRowsRead.full)} for the last 10), a delta only its prefix and its new nodes (${num(Math.abs(w.rowsReadSlopePerRepeatedBlock.delta) < 5e-4 ? 0 : w.rowsReadSlopePerRepeatedBlock.delta, 3)} per repeated block;
+${num(Math.abs(w.rowsWrittenSlopePerRepeatedBlock) < 5e-5 ? 0 : w.rowsWrittenSlopePerRepeatedBlock, 4)}. **Rows read** are where full and delta posts differ: a full post's batch looks up the path
+node of every block it carries to decide which are new (${num(w.rowsReadSlopePerRepeatedBlock.full, 2)} rows read per repeated block; ${num(w.firstTenRowsRead.full)} for the
+first 10 snapshots, ${num(w.lastTenRowsRead.full)} for the last 10), a delta only its prefix and its new nodes (${num(Math.abs(w.rowsReadSlopePerRepeatedBlock.delta) < 5e-4 ? 0 : w.rowsReadSlopePerRepeatedBlock.delta, 3)} per repeated block;
 ${num(w.firstTenRowsRead.delta)} vs ${num(w.lastTenRowsRead.delta)}). D1 prices a row read at a thousandth of a row written, so even the full posts' reads
 cost less than one written row here; the request bytes (above, and §4) are the larger difference.
 

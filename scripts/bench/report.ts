@@ -36,8 +36,8 @@ function summaryTable(r: BenchResults, s: Summary): string {
   ]);
   rows.push([
     "1",
-    "Stage profile of a write (ms): zod / read / hashes / chains; D1 read + write batch (D1 time)",
-    s.write_validate_ms === null ? "—" : `${num(s.write_validate_ms, 2)} / ${num(s.write_read_ms, 2)} / ${num(s.write_hash_ms, 2)} / ${num(s.write_chains_ms, 2)}; ${num(s.write_d1_ms, 0)}`,
+    "Stage profile of a write (ms): zod / read / hashes / chains; its one D1 batch (D1 time)",
+    s.write_validate_ms === null ? "—" : `${num(s.write_validate_ms, 2)} / ${num(s.write_read_ms, 2)} / ${num(s.write_hash_ms, 2)} / ${num(s.write_chains_ms, 2)}; ${num(s.write_d1_ms, 2)}`,
     "report",
     "",
   ]);
@@ -55,7 +55,13 @@ function summaryTable(r: BenchResults, s: Summary): string {
     `≤ ${TARGETS.extraTableRowsPerSnapshot}`,
     verdict(s.extra_table_rows_per_snapshot === null ? null : s.extra_table_rows_per_snapshot <= TARGETS.extraTableRowsPerSnapshot),
   ]);
-  rows.push(["2", "D1 statements / round trips per write (read batch, then write batch)", w ? `${num(s.statements_per_write)} / ${num(s.round_trips_per_write)}` : "—", "report", ""]);
+  rows.push([
+    "2",
+    "D1 statements / round trips per new snapshot: full post; delta (prefix guard added); replay (fallback: refused batch + read)",
+    w ? `**${num(s.statements_per_write)} / ${num(s.round_trips_per_write)}**; ${num(s.statements_per_delta_write)} / ${num(s.round_trips_per_delta_write)}; ${s.replay_round_trips === null ? "—" : `${num(s.replay_round_trips)} round trips`}` : "—",
+    "1 round trip",
+    verdict(w ? s.round_trips_per_write === 1 && s.round_trips_per_delta_write === 1 : null),
+  ]);
   rows.push([
     "2",
     "Rows written vs old blocks repeated; rows read per write, last 10 snapshots: full / delta posts",
@@ -128,6 +134,8 @@ function summaryTable(r: BenchResults, s: Summary): string {
     verdict(b?.heaviest ? b.heaviest.seconds < D1_STATEMENT_LIMIT_SECONDS : null) + (b?.heaviest && b.heaviest.seconds >= CHUNK_BUDGET_SECONDS ? " → chunk (§6)" : ""),
   ]);
   rows.push(["7", "Bundle (deploy dry run), raw / gzip", r.bundle ? `${kib(r.bundle.rawBytes)} / ${kib(r.bundle.gzipBytes)}` : "—", "report", ""]);
+  const benchCode = r.bundle ? [...r.bundle.benchOnly.inputs, ...r.bundle.benchOnly.modulesWithBaselinePath] : null;
+  rows.push(["7", "… bench-only code in it (`src/bench/`, the baseline route's path)", benchCode === null ? "—" : benchCode.length === 0 ? "none" : `**${benchCode.join(", ")}**`, "none", verdict(benchCode === null ? null : benchCode.length === 0)]);
   rows.push([
     "7",
     "Start-up: Worker global scope CPU; `wrangler dev` to first 200",
@@ -188,11 +196,11 @@ Code: \`scripts/bench/\` (one module per section). By hand, each figure comes fr
 
 | § | Figure | By hand |
 |---|---|---|
-| 1 | throughput | \`wrangler dev --var BENCHMARK_BASELINE:on\`, then \`npx autocannon -c 4 -d 5 -m POST -H 'authorization: Bearer …' -H 'content-type: application/json' -b @snapshot.json http://127.0.0.1:8787/api/turns\` (and \`/api/bench/baseline\`); the bench varies the body per request, which the CLI cannot |
-| 1, 2 | stage profile, rows per write | D1's \`meta\` of the two \`db.batch\` calls in \`saveSnapshots\` (\`rows_written\`, \`rows_read\`, \`changes\`, \`duration\`); \`SELECT count(*)\` per table before and after |
+| 1 | throughput | \`wrangler dev src/bench/worker.ts\` (the bench-only entry: the baseline route, and the production Worker for everything else), then \`npx autocannon -c 4 -d 5 -m POST -H 'authorization: Bearer …' -H 'content-type: application/json' -b @snapshot.json http://127.0.0.1:8787/api/turns\` (and \`/api/bench/baseline\`); the bench varies the body per request, which the CLI cannot |
+| 1, 2 | stage profile, rows per write | D1's \`meta\` of the \`db.batch\` call in \`saveSnapshots\` — one for a new snapshot; for a replay the refused batch (no meta) and the read batch (\`rows_written\`, \`rows_read\`, \`changes\`, \`duration\`); \`SELECT count(*)\` per table before and after |
 | 3 | read cost | \`curl -H 'authorization: Bearer …' 'http://127.0.0.1:8787${LIST_PATH}'\` and \`…${DETAIL_PATH}\` |
 | 4 | growing conversation | \`POST /api/turns\` with the client's bodies (\`src/client/turnstore-client.ts\`), the write log's \`rows_written\`; \`curl … '${summaryPath("CONV")}'\`; \`sqlite3 FILE 'PRAGMA page_count; PRAGMA page_size'\` on the stopped database |
-| 5 | deletion | \`curl -X DELETE -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:8787/api/conversations/CONV\`, the log line \`"event":"conversation_deleted"\`; \`SELECT count(*) … WHERE conv_id = 'CONV'\` per table |
+| 5 | deletion | \`curl -X DELETE -H 'authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:8787/api/conversations/CONV\`, the write log line \`"event":"write"\` of \`DELETE /api/conversations/:conv_id\`; \`SELECT count(*) … WHERE conv_id = 'CONV'\` per table |
 | 6 | backfill | \`wrangler d1 migrations apply DB --local --persist-to DIR\` on a legacy database; \`wrangler d1 execute DB --local --persist-to DIR --file drizzle/0002_backfill.sql --json\` gives each statement's \`meta.duration\` |
 | 7 | bundle, start-up | \`wrangler deploy --dry-run --outdir DIR --metafile DIR/meta.json\`; \`wrangler check startup\` |
 `;

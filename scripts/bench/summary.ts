@@ -5,7 +5,7 @@
 import type { GrowingVariantResult } from "./growing";
 import type { BenchResults } from "./index";
 import type { ReadQueryCost } from "./read-cost";
-import { round, sum } from "./stats";
+import { round, sum } from "../lib/stats";
 
 /** The Go implementation's benchmark: 200 snapshots of a 2000-snapshot conversation (native SQLite, 8 cores). */
 export const GO_ANCHOR_MS = 10.8;
@@ -48,16 +48,22 @@ export interface Summary {
   write_read_ms: number | null;
   write_hash_ms: number | null;
   write_chains_ms: number | null;
-  write_d1_read_ms: number | null;
+  /** The write's one D1 round trip, wall time through wrangler's proxy (median). */
   write_d1_write_ms: number | null;
   write_baseline_d1_ms: number | null;
   /** readSnapshot + block hashes + chains (what prepareSnapshot did). */
   write_prepare_ms: number | null;
   write_sha256_ms: number | null;
-  /** D1's own time of both batches (meta.duration). */
+  /** D1's own time of the write's one batch (meta.duration). */
   write_d1_ms: number | null;
+  /** A new snapshot posted in full (the headline), and as a delta (prefix guard added): one batch each. */
   statements_per_write: number | null;
   round_trips_per_write: number | null;
+  statements_per_delta_write: number | null;
+  round_trips_per_delta_write: number | null;
+  /** The fallback, measured on a replay: the refused batch + the read batch (wall time through the proxy, both). */
+  replay_round_trips: number | null;
+  replay_d1_ms: number | null;
   /** meta.rows_read of the last 10 snapshots of the rows-per-write conversation, posted in full and as deltas. */
   rows_read_per_write_full: number | null;
   rows_read_per_write_delta: number | null;
@@ -168,14 +174,17 @@ export function summarize(r: BenchResults): Summary {
     write_read_ms: round(p?.readMs, 3),
     write_hash_ms: round(p?.hashMs, 3),
     write_chains_ms: round(p?.chainsMs, 3),
-    write_d1_read_ms: round(p?.d1ReadMs, 2),
     write_d1_write_ms: round(p?.d1WriteMs, 2),
     write_baseline_d1_ms: round(p?.baselineMs, 2),
     write_prepare_ms: p ? round(p.readMs + p.hashMs + p.chainsMs, 3) : null,
     write_sha256_ms: round(p?.hashMs, 3),
-    write_d1_ms: p ? round(p.d1ReadSqlMs + p.d1WriteSqlMs, 2) : null,
+    write_d1_ms: round(p?.d1WriteSqlMs, 2),
     statements_per_write: round(w?.statementsPerWrite),
     round_trips_per_write: round(w?.roundTripsPerWrite),
+    statements_per_delta_write: round(w?.statementsPerDeltaWrite),
+    round_trips_per_delta_write: round(w?.roundTripsPerDeltaWrite),
+    replay_round_trips: p ? p.replay.roundTrips : null,
+    replay_d1_ms: p ? round(p.replay.refusedMs + p.replay.readMs, 2) : null,
     rows_read_per_write_full: round(w?.lastTenRowsRead.full),
     rows_read_per_write_delta: round(w?.lastTenRowsRead.delta),
     rows_after_conversation: w ? w.ourTotalRows.total : null,

@@ -2,8 +2,9 @@
  * The write path of POST /api/turns as the bench drives it from Node against local D1 (wrangler's
  * getPlatformProxy): what the route runs after its middleware and request schema — read the item
  * (readSnapshot), check the request's work bounds, hash its blocks and name its path nodes
- * (hashBlocks), then saveSnapshots (one read batch, one write batch) — the same functions, in the
- * same order, as prepareRequest in src/routes/ingest/ingest.handlers.ts.
+ * (hashBlocks), then saveSnapshots (one batch for a new snapshot whose blocks are all in the
+ * request; read-then-write otherwise) — the same functions, in the same order, as prepareRequest in
+ * src/routes/ingest/ingest.handlers.ts.
  */
 import { getPlatformProxy } from "wrangler";
 import { join } from "node:path";

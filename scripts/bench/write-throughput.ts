@@ -1,20 +1,23 @@
 /**
  * Write throughput over HTTP (issue 7 §1): POST /api/turns with a growing conversation against the
- * benchmark-only baseline route of the same Worker (one single-row insert), alternated round by
- * round in one `wrangler dev`, with autocannon on loopback. Every run is bounded in time and count.
+ * benchmark-only baseline route (one single-row insert), alternated round by round in one `wrangler
+ * dev` of the bench-only entry src/bench/worker.ts (the baseline route, and the production Worker for
+ * every other request), with autocannon on loopback. Every run is bounded in time and count.
  *
  * Two baselines: one receiving the same snapshot bodies (so transport, body checks and JSON parsing
  * cost the same on both sides and the difference is the snapshot write path: validation, reading
- * and hashing the turn, and its two D1 batches), and one receiving `{}` (the cheapest write this
+ * and hashing the turn, and its one D1 batch), and one receiving `{}` (the cheapest write this
  * Worker can do). The snapshot stream posts 2 × connections conversations round-robin, each in
  * order (conversation.ts throughputSnapshot).
  */
 import autocannon from "autocannon";
 import type { DevServer } from "../lib/wrangler-dev";
 import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
-import { median } from "./stats";
+import { median } from "../lib/stats";
 
-/** BENCH_BASELINE_PATH of src/routes/bench-baseline.ts (not imported: that pulls the whole Worker into Node). */
+/** The Worker entry the throughput run serves: production's, plus the baseline route. */
+export const BENCH_ENTRY = "src/bench/worker.ts";
+/** BENCH_BASELINE_PATH of src/bench/baseline-route.ts (not imported: that pulls the whole Worker into Node). */
 const BASELINE_PATH = "/api/bench/baseline";
 
 export const VARIANTS = ["snapshot", "baseline_same_body", "baseline_empty_body"] as const;

@@ -21,7 +21,6 @@ import {
   loadLegacyRows,
   readTurnRows,
   recountConversations,
-  runBackfill,
   turnEvidence,
   type ConversationEvidence,
   type ConversationTotals,
@@ -32,6 +31,7 @@ import { MAX_BLOCKS_PER_REQUEST, MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../sr
 import { identityKey, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { TurnFormatError } from "../../src/turn/turn";
 import { applyMigrations, d1Step, describeTarget, openDatabase, type D1Target } from "../lib/d1";
+import { runBackfill } from "../lib/migrations";
 import { grownBy, summarizeImport, type ImportSummary, type TableSummary } from "./import-summary";
 import { detectLayout, type Layout } from "./layout";
 import { countBy, keyText, rawKey, RowProblem, turnKey, type Finding, type NormalizedSource, type TimelineConversation } from "./legacy-source";

@@ -5,11 +5,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import initSqlJs, { type Database, type SqlValue } from "sql.js";
-
-/** An input the tool cannot use; the CLI prints the message as one line and exits with 2. */
-export class InputError extends Error {
-  override name = "InputError";
-}
+import { InputError } from "../lib/cli";
 
 export type Row = Record<string, SqlValue>;
 

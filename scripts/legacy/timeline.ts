@@ -11,7 +11,8 @@
  *
  * Other timeline tables (timeline_entities, timeline_versions) hold UI projections, not turns.
  */
-import { InputError, type Row, type SqliteFile } from "./sqlite-file";
+import { InputError } from "../lib/cli";
+import type { Row, SqliteFile } from "./sqlite-file";
 import { integer, keyText, rawKey, RowProblem, textOr, type Finding, type TimelineConversation } from "./legacy-source";
 import { selectColumns } from "./normalized-store";
 

@@ -9,24 +9,18 @@
  *
  * Migrations are applied with `wrangler d1 migrations apply` (what deployments run).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
-import { quietEnv } from "./quiet-env.mjs";
-import { ROOT, WRANGLER } from "./wrangler-dev";
+import { D1Error, WranglerError } from "./cli";
+import { ROOT, spawnWrangler } from "./wrangler-dev";
 
 export type D1Target = { remote: false; persistTo?: string } | { remote: true };
 
 export function describeTarget(target: D1Target): string {
   if (target.remote) return "remote D1 (binding DB in wrangler.toml)";
   return `local D1 (${target.persistTo ? `--persist-to ${target.persistTo}` : ".wrangler/state"})`;
-}
-
-/** wrangler failed (bad credentials, unreachable API, a failing migration…): one line for the operator. */
-export class WranglerError extends Error {
-  override name = "WranglerError";
 }
 
 function targetArgs(target: D1Target): string[] {
@@ -45,14 +39,9 @@ export function wranglerFailure(stdout: string, stderr: string): string {
 
 /** `wrangler d1 migrations apply DB`: brings any database to the schema the scripts write. */
 export function applyMigrations(target: D1Target): void {
-  const result = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", ...targetArgs(target)], { cwd: ROOT, env: quietEnv, encoding: "utf8" });
+  const result = spawnWrangler(["d1", "migrations", "apply", "DB", ...targetArgs(target)]);
   if (result.error) throw new WranglerError(`could not run wrangler: ${result.error.message}`);
   if (result.status !== 0) throw new WranglerError(wranglerFailure(result.stdout, result.stderr));
-}
-
-/** A D1 statement or batch failed (SQL error, limit, unreachable remote): one line naming the database. */
-export class D1Error extends Error {
-  override name = "D1Error";
 }
 
 /** Runs one step against D1; a failure becomes a D1Error that says which step on which database. */

@@ -1,7 +1,8 @@
 /**
- * Starts `wrangler dev` for scripts and Node-side tests (bench, load test, browser test): local D1
- * under a chosen --persist-to folder, migrations applied first, loopback only. stop() kills the
- * wrangler process we started (its process group, so workerd goes too).
+ * Runs wrangler for the scripts and Node-side tests: the one place that spawns it (spawnWrangler,
+ * wranglerSync; scripts/lib/d1.ts builds on them), and `wrangler dev` (startDev: bench, load test,
+ * browser test) with local D1 under a chosen --persist-to folder, migrations applied first, loopback
+ * only. stop() kills the wrangler process we started (its process group, so workerd goes too).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
@@ -21,6 +22,8 @@ export interface DevOptions {
   /** Port on 127.0.0.1; omitted: a free one (the machine may be running other engineers' servers). */
   port?: number;
   persistTo: string;
+  /** Worker entry, relative to the repository root (wrangler dev's positional argument); omitted: wrangler.toml's `main`. */
+  entry?: string;
   vars?: Record<string, string>;
   /** Skip `wrangler d1 migrations apply` (the caller prepared the database). */
   skipMigrations?: boolean;
@@ -28,8 +31,14 @@ export interface DevOptions {
   onLine?: (line: string) => void;
 }
 
+/** Runs wrangler to the end in the repository, with the quiet environment; the result as spawnSync gives it. */
+export function spawnWrangler(args: string[], options: { input?: string } = {}) {
+  return spawnSync(WRANGLER, args, { cwd: ROOT, env: quietEnv, encoding: "utf8", input: options.input, maxBuffer: 256 * 1024 * 1024 });
+}
+
+/** Runs wrangler; its stdout, or an Error with all it printed. */
 export function wranglerSync(args: string[], options: { input?: string } = {}) {
-  const result = spawnSync(WRANGLER, args, { cwd: ROOT, env: quietEnv, encoding: "utf8", input: options.input, maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnWrangler(args, options);
   if (result.status !== 0) {
     throw new Error(`wrangler ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   }
@@ -58,7 +67,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const vars = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const child: ChildProcess = spawn(
     WRANGLER,
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", options.persistTo, "--inspector-port", "0", ...vars],
+    ["dev", ...(options.entry ? [options.entry] : []), "--ip", "127.0.0.1", "--port", String(port), "--persist-to", options.persistTo, "--inspector-port", "0", ...vars],
     { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   // The tail of its output, for error messages (a long run logs one line per request).

@@ -21,7 +21,8 @@ function pathStep(key: string): string {
   return `."${key.replace(/"/g, '""')}"`;
 }
 
-function sqlString(text: string): string {
+/** A SQL string literal (the bench's generated databases quote with it too). */
+export function sqlString(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 

@@ -2,13 +2,13 @@
  * Old databases loaded as they are (the import tool's layouts A and B: the pre-cutover turns, blocks
  * and turn_block_membership): the rows go into the same legacy tables an old D1 database has, and
  * then through the same steps the migrations run on such a database — the backfill
- * (src/db/backfill-sql.ts) and the conversion to block paths (conversion.ts) — so an imported file
+ * (src/db/backfill-sql.ts; the import tool runs it with runBackfill of scripts/lib/migrations.ts) and
+ * the conversion to block paths (conversion.ts) — so an imported file
  * ends exactly as an upgraded database would. Loading never overwrites: rows D1 already has stay.
  *
  * Conversation evidence (a timeline's pointer, the runtimes recorded on imported turns) goes through
  * the one pointer rule, UPSERT_CONVERSATION_EVENTS.
  */
-import { generateBackfillSql } from "../db/backfill-sql";
 import { conversations, type blocks, type turnBlockMembership, type turns } from "../db/schema";
 import { compareUtf8 } from "../turn/canonical-json";
 import { convertLegacySnapshots } from "./conversion";
@@ -74,19 +74,6 @@ export async function loadLegacyRows(
     }
   }
   return result;
-}
-
-/** The backfill migration's statements (the same text as drizzle/0002_backfill.sql). */
-export function backfillStatements(): string[] {
-  return generateBackfillSql()
-    .split("--> statement-breakpoint")
-    .map((s) => s.trim())
-    .filter((s) => s.split("\n").some((line) => line.trim() !== "" && !line.trim().startsWith("--")));
-}
-
-/** Runs the backfill (idempotent: it fills only what is still empty or missing). */
-export async function runBackfill(db: D1Handle): Promise<void> {
-  for (const sql of backfillStatements()) await db.prepare(sql).run();
 }
 
 /**

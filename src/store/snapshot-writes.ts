@@ -182,6 +182,30 @@ ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
     WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
     THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
 
+/**
+ * Every statement this module sends, by name — for tools that tell apart what a write sent
+ * (scripts/bench counts rows and statements per write by them).
+ */
+export const SNAPSHOT_WRITE_STATEMENTS = {
+  // Read, then write.
+  FIND_NODES,
+  SELECT_EXISTING,
+  FIND_DELETIONS,
+  FIND_CONVERSATION_BLOCKS,
+  INSERT_SNAPSHOTS,
+  UPSERT_BLOCKS,
+  COUNT_REFERENCES,
+  INSERT_NODES,
+  // The one-round-trip write (INSERT_SNAPSHOTS too).
+  REFUSE_DELETING,
+  UPSERT_BLOCKS_ON_NEW_NODES,
+  INSERT_NEW_NODES,
+  REFUSE_UNKNOWN_PREFIX,
+  // Both.
+  UPSERT_CONVERSATION_EVENTS,
+  UPSERT_TURNS,
+} as const;
+
 export type SaveOutcome = "created" | "unchanged";
 
 export interface SaveResult {

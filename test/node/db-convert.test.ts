@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { readNormalizedFile } from "../../scripts/legacy/run-import";
 import { applyMigrations, withDatabase, type D1Target } from "../../scripts/lib/d1";
 import { ROOT } from "../../scripts/lib/wrangler-dev";
-import { loadLegacyRows, runBackfill } from "../../src/store/legacy-rows";
+import { runBackfill } from "../../scripts/lib/migrations";
+import { loadLegacyRows } from "../../src/store/legacy-rows";
 import { listSnapshots } from "../../src/store/snapshot-reads";
 import { layoutA } from "./import.fixtures";
 

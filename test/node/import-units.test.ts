@@ -7,14 +7,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { helpText, parseFlags, TARGET_OPTIONS, targetFrom, UsageError } from "../../scripts/legacy/cli-flags";
+import { helpText, InputError, parseFlags, TARGET_OPTIONS, targetFrom, UsageError } from "../../scripts/lib/cli";
 import { detectLayout } from "../../scripts/legacy/layout";
 import { formatProgress, createProgress } from "../../scripts/legacy/progress";
 import { Chunk, CHUNK_NEW_BLOCK_ROWS, CHUNK_SNAPSHOTS, readNormalizedFile, runImport } from "../../scripts/legacy/run-import";
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../src/turn/limits";
 import { prepareSnapshot, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { prepareSnapshotRow, snapshotRequestOf } from "../../scripts/legacy/snapshot-store";
-import { InputError, openSqliteFile } from "../../scripts/legacy/sqlite-file";
+import { openSqliteFile } from "../../scripts/legacy/sqlite-file";
 import { readTimelineRows } from "../../scripts/legacy/timeline";
 import { describeTarget, wranglerFailure } from "../../scripts/lib/d1";
 import {

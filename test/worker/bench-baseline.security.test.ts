@@ -1,16 +1,33 @@
 /**
- * The benchmark-only baseline route (src/routes/bench-baseline.ts) does not exist unless the var
- * BENCHMARK_BASELINE is "on": off by default it is indistinguishable from an unknown path and writes
- * nothing; on, it is a token-guarded single-row insert.
+ * The benchmark baseline (POST /api/bench/baseline) lives only in the bench-only entry
+ * src/bench/worker.ts, which `npm run bench` runs under `wrangler dev`: the production Worker
+ * (src/index.ts, what the harness calls and `wrangler deploy` bundles) does not have it — every
+ * method is a 404 like an unknown path, nothing is written, and the OpenAPI document does not list
+ * it. The bench entry serves it as a token-guarded single-row insert and hands everything else to
+ * the real Worker.
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, databaseDigest, json, post, tableCounts } from "./harness";
+import benchWorker from "../../src/bench/worker";
+import { call, databaseDigest, INGEST_TOKEN, json, tableCounts } from "./harness";
 
 const PATH = "/api/bench/baseline";
-const on = { env: { BENCHMARK_BASELINE: "on" } as unknown as Partial<Env> };
 
-describe("bench baseline route, BENCHMARK_BASELINE unset (production)", () => {
-  it.each(["GET", "POST", "PUT", "DELETE"])("%s answers 404 like an unknown path and changes nothing", async (method) => {
+/** A request to the bench entry, as harness `call` makes them to the production Worker. */
+async function callBench(method: string, path: string, options: { token?: string | null; raw?: string } = {}): Promise<Response> {
+  const headers = new Headers({ "content-type": "application/json" });
+  const token = options.token === undefined ? INGEST_TOKEN : options.token;
+  if (token !== null) headers.set("authorization", `Bearer ${token}`);
+  const body = method === "GET" || method === "HEAD" ? undefined : (options.raw ?? "{}");
+  const ctx = createExecutionContext();
+  const response = await benchWorker.fetch(new Request(`https://turnstore.test${path}`, { method, headers, body }), env as Env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+describe("production Worker (src/index.ts): no baseline route", () => {
+  it.each(["GET", "POST", "PUT", "DELETE", "PATCH"])("%s answers 404 NOT_FOUND like an unknown path and changes nothing", async (method) => {
     const before = await databaseDigest();
     const res = await call(method, PATH, method === "GET" || method === "DELETE" ? {} : { body: { conv_id: "x" } });
     expect(res.status).toBe(404);
@@ -19,39 +36,51 @@ describe("bench baseline route, BENCHMARK_BASELINE unset (production)", () => {
     expect(await databaseDigest()).toBe(before);
   });
 
-  it("any other value than \"on\" keeps it off", async () => {
-    const res = await post(PATH, {}, { env: { BENCHMARK_BASELINE: "true" } as unknown as Partial<Env> });
-    expect(res.status).toBe(404);
-  });
-
   it("is not in the OpenAPI document", async () => {
     const doc = await json(await call("GET", "/api/openapi.json", { token: null }));
     expect(Object.keys(doc.paths)).not.toContain(PATH);
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith("/api/bench"))).toEqual([]);
   });
 });
 
-describe("bench baseline route, BENCHMARK_BASELINE=on (npm run bench)", () => {
-  it("inserts exactly one conversations row per request", async () => {
-    const before = await tableCounts();
-    const res = await post(PATH, {}, on);
-    expect(res.status).toBe(201);
-    const body = await json(res);
-    expect(body.conv_id).toMatch(/^bench-baseline-/);
-    const after = await tableCounts();
-    expect(after).toEqual({ ...before, conversations: before.conversations! + 1 });
+describe("bench entry (src/bench/worker.ts, npm run bench only)", () => {
+  it("inserts exactly one conversations row per POST", async () => {
+    for (let i = 0; i < 2; i++) {
+      const before = await tableCounts();
+      const res = await callBench("POST", PATH);
+      expect(res.status).toBe(201);
+      const body = (await res.json()) as { conv_id: string; rows_written: number };
+      expect(body.conv_id).toMatch(/^bench-baseline-/);
+      expect(await tableCounts()).toEqual({ ...before, conversations: before.conversations! + 1 });
+    }
   });
 
-  it("needs the ingest token, checked before the body", async () => {
+  it("needs the ingest token, checked before the body: 401 and nothing written", async () => {
     const before = await databaseDigest();
-    const res = await call("POST", PATH, { ...on, token: null, raw: "not json" });
+    const res = await callBench("POST", PATH, { token: null, raw: "not json" });
     expect(res.status).toBe(401);
-    expect((await json(res)).error.code).toBe("UNAUTHORIZED");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
     expect(await databaseDigest()).toBe(before);
   });
 
-  it("other methods are 405 with Allow: POST", async () => {
-    const res = await call("GET", PATH, on);
+  it("answers GET with 405 and Allow: POST", async () => {
+    const res = await callBench("GET", PATH);
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("POST");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("METHOD_NOT_ALLOWED");
+  });
+
+  it("hands every other request to the production Worker", async () => {
+    const health = await callBench("GET", "/healthz", { token: null });
+    expect(health.status).toBe(200);
+    const unknown = await callBench("GET", "/api/bench/other");
+    expect(unknown.status).toBe(404);
+    const doc = (await (await callBench("GET", "/api/openapi.json", { token: null })).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).not.toContain(PATH);
+  });
+
+  it("exports the production Worker's scheduled handler", async () => {
+    const { default: worker } = await import("../../src/index");
+    expect(benchWorker.scheduled).toBe(worker.scheduled);
   });
 });

@@ -7,6 +7,7 @@ import { listSnapshots, type SnapshotFilter, type SnapshotPosition } from "../..
 import { turnToJson, turnToYaml } from "../../turn/turn";
 import { conversationView } from "../conversation-view";
 import { givenFilter } from "../schemas";
+import { turnListBody } from "./debug.wire";
 import { DEFAULT_LIMIT, MAX_LIMIT, type getConversationRoute, type getTurnRoute, type listConversationsRoute, type listTurnsRoute } from "./debug.routes";
 
 const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
@@ -52,26 +53,9 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
   const withBlocks = query.payload !== "none";
   const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT, withBlocks });
+  const nextCursor = page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null;
   return c.json(
-    {
-      conv_id: query.conv_id ?? "",
-      session_id: query.session_id ?? "",
-      phase: query.phase ?? "",
-      runtime_key: query.runtime_key ?? "",
-      inference_id: query.inference_id ?? "",
-      since_ms: query.since_ms ?? 0,
-      items: page.records.map((r) => ({
-        conv_id: r.convId,
-        session_id: r.sessionId,
-        turn_id: r.turnId,
-        phase: r.phase,
-        runtime_key: r.runtimeKey,
-        inference_id: r.inferenceId,
-        created_at_ms: r.createdAtMs,
-        ...(withBlocks ? { payload: turnToYaml(r.turn) } : { block_count: r.blockCount }),
-      })),
-      next_cursor: page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null,
-    },
+    turnListBody(query, page.records, (r) => (withBlocks ? { payload: turnToYaml(r.turn) } : { block_count: r.blockCount }), nextCursor),
     200,
   );
 };

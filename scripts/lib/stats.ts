@@ -1,4 +1,4 @@
-/** Small statistics for benchmark samples. */
+/** Small statistics for benchmark and load-test samples (npm run bench, npm run loadtest). */
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

@@ -1,0 +1,26 @@
+/**
+ * BENCH-ONLY Worker entry — `npm run bench` starts `wrangler dev src/bench/worker.ts`; `wrangler
+ * deploy` bundles src/index.ts (wrangler.toml `main`), which never imports anything under src/bench/,
+ * so none of this is in the production bundle (the bench's bundle section checks that).
+ *
+ * Why it exists: the write-throughput benchmark compares POST /api/turns with a baseline, the
+ * cheapest write this Worker can make (POST /api/bench/baseline, src/bench/baseline-route.ts: one
+ * single-row insert behind the same middleware), in the same Worker and the same run. That route
+ * has no place in production, so it lives in this entry: it serves the baseline path itself (on an
+ * app built by the same createApp — request ids, error envelope, 404/405, write log) and hands every
+ * other request, and the Cron Trigger, to the real Worker unchanged.
+ */
+import { createApp } from "../http/app";
+import worker from "../index";
+import baseline, { BENCH_BASELINE_PATH } from "./baseline-route";
+
+const bench = createApp();
+bench.route("/", baseline);
+
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === BENCH_BASELINE_PATH) return bench.fetch(request, env, ctx);
+    return worker.fetch(request, env, ctx);
+  },
+  scheduled: worker.scheduled,
+} satisfies ExportedHandler<Env>;
