@@ -120,7 +120,8 @@ describe("a conversation token", () => {
     await expectError(await read(conv, { token }), 404, "NOT_FOUND", /session "s3"/);
   });
 
-  it("counts against the conversation's rate limit", async () => {
+  // Up to 5 s waiting for a fresh rate-limit window, then the burst.
+  it("counts against the conversation's rate limit", { timeout: 30_000 }, async () => {
     const conv = uid("conv-r-rate");
     await seed(conv);
     const token = await mint(conv);

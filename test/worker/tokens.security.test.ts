@@ -169,7 +169,8 @@ describe("refused credentials", () => {
 });
 
 describe("rate limits (wrangler.toml [[ratelimits]])", () => {
-  it("a burst of 250 writes in 10 s from one conversation token is stopped; refused writes store nothing", async () => {
+  // Each of these may wait up to 5 s for a fresh rate-limit window before its burst.
+  it("a burst of 250 writes in 10 s from one conversation token is stopped; refused writes store nothing", { timeout: 30_000 }, async () => {
     const conv = uid("conv-burst");
     const { token } = await mint(conv);
     const statuses: number[] = [];
@@ -191,7 +192,7 @@ describe("rate limits (wrangler.toml [[ratelimits]])", () => {
     expect(stored!.n).toBe(accepted);
   });
 
-  it("one client address is limited across conversations", async () => {
+  it("one client address is limited across conversations", { timeout: 30_000 }, async () => {
     const address = { ...ORIGIN, "cf-connecting-ip": "203.0.113.7" };
     let limited: Response | null = null;
     await freshRateWindow();
