@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireDebugToken } from "../../http/auth";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
-import { ConversationSchema, errorResponses, StoredTurnSchema } from "../schemas";
+import { ConversationSchema, errorResponses, SnapshotProjectionSchema, StoredTurnSchema } from "../schemas";
 
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 200;
@@ -100,19 +100,10 @@ export const getConversationRoute = createRoute({
   },
 });
 
-const SnapshotItemSchema = z
-  .object({
-    conv_id: z.string(),
-    session_id: z.string(),
-    turn_id: z.string(),
-    phase: z.string(),
-    runtime_key: z.string().openapi({ description: "This snapshot's own runtime ('' when unknown)" }),
-    inference_id: z.string().openapi({ description: "This snapshot's own inference id ('' when unknown)" }),
-    created_at_ms: z.number().int(),
-    payload: z.string().optional().openapi({ description: "The snapshot's turn as YAML (absent with payload=none)" }),
-    block_count: z.number().int().optional().openapi({ description: "Number of blocks (only with payload=none)" }),
-  })
-  .openapi("SnapshotItem");
+const SnapshotItemSchema = SnapshotProjectionSchema.extend({
+  payload: z.string().optional().openapi({ description: "The snapshot's turn as YAML (absent with payload=none)" }),
+  block_count: z.number().int().optional().openapi({ description: "Number of blocks (only with payload=none)" }),
+}).openapi("SnapshotItem");
 
 export const listTurnsRoute = createRoute({
   method: "get",
