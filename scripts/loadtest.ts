@@ -137,9 +137,9 @@ const conversations: Conversation[] = Array.from({ length: CONVERSATIONS }, (_, 
 }));
 const byConv = new Map(conversations.map((c) => [c.convId, c]));
 
-/** Event times are unique across the run (a counter over a fixed start), so "newest" has no ties;
- * concurrent loops deliver them out of order. */
-let clock = Date.UTC(2030, 0, 1);
+/** Event times are unique across the run (a counter from a day ago: the Worker refuses event times
+ * ahead of its clock), so "newest" has no ties; concurrent loops deliver them out of order. */
+let clock = Date.now() - 86_400_000;
 const nextTime = () => ++clock;
 
 const acked = new Map<string, Snapshot>();
