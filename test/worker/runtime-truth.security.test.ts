@@ -6,28 +6,18 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { sha256Hex } from "../../src/turn/block-hash";
-import { call, databaseDigest, get, json, post, turnBody, uid } from "./harness";
+import { call, get, json, post, turnBody, uid, expectRejected } from "./harness";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const put = (conv: string, body: unknown, options: Parameters<typeof call>[2] = {}) =>
   call("PUT", `/api/conversations/${encodeURIComponent(conv)}/runtime`, { ...options, body });
 
-async function expectRefused(send: () => Promise<Response>, status: number, code: string, message?: RegExp) {
-  const before = await databaseDigest();
-  const res = await send();
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  if (message) expect(body.error.message).toMatch(message);
-  expect(await databaseDigest()).toBe(before);
-  return body;
-}
-
 describe("event times are bounded (CONTRACT §5.1)", () => {
   it("a switch far in the future cannot pin the pointer, the activity time or the session", async () => {
     const conv = uid("conv-pin");
     await post("/api/turns", turnBody({ conv_id: conv, session_id: "real", turn_id: "t1", created_at_ms: Date.now() - 60_000, runtime_key: "inventory" }));
-    await expectRefused(() => put(conv, { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }), 422, "EVENT_TIME_IN_FUTURE", /at_ms .* ahead of the server clock/);
-    await expectRefused(() => put(uid("conv-new"), { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }), 422, "EVENT_TIME_IN_FUTURE");
+    await expectRejected(() => put(conv, { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }), 422, "EVENT_TIME_IN_FUTURE", /at_ms .* ahead of the server clock/);
+    await expectRejected(() => put(uid("conv-new"), { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }), 422, "EVENT_TIME_IN_FUTURE");
     // A real switch and a real turn still move it.
     expect((await json(await put(conv, { runtime_key: "planner" }))).resolved_runtime_key).toBe("planner");
     const at = Date.now();
@@ -40,13 +30,13 @@ describe("event times are bounded (CONTRACT §5.1)", () => {
     const conv = uid("conv-rewrite");
     await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 1_000, runtime_key: "inventory" }));
     const turnBefore = await env.DB.prepare("SELECT * FROM turns WHERE conv_id = ?1").bind(conv).first();
-    await expectRefused(
+    await expectRejected(
       () => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 8e15, runtime_key: "planner" })),
       422,
       "EVENT_TIME_IN_FUTURE",
       /created_at_ms/,
     );
-    await expectRefused(
+    await expectRejected(
       () => post("/api/turns/batch", { items: [turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: 2_000 }), turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: MAX_SAFE })] }),
       422,
       "EVENT_TIME_IN_FUTURE",
@@ -61,13 +51,13 @@ describe("event times are bounded (CONTRACT §5.1)", () => {
     const conv = uid("conv-skew");
     expect((await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: Date.now() + 200_000 }))).status).toBe(201);
     expect((await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t0", created_at_ms: 1 }))).status).toBe(201);
-    await expectRefused(
+    await expectRejected(
       () => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: Date.now() + 60_000 }), { env: { MAX_CLOCK_SKEW_MS: "1000" } }),
       422,
       "EVENT_TIME_IN_FUTURE",
       /at most 1000 ms/,
     );
-    await expectRefused(() => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t3" }), { env: { MAX_CLOCK_SKEW_MS: "soon" } }), 503, "NOT_CONFIGURED", /MAX_CLOCK_SKEW_MS/);
+    await expectRejected(() => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t3" }), { env: { MAX_CLOCK_SKEW_MS: "soon" } }), 503, "NOT_CONFIGURED", /MAX_CLOCK_SKEW_MS/);
   });
 });
 
@@ -181,7 +171,7 @@ describe("YAML never changes data silently (CONTRACT §5.2)", () => {
     ["1_000", "id: t\ndata:\n  n: 1_000\n", /reads differently/],
     [".nan", "id: t\ndata:\n  n: .nan\n", /JSON can hold/],
     ["2^53", "id: t\ndata:\n  n: 9007199254740993\n", /beyond/],
-  ])("%s → 422 INVALID_PAYLOAD, nothing stored", (_name, payload, message) => expectRefused(() => yamlPost(uid("conv-yaml"), payload), 422, "INVALID_PAYLOAD", message));
+  ])("%s → 422 INVALID_PAYLOAD, nothing stored", (_name, payload, message) => expectRejected(() => yamlPost(uid("conv-yaml"), payload), 422, "INVALID_PAYLOAD", message));
 
   it("dates and yes stay strings; the stored hash is the hash of the stored content; a replay is 200", async () => {
     const conv = uid("conv-dates");
@@ -197,13 +187,13 @@ describe("YAML never changes data silently (CONTRACT §5.2)", () => {
   it("anchors and aliases are refused before anything is expanded", async () => {
     const anchor = "x".repeat(64 * 1024);
     const bomb = `id: t\ndata:\n  a: &big "${anchor}"\n${Array.from({ length: 99 }, (_, i) => `  k${i}: *big`).join("\n")}\n`;
-    await expectRefused(() => yamlPost(uid("conv-alias"), bomb), 422, "INVALID_PAYLOAD", /anchors/);
+    await expectRejected(() => yamlPost(uid("conv-alias"), bomb), 422, "INVALID_PAYLOAD", /anchors/);
     // 1 MiB of aliases: refused without building the expansion.
     const many = `id: t\ndata:\n  - &a [1, 2, 3]\n${"  - *a\n".repeat(150_000)}`.slice(0, 1_000_000);
-    await expectRefused(() => yamlPost(uid("conv-alias"), many), 422, "INVALID_PAYLOAD", /anchors/);
+    await expectRejected(() => yamlPost(uid("conv-alias"), many), 422, "INVALID_PAYLOAD", /anchors/);
     // Beyond 1 MiB of YAML per request the reader is not even started (its cost is ~0.6 s per MiB).
-    await expectRefused(() => yamlPost(uid("conv-alias"), `${many}${"  - *a\n".repeat(100_000)}`), 413, "PAYLOAD_TOO_LARGE", /1 MiB/);
-    await expectRefused(
+    await expectRejected(() => yamlPost(uid("conv-alias"), `${many}${"  - *a\n".repeat(100_000)}`), 413, "PAYLOAD_TOO_LARGE", /1 MiB/);
+    await expectRejected(
       () => post("/api/turns/batch", { items: [0, 1].map((i) => ({ conv_id: uid("conv-alias"), session_id: "s", created_at_ms: 1, payload: `id: t${i}\ndata: "${"y".repeat(600_000)}"\n` })) }),
       413,
       "PAYLOAD_TOO_LARGE",
@@ -218,7 +208,7 @@ describe("lookalike ids are refused (CONTRACT §5.2)", () => {
     ["NFD café", "cafe\u0301"],
     ["right-to-left override", "\u202eX"],
   ])("%s in conv_id → 400, nothing stored", (_name, id) =>
-    expectRefused(() => post("/api/turns", turnBody({ conv_id: id, session_id: "s", turn_id: "t", created_at_ms: 1 })), 400, "INVALID_REQUEST", /conv_id must/));
+    expectRejected(() => post("/api/turns", turnBody({ conv_id: id, session_id: "s", turn_id: "t", created_at_ms: 1 })), 400, "INVALID_REQUEST", /conv_id must/));
 
   it("NFC café, and X, are one conversation each", async () => {
     const cafe = `${uid("c")}-café`;
@@ -227,5 +217,5 @@ describe("lookalike ids are refused (CONTRACT §5.2)", () => {
   });
 
   it("a runtime switch path id follows the same rule", () =>
-    expectRefused(() => put("conv\u200b", { runtime_key: "planner", session_id: "s" }), 400, "INVALID_PARAMETER", /format characters/));
+    expectRejected(() => put("conv\u200b", { runtime_key: "planner", session_id: "s" }), 400, "INVALID_PARAMETER", /format characters/));
 });

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { mintConversationToken, parseSigningKeys } from "../../src/tokens/conversation-token";
-import { call, freshRateWindow, databaseDigest, DEBUG_TOKEN, get, json, post, tableCounts, turnBody, uid } from "./harness";
+import { call, freshRateWindow, DEBUG_TOKEN, get, json, post, tableCounts, turnBody, uid, expectRejected } from "./harness";
 
 const ORIGIN = { origin: "https://chat.example.com" };
 const RATE_LIMITS_ON = { RATE_LIMITS: "on" } as Partial<Env>;
@@ -15,16 +15,6 @@ async function mint(conv_id: string, extra: Record<string, unknown> = {}) {
   const res = await post("/api/tokens", { conv_id, ...extra });
   expect(res.status).toBe(201);
   return (await json(res)) as { token: string; conv_id: string; session_id: string | null; expires_at_ms: number };
-}
-
-async function expectRefused(send: () => Promise<Response>, status: number, code: string, message?: RegExp) {
-  const before = await databaseDigest();
-  const res = await send();
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  if (message) expect(body.error.message).toMatch(message);
-  expect(await databaseDigest()).toBe(before);
-  return res;
 }
 
 const snapshot = (conv_id: string, turn_id = "t", session_id = "s", created_at_ms = 1) => turnBody({ conv_id, session_id, turn_id, created_at_ms });
@@ -53,19 +43,19 @@ describe("POST /api/tokens", () => {
     ["a lookalike conv_id", { conv_id: "c\u200b" }],
     ["an unknown field", { conv_id: "c", scope: "all" }],
   ])("%s → 400", async (_name, body) => {
-    await expectRefused(() => post("/api/tokens", body), 400, "INVALID_REQUEST");
+    await expectRejected(() => post("/api/tokens", body), 400, "INVALID_REQUEST");
   });
 
   it("is for servers: a conversation token, a browser with the ingest token, the debug token are refused", async () => {
     const { token } = await mint("conv-a");
-    await expectRefused(() => post("/api/tokens", { conv_id: "conv-a" }, { token }), 403, "FORBIDDEN", /cannot/);
-    await expectRefused(() => post("/api/tokens", { conv_id: "conv-a" }, { headers: ORIGIN }), 403, "FORBIDDEN", /browser/);
-    await expectRefused(() => post("/api/tokens", { conv_id: "conv-a" }, { token: DEBUG_TOKEN }), 401, "UNAUTHORIZED");
+    await expectRejected(() => post("/api/tokens", { conv_id: "conv-a" }, { token }), 403, "FORBIDDEN", /cannot/);
+    await expectRejected(() => post("/api/tokens", { conv_id: "conv-a" }, { headers: ORIGIN }), 403, "FORBIDDEN", /browser/);
+    await expectRejected(() => post("/api/tokens", { conv_id: "conv-a" }, { token: DEBUG_TOKEN }), 401, "UNAUTHORIZED");
   });
 
   it("fails closed without TOKEN_SIGNING_KEY, or with a weak one", async () => {
-    await expectRefused(() => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "" } as Partial<Env> }), 503, "NOT_CONFIGURED", /TOKEN_SIGNING_KEY/);
-    await expectRefused(() => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "k:short" } as Partial<Env> }), 503, "NOT_CONFIGURED", /at least 32/);
+    await expectRejected(() => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "" } as Partial<Env> }), 503, "NOT_CONFIGURED", /TOKEN_SIGNING_KEY/);
+    await expectRejected(() => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "k:short" } as Partial<Env> }), 503, "NOT_CONFIGURED", /at least 32/);
   });
 });
 
@@ -85,29 +75,29 @@ describe("a conversation token grants its conversation only", () => {
     const b = uid("conv-b");
     await post("/api/turns", snapshot(b, "t-b"));
     const { token } = await mint(a);
-    await expectRefused(() => call("POST", "/api/turns", { token, body: snapshot(b, "visitor"), headers: ORIGIN }), 403, "FORBIDDEN", /conv_id is not the conversation/);
-    await expectRefused(
+    await expectRejected(() => call("POST", "/api/turns", { token, body: snapshot(b, "visitor"), headers: ORIGIN }), 403, "FORBIDDEN", /conv_id is not the conversation/);
+    await expectRejected(
       () => call("POST", "/api/turns/batch", { token, body: { items: [snapshot(a, "ok"), snapshot(b, "visitor")] }, headers: ORIGIN }),
       403,
       "FORBIDDEN",
       /items\[1\]\.conv_id/,
     );
-    await expectRefused(() => put(b, { runtime_key: "evil", session_id: "s" }, token), 403, "FORBIDDEN");
+    await expectRejected(() => put(b, { runtime_key: "evil", session_id: "s" }, token), 403, "FORBIDDEN");
     // The same identity a real frontend is about to use stays free for it.
     expect((await post("/api/turns", snapshot(b, "visitor"))).status).toBe(201);
   });
 
   it("even a malformed item for another conversation is refused as forbidden, before validation", async () => {
     const { token } = await mint("conv-a");
-    await expectRefused(() => call("POST", "/api/turns", { token, body: { conv_id: "conv-b", session_id: 5 }, headers: ORIGIN }), 403, "FORBIDDEN");
+    await expectRejected(() => call("POST", "/api/turns", { token, body: { conv_id: "conv-b", session_id: 5 }, headers: ORIGIN }), 403, "FORBIDDEN");
   });
 
   it("a session-bound token writes its session only", async () => {
     const conv = uid("conv-sess");
     const { token } = await mint(conv, { session_id: "mine" });
     expect((await call("POST", "/api/turns", { token, body: snapshot(conv, "t1", "mine"), headers: ORIGIN })).status).toBe(201);
-    await expectRefused(() => call("POST", "/api/turns", { token, body: snapshot(conv, "t2", "theirs"), headers: ORIGIN }), 403, "FORBIDDEN", /session_id/);
-    await expectRefused(() => put(conv, { runtime_key: "planner", session_id: "theirs" }, token), 403, "FORBIDDEN", /session_id/);
+    await expectRejected(() => call("POST", "/api/turns", { token, body: snapshot(conv, "t2", "theirs"), headers: ORIGIN }), 403, "FORBIDDEN", /session_id/);
+    await expectRejected(() => put(conv, { runtime_key: "planner", session_id: "theirs" }, token), 403, "FORBIDDEN", /session_id/);
     expect((await put(conv, { runtime_key: "planner", session_id: "mine" }, token)).status).toBe(200);
   });
 
@@ -141,8 +131,9 @@ describe("refused credentials", () => {
     const wrongKey = (await mintConversationToken(parseSigningKeys("test-1:another-secret-of-the-same-length-0123456789"), { convId: conv })).token;
     const retired = (await mintConversationToken(parseSigningKeys("gone-1:a-retired-signing-secret-0123456789abcdef"), { convId: conv })).token;
     for (const bad of [expired, ...tampered, wrongKey, retired]) {
-      const res = await expectRefused(() => call("POST", "/api/turns", { token: bad, body, headers: ORIGIN }), 401, "UNAUTHORIZED");
-      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      let res: Response | undefined;
+      await expectRejected(async () => (res = await call("POST", "/api/turns", { token: bad, body, headers: ORIGIN })), 401, "UNAUTHORIZED");
+      expect(res!.headers.get("www-authenticate")).toMatch(/^Bearer/);
     }
   });
 
@@ -150,7 +141,7 @@ describe("refused credentials", () => {
     const conv = uid("conv-rot");
     const signedWithOld = (await mintConversationToken(parseSigningKeys("old-1:old-token-signing-secret-0123456789abcdef"), { convId: conv })).token;
     expect((await call("POST", "/api/turns", { token: signedWithOld, body: snapshot(conv), headers: ORIGIN })).status).toBe(201);
-    await expectRefused(
+    await expectRejected(
       () => call("POST", "/api/turns", { token: signedWithOld, body: snapshot(conv, "t2"), headers: ORIGIN, env: { TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef" } as Partial<Env> }),
       401,
       "UNAUTHORIZED",
@@ -160,9 +151,9 @@ describe("refused credentials", () => {
 
   it("the ingest token with an Origin header is refused on every write route", async () => {
     const conv = uid("conv-origin");
-    await expectRefused(() => call("POST", "/api/turns", { body: snapshot(conv), headers: ORIGIN }), 403, "FORBIDDEN", /server credential/);
-    await expectRefused(() => call("POST", "/api/turns/batch", { body: { items: [snapshot(conv)] }, headers: ORIGIN }), 403, "FORBIDDEN");
-    await expectRefused(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "p", session_id: "s" }, headers: ORIGIN }), 403, "FORBIDDEN");
+    await expectRejected(() => call("POST", "/api/turns", { body: snapshot(conv), headers: ORIGIN }), 403, "FORBIDDEN", /server credential/);
+    await expectRejected(() => call("POST", "/api/turns/batch", { body: { items: [snapshot(conv)] }, headers: ORIGIN }), 403, "FORBIDDEN");
+    await expectRejected(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "p", session_id: "s" }, headers: ORIGIN }), 403, "FORBIDDEN");
     // Without Origin (a server) it works.
     expect((await post("/api/turns", snapshot(conv))).status).toBe(201);
   });
@@ -240,12 +231,12 @@ describe("work bounds per request (checked before any hashing or write)", () => 
     // About 1.6 MiB: each block is {"kind":"user"} and gets the id <turn_id>#<ordinal>.
     const items = Array.from({ length: 100 }, (_, i) => ({ conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: `t${i}`, blocks: Array(1_000).fill({ kind: "user" }) } }));
     const before = await tableCounts();
-    await expectRefused(() => post("/api/turns/batch", { items }), 413, "TOO_MANY_BLOCKS", /more than 50000 blocks/);
+    await expectRejected(() => post("/api/turns/batch", { items }), 413, "TOO_MANY_BLOCKS", /more than 50000 blocks/);
     expect(await tableCounts()).toEqual(before);
   });
 
   it("more than 10,000 distinct new blocks in one request → 413", () =>
-    expectRefused(
+    expectRejected(
       () => post("/api/turns/batch", { items: [0, 1].map((i) => ({ conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: `t${i}`, blocks: tiny(5_001, `t${i}`) } })) }),
       413,
       "TOO_MANY_BLOCKS",
@@ -253,12 +244,12 @@ describe("work bounds per request (checked before any hashing or write)", () => 
     ));
 
   it("a snapshot listing more than 20,000 blocks → 413", () =>
-    expectRefused(() => post("/api/turns", { conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: Array(20_001).fill({}) } }), 413, "TOO_MANY_BLOCKS", /at most 20000/));
+    expectRejected(() => post("/api/turns", { conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: Array(20_001).fill({}) } }), 413, "TOO_MANY_BLOCKS", /at most 20000/));
 
   it("content that expands beyond 8 MiB when written → 413", () => {
     // "<" is one byte in the body and six ("\u003c") in the canonical JSON that is stored.
     const blocks = Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, kind: "user", payload: { text: "<".repeat(250_000) } }));
-    return expectRefused(() => post("/api/turns", { conv_id: "conv-wide", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } }), 413, "PAYLOAD_TOO_LARGE", /8 MiB/);
+    return expectRejected(() => post("/api/turns", { conv_id: "conv-wide", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } }), 413, "PAYLOAD_TOO_LARGE", /8 MiB/);
   });
 
   it("repeated blocks are counted once: a long conversation's full snapshot is accepted", async () => {
