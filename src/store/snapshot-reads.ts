@@ -6,7 +6,7 @@
  * distinct blocks it returns, never to the length of the conversation.
  */
 import { walkPath } from "../turn/block-path";
-import type { LegacyBlockRef } from "../turn/snapshot";
+import type { LegacyBlockRef, SnapshotWithTurn } from "../turn/snapshot";
 import { storedObject, type Block, type BlockKind, type JsonObject, type Turn } from "../turn/turn";
 import type { blockNodes, blocks, turnSnapshots } from "../db/schema";
 import { rowsRead, type D1Handle } from "./d1";
@@ -47,17 +47,9 @@ export interface SnapshotFilter {
  */
 export const MAX_BLOCKS_PER_PAGE = 20_000;
 
-export interface SnapshotRecord {
+export interface SnapshotRecord extends SnapshotWithTurn {
   id: number;
-  convId: string;
-  sessionId: string;
-  turnId: string;
-  phase: string;
-  createdAtMs: number;
-  runtimeKey: string;
-  inferenceId: string;
   blockCount: number;
-  turn: Turn;
 }
 
 export interface SnapshotPage {

@@ -9,18 +9,10 @@
  * run of backticks inside it; `<` in text is escaped, so it cannot close the reasoning's <details>).
  */
 import { canonicalJson } from "./canonical-json";
-import type { Block, JsonObject, Turn } from "./turn";
+import type { SnapshotWithTurn } from "./snapshot";
+import type { Block, JsonObject } from "./turn";
 
-export interface TranscriptSnapshot {
-  convId: string;
-  sessionId: string;
-  turnId: string;
-  phase: string;
-  createdAtMs: number;
-  runtimeKey: string;
-  inferenceId: string;
-  turn: Turn;
-}
+export type TranscriptSnapshot = SnapshotWithTurn;
 
 /** Largest |ms| a JavaScript Date holds. */
 const MAX_DATE_MS = 8.64e15;

@@ -23,6 +23,13 @@ export interface SnapshotIdentity {
   createdAtMs: number;
 }
 
+/** A stored snapshot as the reads return it: identity, its own runtime and inference, its turn. */
+export interface SnapshotWithTurn extends SnapshotIdentity {
+  runtimeKey: string;
+  inferenceId: string;
+  turn: Turn;
+}
+
 /** A block as stored: content-addressed, its content and extra keys as canonical JSON text. */
 export interface StoredBlock {
   id: string;
