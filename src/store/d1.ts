@@ -53,8 +53,13 @@ const TRANSIENT = [
   "Too many requests queued",
 ];
 
+/** A D1 failure's text: its message and its cause's (D1 puts SQLite's message in either). */
+export function d1ErrorText(error: unknown): string {
+  return `${String((error as { message?: unknown })?.message ?? error)} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+}
+
 export function isTransientD1Error(error: unknown): boolean {
-  const text = `${String((error as { message?: unknown })?.message ?? error)} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+  const text = d1ErrorText(error);
   return TRANSIENT.some((marker) => text.includes(marker));
 }
 

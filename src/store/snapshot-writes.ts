@@ -22,7 +22,7 @@ import { identityKey, projectSnapshot, snapshotFingerprint, type LegacyBlockRef,
 import { pathNodes } from "../turn/block-path";
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
-import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
+import { d1ErrorText, jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
 import { StoreError } from "./errors";
 import type { Columns } from "./rows";
 import type { turnSnapshots } from "../db/schema";
@@ -392,7 +392,7 @@ const snapshotRowOf = (s: PreparedSnapshot) => ({
   block_count: s.blockCount,
 });
 
-const blockRowOf = (b: PreparedSnapshot["blocks"][number], firstSeenAtMs: number, references: number) => ({
+const blockRowOf = (b: PreparedSnapshot["blocks"][number], firstSeenAtMs: number) => ({
   block_id: b.id,
   content_hash: b.contentHash,
   hash_algorithm: b.hashAlgorithm,
@@ -401,7 +401,6 @@ const blockRowOf = (b: PreparedSnapshot["blocks"][number], firstSeenAtMs: number
   payload_json: b.payloadJson,
   metadata_json: b.metadataJson,
   first_seen_at_ms: firstSeenAtMs,
-  references,
 });
 
 const nodeRowOf = (n: PathNode & { convId: string }) => [n.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash, n.extraJson];
@@ -431,7 +430,7 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
   const snapshotRows = p.snapshots.map(snapshotRowOf);
   return [
     ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
-    ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => blockRowOf(block, firstSeenAtMs, references))),
+    ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references }))),
     ...statementsFor(db, COUNT_REFERENCES, p.references),
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
@@ -460,7 +459,7 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
       const contentKey = blockKey(block.id, block.contentHash);
       let content = contents.get(contentKey);
       // The first snapshot with a block is the first to place it on a new node when its row is new.
-      if (!content) contents.set(contentKey, (content = { ...blockRowOf(block, s.createdAtMs, 0), nodes: [] }));
+      if (!content) contents.set(contentKey, (content = { ...blockRowOf(block, s.createdAtMs), nodes: [] }));
       content.nodes.push([s.convId, node.chain]);
     });
   });
@@ -492,13 +491,11 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
 
 /** The one-round-trip batch failed on purpose: a stored identity, or a write guard. */
 function isRefusedAtOnce(error: unknown): boolean {
-  const text = String((error as { message?: unknown })?.message ?? error) + String((error as { cause?: unknown })?.cause ?? "");
-  return /UNIQUE constraint failed: turn_snapshots\.|NOT NULL constraint failed: write_guards\./.test(text);
+  return /UNIQUE constraint failed: turn_snapshots\.|NOT NULL constraint failed: write_guards\./.test(d1ErrorText(error));
 }
 
 function isConcurrentWrite(error: unknown): boolean {
-  const text = String((error as { message?: unknown })?.message ?? error) + String((error as { cause?: unknown })?.cause ?? "");
-  return /UNIQUE constraint failed: (turn_snapshots|block_nodes)\./.test(text);
+  return /UNIQUE constraint failed: (turn_snapshots|block_nodes)\./.test(d1ErrorText(error));
 }
 
 /**
@@ -508,7 +505,9 @@ function isConcurrentWrite(error: unknown): boolean {
  */
 export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<SaveResult> {
   const outcomes: SaveOutcome[] = snapshots.map(() => "created");
-  const fingerprints = snapshots.map(fingerprintOf);
+  // Fingerprints only where they are compared: a repeated identity, or the read-then-write path.
+  const fingerprints: string[] = [];
+  const fingerprint = (i: number) => (fingerprints[i] ??= fingerprintOf(snapshots[i]!));
   const firstIndex = new Map<string, number>();
   const pending: number[] = [];
   snapshots.forEach((s, i) => {
@@ -517,7 +516,7 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
     if (first === undefined) {
       firstIndex.set(key, i);
       pending.push(i);
-    } else if (fingerprints[first] !== fingerprints[i]) {
+    } else if (fingerprint(first) !== fingerprint(i)) {
       throw new StoreError("SNAPSHOT_CONFLICT", `items[${i}] repeats the identity of items[${first}] with different content: ${describe(s)}`);
     } else {
       outcomes[i] = "unchanged";
@@ -535,7 +534,7 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
     const p = await plan(
       db,
       pending.map((i) => snapshots[i]!),
-      pending.map((i) => fingerprints[i]!),
+      pending.map(fingerprint),
       pendingOutcomes,
     );
     read += p.rowsRead;
