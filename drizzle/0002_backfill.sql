@@ -690,10 +690,13 @@ WHERE inference_id = '' AND CASE WHEN json_valid(turn_metadata_json) THEN json_t
 UPDATE turns SET inference_id_at_ms = updated_at_ms WHERE inference_id <> '' AND inference_id_at_ms = 0;
 --> statement-breakpoint
 -- Legacy per-block membership rows become one snapshot each, blocks kept in ordinal order. Old
--- snapshots had no runtime of their own: they report their turn's backfilled values.
-INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+-- snapshots had no runtime of their own: they report their turn's backfilled values. Ids continue
+-- after the highest stored one (unique in every layout, including a by-hand run after 0008).
+INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, block_refs_json)
-SELECT m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
+SELECT (SELECT coalesce(max(id), 0) FROM turn_snapshots)
+    + row_number() OVER (ORDER BY m.conv_id, m.snapshot_created_at_ms, m.session_id, m.turn_id, m.phase),
+  m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
   COALESCE(t.runtime_key, ''), COALESCE(t.inference_id, ''),
   CASE WHEN t.turn_metadata_json IS NULL THEN '{}'
     WHEN CASE WHEN json_valid(t.turn_metadata_json) THEN json_type(t.turn_metadata_json) END = 'object' THEN t.turn_metadata_json

@@ -124,12 +124,12 @@ interface HashAudit {
   samples: Array<{ block_id: string; content_hash: string; problem: string }>;
 }
 
-/** Every block, page by page in rowid order, checked against the hash rule (src/turn/block-hash.ts). */
+/** Every block, page by page in primary-key order, checked against the hash rule (src/turn/block-hash.ts). */
 async function verifyHashes(db: D1Database, target: D1Target): Promise<HashAudit> {
   const audit: HashAudit = { checked: 0, mismatched: 0, samples: [] };
-  let after = 0;
+  let after: [string, string] = ["", ""];
   for (;;) {
-    const [rows = []] = await d1Step(target, "reading blocks", () => query(db, [{ sql: BLOCKS_PAGE, params: [after, HASH_PAGE] }]));
+    const [rows = []] = await d1Step(target, "reading blocks", () => query(db, [{ sql: BLOCKS_PAGE, params: [...after, HASH_PAGE] }]));
     for (const row of rows) {
       audit.checked += 1;
       const problem = await storedBlockProblem(row as unknown as StoredBlockRow);
@@ -138,7 +138,8 @@ async function verifyHashes(db: D1Database, target: D1Target): Promise<HashAudit
       if (audit.samples.length < HASH_SAMPLES) audit.samples.push({ block_id: String(row.block_id), content_hash: String(row.content_hash), problem });
     }
     if (rows.length < HASH_PAGE) return audit;
-    after = Number(rows[rows.length - 1]!.position);
+    const last = rows[rows.length - 1]!;
+    after = [String(last.block_id), String(last.content_hash)];
   }
 }
 

@@ -66,9 +66,9 @@ SELECT c.conv_id, ${chainOf("c.ci", "s.n")},
 FROM conv AS c JOIN seq AS s ON s.n < c.snaps + ${SHARED_PREFIX_BLOCKS}
 ORDER BY c.ci, s.n;
 
-INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, tip_chain, block_count)
-SELECT c.conv_id, c.session_id, ${turnId}, ${caseOf(`s.n % ${PHASES.length}`, PHASES)}, ${at}, ${runtime}, ${inference},
+SELECT 1, c.conv_id, c.session_id, ${turnId}, ${caseOf(`s.n % ${PHASES.length}`, PHASES)}, ${at}, ${runtime}, ${inference},
   json_object('geppetto.runtime@v1', json_object('runtime_key', ${runtime}), 'geppetto.inference_id@v1', ${inference},
     'geppetto.session_id@v1', c.session_id),
   '{}', ${chainOf("c.ci", `s.n + ${SHARED_PREFIX_BLOCKS}`)}, ${BLOCKS_PER_SNAPSHOT}

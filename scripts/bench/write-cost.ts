@@ -57,6 +57,7 @@ export const STATEMENT_ROLES: Record<StatementName, { does: string; table: strin
   REFUSE_UNKNOWN_PREFIX: { does: "prefix guard: fails the batch if the prefix names no path", table: "write_guards" },
   UPSERT_CONVERSATION_EVENTS: { does: "the conversation pointer", table: "conversations" },
   UPSERT_TURNS: { does: "the turn roll-up", table: "turns" },
+  LOWER_TURN_CREATED: { does: "a turn's creation time, moved back only by an older late snapshot", table: "turns" },
 };
 
 export interface NamedStatementCost extends StatementCost {

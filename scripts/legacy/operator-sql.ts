@@ -36,9 +36,12 @@ export const APPLIED_MIGRATIONS = `SELECT name FROM d1_migrations ORDER BY id`;
 export const NEWEST_CONVERSATION = `SELECT conv_id FROM conversations ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 1`;
 export const HAS_MIGRATIONS_TABLE = `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'`;
 
-/** --verify-hashes: blocks page by page in rowid order (?1 = last rowid seen, ?2 = page size). */
-export const BLOCKS_PAGE = `SELECT rowid AS position, block_id, content_hash, kind, role, payload_json, block_metadata_json
-FROM blocks WHERE rowid > ?1 ORDER BY rowid LIMIT ?2`;
+/**
+ * --verify-hashes: blocks page by page in primary-key order (?1, ?2 = the last block_id, content_hash
+ * seen; ?3 = page size) — the same in the legacy layout and in the WITHOUT ROWID one of 0008.
+ */
+export const BLOCKS_PAGE = `SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json
+FROM blocks WHERE (block_id, content_hash) > (?1, ?2) ORDER BY block_id, content_hash LIMIT ?3`;
 
 export const REQUIRED_TURN_COLUMNS = [
   "conv_id", "session_id", "turn_id", "turn_created_at_ms", "turn_metadata_json", "turn_data_json",

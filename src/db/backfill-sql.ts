@@ -105,10 +105,13 @@ ${backfillColumn("runtime_key", RUNTIME_PROBE)}
 ${backfillColumn("inference_id", INFERENCE_PROBE)}
 --> statement-breakpoint
 -- Legacy per-block membership rows become one snapshot each, blocks kept in ordinal order. Old
--- snapshots had no runtime of their own: they report their turn's backfilled values.
-INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+-- snapshots had no runtime of their own: they report their turn's backfilled values. Ids continue
+-- after the highest stored one (unique in every layout, including a by-hand run after 0008).
+INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, block_refs_json)
-SELECT m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
+SELECT (SELECT coalesce(max(id), 0) FROM turn_snapshots)
+    + row_number() OVER (ORDER BY m.conv_id, m.snapshot_created_at_ms, m.session_id, m.turn_id, m.phase),
+  m.conv_id, m.session_id, m.turn_id, m.phase, m.snapshot_created_at_ms,
   COALESCE(t.runtime_key, ''), COALESCE(t.inference_id, ''),
   ${jsonObjectOrWrapped("t.turn_metadata_json")} AS turn_metadata_json,
   ${jsonObjectOrWrapped("t.turn_data_json")} AS turn_data_json,

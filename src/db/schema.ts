@@ -59,6 +59,8 @@ export const blocks = sqliteTable(
      */
     refCount: integer("ref_count"),
   },
+  // WITHOUT ROWID (by hand in drizzle/0008_snapshot_keys.sql): the primary key is the table, so a
+  // new block is one B-tree entry to write.
   (t) => [
     primaryKey({ columns: [t.blockId, t.contentHash] }),
     // Blocks left unreferenced while legacy snapshots were still being converted: collected later.
@@ -121,14 +123,23 @@ export const turnBlockMembership = sqliteTable(
 
 /**
  * One row per snapshot (conv_id, session_id, turn_id, phase, created_at_ms), with its own runtime and
- * inference and its ordered block references as one JSON array of [block_id, content_hash] pairs:
- * a snapshot costs one row plus its new blocks, however many old blocks it repeats.
+ * inference and its block path (tip_chain; legacy rows: block_refs_json): a snapshot costs one row
+ * plus its new blocks, however many old blocks it repeats.
+ *
+ * WITHOUT ROWID (added by hand to drizzle/0008_snapshot_keys.sql; Drizzle cannot express it), keyed
+ * by (conv_id, created_at_ms, id): the table is its conversation's snapshots in time order, so a
+ * snapshot is two B-tree entries — the row and its identity — where a rowid table with the same
+ * reads needs three or more. D1 bills every entry written.
  */
 export const turnSnapshots = sqliteTable(
   "turn_snapshots",
   {
-    /** Insertion order; the stable tiebreaker for equal created_at_ms and the cursor's second half. */
-    id: integer("id").primaryKey(),
+    /**
+     * Arrival order among the conversation's snapshots of the same created_at_ms (the tiebreaker of
+     * the page order and the cursor's last part): one more than the highest id of that
+     * (conv_id, created_at_ms), assigned in the insert. Rows of the first release keep their ids.
+     */
+    id: integer("id").notNull(),
     convId: text("conv_id").notNull(),
     sessionId: text("session_id").notNull(),
     turnId: text("turn_id").notNull(),
@@ -146,18 +157,13 @@ export const turnSnapshots = sqliteTable(
     blockCount: integer("block_count").notNull().default(0),
   },
   (t) => [
-    // Every index is an entry D1 writes (and bills) with each snapshot; these are the ones a read
-    // needs (test/worker/debug.cost.test.ts pins each with EXPLAIN QUERY PLAN). The runtime,
-    // inference and session+phase filters of the debug API read the conversation's (or session's)
-    // range newest first and stop at the page: rows read grow with how far back the matches are.
-    // Identity; created_at_ms before phase so it also serves a turn's snapshots newest first.
-    uniqueIndex("turn_snapshots_identity").on(t.convId, t.sessionId, t.turnId, t.createdAtMs, t.phase),
-    // A conversation's snapshots newest first (debug pages, export).
-    index("turn_snapshots_by_conv_created").on(t.convId, t.createdAtMs, t.id),
-    // A session's snapshots newest first (the debug API's session_id filter without conv_id).
-    index("turn_snapshots_by_session_created").on(t.sessionId, t.createdAtMs, t.id),
-    // The newest snapshot of a phase (the latest-turn read that resumes a conversation; phase filters).
-    index("turn_snapshots_by_conv_phase_created").on(t.convId, t.phase, t.createdAtMs, t.id),
+    // A conversation's snapshots in time order (debug pages, latest-snapshot reads, export, deletion):
+    // the table itself. Every other index is an entry D1 writes (and bills) with each snapshot; the
+    // reads each one serves are pinned with EXPLAIN QUERY PLAN in test/worker/*.cost.test.ts.
+    primaryKey({ columns: [t.convId, t.createdAtMs, t.id] }),
+    // Identity (replays, conflicts), one turn's snapshots (turn detail, the transcript's newest
+    // snapshot per turn) and a session's snapshots (the debug API's session_id filter without conv_id).
+    uniqueIndex("turn_snapshots_identity").on(t.sessionId, t.convId, t.turnId, t.createdAtMs, t.phase),
     // Legacy snapshots not yet converted to block paths (a queue that new writes never enter).
     index("turn_snapshots_unconverted").on(t.convId, t.id).where(sql`tip_chain IS NULL`),
   ],

@@ -40,10 +40,18 @@ UPDATE blocks SET ref_count = coalesce(ref_count, 0) + r.value ->> 2
 FROM json_each(?1) AS r
 WHERE blocks.block_id = r.value ->> 0 AND blocks.content_hash = r.value ->> 1`;
 
+/**
+ * [id, tip_chain, block_count, conv_id]: each row found through turn_snapshots_unconverted
+ * (conv_id, id) — pinned: the planner would walk the conversation's primary-key range instead.
+ * Legacy ids are unique (rowids of the first release's table).
+ */
 const POINT_SNAPSHOTS = `
-UPDATE turn_snapshots SET tip_chain = u.value ->> 1, block_count = u.value ->> 2, block_refs_json = '[]'
+UPDATE turn_snapshots INDEXED BY turn_snapshots_unconverted SET tip_chain = u.value ->> 1, block_count = u.value ->> 2, block_refs_json = '[]'
 FROM json_each(?1) AS u
-WHERE turn_snapshots.id = u.value ->> 0 AND turn_snapshots.tip_chain IS NULL`;
+WHERE turn_snapshots.conv_id = u.value ->> 3 AND turn_snapshots.id = u.value ->> 0 AND turn_snapshots.tip_chain IS NULL`;
+
+/** The statements that find and point legacy rows, for EXPLAIN QUERY PLAN checks. */
+export const CONVERSION_QUEUE_STATEMENTS = { NEXT_UNCONVERTED, NEXT_UNCONVERTED_OF, POINT_SNAPSHOTS } as const;
 
 const ANY_UNCONVERTED = `SELECT 1 AS found FROM turn_snapshots INDEXED BY turn_snapshots_unconverted WHERE tip_chain IS NULL LIMIT 1`;
 
@@ -98,7 +106,7 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
         else references.set(blockKey, [n.blockId, n.contentHash, 1]);
       }
     }
-    const pointers = chunk.map((s) => [s.id, s.nodes.at(-1)?.chain ?? "", s.nodes.length]);
+    const pointers = chunk.map((s) => [s.id, s.nodes.at(-1)?.chain ?? "", s.nodes.length, s.convId]);
     const statements = [
       ...jsonParameterChunks([...added.values()]).map((c) => db.prepare(INSERT_NODES).bind(c)),
       ...jsonParameterChunks([...references.values()]).map((c) => db.prepare(COUNT_REFERENCES).bind(c)),

@@ -41,7 +41,7 @@ WHERE blocks.block_id = c.block_id AND blocks.content_hash = c.content_hash`,
 ];
 
 const PURGE_ROWS = [
-  `DELETE FROM turn_snapshots WHERE id IN (SELECT id FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id LIMIT ?2)`,
+  `DELETE FROM turn_snapshots WHERE conv_id = ?1 AND (created_at_ms, id) IN (SELECT created_at_ms, id FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id LIMIT ?2)`,
   `DELETE FROM turns WHERE rowid IN (SELECT rowid FROM turns WHERE conv_id = ?1 LIMIT ?2)`,
   `DELETE FROM turn_block_membership WHERE rowid IN (SELECT rowid FROM turn_block_membership WHERE conv_id = ?1 LIMIT ?2)`,
 ];
@@ -142,7 +142,9 @@ export async function idleConversations(db: D1Handle, cutoffMs: number, limit: n
  */
 export async function collectUnreferencedBlocks(db: D1Handle, limit: number): Promise<number> {
   const result = await db
-    .prepare(`DELETE FROM blocks WHERE rowid IN (SELECT rowid FROM blocks WHERE ref_count = 0 LIMIT ?1) AND ${NO_UNCONVERTED}`)
+    .prepare(
+      `DELETE FROM blocks WHERE (block_id, content_hash) IN (SELECT block_id, content_hash FROM blocks WHERE ref_count = 0 LIMIT ?1) AND ${NO_UNCONVERTED}`,
+    )
     .bind(limit)
     .run();
   return result.meta?.changes ?? 0;

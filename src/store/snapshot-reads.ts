@@ -16,8 +16,10 @@ type SnapshotColumns = typeof turnSnapshots.$inferSelect;
 type NodeColumns = typeof blockNodes.$inferSelect;
 type BlockColumns = typeof blocks.$inferSelect;
 
+/** A snapshot's place in the page order: (created_at_ms, conv_id, id). */
 export interface SnapshotPosition {
   createdAtMs: number;
+  convId: string;
   id: number;
 }
 
@@ -39,6 +41,11 @@ export interface SnapshotFilter {
   limit: number;
   /** false: the page only (no blocks statement); records carry blockCount and an empty turn. */
   withBlocks?: boolean;
+  /**
+   * false: no next position (no row read beyond the page). The latest-snapshot read sets it: the
+   * row after its answer may lie far back (another session's or phase's rows in between).
+   */
+  withNext?: boolean;
 }
 
 /**
@@ -88,16 +95,21 @@ const BLOCK_COUNT = "CASE WHEN tip_chain IS NULL THEN json_array_length(block_re
 const PAGE_COLUMNS = `${SNAPSHOT_COLUMNS},
   ${BLOCK_COUNT} AS block_count`;
 
-/** Indexes a read may pin (pageQuery's indexedBy). */
-export type SnapshotIndex =
-  | "turn_snapshots_identity"
-  | "turn_snapshots_by_conv_created"
-  | "turn_snapshots_by_conv_phase_created"
-  | "turn_snapshots_by_session_created";
+/**
+ * What a read may pin (pageQuery's indexedBy): the identity index, or the table itself — its primary
+ * key (conv_id, created_at_ms, id), which `NOT INDEXED` selects for a WITHOUT ROWID table.
+ */
+export type SnapshotIndex = "turn_snapshots_identity" | "primary key";
 
-/** The page order over (created_at_ms, id) — id breaks equal times by arrival — and the cursor comparison that continues it. */
+/**
+ * The page order over (created_at_ms, conv_id, id) — id breaks equal times of a conversation by
+ * arrival; conv_id matters only across conversations (the session filter) — and the cursor
+ * comparison that continues it.
+ */
 function snapshotOrder(order: SnapshotOrder = "newest"): { sql: string; after: "<" | ">" } {
-  return order === "newest" ? { sql: "created_at_ms DESC, id DESC", after: "<" } : { sql: "created_at_ms ASC, id ASC", after: ">" };
+  return order === "newest"
+    ? { sql: "created_at_ms DESC, conv_id DESC, id DESC", after: "<" }
+    : { sql: "created_at_ms ASC, conv_id ASC, id ASC", after: ">" };
 }
 
 /**
@@ -115,8 +127,22 @@ ORDER BY ${order}`;
 }
 
 /**
- * The page query; every filter combination is served by one of the turn_snapshots indexes.
- * `indexedBy` pins the index where the planner, without statistics, would pick a worse one.
+ * Which B-tree a filter reads (pinned: without statistics SQLite would take the identity index for
+ * conv_id + session_id and sort the whole session):
+ * - one turn (conv_id, session_id, turn_id): the identity index — only that turn's rows, sorted;
+ * - any other filter with conv_id: the table, the conversation newest first from the cursor, other
+ *   filters checked row by row — rows read grow with how far back the matches are, not with the
+ *   conversation;
+ * - session_id without conv_id: the identity index — the session's rows (of every conversation it
+ *   wrote to), sorted.
+ */
+function filterIndex(filter: SnapshotFilter): SnapshotIndex {
+  if (filter.convId === undefined) return "turn_snapshots_identity";
+  return filter.sessionId !== undefined && filter.turnId !== undefined ? "turn_snapshots_identity" : "primary key";
+}
+
+/**
+ * The page query; every filter combination is served by the table or its identity index (filterIndex).
  */
 function pageQuery(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { sql: string; params: unknown[] } {
   const where: string[] = [];
@@ -131,19 +157,22 @@ function pageQuery(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { sql: st
     if (value !== undefined) where.push(`${column} = ${param(value)}`);
   }
   if (filter.sinceMs !== undefined) where.push(`created_at_ms >= ${param(filter.sinceMs)}`);
-  if (filter.after) where.push(`(created_at_ms, id) ${order.after} (${param(filter.after.createdAtMs)}, ${param(filter.after.id)})`);
+  if (filter.after) {
+    // Within one conversation the row value follows the primary key (conv_id is fixed), so the cursor is a range of it.
+    where.push(
+      filter.convId !== undefined
+        ? `(created_at_ms, id) ${order.after} (${param(filter.after.createdAtMs)}, ${param(filter.after.id)})`
+        : `(created_at_ms, conv_id, id) ${order.after} (${param(filter.after.createdAtMs)}, ${param(filter.after.convId)}, ${param(filter.after.id)})`,
+    );
+  }
   // A conversation whose deletion is under way reads as gone at once (store/deletion.ts).
   where.push("NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = turn_snapshots.conv_id)");
-  // One turn's snapshots: without statistics SQLite prefers an index that yields the sort order
-  // (session or conversation + created_at_ms) and reads the whole session to find a few rows; the
-  // identity index reads only the turn's, and sorting those few costs nothing.
-  const turnIndex = filter.convId !== undefined && filter.sessionId !== undefined && filter.turnId !== undefined ? "turn_snapshots_identity" : undefined;
-  const index = indexedBy ?? turnIndex;
+  const index = indexedBy ?? filterIndex(filter);
   const rows = `SELECT ${PAGE_COLUMNS}
-FROM turn_snapshots${index ? ` INDEXED BY ${index}` : ""}
+FROM turn_snapshots ${index === "primary key" ? "NOT INDEXED" : `INDEXED BY ${index}`}
 WHERE ${where.join(" AND ")}
 ORDER BY ${order.sql}
-LIMIT ${param(filter.limit + 1)}`;
+LIMIT ${param(filter.withNext === false ? filter.limit : filter.limit + 1)}`;
   if (filter.withBlocks === false) return { sql: rows, params };
   return { sql: withinBlockBudget(rows, order.sql, param(MAX_BLOCKS_PER_PAGE)), params };
 }
@@ -290,7 +319,7 @@ async function readSnapshots(db: D1Handle, filter: SnapshotFilter, indexedBy?: S
   const last = pageRows[pageRows.length - 1];
   return {
     records: pageRows.map((row) => recordOf(row, turnOf(row))),
-    next: (rows.length > filter.limit || (withBlocks && cutByBudget(rows, filter.limit))) && last ? { createdAtMs: last.created_at_ms, id: last.id } : null,
+    next: (rows.length > filter.limit || (withBlocks && cutByBudget(rows, filter.limit))) && last ? { createdAtMs: last.created_at_ms, convId: last.conv_id, id: last.id } : null,
     rowsRead,
   };
 }
@@ -309,28 +338,25 @@ export interface LatestSnapshotQuery {
 }
 
 /**
- * The index each latest-snapshot read relies on, pinned with INDEXED BY (and by an EXPLAIN QUERY
- * PLAN test), so that an index only the debug filters use can be dropped without slowing this read:
- *
- * - conversation: turn_snapshots_by_conv_created (conv_id, created_at_ms, id) — exact, the first
- *   row read is the answer;
- * - conversation + phase: turn_snapshots_by_conv_phase_created (conv_id, phase, created_at_ms, id)
- *   — exact;
- * - conversation + session, with or without a phase: turn_snapshots_by_session_created
- *   (session_id, created_at_ms, id), conv_id and phase checked row by row. A session belongs to one
- *   conversation in practice, so the rows read are the session's snapshots newer than the answer
- *   (the phases of a turn in progress) — not the conversation, whatever other sessions it has.
+ * A latest-snapshot read walks the conversation newest first on the table's primary key
+ * (conv_id, created_at_ms, id) — pinned, and checked by an EXPLAIN QUERY PLAN test — and stops at
+ * the first match: the conversation alone, its first row; with a phase or a session, the rows newer
+ * than the answer (the phases of a turn in progress, another session's newer turns) — never the
+ * length of the conversation before it.
  */
-function latestSnapshotIndex(query: LatestSnapshotQuery): SnapshotIndex {
-  if (query.sessionId !== undefined) return "turn_snapshots_by_session_created";
-  return query.phase !== undefined ? "turn_snapshots_by_conv_phase_created" : "turn_snapshots_by_conv_created";
-}
+const LATEST_SNAPSHOT_INDEX: SnapshotIndex = "primary key";
 
-const latestFilter = (query: LatestSnapshotQuery): SnapshotFilter => ({ convId: query.convId, sessionId: query.sessionId, phase: query.phase, limit: 1 });
+const latestFilter = (query: LatestSnapshotQuery): SnapshotFilter => ({
+  convId: query.convId,
+  sessionId: query.sessionId,
+  phase: query.phase,
+  limit: 1,
+  withNext: false,
+});
 
 /** The SQL of a latest-snapshot read, for EXPLAIN QUERY PLAN checks. */
 export function latestSnapshotQueries(query: LatestSnapshotQuery): { page: string; blocks: string; params: unknown[] } {
-  return snapshotQueries(latestFilter(query), latestSnapshotIndex(query));
+  return snapshotQueries(latestFilter(query), LATEST_SNAPSHOT_INDEX);
 }
 
 /**
@@ -339,7 +365,7 @@ export function latestSnapshotQueries(query: LatestSnapshotQuery): { page: strin
  * One D1 batch (the row and its blocks).
  */
 export async function latestSnapshot(db: D1Handle, query: LatestSnapshotQuery): Promise<SnapshotRecord | null> {
-  const page = await readSnapshots(db, latestFilter(query), latestSnapshotIndex(query));
+  const page = await readSnapshots(db, latestFilter(query), LATEST_SNAPSHOT_INDEX);
   return page.records[0] ?? null;
 }
 
@@ -378,7 +404,8 @@ const TURN_ORDER = "position_created_at_ms, position_turn_id, position_session_i
 /**
  * A page of turns in creation order from turns_by_conv_created (conv_id, turn_created_at_ms,
  * turn_id) — a range from the cursor, never the turns before it — and per turn its newest snapshot
- * from turn_snapshots_identity (conv_id, session_id, turn_id, …): rows in proportion to the page.
+ * from turn_snapshots_identity (session_id, conv_id, turn_id, …), then that row by its primary key:
+ * rows in proportion to the page.
  */
 export function turnSnapshotsQueries(query: TurnSnapshotsQuery): { page: string; blocks: string; params: unknown[] } {
   const params: unknown[] = [];
@@ -402,18 +429,19 @@ export function turnSnapshotsQueries(query: TurnSnapshotsQuery): { page: string;
   WHERE conv_id = ${conv}${after}
   ORDER BY turn_created_at_ms, turn_id, session_id
   LIMIT ${param(query.limit + 1)}
-), picked AS (
+), picked AS MATERIALIZED (
   SELECT turn_page.*, (
-    SELECT s.id FROM turn_snapshots AS s INDEXED BY turn_snapshots_identity
+    SELECT json_array(s.created_at_ms, s.id) FROM turn_snapshots AS s INDEXED BY turn_snapshots_identity
     WHERE s.conv_id = ${conv} AND s.session_id = turn_page.position_session_id AND s.turn_id = turn_page.position_turn_id${phase}
     ORDER BY s.created_at_ms DESC, s.id DESC LIMIT 1
-  ) AS snapshot_id
+  ) AS snapshot_key
   FROM turn_page
 )
 SELECT picked.position_created_at_ms, picked.position_turn_id, picked.position_session_id,
   ${SNAPSHOT_COLUMNS},
   coalesce(${BLOCK_COUNT}, 0) AS block_count
-FROM picked LEFT JOIN turn_snapshots ON turn_snapshots.id = picked.snapshot_id
+FROM picked LEFT JOIN turn_snapshots
+  ON turn_snapshots.conv_id = ${conv} AND turn_snapshots.created_at_ms = picked.snapshot_key ->> 0 AND turn_snapshots.id = picked.snapshot_key ->> 1
 ORDER BY ${TURN_ORDER}`;
   const sql = withinBlockBudget(rows, TURN_ORDER, param(MAX_BLOCKS_PER_PAGE));
   return { page: sql, blocks: blocksQuery(sql), params };

@@ -49,15 +49,22 @@ FROM turn_snapshots
 WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
 
-/** Statement order matters: the snapshot insert fails first on a duplicate identity (aborting the
- * whole batch), and conversations are counted before turns so a new turn is still "not there". */
+/**
+ * Statement order matters: the snapshot insert fails first on a duplicate identity (aborting the
+ * whole batch), and conversations are counted before turns so a new turn is still "not there".
+ * id: one more than the highest id of the snapshot's (conv_id, created_at_ms) — a primary-key seek —
+ * plus `offset`, the request's earlier snapshots of that same (conv_id, created_at_ms): the insert
+ * reads the table before it writes, so snapshots of one statement cannot see each other.
+ */
 const INSERT_SNAPSHOTS = `
-INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count)
-SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'phase', value ->> 'created_at_ms',
-  value ->> 'runtime_key', value ->> 'inference_id', value ->> 'metadata_json', value ->> 'data_json', value ->> 'extra_json',
-  value ->> 'tip_chain', value ->> 'block_count'
-FROM json_each(?1)`;
+SELECT coalesce((SELECT max(s.id) FROM turn_snapshots AS s
+    WHERE s.conv_id = v.value ->> 'conv_id' AND s.created_at_ms = v.value ->> 'created_at_ms'), 0) + 1 + (v.value ->> 'offset'),
+  v.value ->> 'conv_id', v.value ->> 'session_id', v.value ->> 'turn_id', v.value ->> 'phase', v.value ->> 'created_at_ms',
+  v.value ->> 'runtime_key', v.value ->> 'inference_id', v.value ->> 'metadata_json', v.value ->> 'data_json', v.value ->> 'extra_json',
+  v.value ->> 'tip_chain', v.value ->> 'block_count'
+FROM json_each(?1) AS v`;
 
 /** Content of blocks placed on new nodes: a new row, or one more reference to a stored one. */
 const UPSERT_BLOCKS = `
@@ -153,7 +160,9 @@ ON CONFLICT (conv_id) DO UPDATE SET
 /**
  * The turn roll-up (CONTRACT §3): runtime_key / inference_id are those of the turn's newest snapshot
  * (by created_at_ms, not arrival) that has one; metadata and data those of its newest snapshot.
- * A snapshot of one turn never touches another turn's row.
+ * A snapshot of one turn never touches another turn's row. turn_created_at_ms is not in the update:
+ * D1 writes an entry of every index on a column the update sets, and only a late snapshot older
+ * than the turn moves it (LOWER_TURN_CREATED).
  */
 const UPSERT_TURNS = `
 INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
@@ -165,7 +174,6 @@ SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value -
   CASE WHEN value ->> 'inference_id' <> '' THEN value ->> 'created_at_ms' ELSE 0 END
 FROM json_each(?1) WHERE true
 ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
-  turn_created_at_ms = min(turn_created_at_ms, excluded.turn_created_at_ms),
   turn_metadata_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_metadata_json ELSE turn_metadata_json END,
   turn_data_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_data_json ELSE turn_data_json END,
   updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
@@ -181,6 +189,15 @@ ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
   inference_id_at_ms = CASE
     WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
     THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
+
+/** A turn's oldest snapshot time, moved back only by a snapshot older than it (writes nothing otherwise). */
+const LOWER_TURN_CREATED = `
+UPDATE turns SET turn_created_at_ms = u.at
+FROM (SELECT value ->> 'conv_id' AS conv_id, value ->> 'session_id' AS session_id, value ->> 'turn_id' AS turn_id,
+    min(value ->> 'created_at_ms') AS at
+  FROM json_each(?1) GROUP BY 1, 2, 3) AS u
+WHERE turns.conv_id = u.conv_id AND turns.session_id = u.session_id AND turns.turn_id = u.turn_id
+  AND turns.turn_created_at_ms > u.at`;
 
 /**
  * Every statement this module sends, by name — for tools that tell apart what a write sent
@@ -204,6 +221,7 @@ export const SNAPSHOT_WRITE_STATEMENTS = {
   // Both.
   UPSERT_CONVERSATION_EVENTS,
   UPSERT_TURNS,
+  LOWER_TURN_CREATED,
 } as const;
 
 export type SaveOutcome = "created" | "unchanged";
@@ -383,6 +401,17 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   return { snapshots: fresh, nodes: [...planned.values()], contents: [...contents.values()], references, rowsRead: read };
 }
 
+/** A snapshot's row; `offset`: the earlier snapshots of `all` with its (conv_id, created_at_ms) — see INSERT_SNAPSHOTS. */
+function snapshotRowsOf(all: readonly PreparedSnapshot[]) {
+  const seen = new Map<string, number>();
+  return all.map((s) => {
+    const key = JSON.stringify([s.convId, s.createdAtMs]);
+    const offset = seen.get(key) ?? 0;
+    seen.set(key, offset + 1);
+    return { ...snapshotRowOf(s), offset };
+  });
+}
+
 const snapshotRowOf = (s: PreparedSnapshot) => ({
   ...projectSnapshot(s),
   metadata_json: s.metadataJson,
@@ -427,7 +456,7 @@ function eventRowsOf(snapshots: readonly PreparedSnapshot[]) {
 const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
 
 function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
-  const snapshotRows = p.snapshots.map(snapshotRowOf);
+  const snapshotRows = snapshotRowsOf(p.snapshots);
   return [
     ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
     ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references }))),
@@ -435,6 +464,7 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
     ...statementsFor(db, UPSERT_TURNS, snapshotRows),
+    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows),
   ];
 }
 
@@ -465,7 +495,7 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
   });
   if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
   const prefixes = snapshots.filter((s) => s.prefix).map((s) => [s.convId, s.prefix!.chain, s.prefix!.blocks]);
-  const snapshotRows = snapshots.map(snapshotRowOf);
+  const snapshotRows = snapshotRowsOf(snapshots);
   const statements = [
     ...statementsFor(db, REFUSE_DELETING, [...new Set(snapshots.map((s) => s.convId))]),
     ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
@@ -478,6 +508,7 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
     ...statementsFor(db, REFUSE_UNKNOWN_PREFIX, prefixes),
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
     ...statementsFor(db, UPSERT_TURNS, snapshotRows),
+    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows),
   );
   try {
     const results = await db.batch(statements);

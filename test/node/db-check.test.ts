@@ -124,7 +124,7 @@ describe("db:check --verify-hashes", () => {
     await withDatabase({ remote: false, persistTo: dir }, (db) =>
       db.batch([db.prepare(insert).bind("old", oldWay, '{"9":"b","10":"a"}'), db.prepare(insert).bind("good", canonical, '{"text":"hi"}')]),
     );
-    const before = await rows(dir, "SELECT * FROM blocks ORDER BY rowid");
+    const before = await rows(dir, "SELECT * FROM blocks ORDER BY block_id, content_hash");
     const run = spawnSync("npm", ["run", "-s", "db:check", "--", "--persist-to", dir, "--json", "--verify-hashes"], { cwd: ROOT, encoding: "utf8" });
     expect(run.status).toBe(0);
     const report = JSON.parse(run.stdout);
@@ -132,6 +132,6 @@ describe("db:check --verify-hashes", () => {
     expect(report.block_hashes.samples).toEqual([
       { block_id: "old", content_hash: oldWay, problem: expect.stringMatching(/not the canonical hash.*expected 2af4264f.*not stored in canonical form/) },
     ]);
-    expect(await rows(dir, "SELECT * FROM blocks ORDER BY rowid")).toEqual(before);
+    expect(await rows(dir, "SELECT * FROM blocks ORDER BY block_id, content_hash")).toEqual(before);
   });
 });

@@ -281,8 +281,9 @@ describe("geppetto's single-table store (geppetto_turns)", () => {
 function digest(): Promise<string> {
   return withDatabase(target, async (db) => {
     const tables = ["turns", "blocks", "block_nodes", "turn_block_membership", "turn_snapshots", "conversations"];
-    // block_nodes is WITHOUT ROWID: ordered by its primary key.
-    return JSON.stringify(await Promise.all(tables.map((t) => all(db, `SELECT * FROM ${t} ORDER BY ${t === "block_nodes" ? "conv_id, chain" : "rowid"}`))));
+    // The WITHOUT ROWID tables are ordered by their primary key.
+    const order: Record<string, string> = { block_nodes: "conv_id, chain", blocks: "block_id, content_hash", turn_snapshots: "conv_id, created_at_ms, id" };
+    return JSON.stringify(await Promise.all(tables.map((t) => all(db, `SELECT * FROM ${t} ORDER BY ${order[t] ?? "rowid"}`))));
   });
 }
 

@@ -133,8 +133,8 @@ const FAR_SQL = [
    VALUES ('${FAR_CONV}', '${FAR_SESSION}', 'planner', ${FAR}, ${FAR}, ${FAR}, 1, 1)`,
   `INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, updated_at_ms, runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
    VALUES ('${FAR_CONV}', '${FAR_SESSION}', '${FAR_TURN}', ${FAR}, ${FAR}, 'planner', 'inf-far', ${FAR}, ${FAR})`,
-  `INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id, block_refs_json)
-   VALUES ('${FAR_CONV}', '${FAR_SESSION}', '${FAR_TURN}', 'final', ${FAR}, 'planner', 'inf-far', '[]')`,
+  `INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id, block_refs_json)
+   VALUES (1, '${FAR_CONV}', '${FAR_SESSION}', '${FAR_TURN}', 'final', ${FAR}, 'planner', 'inf-far', '[]')`,
 ].join(";\n");
 
 /** Older conversations, enough that the list needs a second page (the viewer asks for 50 at a time). */

@@ -213,7 +213,7 @@ describe("the first release's snapshots (block lists on the row) are converted b
       ).bind(id, `hash-${id}`, JSON.stringify({ text }));
     const snapshot = (turnId: string, at: number, ids: string[]) =>
       env.DB.prepare(
-        "INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id, turn_metadata_json, turn_data_json, block_refs_json) VALUES (?1, 's', ?2, 'final', ?3, 'inventory', '', '{}', '{}', ?4)",
+        "INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id, turn_metadata_json, turn_data_json, block_refs_json) VALUES (?3, ?1, 's', ?2, 'final', ?3, 'inventory', '', '{}', '{}', ?4)",
       ).bind(conv, turnId, at, JSON.stringify(ids.map((id) => [id, `hash-${id}`])));
     const ids: string[] = [];
     const statements = [];

@@ -4,6 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { CONVERSION_QUEUE_STATEMENTS } from "../../src/store/conversion";
 import { snapshotQueries, type SnapshotFilter } from "../../src/store/snapshot-reads";
 import { blockContentHash } from "../../src/turn/block-hash";
 import { pathNodes } from "../../src/turn/block-path";
@@ -14,44 +15,64 @@ async function plan(sql: string, params: unknown[]): Promise<string[]> {
   return results.map((r) => r.detail);
 }
 
-/** Each filter and the index that serves it (every index of turn_snapshots is written with each snapshot). */
-const FILTERS: Array<[string, Omit<SnapshotFilter, "limit">, RegExp]> = [
-  ["conv", { convId: "c" }, /turn_snapshots_by_conv_created \(conv_id=\?\)/],
-  ["session", { sessionId: "s" }, /turn_snapshots_by_session_created \(session_id=\?\)/],
-  ["conv + session", { convId: "c", sessionId: "s" }, /turn_snapshots_by_(conv|session)_created/],
-  ["conv + phase", { convId: "c", phase: "final" }, /turn_snapshots_by_conv_phase_created \(conv_id=\? AND phase=\?\)/],
-  // No index of their own: the session's or conversation's range, newest first, filtered up to the page.
-  ["session + phase", { sessionId: "s", phase: "final" }, /turn_snapshots_by_session_created \(session_id=\?\)/],
-  ["conv + runtime", { convId: "c", runtimeKey: "planner" }, /turn_snapshots_by_conv_created \(conv_id=\?\)/],
-  ["conv + inference", { convId: "c", inferenceId: "i" }, /turn_snapshots_by_conv_created \(conv_id=\?\)/],
-  ["conv + since + cursor", { convId: "c", sinceMs: 5, after: { createdAtMs: 10, id: 3 } }, /turn_snapshots_by_conv_created \(conv_id=\? AND created_at_ms>\?\)|turn_snapshots_by_conv_created \(conv_id=\? AND created_at_ms/],
-  ["turn detail", { convId: "c", sessionId: "s", turnId: "t" }, /turn_snapshots_identity \(conv_id=\? AND session_id=\? AND turn_id=\?\)/],
+/**
+ * Each filter, the B-tree that serves it, and whether the page is sorted. turn_snapshots has two
+ * (every B-tree is an entry D1 writes and bills with each snapshot, issue 17): the table itself,
+ * keyed (conv_id, created_at_ms, id), and the identity index (session_id, conv_id, turn_id, …).
+ * Filters within a conversation walk the table newest first and stop at the page (rows read grow
+ * with how far back the matches are); a session without a conversation and one turn come from the
+ * identity index, their rows sorted — the session's or the turn's rows, never the table's.
+ */
+const FILTERS: Array<[string, Omit<SnapshotFilter, "limit">, RegExp, "in order" | "sorted"]> = [
+  ["conv", { convId: "c" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
+  ["session", { sessionId: "s" }, /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\?\)/, "sorted"],
+  ["conv + session", { convId: "c", sessionId: "s" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
+  ["conv + phase", { convId: "c", phase: "final" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
+  ["session + phase", { sessionId: "s", phase: "final" }, /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\?\)/, "sorted"],
+  ["conv + runtime", { convId: "c", runtimeKey: "planner" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
+  ["conv + inference", { convId: "c", inferenceId: "i" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
+  [
+    "conv + since + cursor",
+    { convId: "c", sinceMs: 5, after: { createdAtMs: 10, convId: "c", id: 3 } },
+    /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\? AND created_at_ms>\? AND \(created_at_ms,id\)<\(\?,\?\)\)/,
+    "in order",
+  ],
+  [
+    "session + cursor",
+    { sessionId: "s", after: { createdAtMs: 10, convId: "c", id: 3 } },
+    /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\?\)/,
+    "sorted",
+  ],
+  [
+    "turn detail",
+    { convId: "c", sessionId: "s", turnId: "t" },
+    /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\? AND conv_id=\? AND turn_id=\?\)/,
+    "sorted",
+  ],
 ];
 
 describe("query plans", () => {
-  it.each(FILTERS)("%s: page served by an index, no full scan, no sort for the page order", async (_name, filter, index) => {
-    // The summary page (payload=none) is the index range itself, in order, stopped at the limit.
+  it.each(FILTERS)("%s: page served by the table or the identity index, no full scan", async (_name, filter, btree, order) => {
+    // The summary page (payload=none) is the range itself, stopped at the limit (or sorted, see FILTERS).
     const summary = snapshotQueries({ ...filter, limit: 200, withBlocks: false });
     const summaryPlan = (await plan(summary.page, summary.params)).join("\n");
-    expect(summaryPlan).toMatch(/SEARCH turn_snapshots USING (COVERING )?INDEX/);
-    expect(summaryPlan).toMatch(index);
+    expect(summaryPlan).toMatch(btree);
     expect(summaryPlan).not.toMatch(/SCAN turn_snapshots/);
-    if (!filter.turnId) expect(summaryPlan).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
-    // A turn's snapshots come from the identity index, not from reading its whole session in order.
-    else expect(summaryPlan).toMatch(/turn_snapshots_identity \(conv_id=\? AND session_id=\? AND turn_id=\?\)/);
+    if (order === "in order") expect(summaryPlan).not.toMatch(/TEMP B-TREE/);
+    else expect(summaryPlan).toMatch(/TEMP B-TREE FOR (LAST TERM OF )?ORDER BY/);
 
     // With payloads, the same limited range; the block budget's running sum sorts only those rows.
     const { page, blocks, params } = snapshotQueries({ ...filter, limit: 200 });
     const pagePlan = await plan(page, params);
-    const search = pagePlan.findIndex((line) => /SEARCH turn_snapshots USING (COVERING )?INDEX/.test(line));
+    const search = pagePlan.findIndex((line) => btree.test(line));
     expect(search).toBeGreaterThan(-1);
     expect(pagePlan.join("\n")).not.toMatch(/SCAN turn_snapshots/);
-    if (!filter.turnId) expect(pagePlan[search + 1] ?? "").not.toMatch(/TEMP B-TREE/);
+    if (order === "in order") expect(pagePlan[search + 1] ?? "").not.toMatch(/TEMP B-TREE/);
 
     // The blocks: the page's paths walked node by node (primary key), contents by primary key.
     const blocksPlan = (await plan(blocks, params)).join("\n");
     expect(blocksPlan).toMatch(/SEARCH n USING PRIMARY KEY \(conv_id=\? AND chain=\?\)/);
-    expect(blocksPlan).toMatch(/SEARCH b USING (INDEX|PRIMARY KEY|COVERING INDEX) sqlite_autoindex_blocks_1/);
+    expect(blocksPlan).toMatch(/SEARCH b USING PRIMARY KEY \(block_id=\? AND content_hash=\?\)/);
     expect(blocksPlan).not.toMatch(/SCAN (blocks|block_nodes|b|n)\b/);
   });
 
@@ -64,11 +85,52 @@ describe("query plans", () => {
     expect(history).not.toMatch(/TEMP B-TREE/);
   });
 
+  it("the conversion of legacy rows finds and points each one through its queue index, never the conversation's range", async () => {
+    const { NEXT_UNCONVERTED, NEXT_UNCONVERTED_OF, POINT_SNAPSHOTS } = CONVERSION_QUEUE_STATEMENTS;
+    expect((await plan(NEXT_UNCONVERTED, [10])).join("\n")).toMatch(/SCAN turn_snapshots USING INDEX turn_snapshots_unconverted$/m);
+    expect((await plan(NEXT_UNCONVERTED_OF, [10, "c"])).join("\n")).toMatch(/SEARCH turn_snapshots USING INDEX turn_snapshots_unconverted \(conv_id=\?\)/);
+    const point = (await plan(POINT_SNAPSHOTS, ["[]"])).join("\n");
+    expect(point).toMatch(/SEARCH turn_snapshots USING INDEX turn_snapshots_unconverted \(conv_id=\? AND id=\?\)/);
+    expect(point).not.toMatch(/PRIMARY KEY/);
+  });
+
   it("the operator queries of the playbook use the GP-26 indexes", async () => {
     const byRuntime = (await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND runtime_key = ?2 ORDER BY updated_at_ms DESC", ["c", "p"])).join("\n");
     expect(byRuntime).toMatch(/turns_by_conv_runtime_updated/);
     const byInference = (await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND inference_id = ?2 ORDER BY updated_at_ms DESC", ["c", "i"])).join("\n");
     expect(byInference).toMatch(/turns_by_conv_inference_updated/);
+  });
+});
+
+describe("B-tree entries written per snapshot (D1's rows_written, what D1 bills)", () => {
+  it("a later-phase snapshot with one new block writes 9: the block and its node, 7 beyond them", async () => {
+    const conv = uid("conv-entries");
+    const write = async (body: unknown) => {
+      const counter = countingDb();
+      const res = await call("POST", "/api/turns", { body, env: { DB: counter.db } });
+      expect(res.status, JSON.stringify(await res.clone().json())).toBe(201);
+      const [batch, ...more] = counter.rowsWritten();
+      expect(more).toEqual([]);
+      return batch ?? [];
+    };
+    const system = { id: "sys", kind: "system", role: "system", payload: { text: "be brief" } };
+    const question = { id: "u1", kind: "user", role: "user", payload: { text: "How many widgets?" } };
+    const answer = { id: "a1", kind: "llm_text", role: "assistant", payload: { text: "42" } };
+    const snapshot = (phase: string, at: number, blocks: unknown[]) => ({ conv_id: conv, session_id: "s", phase, created_at_ms: at, runtime_key: "inventory", turn: { id: "t1", blocks } });
+    // By statement: deletion guard, snapshot, new block contents, new nodes, conversation, turn roll-up, turn creation time.
+    // First snapshot: two new blocks; the conversation row is inserted (row, primary key, activity
+    // index) and the turn row (row, primary key, runtime, inference and creation indexes).
+    expect(await write(snapshot("pre_inference", 1000, [system, question]))).toEqual([0, 2, 2, 2, 3, 5, 0]);
+    // Later phase, one new block: the snapshot (its row and its identity), the block, its node, the
+    // conversation (row, activity index), the turn (row, the contract's runtime and inference
+    // indexes: updated_at_ms moves) — nothing for the creation time it keeps.
+    const later = await write(snapshot("final", 1002, [system, question, answer]));
+    expect(later).toEqual([0, 2, 1, 1, 2, 3, 0]);
+    expect(later.reduce((a, b) => a + b, 0)).toBe(9);
+    // A late snapshot older than the turn moves its creation time back: the row and one index entry.
+    expect(await write(snapshot("pre_inference", 999, [system]))).toEqual([0, 2, 0, 0, 2, 3, 2]);
+    const turn = await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = ?1").bind(conv).first();
+    expect(turn).toEqual({ turn_created_at_ms: 999, updated_at_ms: 1002 });
   });
 });
 
@@ -109,8 +171,9 @@ describe("constant queries per request", () => {
     const many = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "b", created_at_ms: 2, blocks: Array.from({ length: 300 }, (_, i) => ({ kind: "user", payload: { i } })) }));
     const batch = await write({ items: Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `c${i}`, created_at_ms: 10 + i })) }, "/api/turns/batch");
     // One round trip: the deletion guard, snapshots, block contents on new nodes, the nodes,
-    // conversations, turns — what the conversation already has is decided inside the batch.
-    expect(few).toEqual({ statements: 6, roundTrips: 1 });
+    // conversations, turns, a turn's creation time moved back (only by an older late snapshot) —
+    // what the conversation already has is decided inside the batch.
+    expect(few).toEqual({ statements: 7, roundTrips: 1 });
     expect(many).toEqual(few);
     expect(batch).toEqual(few);
 
@@ -127,11 +190,11 @@ describe("constant queries per request", () => {
       },
       "/api/turns/batch",
     );
-    expect(delta).toEqual({ statements: 7, roundTrips: 1 });
+    expect(delta).toEqual({ statements: 8, roundTrips: 1 });
 
     // A replay (a client's retry) fails that batch on the stored identity, then reads once: 200,
     // nothing written.
-    expect(await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), "/api/turns", 200)).toEqual({ statements: 9, roundTrips: 2 });
+    expect(await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), "/api/turns", 200)).toEqual({ statements: 10, roundTrips: 2 });
     // Block references need the conversation's blocks looked up first: read, then write.
     const refs = await write({ conv_id: conv, session_id: "s", created_at_ms: 600, turn: { id: "r1", blocks: [{ id: "u1", content_hash: node!.contentHash }, { id: "n1", kind: "user", payload: { text: "new" } }] } });
     expect(refs.roundTrips).toBe(2);

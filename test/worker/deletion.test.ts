@@ -40,7 +40,7 @@ async function everythingBut(conv: string): Promise<string> {
   const rows = await env.DB.batch(
     TABLES.map((t) =>
       t === "blocks"
-        ? env.DB.prepare("SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json, first_seen_at_ms FROM blocks WHERE block_id NOT LIKE ?1 ORDER BY rowid").bind(`${conv}-%`)
+        ? env.DB.prepare("SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json, first_seen_at_ms FROM blocks WHERE block_id NOT LIKE ?1 ORDER BY block_id, content_hash").bind(`${conv}-%`)
         : env.DB.prepare(`SELECT * FROM ${t} WHERE conv_id <> ?1 ORDER BY ${ROW_ORDER(t)}`).bind(conv),
     ),
   );

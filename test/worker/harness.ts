@@ -153,8 +153,13 @@ export const get = <P extends string>(path: P, options: CallOptions = {}) => cal
 /** Row counts of every table: a rejected request must leave them all unchanged. */
 export const TABLES = ["turns", "turn_snapshots", "blocks", "block_nodes", "conversations", "conversation_deletions", "turn_block_membership"];
 
-/** A stable row order per table (block_nodes is WITHOUT ROWID: its primary key). */
-export const ROW_ORDER = (table: string) => (table === "block_nodes" ? "conv_id, chain" : "rowid");
+/** A stable row order per table: the primary key of the WITHOUT ROWID tables, rowid for the others. */
+const PRIMARY_KEY_ORDER: Record<string, string> = {
+  block_nodes: "conv_id, chain",
+  blocks: "block_id, content_hash",
+  turn_snapshots: "conv_id, created_at_ms, id",
+};
+export const ROW_ORDER = (table: string) => PRIMARY_KEY_ORDER[table] ?? "rowid";
 
 export async function tableCounts(): Promise<Record<string, number>> {
   const tables = TABLES;
@@ -177,10 +182,12 @@ export function countingDb() {
   let statements = 0;
   let roundTrips = 0;
   const rowsReturned: number[][] = [];
+  const rowsWritten: number[][] = [];
   const record = async <T>(result: Promise<T>): Promise<T> => {
     const value = await result;
-    const results = (Array.isArray(value) ? value : [value]) as Array<{ results?: unknown[] } | null>;
+    const results = (Array.isArray(value) ? value : [value]) as Array<{ results?: unknown[]; meta?: { rows_written?: number } } | null>;
     rowsReturned.push(results.map((r) => (r && Array.isArray(r.results) ? r.results.length : r === null ? 0 : 1)));
+    rowsWritten.push(results.map((r) => r?.meta?.rows_written ?? 0));
     return value;
   };
   const RUNS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
@@ -204,7 +211,13 @@ export function countingDb() {
         return forward(obj, value);
       },
     });
-  return { db: database(env.DB), counts: () => ({ statements, roundTrips }), rowsReturned: () => rowsReturned.map((r) => [...r]) };
+  return {
+    db: database(env.DB),
+    counts: () => ({ statements, roundTrips }),
+    rowsReturned: () => rowsReturned.map((r) => [...r]),
+    /** D1's meta.rows_written (B-tree entries, index entries included) per statement, per round trip. */
+    rowsWritten: () => rowsWritten.map((r) => [...r]),
+  };
 }
 
 /**

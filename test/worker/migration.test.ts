@@ -7,7 +7,7 @@ import { applyD1Migrations, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { runMaintenance } from "../../src/scheduled";
-import { get, json } from "./harness";
+import { get, json, post, ROW_ORDER } from "./harness";
 
 const migrations = env.TEST_MIGRATIONS;
 
@@ -67,7 +67,7 @@ async function counts() {
 
 async function dump() {
   const tables = ["turns", "blocks", "turn_block_membership", "turn_snapshots", "conversations"];
-  const results = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`)));
+  const results = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY ${ROW_ORDER(t)}`)));
   return JSON.stringify(results.map((r) => r.results));
 }
 
@@ -218,6 +218,58 @@ describe("migration chain on old data", () => {
     const snapshot = await dump();
     for (const query of backfill.queries) await env.DB.prepare(query).run();
     expect(await dump()).toBe(snapshot);
+  });
+
+  it("0008 makes turn_snapshots and blocks WITHOUT ROWID: every row, column and snapshot id kept; running it again changes nothing", async () => {
+    const keys = migrations.findIndex((m) => m.name === "0008_snapshot_keys.sql");
+    expect(keys).toBe(8);
+    await applyD1Migrations(env.DB, migrations.slice(0, keys));
+    // Rows as the 0007 layout holds them: rowid ids (not per time), a legacy row (tip_chain NULL,
+    // blocks on the row), two snapshots of one millisecond, a block counted 0 and one not counted.
+    await env.DB.batch([
+      env.DB.prepare(
+        `INSERT INTO blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms, ref_count) VALUES
+         ('b1', 'h1', 'sha256-canonical-json-v1', 'user', 'user', '{"text":"hi"}', '{}', 5, 2),
+         ('b2', 'h2', 'sha256-canonical-json-v1', 'llm_text', 'assistant', '{"text":"yo"}', '{"m":1}', 6, 0),
+         ('b3', 'h3', 'sha256-canonical-json-v1', 'user', '', '{}', '{}', 7, NULL)`,
+      ),
+      env.DB.prepare(
+        `INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_hash, extra_json) VALUES
+         ('c1', 'n1', '', 1, 'b1', 'h1', ''), ('c1', 'n2', 'n1', 2, 'b2', 'h2', '')`,
+      ),
+      env.DB.prepare(
+        `INSERT INTO turn_snapshots (conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+           turn_metadata_json, turn_data_json, block_refs_json, turn_extra_json, tip_chain, block_count) VALUES
+         ('c1', 's1', 't1', 'pre_inference', 100, 'inventory', 'i1', '{"a":1}', '{"d":2}', '[]', '', 'n1', 1),
+         ('c1', 's1', 't1', 'final', 100, 'inventory', 'i1', '{}', '{}', '[]', '{"run_id":"r"}', 'n2', 2),
+         ('c2', 's2', 't9', 'final', 50, '', '', '{}', '{}', '[["b3","h3"]]', '', NULL, 0),
+         ('c1', 's1', 't2', 'final', 90, 'planner', '', '{}', '{}', '[]', '', '', 0)`,
+      ),
+    ]);
+    const snapshots = () => env.DB.prepare("SELECT * FROM turn_snapshots ORDER BY id").all().then((r) => r.results);
+    const blocks = () => env.DB.prepare("SELECT * FROM blocks ORDER BY block_id, content_hash").all().then((r) => r.results);
+    const before = { snapshots: await snapshots(), blocks: await blocks() };
+    expect(before.snapshots.map((r) => r.id)).toEqual([1, 2, 3, 4]);
+
+    await applyD1Migrations(env.DB, migrations);
+    expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
+    const schema = (await env.DB.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ('turn_snapshots', 'blocks') ORDER BY name").all<{ type: string; name: string; sql: string | null }>()).results;
+    expect(schema.filter((o) => o.type === "table").map((o) => [o.name, /WITHOUT ROWID\s*$/.test(o.sql!)])).toEqual([["blocks", true], ["turn_snapshots", true]]);
+    expect(schema.filter((o) => o.type === "index" && o.sql !== null).map((o) => o.name)).toEqual(["blocks_unreferenced", "turn_snapshots_identity", "turn_snapshots_unconverted"]);
+
+    // Running 0008 again (an operator re-applying it by hand) copies the tables onto themselves.
+    for (const query of migrations[keys]!.queries) await env.DB.prepare(query).run();
+    expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
+
+    // The copied rows read as before: equal times by arrival (id), the legacy row from its list;
+    // a new snapshot of the same millisecond comes after them.
+    expect((await post("/api/turns", { conv_id: "c1", session_id: "s1", phase: "post_inference", created_at_ms: 100, turn: { id: "t1", blocks: [] } })).status).toBe(201);
+    const page = await json(await get("/api/debug/turns?conv_id=c1&payload=none"));
+    expect(page.items.map((i) => `${i.turn_id}/${i.phase}@${i.created_at_ms}`)).toEqual(["t1/post_inference@100", "t1/final@100", "t1/pre_inference@100", "t2/final@90"]);
+    const ids = (await env.DB.prepare("SELECT id FROM turn_snapshots WHERE conv_id = 'c1' AND created_at_ms = 100 ORDER BY id").all<{ id: number }>()).results;
+    expect(ids.map((r) => r.id)).toEqual([1, 2, 3]);
+    const legacy = await json(await get("/api/debug/turn/c2/s2/t9"));
+    expect(legacy.items[0]!.parsed.blocks).toEqual([{ id: "b3", kind: "user", role: "", payload: {}, metadata: {} }]);
   });
 
   it("runs the operator SQL of the playbook verbatim", async () => {

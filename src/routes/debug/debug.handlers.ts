@@ -11,7 +11,8 @@ import { turnListBody } from "./debug.wire";
 import { DEFAULT_LIMIT, MAX_LIMIT, type getConversationRoute, type getTurnRoute, type listConversationsRoute, type listTurnsRoute } from "./debug.routes";
 
 const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
-  typeof v === "object" && v !== null && Number.isSafeInteger((v as SnapshotPosition).createdAtMs) && Number.isSafeInteger((v as SnapshotPosition).id);
+  typeof v === "object" && v !== null && Number.isSafeInteger((v as SnapshotPosition).createdAtMs) &&
+  typeof (v as SnapshotPosition).convId === "string" && Number.isSafeInteger((v as SnapshotPosition).id);
 
 const isConversationPosition = (v: unknown): v is ConversationPosition =>
   typeof v === "object" && v !== null && Number.isSafeInteger((v as ConversationPosition).lastActivityMs) && typeof (v as ConversationPosition).convId === "string";
