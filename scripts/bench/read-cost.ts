@@ -68,6 +68,11 @@ const QUERIES: Array<{ label: string; filter: SnapshotFilter }> = [
   { label: "conversation page, limit 1000", filter: { convId: TARGET.convId, limit: 1000 } },
   // The turn route asks for up to 1000 snapshots of the turn (MAX_LIMIT).
   { label: "turn detail (4 snapshots)", filter: { convId: TARGET.convId, sessionId: TARGET.sessionId, turnId: TARGET.turnId, limit: 1000 } },
+  // What dropping the by-phase and by-session indexes costs a read (issue 17): the phase filter walks
+  // the conversation and skips the other phases; the session filter without conv_id reads the
+  // session's snapshots from the identity index and sorts them.
+  { label: "phase filter (final) within the conversation, limit 200", filter: { convId: TARGET.convId, phase: "final", limit: 200 } },
+  { label: "session filter without conv_id, limit 200", filter: { sessionId: TARGET.sessionId, limit: 200 } },
 ];
 
 /** Runs of each query; medians are reported (D1's time: the mean, see sqlMs). */

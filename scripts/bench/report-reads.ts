@@ -56,6 +56,13 @@ D1's recorded answers, without I/O — parsing stored JSON, walking the paths; Y
 the returned snapshots, and "YAML + JSON response" the whole body as the list route builds it. All
 timed in Node on this machine.)
 
+**What the reads pay for fewer indexes.** \`turn_snapshots\` keeps two B-trees (issue 17; ARCHITECTURE.md): the
+table, keyed by conversation and time, and the identity index, led by \`session_id\`. The last two rows are the
+reads that had an index of their own before: the phase filter walks the conversation newest first and skips
+the other phases (here 3 of 4) until the page is full; the session filter without \`conv_id\` reads all the
+session's snapshots (here ${num(TARGET.snapshots)}) and sorts them. Neither grows with the database. D1 bills a row read at a
+thousandth of a row written, and every snapshot written saves the three index entries those indexes cost.
+
 ${table(["Median latency, ms", ...reads.latency.map((l) => `${size(l.snapshots)} db`), "ratio"], latencyRows)}
 
 Response sizes: page ${kib(reads.latency[0]!.listResponseBytes)}, turn detail ${kib(reads.latency[0]!.detailResponseBytes)}.
@@ -63,7 +70,7 @@ Response sizes: page ${kib(reads.latency[0]!.listResponseBytes)}, turn detail ${
 **Result.** Every read is ${s.queries_per_debug_read} statements in ${s.round_trips_per_debug_read} round trip (the page, and the blocks of its paths walked
 from the page's tips through the same page subquery), whatever the limit. ${
     reads.queries.length > 1
-      ? `Rows read are ${same ? "identical" : "**not identical**"} in the ${sizes.map(size).join(" and ")} databases and grow with the page (limit 50 / 200 / 1000), not with the database: the page is an index seek on \`turn_snapshots_by_conv_created\`, the path walk and the blocks are primary-key seeks. The latency ratio ${size(reads.latency[reads.latency.length - 1]!.snapshots)} / ${size(reads.latency[0]!.snapshots)} is **${num(s.read_latency_ratio, 2)}** — target ≤ ${TARGETS.readLatencyRatio} ${metText(ratioMet!)}${ratioMet ? "" : "; rows read are identical, so the difference is not in what is read but in the larger file itself (deeper B-trees, a colder page cache), which this bench does not separate"}.`
+      ? `Rows read are ${same ? "identical" : "**not identical**"} in the ${sizes.map(size).join(" and ")} databases and grow with the page (limit 50 / 200 / 1000), not with the database: the page is a primary-key range of \`turn_snapshots\` (conv_id, created_at_ms, id), the path walk and the blocks are primary-key seeks. The latency ratio ${size(reads.latency[reads.latency.length - 1]!.snapshots)} / ${size(reads.latency[0]!.snapshots)} is **${num(s.read_latency_ratio, 2)}** — target ≤ ${TARGETS.readLatencyRatio} ${metText(ratioMet!)}${ratioMet ? "" : "; rows read are identical, so the difference is not in what is read but in the larger file itself (deeper B-trees, a colder page cache), which this bench does not separate"}.`
       : "The larger database is not generated in quick mode, so the size ratio is not measured."
   }
 `;

@@ -211,6 +211,7 @@ export function writeCostSection(r: BenchResults): string {
   const nodeEntries = entries("INSERT_NEW_NODES", "INSERT_NODES");
   const conversationEntries = entries("UPSERT_CONVERSATION_EVENTS");
   const turnEntries = entries("UPSERT_TURNS");
+  const lowerEntries = entries("LOWER_TURN_CREATED");
   const guardEntries = entries("REFUSE_DELETING", "REFUSE_UNKNOWN_PREFIX");
   const lp = w.laterPhase;
   const tableMet = lp.extraTableRows <= TARGETS.extraTableRowsPerSnapshot;
@@ -270,7 +271,7 @@ changes (an index entry is written when a row is inserted or a key column of tha
 a partial index only for rows it covers). For that \`final\` snapshot, posted in full, by statement (in
 brackets the table's index B-trees from \`sqlite_master\`; a \`WITHOUT ROWID\` table's primary key is
 the table itself): the \`turn_snapshots\` insert **${num(snapshotEntries)}** (${ix.turn_snapshots ?? 0}), the turn roll-up **${num(turnEntries)}** (\`turns\`, ${ix.turns ?? 0}:
-its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves), the new block **${num(blockEntries)}**
+its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves; its creation time is not rewritten: ${num(lowerEntries)} for the statement that moves it back only for an older late snapshot), the new block **${num(blockEntries)}**
 (\`blocks\`, ${ix.blocks ?? 0}), its path node **${num(nodeEntries)}** (\`block_nodes\`, ${ix.block_nodes ?? 0}), the conversation pointer **${num(conversationEntries)}**
 (\`conversations\`, ${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`), the two guards ${num(guardEntries)}.${
     finalDelta ? ` Posted as a delta the same snapshot writes ${num(sum(finalDelta.statements.map((st) => st.rowsWritten)))} (the prefix guard adds a statement, not a row).` : ""
