@@ -212,7 +212,7 @@ export function writeCostSection(r: BenchResults): string {
   const conversationEntries = entries("UPSERT_CONVERSATION_EVENTS");
   const turnEntries = entries("UPSERT_TURNS");
   const lowerEntries = entries("LOWER_TURN_CREATED");
-  const guardEntries = entries("REFUSE_DELETING", "REFUSE_UNKNOWN_PREFIX");
+  const guardEntries = entries("REFUSE_WRITE");
   const lp = w.laterPhase;
   const tableMet = lp.extraTableRows <= TARGETS.extraTableRowsPerSnapshot;
   const metaMet = lp.extraRowsWritten <= TARGETS.extraRowsPerSnapshot;

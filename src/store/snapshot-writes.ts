@@ -24,6 +24,7 @@ import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
 import { d1ErrorText, jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
 import { StoreError } from "./errors";
+import { deepestKnownTip, forgetTip, rememberTip } from "./known-paths";
 import type { Columns } from "./rows";
 import type { turnSnapshots } from "../db/schema";
 
@@ -87,10 +88,18 @@ FROM json_each(?1)`;
 
 // ---- The one-round-trip write (writeAtOnce): what the conversation has is decided inside the batch.
 
-/** A conversation of the request is being deleted: fail the batch (write_guards.refused is NOT NULL). */
-const REFUSE_DELETING = `
+/**
+ * Fails the batch (write_guards.refused is NOT NULL) when a conversation of the request is being
+ * deleted (?1: conv ids) or a prefix [conv_id, chain, depth] names no path of its conversation —
+ * nodes this batch inserted included, so it runs after them (?2: prefixes).
+ */
+const REFUSE_WRITE = `
 INSERT INTO write_guards (refused)
-SELECT NULL FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1)) LIMIT 1`;
+SELECT NULL WHERE EXISTS (SELECT 1 FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1)))
+  OR EXISTS (
+    SELECT 1 FROM json_each(?2) AS p
+    WHERE NOT EXISTS (
+      SELECT 1 FROM block_nodes AS n WHERE n.conv_id = p.value ->> 0 AND n.chain = p.value ->> 1 AND n.depth = p.value ->> 2))`;
 
 /**
  * Block contents on nodes the conversation does not have yet — a new row, or one more reference to a
@@ -115,14 +124,6 @@ INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
 FROM json_each(?1) WHERE true
 ON CONFLICT (conv_id, chain) DO NOTHING`;
-
-/** A prefix [conv_id, chain, depth] names no path of the conversation (nodes of this request included): fail the batch. */
-const REFUSE_UNKNOWN_PREFIX = `
-INSERT INTO write_guards (refused)
-SELECT NULL FROM json_each(?1) AS p
-WHERE NOT EXISTS (
-  SELECT 1 FROM block_nodes AS n WHERE n.conv_id = p.value ->> 0 AND n.chain = p.value ->> 1 AND n.depth = p.value ->> 2)
-LIMIT 1`;
 
 /**
  * The pointer rule: the runtime of the newest event (by event time; ties go to the later arrival)
@@ -214,10 +215,9 @@ export const SNAPSHOT_WRITE_STATEMENTS = {
   COUNT_REFERENCES,
   INSERT_NODES,
   // The one-round-trip write (INSERT_SNAPSHOTS too).
-  REFUSE_DELETING,
   UPSERT_BLOCKS_ON_NEW_NODES,
   INSERT_NEW_NODES,
-  REFUSE_UNKNOWN_PREFIX,
+  REFUSE_WRITE,
   // Both.
   UPSERT_CONVERSATION_EVENTS,
   UPSERT_TURNS,
@@ -464,7 +464,7 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
     ...statementsFor(db, UPSERT_TURNS, snapshotRows),
-    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows),
+    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows.map(turnTimeOf)),
   ];
 }
 
@@ -475,15 +475,32 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
  * repeats a stored identity (a replay or a conflict), names a prefix the conversation does not have,
  * or writes to a conversation being deleted. Returns null when it does not apply or failed that way:
  * then the read-then-write path answers, precisely.
+ *
+ * A snapshot posted in full whose history reaches a tip this isolate stored (known-paths.ts) is sent
+ * as a delta from that tip: only its later nodes and their blocks, the tip checked as a prefix.
  */
 async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<{ rowsWritten: number; rowsRead: number; nodesAdded: number } | null> {
   if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
   const nodes = new Map<string, PathNode & { convId: string }>();
   const contents = new Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>();
+  const prefixes: Array<[string, string, number]> = [];
+  const hinted: Array<[string, string]> = [];
   snapshots.forEach((s) => {
-    s.nodes.forEach((node, i) => {
+    let from = 0;
+    if (s.prefix) prefixes.push([s.convId, s.prefix.chain, s.prefix.blocks]);
+    else {
+      const known = deepestKnownTip(s.convId, s.nodes.map((n) => n.chain));
+      if (known >= 0) {
+        const tip = s.nodes[known]!;
+        prefixes.push([s.convId, tip.chain, tip.depth]);
+        hinted.push([s.convId, tip.chain]);
+        from = known + 1;
+      }
+    }
+    for (let i = from; i < s.nodes.length; i++) {
+      const node = s.nodes[i]!;
       const key = nodeKey(s.convId, node.chain);
-      if (nodes.has(key)) return;
+      if (nodes.has(key)) continue;
       nodes.set(key, { ...node, convId: s.convId });
       const block = s.blocks[i]!;
       const contentKey = blockKey(block.id, block.contentHash);
@@ -491,13 +508,11 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
       // The first snapshot with a block is the first to place it on a new node when its row is new.
       if (!content) contents.set(contentKey, (content = { ...blockRowOf(block, s.createdAtMs), nodes: [] }));
       content.nodes.push([s.convId, node.chain]);
-    });
+    }
   });
   if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
-  const prefixes = snapshots.filter((s) => s.prefix).map((s) => [s.convId, s.prefix!.chain, s.prefix!.blocks]);
   const snapshotRows = snapshotRowsOf(snapshots);
   const statements = [
-    ...statementsFor(db, REFUSE_DELETING, [...new Set(snapshots.map((s) => s.convId))]),
     ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
     ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]),
   ];
@@ -505,20 +520,36 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
   statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
   const nodeStatements = statements.length - firstNodeStatement;
   statements.push(
-    ...statementsFor(db, REFUSE_UNKNOWN_PREFIX, prefixes),
+    // Small parameters (a conversation id and a prefix per item at most): one statement.
+    db.prepare(REFUSE_WRITE).bind(JSON.stringify([...new Set(snapshots.map((s) => s.convId))]), JSON.stringify(prefixes)),
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
     ...statementsFor(db, UPSERT_TURNS, snapshotRows),
-    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows),
+    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows.map(turnTimeOf)),
   );
   try {
     const results = await db.batch(statements);
     const nodesAdded = results.slice(firstNodeStatement, firstNodeStatement + nodeStatements).reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
+    rememberTips(snapshots);
     return { rowsWritten: rowsWritten(results), rowsRead: rowsRead(results), nodesAdded };
   } catch (error) {
-    if (isRefusedAtOnce(error)) return null;
-    throw error;
+    if (!isRefusedAtOnce(error)) throw error;
+    // A remembered tip may be why: not used again (the fallback stores what is missing, and remembers it).
+    for (const [convId, chain] of hinted) forgetTip(convId, chain);
+    return null;
   }
 }
+
+function rememberTips(snapshots: readonly PreparedSnapshot[]): void {
+  for (const s of snapshots) rememberTip(s.convId, s.tipChain);
+}
+
+/** What LOWER_TURN_CREATED reads of a snapshot row. */
+const turnTimeOf = (row: ReturnType<typeof snapshotRowOf>) => ({
+  conv_id: row.conv_id,
+  session_id: row.session_id,
+  turn_id: row.turn_id,
+  created_at_ms: row.created_at_ms,
+});
 
 /** The one-round-trip batch failed on purpose: a stored identity, or a write guard. */
 function isRefusedAtOnce(error: unknown): boolean {
@@ -573,6 +604,7 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
     if (p.snapshots.length === 0) return { outcomes, rowsWritten: 0, rowsRead: read, nodesAdded: 0 };
     try {
       const results = await db.batch(writeStatements(db, p));
+      rememberTips(p.snapshots);
       return { outcomes, rowsWritten: rowsWritten(results), rowsRead: read + rowsRead(results), nodesAdded: p.nodes.length };
     } catch (error) {
       if (!isConcurrentWrite(error)) throw error;

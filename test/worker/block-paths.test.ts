@@ -12,7 +12,10 @@ import { pathNodes } from "../../src/turn/block-path";
 import { blockContentHash } from "../../src/turn/block-hash";
 import { convertLegacySnapshots } from "../../src/store/conversion";
 import { runMaintenance } from "../../src/scheduled";
-import { databaseDigest, get, json, post, uid } from "./harness";
+import { forgetAllTips } from "../../src/store/known-paths";
+import { saveSnapshots } from "../../src/store/snapshot-writes";
+import { prepareSnapshot } from "../../src/turn/snapshot";
+import { call, databaseDigest, get, json, post, uid } from "./harness";
 
 beforeAll(() => {
   vi.spyOn(console, "log").mockImplementation(() => {});
@@ -245,5 +248,71 @@ describe("the first release's snapshots (block lists on the row) are converted b
     const after = await databaseDigest();
     expect(await runMaintenance(env)).toMatchObject({ converted_snapshots: 0, conversion_remaining: false });
     expect(await databaseDigest()).toBe(after);
+  });
+});
+
+/**
+ * The isolate's memory of stored tips (src/store/known-paths.ts): a full post whose history this
+ * isolate stored is written as a delta from that tip, checked in the batch — a hint, never trusted.
+ */
+describe("full posts over a tip this isolate stored", () => {
+  const ADMIN = env.ADMIN_TOKEN;
+  const history = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? answer(`a${i}`, `answer ${i}`) : user(`u${i}`, `question ${i}`)));
+  const full = (conv: string, k: number, blocks: Block[]) => ({ conv_id: conv, session_id: "s", phase: "final", created_at_ms: 1000 + k, turn: { id: `t${k}`, blocks } });
+
+  async function writeConversation(conv: string, snapshots: number, memory: boolean): Promise<number[]> {
+    const rowsRead: number[] = [];
+    for (let k = 0; k < snapshots; k++) {
+      if (!memory) forgetAllTips();
+      const saved = await saveSnapshots(env.DB, [await prepareSnapshot(full(conv, k, history(2 * k + 2)), { nowMs: Date.now(), maxClockSkewMs: 300_000 })]);
+      expect(saved.outcomes).toEqual(["created"]);
+      rowsRead.push(saved.rowsRead);
+    }
+    return rowsRead;
+  }
+
+  async function stored(conv: string): Promise<string> {
+    const tables: Array<[string, string]> = [
+      ["turn_snapshots", "SELECT id, session_id, turn_id, phase, created_at_ms, tip_chain, block_count, block_refs_json FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id"],
+      ["block_nodes", "SELECT chain, parent_chain, depth, block_id, content_hash, extra_json FROM block_nodes WHERE conv_id = ?1 ORDER BY depth, chain"],
+      ["blocks", "SELECT b.block_id, b.content_hash, b.ref_count FROM blocks AS b JOIN block_nodes AS n USING (block_id, content_hash) WHERE n.conv_id = ?1 ORDER BY b.block_id"],
+      ["turns", "SELECT session_id, turn_id, turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = ?1 ORDER BY turn_id"],
+    ];
+    return JSON.stringify(await env.DB.batch(tables.map(([, sql]) => env.DB.prepare(sql).bind(conv))).then((r) => r.map((x) => x.results)));
+  }
+
+  it("stores exactly what a write without the memory stores, reading rows for the new blocks only", async () => {
+    const [withMemory, without] = [uid("conv-tips-on"), uid("conv-tips-off")];
+    const readWith = await writeConversation(withMemory, 30, true);
+    const readWithout = await writeConversation(without, 30, false);
+    expect(await stored(withMemory)).toBe(await stored(without));
+    // Without the memory the batch looks up every node of the history; with it, the tip and the new nodes.
+    expect(readWithout[29]! - readWithout[5]!).toBeGreaterThan(40);
+    expect(readWith.slice(5)).toEqual(readWith.slice(5).map(() => readWith[5]));
+  });
+
+  it("a remembered tip that is gone (the conversation deleted, then written again) fails the batch; the fallback stores every node", async () => {
+    const conv = uid("conv-tips-gone");
+    expect((await post("/api/turns", full(conv, 0, history(2)))).status).toBe(201);
+    expect((await post("/api/turns", full(conv, 1, history(4)))).status).toBe(201);
+    expect((await call("DELETE", `/api/conversations/${conv}`, { token: ADMIN })).status).toBe(200);
+    expect(await nodeCount(conv)).toBe(0);
+    // Its history is the deleted conversation's: this isolate remembers that tip, D1 no longer has it.
+    expect((await post("/api/turns", full(conv, 2, history(6)))).status).toBe(201);
+    expect(await nodeCount(conv)).toBe(6);
+    expect(await snapshotOf(conv, "s", "t2", "final", 1002)).toEqual(expected("t2", history(6)));
+    // Every block of the conversation counts exactly the path nodes (of every conversation) that use it.
+    const counts = (
+      await env.DB.prepare(
+        `SELECT b.block_id, b.ref_count, (SELECT count(*) FROM block_nodes AS m WHERE m.block_id = b.block_id AND m.content_hash = b.content_hash) AS nodes
+         FROM blocks AS b JOIN block_nodes AS n USING (block_id, content_hash) WHERE n.conv_id = ?1 ORDER BY b.block_id`,
+      ).bind(conv).all<{ block_id: string; ref_count: number; nodes: number }>()
+    ).results;
+    expect(counts).toHaveLength(6);
+    for (const c of counts) expect(c.ref_count, c.block_id).toBe(c.nodes);
+    // And the next full post goes over the tip the fallback stored.
+    expect((await post("/api/turns", full(conv, 3, history(8)))).status).toBe(201);
+    expect(await snapshotOf(conv, "s", "t3", "final", 1003)).toEqual(expected("t3", history(8)));
+    expect(await nodeCount(conv)).toBe(8);
   });
 });

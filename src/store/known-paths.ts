@@ -1,0 +1,36 @@
+/**
+ * The block paths this isolate has stored, per conversation: the tip of each snapshot it wrote
+ * (conv_id + chain), most recent last, bounded. A full post repeats its conversation's history; when
+ * this isolate stored an earlier snapshot of that history, the one-batch write sends only the blocks
+ * after that tip, as a delta post would, and checks inside the batch that the tip is still stored
+ * (REFUSE_WRITE). So this is a hint, never trusted: a tip that is gone (the conversation was deleted
+ * and written again, or another isolate's memory differs) fails the batch and the write falls back
+ * to the read-then-write path, which looks at every node.
+ */
+const tips = new Set<string>();
+const MAX_TIPS = 16_384;
+
+const key = (convId: string, chain: string) => `${convId}\u0000${chain}`;
+
+export function rememberTip(convId: string, chain: string): void {
+  if (chain === "") return;
+  const k = key(convId, chain);
+  tips.delete(k);
+  if (tips.size >= MAX_TIPS) tips.delete(tips.values().next().value!);
+  tips.add(k);
+}
+
+export function forgetTip(convId: string, chain: string): void {
+  tips.delete(key(convId, chain));
+}
+
+/** The index of the deepest of `chains` this isolate stored as a tip in `convId`, or -1. */
+export function deepestKnownTip(convId: string, chains: readonly string[]): number {
+  for (let i = chains.length - 1; i >= 0; i--) if (tips.has(key(convId, chains[i]!))) return i;
+  return -1;
+}
+
+/** Forgets every tip (tests that compare a write with and without this isolate's memory). */
+export function forgetAllTips(): void {
+  tips.clear();
+}
