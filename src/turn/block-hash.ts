@@ -50,6 +50,11 @@ const remembered = new Map<string, string>();
 const MAX_REMEMBERED = 4096;
 const MAX_REMEMBERED_CHARS = 2048;
 
+/** The remembered hash of a block's content, without awaiting anything; undefined when not remembered. */
+export function rememberedContentHash(content: BlockContent): string | undefined {
+  return remembered.get(blockHashMaterial(content));
+}
+
 export async function contentHash(content: BlockContent): Promise<string> {
   const material = blockHashMaterial(content);
   const known = remembered.get(material);

@@ -10,7 +10,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import { canonicalJson } from "./canonical-json";
+import { canonicalString } from "./canonical-json";
 
 /** The chain of the empty sequence (a snapshot without blocks). */
 export const EMPTY_CHAIN = "";
@@ -27,18 +27,22 @@ export interface PathStep {
 
 /**
  * Chains of recently seen steps, per isolate: a growing conversation posted in full walks the same
- * path again with every snapshot. Keyed by the exact material, so a hit is exact.
+ * path again with every snapshot. Keyed by everything the material holds, so a hit is exact.
  */
 const remembered = new Map<string, string>();
 const MAX_REMEMBERED = 32_768;
 
 export function chainOf(parentChain: string, step: PathStep): string {
-  const material = canonicalJson([parentChain, step.blockId, step.contentHash, step.extraJson]);
-  const known = remembered.get(material);
+  // The memory's key, cheaper to build than the material and as exact: the parent chain is hex (or
+  // empty), the content hash and extra_json are length-prefixed, and the block id takes the rest.
+  const key = `${parentChain}|${step.contentHash.length}|${step.contentHash}|${step.extraJson.length}|${step.extraJson}|${step.blockId}`;
+  const known = remembered.get(key);
   if (known !== undefined) return known;
+  // canonicalJson([parent chain, block_id, content_hash, extra_json]), written directly.
+  const material = `[${canonicalString(parentChain)},${canonicalString(step.blockId)},${canonicalString(step.contentHash)},${canonicalString(step.extraJson)}]`;
   const chain = bytesToHex(sha256(utf8ToBytes(material)).subarray(0, 16));
   if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
-  remembered.set(material, chain);
+  remembered.set(key, chain);
   return chain;
 }
 

@@ -4,7 +4,7 @@
  * what this produces.
  */
 import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
-import { HASH_ALGORITHM, blockContent, contentHash } from "./block-hash";
+import { HASH_ALGORITHM, blockContent, contentHash, rememberedContentHash } from "./block-hash";
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
 import { hasLoneSurrogate } from "./identifier";
@@ -106,8 +106,17 @@ export interface PrepareOptions {
 
 const utf8 = new TextEncoder();
 
-function byteLength(text: string): number {
-  return utf8.encode(text).length;
+/**
+ * The UTF-8 bytes of `texts` together when they exceed `max`, else null. A UTF-16 unit is at most 3
+ * bytes, so texts whose units × 3 fit are not encoded at all (nearly every row).
+ */
+function bytesOver(texts: readonly string[], max: number): number | null {
+  let units = 0;
+  for (const t of texts) units += t.length;
+  if (units * 3 <= max) return null;
+  let bytes = 0;
+  for (const t of texts) bytes += utf8.encode(t).length;
+  return bytes > max ? bytes : null;
 }
 
 /** Canonical JSON of an object, or "" for an empty one (most turns and blocks have no extra keys). */
@@ -187,10 +196,17 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
 
 /** Content-addresses the blocks of a read snapshot (SHA-256 of their canonical material) and names its path nodes. */
 export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSnapshot> {
-  const hashes = await Promise.all(
-    snapshot.blocks.map((b) => (b.ref ? b.contentHash : contentHash({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson }))),
-  );
-  snapshot.blocks.forEach((block, i) => (block.contentHash = hashes[i]!));
+  // Blocks a recent request carried are remembered (block-hash.ts): looked up without awaiting, and
+  // only the others hashed, together.
+  const pending: Array<Promise<void>> = [];
+  for (const b of snapshot.blocks) {
+    if (b.ref) continue;
+    const content = { kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson };
+    const known = rememberedContentHash(content);
+    if (known !== undefined) b.contentHash = known;
+    else pending.push(contentHash(content).then((hash) => void (b.contentHash = hash)));
+  }
+  await Promise.all(pending);
   snapshot.nodes = pathNodes(
     snapshot.blocks.map((b) => ({ blockId: b.id, contentHash: b.contentHash, extraJson: b.extraJson })),
     snapshot.prefix?.chain ?? EMPTY_CHAIN,
@@ -226,21 +242,19 @@ function assertStorableText(turn: Turn, where: string, code: "INVALID_TURN" | "I
 export type LegacyBlockRef = [string, string];
 
 function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
-  const rowBytes =
-    byteLength(snapshot.metadataJson) +
-    byteLength(snapshot.dataJson) +
-    byteLength(snapshot.extraJson) +
-    byteLength(snapshot.tipChain) +
-    byteLength(snapshot.convId + snapshot.sessionId + snapshot.turnId + snapshot.phase + snapshot.runtimeKey + snapshot.inferenceId);
-  if (rowBytes > MAX_STORED_ROW_BYTES) {
+  const rowBytes = bytesOver(
+    [snapshot.metadataJson, snapshot.dataJson, snapshot.extraJson, snapshot.tipChain, snapshot.convId, snapshot.sessionId, snapshot.turnId, snapshot.phase, snapshot.runtimeKey, snapshot.inferenceId],
+    MAX_STORED_ROW_BYTES,
+  );
+  if (rowBytes !== null) {
     throw new TurnFormatError(
       "ROW_TOO_LARGE",
       `${prefix ? prefix + ": " : ""}the snapshot row would be ${rowBytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
     );
   }
   snapshot.blocks.forEach((block, i) => {
-    const bytes = byteLength(block.payloadJson) + byteLength(block.metadataJson) + byteLength(block.id) + byteLength(block.role);
-    if (bytes > MAX_STORED_ROW_BYTES) {
+    const bytes = bytesOver([block.payloadJson, block.metadataJson, block.id, block.role], MAX_STORED_ROW_BYTES);
+    if (bytes !== null) {
       throw new TurnFormatError(
         "ROW_TOO_LARGE",
         `${prefix ? prefix + "." : ""}blocks[${i}] would be a ${bytes}-byte row; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
