@@ -14,17 +14,21 @@ export function throughputSection(r: BenchResults): string {
     return [
       k + 1,
       `${num(of("snapshot").perSecond, 1)} (p50 ${num(of("snapshot").latencyP50Ms)} ms)`,
+      `${num(of("snapshot_no_memory").perSecond, 1)} (p50 ${num(of("snapshot_no_memory").latencyP50Ms)} ms)`,
       `${num(of("baseline_same_body").perSecond, 1)} (p50 ${num(of("baseline_same_body").latencyP50Ms)} ms)`,
       `${num(of("baseline_empty_body").perSecond, 1)} (p50 ${num(of("baseline_empty_body").latencyP50Ms)} ms)`,
       num(of("snapshot").perSecond / of("baseline_same_body").perSecond, 2),
+      num(of("snapshot_no_memory").perSecond / of("baseline_same_body").perSecond, 2),
     ];
   });
   rounds.push([
     "**median**",
     `**${num(t.medians.snapshot, 1)}**`,
+    `**${num(t.medians.snapshot_no_memory, 1)}**`,
     `**${num(t.medians.baseline_same_body, 1)}**`,
     `**${num(t.medians.baseline_empty_body, 1)}**`,
     `**${num(t.ratioSameBody, 2)}** (median of per-round ratios ${num(t.perRoundRatioSameBody, 2)})`,
+    num(t.ratioSameBodyNoMemory, 2),
   ]);
   const met = t.ratioSameBody >= TARGETS.writeRatio;
   const transport = 1 / t.medians.baseline_same_body - 1 / t.medians.baseline_empty_body;
@@ -42,7 +46,13 @@ ${t.seconds} s, in an order rotated round by round, after a ${r.config.throughpu
   after its previous one. (Sent on all connections at once, a conversation's consecutive snapshots
   race for the same new path nodes; the store then plans them again, and answers 503 after three
   collisions — a chat does not post that way.) Every snapshot is unique in the run (a repeat would
-  answer 200 without writing), so every one is written in one D1 batch; answers other than 201: ${t.failures}${failures.length ? ` (${failures.map(([code, n]) => `${code}: ${n}`).join(", ")})` : ""}.
+  answer 200 without writing), so every one is written in one D1 batch; answers other than 201 (all variants): ${t.failures}${failures.length ? ` (${failures.map(([code, n]) => `${code}: ${n}`).join(", ")})` : ""}.
+  One Worker isolate serves the run, so each full post reaches the tip of the conversation's previous
+  snapshot, which that isolate stored (src/store/known-paths.ts), and its batch carries only the new
+  blocks and nodes.
+- **snapshot, no tip memory** — the same kind of stream (its own conversations), each request sent with
+  a bench-only header on which \`src/bench/worker.ts\` clears that memory first: every full post looks
+  up its whole history in its batch, as when another isolate wrote the previous snapshot.
 - **baseline, same bodies** — \`POST /api/bench/baseline\` with the same kind of bodies. The route
   (\`src/bench/baseline-route.ts\`) runs the same middleware as \`POST /api/turns\` (token, body limit,
   content type and JSON parse, D1 session, the write log line) and then inserts one row (a
@@ -56,11 +66,12 @@ Trigger) to the production Worker (\`src/index.ts\`) unchanged; the bench starts
 under \`src/bench/\`: there the path is a 404 like any unknown path, for every method, and it is not in
 the OpenAPI document (§7 checks the bundle).
 
-${table(["Round", "snapshot req/s", "baseline (same bodies) req/s", "baseline ({}) req/s", "ratio"], rounds)}
+${table(["Round", "snapshot req/s", "… no tip memory req/s", "baseline (same bodies) req/s", "baseline ({}) req/s", "ratio", "ratio, no tip memory"], rounds)}
 
 **Result.** ${num(t.medians.snapshot, 1)} snapshots/s against ${num(t.medians.baseline_same_body, 1)} single-row writes/s receiving the same
 bodies: **${num(t.ratioSameBody, 2)}** — target ≥ ${TARGETS.writeRatio} ${metText(met)}. Against the empty-body baseline
-(${num(t.medians.baseline_empty_body, 1)}/s) the ratio is ${num(t.ratioEmptyBody, 2)}. The headline uses the same-body baseline because both routes then
+(${num(t.medians.baseline_empty_body, 1)}/s) the ratio is ${num(t.ratioEmptyBody, 2)}. Without the tip memory (every full post looking up its
+history) the same-body ratio is **${num(t.ratioSameBodyNoMemory, 2)}**. The headline uses the same-body baseline because both routes then
 receive identical requests, so the ratio isolates what the write path does with a snapshot. ${
     Math.abs(transport * 1000) < 0.5
       ? `The two baselines are within ${num(Math.abs(transport * 1000), 1)} ms per request of each other (in inverse throughput): receiving and parsing a ${num(t.averageBodyBytes / 1024, 0)} KiB body costs little here.`
@@ -243,11 +254,12 @@ Both store exactly the same rows: rows_written differ in ${w.rowsWrittenMismatch
 A new snapshot is **${num(w.statementsPerWrite)} statements in ${num(w.roundTripsPerWrite)} round trip${w.roundTripsPerWrite === 1 ? "" : "s"}** posted in full, and ${num(w.statementsPerDeltaWrite)} in
 ${num(w.roundTripsPerDeltaWrite)} as a delta (medians; ${w.writesOverOneRoundTrip} of ${2 * w.snapshots} writes took more than one round trip). ${
     oneRoundTrip
-      ? `Its blocks are all in the request, so \`saveSnapshots\` writes it in one batch (\`writeAtOnce\`): the deletion
-guard, the snapshot row, block contents for the nodes the conversation does not have yet (decided
-inside the statement), the nodes (\`ON CONFLICT DO NOTHING\`), the prefix guard (deltas only), the
-conversation pointer and the turn roll-up. The guards insert into \`write_guards\` only to fail the
-batch; they write nothing when the write goes through.`
+      ? `Its blocks are all in the request, so \`saveSnapshots\` writes it in one batch (\`writeAtOnce\`): the
+snapshot row, block contents for the nodes the conversation does not have yet (decided inside the
+statement), the nodes (\`ON CONFLICT DO NOTHING\`), the guard (a deletion under way; the prefix of a
+delta, or the tip this isolate stored that a full post's history reaches), the conversation pointer,
+the turn roll-up and the turn's creation time (moved only by an older late snapshot). The guard
+inserts into \`write_guards\` only to fail the batch; it writes nothing when the write goes through.`
       : "**Not every write took the one-round-trip path in this run** — see the breakdown below."
   } A request the batch refuses — a replay of a stored identity,
 a conflict, an unknown prefix, a conversation being deleted — and any request with block references
@@ -273,8 +285,8 @@ brackets the table's index B-trees from \`sqlite_master\`; a \`WITHOUT ROWID\` t
 the table itself): the \`turn_snapshots\` insert **${num(snapshotEntries)}** (${ix.turn_snapshots ?? 0}), the turn roll-up **${num(turnEntries)}** (\`turns\`, ${ix.turns ?? 0}:
 its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves; its creation time is not rewritten: ${num(lowerEntries)} for the statement that moves it back only for an older late snapshot), the new block **${num(blockEntries)}**
 (\`blocks\`, ${ix.blocks ?? 0}), its path node **${num(nodeEntries)}** (\`block_nodes\`, ${ix.block_nodes ?? 0}), the conversation pointer **${num(conversationEntries)}**
-(\`conversations\`, ${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`), the two guards ${num(guardEntries)}.${
-    finalDelta ? ` Posted as a delta the same snapshot writes ${num(sum(finalDelta.statements.map((st) => st.rowsWritten)))} (the prefix guard adds a statement, not a row).` : ""
+(\`conversations\`, ${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`), the guard ${num(guardEntries)}.${
+    finalDelta ? ` Posted as a delta the same snapshot writes ${num(sum(finalDelta.statements.map((st) => st.rowsWritten)))}.` : ""
   }${
     metaMet
       ? ""
@@ -282,10 +294,12 @@ its runtime and inference indexes hold \`updated_at_ms\`, which every phase move
   }
 
 **Independent of the history.** rows_written per repeated block (least squares over all ${w.snapshots} snapshots):
-${num(Math.abs(w.rowsWrittenSlopePerRepeatedBlock) < 5e-5 ? 0 : w.rowsWrittenSlopePerRepeatedBlock, 4)}. **Rows read** are where full and delta posts differ: a full post's batch looks up the path
-node of every block it carries to decide which are new (${num(w.rowsReadSlopePerRepeatedBlock.full, 2)} rows read per repeated block; ${num(w.firstTenRowsRead.full)} for the
-first 10 snapshots, ${num(w.lastTenRowsRead.full)} for the last 10), a delta only its prefix and its new nodes (${num(Math.abs(w.rowsReadSlopePerRepeatedBlock.delta) < 5e-4 ? 0 : w.rowsReadSlopePerRepeatedBlock.delta, 3)} per repeated block;
-${num(w.firstTenRowsRead.delta)} vs ${num(w.lastTenRowsRead.delta)}). D1 prices a row read at a thousandth of a row written, so even the full posts' reads
+${num(Math.abs(w.rowsWrittenSlopePerRepeatedBlock) < 5e-5 ? 0 : w.rowsWrittenSlopePerRepeatedBlock, 4)}. **Rows read**: a full post's batch looks up the path node of every block it carries to decide which
+are new — unless its history reaches a tip this Worker isolate stored (src/store/known-paths.ts), as
+it does here, where one isolate writes the conversation in order: then it reads like a delta (${num(w.rowsReadSlopePerRepeatedBlock.full, 2)} rows read per repeated block; ${num(w.firstTenRowsRead.full)} for the
+first 10 snapshots, ${num(w.lastTenRowsRead.full)} for the last 10). A delta reads its prefix and its new nodes (${num(Math.abs(w.rowsReadSlopePerRepeatedBlock.delta) < 5e-4 ? 0 : w.rowsReadSlopePerRepeatedBlock.delta, 3)} per repeated block;
+${num(w.firstTenRowsRead.delta)} vs ${num(w.lastTenRowsRead.delta)}). A full post that reaches no remembered tip (another isolate wrote the previous snapshot) reads rows in proportion to
+the blocks it repeats. D1 prices a row read at a thousandth of a row written, so even those reads
 cost less than one written row here; the request bytes (above, and §4) are the larger difference.
 
 **Against the Go layout.** After the conversation (full posts) our tables hold ${num(w.ourTotalRows.total)} rows

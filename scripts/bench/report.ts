@@ -29,6 +29,13 @@ function summaryTable(r: BenchResults, s: Summary): string {
   ]);
   rows.push([
     "1",
+    "… full posts that reach no tip the isolate remembers (each looks up its whole history)",
+    s.write_ratio_without_tip_memory === null ? "—" : `→ ${num(s.write_ratio_without_tip_memory, 2)}`,
+    "(reference)",
+    "",
+  ]);
+  rows.push([
+    "1",
     "… against the empty-body baseline (lower bound)",
     s.write_ratio_empty_body === null ? "—" : `${num(s.snapshots_per_second, 1)} vs ${num(s.baseline_empty_body_per_second, 1)} req/s → ${num(s.write_ratio_empty_body, 2)}`,
     "(reference)",
@@ -57,7 +64,7 @@ function summaryTable(r: BenchResults, s: Summary): string {
   ]);
   rows.push([
     "2",
-    "D1 statements / round trips per new snapshot: full post; delta (prefix guard added); replay (fallback: refused batch + read)",
+    "D1 statements / round trips per new snapshot: full post; delta; replay (fallback: refused batch + read)",
     w ? `**${num(s.statements_per_write)} / ${num(s.round_trips_per_write)}**; ${num(s.statements_per_delta_write)} / ${num(s.round_trips_per_delta_write)}; ${s.replay_round_trips === null ? "—" : `${num(s.replay_round_trips)} round trips`}` : "—",
     "1 round trip",
     verdict(w ? s.round_trips_per_write === 1 && s.round_trips_per_delta_write === 1 : null),

@@ -34,6 +34,8 @@ export interface Summary {
   mode: "full" | "quick";
   write_ratio: number | null;
   write_ratio_empty_body: number | null;
+  /** write_ratio for full posts that never reach a tip the isolate remembers (src/store/known-paths.ts). */
+  write_ratio_without_tip_memory: number | null;
   snapshots_per_second: number | null;
   baseline_per_second: number | null;
   baseline_empty_body_per_second: number | null;
@@ -56,7 +58,7 @@ export interface Summary {
   write_sha256_ms: number | null;
   /** D1's own time of the write's one batch (meta.duration). */
   write_d1_ms: number | null;
-  /** A new snapshot posted in full (the headline), and as a delta (prefix guard added): one batch each. */
+  /** A new snapshot posted in full (the headline), and as a delta: one batch each. */
   statements_per_write: number | null;
   round_trips_per_write: number | null;
   statements_per_delta_write: number | null;
@@ -162,6 +164,7 @@ export function summarize(r: BenchResults): Summary {
     mode: r.config.mode,
     write_ratio: round(t?.ratioSameBody, 3),
     write_ratio_empty_body: round(t?.ratioEmptyBody, 3),
+    write_ratio_without_tip_memory: round(t?.ratioSameBodyNoMemory, 3),
     snapshots_per_second: round(t?.medians.snapshot, 1),
     baseline_per_second: round(t?.medians.baseline_same_body, 1),
     baseline_empty_body_per_second: round(t?.medians.baseline_empty_body, 1),

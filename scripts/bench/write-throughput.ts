@@ -20,7 +20,15 @@ export const BENCH_ENTRY = "src/bench/worker.ts";
 /** BENCH_BASELINE_PATH of src/bench/baseline-route.ts (not imported: that pulls the whole Worker into Node). */
 const BASELINE_PATH = "/api/bench/baseline";
 
-export const VARIANTS = ["snapshot", "baseline_same_body", "baseline_empty_body"] as const;
+export const VARIANTS = ["snapshot", "snapshot_no_memory", "baseline_same_body", "baseline_empty_body"] as const;
+
+/**
+ * Sent with the snapshot_no_memory variant: the bench-only entry (src/bench/worker.ts) then clears
+ * the isolate's memory of stored tips (src/store/known-paths.ts) before the request, so every full
+ * post looks up its whole history — as when another isolate wrote the conversation's previous
+ * snapshot. The production Worker has no such header.
+ */
+export const FORGET_TIPS_HEADER = "x-bench-forget-tips";
 export type Variant = (typeof VARIANTS)[number];
 
 export interface ThroughputRound {
@@ -42,6 +50,8 @@ export interface ThroughputResult {
   latencyP50: Record<Variant, number>;
   /** median(snapshots/s) / median(baseline/s). */
   ratioSameBody: number;
+  /** The same, for full posts that never reach a remembered tip. */
+  ratioSameBodyNoMemory: number;
   ratioEmptyBody: number;
   /** Median over rounds of the per-round ratio, as a check on drift. */
   perRoundRatioSameBody: number;
@@ -92,12 +102,13 @@ const MAX_REQUESTS_PER_RUN = 100_000;
 function bodySource(variant: Variant, run: string, interleave: number): () => string {
   let i = 0;
   if (variant === "baseline_empty_body") return () => "{}";
-  const prefix = variant === "snapshot" ? run : `${run}-base`;
+  const prefix = variant === "snapshot" ? run : variant === "snapshot_no_memory" ? `${run}-nomem` : `${run}-base`;
   return () => throughputSnapshot(prefix, i++, interleave);
 }
 
 async function runOnce(server: DevServer, variant: Variant, next: () => string, seconds: number, connections: number, token: string) {
-  const path = variant === "snapshot" ? "/api/turns" : BASELINE_PATH;
+  const path = variant === "snapshot" || variant === "snapshot_no_memory" ? "/api/turns" : BASELINE_PATH;
+  const forget: Record<string, string> = variant === "snapshot_no_memory" ? { [FORGET_TIPS_HEADER]: "1" } : {};
   const result = await autocannon({
     url: server.url,
     connections,
@@ -108,7 +119,7 @@ async function runOnce(server: DevServer, variant: Variant, next: () => string, 
       {
         method: "POST",
         path,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...forget },
         setupRequest: (request) => ({ ...request, body: next() }),
       },
     ],
@@ -162,6 +173,7 @@ export async function measureWriteThroughput(server: DevServer, options: Through
     medians,
     latencyP50,
     ratioSameBody: medians.snapshot / medians.baseline_same_body,
+    ratioSameBodyNoMemory: medians.snapshot_no_memory / medians.baseline_same_body,
     ratioEmptyBody: medians.snapshot / medians.baseline_empty_body,
     perRoundRatioSameBody: perRound("baseline_same_body"),
     perRoundRatioEmptyBody: perRound("baseline_empty_body"),

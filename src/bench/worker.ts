@@ -12,7 +12,15 @@
  */
 import { createApp } from "../http/app";
 import worker from "../index";
+import { forgetAllTips } from "../store/known-paths";
 import baseline, { BENCH_BASELINE_PATH } from "./baseline-route";
+
+/**
+ * The throughput bench's "no tip memory" variant sends this header: the isolate's memory of stored
+ * tips (src/store/known-paths.ts) is cleared before the request, so a full post looks up its whole
+ * history, as when another isolate wrote the previous snapshot. (scripts/bench/write-throughput.ts)
+ */
+const FORGET_TIPS_HEADER = "x-bench-forget-tips";
 
 const bench = createApp();
 bench.route("/", baseline);
@@ -20,6 +28,7 @@ bench.route("/", baseline);
 export default {
   fetch(request, env, ctx) {
     if (new URL(request.url).pathname === BENCH_BASELINE_PATH) return bench.fetch(request, env, ctx);
+    if (request.headers.get(FORGET_TIPS_HEADER) === "1") forgetAllTips();
     return worker.fetch(request, env, ctx);
   },
   scheduled: worker.scheduled,

@@ -10,13 +10,15 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import benchWorker from "../../src/bench/worker";
+import { deepestKnownTip } from "../../src/store/known-paths";
+import { prepareSnapshot } from "../../src/turn/snapshot";
 import { call, databaseDigest, INGEST_TOKEN, json, tableCounts } from "./harness";
 
 const PATH = "/api/bench/baseline";
 
 /** A request to the bench entry, as harness `call` makes them to the production Worker. */
-async function callBench(method: string, path: string, options: { token?: string | null; raw?: string } = {}): Promise<Response> {
-  const headers = new Headers({ "content-type": "application/json" });
+async function callBench(method: string, path: string, options: { token?: string | null; raw?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  const headers = new Headers({ "content-type": "application/json", ...options.headers });
   const token = options.token === undefined ? INGEST_TOKEN : options.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
   const body = method === "GET" || method === "HEAD" ? undefined : (options.raw ?? "{}");
@@ -77,6 +79,22 @@ describe("bench entry (src/bench/worker.ts, npm run bench only)", () => {
     expect(unknown.status).toBe(404);
     const doc = (await (await callBench("GET", "/api/openapi.json", { token: null })).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).not.toContain(PATH);
+  });
+
+  it("clears the isolate's tip memory before a request with x-bench-forget-tips (the throughput bench's no-memory variant); the production Worker has no such header", async () => {
+    const snapshot = (k: number) => JSON.stringify({ conv_id: "bench-tips", session_id: "s", created_at_ms: 1000 + k, turn: { id: `t${k}`, blocks: [{ id: "u", kind: "user", payload: { text: "hi" } }] } });
+    const tip = async () => (await prepareSnapshot(JSON.parse(snapshot(0)), { nowMs: Date.now(), maxClockSkewMs: 300_000 })).tipChain;
+    expect((await callBench("POST", "/api/turns", { raw: snapshot(0) })).status).toBe(201);
+    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(0);
+    // Through the production Worker the header changes nothing.
+    const kept = await call("POST", "/api/turns", { body: JSON.parse(snapshot(1)), headers: { "x-bench-forget-tips": "1" } });
+    expect(kept.status).toBe(201);
+    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(0);
+    expect((await callBench("POST", "/api/turns", { raw: snapshot(2), headers: { "x-bench-forget-tips": "1" } })).status).toBe(201);
+    // Cleared before the request; the request then remembered its own tip — the same path here.
+    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(0);
+    expect((await callBench("GET", "/healthz", { token: null, headers: { "x-bench-forget-tips": "1" } })).status).toBe(200);
+    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(-1);
   });
 
   it("exports the production Worker's scheduled handler", async () => {
