@@ -105,6 +105,33 @@ describe("GET /api/debug/turns (Go ports)", () => {
 });
 
 describe("pagination", () => {
+  it("pages a session across conversations whose snapshots share milliseconds, each once, in order", async () => {
+    const session = uid("sess-page");
+    const convs = [uid("c-p1"), uid("c-p2"), uid("c-p3")];
+    // 3 conversations × 12 snapshots, 4 per millisecond in each: ties within a conversation (by
+    // arrival) and across conversations (by conv_id), plus a snapshot of another session.
+    const items = convs.flatMap((conv) => Array.from({ length: 12 }, (_, i) => turnBody({ conv_id: conv, session_id: session, turn_id: `t${i}`, created_at_ms: 100 + Math.floor(i / 4) })));
+    await seed([...items, turnBody({ conv_id: convs[0]!, session_id: `${session}-other`, turn_id: "x", created_at_ms: 101 })]);
+    const all: Array<{ conv_id: string; turn_id: string; created_at_ms: number }> = (await json(await get(`/api/debug/turns?session_id=${session}&limit=100&payload=none`))).items;
+    expect(all).toHaveLength(36);
+    // Newest first; equal times: conv_id descending, then the later arrival first.
+    const expected = [...items]
+      .map((item, arrival) => ({ conv_id: item.conv_id, turn_id: item.turn!.id as string, created_at_ms: item.created_at_ms!, arrival }))
+      .sort((a, b) => b.created_at_ms - a.created_at_ms || (a.conv_id < b.conv_id ? 1 : a.conv_id > b.conv_id ? -1 : 0) || b.arrival - a.arrival)
+      .map(({ conv_id, turn_id, created_at_ms }) => `${conv_id}/${turn_id}@${created_at_ms}`);
+    expect(all.map((i) => `${i.conv_id}/${i.turn_id}@${i.created_at_ms}`)).toEqual(expected);
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const body: { items: typeof all; next_cursor: string | null } = await json(
+        await get(`/api/debug/turns?session_id=${session}&limit=5&payload=none${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
+      );
+      paged.push(...body.items.map((i) => `${i.conv_id}/${i.turn_id}@${i.created_at_ms}`));
+      cursor = body.next_cursor;
+    } while (cursor);
+    expect(paged).toEqual(expected);
+  });
+
   it("walks every item exactly once while new snapshots arrive", async () => {
     const conv = uid("conv-page");
     await seed(Array.from({ length: 57 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: 1000 + (i % 20) })));
