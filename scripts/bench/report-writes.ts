@@ -222,7 +222,6 @@ export function writeCostSection(r: BenchResults): string {
   const nodeEntries = entries("INSERT_NEW_NODES", "INSERT_NODES");
   const conversationEntries = entries("UPSERT_CONVERSATION_EVENTS");
   const turnEntries = entries("UPSERT_TURNS");
-  const lowerEntries = entries("LOWER_TURN_CREATED");
   const guardEntries = entries("REFUSE_WRITE");
   const lp = w.laterPhase;
   const tableMet = lp.extraTableRows <= TARGETS.extraTableRowsPerSnapshot;
@@ -256,10 +255,11 @@ ${num(w.roundTripsPerDeltaWrite)} as a delta (medians; ${w.writesOverOneRoundTri
     oneRoundTrip
       ? `Its blocks are all in the request, so \`saveSnapshots\` writes it in one batch (\`writeAtOnce\`): the
 snapshot row, block contents for the nodes the conversation does not have yet (decided inside the
-statement), the nodes (\`ON CONFLICT DO NOTHING\`), the guard (a deletion under way; the prefix of a
-delta, or the tip this isolate stored that a full post's history reaches), the conversation pointer,
-the turn roll-up and the turn's creation time (moved only by an older late snapshot). The guard
-inserts into \`write_guards\` only to fail the batch; it writes nothing when the write goes through.`
+statement), the nodes (\`ON CONFLICT DO NOTHING\`) and the guard (a deletion under way; the prefix of
+a delta, or the tip this isolate stored that a full post's history reaches) — after the conversation
+pointer and the turn roll-up, so that the snapshot insert's trigger can move a turn's creation time
+back for an older late snapshot. The guard inserts into \`write_guards\` only to fail the batch; it
+writes nothing when the write goes through.`
       : "**Not every write took the one-round-trip path in this run** — see the breakdown below."
   } A request the batch refuses — a replay of a stored identity,
 a conflict, an unknown prefix, a conversation being deleted — and any request with block references
@@ -283,7 +283,7 @@ changes (an index entry is written when a row is inserted or a key column of tha
 a partial index only for rows it covers). For that \`final\` snapshot, posted in full, by statement (in
 brackets the table's index B-trees from \`sqlite_master\`; a \`WITHOUT ROWID\` table's primary key is
 the table itself): the \`turn_snapshots\` insert **${num(snapshotEntries)}** (${ix.turn_snapshots ?? 0}), the turn roll-up **${num(turnEntries)}** (\`turns\`, ${ix.turns ?? 0}:
-its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves; its creation time is not rewritten: ${num(lowerEntries)} for the statement that moves it back only for an older late snapshot), the new block **${num(blockEntries)}**
+its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves; its creation time is not in the update: a trigger on the snapshot insert moves it back, only for an older late snapshot), the new block **${num(blockEntries)}**
 (\`blocks\`, ${ix.blocks ?? 0}), its path node **${num(nodeEntries)}** (\`block_nodes\`, ${ix.block_nodes ?? 0}), the conversation pointer **${num(conversationEntries)}**
 (\`conversations\`, ${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`), the guard ${num(guardEntries)}.${
     finalDelta ? ` Posted as a delta the same snapshot writes ${num(sum(finalDelta.statements.map((st) => st.rowsWritten)))}.` : ""

@@ -56,7 +56,6 @@ export const STATEMENT_ROLES: Record<StatementName, { does: string; table: strin
   REFUSE_WRITE: { does: "guard: fails the batch if the conversation is being deleted or a prefix names no path", table: "write_guards" },
   UPSERT_CONVERSATION_EVENTS: { does: "the conversation pointer", table: "conversations" },
   UPSERT_TURNS: { does: "the turn roll-up", table: "turns" },
-  LOWER_TURN_CREATED: { does: "a turn's creation time, moved back only by an older late snapshot", table: "turns" },
 };
 
 export interface NamedStatementCost extends StatementCost {

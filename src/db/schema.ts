@@ -15,7 +15,10 @@ export const turns = sqliteTable(
     convId: text("conv_id").notNull(),
     sessionId: text("session_id").notNull(),
     turnId: text("turn_id").notNull(),
-    /** Oldest snapshot time of the turn. */
+    /**
+     * Oldest snapshot time of the turn. Moved back by the trigger turn_snapshots_lower_turn_created
+     * (hand-written in drizzle/0009_turn_created_trigger.sql) when an older snapshot is inserted.
+     */
     turnCreatedAtMs: integer("turn_created_at_ms").notNull(),
     /** Metadata / data of the newest snapshot (by created_at_ms). */
     turnMetadataJson: text("turn_metadata_json").notNull().default("{}"),

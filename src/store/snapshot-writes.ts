@@ -51,8 +51,10 @@ WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
 
 /**
- * Statement order matters: the snapshot insert fails first on a duplicate identity (aborting the
- * whole batch), and conversations are counted before turns so a new turn is still "not there".
+ * Statement order matters: conversations are counted before turns (so a new turn is still "not
+ * there"), and turns are upserted before the snapshots (whose insert trigger moves a turn's
+ * creation time back for an older snapshot). A duplicate identity fails the insert, and with it
+ * the whole batch.
  * id: one more than the highest id of the snapshot's (conv_id, created_at_ms) — a primary-key seek —
  * plus `offset`, the request's earlier snapshots of that same (conv_id, created_at_ms): the insert
  * reads the table before it writes, so snapshots of one statement cannot see each other.
@@ -163,7 +165,8 @@ ON CONFLICT (conv_id) DO UPDATE SET
  * (by created_at_ms, not arrival) that has one; metadata and data those of its newest snapshot.
  * A snapshot of one turn never touches another turn's row. turn_created_at_ms is not in the update:
  * D1 writes an entry of every index on a column the update sets, and only a late snapshot older
- * than the turn moves it (LOWER_TURN_CREATED).
+ * than the turn moves it — the trigger turn_snapshots_lower_turn_created (drizzle/0009) does, as
+ * the snapshot is inserted, so the turns upsert runs before the snapshot insert.
  */
 const UPSERT_TURNS = `
 INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
@@ -191,15 +194,6 @@ ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
     WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
     THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
 
-/** A turn's oldest snapshot time, moved back only by a snapshot older than it (writes nothing otherwise). */
-const LOWER_TURN_CREATED = `
-UPDATE turns SET turn_created_at_ms = u.at
-FROM (SELECT value ->> 'conv_id' AS conv_id, value ->> 'session_id' AS session_id, value ->> 'turn_id' AS turn_id,
-    min(value ->> 'created_at_ms') AS at
-  FROM json_each(?1) GROUP BY 1, 2, 3) AS u
-WHERE turns.conv_id = u.conv_id AND turns.session_id = u.session_id AND turns.turn_id = u.turn_id
-  AND turns.turn_created_at_ms > u.at`;
-
 /**
  * Every statement this module sends, by name — for tools that tell apart what a write sent
  * (scripts/bench counts rows and statements per write by them).
@@ -221,7 +215,6 @@ export const SNAPSHOT_WRITE_STATEMENTS = {
   // Both.
   UPSERT_CONVERSATION_EVENTS,
   UPSERT_TURNS,
-  LOWER_TURN_CREATED,
 } as const;
 
 export type SaveOutcome = "created" | "unchanged";
@@ -458,13 +451,12 @@ const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) => j
 function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
   const snapshotRows = snapshotRowsOf(p.snapshots);
   return [
+    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
+    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
     ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
     ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references }))),
     ...statementsFor(db, COUNT_REFERENCES, p.references),
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
-    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
-    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
-    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows.map(turnTimeOf)),
   ];
 }
 
@@ -513,19 +505,16 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
   if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
   const snapshotRows = snapshotRowsOf(snapshots);
   const statements = [
+    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
+    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
     ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
     ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]),
   ];
   const firstNodeStatement = statements.length;
   statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
   const nodeStatements = statements.length - firstNodeStatement;
-  statements.push(
-    // Small parameters (a conversation id and a prefix per item at most): one statement.
-    db.prepare(REFUSE_WRITE).bind(JSON.stringify([...new Set(snapshots.map((s) => s.convId))]), JSON.stringify(prefixes)),
-    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
-    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
-    ...statementsFor(db, LOWER_TURN_CREATED, snapshotRows.map(turnTimeOf)),
-  );
+  // Small parameters (a conversation id and a prefix per item at most): one statement.
+  statements.push(db.prepare(REFUSE_WRITE).bind(JSON.stringify([...new Set(snapshots.map((s) => s.convId))]), JSON.stringify(prefixes)));
   try {
     const results = await db.batch(statements);
     const nodesAdded = results.slice(firstNodeStatement, firstNodeStatement + nodeStatements).reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
@@ -542,14 +531,6 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
 function rememberTips(snapshots: readonly PreparedSnapshot[]): void {
   for (const s of snapshots) rememberTip(s.convId, s.tipChain);
 }
-
-/** What LOWER_TURN_CREATED reads of a snapshot row. */
-const turnTimeOf = (row: ReturnType<typeof snapshotRowOf>) => ({
-  conv_id: row.conv_id,
-  session_id: row.session_id,
-  turn_id: row.turn_id,
-  created_at_ms: row.created_at_ms,
-});
 
 /** The one-round-trip batch failed on purpose: a stored identity, or a write guard. */
 function isRefusedAtOnce(error: unknown): boolean {
