@@ -1,15 +1,10 @@
 /** Strict parameters, tokens, and the debug surface switched off. */
 import { describe, expect, it } from "vitest";
-import { call, debugRoutes, get, json, post, turnBody } from "./harness";
+import { call, debugRoutes, expectError, get, json, post, turnBody } from "./harness";
 
 const DEBUG_ROUTES = debugRoutes("c1").map((r) => r.path);
 
-async function expectError(path: string, status: number, code: string, message?: RegExp) {
-  const res = await get(path);
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  if (message) expect(body.error.message).toMatch(message);
-}
+const expectGetError = async (path: string, status: number, code: string, message?: RegExp) => expectError(await get(path), status, code, message);
 
 describe("malformed parameters → 400 naming the parameter", () => {
   it.each([
@@ -24,15 +19,15 @@ describe("malformed parameters → 400 naming the parameter", () => {
     ["/api/debug/conversations?limit=0", /limit/],
     ["/api/debug/conversations?since_ms=abc", /since_ms/],
     ["/api/debug/turn/c/s/t?limit=5000", /limit/],
-  ])("%s", (path, message) => expectError(path, 400, "INVALID_PARAMETER", message));
+  ])("%s", (path, message) => expectGetError(path, 400, "INVALID_PARAMETER", message));
 
   it.each(["/api/debug/turn/%FF/s/t", "/api/debug/conversations/%zz", "/api/debug/turn/c/%E0%A4/t"])("refuses undecodable path segments: %s", (path) =>
-    expectError(path, 400, "INVALID_PARAMETER", /percent-encoded/));
+    expectGetError(path, 400, "INVALID_PARAMETER", /percent-encoded/));
 
-  it("requires conv_id or session_id", () => expectError("/api/debug/turns?phase=final", 400, "INVALID_PARAMETER", /conv_id or session_id/));
-  it("requires conv_id or session_id to be non-empty", () => expectError("/api/debug/turns?conv_id=&session_id=", 400, "INVALID_PARAMETER"));
+  it("requires conv_id or session_id", () => expectGetError("/api/debug/turns?phase=final", 400, "INVALID_PARAMETER", /conv_id or session_id/));
+  it("requires conv_id or session_id to be non-empty", () => expectGetError("/api/debug/turns?conv_id=&session_id=", 400, "INVALID_PARAMETER"));
 
-  it("refuses an unknown cursor", () => expectError("/api/debug/turns?conv_id=c&cursor=garbage", 400, "INVALID_CURSOR", /cursor/));
+  it("refuses an unknown cursor", () => expectGetError("/api/debug/turns?conv_id=c&cursor=garbage", 400, "INVALID_CURSOR", /cursor/));
 
   it("refuses a tampered cursor and a cursor from other filters", async () => {
     const conv = "conv-cursor-tamper";
@@ -41,10 +36,10 @@ describe("malformed parameters → 400 naming the parameter", () => {
     expect(next_cursor).toBeTruthy();
     const [payload, mac] = (next_cursor as string).split(".");
     const forged = btoa(JSON.stringify({ createdAtMs: 999, id: 1 })).replace(/=+$/, "");
-    await expectError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${forged}.${mac}`, 400, "INVALID_CURSOR");
-    await expectError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${payload}.${mac}x`, 400, "INVALID_CURSOR");
-    await expectError(`/api/debug/turns?conv_id=${conv}&phase=final&limit=1&cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
-    await expectError(`/api/debug/conversations?cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
+    await expectGetError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${forged}.${mac}`, 400, "INVALID_CURSOR");
+    await expectGetError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${payload}.${mac}x`, 400, "INVALID_CURSOR");
+    await expectGetError(`/api/debug/turns?conv_id=${conv}&phase=final&limit=1&cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
+    await expectGetError(`/api/debug/conversations?cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
     // The genuine cursor works.
     const ok = await get(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${encodeURIComponent(next_cursor!)}`);
     expect(ok.status).toBe(200);

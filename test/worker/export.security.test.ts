@@ -4,15 +4,10 @@
  * parameters; then 400 for an unknown format and 404 for an unknown conversation.
  */
 import { describe, expect, it } from "vitest";
-import { call, json, post, turnBody, uid } from "./harness";
+import { call, expectError, json, post, turnBody, uid } from "./harness";
 
 const path = (conv: string, query = "?format=jsonl") => `/api/debug/conversations/${encodeURIComponent(conv)}/export${query}`;
 
-async function expectError(res: Response, status: number, code: string, message?: RegExp) {
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  if (message) expect(body.error.message).toMatch(message);
-}
 
 describe("who may export", () => {
   it("no token, a wrong token, the ingest token → 401 (before the parameters)", async () => {

@@ -137,13 +137,17 @@ export function debugRoutes(conv: string): ProtectedRoute[] {
  * A refused request: the status, the error code (and message pattern), the error envelope, and not
  * one row of any table changed.
  */
-export async function expectRejected(send: () => Promise<Response>, status: number, code: string, message?: RegExp): Promise<void> {
-  const before = await databaseDigest();
-  const res = await send();
+/** The error envelope: this status and code, a message (matching `message` when given). */
+export async function expectError(res: Response, status: number, code: string, message?: RegExp): Promise<void> {
   const body = await json(res);
   expect({ status: res.status, code: body.error?.code }, body.error?.message).toEqual({ status, code });
   expect(typeof body.error.message).toBe("string");
   if (message) expect(body.error.message).toMatch(message);
+}
+
+export async function expectRejected(send: () => Promise<Response>, status: number, code: string, message?: RegExp): Promise<void> {
+  const before = await databaseDigest();
+  await expectError(await send(), status, code, message);
   expect(await databaseDigest()).toBe(before);
 }
 

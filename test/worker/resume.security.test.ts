@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { mintConversationToken, parseSigningKeys } from "../../src/tokens/conversation-token";
-import { call, freshRateWindow, DEBUG_TOKEN, json, post, turnBody, uid } from "./harness";
+import { call, expectError, freshRateWindow, DEBUG_TOKEN, json, post, turnBody, uid } from "./harness";
 
 const ORIGIN = "https://chat.example.com";
 const path = (conv: string, query = "") => `/api/conversations/${encodeURIComponent(conv)}/turns/latest${query}`;
@@ -33,11 +33,6 @@ async function seed(conv: string) {
   });
 }
 
-async function expectError(res: Response, status: number, code: string, message?: RegExp) {
-  const body = await json(res);
-  expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
-  if (message) expect(body.error.message).toMatch(message);
-}
 
 describe("credentials", () => {
   it("the ingest token (a server, no Origin) reads any conversation", async () => {
