@@ -24,9 +24,9 @@ export function forgetTip(convId: string, chain: string): void {
   tips.delete(key(convId, chain));
 }
 
-/** The index of the deepest of `chains` this isolate stored as a tip in `convId`, or -1. */
-export function deepestKnownTip(convId: string, chains: readonly string[]): number {
-  for (let i = chains.length - 1; i >= 0; i--) if (tips.has(key(convId, chains[i]!))) return i;
+/** The index of the deepest of `path`'s nodes this isolate stored as a tip in `convId`, or -1. */
+export function deepestKnownTip(convId: string, path: ReadonlyArray<{ chain: string }>): number {
+  for (let i = path.length - 1; i >= 0; i--) if (tips.has(key(convId, path[i]!.chain))) return i;
   return -1;
 }
 

@@ -96,10 +96,10 @@ const PAGE_COLUMNS = `${SNAPSHOT_COLUMNS},
   ${BLOCK_COUNT} AS block_count`;
 
 /**
- * What a read may pin (pageQuery's indexedBy): the identity index, or the table itself — its primary
- * key (conv_id, created_at_ms, id), which `NOT INDEXED` selects for a WITHOUT ROWID table.
+ * The B-tree a read pins (filterIndex): the identity index, or the table itself — its primary key
+ * (conv_id, created_at_ms, id), which `NOT INDEXED` selects for a WITHOUT ROWID table.
  */
-export type SnapshotIndex = "turn_snapshots_identity" | "primary key";
+type SnapshotIndex = "turn_snapshots_identity" | "primary key";
 
 /**
  * The page order over (created_at_ms, conv_id, id) — id breaks equal times of a conversation by
@@ -144,7 +144,7 @@ function filterIndex(filter: SnapshotFilter): SnapshotIndex {
 /**
  * The page query; every filter combination is served by the table or its identity index (filterIndex).
  */
-function pageQuery(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { sql: string; params: unknown[] } {
+function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   const param = (value: unknown) => {
@@ -167,7 +167,7 @@ function pageQuery(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { sql: st
   }
   // A conversation whose deletion is under way reads as gone at once (store/deletion.ts).
   where.push("NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = turn_snapshots.conv_id)");
-  const index = indexedBy ?? filterIndex(filter);
+  const index = filterIndex(filter);
   const rows = `SELECT ${PAGE_COLUMNS}
 FROM turn_snapshots ${index === "primary key" ? "NOT INDEXED" : `INDEXED BY ${index}`}
 WHERE ${where.join(" AND ")}
@@ -199,8 +199,8 @@ WHERE (b.block_id, b.content_hash) IN (
 }
 
 /** The SQL a filter runs, for EXPLAIN QUERY PLAN checks. */
-export function snapshotQueries(filter: SnapshotFilter, indexedBy?: SnapshotIndex): { page: string; blocks: string; params: unknown[] } {
-  const { sql, params } = pageQuery(filter, indexedBy);
+export function snapshotQueries(filter: SnapshotFilter): { page: string; blocks: string; params: unknown[] } {
+  const { sql, params } = pageQuery(filter);
   return { page: sql, blocks: blocksQuery(sql), params };
 }
 
@@ -312,9 +312,10 @@ function recordOf(row: PageRow, turn: Turn): SnapshotRecord {
 /** True when the block budget ended a payload page before its limit (so there is a next page). */
 const cutByBudget = (rows: readonly PageRow[], limit: number) => rows.length > 0 && rows.length < (rows[0]!.page_rows ?? 0) && rows.length <= limit;
 
-async function readSnapshots(db: D1Handle, filter: SnapshotFilter, indexedBy?: SnapshotIndex): Promise<SnapshotPage> {
+/** A page of snapshots matching the filter, with their turns (unless withBlocks is false). */
+export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
   const withBlocks = filter.withBlocks ?? true;
-  const { rows, turnOf, rowsRead } = await readRows<PageRow>(db, snapshotQueries({ ...filter, withBlocks }, indexedBy), withBlocks);
+  const { rows, turnOf, rowsRead } = await readRows<PageRow>(db, snapshotQueries({ ...filter, withBlocks }), withBlocks);
   const pageRows = rows.slice(0, filter.limit);
   const last = pageRows[pageRows.length - 1];
   return {
@@ -322,11 +323,6 @@ async function readSnapshots(db: D1Handle, filter: SnapshotFilter, indexedBy?: S
     next: (rows.length > filter.limit || (withBlocks && cutByBudget(rows, filter.limit))) && last ? { createdAtMs: last.created_at_ms, convId: last.conv_id, id: last.id } : null,
     rowsRead,
   };
-}
-
-/** A page of snapshots matching the filter, with their turns (unless withBlocks is false). */
-export function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
-  return readSnapshots(db, filter);
 }
 
 // ---- the latest snapshot (resuming a conversation) ------------------------------------------
@@ -338,14 +334,12 @@ export interface LatestSnapshotQuery {
 }
 
 /**
- * A latest-snapshot read walks the conversation newest first on the table's primary key
- * (conv_id, created_at_ms, id) — pinned, and checked by an EXPLAIN QUERY PLAN test — and stops at
- * the first match: the conversation alone, its first row; with a phase or a session, the rows newer
- * than the answer (the phases of a turn in progress, another session's newer turns) — never the
- * length of the conversation before it.
+ * A latest-snapshot read is a filter with conv_id and without turn_id, so it walks the conversation
+ * newest first on the table's primary key (filterIndex; checked by an EXPLAIN QUERY PLAN test) and
+ * stops at the first match: the conversation alone, its first row; with a phase or a session, the
+ * rows newer than the answer (the phases of a turn in progress, another session's newer turns) —
+ * never the length of the conversation before it.
  */
-const LATEST_SNAPSHOT_INDEX: SnapshotIndex = "primary key";
-
 const latestFilter = (query: LatestSnapshotQuery): SnapshotFilter => ({
   convId: query.convId,
   sessionId: query.sessionId,
@@ -356,7 +350,7 @@ const latestFilter = (query: LatestSnapshotQuery): SnapshotFilter => ({
 
 /** The SQL of a latest-snapshot read, for EXPLAIN QUERY PLAN checks. */
 export function latestSnapshotQueries(query: LatestSnapshotQuery): { page: string; blocks: string; params: unknown[] } {
-  return snapshotQueries(latestFilter(query), LATEST_SNAPSHOT_INDEX);
+  return snapshotQueries(latestFilter(query));
 }
 
 /**
@@ -365,7 +359,7 @@ export function latestSnapshotQueries(query: LatestSnapshotQuery): { page: strin
  * One D1 batch (the row and its blocks).
  */
 export async function latestSnapshot(db: D1Handle, query: LatestSnapshotQuery): Promise<SnapshotRecord | null> {
-  const page = await readSnapshots(db, latestFilter(query), LATEST_SNAPSHOT_INDEX);
+  const page = await listSnapshots(db, latestFilter(query));
   return page.records[0] ?? null;
 }
 

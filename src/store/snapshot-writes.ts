@@ -481,7 +481,7 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
     let from = 0;
     if (s.prefix) prefixes.push([s.convId, s.prefix.chain, s.prefix.blocks]);
     else {
-      const known = deepestKnownTip(s.convId, s.nodes.map((n) => n.chain));
+      const known = deepestKnownTip(s.convId, s.nodes);
       if (known >= 0) {
         const tip = s.nodes[known]!;
         prefixes.push([s.convId, tip.chain, tip.depth]);

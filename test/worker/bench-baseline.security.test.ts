@@ -85,16 +85,16 @@ describe("bench entry (src/bench/worker.ts, npm run bench only)", () => {
     const snapshot = (k: number) => JSON.stringify({ conv_id: "bench-tips", session_id: "s", created_at_ms: 1000 + k, turn: { id: `t${k}`, blocks: [{ id: "u", kind: "user", payload: { text: "hi" } }] } });
     const tip = async () => (await prepareSnapshot(JSON.parse(snapshot(0)), { nowMs: Date.now(), maxClockSkewMs: 300_000 })).tipChain;
     expect((await callBench("POST", "/api/turns", { raw: snapshot(0) })).status).toBe(201);
-    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(0);
+    expect(deepestKnownTip("bench-tips", [{ chain: await tip() }])).toBe(0);
     // Through the production Worker the header changes nothing.
     const kept = await call("POST", "/api/turns", { body: JSON.parse(snapshot(1)), headers: { "x-bench-forget-tips": "1" } });
     expect(kept.status).toBe(201);
-    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(0);
+    expect(deepestKnownTip("bench-tips", [{ chain: await tip() }])).toBe(0);
     expect((await callBench("POST", "/api/turns", { raw: snapshot(2), headers: { "x-bench-forget-tips": "1" } })).status).toBe(201);
     // Cleared before the request; the request then remembered its own tip — the same path here.
-    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(0);
+    expect(deepestKnownTip("bench-tips", [{ chain: await tip() }])).toBe(0);
     expect((await callBench("GET", "/healthz", { token: null, headers: { "x-bench-forget-tips": "1" } })).status).toBe(200);
-    expect(deepestKnownTip("bench-tips", [await tip()])).toBe(-1);
+    expect(deepestKnownTip("bench-tips", [{ chain: await tip() }])).toBe(-1);
   });
 
   it("exports the production Worker's scheduled handler", async () => {
