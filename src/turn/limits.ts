@@ -22,15 +22,22 @@ export const MAX_YAML_BYTES_PER_REQUEST = 1024 * 1024;
 
 const utf8 = new TextEncoder();
 
+/**
+ * The UTF-8 bytes of `texts` together when they exceed `max`, else null. A UTF-16 unit is at most 3
+ * UTF-8 bytes, so texts whose units × 3 fit are not encoded at all (nearly every request and row).
+ */
+export function utf8BytesOver(texts: ReadonlyArray<string>, max: number): number | null {
+  let units = 0;
+  for (const t of texts) units += t.length;
+  if (units * 3 <= max) return null;
+  let bytes = 0;
+  for (const t of texts) bytes += utf8.encode(t).length;
+  return bytes > max ? bytes : null;
+}
+
 export function assertYamlBudget(payloads: ReadonlyArray<string | undefined>): void {
-  let total = 0;
-  for (const payload of payloads) {
-    // Cheap upper bound first: a UTF-16 unit is at most 3 UTF-8 bytes.
-    if (payload !== undefined) total += payload.length * 3 <= MAX_YAML_BYTES_PER_REQUEST ? payload.length * 3 : utf8.encode(payload).length;
-  }
-  if (total <= MAX_YAML_BYTES_PER_REQUEST) return;
-  const exact = payloads.reduce((sum, p) => sum + (p === undefined ? 0 : utf8.encode(p).length), 0);
-  if (exact > MAX_YAML_BYTES_PER_REQUEST) {
+  const exact = utf8BytesOver(payloads.filter((p): p is string => p !== undefined), MAX_YAML_BYTES_PER_REQUEST);
+  if (exact !== null) {
     throw new TurnFormatError(
       "PAYLOAD_TOO_LARGE",
       `YAML payloads total ${exact} bytes; a request may carry at most ${MAX_YAML_BYTES_PER_REQUEST} bytes (1 MiB) of YAML — post larger turns as JSON (turn), or send earlier blocks as references`,

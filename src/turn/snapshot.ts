@@ -8,6 +8,7 @@ import { HASH_ALGORITHM, blockContent, contentHash, rememberedContentHash } from
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
 import { hasLoneSurrogate } from "./identifier";
+import { utf8BytesOver } from "./limits";
 import { parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
 
 export const DEFAULT_PHASE = "final";
@@ -102,21 +103,6 @@ export interface PrepareOptions {
   maxClockSkewMs: number;
   /** Prefix for messages ("items[3]"). */
   prefix?: string;
-}
-
-const utf8 = new TextEncoder();
-
-/**
- * The UTF-8 bytes of `texts` together when they exceed `max`, else null. A UTF-16 unit is at most 3
- * bytes, so texts whose units × 3 fit are not encoded at all (nearly every row).
- */
-function bytesOver(texts: readonly string[], max: number): number | null {
-  let units = 0;
-  for (const t of texts) units += t.length;
-  if (units * 3 <= max) return null;
-  let bytes = 0;
-  for (const t of texts) bytes += utf8.encode(t).length;
-  return bytes > max ? bytes : null;
 }
 
 /** Canonical JSON of an object, or "" for an empty one (most turns and blocks have no extra keys). */
@@ -242,7 +228,7 @@ function assertStorableText(turn: Turn, where: string, code: "INVALID_TURN" | "I
 export type LegacyBlockRef = [string, string];
 
 function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
-  const rowBytes = bytesOver(
+  const rowBytes = utf8BytesOver(
     [snapshot.metadataJson, snapshot.dataJson, snapshot.extraJson, snapshot.tipChain, snapshot.convId, snapshot.sessionId, snapshot.turnId, snapshot.phase, snapshot.runtimeKey, snapshot.inferenceId],
     MAX_STORED_ROW_BYTES,
   );
@@ -253,7 +239,7 @@ function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
     );
   }
   snapshot.blocks.forEach((block, i) => {
-    const bytes = bytesOver([block.payloadJson, block.metadataJson, block.id, block.role], MAX_STORED_ROW_BYTES);
+    const bytes = utf8BytesOver([block.payloadJson, block.metadataJson, block.id, block.role], MAX_STORED_ROW_BYTES);
     if (bytes !== null) {
       throw new TurnFormatError(
         "ROW_TOO_LARGE",
