@@ -18,6 +18,8 @@ export const turns = sqliteTable(
     /**
      * Oldest snapshot time of the turn. Moved back by the trigger turn_snapshots_lower_turn_created
      * (hand-written in drizzle/0009_turn_created_trigger.sql) when an older snapshot is inserted.
+     * Every other column of a turn is rolled up from its snapshots by the trigger
+     * turn_snapshots_roll_up_turn (drizzle/0010_turn_rollup_trigger.sql) as each is inserted.
      */
     turnCreatedAtMs: integer("turn_created_at_ms").notNull(),
     /** Metadata / data of the newest snapshot (by created_at_ms). */
@@ -204,11 +206,9 @@ export const conversationDeletions = sqliteTable("conversation_deletions", {
 });
 
 /**
- * Never holds a row. The one-round-trip write (store/snapshot-writes.ts) ends its batch with checks
- * that insert NULL here when the request cannot be written as it is (a conversation being deleted,
- * a prefix the conversation does not have): the NOT NULL constraint fails the statement, D1 rolls
- * the whole batch back, and the store answers through the slower read-then-write path, which says
- * precisely what is wrong.
+ * Never holds a row, and is no longer written: from 0007 to 0009 the one-round-trip write ended its
+ * batch with a statement inserting NULL here to fail the batch. Since 0010 the snapshot insert
+ * carries that guard itself (store/snapshot-writes.ts, INSERT_SNAPSHOTS). Kept: migrations only add.
  */
 export const writeGuards = sqliteTable("write_guards", {
   refused: text("refused").notNull(),

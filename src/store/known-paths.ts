@@ -3,7 +3,7 @@
  * (conv_id + chain), most recent last, bounded. A full post repeats its conversation's history; when
  * this isolate stored an earlier snapshot of that history, the one-batch write sends only the blocks
  * after that tip, as a delta post would, and checks inside the batch that the tip is still stored
- * (REFUSE_WRITE). So this is a hint, never trusted: a tip that is gone (the conversation was deleted
+ * (the guard of INSERT_SNAPSHOTS). So this is a hint, never trusted: a tip that is gone (the conversation was deleted
  * and written again, or another isolate's memory differs) fails the batch and the write falls back
  * to the read-then-write path, which looks at every node.
  */

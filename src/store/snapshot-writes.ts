@@ -9,16 +9,16 @@
  *
  * Two ways, same result:
  *  - writeAtOnce, for requests whose blocks are all in the request: ONE batch that decides inside D1
- *    which nodes exist, and fails as a whole (a unique key, write_guards) on anything it cannot write
+ *    which nodes exist, and fails as a whole (a unique key, the snapshot insert's guard) on anything it cannot write
  *    as it is — a stored identity, an unknown prefix, a conversation being deleted;
  *  - otherwise, and after such a failure: a read batch (nodes and identities the request repeats,
  *    deletions, referenced blocks) that answers replays (200), conflicts (409) and unknown references
  *    (422) before anything is written, then a write batch of what is new. A concurrent writer that
- *    stores one of the same nodes or identities in between fails that write as a whole; it is then
- *    planned again.
+ *    stores one of the same nodes or identities in between, or a deletion that begins in between,
+ *    fails that write as a whole; it is then planned again.
  */
 import type { PathNode } from "../turn/block-path";
-import { identityKey, projectSnapshot, snapshotFingerprint, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
+import { identityKey, projectSnapshot, snapshotFingerprint, type BlockPrefix, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
 import { pathNodes } from "../turn/block-path";
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
@@ -51,10 +51,17 @@ WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
 
 /**
- * Statement order matters: conversations are counted before turns (so a new turn is still "not
- * there"), and turns are upserted before the snapshots (whose insert trigger moves a turn's
- * creation time back for an older snapshot). A duplicate identity fails the insert, and with it
- * the whole batch.
+ * The snapshot rows, last in the batch. Inserting one also rolls its turn up (the trigger
+ * turn_snapshots_roll_up_turn, drizzle/0010) and moves the turn's creation time back for an older
+ * snapshot (turn_snapshots_lower_turn_created, drizzle/0009), so the conversation's events are
+ * counted before (a new turn is still "not there" for them). A duplicate identity fails the insert,
+ * and with it the whole batch.
+ *
+ * The guard: a row gets no id — and the batch fails on "NOT NULL constraint failed:
+ * turn_snapshots.id" — when its conversation is being deleted, or when its prefix
+ * (prefix_chain, prefix_depth) names no node of its conversation at that depth. Nodes of this batch
+ * count: they are inserted before.
+ *
  * id: one more than the highest id of the snapshot's (conv_id, created_at_ms) — a primary-key seek —
  * plus `offset`, the request's earlier snapshots of that same (conv_id, created_at_ms): the insert
  * reads the table before it writes, so snapshots of one statement cannot see each other.
@@ -62,8 +69,14 @@ WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
 const INSERT_SNAPSHOTS = `
 INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count)
-SELECT coalesce((SELECT max(s.id) FROM turn_snapshots AS s
-    WHERE s.conv_id = v.value ->> 'conv_id' AND s.created_at_ms = v.value ->> 'created_at_ms'), 0) + 1 + (v.value ->> 'offset'),
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = v.value ->> 'conv_id')
+      OR (v.value ->> 'prefix_chain' IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM block_nodes AS n
+        WHERE n.conv_id = v.value ->> 'conv_id' AND n.chain = v.value ->> 'prefix_chain' AND n.depth = v.value ->> 'prefix_depth'))
+    THEN NULL
+    ELSE coalesce((SELECT max(s.id) FROM turn_snapshots AS s
+      WHERE s.conv_id = v.value ->> 'conv_id' AND s.created_at_ms = v.value ->> 'created_at_ms'), 0) + 1 + (v.value ->> 'offset') END,
   v.value ->> 'conv_id', v.value ->> 'session_id', v.value ->> 'turn_id', v.value ->> 'phase', v.value ->> 'created_at_ms',
   v.value ->> 'runtime_key', v.value ->> 'inference_id', v.value ->> 'metadata_json', v.value ->> 'data_json', v.value ->> 'extra_json',
   v.value ->> 'tip_chain', v.value ->> 'block_count'
@@ -89,19 +102,6 @@ SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->
 FROM json_each(?1)`;
 
 // ---- The one-round-trip write (writeAtOnce): what the conversation has is decided inside the batch.
-
-/**
- * Fails the batch (write_guards.refused is NOT NULL) when a conversation of the request is being
- * deleted (?1: conv ids) or a prefix [conv_id, chain, depth] names no path of its conversation —
- * nodes this batch inserted included, so it runs after them (?2: prefixes).
- */
-const REFUSE_WRITE = `
-INSERT INTO write_guards (refused)
-SELECT NULL WHERE EXISTS (SELECT 1 FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1)))
-  OR EXISTS (
-    SELECT 1 FROM json_each(?2) AS p
-    WHERE NOT EXISTS (
-      SELECT 1 FROM block_nodes AS n WHERE n.conv_id = p.value ->> 0 AND n.chain = p.value ->> 1 AND n.depth = p.value ->> 2))`;
 
 /**
  * Block contents on nodes the conversation does not have yet — a new row, or one more reference to a
@@ -161,40 +161,6 @@ ON CONFLICT (conv_id) DO UPDATE SET
   snapshot_count = snapshot_count + excluded.snapshot_count`;
 
 /**
- * The turn roll-up (CONTRACT §3): runtime_key / inference_id are those of the turn's newest snapshot
- * (by created_at_ms, not arrival) that has one; metadata and data those of its newest snapshot.
- * A snapshot of one turn never touches another turn's row. turn_created_at_ms is not in the update:
- * D1 writes an entry of every index on a column the update sets, and only a late snapshot older
- * than the turn moves it — the trigger turn_snapshots_lower_turn_created (drizzle/0009) does, as
- * the snapshot is inserted, so the turns upsert runs before the snapshot insert.
- */
-const UPSERT_TURNS = `
-INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
-  runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
-SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'created_at_ms',
-  value ->> 'metadata_json', value ->> 'data_json', value ->> 'created_at_ms',
-  value ->> 'runtime_key', value ->> 'inference_id',
-  CASE WHEN value ->> 'runtime_key' <> '' THEN value ->> 'created_at_ms' ELSE 0 END,
-  CASE WHEN value ->> 'inference_id' <> '' THEN value ->> 'created_at_ms' ELSE 0 END
-FROM json_each(?1) WHERE true
-ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
-  turn_metadata_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_metadata_json ELSE turn_metadata_json END,
-  turn_data_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_data_json ELSE turn_data_json END,
-  updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
-  runtime_key = CASE
-    WHEN excluded.runtime_key <> '' AND excluded.runtime_key_at_ms >= runtime_key_at_ms
-    THEN excluded.runtime_key ELSE runtime_key END,
-  runtime_key_at_ms = CASE
-    WHEN excluded.runtime_key <> '' AND excluded.runtime_key_at_ms >= runtime_key_at_ms
-    THEN excluded.runtime_key_at_ms ELSE runtime_key_at_ms END,
-  inference_id = CASE
-    WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
-    THEN excluded.inference_id ELSE inference_id END,
-  inference_id_at_ms = CASE
-    WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
-    THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
-
-/**
  * Every statement this module sends, by name — for tools that tell apart what a write sent
  * (scripts/bench counts rows and statements per write by them).
  */
@@ -211,10 +177,8 @@ export const SNAPSHOT_WRITE_STATEMENTS = {
   // The one-round-trip write (INSERT_SNAPSHOTS too).
   UPSERT_BLOCKS_ON_NEW_NODES,
   INSERT_NEW_NODES,
-  REFUSE_WRITE,
   // Both.
   UPSERT_CONVERSATION_EVENTS,
-  UPSERT_TURNS,
 } as const;
 
 export type SaveOutcome = "created" | "unchanged";
@@ -394,14 +358,19 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   return { snapshots: fresh, nodes: [...planned.values()], contents: [...contents.values()], references, rowsRead: read };
 }
 
-/** A snapshot's row; `offset`: the earlier snapshots of `all` with its (conv_id, created_at_ms) — see INSERT_SNAPSHOTS. */
-function snapshotRowsOf(all: readonly PreparedSnapshot[]) {
+/**
+ * A snapshot's row. `offset`: the earlier snapshots of `all` with its (conv_id, created_at_ms) — see
+ * INSERT_SNAPSHOTS; `prefix_chain` / `prefix_depth`: the node its blocks continue (prefixOf), which
+ * the insert's guard checks.
+ */
+function snapshotRowsOf(all: readonly PreparedSnapshot[], prefixOf: (s: PreparedSnapshot, index: number) => BlockPrefix | null) {
   const seen = new Map<string, number>();
-  return all.map((s) => {
+  return all.map((s, i) => {
     const key = JSON.stringify([s.convId, s.createdAtMs]);
     const offset = seen.get(key) ?? 0;
     seen.set(key, offset + 1);
-    return { ...snapshotRowOf(s), offset };
+    const prefix = prefixOf(s, i);
+    return { ...snapshotRowOf(s), offset, prefix_chain: prefix?.chain ?? null, prefix_depth: prefix?.blocks ?? null };
   });
 }
 
@@ -449,21 +418,19 @@ function eventRowsOf(snapshots: readonly PreparedSnapshot[]) {
 const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
 
 function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
-  const snapshotRows = snapshotRowsOf(p.snapshots);
   return [
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
-    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
-    ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
     ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references }))),
     ...statementsFor(db, COUNT_REFERENCES, p.references),
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
+    ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRowsOf(p.snapshots, (s) => s.prefix)),
   ];
 }
 
 /**
  * The write in one round trip, for requests whose blocks are all in the request (no references):
  * one batch that decides inside D1 which of the request's nodes the conversations have, counts the
- * new ones' blocks, and fails as a whole — through a unique key or write_guards — when the request
+ * new ones' blocks, and fails as a whole — through a unique key or the snapshot insert's guard — when the request
  * repeats a stored identity (a replay or a conflict), names a prefix the conversation does not have,
  * or writes to a conversation being deleted. Returns null when it does not apply or failed that way:
  * then the read-then-write path answers, precisely.
@@ -475,16 +442,17 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
   if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
   const nodes = new Map<string, PathNode & { convId: string }>();
   const contents = new Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>();
-  const prefixes: Array<[string, string, number]> = [];
+  // Per snapshot: the node its batch continues — its own prefix, or the remembered tip it reaches.
+  const prefixes: Array<BlockPrefix | null> = [];
   const hinted: Array<[string, string]> = [];
   snapshots.forEach((s) => {
     let from = 0;
-    if (s.prefix) prefixes.push([s.convId, s.prefix.chain, s.prefix.blocks]);
-    else {
+    prefixes.push(s.prefix);
+    if (!s.prefix) {
       const known = deepestKnownTip(s.convId, s.nodes);
       if (known >= 0) {
         const tip = s.nodes[known]!;
-        prefixes.push([s.convId, tip.chain, tip.depth]);
+        prefixes[prefixes.length - 1] = { chain: tip.chain, blocks: tip.depth };
         hinted.push([s.convId, tip.chain]);
         from = known + 1;
       }
@@ -503,18 +471,14 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
     }
   });
   if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
-  const snapshotRows = snapshotRowsOf(snapshots);
   const statements = [
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
-    ...statementsFor(db, UPSERT_TURNS, snapshotRows),
-    ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRows),
     ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]),
   ];
   const firstNodeStatement = statements.length;
   statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
   const nodeStatements = statements.length - firstNodeStatement;
-  // Small parameters (a conversation id and a prefix per item at most): one statement.
-  statements.push(db.prepare(REFUSE_WRITE).bind(JSON.stringify([...new Set(snapshots.map((s) => s.convId))]), JSON.stringify(prefixes)));
+  statements.push(...statementsFor(db, INSERT_SNAPSHOTS, snapshotRowsOf(snapshots, (_, i) => prefixes[i]!)));
   try {
     const results = await db.batch(statements);
     const nodesAdded = results.slice(firstNodeStatement, firstNodeStatement + nodeStatements).reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
@@ -532,9 +496,14 @@ function rememberTips(snapshots: readonly PreparedSnapshot[]): void {
   for (const s of snapshots) rememberTip(s.convId, s.tipChain);
 }
 
-/** The one-round-trip batch failed on purpose: a stored identity, or a write guard. */
+/** The snapshot insert's guard refused a row (INSERT_SNAPSHOTS): a conversation being deleted, or an unknown prefix. */
+function isGuardRefusal(error: unknown): boolean {
+  return /NOT NULL constraint failed: turn_snapshots\.id/.test(d1ErrorText(error));
+}
+
+/** The one-round-trip batch failed on purpose: a stored identity, or the guard. */
 function isRefusedAtOnce(error: unknown): boolean {
-  return /UNIQUE constraint failed: turn_snapshots\.|NOT NULL constraint failed: write_guards\./.test(d1ErrorText(error));
+  return /UNIQUE constraint failed: turn_snapshots\./.test(d1ErrorText(error)) || isGuardRefusal(error);
 }
 
 function isConcurrentWrite(error: unknown): boolean {
@@ -571,7 +540,8 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
   if (atOnce) return { outcomes, ...atOnce };
 
   let read = 0;
-  // Planned again only when a concurrent writer stored one of our nodes or identities in between.
+  // Planned again only when a concurrent writer stored one of our nodes or identities in between, or
+  // a deletion of one of its conversations began.
   for (let attempt = 0; attempt < 3; attempt++) {
     const pendingOutcomes: SaveOutcome[] = pending.map(() => "created");
     const p = await plan(
@@ -588,7 +558,9 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
       rememberTips(p.snapshots);
       return { outcomes, rowsWritten: rowsWritten(results), rowsRead: read + rowsRead(results), nodesAdded: p.nodes.length };
     } catch (error) {
-      if (!isConcurrentWrite(error)) throw error;
+      // Planned again, which answers precisely: the guard refuses only what the plan's read did not
+      // see yet (a deletion that began in between).
+      if (!isConcurrentWrite(error) && !isGuardRefusal(error)) throw error;
     }
   }
   throw new StoreError("UNAVAILABLE", "the snapshot write kept colliding with concurrent writers; retry the request");

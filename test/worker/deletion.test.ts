@@ -159,6 +159,36 @@ describe("DELETE /api/conversations/:conv_id", () => {
   });
 });
 
+describe("writes racing a deletion", () => {
+  it("a deletion that begins between a write's read and its write batch: the batch is refused, the write answers 409 and stores nothing", async () => {
+    const conv = uid("conv-race");
+    await seed(conv, 1);
+    const before = await rowsOf(conv);
+    // Block references take the read-then-write path; the deletion begins right after its read.
+    let batches = 0;
+    const racing: D1Handle & Pick<D1Database, "withSession"> = {
+      prepare: (sql) => env.DB.prepare(sql),
+      batch: async (statements) => {
+        batches += 1;
+        if (batches === 2) await env.DB.prepare("INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason) VALUES (?1, 1, 'test')").bind(conv).run();
+        return env.DB.batch(statements);
+      },
+      withSession: () => ({ ...racing, getBookmark: () => null }) as unknown as D1DatabaseSession,
+    } as D1Handle & Pick<D1Database, "withSession">;
+    const hash = (await env.DB.prepare("SELECT content_hash FROM block_nodes WHERE conv_id = ?1 AND block_id = ?2").bind(conv, shared.id).first<string>("content_hash"))!;
+    const write = await call("POST", "/api/turns", {
+      body: { conv_id: conv, session_id: "s", created_at_ms: 5_000, turn: { id: "late", blocks: [{ id: shared.id, content_hash: hash }, { id: "new", kind: "user", payload: { text: "n" } }] } },
+      env: { DB: racing as unknown as D1Database },
+    });
+    expect(write.status).toBe(409);
+    expect((await json(write)).error.code).toBe("CONVERSATION_DELETING");
+    // The refused batch was planned again (a read, which saw the deletion): nothing was written.
+    expect(batches).toBe(3);
+    await env.DB.prepare("DELETE FROM conversation_deletions WHERE conv_id = ?1").bind(conv).run();
+    expect(await rowsOf(conv)).toEqual(before);
+  });
+});
+
 describe("retention (RETENTION_DAYS, scheduled handler)", () => {
   it("deletes only conversations idle past the limit, and logs one line per run", async () => {
     const now = Date.UTC(2026, 10, 30);

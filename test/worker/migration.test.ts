@@ -10,6 +10,13 @@ import { runMaintenance } from "../../src/scheduled";
 import { get, json, post, ROW_ORDER } from "./harness";
 
 const migrations = env.TEST_MIGRATIONS;
+/** The migrations that create triggers on turn_snapshots (run again after a by-hand re-run of 0008). */
+const TRIGGER_MIGRATIONS = ["0009_turn_created_trigger.sql", "0010_turn_rollup_trigger.sql"];
+
+const snapshotTriggers = () =>
+  env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'turn_snapshots' ORDER BY name")
+    .all<{ name: string }>()
+    .then((r) => r.results.map((t) => t.name));
 
 const LEGACY_SCHEMA = `
 CREATE TABLE turns (conv_id TEXT NOT NULL, session_id TEXT NOT NULL, turn_id TEXT NOT NULL,
@@ -257,9 +264,14 @@ describe("migration chain on old data", () => {
     expect(schema.filter((o) => o.type === "table").map((o) => [o.name, /WITHOUT ROWID\s*$/.test(o.sql!)])).toEqual([["blocks", true], ["turn_snapshots", true]]);
     expect(schema.filter((o) => o.type === "index" && o.sql !== null).map((o) => o.name)).toEqual(["blocks_unreferenced", "turn_snapshots_identity", "turn_snapshots_unconverted"]);
 
-    // Running 0008 again (an operator re-applying it by hand) copies the tables onto themselves.
+    // Running 0008 again (an operator re-applying it by hand) copies the tables onto themselves. It
+    // drops the triggers on turn_snapshots with the old table; MIGRATION.md says to run the trigger
+    // migrations after it, as done here.
     for (const query of migrations[keys]!.queries) await env.DB.prepare(query).run();
     expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
+    expect(await snapshotTriggers()).toEqual([]);
+    for (const m of migrations.filter((m) => TRIGGER_MIGRATIONS.includes(m.name))) for (const query of m.queries) await env.DB.prepare(query).run();
+    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
 
     // The copied rows read as before: equal times by arrival (id), the legacy row from its list;
     // a new snapshot of the same millisecond comes after them.
@@ -270,6 +282,40 @@ describe("migration chain on old data", () => {
     expect(ids.map((r) => r.id)).toEqual([1, 2, 3]);
     const legacy = await json(await get("/api/debug/turn/c2/s2/t9"));
     expect(legacy.items[0]!.parsed.blocks).toEqual([{ id: "b3", kind: "user", role: "", payload: {}, metadata: {} }]);
+    // The new snapshot rolled its turn up (t1 had no turn row: the rows above were inserted raw).
+    expect(await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = 'c1' AND turn_id = 't1'").first()).toEqual({ turn_created_at_ms: 100, updated_at_ms: 100 });
+  });
+
+  it("0010 rolls a turn up as its snapshot is inserted, whoever inserts it; legacy rows are left to the backfill; running it again changes nothing", async () => {
+    await applyD1Migrations(env.DB, migrations);
+    expect(migrations.at(-1)!.name).toBe("0010_turn_rollup_trigger.sql");
+    const insert = (phase: string, at: number, runtime: string, inference: string, meta: string, tip: string | null) =>
+      env.DB.prepare(
+        `INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
+           turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count, block_refs_json)
+         VALUES (?1, 'c', 's', 't', ?2, ?3, ?4, ?5, ?6, '{}', '', ?7, 0, '[]')`,
+      ).bind(at, phase, at, runtime, inference, meta, tip);
+    const turn = () =>
+      env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms, turn_metadata_json, runtime_key, runtime_key_at_ms, inference_id, inference_id_at_ms FROM turns WHERE conv_id = 'c'").all().then((r) => r.results);
+    const run = async () => {
+      await insert("draft", 200, "planner", "i1", '{"n":1}', "").run();
+      // Newer, without a runtime: metadata moves, the runtime stays the newest known one.
+      await insert("final", 300, "", "i2", '{"n":2}', "").run();
+      // Older, late: the creation time moves back (0009); nothing newer is replaced.
+      await insert("pre_inference", 100, "inventory", "", '{"n":0}', "").run();
+      // A legacy row (blocks on the row, no path): the backfill builds its turn; the roll-up leaves it.
+      await insert("legacy", 400, "other", "i9", '{"n":9}', null).run();
+      return turn();
+    };
+    const rolled = await run();
+    expect(rolled).toEqual([
+      { turn_created_at_ms: 100, updated_at_ms: 300, turn_metadata_json: '{"n":2}', runtime_key: "planner", runtime_key_at_ms: 200, inference_id: "i2", inference_id_at_ms: 300 },
+    ]);
+    for (const query of migrations.at(-1)!.queries) await env.DB.prepare(query).run();
+    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
+    await env.DB.prepare("DELETE FROM turn_snapshots WHERE conv_id = 'c'").run();
+    await env.DB.prepare("DELETE FROM turns WHERE conv_id = 'c'").run();
+    expect(await run()).toEqual(rolled);
   });
 
   it("runs the operator SQL of the playbook verbatim", async () => {
