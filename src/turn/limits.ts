@@ -52,24 +52,19 @@ export function assertYamlBudget(payloads: ReadonlyArray<string | undefined>): v
  */
 export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): void {
   let listed = 0;
-  let bytes = 0;
-  const distinct = new Set<string>();
+  // UTF-16 units of all content, repeats included: at most 3 UTF-8 bytes each, so this bounds the
+  // exact count (contentBytes, which counts a repeated block once) from above. Only a request it
+  // puts over the limit is counted exactly.
+  let units = 0;
   snapshots.forEach((s, i) => {
     listed += s.blocks.length;
-    bytes += s.metadataJson.length + s.dataJson.length + s.extraJson.length;
-    for (const b of s.blocks) {
-      if (b.ref) continue;
-      const key = `${b.id}\u0000${b.kind}\u0000${b.role}\u0000${b.payloadJson}\u0000${b.metadataJson}`;
-      if (distinct.has(key)) continue;
-      distinct.add(key);
-      bytes += b.payloadJson.length + b.metadataJson.length;
-    }
     if (listed > MAX_BLOCKS_PER_REQUEST) {
       throw new TurnFormatError("TOO_MANY_BLOCKS", `the request lists more than ${MAX_BLOCKS_PER_REQUEST} blocks (at items[${i}]); split it into smaller requests`);
     }
+    units += s.metadataJson.length + s.dataJson.length + s.extraJson.length;
+    for (const b of s.blocks) if (!b.ref) units += b.payloadJson.length + b.metadataJson.length;
   });
-  // UTF-16 length first: a unit is at most 3 UTF-8 bytes, so only a large request needs the exact count.
-  if (bytes * 3 > MAX_CONTENT_BYTES_PER_REQUEST) {
+  if (units * 3 > MAX_CONTENT_BYTES_PER_REQUEST) {
     const exact = contentBytes(snapshots);
     if (exact > MAX_CONTENT_BYTES_PER_REQUEST) {
       throw new TurnFormatError("PAYLOAD_TOO_LARGE", `the request would write ${exact} bytes of content; at most ${MAX_CONTENT_BYTES_PER_REQUEST} (8 MiB) per request`);

@@ -259,4 +259,14 @@ describe("work bounds per request (checked before any hashing or write)", () => 
     const view = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
     expect(view.items[0]!.block_count).toBe(6_000);
   });
+
+  it("repeated content counts once toward the 8 MiB bound: 5 items repeating one 1.8 MB block are accepted", async () => {
+    const conv = uid("conv-repeat");
+    // "<" is stored as "\u003c": 1.8 MB of canonical JSON per copy, 9 MB for the five — stored once.
+    const big = { id: "big", kind: "tool_use", role: "tool", payload: { text: "<".repeat(300_000) } };
+    const items = Array.from({ length: 5 }, (_, i) => ({ conv_id: conv, session_id: "s", created_at_ms: 1 + i, turn: { id: `t${i}`, blocks: [big] } }));
+    expect((await post("/api/turns/batch", { items })).status).toBe(201);
+    const stored = await env.DB.prepare("SELECT count(*) AS n, max(length(payload_json)) AS bytes FROM blocks WHERE block_id = 'big' AND ref_count = 1").first();
+    expect(stored).toEqual({ n: 1, bytes: 1_800_011 });
+  });
 });
