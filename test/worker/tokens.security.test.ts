@@ -123,7 +123,9 @@ describe("refused credentials", () => {
     const otherConvPayload = btoa(JSON.stringify({ c: conv, exp: Date.now() + 10 ** 9, iat: Date.now() })).replace(/=+$/, "");
     const tampered = [
       `${prefix}.${kid}.${otherConvPayload}.${signature}`,
-      `${prefix}.${kid}.${payload}.${signature.slice(0, -2)}AA`,
+      // One character of the signature changed (the second-to-last carries 6 whole bits; a fixed
+      // replacement such as "AA" would equal the real signature once in ~1,000 runs).
+      `${prefix}.${kid}.${payload}.${signature.slice(0, -2)}${signature.at(-2) === "A" ? "B" : "A"}${signature.at(-1)}`,
       `${prefix}.old-1.${payload}.${signature}`,
       `${prefix}.${kid}.${payload}`,
       `${token}.x`,
