@@ -85,7 +85,7 @@ below and §2). How the ratio moves once the round trip is a network hop is not 
 `;
 }
 
-/** The statements of a batch, named for the report: "UPSERT_BLOCKS_ON_NEW_NODES, INSERT_NEW_NODES, …". */
+/** The statements of a batch, named for the report: "UPSERT_CONVERSATION_EVENTS, INSERT_SNAPSHOTS, …". */
 const names = (list: ReadonlyArray<string | null>) => list.map((n) => `\`${n ?? "?"}\``).join(", ");
 
 /** The stage profile and what it says about the gap to the baseline. */
@@ -220,13 +220,15 @@ export function writeCostSection(r: BenchResults): string {
   const snapshotEntries = entries("INSERT_SNAPSHOTS");
   const blockEntries = entries("UPSERT_BLOCKS_ON_NEW_NODES", "UPSERT_BLOCKS", "COUNT_REFERENCES");
   const nodeEntries = entries("INSERT_NEW_NODES", "INSERT_NODES");
+  const conversationEntries = entries("UPSERT_CONVERSATION_EVENTS");
   const lp = w.laterPhase;
   const tableMet = lp.extraTableRows <= TARGETS.extraTableRowsPerSnapshot;
   const metaMet = lp.extraRowsWritten <= TARGETS.extraRowsPerSnapshot;
   const parts: Array<[string, number]> = [
-    ["the snapshot row, its index entries and what its trigger writes in the turn and the conversation", snapshotEntries],
+    ["the snapshot row, its index entries and the turn roll-up of its trigger", snapshotEntries],
     ["the new block", blockEntries],
     ["its path node", nodeEntries],
+    ["the conversation pointer", conversationEntries],
   ];
   const [topName, topEntries] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
   const ix = w.indexesByTable;
@@ -248,13 +250,13 @@ Both store exactly the same rows: rows_written differ in ${w.rowsWrittenMismatch
 A new snapshot is **${num(w.statementsPerWrite)} statements in ${num(w.roundTripsPerWrite)} round trip${w.roundTripsPerWrite === 1 ? "" : "s"}** posted in full, and ${num(w.statementsPerDeltaWrite)} in
 ${num(w.roundTripsPerDeltaWrite)} as a delta (medians; ${w.writesOverOneRoundTrip} of ${2 * w.snapshots} writes took more than one round trip). ${
     oneRoundTrip
-      ? `Its blocks are all in the request, so \`saveSnapshots\` writes it in one batch (\`writeAtOnce\`): block
-contents for the nodes the conversation does not have yet (decided inside the statement), the nodes
-(\`ON CONFLICT DO NOTHING\`), then the snapshot row. Its insert's triggers apply it to the
-conversation (the pointer rule, the counts) and roll the turn up (\`drizzle/0010\`), and move a
-turn's creation time back for an older late snapshot (\`drizzle/0009\`); its guard fails the batch —
-the row gets no id — when the conversation is being deleted or the node the batch continues is not
-there (the prefix of a delta, or the tip this isolate stored that a full post's history reaches).`
+      ? `Its blocks are all in the request, so \`saveSnapshots\` writes it in one batch (\`writeAtOnce\`): the
+conversation pointer, block contents for the nodes the conversation does not have yet (decided inside
+the statement), the nodes (\`ON CONFLICT DO NOTHING\`), then the snapshot row. Its insert's triggers
+roll the turn up and move a turn's creation time back for an older late snapshot (\`drizzle/0010\`,
+\`drizzle/0009\`), and its guard fails the batch — the row gets no id — when the conversation is being
+deleted or the node the batch continues is not there (the prefix of a delta, or the tip this isolate
+stored that a full post's history reaches).`
       : "**Not every write took the one-round-trip path in this run** — see the breakdown below."
   } A request the batch refuses — a replay of a stored identity,
 a conflict, an unknown prefix, a conversation being deleted — and any request with block references
@@ -277,11 +279,11 @@ ${metText(metaMet)}. In table rows it is ${num(lp.tableRowsChanged)} → new blo
 changes (an index entry is written when a row is inserted or a key column of that index changes;
 a partial index only for rows it covers). For that \`final\` snapshot, posted in full, by statement (in
 brackets the table's index B-trees from \`sqlite_master\`; a \`WITHOUT ROWID\` table's primary key is
-the table itself): the \`turn_snapshots\` insert **${num(snapshotEntries)}** — the snapshot (${ix.turn_snapshots ?? 0}), and what its trigger writes:
-the turn roll-up (\`turns\`, ${ix.turns ?? 0}: its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves; its creation time is
-not in the update: the other trigger moves it back, only for an older late snapshot) and the conversation (\`conversations\`,
-${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`) — the new block **${num(blockEntries)}**
-(\`blocks\`, ${ix.blocks ?? 0}) and its path node **${num(nodeEntries)}** (\`block_nodes\`, ${ix.block_nodes ?? 0}).${
+the table itself): the \`turn_snapshots\` insert **${num(snapshotEntries)}** — the snapshot (${ix.turn_snapshots ?? 0}) and the turn roll-up its trigger
+writes (\`turns\`, ${ix.turns ?? 0}: its runtime and inference indexes hold \`updated_at_ms\`, which every phase moves; its creation time is not in the
+update: the other trigger moves it back, only for an older late snapshot) — the new block **${num(blockEntries)}**
+(\`blocks\`, ${ix.blocks ?? 0}), its path node **${num(nodeEntries)}** (\`block_nodes\`, ${ix.block_nodes ?? 0}), the conversation pointer **${num(conversationEntries)}**
+(\`conversations\`, ${ix.conversations ?? 0}: the activity index moves with \`last_activity_ms\`).${
     finalDelta ? ` Posted as a delta the same snapshot writes ${num(sum(finalDelta.statements.map((st) => st.rowsWritten)))}.` : ""
   }${
     metaMet

@@ -47,12 +47,13 @@ export const STATEMENT_ROLES: Record<StatementName, { does: string; table: strin
   SELECT_EXISTING: { does: "read: identities already stored (replay 200 / conflict 409)", table: null },
   FIND_DELETIONS: { does: "read: is the conversation being deleted", table: null },
   FIND_CONVERSATION_BLOCKS: { does: "read: referenced blocks the conversation has", table: null },
-  INSERT_SNAPSHOTS: { does: "the snapshot row; its triggers apply it to the conversation and roll the turn up; its guard fails the batch (deletion, unknown prefix)", table: "turn_snapshots" },
+  INSERT_SNAPSHOTS: { does: "the snapshot row; its triggers roll the turn up; its guard fails the batch (deletion, unknown prefix)", table: "turn_snapshots" },
   UPSERT_BLOCKS: { does: "block contents on new nodes (planned)", table: "blocks" },
   COUNT_REFERENCES: { does: "one more reference to referenced blocks", table: "blocks" },
   INSERT_NODES: { does: "the new path nodes (planned)", table: "block_nodes" },
   UPSERT_BLOCKS_ON_NEW_NODES: { does: "block contents on nodes the conversation lacks (decided in the statement)", table: "blocks" },
   INSERT_NEW_NODES: { does: "path nodes, ON CONFLICT DO NOTHING", table: "block_nodes" },
+  UPSERT_CONVERSATION_EVENTS: { does: "the conversation pointer", table: "conversations" },
 };
 
 export interface NamedStatementCost extends StatementCost {

@@ -9,17 +9,7 @@ import { segmentRuntimeHistory, type RuntimeSegment } from "../turn/runtime-hist
 import { rowsWritten, type D1Handle } from "./d1";
 import { fromColumns, type Columns } from "./rows";
 import { StoreError } from "./errors";
-
-/**
- * Pointer events of runtime switches and imported evidence: each row of ?1 ({conv_id, session_id?,
- * at_ms, runtime_key}) is inserted into the view conversation_events, whose trigger applies the
- * pointer rule (drizzle/0010_rollup_triggers.sql) — the same rule every snapshot insert applies
- * through its own trigger. Rows apply in order, so of two events with the same time the later wins.
- */
-export const APPLY_CONVERSATION_EVENTS = `
-INSERT INTO conversation_events (conv_id, session_id, at_ms, runtime_key, new_turns, new_snapshots)
-SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'at_ms', value ->> 'runtime_key', 0, 0
-FROM json_each(?1)`;
+import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
 
 export type ConversationRow = typeof conversations.$inferSelect;
 
@@ -118,12 +108,15 @@ export async function switchRuntime(
   const switchEvent = {
     conv_id: event.convId,
     ...(event.sessionId !== undefined ? { session_id: event.sessionId } : {}),
+    turn_id: "",
     at_ms: event.atMs,
     runtime_key: event.runtimeKey,
+    first_of_turn: 0,
+    snapshots: 0,
   };
   // Raw statements: the event upsert reads json_each, and the row must be read in the same batch.
   const [writeResult, readResult, deletionResult] = await db.batch<Columns<ConversationRow> & { deleting: number }>([
-    db.prepare(APPLY_CONVERSATION_EVENTS).bind(JSON.stringify([switchEvent])),
+    db.prepare(UPSERT_CONVERSATION_EVENTS).bind(JSON.stringify([switchEvent])),
     db.prepare(SELECT_CONVERSATION).bind(event.convId),
     db.prepare(SELECT_DELETION).bind(event.convId),
   ]);

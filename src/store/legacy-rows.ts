@@ -7,13 +7,13 @@
  * ends exactly as an upgraded database would. Loading never overwrites: rows D1 already has stay.
  *
  * Conversation evidence (a timeline's pointer, the runtimes recorded on imported turns) goes through
- * the one pointer rule, APPLY_CONVERSATION_EVENTS.
+ * the one pointer rule, UPSERT_CONVERSATION_EVENTS.
  */
 import { conversations, type blocks, type turnBlockMembership, type turns } from "../db/schema";
 import { compareUtf8 } from "../turn/canonical-json";
 import { convertLegacySnapshots } from "./conversion";
 import { jsonParameterChunks, type D1Handle } from "./d1";
-import { APPLY_CONVERSATION_EVENTS } from "./conversations";
+import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
 
 import { fromColumns, type Columns, type Nullable } from "./rows";
 
@@ -107,10 +107,13 @@ export async function applyConversationEvidence(db: D1Handle, evidence: readonly
   const events = evidence.map((e) => ({
     conv_id: e.convId,
     ...(e.sessionId !== "" ? { session_id: e.sessionId } : {}),
+    turn_id: "",
     at_ms: e.atMs,
     runtime_key: e.runtimeKey,
+    first_of_turn: 0,
+    snapshots: 0,
   }));
-  for (const chunk of jsonParameterChunks(events)) await db.prepare(APPLY_CONVERSATION_EVENTS).bind(chunk).run();
+  for (const chunk of jsonParameterChunks(events)) await db.prepare(UPSERT_CONVERSATION_EVENTS).bind(chunk).run();
 }
 
 const RECOUNT = `

@@ -51,11 +51,11 @@ WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
   SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?1))`;
 
 /**
- * The snapshot rows, last in the batch. Inserting one also applies it to its conversation (the
- * pointer rule and the counts) and rolls its turn up — the trigger turn_snapshots_roll_up
- * (drizzle/0010) — and moves the turn's creation time back for an older snapshot
- * (turn_snapshots_lower_turn_created, drizzle/0009). A duplicate identity fails the insert, and with
- * it the whole batch.
+ * The snapshot rows, last in the batch. Inserting one also rolls its turn up (the trigger
+ * turn_snapshots_roll_up_turn, drizzle/0010) and moves the turn's creation time back for an older
+ * snapshot (turn_snapshots_lower_turn_created, drizzle/0009), so the conversation's events are
+ * counted before (a new turn is still "not there" for them). A duplicate identity fails the insert,
+ * and with it the whole batch.
  *
  * The guard: a row gets no id — and the batch fails on "NOT NULL constraint failed:
  * turn_snapshots.id" — when its conversation is being deleted, or when its prefix
@@ -128,6 +128,39 @@ FROM json_each(?1) WHERE true
 ON CONFLICT (conv_id, chain) DO NOTHING`;
 
 /**
+ * The pointer rule: the runtime of the newest event (by event time; ties go to the later arrival)
+ * wins, and an older event never moves it back. Used by snapshot writes, runtime switches and
+ * imported evidence alike. An event without a session_id applies only to an existing conversation
+ * (keeping its session); no event recreates a conversation whose deletion is under way.
+ */
+export const UPSERT_CONVERSATION_EVENTS = `
+INSERT INTO conversations (conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
+  last_activity_ms, turn_count, snapshot_count)
+SELECT e.value ->> 'conv_id', coalesce(e.value ->> 'session_id', c.session_id), e.value ->> 'runtime_key',
+  CASE WHEN e.value ->> 'runtime_key' <> '' THEN e.value ->> 'at_ms' ELSE 0 END,
+  e.value ->> 'at_ms', e.value ->> 'at_ms',
+  CASE WHEN e.value ->> 'first_of_turn' AND NOT EXISTS (
+    SELECT 1 FROM turns AS t
+    WHERE t.conv_id = e.value ->> 'conv_id' AND t.session_id = e.value ->> 'session_id' AND t.turn_id = e.value ->> 'turn_id'
+  ) THEN 1 ELSE 0 END,
+  e.value ->> 'snapshots'
+FROM json_each(?1) AS e LEFT JOIN conversations AS c ON c.conv_id = e.value ->> 'conv_id'
+WHERE (e.value ->> 'session_id' IS NOT NULL OR c.conv_id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = e.value ->> 'conv_id')
+ON CONFLICT (conv_id) DO UPDATE SET
+  session_id = CASE WHEN excluded.last_activity_ms >= last_activity_ms THEN excluded.session_id ELSE session_id END,
+  current_runtime_key = CASE
+    WHEN excluded.current_runtime_key <> '' AND excluded.current_runtime_at_ms >= current_runtime_at_ms
+    THEN excluded.current_runtime_key ELSE current_runtime_key END,
+  current_runtime_at_ms = CASE
+    WHEN excluded.current_runtime_key <> '' AND excluded.current_runtime_at_ms >= current_runtime_at_ms
+    THEN excluded.current_runtime_at_ms ELSE current_runtime_at_ms END,
+  created_at_ms = min(created_at_ms, excluded.created_at_ms),
+  last_activity_ms = max(last_activity_ms, excluded.last_activity_ms),
+  turn_count = turn_count + excluded.turn_count,
+  snapshot_count = snapshot_count + excluded.snapshot_count`;
+
+/**
  * Every statement this module sends, by name — for tools that tell apart what a write sent
  * (scripts/bench counts rows and statements per write by them).
  */
@@ -144,6 +177,8 @@ export const SNAPSHOT_WRITE_STATEMENTS = {
   // The one-round-trip write (INSERT_SNAPSHOTS too).
   UPSERT_BLOCKS_ON_NEW_NODES,
   INSERT_NEW_NODES,
+  // Both.
+  UPSERT_CONVERSATION_EVENTS,
 } as const;
 
 export type SaveOutcome = "created" | "unchanged";
@@ -361,10 +396,30 @@ const blockRowOf = (b: PreparedSnapshot["blocks"][number], firstSeenAtMs: number
 
 const nodeRowOf = (n: PathNode & { convId: string }) => [n.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash, n.extraJson];
 
+/** Pointer events (UPSERT_CONVERSATION_EVENTS), the first snapshot of each turn in the request marked. */
+function eventRowsOf(snapshots: readonly PreparedSnapshot[]) {
+  const seenTurns = new Set<string>();
+  return snapshots.map((s) => {
+    const turnKey = JSON.stringify([s.convId, s.sessionId, s.turnId]);
+    const firstOfTurn = !seenTurns.has(turnKey);
+    seenTurns.add(turnKey);
+    return {
+      conv_id: s.convId,
+      session_id: s.sessionId,
+      turn_id: s.turnId,
+      at_ms: s.createdAtMs,
+      runtime_key: s.runtimeKey,
+      first_of_turn: firstOfTurn ? 1 : 0,
+      snapshots: 1,
+    };
+  });
+}
+
 const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
 
 function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
   return [
+    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
     ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references }))),
     ...statementsFor(db, COUNT_REFERENCES, p.references),
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
@@ -416,7 +471,10 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
     }
   });
   if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
-  const statements = statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]);
+  const statements = [
+    ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots)),
+    ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]),
+  ];
   const firstNodeStatement = statements.length;
   statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
   const nodeStatements = statements.length - firstNodeStatement;

@@ -117,21 +117,21 @@ describe("B-tree entries written per snapshot (D1's rows_written, what D1 bills)
     const question = { id: "u1", kind: "user", role: "user", payload: { text: "How many widgets?" } };
     const answer = { id: "a1", kind: "llm_text", role: "assistant", payload: { text: "42" } };
     const snapshot = (phase: string, at: number, blocks: unknown[]) => ({ conv_id: conv, session_id: "s", phase, created_at_ms: at, runtime_key: "inventory", turn: { id: "t1", blocks } });
-    // By statement: new block contents, new nodes, snapshot — what its triggers write (the
-    // conversation, the turn roll-up, the turn's creation time) counted with it.
-    // First snapshot: two new blocks and their nodes; the snapshot (row, identity), the conversation
-    // row is inserted (row, primary key, activity index) and the turn row (row, primary key,
-    // runtime, inference and creation indexes).
-    expect(await write(snapshot("pre_inference", 1000, [system, question]))).toEqual([2, 2, 10]);
-    // Later phase, one new block: the block, its node, the snapshot (its row and its identity), the
-    // conversation (row, activity index) and the turn (row, the contract's runtime and inference
+    // By statement: conversation, new block contents, new nodes, snapshot — its triggers (the turn
+    // roll-up, the turn's creation time) counted with it.
+    // First snapshot: two new blocks; the conversation row is inserted (row, primary key, activity
+    // index), the snapshot (row, identity) and the turn row (row, primary key, runtime, inference and
+    // creation indexes).
+    expect(await write(snapshot("pre_inference", 1000, [system, question]))).toEqual([3, 2, 2, 7]);
+    // Later phase, one new block: the conversation (row, activity index), the block, its node, the
+    // snapshot (its row and its identity) and the turn (row, the contract's runtime and inference
     // indexes: updated_at_ms moves) — nothing for the creation time it keeps.
     const later = await write(snapshot("final", 1002, [system, question, answer]));
-    expect(later).toEqual([1, 1, 7]);
+    expect(later).toEqual([2, 1, 1, 5]);
     expect(later.reduce((a, b) => a + b, 0)).toBe(9);
     // A late snapshot older than the turn moves its creation time back (the other trigger): the turn
     // row and one index entry more.
-    expect(await write(snapshot("pre_inference", 999, [system]))).toEqual([0, 0, 9]);
+    expect(await write(snapshot("pre_inference", 999, [system]))).toEqual([2, 0, 0, 7]);
     const turn = await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = ?1").bind(conv).first();
     expect(turn).toEqual({ turn_created_at_ms: 999, updated_at_ms: 1002 });
     // A new turn whose older snapshot comes second in one batch: inserted with the first one's time,
@@ -181,10 +181,10 @@ describe("constant queries per request", () => {
     const few = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }));
     const many = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "b", created_at_ms: 2, blocks: Array.from({ length: 300 }, (_, i) => ({ kind: "user", payload: { i } })) }));
     const batch = await write({ items: Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `c${i}`, created_at_ms: 10 + i })) }, "/api/turns/batch");
-    // One round trip: block contents on new nodes, the nodes, the snapshots (their triggers apply
-    // them to their conversations and roll their turns up; their guard checks deletions and
-    // prefixes) — what the conversation already has is decided inside the batch.
-    expect(few).toEqual({ statements: 3, roundTrips: 1 });
+    // One round trip: conversations, block contents on new nodes, the nodes, the snapshots (their
+    // triggers roll the turns up; their guard checks deletions and prefixes) — what the conversation
+    // already has is decided inside the batch.
+    expect(few).toEqual({ statements: 4, roundTrips: 1 });
     expect(many).toEqual(few);
     expect(batch).toEqual(few);
 
@@ -201,13 +201,13 @@ describe("constant queries per request", () => {
       },
       "/api/turns/batch",
     );
-    expect(delta).toEqual({ statements: 3, roundTrips: 1 });
+    expect(delta).toEqual({ statements: 4, roundTrips: 1 });
 
     // A replay (a client's retry) fails that batch on the stored identity, then reads once: 200,
-    // nothing written. The refused batch is the snapshot insert alone: the snapshot's path ends at a
-    // tip this isolate stored, so it carries no node or block to insert (known-paths.ts); the read
-    // has 3 statements.
-    expect(await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), "/api/turns", 200)).toEqual({ statements: 4, roundTrips: 2 });
+    // nothing written. The refused batch has 2 statements (the conversation, the snapshot): the
+    // snapshot's path ends at a tip this isolate stored, so it carries no node or block to insert
+    // (known-paths.ts); the read has 3.
+    expect(await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), "/api/turns", 200)).toEqual({ statements: 5, roundTrips: 2 });
     // Block references need the conversation's blocks looked up first: read, then write.
     const refs = await write({ conv_id: conv, session_id: "s", created_at_ms: 600, turn: { id: "r1", blocks: [{ id: "u1", content_hash: node!.contentHash }, { id: "n1", kind: "user", payload: { text: "new" } }] } });
     expect(refs.roundTrips).toBe(2);

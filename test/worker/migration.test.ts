@@ -11,7 +11,7 @@ import { get, json, post, ROW_ORDER } from "./harness";
 
 const migrations = env.TEST_MIGRATIONS;
 /** The migrations that create triggers on turn_snapshots (run again after a by-hand re-run of 0008). */
-const TRIGGER_MIGRATIONS = ["0009_turn_created_trigger.sql", "0010_rollup_triggers.sql"];
+const TRIGGER_MIGRATIONS = ["0009_turn_created_trigger.sql", "0010_turn_rollup_trigger.sql"];
 
 const snapshotTriggers = () =>
   env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'turn_snapshots' ORDER BY name")
@@ -271,7 +271,7 @@ describe("migration chain on old data", () => {
     expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
     expect(await snapshotTriggers()).toEqual([]);
     for (const m of migrations.filter((m) => TRIGGER_MIGRATIONS.includes(m.name))) for (const query of m.queries) await env.DB.prepare(query).run();
-    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up"]);
+    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
 
     // The copied rows read as before: equal times by arrival (id), the legacy row from its list;
     // a new snapshot of the same millisecond comes after them.
@@ -282,52 +282,39 @@ describe("migration chain on old data", () => {
     expect(ids.map((r) => r.id)).toEqual([1, 2, 3]);
     const legacy = await json(await get("/api/debug/turn/c2/s2/t9"));
     expect(legacy.items[0]!.parsed.blocks).toEqual([{ id: "b3", kind: "user", role: "", payload: {}, metadata: {} }]);
-    // The new snapshot rolled its turn and its conversation up (the rows above were inserted raw:
-    // neither existed).
+    // The new snapshot rolled its turn up (t1 had no turn row: the rows above were inserted raw).
     expect(await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = 'c1' AND turn_id = 't1'").first()).toEqual({ turn_created_at_ms: 100, updated_at_ms: 100 });
-    expect(await env.DB.prepare("SELECT session_id, turn_count, snapshot_count FROM conversations WHERE conv_id = 'c1'").first()).toEqual({ session_id: "s1", turn_count: 1, snapshot_count: 1 });
   });
 
-  it("0010 rolls a turn and its conversation up as a snapshot is inserted, whoever inserts it; legacy rows are left to the backfill; running it again changes nothing", async () => {
+  it("0010 rolls a turn up as its snapshot is inserted, whoever inserts it; legacy rows are left to the backfill; running it again changes nothing", async () => {
     await applyD1Migrations(env.DB, migrations);
-    expect(migrations.at(-1)!.name).toBe("0010_rollup_triggers.sql");
-    const insert = (turn: string, phase: string, at: number, runtime: string, inference: string, meta: string, tip: string | null) =>
+    expect(migrations.at(-1)!.name).toBe("0010_turn_rollup_trigger.sql");
+    const insert = (phase: string, at: number, runtime: string, inference: string, meta: string, tip: string | null) =>
       env.DB.prepare(
         `INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
            turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count, block_refs_json)
-         VALUES (?1, 'c', 's', ?2, ?3, ?4, ?5, ?6, ?7, '{}', '', ?8, 0, '[]')`,
-      ).bind(at, turn, phase, at, runtime, inference, meta, tip);
-    const rolledUp = async () => ({
-      turns: (
-        await env.DB.prepare(
-          "SELECT turn_id, turn_created_at_ms, updated_at_ms, turn_metadata_json, runtime_key, runtime_key_at_ms, inference_id, inference_id_at_ms FROM turns WHERE conv_id = 'c' ORDER BY turn_id",
-        ).all()
-      ).results,
-      conversation: await env.DB.prepare("SELECT session_id, current_runtime_key, current_runtime_at_ms, created_at_ms, last_activity_ms, turn_count, snapshot_count FROM conversations WHERE conv_id = 'c'").first(),
-    });
+         VALUES (?1, 'c', 's', 't', ?2, ?3, ?4, ?5, ?6, '{}', '', ?7, 0, '[]')`,
+      ).bind(at, phase, at, runtime, inference, meta, tip);
+    const turn = () =>
+      env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms, turn_metadata_json, runtime_key, runtime_key_at_ms, inference_id, inference_id_at_ms FROM turns WHERE conv_id = 'c'").all().then((r) => r.results);
     const run = async () => {
-      await insert("t", "draft", 200, "planner", "i1", '{"n":1}', "").run();
+      await insert("draft", 200, "planner", "i1", '{"n":1}', "").run();
       // Newer, without a runtime: metadata moves, the runtime stays the newest known one.
-      await insert("t", "final", 300, "", "i2", '{"n":2}', "").run();
+      await insert("final", 300, "", "i2", '{"n":2}', "").run();
       // Older, late: the creation time moves back (0009); nothing newer is replaced.
-      await insert("t", "pre_inference", 100, "inventory", "", '{"n":0}', "").run();
-      // A second turn, older than the conversation's newest event: counted, the pointer stays.
-      await insert("u", "final", 250, "research", "", "{}", "").run();
-      // A legacy row (blocks on the row, no path): the backfill builds its turn and conversation.
-      await insert("v", "legacy", 400, "other", "i9", '{"n":9}', null).run();
-      return rolledUp();
+      await insert("pre_inference", 100, "inventory", "", '{"n":0}', "").run();
+      // A legacy row (blocks on the row, no path): the backfill builds its turn; the roll-up leaves it.
+      await insert("legacy", 400, "other", "i9", '{"n":9}', null).run();
+      return turn();
     };
     const rolled = await run();
-    expect(rolled).toEqual({
-      turns: [
-        { turn_id: "t", turn_created_at_ms: 100, updated_at_ms: 300, turn_metadata_json: '{"n":2}', runtime_key: "planner", runtime_key_at_ms: 200, inference_id: "i2", inference_id_at_ms: 300 },
-        { turn_id: "u", turn_created_at_ms: 250, updated_at_ms: 250, turn_metadata_json: "{}", runtime_key: "research", runtime_key_at_ms: 250, inference_id: "", inference_id_at_ms: 0 },
-      ],
-      conversation: { session_id: "s", current_runtime_key: "research", current_runtime_at_ms: 250, created_at_ms: 100, last_activity_ms: 300, turn_count: 2, snapshot_count: 4 },
-    });
+    expect(rolled).toEqual([
+      { turn_created_at_ms: 100, updated_at_ms: 300, turn_metadata_json: '{"n":2}', runtime_key: "planner", runtime_key_at_ms: 200, inference_id: "i2", inference_id_at_ms: 300 },
+    ]);
     for (const query of migrations.at(-1)!.queries) await env.DB.prepare(query).run();
-    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up"]);
-    await env.DB.batch(["turn_snapshots", "turns", "conversations"].map((t) => env.DB.prepare(`DELETE FROM ${t} WHERE conv_id = 'c'`)));
+    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
+    await env.DB.prepare("DELETE FROM turn_snapshots WHERE conv_id = 'c'").run();
+    await env.DB.prepare("DELETE FROM turns WHERE conv_id = 'c'").run();
     expect(await run()).toEqual(rolled);
   });
 

@@ -1,6 +1,6 @@
 /**
  * One table of pointer-rule cases (test/fixtures/pointer-rule-cases.json) drives both forms of the
- * rule: the store's conversation_events trigger, applied snapshot by snapshot through the Worker's
+ * rule: the store's UPSERT_CONVERSATION_EVENTS, applied snapshot by snapshot through the Worker's
  * write route, and the backfill SQL's derivation of conversations from legacy turns, run by the real
  * migration chain on a database at the baseline layout.
  */
