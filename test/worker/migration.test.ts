@@ -13,6 +13,33 @@ const migrations = env.TEST_MIGRATIONS;
 /** The migrations that create triggers on turn_snapshots (run again after a by-hand re-run of 0008). */
 const TRIGGER_MIGRATIONS = ["0009_turn_created_trigger.sql", "0010_turn_rollup_trigger.sql"];
 
+/** The turn roll-up statement of the Worker before 0010 (src/store/snapshot-writes.ts at that release), verbatim. */
+const PREVIOUS_UPSERT_TURNS = `
+INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
+  runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
+SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'created_at_ms',
+  value ->> 'metadata_json', value ->> 'data_json', value ->> 'created_at_ms',
+  value ->> 'runtime_key', value ->> 'inference_id',
+  CASE WHEN value ->> 'runtime_key' <> '' THEN value ->> 'created_at_ms' ELSE 0 END,
+  CASE WHEN value ->> 'inference_id' <> '' THEN value ->> 'created_at_ms' ELSE 0 END
+FROM json_each(?1) WHERE true
+ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
+  turn_metadata_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_metadata_json ELSE turn_metadata_json END,
+  turn_data_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_data_json ELSE turn_data_json END,
+  updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
+  runtime_key = CASE
+    WHEN excluded.runtime_key <> '' AND excluded.runtime_key_at_ms >= runtime_key_at_ms
+    THEN excluded.runtime_key ELSE runtime_key END,
+  runtime_key_at_ms = CASE
+    WHEN excluded.runtime_key <> '' AND excluded.runtime_key_at_ms >= runtime_key_at_ms
+    THEN excluded.runtime_key_at_ms ELSE runtime_key_at_ms END,
+  inference_id = CASE
+    WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
+    THEN excluded.inference_id ELSE inference_id END,
+  inference_id_at_ms = CASE
+    WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
+    THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
+
 const snapshotTriggers = () =>
   env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'turn_snapshots' ORDER BY name")
     .all<{ name: string }>()
@@ -311,11 +338,22 @@ describe("migration chain on old data", () => {
     expect(rolled).toEqual([
       { turn_created_at_ms: 100, updated_at_ms: 300, turn_metadata_json: '{"n":2}', runtime_key: "planner", runtime_key_at_ms: 200, inference_id: "i2", inference_id_at_ms: 300 },
     ]);
+    const clear = () => env.DB.batch(["turn_snapshots", "turns"].map((t) => env.DB.prepare(`DELETE FROM ${t} WHERE conv_id = 'c'`)));
     for (const query of migrations.at(-1)!.queries) await env.DB.prepare(query).run();
     expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
-    await env.DB.prepare("DELETE FROM turn_snapshots WHERE conv_id = 'c'").run();
-    await env.DB.prepare("DELETE FROM turns WHERE conv_id = 'c'").run();
+    await clear();
     expect(await run()).toEqual(rolled);
+
+    // A Worker built before 0010 keeps running until the new one is deployed: it sends its own
+    // roll-up statement (below, as that release wrote it) before each snapshot insert. With the
+    // trigger also rolling up, the turn ends the same.
+    await clear();
+    const previousRollUp = (phase: string, at: number, runtime: string, inference: string, meta: string) =>
+      env.DB.prepare(PREVIOUS_UPSERT_TURNS).bind(JSON.stringify([{ conv_id: "c", session_id: "s", turn_id: "t", created_at_ms: at, metadata_json: meta, data_json: "{}", runtime_key: runtime, inference_id: inference, phase }]));
+    for (const [phase, at, runtime, inference, meta] of [["draft", 200, "planner", "i1", '{"n":1}'], ["final", 300, "", "i2", '{"n":2}'], ["pre_inference", 100, "inventory", "", '{"n":0}']] as const) {
+      await env.DB.batch([previousRollUp(phase, at, runtime, inference, meta), insert(phase, at, runtime, inference, meta, "")]);
+    }
+    expect(await turn()).toEqual(rolled);
   });
 
   it("runs the operator SQL of the playbook verbatim", async () => {
