@@ -66,6 +66,7 @@ SELECT c.conv_id, ${chainOf("c.ci", "s.n")},
 FROM conv AS c JOIN seq AS s ON s.n < c.snaps + ${SHARED_PREFIX_BLOCKS}
 ORDER BY c.ci, s.n;
 
+-- Their turns are rolled up by the snapshot insert's triggers (drizzle/0009, 0010), as for every write.
 INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
   turn_metadata_json, turn_data_json, tip_chain, block_count)
 SELECT 1, c.conv_id, c.session_id, ${turnId}, ${caseOf(`s.n % ${PHASES.length}`, PHASES)}, ${at}, ${runtime}, ${inference},
@@ -74,12 +75,6 @@ SELECT 1, c.conv_id, c.session_id, ${turnId}, ${caseOf(`s.n % ${PHASES.length}`,
   '{}', ${chainOf("c.ci", `s.n + ${SHARED_PREFIX_BLOCKS}`)}, ${BLOCKS_PER_SNAPSHOT}
 FROM conv AS c JOIN seq AS s ON s.n < c.snaps
 ORDER BY c.ci, s.n;
-
-INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
-  runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
-SELECT conv_id, session_id, turn_id, min(created_at_ms), '{}', '{}', max(created_at_ms),
-  max(runtime_key), max(inference_id), max(created_at_ms), max(created_at_ms)
-FROM turn_snapshots GROUP BY conv_id, session_id, turn_id;
 
 INSERT INTO conversations (conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms, last_activity_ms,
   turn_count, snapshot_count)
