@@ -53,7 +53,9 @@ export const CONFIGS: Record<BenchConfig["mode"], BenchConfig> = {
   quick: {
     mode: "quick",
     writeTurns: 30,
-    throughput: { rounds: 2, seconds: 3, connections: 4, warmupSeconds: 1 },
+    // Three rounds, so the median is one round rather than the mean of two (one disturbed round moved
+    // it by ±0.07); a warm-up long enough for the JIT to see the snapshot route's code.
+    throughput: { rounds: 3, seconds: 3, connections: 4, warmupSeconds: 2 },
     readSizes: [10_000],
     readRequests: 10,
     readWarmup: 3,
