@@ -246,7 +246,7 @@ export async function* postedConversation(options: GeppettoOptions): AsyncGenera
     const emptyFull = bytes(clientBody(s, [], null));
     for (const text of s.newBlocks) {
       const b = JSON.parse(text) as { id: string; kind: string; role: string; payload: Record<string, unknown>; metadata: Record<string, unknown> };
-      tip = chainOf(tip, { blockId: b.id, contentHash: await blockContentHash(b), extraJson: "" });
+      tip = await chainOf(tip, { blockId: b.id, contentHash: await blockContentHash(b), extraJson: "" });
       historyBytes += bytes(text);
       count += 1;
     }

@@ -11,7 +11,6 @@ const WHY: Record<string, string> = {
   zod: "`@hono/zod-openapi` validates every request with it and builds the OpenAPI document from the same schemas; its chainable API cannot be tree-shaken, and `@hono/zod-openapi` needs that API (not the smaller `zod/mini`).",
   yaml: "reads the Go implementation's YAML payloads (`src/turn/yaml.ts`; the debug routes' YAML is written by our own emitter there).",
   "drizzle-orm": "imported by `src/db/schema.ts` and the query builder in `src/store/conversations.ts`; the snapshot reads and writes use plain SQL, so writing the conversation queries in plain SQL too would take it out of the bundle (the schema stays the source of the migrations either way).",
-  "@noble/hashes": "synchronous SHA-256 for block-path chains (`src/turn/block-path.ts`): each chain depends on the previous one, so Web Crypto's asynchronous digest would cost an await per block.",
   hono: "the router and middleware.",
   "viewer.js.txt (additional module)": "the debug viewer's browser code (`src/viewer/client/`), bundled by esbuild and imported as text; uploaded as a module of its own.",
   "src/ (Turnstore itself)": "the application.",

@@ -119,7 +119,7 @@ function stageProfile(r: BenchResults): string {
     ["zod request schema (`SnapshotRequestSchema`, as `@hono/zod-openapi` validates the body)", num(p.validateMs, 3), "snapshot only"],
     ["read snapshot (`readSnapshot` + work bounds: turn reader, normalization, canonical JSON, attribution, row sizes)", num(p.readMs, 3), "snapshot only"],
     [`hash blocks (SHA-256 of ${num(p.blocks)} blocks through \`crypto.subtle\`, with the per-isolate memory of recent blocks)`, num(p.hashMs, 3), "snapshot only"],
-    [`chains (path chain of each block, \`@noble/hashes\`, with its per-isolate memory)`, num(p.chainsMs, 3), "snapshot only"],
+    [`chains (path chain of each block through \`crypto.subtle\`, one after another, with the per-isolate memory of recent steps)`, num(p.chainsMs, 3), "snapshot only"],
     [`**the write: one D1 batch, one round trip** (${num(p.writeStatements)} statements: ${names(p.writeStatementNames)})`, `${num(p.d1WriteSqlMs, 2)} D1 / ${num(p.d1WriteMs, 2)} via proxy`, "snapshot only"],
     ["baseline's insert (1 statement, one round trip)", `${num(p.baselineSqlMs, 2)} D1 / ${num(p.baselineMs, 2)} via proxy`, "baseline only"],
     [`one D1 round trip inside \`wrangler dev\`: \`GET /healthz\` (one small D1 read) ${num(t.d1RoundTrip.healthMs, 2)} ms − a 404 (no D1) ${num(t.d1RoundTrip.notFoundMs, 2)} ms, medians of ${t.d1RoundTrip.pairs} alternating requests`, num(trip, 2), "each round trip (both routes: one)"],

@@ -91,7 +91,7 @@ export interface StageProfile {
   readMs: number;
   /** SHA-256 of every block (crypto.subtle, with the per-isolate memory of recent blocks). */
   hashMs: number;
-  /** Path chains of every block (@noble/hashes, with its per-isolate memory). */
+  /** Path chains of every block (Web Crypto, with its per-isolate memory). */
   chainsMs: number;
   /** The write's one D1 round trip (checked: exactly one): wall time from this process (proxy hop included, median), and D1's own time (meta.duration summed over its statements, mean). */
   d1WriteMs: number;

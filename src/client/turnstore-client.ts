@@ -10,9 +10,9 @@
  * does not know a prefix or reference (422 UNKNOWN_BLOCK_REF: another tab, a deleted conversation,
  * a failed write), the client forgets what it knew and posts the snapshot again in full.
  *
- * No Worker-only API: Web Crypto and @noble/hashes for the hashes, fetch for HTTP.
+ * No Worker-only API: Web Crypto for the hashes, fetch for HTTP.
  */
-import { chainOf, EMPTY_CHAIN, pathNodes } from "../turn/block-path";
+import { chainOf, EMPTY_CHAIN, pathNodes, type PathNode } from "../turn/block-path";
 import { blockContentHash } from "../turn/block-hash";
 import { extraJson, type SnapshotRequest } from "../turn/snapshot";
 import { readTurn, turnToJson, type JsonObject } from "../turn/turn";
@@ -62,7 +62,7 @@ export class TurnstoreClient {
     const steps = await Promise.all(
       turn.blocks.map(async (b) => ({ blockId: b.id, contentHash: await blockContentHash(b), extraJson: extraJson(b.extra) })),
     );
-    const nodes = pathNodes(steps);
+    const nodes = await pathNodes(steps);
     const full = turnToJson(turn);
     const known = this.known.get(input.conv_id);
     let depth = 0;
@@ -99,7 +99,7 @@ export class TurnstoreClient {
     return { ...rest, turn_id: turnId };
   }
 
-  private remember(convId: string, nodes: ReturnType<typeof pathNodes>): void {
+  private remember(convId: string, nodes: readonly PathNode[]): void {
     let known = this.known.get(convId);
     if (!known) this.known.set(convId, (known = { chains: new Map(), blocks: new Set() }));
     for (const node of nodes) {

@@ -82,7 +82,7 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
     const list = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
     if (chunk.length > 0 && refs + list.length > CONVERSION_CHUNK_REFS) break;
     refs += list.length;
-    chunk.push({ id: row.id, convId: row.conv_id, nodes: pathNodes(list.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))) });
+    chunk.push({ id: row.id, convId: row.conv_id, nodes: await pathNodes(list.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))) });
   }
   if (chunk.length === 0) return { converted: 0, remaining: false, rowsRead: read, rowsWritten: 0 };
 

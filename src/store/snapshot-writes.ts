@@ -217,12 +217,12 @@ const blockKey = (blockId: string, contentHash: string) => `${blockId}\u0000${co
 type StoredSnapshotRow = Omit<Columns<typeof turnSnapshots.$inferSelect>, "id">;
 
 /** A stored row's fingerprint; a legacy row (blocks still in block_refs_json) is named by the same chain rule. */
-function storedFingerprint(row: StoredSnapshotRow): string {
+async function storedFingerprint(row: StoredSnapshotRow): Promise<string> {
   let tipChain = row.tip_chain;
   let blockCount = row.block_count;
   if (tipChain === null) {
     const refs = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
-    tipChain = pathNodes(refs.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))).at(-1)?.chain ?? "";
+    tipChain = (await pathNodes(refs.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" })))).at(-1)?.chain ?? "";
     blockCount = refs.length;
   }
   return snapshotFingerprint({
@@ -276,7 +276,7 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
       if ("chain" in row) existingDepth.set(nodeKey(row.conv_id as string, row.chain as string), row.depth as number);
       else {
         const r = row as unknown as StoredSnapshotRow;
-        stored.set(identityKey({ convId: r.conv_id, sessionId: r.session_id, turnId: r.turn_id, phase: r.phase, createdAtMs: r.created_at_ms }), storedFingerprint(r));
+        stored.set(identityKey({ convId: r.conv_id, sessionId: r.session_id, turnId: r.turn_id, phase: r.phase, createdAtMs: r.created_at_ms }), await storedFingerprint(r));
       }
     }
   }

@@ -5,12 +5,11 @@
  * always reaches the same chain, so a snapshot that repeats its conversation's history reaches
  * existing nodes and adds only the nodes of its new blocks. Pure; no I/O.
  *
- * SHA-256 here is @noble/hashes (synchronous): a chain depends on the previous one, so the hashes
- * of one path cannot be batched, and awaiting Web Crypto for each would cost ~10 µs per block.
+ * SHA-256 here is Web Crypto's. A chain depends on the previous one, so the chains of one path are
+ * hashed one after another; a chain the per-isolate memory holds is answered without awaiting.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { canonicalString } from "./canonical-json";
+import { sha256Hex } from "./block-hash";
 
 /** The chain of the empty sequence (a snapshot without blocks). */
 export const EMPTY_CHAIN = "";
@@ -32,18 +31,26 @@ export interface PathStep {
 const remembered = new Map<string, string>();
 const MAX_REMEMBERED = 32_768;
 
-export function chainOf(parentChain: string, step: PathStep): string {
-  // The memory's key, cheaper to build than the material and as exact: the parent chain is hex (or
-  // empty), the content hash and extra_json are length-prefixed, and the block id takes the rest.
-  const key = `${parentChain}|${step.contentHash.length}|${step.contentHash}|${step.extraJson.length}|${step.extraJson}|${step.blockId}`;
-  const known = remembered.get(key);
-  if (known !== undefined) return known;
+/**
+ * The memory's key, cheaper to build than the material and as exact: the parent chain is hex (or
+ * empty), the content hash and extra_json are length-prefixed, and the block id takes the rest.
+ */
+const memoryKey = (parentChain: string, step: PathStep) =>
+  `${parentChain}|${step.contentHash.length}|${step.contentHash}|${step.extraJson.length}|${step.extraJson}|${step.blockId}`;
+
+async function computeChain(key: string, parentChain: string, step: PathStep): Promise<string> {
   // canonicalJson([parent chain, block_id, content_hash, extra_json]), written directly.
   const material = `[${canonicalString(parentChain)},${canonicalString(step.blockId)},${canonicalString(step.contentHash)},${canonicalString(step.extraJson)}]`;
-  const chain = bytesToHex(sha256(utf8ToBytes(material)).subarray(0, 16));
+  const chain = (await sha256Hex(material)).slice(0, 32);
   if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
   remembered.set(key, chain);
   return chain;
+}
+
+export function chainOf(parentChain: string, step: PathStep): Promise<string> {
+  const key = memoryKey(parentChain, step);
+  const known = remembered.get(key);
+  return known !== undefined ? Promise.resolve(known) : computeChain(key, parentChain, step);
 }
 
 export interface PathNode extends PathStep {
@@ -54,14 +61,16 @@ export interface PathNode extends PathStep {
 }
 
 /** The nodes of `steps` appended to the path ending at `parentChain` (at `parentDepth`). */
-export function pathNodes(steps: readonly PathStep[], parentChain = EMPTY_CHAIN, parentDepth = 0): PathNode[] {
+export async function pathNodes(steps: readonly PathStep[], parentChain = EMPTY_CHAIN, parentDepth = 0): Promise<PathNode[]> {
   const nodes: PathNode[] = [];
   let parent = parentChain;
-  steps.forEach((step, i) => {
-    const chain = chainOf(parent, step);
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    const key = memoryKey(parent, step);
+    const chain = remembered.get(key) ?? (await computeChain(key, parent, step));
     nodes.push({ ...step, chain, parentChain: parent, depth: parentDepth + i + 1 });
     parent = chain;
-  });
+  }
   return nodes;
 }
 

@@ -193,7 +193,7 @@ export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSn
     else pending.push(contentHash(content).then((hash) => void (b.contentHash = hash)));
   }
   await Promise.all(pending);
-  snapshot.nodes = pathNodes(
+  snapshot.nodes = await pathNodes(
     snapshot.blocks.map((b) => ({ blockId: b.id, contentHash: b.contentHash, extraJson: b.extraJson })),
     snapshot.prefix?.chain ?? EMPTY_CHAIN,
     snapshot.prefix?.blocks ?? 0,

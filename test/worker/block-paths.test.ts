@@ -117,7 +117,7 @@ describe("delta posts", () => {
     const steps = await Promise.all(
       blocks.map(async (b) => ({ blockId: b.id, contentHash: await blockContentHash({ kind: b.kind, role: b.role ?? "", payload: b.payload ?? {}, metadata: b.metadata ?? {} }), extraJson: "" })),
     );
-    return { steps, nodes: pathNodes(steps) };
+    return { steps, nodes: await pathNodes(steps) };
   }
 
   it("references and prefixes store exactly what the full post stores; a later full post is a replay", async () => {

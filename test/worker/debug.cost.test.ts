@@ -191,7 +191,7 @@ describe("constant queries per request", () => {
     // A delta post whose prefix names the path an earlier item of the same batch writes: the same
     // statements (the guard checks the prefix), still one round trip.
     const first = { id: "d1", blocks: [{ id: "u1", kind: "user", payload: { text: "q" } }] };
-    const [node] = pathNodes([{ blockId: "u1", contentHash: await blockContentHash({ kind: "user", role: "", payload: { text: "q" }, metadata: {} }), extraJson: "" }]);
+    const [node] = await pathNodes([{ blockId: "u1", contentHash: await blockContentHash({ kind: "user", role: "", payload: { text: "q" }, metadata: {} }), extraJson: "" }]);
     const delta = await write(
       {
         items: [
