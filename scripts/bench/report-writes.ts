@@ -130,7 +130,9 @@ function stageProfile(r: BenchResults): string {
 **Where a write's time goes** — a stage profile of one conversation of the same stream (${p.snapshots} snapshots, ${num(p.blocks)}
 blocks each at the median, ${num(p.newBlocks)} new), timed stage by stage in the bench process with the Worker's own code
 (medians, ms). The caches of block hashes and chains are module state here as in the Worker's
-isolate, so repeated blocks hit them as they do there. For D1: its own execution time
+isolate, so repeated blocks hit them as they do there. Both hash stages use Web Crypto, which Node
+runs on a thread pool (tens of µs per awaited digest) where workerd answers in about 10 µs: they
+weigh more here than in the Worker. For D1: its own execution time
 (\`meta.duration\`, whole milliseconds locally: means) and the round trip seen from Node through wrangler's
 proxy (which adds a Node → workerd hop the Worker does not pay); what a round trip costs the Worker
 itself is estimated over HTTP. Every snapshot of the profile was written in exactly one round trip
