@@ -5,6 +5,7 @@ import { kib, metText, notMeasured, num, table } from "./report-format";
 import { median, sum } from "../lib/stats";
 import { TARGETS } from "./summary";
 import { STATEMENT_ROLES, type NamedStatementCost, type StatementName, type WriteSample } from "./write-cost";
+import type { ThroughputResult } from "./write-throughput";
 
 export function throughputSection(r: BenchResults): string {
   const t = r.throughput;
@@ -88,6 +89,26 @@ below and §2). How the ratio moves once the round trip is a network hop is not 
 /** The statements of a batch, named for the report: "UPSERT_CONVERSATION_EVENTS, INSERT_SNAPSHOTS, …". */
 const names = (list: ReadonlyArray<string | null>) => list.map((n) => `\`${n ?? "?"}\``).join(", ");
 
+/**
+ * The split measured where the work runs: workerd's CPU per request (the Worker, its local D1, and
+ * wrangler's proxy Worker) in the throughput run, against D1's own execution of the batch.
+ */
+function serverCpuText(server: NonNullable<ThroughputResult["cpuMsPerRequest"]>, workerdExtra: number, sql: number): string {
+  const worker = workerdExtra - sql;
+  const top = sql >= worker ? "D1's execution of the batch" : "the Worker's own work and the D1 call's plumbing";
+  return `Those stage times are the bench process's; measured where the work runs, **the snapshot costs workerd
+${num(workerdExtra, 2)} ms more CPU per request** than the same-body baseline (${num(server.snapshot.workerd ?? 0, 2)} against ${num(server.baseline_same_body.workerd ?? 0, 2)} ms: user + system time of
+the dev server's workerd processes over each throughput run, from \`/proc\`, per answer, medians over rounds; wrangler's
+Node process, which relays requests and log lines, ${num(server.snapshot.node ?? 0, 2)} against ${num(server.baseline_same_body.node ?? 0, 2)} ms). D1's execution of the batch
+accounts for ${num(sql, 2)} ms of it (beyond the baseline's insert; averaged from whole milliseconds, so an estimate), ${
+    worker > 0
+      ? `which leaves ${num(worker, 2)} ms for the Worker's own work — validation, reading, hashing and chaining the blocks, building the batch — and the D1 call's plumbing`
+      : "as much as the whole difference within these estimates' noise: the Worker's own work on the snapshot is small beside it"
+  }. **What dominates: ${top}.**
+Local D1 prepares every statement on every call, so a statement's compilation (its triggers included) is part of
+its \`meta.duration\` here; each statement of a batch also costs the local D1 object a fixed amount of work.`;
+}
+
 /** The stage profile and what it says about the gap to the baseline. */
 function stageProfile(r: BenchResults): string {
   const p = r.writeCost?.streamProfile;
@@ -113,6 +134,9 @@ function stageProfile(r: BenchResults): string {
     ["the route's other untimed work", rest],
   ];
   const [topName, topMs] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
+  // Measured where it runs: workerd's CPU per request (the Worker and its local D1), from /proc.
+  const server = t.cpuMsPerRequest;
+  const workerdExtra = server ? (server.snapshot.workerd ?? 0) - (server.baseline_same_body.workerd ?? 0) : null;
   const rp = p.replay;
   const rows = [
     ["`JSON.parse` of the body", num(p.parseMs, 3), "both routes"],
@@ -154,12 +178,16 @@ parameters' trip to D1, the response, and the write log line (both routes print 
 and \`wrangler dev\` relays every line through its Node process).`
       : `The timed stages add up to ${num(-rest, 1)} ms more than the gap (with ${t.connections} connections part of each request's work overlaps
 other requests' waits), so the split is indicative, not exact.`
-  } **What dominates: ${topName}** (${num(topMs, 2)} of ${num(gap, 1)} ms)${
-    topName.startsWith("the route's other")
-      ? ": work the profile does not time stage by stage (the gap minus the timed stages, an estimate)."
-      : topName.startsWith("D1")
-        ? ": the database's own work on the batch (its statements' \`meta.duration\`, whole milliseconds locally, averaged)."
-        : `: the Worker's own work on the snapshot, of which ${topCpuName} is the largest (${num(topCpuMs, 2)} ms); D1's extra execution is ${num(sql, 2)} ms.`
+  } ${
+    workerdExtra === null
+      ? `**What dominates: ${topName}** (${num(topMs, 2)} of ${num(gap, 1)} ms)${
+          topName.startsWith("the route's other")
+            ? ": work the profile does not time stage by stage (the gap minus the timed stages, an estimate)."
+            : topName.startsWith("D1")
+              ? ": the database's own work on the batch (its statements' \`meta.duration\`, whole milliseconds locally, averaged)."
+              : `: the Worker's own work on the snapshot, of which ${topCpuName} is the largest (${num(topCpuMs, 2)} ms); D1's extra execution is ${num(sql, 2)} ms.`
+        }`
+      : serverCpuText(server!, workerdExtra, sql)
   }
 `;
 }

@@ -39,6 +39,9 @@ export interface Summary {
   snapshots_per_second: number | null;
   baseline_per_second: number | null;
   baseline_empty_body_per_second: number | null;
+  /** CPU of the dev server's workerd processes per request in the throughput run (from /proc), ms. */
+  write_workerd_cpu_ms: number | null;
+  baseline_workerd_cpu_ms: number | null;
   write_failures: number | null;
   /** Later-phase snapshot (final: 1 new block): meta.rows_written − new blocks. */
   extra_rows_per_snapshot: number | null;
@@ -168,6 +171,8 @@ export function summarize(r: BenchResults): Summary {
     snapshots_per_second: round(t?.medians.snapshot, 1),
     baseline_per_second: round(t?.medians.baseline_same_body, 1),
     baseline_empty_body_per_second: round(t?.medians.baseline_empty_body, 1),
+    write_workerd_cpu_ms: round(t?.cpuMsPerRequest?.snapshot.workerd, 3),
+    baseline_workerd_cpu_ms: round(t?.cpuMsPerRequest?.baseline_same_body.workerd, 3),
     write_failures: t ? t.failures : null,
     extra_rows_per_snapshot: round(w?.laterPhase.extraRowsWritten),
     extra_table_rows_per_snapshot: round(w?.laterPhase.extraTableRows),

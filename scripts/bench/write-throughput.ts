@@ -11,6 +11,7 @@
  * order (conversation.ts throughputSnapshot).
  */
 import autocannon from "autocannon";
+import { readdirSync, readFileSync } from "node:fs";
 import type { DevServer } from "../lib/wrangler-dev";
 import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
 import { median } from "../lib/stats";
@@ -40,6 +41,8 @@ export interface ThroughputRound {
   errors: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
+  /** CPU time of the dev server's processes per answered request (ms), by process name; null without /proc. */
+  cpuMsPerRequest: Record<string, number> | null;
 }
 
 export interface ThroughputResult {
@@ -48,6 +51,8 @@ export interface ThroughputResult {
   connections: number;
   medians: Record<Variant, number>;
   latencyP50: Record<Variant, number>;
+  /** Median over rounds of cpuMsPerRequest, by variant and process name ("workerd", "node"); null without /proc. */
+  cpuMsPerRequest: Record<Variant, Record<string, number>> | null;
   /** median(snapshots/s) / median(baseline/s). */
   ratioSameBody: number;
   /** The same, for full posts that never reach a remembered tip. */
@@ -99,6 +104,36 @@ export interface ThroughputOptions {
 
 const MAX_REQUESTS_PER_RUN = 100_000;
 
+/**
+ * CPU time (user + system, ms) of the processes in the dev server's process group, summed by process
+ * name: wrangler's Node process and workerd (the Worker, its D1 and wrangler's proxy Worker). Read
+ * from /proc (Linux); null elsewhere. The load generator runs in this process, outside the group.
+ */
+function serverCpuMs(pgid: number): Record<string, number> | null {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return null;
+  }
+  const ticksToMs = 10; // USER_HZ is 100 on Linux
+  const out: Record<string, number> = {};
+  for (const pid of entries) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) !== pgid) continue;
+    out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * ticksToMs;
+  }
+  return out;
+}
+
 function bodySource(variant: Variant, run: string, interleave: number): () => string {
   let i = 0;
   if (variant === "baseline_empty_body") return () => "{}";
@@ -109,6 +144,7 @@ function bodySource(variant: Variant, run: string, interleave: number): () => st
 async function runOnce(server: DevServer, variant: Variant, next: () => string, seconds: number, connections: number, token: string) {
   const path = variant === "snapshot" || variant === "snapshot_no_memory" ? "/api/turns" : BASELINE_PATH;
   const forget: Record<string, string> = variant === "snapshot_no_memory" ? { [FORGET_TIPS_HEADER]: "1" } : {};
+  const cpuBefore = serverCpuMs(server.pid);
   const result = await autocannon({
     url: server.url,
     connections,
@@ -125,7 +161,13 @@ async function runOnce(server: DevServer, variant: Variant, next: () => string, 
     ],
   });
   const completed = result["2xx"];
+  const cpuAfter = serverCpuMs(server.pid);
+  const cpuMsPerRequest =
+    cpuBefore && cpuAfter && completed > 0
+      ? Object.fromEntries(Object.entries(cpuAfter).map(([name, ms]) => [name, (ms - (cpuBefore[name] ?? 0)) / completed]))
+      : null;
   return {
+    cpuMsPerRequest,
     perSecond: completed / result.duration,
     completed,
     non2xx: result.non2xx,
@@ -156,12 +198,20 @@ export async function measureWriteThroughput(server: DevServer, options: Through
       failures += r.non2xx + r.errors + r.unchanged;
       for (const [code, count] of Object.entries(r.statuses)) if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + count;
       if (r.errors > 0) failureStatuses.transport = (failureStatuses.transport ?? 0) + r.errors;
-      rounds.push({ round, variant, perSecond: r.perSecond, completed: r.completed, non2xx: r.non2xx, errors: r.errors, latencyP50Ms: r.latencyP50Ms, latencyP99Ms: r.latencyP99Ms });
+      rounds.push({ round, variant, perSecond: r.perSecond, completed: r.completed, non2xx: r.non2xx, errors: r.errors, latencyP50Ms: r.latencyP50Ms, latencyP99Ms: r.latencyP99Ms, cpuMsPerRequest: r.cpuMsPerRequest });
     }
   }
   const of = (v: Variant) => rounds.filter((r) => r.variant === v);
   const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.perSecond))])) as Record<Variant, number>;
   const latencyP50 = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.latencyP50Ms))])) as Record<Variant, number>;
+  const cpuMsPerRequest = rounds.every((r) => r.cpuMsPerRequest !== null)
+    ? (Object.fromEntries(
+        VARIANTS.map((v) => {
+          const names = [...new Set(of(v).flatMap((r) => Object.keys(r.cpuMsPerRequest!)))];
+          return [v, Object.fromEntries(names.map((n) => [n, median(of(v).map((r) => r.cpuMsPerRequest![n] ?? 0))]))];
+        }),
+      ) as Record<Variant, Record<string, number>>)
+    : null;
   const perRound = (base: Variant) =>
     median(Array.from({ length: options.rounds }, (_, k) => of("snapshot")[k]!.perSecond / of(base)[k]!.perSecond));
   const d1RoundTrip = await measureD1RoundTrip(server, 100);
@@ -172,6 +222,7 @@ export async function measureWriteThroughput(server: DevServer, options: Through
     connections: options.connections,
     medians,
     latencyP50,
+    cpuMsPerRequest,
     ratioSameBody: medians.snapshot / medians.baseline_same_body,
     ratioSameBodyNoMemory: medians.snapshot_no_memory / medians.baseline_same_body,
     ratioEmptyBody: medians.snapshot / medians.baseline_empty_body,

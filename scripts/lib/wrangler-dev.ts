@@ -15,6 +15,8 @@ export const WRANGLER = fileURLToPath(new URL("../../node_modules/.bin/wrangler"
 export interface DevServer {
   url: string;
   port: number;
+  /** The wrangler process; it leads the process group of everything it started (workerd among them). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   return {
     url,
     port,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));
