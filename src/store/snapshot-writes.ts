@@ -53,9 +53,9 @@ WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
 /**
  * The snapshot rows, last in the batch. Inserting one also rolls its turn up (the trigger
  * turn_snapshots_roll_up_turn, drizzle/0010) and moves the turn's creation time back for an older
- * snapshot (turn_snapshots_lower_turn_created, drizzle/0009), so the conversation's events are
- * counted before (a new turn is still "not there" for them). A duplicate identity fails the insert,
- * and with it the whole batch.
+ * snapshot (turn_snapshots_lower_turn_created, drizzle/0009); the conversations' events go before
+ * it, so that a new turn is still "not there" when they count it. A duplicate identity fails the
+ * insert, and with it the whole batch.
  *
  * The guard: a row gets no id — and the batch fails on "NOT NULL constraint failed:
  * turn_snapshots.id" — when its conversation is being deleted, or when its prefix
@@ -447,16 +447,17 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
   const hinted: Array<[string, string]> = [];
   snapshots.forEach((s) => {
     let from = 0;
-    prefixes.push(s.prefix);
-    if (!s.prefix) {
+    let prefix = s.prefix;
+    if (!prefix) {
       const known = deepestKnownTip(s.convId, s.nodes);
       if (known >= 0) {
         const tip = s.nodes[known]!;
-        prefixes[prefixes.length - 1] = { chain: tip.chain, blocks: tip.depth };
+        prefix = { chain: tip.chain, blocks: tip.depth };
         hinted.push([s.convId, tip.chain]);
         from = known + 1;
       }
     }
+    prefixes.push(prefix);
     for (let i = from; i < s.nodes.length; i++) {
       const node = s.nodes[i]!;
       const key = nodeKey(s.convId, node.chain);
