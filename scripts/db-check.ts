@@ -18,6 +18,7 @@ import {
   evaluateCheck,
   formatCheckReport,
   HAS_MIGRATIONS_TABLE,
+  SNAPSHOT_TRIGGERS,
   NEWEST_CONVERSATION,
   OPERATOR_SQL,
   runtimeHistoryFor,
@@ -75,12 +76,13 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
       OPERATOR_SQL.missingSample,
       CONVERSATIONS_INFO,
       APPLIED_MIGRATIONS,
+      SNAPSHOT_TRIGGERS,
       convId !== undefined ? runtimeHistoryFor(convId) : NEWEST_CONVERSATION,
     ]);
   } catch (error) {
     // PRAGMA and sqlite_master never fail on a reachable database; a failure here is real.
-    const [turnsColumns, indexes, conversationsColumns, hasMigrations] = await d1Step(target, "reading the schema", () =>
-      query(db, [OPERATOR_SQL.tableInfo, OPERATOR_SQL.runtimeIndexes, CONVERSATIONS_INFO, HAS_MIGRATIONS_TABLE]),
+    const [turnsColumns, indexes, conversationsColumns, hasMigrations, triggers] = await d1Step(target, "reading the schema", () =>
+      query(db, [OPERATOR_SQL.tableInfo, OPERATOR_SQL.runtimeIndexes, CONVERSATIONS_INFO, HAS_MIGRATIONS_TABLE, SNAPSHOT_TRIGGERS]),
     );
     const applied = hasMigrations?.length ? ((await d1Step(target, "reading d1_migrations", () => query(db, [APPLIED_MIGRATIONS])))[0] ?? []).map((r) => String(r.name)) : null;
     return {
@@ -89,11 +91,12 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
       turnsColumns: asColumns(turnsColumns),
       indexes: asIndexes(indexes),
       conversationsColumns: asColumns(conversationsColumns),
+      snapshotTriggers: (triggers ?? []).map((r) => String(r.name)),
       missingRuntimeOrInference: null,
       queryError: `the playbook SQL failed: ${String((error as Error)?.message ?? error).split("\n")[0]}`,
     };
   }
-  const [turnsColumns, indexes, missing, sample, conversationsColumns, migrations, pick] = playbook;
+  const [turnsColumns, indexes, missing, sample, conversationsColumns, migrations, triggers, pick] = playbook;
   let runtimeHistory: CheckInput["runtimeHistory"] = null;
   if (convId !== undefined) {
     runtimeHistory = { convId, rows: pick ?? [] };
@@ -107,6 +110,7 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
     turnsColumns: asColumns(turnsColumns),
     indexes: asIndexes(indexes),
     conversationsColumns: asColumns(conversationsColumns),
+    snapshotTriggers: (triggers ?? []).map((r) => String(r.name)),
     missingRuntimeOrInference: Number(missing?.[0]?.missing_runtime_or_inference ?? 0),
     sample: sample ?? [],
     runtimeHistory,

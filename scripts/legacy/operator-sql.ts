@@ -35,6 +35,17 @@ export const CONVERSATIONS_INFO = `PRAGMA table_info(conversations)`;
 export const APPLIED_MIGRATIONS = `SELECT name FROM d1_migrations ORDER BY id`;
 export const NEWEST_CONVERSATION = `SELECT conv_id FROM conversations ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 1`;
 export const HAS_MIGRATIONS_TABLE = `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'`;
+export const SNAPSHOT_TRIGGERS = `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'turn_snapshots' ORDER BY name`;
+
+/**
+ * The triggers the Worker's writes rely on, and the migration that creates each. Dropping a table
+ * drops its triggers, so re-running 0008 by hand removes them; running these migrations again puts
+ * them back (IF NOT EXISTS).
+ */
+export const REQUIRED_TRIGGERS: Record<string, string> = {
+  turn_snapshots_lower_turn_created: "0009_turn_created_trigger.sql",
+  turn_snapshots_roll_up_turn: "0010_turn_rollup_trigger.sql",
+};
 
 /**
  * --verify-hashes: blocks page by page in primary-key order (?1, ?2 = the last block_id, content_hash
@@ -67,6 +78,8 @@ export interface CheckInput {
   turnsColumns: readonly ColumnInfo[];
   indexes: ReadonlyArray<{ name: string; sql: string }>;
   conversationsColumns: readonly ColumnInfo[];
+  /** Names of the triggers on turn_snapshots. */
+  snapshotTriggers: readonly string[];
   missingRuntimeOrInference: number | null;
   sample: ReadonlyArray<Record<string, unknown>>;
   runtimeHistory: { convId: string; rows: ReadonlyArray<Record<string, unknown>> } | null;
@@ -138,6 +151,17 @@ export function evaluateCheck(input: CheckInput): CheckReport {
       check: `index ${name}`,
       ok,
       detail: !found ? `missing (expected ON turns ${shape})` : ok ? `ON turns ${shape}` : `unexpected definition: ${found.sql}`,
+    });
+  }
+
+  // A trigger is required once its migration is recorded as applied (an older schema is reported above).
+  for (const [name, migration] of Object.entries(REQUIRED_TRIGGERS)) {
+    if (!(applied ?? []).includes(migration)) continue;
+    const ok = input.snapshotTriggers.includes(name);
+    checks.push({
+      check: `trigger ${name}`,
+      ok,
+      detail: ok ? "present" : `missing although ${migration} is recorded as applied (re-running 0008 by hand drops it): run drizzle/${migration} again`,
     });
   }
 

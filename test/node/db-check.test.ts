@@ -14,7 +14,7 @@ import { withDatabase } from "../../scripts/lib/d1";
 import { ROOT, WRANGLER } from "../../scripts/lib/wrangler-dev";
 import { quietEnv } from "../../scripts/lib/quiet-env.mjs";
 
-const EXPECTED = ["0000_baseline.sql", "0001_cutover.sql", "0002_backfill.sql"];
+const EXPECTED = ["0000_baseline.sql", "0001_cutover.sql", "0002_backfill.sql", "0009_turn_created_trigger.sql", "0010_turn_rollup_trigger.sql"];
 const rows = (persistTo: string, sql: string, ...params: unknown[]) =>
   withDatabase({ remote: false, persistTo }, async (db) => (await db.prepare(sql).bind(...params).all()).results);
 const column = (name: string, type = "TEXT", notnull = 1, dflt_value: string | null = null): ColumnInfo => ({ name, type, notnull, dflt_value });
@@ -33,6 +33,7 @@ const healthy: CheckInput = {
   turnsColumns: CURRENT_TURNS,
   indexes: CURRENT_INDEXES,
   conversationsColumns: [column("conv_id"), column("current_runtime_key", "TEXT", 1, "''")],
+  snapshotTriggers: ["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"],
   missingRuntimeOrInference: 2,
   sample: [{ conv_id: "c", session_id: "s", turn_id: "t", turn_metadata_json: "{}" }],
   runtimeHistory: { convId: "c", rows: [{ turn_id: "t", runtime_key: "", inference_id: "", updated_at_ms: 5 }] },
@@ -54,7 +55,7 @@ describe("db:check's judgement", () => {
   });
 
   it.each<[string, Partial<CheckInput>, RegExp]>([
-    ["a pending migration", { appliedMigrations: EXPECTED.slice(0, 2) }, /^migrations: 2 of 3 applied; pending: 0002_backfill\.sql$/],
+    ["a pending migration", { appliedMigrations: EXPECTED.filter((m) => m !== "0002_backfill.sql") }, /^migrations: 4 of 5 applied; pending: 0002_backfill\.sql$/],
     ["no d1_migrations table", { appliedMigrations: null }, /^migrations: no d1_migrations table/],
     ["a migration this checkout does not have", { appliedMigrations: [...EXPECTED, "0003_future.sql"] }, /0003_future\.sql \(a newer Worker\?\)/],
     ["runtime columns missing", { turnsColumns: CURRENT_TURNS.slice(0, 7) }, /^turns columns: missing: runtime_key, inference_id$/],
@@ -62,6 +63,7 @@ describe("db:check's judgement", () => {
     ["an index missing", { indexes: CURRENT_INDEXES.slice(1) }, /^index turns_by_conv_runtime_updated: missing/],
     ["an index on other columns", { indexes: [{ name: "turns_by_conv_runtime_updated", sql: "CREATE INDEX turns_by_conv_runtime_updated ON turns (runtime_key)" }, CURRENT_INDEXES[1]!] }, /unexpected definition/],
     ["no pointer column", { conversationsColumns: [column("conv_id")] }, /^conversations\.current_runtime_key: column missing$/],
+    ["a trigger dropped (0008 re-run by hand)", { snapshotTriggers: ["turn_snapshots_lower_turn_created"] }, /^trigger turn_snapshots_roll_up_turn: missing although 0010_turn_rollup_trigger\.sql is recorded as applied .*run drizzle\/0010_turn_rollup_trigger\.sql again$/],
   ])("fails on %s", (_, input, message) => {
     const problems = failing(input);
     expect(problems).toHaveLength(1);
