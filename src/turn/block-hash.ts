@@ -50,15 +50,20 @@ const remembered = new Map<string, string>();
 const MAX_REMEMBERED = 4096;
 const MAX_REMEMBERED_CHARS = 2048;
 
-/** The remembered hash of a block's content, without awaiting anything; undefined when not remembered. */
-export function rememberedContentHash(content: BlockContent): string | undefined {
-  return remembered.get(blockHashMaterial(content));
+/**
+ * The hash of a block's content: the remembered one at once (nothing awaited), else a promise of its
+ * digest, remembered once it resolves.
+ */
+export function rememberedOrDigest(content: BlockContent): string | Promise<string> {
+  const material = blockHashMaterial(content);
+  return remembered.get(material) ?? digestAndRemember(material);
 }
 
 export async function contentHash(content: BlockContent): Promise<string> {
-  const material = blockHashMaterial(content);
-  const known = remembered.get(material);
-  if (known !== undefined) return known;
+  return rememberedOrDigest(content);
+}
+
+async function digestAndRemember(material: string): Promise<string> {
   const hash = await sha256Hex(material);
   if (material.length <= MAX_REMEMBERED_CHARS) {
     if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);

@@ -4,7 +4,7 @@
  * what this produces.
  */
 import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
-import { HASH_ALGORITHM, blockContent, contentHash, rememberedContentHash } from "./block-hash";
+import { HASH_ALGORITHM, blockContent, rememberedOrDigest } from "./block-hash";
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
 import { hasLoneSurrogate } from "./identifier";
@@ -187,10 +187,9 @@ export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSn
   const pending: Array<Promise<void>> = [];
   for (const b of snapshot.blocks) {
     if (b.ref) continue;
-    const content = { kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson };
-    const known = rememberedContentHash(content);
-    if (known !== undefined) b.contentHash = known;
-    else pending.push(contentHash(content).then((hash) => void (b.contentHash = hash)));
+    const hash = rememberedOrDigest({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson });
+    if (typeof hash === "string") b.contentHash = hash;
+    else pending.push(hash.then((digest) => void (b.contentHash = digest)));
   }
   await Promise.all(pending);
   snapshot.nodes = await pathNodes(
