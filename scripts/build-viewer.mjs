@@ -69,7 +69,12 @@ exit codes:
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   let values;
   try {
-    ({ values } = parseArgs({ args: process.argv.slice(2), options: { help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: { help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (error) {
     console.error(`build:viewer: ${error.message.split("\n")[0].split(". To specify")[0]} (see --help)`);
     process.exit(2);

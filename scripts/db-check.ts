@@ -40,7 +40,10 @@ const HELP = helpText({
   options: [
     ...TARGET_HELP.slice(0, 3),
     ["--conv-id ID", "show the runtime history of this conversation (default: the most recently active one)"],
-    ["--verify-hashes", "also recompute every block's content hash from its stored content and list the blocks whose hash is not canonical (reported, not changed)"],
+    [
+      "--verify-hashes",
+      "also recompute every block's content hash from its stored content and list the blocks whose hash is not canonical (reported, not changed)",
+    ],
     ...TARGET_HELP.slice(3),
   ],
   exitCodes: [
@@ -84,7 +87,9 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
     const [turnsColumns, indexes, conversationsColumns, hasMigrations, triggers] = await d1Step(target, "reading the schema", () =>
       query(db, [OPERATOR_SQL.tableInfo, OPERATOR_SQL.runtimeIndexes, CONVERSATIONS_INFO, HAS_MIGRATIONS_TABLE, SNAPSHOT_TRIGGERS]),
     );
-    const applied = hasMigrations?.length ? ((await d1Step(target, "reading d1_migrations", () => query(db, [APPLIED_MIGRATIONS])))[0] ?? []).map((r) => String(r.name)) : null;
+    const applied = hasMigrations?.length
+      ? ((await d1Step(target, "reading d1_migrations", () => query(db, [APPLIED_MIGRATIONS])))[0] ?? []).map((r) => String(r.name))
+      : null;
     return {
       ...base,
       appliedMigrations: applied,
@@ -102,7 +107,10 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
     runtimeHistory = { convId, rows: pick ?? [] };
   } else if (pick?.[0]) {
     const newest = String(pick[0].conv_id);
-    runtimeHistory = { convId: newest, rows: (await d1Step(target, "the runtime history query", () => query(db, [runtimeHistoryFor(newest)])))[0] ?? [] };
+    runtimeHistory = {
+      convId: newest,
+      rows: (await d1Step(target, "the runtime history query", () => query(db, [runtimeHistoryFor(newest)])))[0] ?? [],
+    };
   }
   return {
     ...base,
@@ -139,7 +147,8 @@ async function verifyHashes(db: D1Database, target: D1Target): Promise<HashAudit
       const problem = await storedBlockProblem(row as unknown as StoredBlockRow);
       if (problem === null) continue;
       audit.mismatched += 1;
-      if (audit.samples.length < HASH_SAMPLES) audit.samples.push({ block_id: String(row.block_id), content_hash: String(row.content_hash), problem });
+      if (audit.samples.length < HASH_SAMPLES)
+        audit.samples.push({ block_id: String(row.block_id), content_hash: String(row.content_hash), problem });
     }
     if (rows.length < HASH_PAGE) return audit;
     const last = rows[rows.length - 1]!;
@@ -150,7 +159,7 @@ async function verifyHashes(db: D1Database, target: D1Target): Promise<HashAudit
 function formatHashAudit(audit: HashAudit): string {
   const lines = [
     "",
-    `block hashes: ${audit.checked} checked, ${audit.mismatched} not the canonical hash of their stored content${audit.mismatched ? " (WARN: see docs/MIGRATION.md, \"Block hashes from the first release\")" : ""}`,
+    `block hashes: ${audit.checked} checked, ${audit.mismatched} not the canonical hash of their stored content${audit.mismatched ? ' (WARN: see docs/MIGRATION.md, "Block hashes from the first release")' : ""}`,
   ];
   for (const s of audit.samples) lines.push(`  ${s.block_id} ${s.content_hash.slice(0, 12)}… — ${s.problem}`);
   return lines.join("\n");

@@ -86,7 +86,16 @@ const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local
 });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
-const devArgs = ["dev", "--ip", "127.0.0.1", "--port", port, ...persist, ...(values["test-scheduled"] ? ["--test-scheduled"] : []), ...passThrough];
+const devArgs = [
+  "dev",
+  "--ip",
+  "127.0.0.1",
+  "--port",
+  port,
+  ...persist,
+  ...(values["test-scheduled"] ? ["--test-scheduled"] : []),
+  ...passThrough,
+];
 const dev = spawn(wrangler, devArgs, { cwd: root, env: quietEnv, stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));

@@ -240,7 +240,8 @@ async function send(op: Op, method: string, url: string, token: string, body?: u
   if (status >= 500) status5xx += 1;
   if (!expected.includes(status)) {
     unexpected += 1;
-    if (unexpectedSamples.length < 10) unexpectedSamples.push(`${op} ${method} ${url.replace(/^http:\/\/[^/]+/, "")} → ${status} ${text.slice(0, 300)}`);
+    if (unexpectedSamples.length < 10)
+      unexpectedSamples.push(`${op} ${method} ${url.replace(/^http:\/\/[^/]+/, "")} → ${status} ${text.slice(0, 300)}`);
     return null;
   }
   return text ? JSON.parse(text) : null;
@@ -278,7 +279,11 @@ async function worker(server: DevServer, tokens: { ingest: string; debug: string
       const conv = pick(conversations);
       const runtime = pick(RUNTIMES);
       const at = nextTime();
-      const answer = await send("switch", "PUT", `${api}/api/conversations/${conv.convId}/runtime`, tokens.ingest, { runtime_key: runtime, session_id: conv.sessionId, at_ms: at });
+      const answer = await send("switch", "PUT", `${api}/api/conversations/${conv.convId}/runtime`, tokens.ingest, {
+        runtime_key: runtime,
+        session_id: conv.sessionId,
+        at_ms: at,
+      });
       if (answer) noteEvent(conv, at, runtime);
     } else if (r < 0.82) {
       const conv = pick(conversations);
@@ -287,9 +292,23 @@ async function worker(server: DevServer, tokens: { ingest: string; debug: string
       const conv = pick(conversations);
       const turnNo = 1 + Math.floor(random() * Math.max(1, conv.turns));
       // A turn that has no snapshot yet is a 404 — an expected answer, not an error.
-      await send("read_turn", "GET", `${api}/api/debug/turn/${conv.convId}/${conv.sessionId}/turn-${turnNo}`, tokens.debug, undefined, [200, 404]);
+      await send(
+        "read_turn",
+        "GET",
+        `${api}/api/debug/turn/${conv.convId}/${conv.sessionId}/turn-${turnNo}`,
+        tokens.debug,
+        undefined,
+        [200, 404],
+      );
     } else if (r < 0.96) {
-      await send("read_conversation", "GET", `${api}/api/debug/conversations/${pick(conversations).convId}`, tokens.debug, undefined, [200, 404]);
+      await send(
+        "read_conversation",
+        "GET",
+        `${api}/api/debug/conversations/${pick(conversations).convId}`,
+        tokens.debug,
+        undefined,
+        [200, 404],
+      );
     } else {
       await send("read_conversations", "GET", `${api}/api/debug/conversations?limit=20`, tokens.debug);
     }
@@ -320,7 +339,11 @@ async function main() {
     });
   }
   try {
-    server = await startDev({ port: PORT, persistTo, vars: { INGEST_TOKEN: tokens.ingest, DEBUG_TOKEN: tokens.debug, CORS_ORIGINS: "", RATE_LIMITS: "off" } });
+    server = await startDev({
+      port: PORT,
+      persistTo,
+      vars: { INGEST_TOKEN: tokens.ingest, DEBUG_TOKEN: tokens.debug, CORS_ORIGINS: "", RATE_LIMITS: "off" },
+    });
     const started = performance.now();
     const deadline = started + SECONDS * 1000;
     await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(server!, tokens, deadline)));
@@ -331,7 +354,9 @@ async function main() {
     let countMismatches = 0;
     let pointerMismatches = 0;
     for (const conv of conversations) {
-      const res = await fetch(`${server.url}/api/debug/conversations/${conv.convId}`, { headers: { authorization: `Bearer ${tokens.debug}` } });
+      const res = await fetch(`${server.url}/api/debug/conversations/${conv.convId}`, {
+        headers: { authorization: `Bearer ${tokens.debug}` },
+      });
       if (res.status === 404 && conv.acked === 0 && !conv.newest) continue;
       const view = (await res.json()) as { snapshot_count: number; resolved_runtime_key: string };
       if (view.snapshot_count !== conv.acked) countMismatches += 1;
@@ -343,13 +368,26 @@ async function main() {
     if (SELF_CHECK) {
       const victim = JSON.parse([...acked.keys()][Math.floor(acked.size / 2)]!) as [string, string, string, string, number];
       wranglerSync([
-        "d1", "execute", "DB", "--local", "--persist-to", persistTo, "--command",
+        "d1",
+        "execute",
+        "DB",
+        "--local",
+        "--persist-to",
+        persistTo,
+        "--command",
         `DELETE FROM turn_snapshots WHERE conv_id = '${victim[0]}' AND session_id = '${victim[1]}' AND turn_id = '${victim[2]}' AND phase = '${victim[3]}' AND created_at_ms = ${victim[4]}`,
       ]);
       say(`self-check: deleted the acknowledged snapshot ${JSON.stringify(victim)}`);
     }
     const out = wranglerSync([
-      "d1", "execute", "DB", "--local", "--persist-to", persistTo, "--json", "--command",
+      "d1",
+      "execute",
+      "DB",
+      "--local",
+      "--persist-to",
+      persistTo,
+      "--json",
+      "--command",
       "SELECT conv_id, session_id, turn_id, phase, created_at_ms FROM turn_snapshots ORDER BY id",
     ]);
     const rows = (JSON.parse(out) as Array<{ results: StoredRow[] }>)[0]!.results;
@@ -393,16 +431,35 @@ async function main() {
       load_average_before: loadBefore,
       load_average_after: loadavg().map((n) => Math.round(n * 100) / 100),
     };
-    const ok = lost === 0 && duplicated === 0 && status5xx === 0 && unexpected === 0 && transportErrors === 0 && answerMismatches === 0 && countMismatches === 0 && pointerMismatches === 0 && unacknowledgedStored === 0;
-    say(`${loadRequests} requests in ${result.seconds}s (${result.requests_per_second}/s); ${acked.size} snapshots acknowledged, ${rows.length} stored`);
-    say(`lost ${lost}, duplicated ${duplicated}, stored but unacknowledged ${unacknowledgedStored}, 5xx ${status5xx}, unexpected ${unexpected}, transport errors ${transportErrors}`);
+    const ok =
+      lost === 0 &&
+      duplicated === 0 &&
+      status5xx === 0 &&
+      unexpected === 0 &&
+      transportErrors === 0 &&
+      answerMismatches === 0 &&
+      countMismatches === 0 &&
+      pointerMismatches === 0 &&
+      unacknowledgedStored === 0;
+    say(
+      `${loadRequests} requests in ${result.seconds}s (${result.requests_per_second}/s); ${acked.size} snapshots acknowledged, ${rows.length} stored`,
+    );
+    say(
+      `lost ${lost}, duplicated ${duplicated}, stored but unacknowledged ${unacknowledgedStored}, 5xx ${status5xx}, unexpected ${unexpected}, transport errors ${transportErrors}`,
+    );
     say(`counts wrong in ${countMismatches} conversations, pointer wrong in ${pointerMismatches}`);
-    say(`latency ms (p50/p90/p99/max): all ${fmt(result.latency.all)}, writes ${fmt(result.latency.writes)}, reads ${fmt(result.latency.reads)}`);
+    say(
+      `latency ms (p50/p90/p99/max): all ${fmt(result.latency.all)}, writes ${fmt(result.latency.writes)}, reads ${fmt(result.latency.reads)}`,
+    );
     for (const sample of unexpectedSamples) say(`  unexpected: ${sample}`);
     say(ok ? "OK: nothing lost, nothing duplicated, no 5xx" : "FAILED");
     if (SELF_CHECK) {
       const seen = lost === 1 && duplicated === 0;
-      say(seen ? "self-check OK: the row check reported exactly the deleted snapshot as lost" : "self-check FAILED: the deleted snapshot was not reported");
+      say(
+        seen
+          ? "self-check OK: the row check reported exactly the deleted snapshot as lost"
+          : "self-check FAILED: the deleted snapshot was not reported",
+      );
       if (AS_JSON) console.log(JSON.stringify({ ok: seen, self_check: true, ...result }));
       process.exitCode = seen ? 0 : 1;
       return;

@@ -8,10 +8,16 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./http/bindings";
 
 type Document = ReturnType<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>;
-type Operation = { responses?: Record<string, { headers?: Record<string, unknown>; content?: unknown; description?: string }>; security?: unknown };
+type Operation = {
+  responses?: Record<string, { headers?: Record<string, unknown>; content?: unknown; description?: string }>;
+  security?: unknown;
+};
 
 const HEADERS = {
-  "X-Request-Id": { description: "The request's id (also in the log line of the request); quote it when reporting a problem", schema: { type: "string" as const } },
+  "X-Request-Id": {
+    description: "The request's id (also in the log line of the request); quote it when reporting a problem",
+    schema: { type: "string" as const },
+  },
   "X-D1-Bookmark": {
     description: "The D1 Sessions bookmark after this request: send it back as X-D1-Bookmark on a later read to see this request's writes",
     schema: { type: "string" as const },

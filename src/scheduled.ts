@@ -14,7 +14,14 @@
  */
 import { integerVar } from "./http/config";
 import { convertLegacySnapshots } from "./store/conversion";
-import { collectUnreferencedBlocks, continueDeletion, idleConversations, pendingDeletions, startDeletion, type DeletionCounts } from "./store/deletion";
+import {
+  collectUnreferencedBlocks,
+  continueDeletion,
+  idleConversations,
+  pendingDeletions,
+  startDeletion,
+  type DeletionCounts,
+} from "./store/deletion";
 
 /** D1 batches one run may use for deletions (each a handful of statements of ≤ 1,000 rows). */
 export const DELETION_BATCHES_PER_RUN = 20;
@@ -85,9 +92,19 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   const startedAt = Date.now();
   try {
     const report = await runMaintenance(env, startedAt);
-    console.log(JSON.stringify({ level: "info", event: "maintenance", cron: controller.cron, ...report, duration_ms: Date.now() - startedAt }));
+    console.log(
+      JSON.stringify({ level: "info", event: "maintenance", cron: controller.cron, ...report, duration_ms: Date.now() - startedAt }),
+    );
   } catch (error) {
-    console.error(JSON.stringify({ level: "error", event: "maintenance", cron: controller.cron, error: String((error as Error)?.stack ?? error), duration_ms: Date.now() - startedAt }));
+    console.error(
+      JSON.stringify({
+        level: "error",
+        event: "maintenance",
+        cron: controller.cron,
+        error: String((error as Error)?.stack ?? error),
+        duration_ms: Date.now() - startedAt,
+      }),
+    );
     throw error;
   }
 }

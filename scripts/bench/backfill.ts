@@ -126,10 +126,17 @@ export function measureBackfill(root: string, emptyTemplate: string, turns: numb
 function chunkProbe(persistTo: string, backfill: string[], rows: number, turns: number, scratch: string): BackfillResult["chunk"] {
   const update = backfill.find((s) => /UPDATE turns\s+SET runtime_key = /.test(s));
   if (!update) return null;
-  const chunked = update.replace(/;\s*$/, "") + ` AND turns.rowid <= ${rows};`;
+  const chunked = `${update.replace(/;\s*$/, "")} AND turns.rowid <= ${rows};`;
   const [meta] = executeFile(persistTo, chunked, scratch);
   const seconds = meta!.duration / 1000;
   const rowsPerSecond = rows / seconds;
   const rowsPerChunk = Math.max(1000, Math.floor((rowsPerSecond * CHUNK_BUDGET_SECONDS) / 10_000) * 10_000);
-  return { label: "runtime_key UPDATE on a rowid range", rows, seconds, rowsPerSecond, rowsPerChunk, chunks: Math.ceil(turns / rowsPerChunk) };
+  return {
+    label: "runtime_key UPDATE on a rowid range",
+    rows,
+    seconds,
+    rowsPerSecond,
+    rowsPerChunk,
+    chunks: Math.ceil(turns / rowsPerChunk),
+  };
 }

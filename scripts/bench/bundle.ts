@@ -58,7 +58,10 @@ function uploadedModules(dir: string): Array<{ name: string; bytes: Buffer }> {
     .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }));
 }
 
-function dryRun(dir: string, minify: boolean): {
+function dryRun(
+  dir: string,
+  minify: boolean,
+): {
   raw: number;
   gzip: number;
   modules: Array<{ name: string; bytes: number }>;
@@ -67,7 +70,15 @@ function dryRun(dir: string, minify: boolean): {
   metafile: Metafile;
 } {
   mkdirSync(dir, { recursive: true });
-  const printed = wranglerSync(["deploy", "--dry-run", "--outdir", dir, "--metafile", join(dir, "meta.json"), ...(minify ? ["--minify"] : [])]);
+  const printed = wranglerSync([
+    "deploy",
+    "--dry-run",
+    "--outdir",
+    dir,
+    "--metafile",
+    join(dir, "meta.json"),
+    ...(minify ? ["--minify"] : []),
+  ]);
   const modules = uploadedModules(dir);
   return {
     raw: modules.reduce((n, m) => n + m.bytes.length, 0),
@@ -95,7 +106,8 @@ export function measureBundle(root: string, options: { minified: boolean }): Bun
     }
   }
   // Additional modules (text imports) are not in esbuild's output: one contributor each.
-  for (const m of plain.modules) if (m.name !== "index.js") byOwner.set(`${m.name.replace(/^[0-9a-f]{40}-/, "")} (additional module)`, m.bytes);
+  for (const m of plain.modules)
+    if (m.name !== "index.js") byOwner.set(`${m.name.replace(/^[0-9a-f]{40}-/, "")} (additional module)`, m.bytes);
   const total = [...byOwner.values()].reduce((a, b) => a + b, 0);
   const contributors = [...byOwner.entries()]
     .map(([name, bytes]) => ({ name, bytes, share: bytes / total, importedBy: [...(importers.get(name) ?? [])].sort() }))
@@ -140,7 +152,11 @@ export function measureStartupCpu(root: string): { cpuMs: number; samples: numbe
 }
 
 /** Spawn of `wrangler dev` (bundling, workerd start) to the first 200 from /healthz, on a migrated copy. */
-export async function measureDevColdStart(root: string, template: string, runs: number): Promise<{ medianMs: number; samplesMs: number[] }> {
+export async function measureDevColdStart(
+  root: string,
+  template: string,
+  runs: number,
+): Promise<{ medianMs: number; samplesMs: number[] }> {
   const samplesMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const dir = copyDatabase(template, join(root, `cold-start-${i}`));

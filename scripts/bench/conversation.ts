@@ -29,7 +29,7 @@ const TEXT = LOREM.repeat(2);
 /** Block j of a conversation, serialized once (the id prefix is the conversation's). */
 function blockTail(j: number): string {
   if (j === 0) {
-    return `-b0","kind":"system","role":"system","payload":{"text":${JSON.stringify("You are a helpful assistant. " + TEXT.slice(0, 200))}}}`;
+    return `-b0","kind":"system","role":"system","payload":{"text":${JSON.stringify(`You are a helpful assistant. ${TEXT.slice(0, 200)}`)}}}`;
   }
   const { kind, role } = KINDS[j % KINDS.length]!;
   const text = `${kind} ${j}: ${TEXT.slice(0, 120 + ((j * 37) % 300))}`;
@@ -148,7 +148,8 @@ function text(seed: number, chars: number): string {
   return out.slice(0, chars);
 }
 
-const block = (id: string, kind: string, role: string, payload: Record<string, unknown>) => JSON.stringify({ id, kind, role, payload, metadata: {} });
+const block = (id: string, kind: string, role: string, payload: Record<string, unknown>) =>
+  JSON.stringify({ id, kind, role, payload, metadata: {} });
 
 /** The conversation, snapshot by snapshot (a generator: only the new blocks are held). */
 export function* geppettoConversation(options: GeppettoOptions): Generator<GeppettoSnapshot> {
@@ -166,13 +167,18 @@ export function* geppettoConversation(options: GeppettoOptions): Generator<Geppe
     const id = (kind: string) => `${convId}-${turnId}-${kind}`;
     const perPhase: string[][] = [
       [
-        ...(t === 0 ? [block(`${convId}-system`, "system", "system", { text: "You are a careful assistant for the inventory team. Answer briefly." })] : []),
+        ...(t === 0
+          ? [block(`${convId}-system`, "system", "system", { text: "You are a careful assistant for the inventory team. Answer briefly." })]
+          : []),
         block(id("user"), "user", "user", { text: text(t * 3, 40 + (t % 5) * 8) }),
       ],
       isToolTurn(t)
         ? [
             block(id("call"), "tool_call", "assistant", { id: `call-${t}`, name: "inventory_lookup", args: { sku: `SKU-${1000 + t}` } }),
-            block(id("result"), "tool_use", "tool", { id: `call-${t}`, result: text(t * 3 + 1, options.toolResultChars ?? 60 + (t % 5) * 10) }),
+            block(id("result"), "tool_use", "tool", {
+              id: `call-${t}`,
+              result: text(t * 3 + 1, options.toolResultChars ?? 60 + (t % 5) * 10),
+            }),
           ]
         : [],
       [block(id("answer"), "llm_text", "assistant", { text: text(t * 3 + 2, 70 + (t % 7) * 8) })],
@@ -245,7 +251,13 @@ export async function* postedConversation(options: GeppettoOptions): AsyncGenera
     const body = clientBody(s, s.newBlocks, first ? null : { chain: tip, blocks: count });
     const emptyFull = bytes(clientBody(s, [], null));
     for (const text of s.newBlocks) {
-      const b = JSON.parse(text) as { id: string; kind: string; role: string; payload: Record<string, unknown>; metadata: Record<string, unknown> };
+      const b = JSON.parse(text) as {
+        id: string;
+        kind: string;
+        role: string;
+        payload: Record<string, unknown>;
+        metadata: Record<string, unknown>;
+      };
       tip = await chainOf(tip, { blockId: b.id, contentHash: await blockContentHash(b), extraJson: "" });
       historyBytes += bytes(text);
       count += 1;
@@ -276,7 +288,9 @@ export async function checkAgainstClient(options: GeppettoOptions, snapshots: nu
     const input = clientInput(s, history);
     const result = await client.postSnapshot(input);
     if (result.sent !== s.sent || sent.at(-1) !== s.body) {
-      throw new Error(`snapshot ${s.index}: the bench's ${s.sent} body differs from what TurnstoreClient sends (${result.sent}):\n${sent.at(-1)?.slice(0, 400)}\nvs\n${s.body.slice(0, 400)}`);
+      throw new Error(
+        `snapshot ${s.index}: the bench's ${s.sent} body differs from what TurnstoreClient sends (${result.sent}):\n${sent.at(-1)?.slice(0, 400)}\nvs\n${s.body.slice(0, 400)}`,
+      );
     }
     const full = await new TurnstoreClient({ baseUrl: "http://bench.invalid", token: "bench", fetch: stub }).postSnapshot(input);
     if (full.sent !== "full" || full.requestBytes !== s.fullBytes) {

@@ -140,7 +140,10 @@ export function replayD1(batches: ReadonlyArray<D1Result[]>): Pick<D1Database, "
 }
 
 /** Wraps a handle so the results of every batch() are kept (for replayD1). */
-export function capturingD1(inner: Pick<D1Database, "prepare" | "batch">): { db: Pick<D1Database, "prepare" | "batch">; batches: D1Result[][] } {
+export function capturingD1(inner: Pick<D1Database, "prepare" | "batch">): {
+  db: Pick<D1Database, "prepare" | "batch">;
+  batches: D1Result[][];
+} {
   const batches: D1Result[][] = [];
   return {
     batches,

@@ -78,9 +78,21 @@ const COUNT_SQL = (convId: string) => {
 };
 
 function countWithSqlite(file: string, convId: string): RowCounts {
-  const [line] = sqlite3(file, `${COUNT_SQL(convId)};`).trim().split("\n");
-  const [conversations, conversation_deletions, turns, turn_snapshots, block_nodes, turn_block_membership, blocks] = line!.split("|").map(Number);
-  return { conversations: conversations!, conversation_deletions: conversation_deletions!, turns: turns!, turn_snapshots: turn_snapshots!, block_nodes: block_nodes!, turn_block_membership: turn_block_membership!, blocks: blocks! };
+  const [line] = sqlite3(file, `${COUNT_SQL(convId)};`)
+    .trim()
+    .split("\n");
+  const [conversations, conversation_deletions, turns, turn_snapshots, block_nodes, turn_block_membership, blocks] = line!
+    .split("|")
+    .map(Number);
+  return {
+    conversations: conversations!,
+    conversation_deletions: conversation_deletions!,
+    turns: turns!,
+    turn_snapshots: turn_snapshots!,
+    block_nodes: block_nodes!,
+    turn_block_membership: turn_block_membership!,
+    blocks: blocks!,
+  };
 }
 
 export interface DeletionOptions {
@@ -107,12 +119,16 @@ export async function measureDeletion(options: DeletionOptions): Promise<Deletio
   const httpDir = copyDatabase(options.source.persistTo, options.dirFor("deletion-http"));
   let logged: DeletedLog | null = null;
   const server = await options.serve(httpDir, (line) => {
-    if (line.startsWith("{") && line.includes('"event":"write"') && line.includes('"route":"DELETE /api/conversations/')) logged = JSON.parse(line) as DeletedLog;
+    if (line.startsWith("{") && line.includes('"event":"write"') && line.includes('"route":"DELETE /api/conversations/'))
+      logged = JSON.parse(line) as DeletedLog;
   });
   let http: Omit<DeletionResult["http"], "after">;
   try {
     const started = performance.now();
-    const res = await fetch(`${server.url}/api/conversations/${encodeURIComponent(convId)}`, { method: "DELETE", headers: { authorization: `Bearer ${options.adminToken}` } });
+    const res = await fetch(`${server.url}/api/conversations/${encodeURIComponent(convId)}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${options.adminToken}` },
+    });
     const text = await res.text();
     const ms = performance.now() - started;
     if (res.status !== 200) throw new Error(`DELETE answered ${res.status}: ${text.slice(0, 300)}`);
@@ -178,7 +194,10 @@ export async function measureDeletion(options: DeletionOptions): Promise<Deletio
  * one per chunk of DELETE_CHUNK_ROWS rows of its largest table), DELETE requests alone, or one
  * request and then scheduled runs. Scaled from the measured conversation's rows per turn.
  */
-export function deletionPlan(measured: DeletionResult, turns: number): { snapshots: number; chunks: number; batches: number; requests: number; scheduledRuns: number } {
+export function deletionPlan(
+  measured: DeletionResult,
+  turns: number,
+): { snapshots: number; chunks: number; batches: number; requests: number; scheduledRuns: number } {
   const perTurn = Math.max(measured.before.turn_snapshots, measured.before.block_nodes, measured.before.turns) / measured.turns;
   const largest = Math.ceil(perTurn * turns);
   const chunks = Math.ceil(largest / measured.limits.deleteChunkRows);

@@ -99,7 +99,10 @@ export interface GrowingOptions {
 /** page_count × page_size, and bytes per table (with its indexes) from dbstat. Only while no wrangler process has the file open. */
 export function databaseBytes(file: string): { fileBytes: number; tables: Record<string, number> } {
   const [pageCount, pageSize] = sqlite3(file, "PRAGMA page_count;\nPRAGMA page_size;").trim().split("\n").map(Number);
-  const rows = sqlite3(file, "SELECT coalesce(m.tbl_name, s.name), sum(s.pgsize) FROM dbstat AS s LEFT JOIN sqlite_master AS m ON m.name = s.name GROUP BY 1;");
+  const rows = sqlite3(
+    file,
+    "SELECT coalesce(m.tbl_name, s.name), sum(s.pgsize) FROM dbstat AS s LEFT JOIN sqlite_master AS m ON m.name = s.name GROUP BY 1;",
+  );
   const tables: Record<string, number> = {};
   for (const line of rows.trim().split("\n")) {
     const [name, bytes] = line.split("|");
@@ -119,7 +122,10 @@ interface Writer {
 }
 
 /** One conversation, snapshot after snapshot, as the client posts it. */
-async function writeConversation(w: Writer, token: string): Promise<Omit<GrowingPoint, "fileBytes" | "dataBytes" | "tableBytes" | "uniqueBlockBytes" | "summaryPage" | "fullPage">> {
+async function writeConversation(
+  w: Writer,
+  token: string,
+): Promise<Omit<GrowingPoint, "fileBytes" | "dataBytes" | "tableBytes" | "uniqueBlockBytes" | "summaryPage" | "fullPage">> {
   const started = performance.now();
   const bytes: Array<{ full: number; delta: number }> = [];
   let blocks = 0;
@@ -137,7 +143,8 @@ async function writeConversation(w: Writer, token: string): Promise<Omit<Growing
   const writeSeconds = (performance.now() - started) / 1000;
   // The log lines trail the responses a little.
   for (let i = 0; i < 100 && w.logged.length < bytes.length; i++) await new Promise((r) => setTimeout(r, 100));
-  if (w.logged.length !== bytes.length) throw new Error(`${w.convId}: ${bytes.length} snapshots written but ${w.logged.length} write log lines`);
+  if (w.logged.length !== bytes.length)
+    throw new Error(`${w.convId}: ${bytes.length} snapshots written but ${w.logged.length} write log lines`);
   const last = bytes.slice(-3);
   const lastRows = w.logged.slice(-3);
   return {
@@ -147,7 +154,11 @@ async function writeConversation(w: Writer, token: string): Promise<Omit<Growing
     fullRequestBytes: sum(bytes.map((b) => b.full)) / bytes.length,
     deltaRequestBytes: sum(bytes.map((b) => b.delta)) / bytes.length,
     rowsWritten: sum(w.logged) / w.logged.length,
-    lastTurn: { fullRequestBytes: sum(last.map((b) => b.full)) / last.length, deltaRequestBytes: sum(last.map((b) => b.delta)) / last.length, rowsWritten: sum(lastRows) / lastRows.length },
+    lastTurn: {
+      fullRequestBytes: sum(last.map((b) => b.full)) / last.length,
+      deltaRequestBytes: sum(last.map((b) => b.delta)) / last.length,
+      rowsWritten: sum(lastRows) / lastRows.length,
+    },
     writeSeconds,
     persistTo: w.dir,
   };
@@ -192,22 +203,40 @@ async function alternate(
   for (let i = 0; i < warmup + requests; i++) {
     for (const [k, t] of targets.entries()) {
       const r = await timedGet(t.server.url + t.path, token);
-      if (t.expectItems !== undefined && r.items !== t.expectItems) throw new Error(`GET ${t.path} returned ${r.items} items, expected ${t.expectItems}`);
+      if (t.expectItems !== undefined && r.items !== t.expectItems)
+        throw new Error(`GET ${t.path} returned ${r.items} items, expected ${t.expectItems}`);
       last[k] = { bytes: r.bytes, items: r.items };
       if (i >= warmup) samples[k]!.push(r.ms);
     }
   }
-  return targets.map((t, k) => ({ path: t.path, items: last[k]!.items, bytes: last[k]!.bytes, medianMs: median(samples[k]!), p90Ms: percentile(samples[k]!, 90), samples: requests }));
+  return targets.map((t, k) => ({
+    path: t.path,
+    items: last[k]!.items,
+    bytes: last[k]!.bytes,
+    medianMs: median(samples[k]!),
+    p90Ms: percentile(samples[k]!, 90),
+    samples: requests,
+  }));
 }
 
 export async function measureGrowing(dirFor: (name: string) => string, template: string, options: GrowingOptions): Promise<GrowingResult> {
   const empty = databaseBytes(d1File(template));
   let clientChecked = 0;
   for (const variant of GROWING_VARIANTS) {
-    clientChecked += await checkAgainstClient({ convId: `check-${variant.key}`, turns: 30, toolResultChars: variant.toolResultChars }, CLIENT_CHECK_SNAPSHOTS);
+    clientChecked += await checkAgainstClient(
+      { convId: `check-${variant.key}`, turns: 30, toolResultChars: variant.toolResultChars },
+      CLIENT_CHECK_SNAPSHOTS,
+    );
   }
   const writers: Writer[] = GROWING_VARIANTS.flatMap((variant) =>
-    options.turns.map((turns) => ({ variant, turns, convId: `grow-${variant.key}-t${turns}`, dir: copyDatabase(template, dirFor(`growing-${variant.key}-t${turns}`)), server: null, logged: [] as number[] })),
+    options.turns.map((turns) => ({
+      variant,
+      turns,
+      convId: `grow-${variant.key}-t${turns}`,
+      dir: copyDatabase(template, dirFor(`growing-${variant.key}-t${turns}`)),
+      server: null,
+      logged: [] as number[],
+    })),
   );
   const points = new Map<Writer, GrowingPoint>();
   try {
@@ -219,11 +248,19 @@ export async function measureGrowing(dirFor: (name: string) => string, template:
     }
     options.log(`  ${writers.length} servers up; writing ${writers.length} conversations (each in order, all at once)`);
     const written = await Promise.all(writers.map((w) => writeConversation(w, options.tokens.ingest)));
-    writers.forEach((w, k) => points.set(w, { ...written[k]!, fileBytes: 0, dataBytes: 0, tableBytes: {}, uniqueBlockBytes: 0, summaryPage: null, fullPage: null }));
-    options.log(`  written (${writers.map((w, k) => `${w.variant.key} T=${w.turns} ${written[k]!.writeSeconds.toFixed(0)} s`).join(", ")}); timing the pages`);
+    writers.forEach((w, k) =>
+      points.set(w, { ...written[k]!, fileBytes: 0, dataBytes: 0, tableBytes: {}, uniqueBlockBytes: 0, summaryPage: null, fullPage: null }),
+    );
+    options.log(
+      `  written (${writers.map((w, k) => `${w.variant.key} T=${w.turns} ${written[k]!.writeSeconds.toFixed(0)} s`).join(", ")}); timing the pages`,
+    );
 
     const summary = await alternate(
-      writers.map((w) => ({ server: w.server!, path: summaryPath(w.convId), expectItems: Math.min(SUMMARY_LIMIT, points.get(w)!.snapshots) })),
+      writers.map((w) => ({
+        server: w.server!,
+        path: summaryPath(w.convId),
+        expectItems: Math.min(SUMMARY_LIMIT, points.get(w)!.snapshots),
+      })),
       options.tokens.debug,
       options.warmup,
       options.requests,
@@ -248,8 +285,17 @@ export async function measureGrowing(dirFor: (name: string) => string, template:
     const { fileBytes, tables } = databaseBytes(file);
     point.fileBytes = fileBytes;
     point.dataBytes = fileBytes - empty.fileBytes;
-    point.tableBytes = Object.fromEntries(Object.entries(tables).map(([t, b]) => [t, b - (empty.tables[t] ?? 0)] as const).filter(([, b]) => b !== 0));
-    point.uniqueBlockBytes = Number(sqlite3(file, "SELECT coalesce(sum(length(CAST(payload_json AS BLOB)) + length(CAST(block_metadata_json AS BLOB))), 0) FROM blocks;").trim());
+    point.tableBytes = Object.fromEntries(
+      Object.entries(tables)
+        .map(([t, b]) => [t, b - (empty.tables[t] ?? 0)] as const)
+        .filter(([, b]) => b !== 0),
+    );
+    point.uniqueBlockBytes = Number(
+      sqlite3(
+        file,
+        "SELECT coalesce(sum(length(CAST(payload_json AS BLOB)) + length(CAST(block_metadata_json AS BLOB))), 0) FROM blocks;",
+      ).trim(),
+    );
   }
   const largest = Math.max(...options.turns);
   for (const w of writers) if (!(w.variant.key === "short" && w.turns === largest)) rmSync(w.dir, { recursive: true, force: true });
@@ -260,7 +306,10 @@ export async function measureGrowing(dirFor: (name: string) => string, template:
     requests: options.requests,
     fullPageRequests: options.fullPageRequests,
     warmup: options.warmup,
-    variants: GROWING_VARIANTS.map((variant) => ({ ...variant, points: writers.filter((w) => w.variant === variant).map((w) => ({ ...points.get(w)!, convId: w.convId })) })),
+    variants: GROWING_VARIANTS.map((variant) => ({
+      ...variant,
+      points: writers.filter((w) => w.variant === variant).map((w) => ({ ...points.get(w)!, convId: w.convId })),
+    })),
   };
 }
 

@@ -160,7 +160,11 @@ async function stop(server: DevServer) {
 }
 
 async function main() {
-  const flags = parseCommandLine("bench", USAGE, { quick: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
+  const flags = parseCommandLine("bench", USAGE, {
+    quick: { type: "boolean" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
   const config = CONFIGS[flags.quick ? "quick" : "full"];
   const started = performance.now();
   const machine = describeMachine();
@@ -252,7 +256,12 @@ async function main() {
         const dir = copyDatabase(migrated, join(root, `read-${snapshots}`));
         const t = performance.now();
         generateReadDatabase(dir, snapshots);
-        reads.databases.push({ snapshots, persistTo: dir, generateSeconds: (performance.now() - t) / 1000, fileBytes: statSync(d1File(dir)).size });
+        reads.databases.push({
+          snapshots,
+          persistTo: dir,
+          generateSeconds: (performance.now() - t) / 1000,
+          fileBytes: statSync(d1File(dir)).size,
+        });
         log(`  ${snapshots} snapshots generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
         reads.queries.push({ snapshots, costs: await measureReadQueries(dir) });
       }
@@ -323,8 +332,8 @@ async function main() {
     writeFileSync(file, report);
     log(`${config.mode === "full" ? "a section failed: docs/BENCHMARKS.md left as it was; " : ""}full report in ${file}`);
   }
-  process.stdout.write(report.split("\n## Method")[0] + "\n");
-  if (flags.json) process.stdout.write(JSON.stringify(summary) + "\n");
+  process.stdout.write(`${report.split("\n## Method")[0]}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (results.errors.length > 0) process.exitCode = 1;
 }
 

@@ -39,7 +39,9 @@ export function loadAverage(): [number, number, number] {
 export function describeMachine(): Machine {
   const debian = existsSync("/etc/debian_version") ? ` (Debian ${readFileSync("/etc/debian_version", "utf8").trim()})` : "";
   // The report itself (written by the previous run) does not make the measured code uncommitted.
-  const dirty = run("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/BENCHMARKS.md"]) ? " + uncommitted changes" : "";
+  const dirty = run("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/BENCHMARKS.md"])
+    ? " + uncommitted changes"
+    : "";
   return {
     cpus: os.availableParallelism(),
     cpuModel: os.cpus()[0]?.model ?? "unknown",

@@ -67,7 +67,10 @@ const QUERIES: Array<{ label: string; filter: SnapshotFilter }> = [
   { label: "conversation page, limit 200 (the timed request)", filter: { convId: TARGET.convId, limit: 200 } },
   { label: "conversation page, limit 1000", filter: { convId: TARGET.convId, limit: 1000 } },
   // The turn route asks for up to 1000 snapshots of the turn (MAX_LIMIT).
-  { label: "turn detail (4 snapshots)", filter: { convId: TARGET.convId, sessionId: TARGET.sessionId, turnId: TARGET.turnId, limit: 1000 } },
+  {
+    label: "turn detail (4 snapshots)",
+    filter: { convId: TARGET.convId, sessionId: TARGET.sessionId, turnId: TARGET.turnId, limit: 1000 },
+  },
   // What dropping the by-phase and by-session indexes costs a read (issue 17): the phase filter walks
   // the conversation and skips the other phases; the session filter without conv_id reads the
   // session's snapshots from the identity index and sorts them.
@@ -85,9 +88,21 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
     const out: ReadQueryCost[] = [];
     // Warm-up (not recorded): the JIT sees reading, YAML and JSON once before anything is timed.
     const warm = await listSnapshots(local.db, QUERIES[1]!.filter);
-    JSON.stringify(await listResponse(warm, warm.records.map((r) => turnToYaml(r.turn))));
+    JSON.stringify(
+      await listResponse(
+        warm,
+        warm.records.map((r) => turnToYaml(r.turn)),
+      ),
+    );
     for (const { label, filter } of QUERIES) {
-      const runs: Array<{ page: SnapshotPage; statements: number; roundTrips: number; sqlMs: number; roundTripMs: number; decodeMs: number }> = [];
+      const runs: Array<{
+        page: SnapshotPage;
+        statements: number;
+        roundTrips: number;
+        sqlMs: number;
+        roundTripMs: number;
+        decodeMs: number;
+      }> = [];
       for (let i = 0; i < RUNS; i++) {
         recorder.reset();
         const capture = capturingD1(recorder.db);

@@ -10,9 +10,11 @@ import { kib, mib, notMeasured, num, size, table } from "./report-format";
 const WHY: Record<string, string> = {
   zod: "`@hono/zod-openapi` validates every request with it and builds the OpenAPI document from the same schemas; its chainable API cannot be tree-shaken, and `@hono/zod-openapi` needs that API (not the smaller `zod/mini`).",
   yaml: "reads the Go implementation's YAML payloads (`src/turn/yaml.ts`; the debug routes' YAML is written by our own emitter there).",
-  "drizzle-orm": "imported by `src/db/schema.ts` and the query builder in `src/store/conversations.ts`; the snapshot reads and writes use plain SQL, so writing the conversation queries in plain SQL too would take it out of the bundle (the schema stays the source of the migrations either way).",
+  "drizzle-orm":
+    "imported by `src/db/schema.ts` and the query builder in `src/store/conversations.ts`; the snapshot reads and writes use plain SQL, so writing the conversation queries in plain SQL too would take it out of the bundle (the schema stays the source of the migrations either way).",
   hono: "the router and middleware.",
-  "viewer.js.txt (additional module)": "the debug viewer's browser code (`src/viewer/client/`), bundled by esbuild and imported as text; uploaded as a module of its own.",
+  "viewer.js.txt (additional module)":
+    "the debug viewer's browser code (`src/viewer/client/`), bundled by esbuild and imported as text; uploaded as a module of its own.",
   "src/ (Turnstore itself)": "the application.",
 };
 
@@ -33,7 +35,12 @@ export function backfillSection(r: BenchResults): string {
   const statements = b.statements
     ? table(
         ["Migration", "Statement", "seconds", `vs ${D1_STATEMENT_LIMIT_SECONDS} s limit`],
-        b.statements.map((st) => [st.migration, st.label.replace(/\|/g, "\\|"), num(st.seconds, 2), st.seconds >= D1_STATEMENT_LIMIT_SECONDS ? "**over**" : st.seconds >= CHUNK_BUDGET_SECONDS ? "under, < 3× margin" : "ok"]),
+        b.statements.map((st) => [
+          st.migration,
+          st.label.replace(/\|/g, "\\|"),
+          num(st.seconds, 2),
+          st.seconds >= D1_STATEMENT_LIMIT_SECONDS ? "**over**" : st.seconds >= CHUNK_BUDGET_SECONDS ? "under, < 3× margin" : "ok",
+        ]),
       )
     : "_Per-statement times are measured in the full run only._";
   const heavy = b.heaviest;
@@ -58,7 +65,12 @@ malformed JSON, empty text).
   whose metadata yields nothing, as the extraction rule requires.
 - ${num(b.unconverted)} snapshots are left in the first release's layout (\`block_refs_json\`, no path yet); they read
   as before, and the scheduled handler converts them to block paths${conversionPace(r, b.unconverted)}.${
-    b.statements ? `\n- The same statements, run afterwards on a copy one migration file at a time (table below), spend ${num(b.statements.reduce((a, st) => a + st.seconds, 0), 1)} s in SQL.` : ""
+    b.statements
+      ? `\n- The same statements, run afterwards on a copy one migration file at a time (table below), spend ${num(
+          b.statements.reduce((a, st) => a + st.seconds, 0),
+          1,
+        )} s in SQL.`
+      : ""
   }
 
 Each statement's own time inside workerd's SQLite — D1's engine, which runs the backfill's
@@ -75,7 +87,10 @@ ${
           : tight
             ? ` — under D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit, but with less than a 3× margin on this machine; production hardware and a busy database may be slower.`
             : ` — well under D1's ${D1_STATEMENT_LIMIT_SECONDS} s statement limit.`
-      } The extraction walks the rule's key tree per turn and stops at the first value it finds: two JSON lookups for canonical metadata, at most ${probedPaths(RUNTIME_PROBE).length} paths for the runtime and ${probedPaths(INFERENCE_PROBE).length} for the inference when nothing is found. Worker CPU limits do not apply: migrations run in the database, where the query duration limit is what counts. Applied remotely, wrangler sends each migration file as one request; whether D1 then holds each statement or the whole file to ${D1_STATEMENT_LIMIT_SECONDS} s is not something a local run can show — in the second case all of 0002 (${num(b.statements!.filter((st) => st.migration === "0002_backfill.sql").reduce((a, st) => a + st.seconds, 0), 1)} s here) must fit, which makes chunking across several migration files the safe shape.`
+      } The extraction walks the rule's key tree per turn and stops at the first value it finds: two JSON lookups for canonical metadata, at most ${probedPaths(RUNTIME_PROBE).length} paths for the runtime and ${probedPaths(INFERENCE_PROBE).length} for the inference when nothing is found. Worker CPU limits do not apply: migrations run in the database, where the query duration limit is what counts. Applied remotely, wrangler sends each migration file as one request; whether D1 then holds each statement or the whole file to ${D1_STATEMENT_LIMIT_SECONDS} s is not something a local run can show — in the second case all of 0002 (${num(
+        b.statements!.filter((st) => st.migration === "0002_backfill.sql").reduce((a, st) => a + st.seconds, 0),
+        1,
+      )} s here) must fit, which makes chunking across several migration files the safe shape.`
     : ""
 }
 ${
@@ -141,4 +156,3 @@ Start-up: ${
   }
 `;
 }
-

@@ -5,10 +5,12 @@ export const num = (value: number | null | undefined, digits = 0) =>
   value === null || value === undefined || !Number.isFinite(value)
     ? "—"
     : value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-export const kib = (bytes: number | null | undefined, digits = 1) => (bytes === null || bytes === undefined ? "—" : `${num(bytes / 1024, digits)} KiB`);
+export const kib = (bytes: number | null | undefined, digits = 1) =>
+  bytes === null || bytes === undefined ? "—" : `${num(bytes / 1024, digits)} KiB`;
 export const mib = (bytes: number, digits = 0) => `${num(bytes / 1024 ** 2, digits)} MiB`;
 /** Decimal megabytes, as the first release's figures are given. */
-export const mb = (bytes: number | null | undefined, digits = 2) => (bytes === null || bytes === undefined ? "—" : `${num(bytes / 1e6, digits)} MB`);
+export const mb = (bytes: number | null | undefined, digits = 2) =>
+  bytes === null || bytes === undefined ? "—" : `${num(bytes / 1e6, digits)} MB`;
 /** Bytes in the unit that reads best. */
 export const bytesText = (bytes: number | null | undefined) =>
   bytes === null || bytes === undefined ? "—" : bytes >= 1024 ** 2 ? mib(bytes, 1) : bytes >= 10 * 1024 ? kib(bytes, 1) : `${num(bytes)} B`;
@@ -26,4 +28,3 @@ export function notMeasured(r: BenchResults, section: string): string {
   if (error) return `_Failed in this run:_ \`${error.message.split("\n")[0]}\``;
   return `_Not measured in ${r.config.mode} mode._`;
 }
-

@@ -8,7 +8,14 @@ import { bytesText, kib, mb, metText, notMeasured, num, table } from "./report-f
 import { bytesPerSnapshot, growthRatio, TARGETS } from "./summary";
 
 /** The first release's figures for this conversation (issue 13), for reference. */
-export const FIRST_RELEASE: Array<{ turns: number; dbBytes: number; blockRefsBytes: number; uniqueBlockBytes: number; pageBytes: number; pageSeconds: number }> = [
+export const FIRST_RELEASE: Array<{
+  turns: number;
+  dbBytes: number;
+  blockRefsBytes: number;
+  uniqueBlockBytes: number;
+  pageBytes: number;
+  pageSeconds: number;
+}> = [
   { turns: 50, dbBytes: 1.8e6, blockRefsBytes: 0.86e6, uniqueBlockBytes: 11e3, pageBytes: 1.9e6, pageSeconds: 0.8 },
   { turns: 100, dbBytes: 7.5e6, blockRefsBytes: 3.4e6, uniqueBlockBytes: 23e3, pageBytes: 6.6e6, pageSeconds: 3.1 },
   { turns: 200, dbBytes: 16.7e6, blockRefsBytes: 13.4e6, uniqueBlockBytes: 46e3, pageBytes: 16.5e6, pageSeconds: 6.0 },
@@ -18,7 +25,19 @@ const TABLE_ORDER = ["turn_snapshots", "blocks", "block_nodes", "turns", "conver
 
 function variantTable(v: GrowingVariantResult): string {
   return table(
-    ["T (turns)", "snapshots", "blocks", "D1 data", "**bytes / snapshot**", "unique block bytes", "request bytes / snapshot: full", "… **delta**", "rows_written / snapshot", "`payload=none` page: bytes", "… **median ms** (p90)"],
+    [
+      "T (turns)",
+      "snapshots",
+      "blocks",
+      "D1 data",
+      "**bytes / snapshot**",
+      "unique block bytes",
+      "request bytes / snapshot: full",
+      "… **delta**",
+      "rows_written / snapshot",
+      "`payload=none` page: bytes",
+      "… **median ms** (p90)",
+    ],
     v.points.map((p) => [
       num(p.turns),
       num(p.snapshots),
@@ -37,7 +56,10 @@ function variantTable(v: GrowingVariantResult): string {
 
 function storageTable(v: GrowingVariantResult): string {
   const last = v.points[v.points.length - 1]!;
-  const names = [...TABLE_ORDER.filter((t) => t in last.tableBytes), ...Object.keys(last.tableBytes).filter((t) => !TABLE_ORDER.includes(t))];
+  const names = [
+    ...TABLE_ORDER.filter((t) => t in last.tableBytes),
+    ...Object.keys(last.tableBytes).filter((t) => !TABLE_ORDER.includes(t)),
+  ];
   return table(
     ["Table (with its indexes)", ...v.points.map((p) => `T=${num(p.turns)}: bytes / snapshot`), `T=${num(last.turns)}: share`],
     names.map((name) => [
@@ -135,7 +157,9 @@ ${g.variants.map((v) => growthText(v)).join("\n\n")}
 **The page with payloads** (short texts, \`limit=${SUMMARY_LIMIT}\`, ${g.fullPageRequests} timed requests): ${fullPages
     .map((p) => `T=${num(p.turns)}: ${p.fullPage!.items} snapshots, ${bytesText(p.fullPage!.bytes)}, ${num(p.fullPage!.medianMs, 0)} ms`)
     .join("; ")}. ${
-    maxBlocks ? `A page with payloads stops at ${num(maxBlocks)} blocks (\`MAX_BLOCKS_PER_PAGE\`) and hands out \`next_cursor\`, so on a long conversation it returns fewer than 200 snapshots instead of building a response that grows with T².` : ""
+    maxBlocks
+      ? `A page with payloads stops at ${num(maxBlocks)} blocks (\`MAX_BLOCKS_PER_PAGE\`) and hands out \`next_cursor\`, so on a long conversation it returns fewer than 200 snapshots instead of building a response that grows with T².`
+      : ""
   }
 
 **Against the first release** (issue 13's figures for the same kind of conversation, short texts;
@@ -148,7 +172,10 @@ ${table(["T", "D1 database", "per snapshot", "`block_refs_json`", "unique block 
 export function deletionSection(r: BenchResults): string {
   const d = r.deletion;
   if (!d) return `## 5. Deleting a conversation\n\n${notMeasured(r, "deleting a conversation")}\n`;
-  const counts = (c: typeof d.before) => [c.conversations, c.turns, c.turn_snapshots, c.block_nodes, c.blocks, c.turn_block_membership, c.conversation_deletions].map((n) => num(n));
+  const counts = (c: typeof d.before) =>
+    [c.conversations, c.turns, c.turn_snapshots, c.block_nodes, c.blocks, c.turn_block_membership, c.conversation_deletions].map((n) =>
+      num(n),
+    );
   const left = sum(Object.values(d.http.after));
   const storeLeft = sum(Object.values(d.store.after));
   const plans = [d.turns, 2_000, 5_000, 10_000, 50_000].map((turns) => ({ turns, ...deletionPlan(d, turns) }));
@@ -177,7 +204,12 @@ ${table(
   ["The DELETE request", ""],
   [
     ["status, `complete`", `${d.http.status}, **${d.http.complete}**`],
-    ["deleted (response)", Object.entries(d.http.deleted).map(([k, v]) => `${k} ${num(v)}`).join(", ")],
+    [
+      "deleted (response)",
+      Object.entries(d.http.deleted)
+        .map(([k, v]) => `${k} ${num(v)}`)
+        .join(", "),
+    ],
     ["time: client / Worker (`duration_ms`)", `**${num(d.http.ms, 0)} ms** / ${num(d.http.workerMs)} ms`],
     ["D1 batches counted against the budget (Worker log)", `${num(d.http.batches)} of ${d.limits.deleteBatchesPerRequest}`],
     ["rows written (Worker log, D1's count)", num(d.http.rowsWritten)],
@@ -190,7 +222,10 @@ ${table(
   [
     ["statements / D1 round trips (the start batch included)", `**${num(d.store.statements)}** / **${num(d.store.roundTrips)}**`],
     ["batches counted against the budget", num(d.store.budgetBatches)],
-    ["per round trip: statements, rows written, table rows changed", d.store.perBatch.map((b) => `${b.statements} / ${num(b.rowsWritten)} / ${num(b.changes)}`).join("; ")],
+    [
+      "per round trip: statements, rows written, table rows changed",
+      d.store.perBatch.map((b) => `${b.statements} / ${num(b.rowsWritten)} / ${num(b.changes)}`).join("; "),
+    ],
     ["rows written (`meta.rows_written`, index entries included)", num(d.store.rowsWritten)],
     ["table rows deleted or updated (`meta.changes`)", num(d.store.changes)],
     ["D1 execution (`meta.duration`) / wall from Node", `${num(d.store.sqlMs)} ms / ${num(d.store.wallMs, 0)} ms`],
@@ -215,7 +250,9 @@ ${table(
     num(p.chunks),
     num(p.batches),
     num(p.requests),
-    p.scheduledRuns === 0 ? "— (done in the request)" : `${num(p.scheduledRuns)}${minutes ? ` (within ≈ ${num(p.scheduledRuns * minutes)} min)` : ""}`,
+    p.scheduledRuns === 0
+      ? "— (done in the request)"
+      : `${num(p.scheduledRuns)}${minutes ? ` (within ≈ ${num(p.scheduledRuns * minutes)} min)` : ""}`,
   ]),
 )}
 

@@ -19,10 +19,19 @@ export function readSection(r: BenchResults, s: Summary): string {
     num(c.serializeMs, 1),
   ]);
   const latencyRows = [
-    ["`GET /api/debug/turns?conv_id=…&limit=200`", ...reads.latency.map((l) => `${num(l.listMedianMs, 1)} (p90 ${num(l.listP90Ms, 1)})`), s.read_latency_ratio === null ? "—" : `**${num(s.read_latency_ratio, 2)}**`],
-    ["`GET /api/debug/turn/…` (4 snapshots)", ...reads.latency.map((l) => `${num(l.detailMedianMs, 1)} (p90 ${num(l.detailP90Ms, 1)})`), s.turn_detail_latency_ratio === null ? "—" : num(s.turn_detail_latency_ratio, 2)],
+    [
+      "`GET /api/debug/turns?conv_id=…&limit=200`",
+      ...reads.latency.map((l) => `${num(l.listMedianMs, 1)} (p90 ${num(l.listP90Ms, 1)})`),
+      s.read_latency_ratio === null ? "—" : `**${num(s.read_latency_ratio, 2)}**`,
+    ],
+    [
+      "`GET /api/debug/turn/…` (4 snapshots)",
+      ...reads.latency.map((l) => `${num(l.detailMedianMs, 1)} (p90 ${num(l.detailP90Ms, 1)})`),
+      s.turn_detail_latency_ratio === null ? "—" : num(s.turn_detail_latency_ratio, 2),
+    ],
   ];
-  const same = reads.queries.length > 1 && reads.queries[0]!.costs.every((c, i) => reads.queries.every((q) => q.costs[i]!.rowsRead === c.rowsRead));
+  const same =
+    reads.queries.length > 1 && reads.queries[0]!.costs.every((c, i) => reads.queries.every((q) => q.costs[i]!.rowsRead === c.rowsRead));
   const ratioMet = s.read_latency_ratio === null ? null : s.read_latency_ratio <= TARGETS.readLatencyRatio;
   return `## 3. Read cost against database size
 
@@ -38,7 +47,13 @@ conversation and block numbers; reads follow \`parent_chain\` and never recomput
 
 ${table(
   ["Database", "snapshots", "path nodes = blocks (≈)", "file", "generated in"],
-  reads.databases.map((d) => [size(d.snapshots), num(d.snapshots), num(d.snapshots + (d.snapshots / OTHER_CONVERSATION_SNAPSHOTS) * SHARED_PREFIX_BLOCKS), mib(d.fileBytes), `${num(d.generateSeconds, 1)} s`]),
+  reads.databases.map((d) => [
+    size(d.snapshots),
+    num(d.snapshots),
+    num(d.snapshots + (d.snapshots / OTHER_CONVERSATION_SNAPSHOTS) * SHARED_PREFIX_BLOCKS),
+    mib(d.fileBytes),
+    `${num(d.generateSeconds, 1)} s`,
+  ]),
 )}
 
 Rows read, statements and round trips come from D1's \`meta\`, calling the function both debug routes
@@ -47,7 +62,16 @@ over HTTP: one \`wrangler dev\` per database, all running at once, requests alte
 at a time; ${r.config.readRequests} timed requests per route and database after ${r.config.readWarmup} warm-up rounds, client-side, full body read.
 
 ${table(
-  ["Query", "snapshots returned", ...sizes.map((n) => `rows read, ${size(n)} db`), "statements / round trips", `D1 execution ms (${sizes.map(size).join(" / ")})`, "rows → turns, ms", "YAML, ms", "YAML + JSON response, ms"],
+  [
+    "Query",
+    "snapshots returned",
+    ...sizes.map((n) => `rows read, ${size(n)} db`),
+    "statements / round trips",
+    `D1 execution ms (${sizes.map(size).join(" / ")})`,
+    "rows → turns, ms",
+    "YAML, ms",
+    "YAML + JSON response, ms",
+  ],
   costRows,
 )}
 
@@ -100,9 +124,19 @@ export function anchorSection(r: BenchResults, s: Summary): string {
       [
         ["D1 executes the 2 statements (`anchor_sql_ms`)", num(cost.sqlMs, 1), "`meta.duration`, mean of 7 (whole ms locally)"],
         ["rows → turns in `listSnapshots` (`anchor_decode_ms`)", num(cost.decodeMs, 1), "Node, on D1's recorded answers, median of 7"],
-        [`serialization: YAML of ${cost.records} payloads ${num(cost.yamlMs, 1)} ms, then the JSON envelope (\`anchor_yaml_ms\`)`, num(cost.serializeMs, 1), "Node, median of 7"],
-        ...(r.throughput ? [["the D1 round trip itself (estimated in §1: `/healthz` − a 404)", num(trip, 1), "HTTP, sequential, medians"]] : []),
-        ["the rest: HTTP, `wrangler dev`'s proxy, routing, query parsing", rest >= 0 ? num(rest, 1) : "—", rest >= 0 ? "latency minus the above" : "the parts above add up to more than the page"],
+        [
+          `serialization: YAML of ${cost.records} payloads ${num(cost.yamlMs, 1)} ms, then the JSON envelope (\`anchor_yaml_ms\`)`,
+          num(cost.serializeMs, 1),
+          "Node, median of 7",
+        ],
+        ...(r.throughput
+          ? [["the D1 round trip itself (estimated in §1: `/healthz` − a 404)", num(trip, 1), "HTTP, sequential, medians"]]
+          : []),
+        [
+          "the rest: HTTP, `wrangler dev`'s proxy, routing, query parsing",
+          rest >= 0 ? num(rest, 1) : "—",
+          rest >= 0 ? "latency minus the above" : "the parts above add up to more than the page",
+        ],
         ["**the page over HTTP** (`anchor_latency_ms`)", `**${num(latency.listMedianMs, 1)}**`, `median of ${r.config.readRequests}`],
       ],
     )}
@@ -110,10 +144,10 @@ export function anchorSection(r: BenchResults, s: Summary): string {
 **Targets (issue 17).** Serialization against SQL: ${num(cost.serializeMs, 1)} / ${num(cost.sqlMs, 1)} ms = **${Number.isFinite(ratio) ? num(ratio, 2) : "∞"}** — target ≤ ${TARGETS.serializeSqlRatio}
 ${metText(ratio <= TARGETS.serializeSqlRatio)}. The whole page: **${num(latency.listMedianMs, 1)} ms** — moonshot target ≤ ${TARGETS.anchorPageMs} ms ${metText(pageMet)} (Go: ${GO_ANCHOR_MS} ms).
 ${
-      rest < 0
-        ? `The parts, timed apart in Node on this shared machine, add up to ${num(latency.listMedianMs - rest, 1)} ms — ${num(-rest, 1)} ms more than the page's median over HTTP, so the split is indicative, not exact. `
-        : ""
-    }**What dominates: ${topName}** (${num(topMs, 1)} ms of ${num(latency.listMedianMs, 1)}).${
+  rest < 0
+    ? `The parts, timed apart in Node on this shared machine, add up to ${num(latency.listMedianMs - rest, 1)} ms — ${num(-rest, 1)} ms more than the page's median over HTTP, so the split is indicative, not exact. `
+    : ""
+}**What dominates: ${topName}** (${num(topMs, 1)} ms of ${num(latency.listMedianMs, 1)}).${
       topName.startsWith("serialization")
         ? " A faster path would come first from the YAML: an emitter for the turn's fixed shape, or each snapshot's YAML stored once (it never changes once written), not from the database."
         : topName.startsWith("HTTP")

@@ -141,14 +141,46 @@ function stageProfile(r: BenchResults): string {
   const rows = [
     ["`JSON.parse` of the body", num(p.parseMs, 3), "both routes"],
     ["zod request schema (`SnapshotRequestSchema`, as `@hono/zod-openapi` validates the body)", num(p.validateMs, 3), "snapshot only"],
-    ["read snapshot (`readSnapshot` + work bounds: turn reader, normalization, canonical JSON, attribution, row sizes)", num(p.readMs, 3), "snapshot only"],
-    [`hash blocks (SHA-256 of ${num(p.blocks)} blocks through \`crypto.subtle\`, with the per-isolate memory of recent blocks)`, num(p.hashMs, 3), "snapshot only"],
-    [`chains (path chain of each block through \`crypto.subtle\`, one after another, with the per-isolate memory of recent steps)`, num(p.chainsMs, 3), "snapshot only"],
-    [`**the write: one D1 batch, one round trip** (${num(p.writeStatements)} statements: ${names(p.writeStatementNames)})`, `${num(p.d1WriteSqlMs, 2)} D1 / ${num(p.d1WriteMs, 2)} via proxy`, "snapshot only"],
-    ["baseline's insert (1 statement, one round trip)", `${num(p.baselineSqlMs, 2)} D1 / ${num(p.baselineMs, 2)} via proxy`, "baseline only"],
-    [`one D1 round trip inside \`wrangler dev\`: \`GET /healthz\` (one small D1 read) ${num(t.d1RoundTrip.healthMs, 2)} ms − a 404 (no D1) ${num(t.d1RoundTrip.notFoundMs, 2)} ms, medians of ${t.d1RoundTrip.pairs} alternating requests`, num(trip, 2), "each round trip (both routes: one)"],
-    [`_fallback, measured on a replay of each snapshot:_ the batch, refused on the snapshot's unique key (${num(rp.refusedStatements)} statements, rolled back, no meta)`, `— D1 / ${num(rp.refusedMs, 2)} via proxy`, "replays only"],
-    [`_… then the read batch of the read-then-write path_ (${num(rp.readStatements)} statements: ${names(rp.readStatementNames)}), which answers \`unchanged\`: ${rp.roundTrips} round trips in all`, `${num(rp.readSqlMs, 2)} D1 / ${num(rp.readMs, 2)} via proxy`, "replays only"],
+    [
+      "read snapshot (`readSnapshot` + work bounds: turn reader, normalization, canonical JSON, attribution, row sizes)",
+      num(p.readMs, 3),
+      "snapshot only",
+    ],
+    [
+      `hash blocks (SHA-256 of ${num(p.blocks)} blocks through \`crypto.subtle\`, with the per-isolate memory of recent blocks)`,
+      num(p.hashMs, 3),
+      "snapshot only",
+    ],
+    [
+      `chains (path chain of each block through \`crypto.subtle\`, one after another, with the per-isolate memory of recent steps)`,
+      num(p.chainsMs, 3),
+      "snapshot only",
+    ],
+    [
+      `**the write: one D1 batch, one round trip** (${num(p.writeStatements)} statements: ${names(p.writeStatementNames)})`,
+      `${num(p.d1WriteSqlMs, 2)} D1 / ${num(p.d1WriteMs, 2)} via proxy`,
+      "snapshot only",
+    ],
+    [
+      "baseline's insert (1 statement, one round trip)",
+      `${num(p.baselineSqlMs, 2)} D1 / ${num(p.baselineMs, 2)} via proxy`,
+      "baseline only",
+    ],
+    [
+      `one D1 round trip inside \`wrangler dev\`: \`GET /healthz\` (one small D1 read) ${num(t.d1RoundTrip.healthMs, 2)} ms − a 404 (no D1) ${num(t.d1RoundTrip.notFoundMs, 2)} ms, medians of ${t.d1RoundTrip.pairs} alternating requests`,
+      num(trip, 2),
+      "each round trip (both routes: one)",
+    ],
+    [
+      `_fallback, measured on a replay of each snapshot:_ the batch, refused on the snapshot's unique key (${num(rp.refusedStatements)} statements, rolled back, no meta)`,
+      `— D1 / ${num(rp.refusedMs, 2)} via proxy`,
+      "replays only",
+    ],
+    [
+      `_… then the read batch of the read-then-write path_ (${num(rp.readStatements)} statements: ${names(rp.readStatementNames)}), which answers \`unchanged\`: ${rp.roundTrips} round trips in all`,
+      `${num(rp.readSqlMs, 2)} D1 / ${num(rp.readMs, 2)} via proxy`,
+      "replays only",
+    ],
   ];
   return `
 **Where a write's time goes** — a stage profile of one conversation of the same stream (${p.snapshots} snapshots, ${num(p.blocks)}
@@ -184,7 +216,7 @@ other requests' waits), so the split is indicative, not exact.`
           topName.startsWith("the route's other")
             ? ": work the profile does not time stage by stage (the gap minus the timed stages, an estimate)."
             : topName.startsWith("D1")
-              ? ": the database's own work on the batch (its statements' \`meta.duration\`, whole milliseconds locally, averaged)."
+              ? ": the database's own work on the batch (its statements' `meta.duration`, whole milliseconds locally, averaged)."
               : `: the Worker's own work on the snapshot, of which ${topCpuName} is the largest (${num(topCpuMs, 2)} ms); D1's extra execution is ${num(sql, 2)} ms.`
         }`
       : serverCpuText(server!, workerdExtra, sql)
@@ -228,7 +260,15 @@ export function writeCostSection(r: BenchResults): string {
       (b) =>
         `Snapshot ${b.index + 1} (turn ${Math.floor(b.index / 3)}) — ${b.label}: ${b.statements.length} statements in ${new Set(b.statements.map((st) => st.roundTrip)).size} round trip(s):\n\n` +
         table(
-          ["Round trip", "Statement (`src/store/snapshot-writes.ts`)", "what it writes", "table (index B-trees)", "rows_written (meta)", "table rows changed", "rows_read (meta)"],
+          [
+            "Round trip",
+            "Statement (`src/store/snapshot-writes.ts`)",
+            "what it writes",
+            "table (index B-trees)",
+            "rows_written (meta)",
+            "table rows changed",
+            "rows_read (meta)",
+          ],
           b.statements.map((st) => {
             const role = st.name ? STATEMENT_ROLES[st.name] : null;
             return [
@@ -298,7 +338,10 @@ Per phase, medians over turns 1…${w.turns - 1} (turn 0 also creates the conver
 ${table(["Phase", "new blocks", "table rows changed", "`meta.rows_written`", "rows_written − new blocks", "statements / round trips: full; delta", "request bytes, full / delta"], byPhase)}
 
 Index B-trees per table in the migrated schema (declared indexes and the automatic ones of \`UNIQUE\`
-and \`PRIMARY KEY\` constraints, from \`sqlite_master\`): ${Object.entries(ix).filter(([t]) => !t.startsWith("_cf") && !t.startsWith("d1_") && !t.startsWith("sqlite_")).map(([t, n]) => `\`${t}\` ${n}`).join(", ")}.
+and \`PRIMARY KEY\` constraints, from \`sqlite_master\`): ${Object.entries(ix)
+    .filter(([t]) => !t.startsWith("_cf") && !t.startsWith("d1_") && !t.startsWith("sqlite_"))
+    .map(([t, n]) => `\`${t}\` ${n}`)
+    .join(", ")}.
 
 ${breakdown}
 

@@ -23,9 +23,12 @@ function summaryTable(r: BenchResults, s: Summary): string {
   rows.push([
     "1",
     "Write throughput: POST /api/turns vs single-row baseline (same bodies)",
-    s.write_ratio === null ? "—" : `${num(s.snapshots_per_second, 1)} vs ${num(s.baseline_per_second, 1)} req/s → **${num(s.write_ratio, 2)}**`,
+    s.write_ratio === null
+      ? "—"
+      : `${num(s.snapshots_per_second, 1)} vs ${num(s.baseline_per_second, 1)} req/s → **${num(s.write_ratio, 2)}**`,
     `≥ ${TARGETS.writeRatio}`,
-    verdict(s.write_ratio === null ? null : s.write_ratio >= TARGETS.writeRatio) + (s.write_ratio !== null && s.write_ratio < TARGETS.writeRatio ? " (§1: what dominates)" : ""),
+    verdict(s.write_ratio === null ? null : s.write_ratio >= TARGETS.writeRatio) +
+      (s.write_ratio !== null && s.write_ratio < TARGETS.writeRatio ? " (§1: what dominates)" : ""),
   ]);
   rows.push([
     "1",
@@ -37,14 +40,18 @@ function summaryTable(r: BenchResults, s: Summary): string {
   rows.push([
     "1",
     "… against the empty-body baseline (lower bound)",
-    s.write_ratio_empty_body === null ? "—" : `${num(s.snapshots_per_second, 1)} vs ${num(s.baseline_empty_body_per_second, 1)} req/s → ${num(s.write_ratio_empty_body, 2)}`,
+    s.write_ratio_empty_body === null
+      ? "—"
+      : `${num(s.snapshots_per_second, 1)} vs ${num(s.baseline_empty_body_per_second, 1)} req/s → ${num(s.write_ratio_empty_body, 2)}`,
     "(reference)",
     "",
   ]);
   rows.push([
     "1",
     "Stage profile of a write (ms): zod / read / hashes / chains; its one D1 batch (D1 time)",
-    s.write_validate_ms === null ? "—" : `${num(s.write_validate_ms, 2)} / ${num(s.write_read_ms, 2)} / ${num(s.write_hash_ms, 2)} / ${num(s.write_chains_ms, 2)}; ${num(s.write_d1_ms, 2)}`,
+    s.write_validate_ms === null
+      ? "—"
+      : `${num(s.write_validate_ms, 2)} / ${num(s.write_read_ms, 2)} / ${num(s.write_hash_ms, 2)} / ${num(s.write_chains_ms, 2)}; ${num(s.write_d1_ms, 2)}`,
     "report",
     "",
   ]);
@@ -53,7 +60,8 @@ function summaryTable(r: BenchResults, s: Summary): string {
     "Later-phase snapshot (1 new block): D1 rows written beyond new blocks (`meta.rows_written`, index entries included)",
     w ? `**${num(s.extra_rows_per_snapshot)}** (${num(s.rows_written_per_snapshot)} for ${num(w.laterPhase.newBlocks)} new block)` : "—",
     `≤ ${TARGETS.extraRowsPerSnapshot}`,
-    verdict(s.extra_rows_per_snapshot === null ? null : s.extra_rows_per_snapshot <= TARGETS.extraRowsPerSnapshot) + (w && w.laterPhase.extraRowsWritten > TARGETS.extraRowsPerSnapshot ? " (§2: what dominates)" : ""),
+    verdict(s.extra_rows_per_snapshot === null ? null : s.extra_rows_per_snapshot <= TARGETS.extraRowsPerSnapshot) +
+      (w && w.laterPhase.extraRowsWritten > TARGETS.extraRowsPerSnapshot ? " (§2: what dominates)" : ""),
   ]);
   rows.push([
     "2",
@@ -65,21 +73,27 @@ function summaryTable(r: BenchResults, s: Summary): string {
   rows.push([
     "2",
     "D1 statements / round trips per new snapshot: full post; delta; replay (fallback: refused batch + read)",
-    w ? `**${num(s.statements_per_write)} / ${num(s.round_trips_per_write)}**; ${num(s.statements_per_delta_write)} / ${num(s.round_trips_per_delta_write)}; ${s.replay_round_trips === null ? "—" : `${num(s.replay_round_trips)} round trips`}` : "—",
+    w
+      ? `**${num(s.statements_per_write)} / ${num(s.round_trips_per_write)}**; ${num(s.statements_per_delta_write)} / ${num(s.round_trips_per_delta_write)}; ${s.replay_round_trips === null ? "—" : `${num(s.replay_round_trips)} round trips`}`
+      : "—",
     "1 round trip",
     verdict(w ? s.round_trips_per_write === 1 && s.round_trips_per_delta_write === 1 : null),
   ]);
   rows.push([
     "2",
     "Rows written vs old blocks repeated; rows read per write, last 10 snapshots: full / delta posts",
-    w ? `${num(w.rowsWrittenSlopePerRepeatedBlock, 3)} per repeated block; ${num(s.rows_read_per_write_full)} / ${num(s.rows_read_per_write_delta)}` : "—",
+    w
+      ? `${num(w.rowsWrittenSlopePerRepeatedBlock, 3)} per repeated block; ${num(s.rows_read_per_write_full)} / ${num(s.rows_read_per_write_delta)}`
+      : "—",
     "independent",
     verdict(w ? Math.abs(w.rowsWrittenSlopePerRepeatedBlock) < 0.01 : null),
   ]);
   rows.push([
     "2",
     w ? `Table rows after ${w.turns} turns × 3 phases: ours vs Go layout` : "Table rows after the conversation: ours vs Go layout",
-    w ? `${num(w.ourTotalRows.total)} vs ${num(w.goLayoutRows.total)} (${num(w.goLayoutRows.total / w.ourTotalRows.total, 0)}× fewer)` : "—",
+    w
+      ? `${num(w.ourTotalRows.total)} vs ${num(w.goLayoutRows.total)} (${num(w.goLayoutRows.total / w.ourTotalRows.total, 0)}× fewer)`
+      : "—",
     "report",
     "",
   ]);
@@ -102,7 +116,9 @@ function summaryTable(r: BenchResults, s: Summary): string {
   ratioRow(
     "3",
     "Median latency of the page, largest / smallest database",
-    lat.length ? `${lat.map(([k, v]) => `${size(Number(k))}: ${num(v, 1)} ms`).join(", ")}${s.read_latency_ratio !== null ? ` → **${num(s.read_latency_ratio, 2)}**` : ""}` : "—",
+    lat.length
+      ? `${lat.map(([k, v]) => `${size(Number(k))}: ${num(v, 1)} ms`).join(", ")}${s.read_latency_ratio !== null ? ` → **${num(s.read_latency_ratio, 2)}**` : ""}`
+      : "—",
     s.read_latency_ratio,
     TARGETS.readLatencyRatio,
   );
@@ -110,25 +126,55 @@ function summaryTable(r: BenchResults, s: Summary): string {
   const short = g?.variants.find((v) => v.key === "short");
   const tool4k = g?.variants.find((v) => v.key === "tool4k");
   const span = (v: typeof short, value: (p: NonNullable<typeof short>["points"][number]) => number | undefined, digits = 0, unit = "") =>
-    v ? `T=${num(v.points[0]!.turns)}: ${num(value(v.points[0]!), digits)}${unit} → T=${num(v.points[v.points.length - 1]!.turns)}: ${num(value(v.points[v.points.length - 1]!), digits)}${unit}` : "—";
+    v
+      ? `T=${num(v.points[0]!.turns)}: ${num(value(v.points[0]!), digits)}${unit} → T=${num(v.points[v.points.length - 1]!.turns)}: ${num(value(v.points[v.points.length - 1]!), digits)}${unit}`
+      : "—";
   const ratioText = (x: number | null) => (x === null ? "" : ` → **${num(x, 2)}×**`);
-  ratioRow("4", "Growing conversation, short texts: D1 bytes per snapshot", span(short, bytesPerSnapshot) + ratioText(s.growing_bytes_ratio), s.growing_bytes_ratio, TARGETS.growingBytesRatio);
-  ratioRow("4", "… 4 KB tool results: D1 bytes per snapshot", span(tool4k, bytesPerSnapshot) + ratioText(s.growing_tool4k_bytes_ratio), s.growing_tool4k_bytes_ratio, TARGETS.growingBytesRatio);
   ratioRow(
     "4",
-    "Delta request bytes per snapshot, short texts (full posts, for reference: " + (short ? `${num(short.points[0]!.fullRequestBytes)} → ${num(short.points[short.points.length - 1]!.fullRequestBytes)}` : "—") + ")",
+    "Growing conversation, short texts: D1 bytes per snapshot",
+    span(short, bytesPerSnapshot) + ratioText(s.growing_bytes_ratio),
+    s.growing_bytes_ratio,
+    TARGETS.growingBytesRatio,
+  );
+  ratioRow(
+    "4",
+    "… 4 KB tool results: D1 bytes per snapshot",
+    span(tool4k, bytesPerSnapshot) + ratioText(s.growing_tool4k_bytes_ratio),
+    s.growing_tool4k_bytes_ratio,
+    TARGETS.growingBytesRatio,
+  );
+  ratioRow(
+    "4",
+    "Delta request bytes per snapshot, short texts (full posts, for reference: " +
+      (short ? `${num(short.points[0]!.fullRequestBytes)} → ${num(short.points[short.points.length - 1]!.fullRequestBytes)}` : "—") +
+      ")",
     span(short, (p) => p.deltaRequestBytes) + ratioText(s.growing_delta_ratio),
     s.growing_delta_ratio,
     TARGETS.growingDeltaRatio,
   );
-  ratioRow("4", "… 4 KB tool results", span(tool4k, (p) => p.deltaRequestBytes) + ratioText(s.growing_tool4k_delta_ratio), s.growing_tool4k_delta_ratio, TARGETS.growingDeltaRatio);
-  ratioRow("4", "`payload=none` page (limit=200), median latency, short texts", span(short, (p) => p.summaryPage?.medianMs, 1, " ms") + ratioText(s.growing_summary_page_ratio), s.growing_summary_page_ratio, TARGETS.growingSummaryPageRatio);
+  ratioRow(
+    "4",
+    "… 4 KB tool results",
+    span(tool4k, (p) => p.deltaRequestBytes) + ratioText(s.growing_tool4k_delta_ratio),
+    s.growing_tool4k_delta_ratio,
+    TARGETS.growingDeltaRatio,
+  );
+  ratioRow(
+    "4",
+    "`payload=none` page (limit=200), median latency, short texts",
+    span(short, (p) => p.summaryPage?.medianMs, 1, " ms") + ratioText(s.growing_summary_page_ratio),
+    s.growing_summary_page_ratio,
+    TARGETS.growingSummaryPageRatio,
+  );
   rows.push(["4", "D1 rows written per snapshot, short texts", span(short, (p) => p.rowsWritten, 1), "report", ""]);
   const d = r.deletion;
   rows.push([
     "5",
     d ? `Deleting a ${num(d.turns)}-turn conversation (\`DELETE /api/conversations/:conv_id\`)` : "Deleting a conversation",
-    d ? `${d.http.complete ? "complete in 1 request" : "**incomplete** after 1 request"}: ${num(d.store.statements)} statements, ${num(d.store.roundTrips)} D1 round trips, ${num(s.deletion_rows_deleted)} rows deleted (${num(d.store.rowsWritten)} rows_written), ${num(d.http.ms, 0)} ms; rows left: ${num(s.deletion_rows_left)}` : "—",
+    d
+      ? `${d.http.complete ? "complete in 1 request" : "**incomplete** after 1 request"}: ${num(d.store.statements)} statements, ${num(d.store.roundTrips)} D1 round trips, ${num(s.deletion_rows_deleted)} rows deleted (${num(d.store.rowsWritten)} rows_written), ${num(d.http.ms, 0)} ms; rows left: ${num(s.deletion_rows_left)}`
+      : "—",
     "nothing left",
     verdict(d ? s.deletion_rows_left === 0 : null),
   ]);
@@ -138,11 +184,24 @@ function summaryTable(r: BenchResults, s: Summary): string {
     b ? `Backfill: ${size(b.turns)} legacy turns through \`migrations apply\`` : "Backfill of 1M legacy turns",
     b ? `${num(b.chainWallSeconds, 1)} s wall${b.heaviest ? `; heaviest statement ${num(b.heaviest.seconds, 1)} s` : ""}` : "—",
     `each statement < ${D1_STATEMENT_LIMIT_SECONDS} s`,
-    verdict(b?.heaviest ? b.heaviest.seconds < D1_STATEMENT_LIMIT_SECONDS : null) + (b?.heaviest && b.heaviest.seconds >= CHUNK_BUDGET_SECONDS ? " → chunk (§6)" : ""),
+    verdict(b?.heaviest ? b.heaviest.seconds < D1_STATEMENT_LIMIT_SECONDS : null) +
+      (b?.heaviest && b.heaviest.seconds >= CHUNK_BUDGET_SECONDS ? " → chunk (§6)" : ""),
   ]);
-  rows.push(["7", "Bundle (deploy dry run), raw / gzip", r.bundle ? `${kib(r.bundle.rawBytes)} / ${kib(r.bundle.gzipBytes)}` : "—", "report", ""]);
+  rows.push([
+    "7",
+    "Bundle (deploy dry run), raw / gzip",
+    r.bundle ? `${kib(r.bundle.rawBytes)} / ${kib(r.bundle.gzipBytes)}` : "—",
+    "report",
+    "",
+  ]);
   const benchCode = r.bundle ? [...r.bundle.benchOnly.inputs, ...r.bundle.benchOnly.modulesWithBaselinePath] : null;
-  rows.push(["7", "… bench-only code in it (`src/bench/`, the baseline route's path)", benchCode === null ? "—" : benchCode.length === 0 ? "none" : `**${benchCode.join(", ")}**`, "none", verdict(benchCode === null ? null : benchCode.length === 0)]);
+  rows.push([
+    "7",
+    "… bench-only code in it (`src/bench/`, the baseline route's path)",
+    benchCode === null ? "—" : benchCode.length === 0 ? "none" : `**${benchCode.join(", ")}**`,
+    "none",
+    verdict(benchCode === null ? null : benchCode.length === 0),
+  ]);
   rows.push([
     "7",
     "Start-up: Worker global scope CPU; `wrangler dev` to first 200",
@@ -161,7 +220,9 @@ function summaryTable(r: BenchResults, s: Summary): string {
   ratioRow(
     "8",
     "… its serialization (YAML + JSON) / SQL time",
-    anchor ? `${num(s.anchor_yaml_ms, 1)} / ${num(s.anchor_sql_ms, 1)} ms → **${s.anchor_yaml_sql_ratio === null ? "∞" : num(s.anchor_yaml_sql_ratio, 2)}**` : "—",
+    anchor
+      ? `${num(s.anchor_yaml_ms, 1)} / ${num(s.anchor_sql_ms, 1)} ms → **${s.anchor_yaml_sql_ratio === null ? "∞" : num(s.anchor_yaml_sql_ratio, 2)}**`
+      : "—",
     anchor ? (s.anchor_yaml_sql_ratio ?? Number.POSITIVE_INFINITY) : null,
     TARGETS.serializeSqlRatio,
   );

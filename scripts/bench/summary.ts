@@ -139,7 +139,10 @@ export function anchorCost(r: BenchResults): ReadQueryCost | undefined {
 }
 
 /** Ratio of a figure at the longest T to the shortest. */
-export function growthRatio(variant: GrowingVariantResult | undefined, value: (p: GrowingVariantResult["points"][number]) => number | undefined): number | null {
+export function growthRatio(
+  variant: GrowingVariantResult | undefined,
+  value: (p: GrowingVariantResult["points"][number]) => number | undefined,
+): number | null {
   if (!variant || variant.points.length < 2) return null;
   const first = value(variant.points[0]!);
   const last = value(variant.points[variant.points.length - 1]!);
@@ -199,10 +202,26 @@ export function summarize(r: BenchResults): Summary {
     rows_after_conversation_go_layout: w ? w.goLayoutRows.total : null,
     queries_per_debug_read: anchor ? anchor.statements : null,
     round_trips_per_debug_read: anchor ? anchor.roundTrips : null,
-    rows_read_per_debug_read: bySize(reads?.queries, (q) => q.snapshots, (q) => page(q.costs)?.rowsRead),
-    rows_read_per_turn_detail: bySize(reads?.queries, (q) => q.snapshots, (q) => detail(q.costs)?.rowsRead),
-    debug_read_latency_ms: bySize(latency, (l) => l.snapshots, (l) => l.listMedianMs),
-    turn_detail_latency_ms: bySize(latency, (l) => l.snapshots, (l) => l.detailMedianMs),
+    rows_read_per_debug_read: bySize(
+      reads?.queries,
+      (q) => q.snapshots,
+      (q) => page(q.costs)?.rowsRead,
+    ),
+    rows_read_per_turn_detail: bySize(
+      reads?.queries,
+      (q) => q.snapshots,
+      (q) => detail(q.costs)?.rowsRead,
+    ),
+    debug_read_latency_ms: bySize(
+      latency,
+      (l) => l.snapshots,
+      (l) => l.listMedianMs,
+    ),
+    turn_detail_latency_ms: bySize(
+      latency,
+      (l) => l.snapshots,
+      (l) => l.detailMedianMs,
+    ),
     read_latency_ratio: smallest && largest ? round(largest.listMedianMs / smallest.listMedianMs, 3) : null,
     turn_detail_latency_ratio: smallest && largest ? round(largest.detailMedianMs / smallest.detailMedianMs, 3) : null,
     go_anchor_ms: GO_ANCHOR_MS,
@@ -217,15 +236,52 @@ export function summarize(r: BenchResults): Summary {
     growing_bytes_ratio: round(growthRatio(short, bytesPerSnapshot), 3),
     growing_tool4k_bytes_per_snapshot: bySize(tool4k?.points, (x) => x.turns, bytesPerSnapshot, 0),
     growing_tool4k_bytes_ratio: round(growthRatio(tool4k, bytesPerSnapshot), 3),
-    growing_full_request_bytes_per_snapshot: bySize(short?.points, (x) => x.turns, (x) => x.fullRequestBytes, 0),
-    growing_delta_request_bytes_per_snapshot: bySize(short?.points, (x) => x.turns, (x) => x.deltaRequestBytes, 0),
-    growing_delta_ratio: round(growthRatio(short, (x) => x.deltaRequestBytes), 3),
-    growing_tool4k_delta_request_bytes_per_snapshot: bySize(tool4k?.points, (x) => x.turns, (x) => x.deltaRequestBytes, 0),
-    growing_tool4k_delta_ratio: round(growthRatio(tool4k, (x) => x.deltaRequestBytes), 3),
-    growing_rows_written_per_snapshot: bySize(short?.points, (x) => x.turns, (x) => x.rowsWritten),
-    growing_summary_page_bytes: bySize(short?.points, (x) => x.turns, (x) => x.summaryPage?.bytes, 0),
-    growing_summary_page_ms: bySize(short?.points, (x) => x.turns, (x) => x.summaryPage?.medianMs),
-    growing_summary_page_ratio: round(growthRatio(short, (x) => x.summaryPage?.medianMs), 3),
+    growing_full_request_bytes_per_snapshot: bySize(
+      short?.points,
+      (x) => x.turns,
+      (x) => x.fullRequestBytes,
+      0,
+    ),
+    growing_delta_request_bytes_per_snapshot: bySize(
+      short?.points,
+      (x) => x.turns,
+      (x) => x.deltaRequestBytes,
+      0,
+    ),
+    growing_delta_ratio: round(
+      growthRatio(short, (x) => x.deltaRequestBytes),
+      3,
+    ),
+    growing_tool4k_delta_request_bytes_per_snapshot: bySize(
+      tool4k?.points,
+      (x) => x.turns,
+      (x) => x.deltaRequestBytes,
+      0,
+    ),
+    growing_tool4k_delta_ratio: round(
+      growthRatio(tool4k, (x) => x.deltaRequestBytes),
+      3,
+    ),
+    growing_rows_written_per_snapshot: bySize(
+      short?.points,
+      (x) => x.turns,
+      (x) => x.rowsWritten,
+    ),
+    growing_summary_page_bytes: bySize(
+      short?.points,
+      (x) => x.turns,
+      (x) => x.summaryPage?.bytes,
+      0,
+    ),
+    growing_summary_page_ms: bySize(
+      short?.points,
+      (x) => x.turns,
+      (x) => x.summaryPage?.medianMs,
+    ),
+    growing_summary_page_ratio: round(
+      growthRatio(short, (x) => x.summaryPage?.medianMs),
+      3,
+    ),
     deletion_turns: d ? d.turns : null,
     deletion_complete: d ? d.http.complete : null,
     deletion_statements: d ? d.store.statements : null,

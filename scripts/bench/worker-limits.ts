@@ -31,7 +31,10 @@ export async function workerLimits(): Promise<WorkerLimits> {
   const admin = "../../src/routes/admin/admin.handlers";
   const scheduled = "../../src/scheduled";
   const { DELETE_BATCHES_PER_REQUEST } = (await import(admin)) as { DELETE_BATCHES_PER_REQUEST: number };
-  const { DELETION_BATCHES_PER_RUN, CONVERSION_CHUNKS_PER_RUN } = (await import(scheduled)) as { DELETION_BATCHES_PER_RUN: number; CONVERSION_CHUNKS_PER_RUN: number };
+  const { DELETION_BATCHES_PER_RUN, CONVERSION_CHUNKS_PER_RUN } = (await import(scheduled)) as {
+    DELETION_BATCHES_PER_RUN: number;
+    CONVERSION_CHUNKS_PER_RUN: number;
+  };
   const cron = readFileSync(join(ROOT, "wrangler.toml"), "utf8").match(/crons\s*=\s*\[\s*"([^"]+)"/)?.[1] ?? "unknown";
   const every = cron.match(/^\*\/(\d+) \* \* \* \*$/);
   return {

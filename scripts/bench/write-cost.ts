@@ -23,7 +23,14 @@ import { contentHash } from "../../src/turn/block-hash";
 import { EMPTY_CHAIN, pathNodes } from "../../src/turn/block-path";
 import { assertRequestBounds } from "../../src/turn/limits";
 import { hashBlocks, readSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
-import { clientBody, isToolTurn, postedConversation, STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, type GeppettoSnapshot } from "./conversation";
+import {
+  clientBody,
+  isToolTurn,
+  postedConversation,
+  STREAM_SNAPSHOTS_PER_CONVERSATION,
+  streamSnapshot,
+  type GeppettoSnapshot,
+} from "./conversation";
 import { recordingD1, type D1Recorder, type StatementCost } from "./counting-d1";
 import { median, slope, sum } from "../lib/stats";
 import { BENCH_PREPARE, openLocalD1, postThroughStore } from "./write-path";
@@ -47,7 +54,10 @@ export const STATEMENT_ROLES: Record<StatementName, { does: string; table: strin
   SELECT_EXISTING: { does: "read: identities already stored (replay 200 / conflict 409)", table: null },
   FIND_DELETIONS: { does: "read: is the conversation being deleted", table: null },
   FIND_CONVERSATION_BLOCKS: { does: "read: referenced blocks the conversation has", table: null },
-  INSERT_SNAPSHOTS: { does: "the snapshot row; its triggers roll the turn up; its guard fails the batch (deletion, unknown prefix)", table: "turn_snapshots" },
+  INSERT_SNAPSHOTS: {
+    does: "the snapshot row; its triggers roll the turn up; its guard fails the batch (deletion, unknown prefix)",
+    table: "turn_snapshots",
+  },
   UPSERT_BLOCKS: { does: "block contents on new nodes (planned)", table: "blocks" },
   COUNT_REFERENCES: { does: "one more reference to referenced blocks", table: "blocks" },
   INSERT_NODES: { does: "the new path nodes (planned)", table: "block_nodes" },
@@ -162,7 +172,8 @@ async function indexesByTable(db: D1Database): Promise<Record<string, number>> {
   return Object.fromEntries(results.map((r) => [r.name, r.indexes]));
 }
 
-const named = (statements: readonly StatementCost[]): NamedStatementCost[] => statements.map((st) => ({ ...st, name: statementName(st.sql) }));
+const named = (statements: readonly StatementCost[]): NamedStatementCost[] =>
+  statements.map((st) => ({ ...st, name: statementName(st.sql) }));
 
 type Breakdown = WriteCostResult["breakdown"];
 
@@ -214,7 +225,13 @@ async function postConversation(
           : s.phase === "post_tools"
             ? "after tools: the call and its result"
             : "final: the answer (turn row updated)";
-      breakdown.push({ label: kind === "delta" ? `${label}, posted as a delta (prefix + new block)` : label, kind, index: s.index, phase: s.phase, statements: named(recorder.statements) });
+      breakdown.push({
+        label: kind === "delta" ? `${label}, posted as a delta (prefix + new block)` : label,
+        kind,
+        index: s.index,
+        phase: s.phase,
+        statements: named(recorder.statements),
+      });
     }
     before = after;
   }
@@ -258,10 +275,19 @@ export async function measureWriteCost(persistTo: string, turns: number): Promis
         extraTableRows: median(later.map((s) => s.tableRowsChanged - s.newBlocks)),
       },
       breakdown,
-      rowsWrittenSlopePerRepeatedBlock: slope(full.map((s) => s.repeatedBlocks), full.map((s) => s.rowsWritten)),
+      rowsWrittenSlopePerRepeatedBlock: slope(
+        full.map((s) => s.repeatedBlocks),
+        full.map((s) => s.rowsWritten),
+      ),
       rowsReadSlopePerRepeatedBlock: {
-        full: slope(full.map((s) => s.repeatedBlocks), full.map((s) => s.rowsRead)),
-        delta: slope(delta.map((s) => s.repeatedBlocks), delta.map((s) => s.rowsRead)),
+        full: slope(
+          full.map((s) => s.repeatedBlocks),
+          full.map((s) => s.rowsRead),
+        ),
+        delta: slope(
+          delta.map((s) => s.repeatedBlocks),
+          delta.map((s) => s.rowsRead),
+        ),
       },
       firstTenRowsRead: { full: head(full), delta: head(delta) },
       lastTenRowsRead: { full: tail(full), delta: tail(delta) },
@@ -289,7 +315,8 @@ async function requestSchema(): Promise<RequestSchema> {
 function sameNames(lists: Array<Array<StatementName | null>>, what: string): Array<StatementName | null> {
   const first = lists[0] ?? [];
   const other = lists.findIndex((l) => l.join() !== first.join());
-  if (other >= 0) throw new Error(`profile: ${what} of snapshot ${other} (${lists[other]!.join(", ")}) differ from snapshot 0's (${first.join(", ")})`);
+  if (other >= 0)
+    throw new Error(`profile: ${what} of snapshot ${other} (${lists[other]!.join(", ")}) differ from snapshot 0's (${first.join(", ")})`);
   return first;
 }
 
@@ -302,12 +329,25 @@ async function profileStream(db: D1Database): Promise<StageProfile> {
   const schema = await requestSchema();
   const recorder = recordingD1(db);
   const stages = {
-    parse: [] as number[], validate: [] as number[], read: [] as number[], hash: [] as number[], chains: [] as number[],
-    d1Write: [] as number[], d1WriteSql: [] as number[], writeStatements: [] as number[], writeNames: [] as Array<Array<StatementName | null>>,
-    replayRefused: [] as number[], replayRefusedStatements: [] as number[], replayRead: [] as number[], replayReadSql: [] as number[],
-    replayReadStatements: [] as number[], replayReadNames: [] as Array<Array<StatementName | null>>,
-    baseline: [] as number[], baselineSql: [] as number[],
-    blocks: [] as number[], newBlocks: [] as number[],
+    parse: [] as number[],
+    validate: [] as number[],
+    read: [] as number[],
+    hash: [] as number[],
+    chains: [] as number[],
+    d1Write: [] as number[],
+    d1WriteSql: [] as number[],
+    writeStatements: [] as number[],
+    writeNames: [] as Array<Array<StatementName | null>>,
+    replayRefused: [] as number[],
+    replayRefusedStatements: [] as number[],
+    replayRead: [] as number[],
+    replayReadSql: [] as number[],
+    replayReadStatements: [] as number[],
+    replayReadNames: [] as Array<Array<StatementName | null>>,
+    baseline: [] as number[],
+    baselineSql: [] as number[],
+    blocks: [] as number[],
+    newBlocks: [] as number[],
   };
   const time = async <T>(into: number[], fn: () => T | Promise<T>): Promise<T> => {
     const t = performance.now();
@@ -332,15 +372,26 @@ async function profileStream(db: D1Database): Promise<StageProfile> {
     });
     // hashBlocks in its two halves, timed apart (then hashBlocks itself, from the warm memories, for the write).
     const hashes = await time(stages.hash, () =>
-      Promise.all(read.blocks.map((b) => (b.ref ? b.contentHash : contentHash({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson })))),
+      Promise.all(
+        read.blocks.map((b) =>
+          b.ref ? b.contentHash : contentHash({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson }),
+        ),
+      ),
     );
-    await time(stages.chains, () => pathNodes(read.blocks.map((b, i) => ({ blockId: b.id, contentHash: hashes[i]!, extraJson: b.extraJson })), EMPTY_CHAIN, 0));
+    await time(stages.chains, () =>
+      pathNodes(
+        read.blocks.map((b, i) => ({ blockId: b.id, contentHash: hashes[i]!, extraJson: b.extraJson })),
+        EMPTY_CHAIN,
+        0,
+      ),
+    );
     const snapshot = await hashBlocks(read);
 
     // The write: one batch, one round trip.
     recorder.reset();
     const saved = await saveSnapshots(recorder.db, [snapshot]);
-    if (saved.outcomes[0] !== "created" || roundTrips() !== 1) throw new Error(`profile snapshot ${k}: ${saved.outcomes[0]} in ${roundTrips()} round trips (expected created in 1)`);
+    if (saved.outcomes[0] !== "created" || roundTrips() !== 1)
+      throw new Error(`profile snapshot ${k}: ${saved.outcomes[0]} in ${roundTrips()} round trips (expected created in 1)`);
     stages.d1Write.push(recorder.roundTripMs[0]!);
     stages.d1WriteSql.push(sum(recorder.statements.map((st) => st.durationMs)));
     stages.writeStatements.push(recorder.statements.length);
@@ -351,8 +402,15 @@ async function profileStream(db: D1Database): Promise<StageProfile> {
     // The same snapshot again (a client's retry): the one batch is refused, the read batch answers "unchanged".
     recorder.reset();
     const replayed = await saveSnapshots(recorder.db, [snapshot]);
-    if (replayed.outcomes[0] !== "unchanged" || roundTrips() !== 2 || !inTrip(0).every((st) => st.failed) || inTrip(1).some((st) => st.failed)) {
-      throw new Error(`profile replay ${k}: ${replayed.outcomes[0]} in ${roundTrips()} round trips (expected unchanged in 2: the refused batch, then the read)`);
+    if (
+      replayed.outcomes[0] !== "unchanged" ||
+      roundTrips() !== 2 ||
+      !inTrip(0).every((st) => st.failed) ||
+      inTrip(1).some((st) => st.failed)
+    ) {
+      throw new Error(
+        `profile replay ${k}: ${replayed.outcomes[0]} in ${roundTrips()} round trips (expected unchanged in 2: the refused batch, then the read)`,
+      );
     }
     stages.replayRefused.push(recorder.roundTripMs[0]!);
     stages.replayRefusedStatements.push(inTrip(0).length);

@@ -29,7 +29,8 @@ export async function prepareBody(body: string, nowMs = Date.now()): Promise<Pre
 export async function postThroughStore(db: D1Handle, body: string): Promise<SaveResult> {
   const snapshot = await prepareBody(body);
   const result = await saveSnapshots(db, [snapshot]);
-  if (result.outcomes[0] !== "created") throw new Error(`snapshot ${snapshot.turnId}/${snapshot.phase} was not created (${result.outcomes[0]})`);
+  if (result.outcomes[0] !== "created")
+    throw new Error(`snapshot ${snapshot.turnId}/${snapshot.phase} was not created (${result.outcomes[0]})`);
   return result;
 }
 
@@ -47,7 +48,10 @@ export async function openLocalD1(persistTo: string): Promise<LocalD1> {
   const level = process.env.WRANGLER_LOG;
   process.env.WRANGLER_LOG = "warn";
   try {
-    const proxy = await getPlatformProxy<{ DB: D1Database }>({ configPath: join(ROOT, "wrangler.toml"), persist: { path: join(persistTo, "v3") } });
+    const proxy = await getPlatformProxy<{ DB: D1Database }>({
+      configPath: join(ROOT, "wrangler.toml"),
+      persist: { path: join(persistTo, "v3") },
+    });
     return { db: proxy.env.DB, dispose: () => proxy.dispose() };
   } finally {
     if (level === undefined) delete process.env.WRANGLER_LOG;

@@ -175,7 +175,9 @@ async function runOnce(server: DevServer, variant: Variant, next: () => string, 
     latencyP50Ms: result.latency.p50,
     latencyP99Ms: result.latency.p99,
     unchanged: Number((result.statusCodeStats as Record<string, { count: number }>)["200"]?.count ?? 0),
-    statuses: Object.fromEntries(Object.entries(result.statusCodeStats as Record<string, { count: number }>).map(([code, { count }]) => [code, count])),
+    statuses: Object.fromEntries(
+      Object.entries(result.statusCodeStats as Record<string, { count: number }>).map(([code, { count }]) => [code, count]),
+    ),
   };
 }
 
@@ -184,7 +186,8 @@ export async function measureWriteThroughput(server: DevServer, options: Through
   const interleave = 2 * options.connections;
   const sources = Object.fromEntries(VARIANTS.map((v) => [v, bodySource(v, run, interleave)])) as Record<Variant, () => string>;
   // Warm-up (not recorded): the isolate's JIT and SQLite's page cache see every route first.
-  for (const variant of VARIANTS) await runOnce(server, variant, sources[variant], options.warmupSeconds, options.connections, options.token);
+  for (const variant of VARIANTS)
+    await runOnce(server, variant, sources[variant], options.warmupSeconds, options.connections, options.token);
 
   const rounds: ThroughputRound[] = [];
   let failures = 0;
@@ -196,9 +199,20 @@ export async function measureWriteThroughput(server: DevServer, options: Through
       const r = await runOnce(server, variant, sources[variant], options.seconds, options.connections, options.token);
       // A 200 would be an idempotent repeat, not a write: the stream must never repeat a snapshot.
       failures += r.non2xx + r.errors + r.unchanged;
-      for (const [code, count] of Object.entries(r.statuses)) if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + count;
+      for (const [code, count] of Object.entries(r.statuses))
+        if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + count;
       if (r.errors > 0) failureStatuses.transport = (failureStatuses.transport ?? 0) + r.errors;
-      rounds.push({ round, variant, perSecond: r.perSecond, completed: r.completed, non2xx: r.non2xx, errors: r.errors, latencyP50Ms: r.latencyP50Ms, latencyP99Ms: r.latencyP99Ms, cpuMsPerRequest: r.cpuMsPerRequest });
+      rounds.push({
+        round,
+        variant,
+        perSecond: r.perSecond,
+        completed: r.completed,
+        non2xx: r.non2xx,
+        errors: r.errors,
+        latencyP50Ms: r.latencyP50Ms,
+        latencyP99Ms: r.latencyP99Ms,
+        cpuMsPerRequest: r.cpuMsPerRequest,
+      });
     }
   }
   const of = (v: Variant) => rounds.filter((r) => r.variant === v);

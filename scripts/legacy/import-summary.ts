@@ -105,9 +105,12 @@ export function summarizeImport(input: SummaryInput): ImportSummary {
       else if (rowValues(prior) !== rowValues(state)) updated += 1;
       else unchanged += 1;
       if (state.turnsStored < expectTurns) problems.push(`${convId}: D1 has ${state.turnsStored} turns, the source gave ${expectTurns}`);
-      if (state.snapshotsStored < expectSnapshots) problems.push(`${convId}: D1 has ${state.snapshotsStored} snapshots, the source gave ${expectSnapshots}`);
+      if (state.snapshotsStored < expectSnapshots)
+        problems.push(`${convId}: D1 has ${state.snapshotsStored} snapshots, the source gave ${expectSnapshots}`);
       if (prior && (state.turnsStored < prior.turnsStored || state.snapshotsStored < prior.snapshotsStored)) {
-        problems.push(`${convId}: D1 lost rows during the import (turns ${prior.turnsStored} → ${state.turnsStored}, snapshots ${prior.snapshotsStored} → ${state.snapshotsStored})`);
+        problems.push(
+          `${convId}: D1 lost rows during the import (turns ${prior.turnsStored} → ${state.turnsStored}, snapshots ${prior.snapshotsStored} → ${state.snapshotsStored})`,
+        );
       }
       if (state.row.turnCount !== state.turnsStored || state.row.snapshotCount !== state.snapshotsStored) {
         problems.push(
@@ -180,7 +183,9 @@ export function formatSummary(s: ImportSummary): string {
   }
   if (s.runtime) {
     const r = s.runtime;
-    lines.push(`runtime: of ${r.turns} turns in these conversations, ${r.withRuntimeKey} have runtime_key and ${r.withInferenceId} have inference_id ('' elsewhere)`);
+    lines.push(
+      `runtime: of ${r.turns} turns in these conversations, ${r.withRuntimeKey} have runtime_key and ${r.withInferenceId} have inference_id ('' elsewhere)`,
+    );
   }
   if (s.verification) {
     lines.push(

@@ -54,7 +54,9 @@ export function detectLayout(tables: Map<string, string[]>, path: string): Layou
   const turns = tables.get("turns");
   if (geppetto) {
     if (turns) {
-      throw new InputError(`unknown layout in ${path}: it has both ${GEPPETTO_TABLE} and turns (${describeTables(tables)}); import one store per file`);
+      throw new InputError(
+        `unknown layout in ${path}: it has both ${GEPPETTO_TABLE} and turns (${describeTables(tables)}); import one store per file`,
+      );
     }
     const absent = missing(geppetto, TURNS_G);
     if (absent.length > 0) {
@@ -105,8 +107,16 @@ export function detectLayout(tables: Map<string, string[]>, path: string): Layou
   const blocks = tables.get("blocks");
   const membership = tables.get("turn_block_membership");
   const problems = [
-    !blocks ? "no blocks table" : missing(blocks, BLOCKS_REQUIRED).map((c) => `blocks has no ${c}`).join(", "),
-    !membership ? "no turn_block_membership table" : missing(membership, MEMBERSHIP).map((c) => `turn_block_membership has no ${c}`).join(", "),
+    !blocks
+      ? "no blocks table"
+      : missing(blocks, BLOCKS_REQUIRED)
+          .map((c) => `blocks has no ${c}`)
+          .join(", "),
+    !membership
+      ? "no turn_block_membership table"
+      : missing(membership, MEMBERSHIP)
+          .map((c) => `turn_block_membership has no ${c}`)
+          .join(", "),
   ].filter((p) => p !== "");
   if (problems.length > 0) {
     throw new InputError(`unknown layout in ${path}: turns looks like the normalized store but ${problems.join("; ")}`);

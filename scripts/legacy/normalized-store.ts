@@ -3,7 +3,11 @@
  * as it is — blocks keep their stored hashes — so that loadLegacyRows, the backfill and the
  * conversion (src/store/legacy-rows.ts) treat it exactly as an old D1 database. Pure given the rows.
  */
-import type { LegacyBlockRow as BlockRow, LegacyMembershipRow as MembershipRow, LegacyTurnRow as TurnRow } from "../../src/store/legacy-rows";
+import type {
+  LegacyBlockRow as BlockRow,
+  LegacyMembershipRow as MembershipRow,
+  LegacyTurnRow as TurnRow,
+} from "../../src/store/legacy-rows";
 import { HASH_ALGORITHM } from "../../src/turn/block-hash";
 import { MAX_STORED_ROW_BYTES } from "../../src/turn/snapshot";
 import type { Layout } from "./layout";
@@ -36,7 +40,8 @@ const utf8 = new TextEncoder();
 /** D1 refuses rows over 2 MB: such a row is named and left out instead of failing the whole load. */
 function assertStorable(...texts: string[]): void {
   const bytes = texts.reduce((sum, text) => sum + utf8.encode(text).length, 0);
-  if (bytes > MAX_STORED_ROW_BYTES) throw new RowProblem(`the row would be ${bytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`);
+  if (bytes > MAX_STORED_ROW_BYTES)
+    throw new RowProblem(`the row would be ${bytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`);
 }
 const BLOCK_KEY = ["block_id", "content_hash"];
 const SNAPSHOT_KEY = ["conv_id", "session_id", "turn_id", "phase", "snapshot_created_at_ms"];
@@ -122,7 +127,11 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
     });
     if (!added) continue;
     if (!isJsonObjectText(turn.turn_metadata_json)) {
-      warnings.push({ table: "turns", key, reason: "turn_metadata_json is not a JSON object: kept as stored; the extraction rule finds nothing in it" });
+      warnings.push({
+        table: "turns",
+        key,
+        reason: "turn_metadata_json is not a JSON object: kept as stored; the extraction rule finds nothing in it",
+      });
     }
     if (!isJsonObjectText(turn.turn_data_json)) {
       warnings.push({ table: "turns", key, reason: "turn_data_json is not a JSON object: kept as stored" });

@@ -55,8 +55,15 @@ export const BLOCKS_PAGE = `SELECT block_id, content_hash, kind, role, payload_j
 FROM blocks WHERE (block_id, content_hash) > (?1, ?2) ORDER BY block_id, content_hash LIMIT ?3`;
 
 export const REQUIRED_TURN_COLUMNS = [
-  "conv_id", "session_id", "turn_id", "turn_created_at_ms", "turn_metadata_json", "turn_data_json",
-  "runtime_key", "inference_id", "updated_at_ms",
+  "conv_id",
+  "session_id",
+  "turn_id",
+  "turn_created_at_ms",
+  "turn_metadata_json",
+  "turn_data_json",
+  "runtime_key",
+  "inference_id",
+  "updated_at_ms",
 ];
 
 export const REQUIRED_INDEXES: Record<string, string> = {
@@ -161,7 +168,9 @@ export function evaluateCheck(input: CheckInput): CheckReport {
     checks.push({
       check: `trigger ${name}`,
       ok,
-      detail: ok ? "present" : `missing although ${migration} is recorded as applied (re-running 0008 by hand drops it): run drizzle/${migration} again`,
+      detail: ok
+        ? "present"
+        : `missing although ${migration} is recorded as applied (re-running 0008 by hand drops it): run drizzle/${migration} again`,
     });
   }
 
@@ -205,10 +214,15 @@ export function formatCheckReport(report: CheckReport, target: string): string {
     }
   }
   if (report.runtimeHistory) {
-    lines.push("", `runtime history of conversation ${JSON.stringify(report.runtimeHistory.convId)} (turn_id, runtime_key, inference_id, updated_at_ms):`);
+    lines.push(
+      "",
+      `runtime history of conversation ${JSON.stringify(report.runtimeHistory.convId)} (turn_id, runtime_key, inference_id, updated_at_ms):`,
+    );
     if (report.runtimeHistory.rows.length === 0) lines.push("  (no turns)");
     for (const row of report.runtimeHistory.rows) {
-      lines.push(`  ${row.turn_id}  ${row.runtime_key === "" ? "''" : row.runtime_key}  ${row.inference_id === "" ? "''" : row.inference_id}  ${row.updated_at_ms}`);
+      lines.push(
+        `  ${row.turn_id}  ${row.runtime_key === "" ? "''" : row.runtime_key}  ${row.inference_id === "" ? "''" : row.inference_id}  ${row.updated_at_ms}`,
+      );
     }
   }
   lines.push("", report.ok ? "result: OK — the schema is at the current migration" : "result: FAILED — see the FAIL lines above");

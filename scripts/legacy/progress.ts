@@ -27,11 +27,21 @@ export interface ProgressOptions {
 
 const number = (n: number) => n.toLocaleString("en-US");
 
-export function formatProgress(label: string, done: number, total: number | null, unit: string | null, elapsedMs: number, finished = false): string {
+export function formatProgress(
+  label: string,
+  done: number,
+  total: number | null,
+  unit: string | null,
+  elapsedMs: number,
+  finished = false,
+): string {
   // A step without a count: only whether it is running, and how long it took.
   if (unit === null) return finished ? `${label}: done in ${(elapsedMs / 1000).toFixed(1)} s` : `${label}…`;
   const rate = elapsedMs > 0 ? Math.round((done * 1000) / elapsedMs) : 0;
-  const count = total === null ? `${number(done)} ${unit}` : `${number(done)}/${number(total)} ${unit} (${total === 0 ? 100 : Math.floor((done * 100) / total)}%)`;
+  const count =
+    total === null
+      ? `${number(done)} ${unit}`
+      : `${number(done)}/${number(total)} ${unit} (${total === 0 ? 100 : Math.floor((done * 100) / total)}%)`;
   return `${label}: ${count}, ${number(rate)} ${unit}/s`;
 }
 

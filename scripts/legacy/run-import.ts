@@ -34,7 +34,16 @@ import { applyMigrations, d1Step, describeTarget, openDatabase, type D1Target } 
 import { runBackfill } from "../lib/migrations";
 import { grownBy, summarizeImport, type ImportSummary, type TableSummary } from "./import-summary";
 import { detectLayout, type Layout } from "./layout";
-import { countBy, keyText, rawKey, RowProblem, turnKey, type Finding, type NormalizedSource, type TimelineConversation } from "./legacy-source";
+import {
+  countBy,
+  keyText,
+  rawKey,
+  RowProblem,
+  turnKey,
+  type Finding,
+  type NormalizedSource,
+  type TimelineConversation,
+} from "./legacy-source";
 import { normalizedStoreQueries, readNormalizedStore } from "./normalized-store";
 import { createProgress, type Progress } from "./progress";
 import { prepareSnapshotRow, SNAPSHOT_KEY, snapshotRequestOf, snapshotStoreConversationsQuery, snapshotStoreQuery } from "./snapshot-store";
@@ -86,7 +95,9 @@ interface LayoutResult {
 }
 
 function otherTablesOf(file: SqliteFile, read: readonly string[], reason: string) {
-  return [...file.tables.keys()].filter((table) => !read.includes(table)).map((table) => ({ file: file.path, table, rows: file.count(table), reason }));
+  return [...file.tables.keys()]
+    .filter((table) => !read.includes(table))
+    .map((table) => ({ file: file.path, table, rows: file.count(table), reason }));
 }
 
 async function readTimeline(path: string): Promise<TimelineRead & { otherTables: ImportSummary["source"]["otherTables"] }> {
@@ -113,7 +124,11 @@ export async function readNormalizedFile(path: string): Promise<NormalizedSource
 
 function readNormalizedRows(file: SqliteFile, layout: Layout): NormalizedSource {
   const queries = normalizedStoreQueries(layout, file.tables);
-  return readNormalizedStore(layout, { turns: file.rows(queries.turns), blocks: file.rows(queries.blocks), membership: file.rows(queries.membership) });
+  return readNormalizedStore(layout, {
+    turns: file.rows(queries.turns),
+    blocks: file.rows(queries.blocks),
+    membership: file.rows(queries.membership),
+  });
 }
 
 async function importNormalized(path: string, source: NormalizedSource, sink: Sink | null, progress: Progress): Promise<LayoutResult> {
@@ -123,7 +138,8 @@ async function importNormalized(path: string, source: NormalizedSource, sink: Si
   let evidence: ConversationEvidence[] = [];
   const newestSession = new Map<string, string>();
   // Turns in the backfill's order (updated_at_ms, turn_created_at_ms, turn_id): the last one per conversation is its newest.
-  for (const t of [...source.turns].sort((a, b) => a.updated_at_ms - b.updated_at_ms || a.turn_created_at_ms - b.turn_created_at_ms)) newestSession.set(t.conv_id, t.session_id);
+  for (const t of [...source.turns].sort((a, b) => a.updated_at_ms - b.updated_at_ms || a.turn_created_at_ms - b.turn_created_at_ms))
+    newestSession.set(t.conv_id, t.session_id);
 
   if (sink) {
     const { db, target } = sink;
@@ -151,7 +167,9 @@ async function importNormalized(path: string, source: NormalizedSource, sink: Si
     await d1Step(target, "the backfill", () => runBackfill(db));
     progress.end();
     progress.step("legacy snapshots → block paths", null, "snapshots");
-    convertedSnapshots = await d1Step(target, "the conversion to block paths", () => convertAllLegacySnapshots(db, (n) => progress.update(n)));
+    convertedSnapshots = await d1Step(target, "the conversion to block paths", () =>
+      convertAllLegacySnapshots(db, (n) => progress.update(n)),
+    );
     progress.end();
     // What the turns say now that the backfill has read their metadata (and what D1 already had).
     const turnRows = await d1Step(target, "reading the imported turns back", () => readTurnRows(db, source.turns));
@@ -300,13 +318,23 @@ async function importSnapshots(file: SqliteFile, layout: Layout, sink: Sink | nu
       reject(rawKey(row, SNAPSHOT_KEY), error.message);
       continue;
     }
-    const key = { conv_id: snapshot.convId, session_id: snapshot.sessionId, turn_id: snapshot.turnId, phase: snapshot.phase, created_at_ms: snapshot.createdAtMs };
+    const key = {
+      conv_id: snapshot.convId,
+      session_id: snapshot.sessionId,
+      turn_id: snapshot.turnId,
+      phase: snapshot.phase,
+      created_at_ms: snapshot.createdAtMs,
+    };
     const identity = identityKey(snapshot);
     const fingerprint = digest(fingerprintOf(snapshot));
     const seen = identities.get(identity);
     if (seen !== undefined) {
       if (seen === fingerprint) counts.repeated += 1;
-      else reject(key, "another row is the same snapshot (conv_id, session_id, turn_id, phase, created_at_ms) with different content (the first is kept)");
+      else
+        reject(
+          key,
+          "another row is the same snapshot (conv_id, session_id, turn_id, phase, created_at_ms) with different content (the first is kept)",
+        );
       continue;
     }
     identities.set(identity, fingerprint);
@@ -315,7 +343,8 @@ async function importSnapshots(file: SqliteFile, layout: Layout, sink: Sink | nu
     if (perTurn) perTurn.snapshots += 1;
     else snapshotsPerTurn.set(turn, { convId: snapshot.convId, snapshots: 1 });
     const newest = newestSession.get(snapshot.convId);
-    if (!newest || snapshot.createdAtMs >= newest.atMs) newestSession.set(snapshot.convId, { atMs: snapshot.createdAtMs, sessionId: snapshot.sessionId });
+    if (!newest || snapshot.createdAtMs >= newest.atMs)
+      newestSession.set(snapshot.convId, { atMs: snapshot.createdAtMs, sessionId: snapshot.sessionId });
 
     if (!chunk.fits(snapshot)) {
       await save(chunk.items);
@@ -358,7 +387,10 @@ async function importSnapshots(file: SqliteFile, layout: Layout, sink: Sink | nu
     recount: [],
     convertedSnapshots: null,
     notImported,
-    warnings: counts.repeated > 0 ? [{ table, key: {}, reason: `${counts.repeated} row(s) repeat an earlier snapshot exactly and were imported once` }] : [],
+    warnings:
+      counts.repeated > 0
+        ? [{ table, key: {}, reason: `${counts.repeated} row(s) repeat an earlier snapshot exactly and were imported once` }]
+        : [],
   };
 }
 
@@ -386,7 +418,8 @@ function timelineEvidence(
       }
       continue;
     }
-    if (t.created_at_ms > 0 && t.created_at_ms < t.last_activity_ms) evidence.push({ convId: t.conv_id, sessionId, runtimeKey: "", atMs: t.created_at_ms });
+    if (t.created_at_ms > 0 && t.created_at_ms < t.last_activity_ms)
+      evidence.push({ convId: t.conv_id, sessionId, runtimeKey: "", atMs: t.created_at_ms });
     evidence.push({ convId: t.conv_id, sessionId, runtimeKey: t.runtime_key, atMs: t.last_activity_ms });
   }
   return { evidence, notImported };
@@ -426,10 +459,14 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       open = await openDatabase(options.target);
       const db = open.db;
       sink = { db, target: options.target };
-      before = await d1Step(options.target, "reading the conversations", () => conversationTotals(db, [...new Set([...sourceConvIds, ...timelineIds])]));
+      before = await d1Step(options.target, "reading the conversations", () =>
+        conversationTotals(db, [...new Set([...sourceConvIds, ...timelineIds])]),
+      );
     }
 
-    const result = normalized ? await importNormalized(options.turns, normalized, sink, progress) : await importSnapshots(file, layout, sink, progress);
+    const result = normalized
+      ? await importNormalized(options.turns, normalized, sink, progress)
+      : await importSnapshots(file, layout, sink, progress);
 
     const tl = timelineEvidence(timeline?.conversations ?? [], { newestSession: result.newestSession, before });
     const convIds = [...new Set([...result.turnsByConv.keys(), ...timelineIds])].sort();
@@ -439,7 +476,10 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       progress.step("conversation pointers and counts", null, null);
       // The turns' evidence first, the timeline's last: on equal times the timeline (the pointer record) wins.
       await d1Step(target, "merging conversation pointers", () => applyConversationEvidence(db, [...result.evidence, ...tl.evidence]));
-      if (result.recount.length > 0) await d1Step(target, "counting turns and snapshots", () => recountConversations(db, [...new Set([...result.recount, ...timelineIds])]));
+      if (result.recount.length > 0)
+        await d1Step(target, "counting turns and snapshots", () =>
+          recountConversations(db, [...new Set([...result.recount, ...timelineIds])]),
+        );
       progress.end();
       after = await d1Step(target, "reading the conversations back", () => conversationTotals(db, convIds));
     }

@@ -56,7 +56,10 @@ export async function openSqliteFile(path: string, role: string): Promise<Sqlite
     const names = db.exec(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`);
     for (const [name] of names[0]?.values ?? []) {
       const info = db.exec(`SELECT name FROM pragma_table_info(?)`, [String(name)]);
-      tables.set(String(name), (info[0]?.values ?? []).map(([column]) => String(column)));
+      tables.set(
+        String(name),
+        (info[0]?.values ?? []).map(([column]) => String(column)),
+      );
     }
     // Every page read once, before anything is written anywhere: a damaged file is refused whole
     // instead of failing half-way through an import.
@@ -72,7 +75,7 @@ export async function openSqliteFile(path: string, role: string): Promise<Sqlite
     throw fileError(path, error);
   }
   function* each(sql: string): Generator<Row> {
-    let statement;
+    let statement: ReturnType<typeof db.prepare>;
     try {
       statement = db.prepare(sql);
     } catch (error) {

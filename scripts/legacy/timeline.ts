@@ -23,7 +23,14 @@ export function timelineQuery(columns: readonly string[], path: string): string 
   if (absent.length > 0) {
     throw new InputError(`${path}: ${TIMELINE_TABLE} has no ${absent.join(" or ")} column (it has ${columns.join(", ")})`);
   }
-  return selectColumns(TIMELINE_TABLE, columns, ["conv_id", "session_id", "runtime_key", "created_at_ms", "last_activity_ms", "updated_at_ms"]);
+  return selectColumns(TIMELINE_TABLE, columns, [
+    "conv_id",
+    "session_id",
+    "runtime_key",
+    "created_at_ms",
+    "last_activity_ms",
+    "updated_at_ms",
+  ]);
 }
 
 export interface TimelineRead {

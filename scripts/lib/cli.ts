@@ -44,7 +44,9 @@ export class D1Error extends Error {
 // ---- Parsing.
 
 export type OptionsConfig = NonNullable<ParseArgsConfig["options"]>;
-export type OptionValues<O extends OptionsConfig> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>["values"];
+export type OptionValues<O extends OptionsConfig> = ReturnType<
+  typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>
+>["values"];
 
 /** The flags of `argv` against `options`, strictly; a refused command line throws UsageError with parseArgs' first line. */
 function strictValues<O extends OptionsConfig>(argv: string[], options: O): OptionValues<O> {
@@ -101,7 +103,8 @@ function refuse(script: string, message: string): never {
 export function positiveIntegerProblem(name: string, raw: string | undefined, max = Number.MAX_SAFE_INTEGER): string | null {
   if (raw === undefined) return null;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n <= 0 || n > max) return `--${name} must be an integer 1..${max}, got ${JSON.stringify(raw)}`;
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n <= 0 || n > max)
+    return `--${name} must be an integer 1..${max}, got ${JSON.stringify(raw)}`;
   return null;
 }
 
@@ -119,7 +122,10 @@ export const TARGET_OPTIONS = {
 export const TARGET_HELP: Array<[string, string]> = [
   ["--local", "the local D1 that `npm run dev` uses (.wrangler/state); the default"],
   ["--persist-to DIR", "with --local: the local D1 under DIR instead (as `wrangler dev --persist-to DIR`)"],
-  ["--remote", "the remote D1 of the DB binding in wrangler.toml, through wrangler's remote bindings (needs `wrangler login` or CLOUDFLARE_API_TOKEN, and the real database_id)"],
+  [
+    "--remote",
+    "the remote D1 of the DB binding in wrangler.toml, through wrangler's remote bindings (needs `wrangler login` or CLOUDFLARE_API_TOKEN, and the real database_id)",
+  ],
   ["--json", "print the result as one JSON object on stdout (add -s to npm run to keep npm's banner out)"],
   ["-h, --help", "print this help and exit 0 without doing anything"],
 ];
@@ -177,11 +183,15 @@ export async function runCli(json: boolean, body: () => Promise<number>): Promis
     const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
     code = error instanceof InputError ? USAGE_EXIT_CODE : 1;
     const kind =
-      error instanceof UsageError ? "USAGE"
-      : error instanceof InputError ? "INPUT"
-      : error instanceof WranglerError ? "WRANGLER"
-      : error instanceof D1Error ? "D1"
-      : "INTERNAL";
+      error instanceof UsageError
+        ? "USAGE"
+        : error instanceof InputError
+          ? "INPUT"
+          : error instanceof WranglerError
+            ? "WRANGLER"
+            : error instanceof D1Error
+              ? "D1"
+              : "INTERNAL";
     const prefix = error instanceof WranglerError ? "wrangler: " : kind === "INTERNAL" ? "internal error: " : "";
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: kind, message } })}\n`);
     process.stderr.write(`error: ${prefix}${message}\n`);

@@ -31,7 +31,10 @@ function targetArgs(target: D1Target): string[] {
 /** The first line that says what went wrong, from wrangler's output. */
 export function wranglerFailure(stdout: string, stderr: string): string {
   const plain = `${stderr}\n${stdout}`.replace(/\x1b\[[0-9;]*m/g, "");
-  const lines = plain.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = plain
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const marked = lines.find((l) => /\[ERROR\]/.test(l));
   if (marked) return marked.replace(/^.*\[ERROR\]\s*/, "");
   return lines.find((l) => !/^npm warn/i.test(l)) ?? "wrangler failed without a message";

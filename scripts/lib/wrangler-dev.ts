@@ -69,7 +69,19 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const vars = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const child: ChildProcess = spawn(
     WRANGLER,
-    ["dev", ...(options.entry ? [options.entry] : []), "--ip", "127.0.0.1", "--port", String(port), "--persist-to", options.persistTo, "--inspector-port", "0", ...vars],
+    [
+      "dev",
+      ...(options.entry ? [options.entry] : []),
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      options.persistTo,
+      "--inspector-port",
+      "0",
+      ...vars,
+    ],
     { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   // The tail of its output, for error messages (a long run logs one line per request).

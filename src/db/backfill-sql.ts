@@ -33,7 +33,7 @@ export function probedPaths(probe: AttributionProbe): string[] {
     out.push(path);
     if (depth <= MAX_OBJECT_DEPTH) for (const key of probe.objectKeys) walk(path + pathStep(key), depth + 1);
   };
-  for (const key of probe.metadataKeys) walk("$" + pathStep(key), 1);
+  for (const key of probe.metadataKeys) walk(`$${pathStep(key)}`, 1);
   return out;
 }
 
@@ -65,7 +65,7 @@ function yieldExpression(path: string, probe: AttributionProbe, depth: number): 
  * renamed `m` in a one-row subquery to keep the statement well under D1's 100 KB statement limit.
  */
 function extractionExpression(column: string, probe: AttributionProbe): string {
-  const candidates = probe.metadataKeys.map((key) => yieldExpression("$" + pathStep(key), probe, 1));
+  const candidates = probe.metadataKeys.map((key) => yieldExpression(`$${pathStep(key)}`, probe, 1));
   const body = `coalesce(\n  ${[...candidates, "''"].map((c) => indent(c, "  ")).join("\n  ,\n  ")}\n)`;
   return `(SELECT ${body}\nFROM (SELECT ${column} AS m))`;
 }

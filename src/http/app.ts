@@ -28,7 +28,9 @@ export function createRouter() {
 }
 
 const STATUS_CODES: Partial<Record<number, ErrorCode>> = Object.fromEntries(
-  Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]).reverse(),
+  Object.entries(ERROR_STATUS)
+    .map(([code, status]) => [status, code as ErrorCode])
+    .reverse(),
 );
 
 /** A route pattern ("/api/debug/turn/:conv_id/...") as a regular expression over request paths. */
@@ -72,15 +74,32 @@ export function createApp() {
     }
     if (isTransientD1Error(err)) {
       console.warn(
-        JSON.stringify({ level: "warn", event: "d1_unavailable", request_id: c.get("requestId"), method: c.req.method, path: c.req.path, error: String((err as Error)?.message ?? err).slice(0, 300) }),
+        JSON.stringify({
+          level: "warn",
+          event: "d1_unavailable",
+          request_id: c.get("requestId"),
+          method: c.req.method,
+          path: c.req.path,
+          error: String((err as Error)?.message ?? err).slice(0, 300),
+        }),
       );
-      return errorResponse("UNAVAILABLE", `the database is briefly unavailable; retry in ${TRANSIENT_RETRY_AFTER_SECONDS} s (request id ${c.get("requestId")})`, {
-        "Retry-After": String(TRANSIENT_RETRY_AFTER_SECONDS),
-      });
+      return errorResponse(
+        "UNAVAILABLE",
+        `the database is briefly unavailable; retry in ${TRANSIENT_RETRY_AFTER_SECONDS} s (request id ${c.get("requestId")})`,
+        {
+          "Retry-After": String(TRANSIENT_RETRY_AFTER_SECONDS),
+        },
+      );
     }
     // Internals stay in the log; the client gets the request id to quote.
     console.error(
-      JSON.stringify({ level: "error", request_id: c.get("requestId"), method: c.req.method, path: c.req.path, error: String(err?.stack ?? err) }),
+      JSON.stringify({
+        level: "error",
+        request_id: c.get("requestId"),
+        method: c.req.method,
+        path: c.req.path,
+        error: String(err?.stack ?? err),
+      }),
     );
     return errorResponse("INTERNAL", `internal error (request id ${c.get("requestId")})`);
   });
@@ -88,11 +107,7 @@ export function createApp() {
   app.notFound((c) => {
     // A known path with another method is 405 with Allow; anything else is 404.
     const allowed = [
-      ...new Set(
-        app.routes
-          .filter((r) => r.method !== "ALL" && patternRegExp(r.path).test(c.req.path))
-          .map((r) => r.method),
-      ),
+      ...new Set(app.routes.filter((r) => r.method !== "ALL" && patternRegExp(r.path).test(c.req.path)).map((r) => r.method)),
     ];
     if (allowed.length > 0) {
       return errorResponse("METHOD_NOT_ALLOWED", `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(", ")}`, {

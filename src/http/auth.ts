@@ -82,7 +82,9 @@ async function principalOf(c: Context<AppEnv>, ingestToken: string): Promise<Pri
   if (looksLikeConversationToken(token)) return { kind: "conversation", grant: await verifyGrant(c.env, token) };
   if (!(await timingSafeEqual(token, ingestToken))) throw unauthorized();
   if (c.req.header("origin") !== undefined) {
-    throw forbidden("the ingest token is a server credential and is refused from browsers (a request with an Origin header); give the page a conversation token from POST /api/tokens");
+    throw forbidden(
+      "the ingest token is a server credential and is refused from browsers (a request with an Origin header); give the page a conversation token from POST /api/tokens",
+    );
   }
   return { kind: "ingest" };
 }
@@ -104,7 +106,8 @@ export const authenticateWriter: MiddlewareHandler<AppEnv> = async (c, next) => 
 /** Server-only routes (minting tokens): the ingest token, never a conversation token. */
 export const requireIngestToken: MiddlewareHandler<AppEnv> = async (c, next) => {
   const principal = await principalOf(c, ingestToken(c));
-  if (principal.kind !== "ingest") throw forbidden("a conversation token cannot do this; it grants writes to its own conversation and its latest-turn read only");
+  if (principal.kind !== "ingest")
+    throw forbidden("a conversation token cannot do this; it grants writes to its own conversation and its latest-turn read only");
   c.set("principal", principal);
   await enforceRateLimits(c, principal);
   await next();
@@ -140,7 +143,9 @@ function fixedTokenGuard(name: "DEBUG_TOKEN" | "ADMIN_TOKEN"): MiddlewareHandler
     if (await timingSafeEqual(token, expected)) return next();
     if (looksLikeConversationToken(token)) {
       await verifyGrant(c.env, token);
-      throw forbidden(`a conversation token cannot use ${c.req.path}; it grants writes to its own conversation and its latest-turn read only`);
+      throw forbidden(
+        `a conversation token cannot use ${c.req.path}; it grants writes to its own conversation and its latest-turn read only`,
+      );
     }
     throw unauthorized();
   };
@@ -160,7 +165,10 @@ export function grantOf(c: Context<AppEnv>): ConversationGrant | null {
  * named by the request. Values that are not strings are left to validation (400); a string naming
  * another conversation or session is 403.
  */
-export function assertWithinGrant(grant: ConversationGrant | null, targets: ReadonlyArray<{ convId: unknown; sessionId?: unknown; where: string }>): void {
+export function assertWithinGrant(
+  grant: ConversationGrant | null,
+  targets: ReadonlyArray<{ convId: unknown; sessionId?: unknown; where: string }>,
+): void {
   if (grant === null) return;
   for (const { convId, sessionId, where } of targets) {
     if (typeof convId === "string" && convId !== grant.convId) {

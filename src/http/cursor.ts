@@ -33,7 +33,8 @@ export async function decodeCursor<T>(
   cursor: string,
   isPosition: (value: unknown) => value is T,
 ): Promise<T> {
-  const invalid = () => new ApiError("INVALID_CURSOR", "cursor is not one this endpoint returned for these filters; use next_cursor as given");
+  const invalid = () =>
+    new ApiError("INVALID_CURSOR", "cursor is not one this endpoint returned for these filters; use next_cursor as given");
   const [encoded, mac, extra] = cursor.split(".");
   if (!encoded || !mac || extra !== undefined || cursor.length > 512) throw invalid();
   let body: string;

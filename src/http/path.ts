@@ -26,7 +26,10 @@ export const requireDecodableUrl: MiddlewareHandler<AppEnv> = async (c, next) =>
 function assertDecodable(url: URL): void {
   const segment = url.pathname.split("/").findIndex((part) => !decodable(part));
   if (segment !== -1) {
-    throw new ApiError("INVALID_PARAMETER", `path segment ${segment} is not valid percent-encoded UTF-8; encode each id with encodeURIComponent`);
+    throw new ApiError(
+      "INVALID_PARAMETER",
+      `path segment ${segment} is not valid percent-encoded UTF-8; encode each id with encodeURIComponent`,
+    );
   }
   const parameter = url.search
     .slice(1)
@@ -34,12 +37,16 @@ function assertDecodable(url: URL): void {
     .flatMap((pair) => pair.split("="))
     .find((part) => !decodable(part.replace(/\+/g, " ")));
   if (parameter !== undefined) {
-    throw new ApiError("INVALID_PARAMETER", "a query parameter is not valid percent-encoded UTF-8; encode each value with encodeURIComponent");
+    throw new ApiError(
+      "INVALID_PARAMETER",
+      "a query parameter is not valid percent-encoded UTF-8; encode each value with encodeURIComponent",
+    );
   }
   // A parameter given twice has no one meaning (the first? the last? both?): say so.
   const seen = new Map<string, number>();
   for (const name of url.searchParams.keys()) seen.set(name, (seen.get(name) ?? 0) + 1);
   for (const [name, times] of seen) {
-    if (times > 1) throw new ApiError("INVALID_PARAMETER", `query parameter ${JSON.stringify(name)} is given ${times} times; give each parameter once`);
+    if (times > 1)
+      throw new ApiError("INVALID_PARAMETER", `query parameter ${JSON.stringify(name)} is given ${times} times; give each parameter once`);
   }
 }

@@ -39,7 +39,8 @@ export async function enforceRateLimits(c: Context<AppEnv>, principal: Principal
     if (!binding) throw new ApiError("NOT_CONFIGURED", `the rate limiting binding ${budget} is missing (see wrangler.toml)`);
     const { success } = await binding.limit({ key });
     if (!success) {
-      const who = budget === "RATE_LIMIT_ADDRESS" ? "this client address" : budget === "RATE_LIMIT_SERVER" ? "the ingest token" : "this conversation";
+      const who =
+        budget === "RATE_LIMIT_ADDRESS" ? "this client address" : budget === "RATE_LIMIT_SERVER" ? "the ingest token" : "this conversation";
       throw new ApiError("RATE_LIMITED", `too many requests for ${who}; retry after ${RATE_LIMIT_PERIOD_SECONDS} s`, {
         "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS),
       });

@@ -16,7 +16,7 @@ export function describeIssue(issue: z.core.$ZodIssue, prefix = ""): { path: str
   const path = issuePath(prefix, issue.path);
   if (issue.code === "unrecognized_keys") {
     const keys = issue.keys.map((k) => JSON.stringify(k)).join(", ");
-    return { path, message: `${path ? path + " has " : ""}unknown field(s) ${keys}` };
+    return { path, message: `${path ? `${path} has ` : ""}unknown field(s) ${keys}` };
   }
   return { path, message: `${path || "body"}: ${issue.message}` };
 }

@@ -18,8 +18,10 @@ export interface WriteLogDetails {
 }
 
 const idsOf = (value: unknown, key: string): string[] => {
-  const items = Array.isArray((value as { items?: unknown })?.items) ? ((value as { items: unknown[] }).items) : [value];
-  return [...new Set(items.map((item) => (item as Record<string, unknown> | null)?.[key]).filter((v): v is string => typeof v === "string"))];
+  const items = Array.isArray((value as { items?: unknown })?.items) ? (value as { items: unknown[] }).items : [value];
+  return [
+    ...new Set(items.map((item) => (item as Record<string, unknown> | null)?.[key]).filter((v): v is string => typeof v === "string")),
+  ];
 };
 
 export const logWriteRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -29,7 +31,13 @@ export const logWriteRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
   const status = c.res.status;
   let code: string | null = null;
   if (status >= 400 && c.res.headers.get("content-type")?.includes("application/json")) {
-    code = ((await c.res.clone().json().catch(() => null)) as { error?: { code?: string } } | null)?.error?.code ?? null;
+    code =
+      (
+        (await c.res
+          .clone()
+          .json()
+          .catch(() => null)) as { error?: { code?: string } } | null
+      )?.error?.code ?? null;
   }
   const details = c.get("writeLog") as WriteLogDetails | undefined;
   const body = c.get("jsonBody");
@@ -39,7 +47,11 @@ export const logWriteRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
     : pathConv !== undefined
       ? [pathConv]
       : idsOf(body, "conv_id");
-  const items = Array.isArray((body as { items?: unknown })?.items) ? (body as { items: unknown[] }).items.length : body === undefined ? 0 : 1;
+  const items = Array.isArray((body as { items?: unknown })?.items)
+    ? (body as { items: unknown[] }).items.length
+    : body === undefined
+      ? 0
+      : 1;
   console.log(
     JSON.stringify({
       level: status >= 500 ? "error" : "info",

@@ -16,11 +16,15 @@ const healthRoute = createRoute({
   responses: {
     200: {
       description: "Healthy",
-      content: { "application/json": { schema: z.object({
+      content: {
+        "application/json": {
+          schema: z.object({
             ok: z.literal(true),
             schema: z.string().openapi({ description: "The last migration applied to D1" }),
             expected_schema: z.string().openapi({ description: "The newest migration this Worker was built with" }),
-          }) } },
+          }),
+        },
+      },
     },
     ...errorResponses(503),
   },
@@ -29,7 +33,8 @@ const healthRoute = createRoute({
 const router = createRouter().openapi(healthRoute, async (c) => {
   try {
     const schema = await lastAppliedMigration(c.env.DB);
-    if (!schema) return errorResponse("NOT_CONFIGURED", "D1 is reachable but no migration has been applied; run npm run db:migrate") as never;
+    if (!schema)
+      return errorResponse("NOT_CONFIGURED", "D1 is reachable but no migration has been applied; run npm run db:migrate") as never;
     if (migrationNumber(schema) < migrationNumber(EXPECTED_MIGRATION)) {
       return errorResponse(
         "NOT_CONFIGURED",

@@ -19,11 +19,7 @@ export function identifier(name: string, max = MAX_ID_LENGTH) {
 /** A positive integer of milliseconds since the epoch that JSON and D1 both hold exactly. */
 export function epochMs(name: string) {
   const message = `${name} must be a positive safe integer (milliseconds since the epoch)`;
-  return z
-    .number({ error: message })
-    .int(message)
-    .positive(message)
-    .max(Number.MAX_SAFE_INTEGER, message);
+  return z.number({ error: message }).int(message).positive(message).max(Number.MAX_SAFE_INTEGER, message);
 }
 
 /** An optional query filter: '' means "not given" (debug envelopes echo '' for an absent one). */

@@ -85,7 +85,6 @@ export async function getConversationWithHistory(
   return { conversation, runtimeHistory: segmentRuntimeHistory(turnRows) };
 }
 
-
 const SELECT_CONVERSATION = `SELECT * FROM conversations WHERE conv_id = ?1`;
 
 const SELECT_DELETION = `SELECT count(*) AS deleting FROM conversation_deletions WHERE conv_id = ?1`;
@@ -121,7 +120,10 @@ export async function switchRuntime(
     db.prepare(SELECT_DELETION).bind(event.convId),
   ]);
   if ((deletionResult!.results[0]?.deleting ?? 0) > 0) {
-    throw new StoreError("CONVERSATION_DELETING", `conversation ${JSON.stringify(event.convId)} is being deleted; switch it again once its deletion has finished`);
+    throw new StoreError(
+      "CONVERSATION_DELETING",
+      `conversation ${JSON.stringify(event.convId)} is being deleted; switch it again once its deletion has finished`,
+    );
   }
   const row = readResult!.results[0];
   if (!row) {

@@ -82,7 +82,11 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
     const list = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
     if (chunk.length > 0 && refs + list.length > CONVERSION_CHUNK_REFS) break;
     refs += list.length;
-    chunk.push({ id: row.id, convId: row.conv_id, nodes: await pathNodes(list.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))) });
+    chunk.push({
+      id: row.id,
+      convId: row.conv_id,
+      nodes: await pathNodes(list.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" }))),
+    });
   }
   if (chunk.length === 0) return { converted: 0, remaining: false, rowsRead: read, rowsWritten: 0 };
 
@@ -90,7 +94,9 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
   for (let attempt = 0; attempt < 3; attempt++) {
     const wanted = new Map<string, [string, string]>();
     for (const s of chunk) for (const n of s.nodes) wanted.set(`${s.convId}\u0000${n.chain}`, [s.convId, n.chain]);
-    const found = await db.batch<{ conv_id: string; chain: string }>(jsonParameterChunks([...wanted.values()]).map((c) => db.prepare(FIND_NODES).bind(c)));
+    const found = await db.batch<{ conv_id: string; chain: string }>(
+      jsonParameterChunks([...wanted.values()]).map((c) => db.prepare(FIND_NODES).bind(c)),
+    );
     read += rowsRead(found);
     const existing = new Set(found.flatMap((r) => r.results.map((row) => `${row.conv_id}\u0000${row.chain}`)));
     const added = new Map<string, unknown[]>();

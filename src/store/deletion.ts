@@ -123,7 +123,10 @@ export async function continueDeletion(db: D1Handle, convId: string, maxBatches:
 
 /** Conversations whose deletion started and did not finish (oldest first). */
 export async function pendingDeletions(db: D1Handle, limit: number): Promise<string[]> {
-  const { results } = await db.prepare("SELECT conv_id FROM conversation_deletions ORDER BY requested_at_ms, conv_id LIMIT ?1").bind(limit).all<{ conv_id: string }>();
+  const { results } = await db
+    .prepare("SELECT conv_id FROM conversation_deletions ORDER BY requested_at_ms, conv_id LIMIT ?1")
+    .bind(limit)
+    .all<{ conv_id: string }>();
   return results.map((r) => r.conv_id);
 }
 

@@ -156,7 +156,10 @@ ORDER BY conv_id, updated_at_ms, turn_created_at_ms, turn_id`;
  * per conversation oldest first by the backfill's order (updated_at_ms, turn_created_at_ms, turn_id),
  * so turnEvidence of them gives ties to the turn the backfill calls newest.
  */
-export async function readTurnRows(db: D1Handle, keys: ReadonlyArray<{ conv_id: string; session_id: string; turn_id: string }>): Promise<LegacyTurnRow[]> {
+export async function readTurnRows(
+  db: D1Handle,
+  keys: ReadonlyArray<{ conv_id: string; session_id: string; turn_id: string }>,
+): Promise<LegacyTurnRow[]> {
   const out: LegacyTurnRow[] = [];
   const chunks = jsonParameterChunks(keys.map((k) => [k.conv_id, k.session_id, k.turn_id]));
   for (let i = 0; i < chunks.length; i += 8) {
@@ -165,7 +168,11 @@ export async function readTurnRows(db: D1Handle, keys: ReadonlyArray<{ conv_id: 
   }
   // Chunks are ordered inside, not across: one order for the whole list.
   return out.sort(
-    (a, b) => compareUtf8(a.conv_id, b.conv_id) || a.updated_at_ms - b.updated_at_ms || a.turn_created_at_ms - b.turn_created_at_ms || compareUtf8(a.turn_id, b.turn_id),
+    (a, b) =>
+      compareUtf8(a.conv_id, b.conv_id) ||
+      a.updated_at_ms - b.updated_at_ms ||
+      a.turn_created_at_ms - b.turn_created_at_ms ||
+      compareUtf8(a.turn_id, b.turn_id),
   );
 }
 
@@ -205,7 +212,9 @@ export async function conversationTotals(db: D1Handle, convIds: readonly string[
   // Few ids per statement: each id costs the rows of its conversation.
   const chunks = jsonParameterChunks(convIds, 64_000);
   for (let i = 0; i < chunks.length; i += 8) {
-    const results = await db.batch<ConversationTotalsRow>(chunks.slice(i, i + 8).map((chunk) => db.prepare(SELECT_CONVERSATION_TOTALS).bind(chunk)));
+    const results = await db.batch<ConversationTotalsRow>(
+      chunks.slice(i, i + 8).map((chunk) => db.prepare(SELECT_CONVERSATION_TOTALS).bind(chunk)),
+    );
     for (const r of results.flatMap((result) => result.results)) {
       out.set(r.conv_id, {
         convId: r.conv_id,

@@ -229,7 +229,12 @@ type NodeRow = BlockRow & { chain: string; parentChain: string };
  * built once per node (or legacy block) and shared by every snapshot of the page that has it, so
  * their JSON is parsed — and their YAML written (turn.ts turnToYaml) — once per page.
  */
-function blocksOf(row: PageRow, nodes: ReadonlyMap<string, NodeRow>, legacy: ReadonlyMap<string, BlockRow>, built: Map<object, Block>): Block[] {
+function blocksOf(
+  row: PageRow,
+  nodes: ReadonlyMap<string, NodeRow>,
+  legacy: ReadonlyMap<string, BlockRow>,
+  built: Map<object, Block>,
+): Block[] {
   if (row.tip_chain === null) {
     const refs = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
     return refs.map(([blockId, contentHash]) => {
@@ -242,7 +247,8 @@ function blocksOf(row: PageRow, nodes: ReadonlyMap<string, NodeRow>, legacy: Rea
     });
   }
   const path = walkPath(row.tip_chain, nodes);
-  if (path === null) throw new Error(`snapshot ${row.id} of conversation ${JSON.stringify(row.conv_id)} names a block path that is not stored`);
+  if (path === null)
+    throw new Error(`snapshot ${row.id} of conversation ${JSON.stringify(row.conv_id)} names a block path that is not stored`);
   return path.map((node) => {
     let block = built.get(node);
     if (!block) built.set(node, (block = blockOf(node.block_id, node.content_hash, node, extraOf(node.extra_json))));
@@ -310,7 +316,8 @@ function recordOf(row: PageRow, turn: Turn): SnapshotRecord {
 }
 
 /** True when the block budget ended a payload page before its limit (so there is a next page). */
-const cutByBudget = (rows: readonly PageRow[], limit: number) => rows.length > 0 && rows.length < (rows[0]!.page_rows ?? 0) && rows.length <= limit;
+const cutByBudget = (rows: readonly PageRow[], limit: number) =>
+  rows.length > 0 && rows.length < (rows[0]!.page_rows ?? 0) && rows.length <= limit;
 
 /** A page of snapshots matching the filter, with their turns (unless withBlocks is false). */
 export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promise<SnapshotPage> {
@@ -320,7 +327,10 @@ export async function listSnapshots(db: D1Handle, filter: SnapshotFilter): Promi
   const last = pageRows[pageRows.length - 1];
   return {
     records: pageRows.map((row) => recordOf(row, turnOf(row))),
-    next: (rows.length > filter.limit || (withBlocks && cutByBudget(rows, filter.limit))) && last ? { createdAtMs: last.created_at_ms, convId: last.conv_id, id: last.id } : null,
+    next:
+      (rows.length > filter.limit || (withBlocks && cutByBudget(rows, filter.limit))) && last
+        ? { createdAtMs: last.created_at_ms, convId: last.conv_id, id: last.id }
+        : null,
     rowsRead,
   };
 }

@@ -18,7 +18,15 @@
  *    fails that write as a whole; it is then planned again.
  */
 import type { PathNode } from "../turn/block-path";
-import { identityKey, projectSnapshot, snapshotFingerprint, type BlockPrefix, type LegacyBlockRef, type PreparedSnapshot, type SnapshotIdentity } from "../turn/snapshot";
+import {
+  identityKey,
+  projectSnapshot,
+  snapshotFingerprint,
+  type BlockPrefix,
+  type LegacyBlockRef,
+  type PreparedSnapshot,
+  type SnapshotIdentity,
+} from "../turn/snapshot";
 import { pathNodes } from "../turn/block-path";
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../turn/limits";
 import { storedObject } from "../turn/turn";
@@ -251,7 +259,12 @@ interface WritePlan {
  * The read half: replays and conflicts, the nodes the conversations have, prefixes and references
  * resolved. Throws StoreError (409 conflict, 422 unknown reference) before anything is written.
  */
-async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], fingerprints: readonly string[], outcomes: SaveOutcome[]): Promise<WritePlan> {
+async function plan(
+  db: D1Handle,
+  snapshots: readonly PreparedSnapshot[],
+  fingerprints: readonly string[],
+  outcomes: SaveOutcome[],
+): Promise<WritePlan> {
   const wanted = new Map<string, [string, string]>();
   for (const s of snapshots) {
     if (s.prefix) wanted.set(nodeKey(s.convId, s.prefix.chain), [s.convId, s.prefix.chain]);
@@ -271,12 +284,18 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
     for (const row of result.results) {
       if ("deleting" in row) {
         const s = snapshots.find((x) => x.convId === row.deleting)!;
-        throw new StoreError("CONVERSATION_DELETING", `${where(s)}conversation ${JSON.stringify(s.convId)} is being deleted; write to it again once its deletion has finished`);
+        throw new StoreError(
+          "CONVERSATION_DELETING",
+          `${where(s)}conversation ${JSON.stringify(s.convId)} is being deleted; write to it again once its deletion has finished`,
+        );
       }
       if ("chain" in row) existingDepth.set(nodeKey(row.conv_id as string, row.chain as string), row.depth as number);
       else {
         const r = row as unknown as StoredSnapshotRow;
-        stored.set(identityKey({ convId: r.conv_id, sessionId: r.session_id, turnId: r.turn_id, phase: r.phase, createdAtMs: r.created_at_ms }), await storedFingerprint(r));
+        stored.set(
+          identityKey({ convId: r.conv_id, sessionId: r.session_id, turnId: r.turn_id, phase: r.phase, createdAtMs: r.created_at_ms }),
+          await storedFingerprint(r),
+        );
       }
     }
   }
@@ -286,7 +305,8 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   snapshots.forEach((s, i) => {
     const existing = stored.get(identityKey(s));
     if (existing === undefined) return fresh.push(s);
-    if (existing !== fingerprints[i]) throw new StoreError("SNAPSHOT_CONFLICT", `${where(s)}a different snapshot is already stored under ${describe(s)}`);
+    if (existing !== fingerprints[i])
+      throw new StoreError("SNAPSHOT_CONFLICT", `${where(s)}a different snapshot is already stored under ${describe(s)}`);
     outcomes[i] = "unchanged";
   });
 
@@ -315,7 +335,14 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
         const refKey = `${s.convId}\u0000${blockKey(block.id, block.contentHash)}`;
         const known = referenced.get(refKey);
         if (known) known.references += 1;
-        else referenced.set(refKey, { convId: s.convId, blockId: block.id, contentHash: block.contentHash, references: 1, at: `${where(s)}turn.blocks[${i}]` });
+        else
+          referenced.set(refKey, {
+            convId: s.convId,
+            blockId: block.id,
+            contentHash: block.contentHash,
+            references: 1,
+            at: `${where(s)}turn.blocks[${i}]`,
+          });
       } else {
         const known = contents.get(blockKey(block.id, block.contentHash));
         if (known) known.references += 1;
@@ -331,10 +358,13 @@ async function plan(db: D1Handle, snapshots: readonly PreparedSnapshot[], finger
   if (toCheck.length > 0) {
     const found = new Set<string>();
     const results = await db.batch<{ conv_id: string; block_id: string; content_hash: string }>(
-      jsonParameterChunks(toCheck.map(([, r]) => [r.convId, r.blockId, r.contentHash])).map((chunk) => db.prepare(FIND_CONVERSATION_BLOCKS).bind(chunk)),
+      jsonParameterChunks(toCheck.map(([, r]) => [r.convId, r.blockId, r.contentHash])).map((chunk) =>
+        db.prepare(FIND_CONVERSATION_BLOCKS).bind(chunk),
+      ),
     );
     read += rowsRead(results);
-    for (const result of results) for (const row of result.results) found.add(`${row.conv_id}\u0000${blockKey(row.block_id, row.content_hash)}`);
+    for (const result of results)
+      for (const row of result.results) found.add(`${row.conv_id}\u0000${blockKey(row.block_id, row.content_hash)}`);
     const unknown = toCheck.find(([key]) => !found.has(key));
     if (unknown) {
       throw new StoreError(
@@ -415,15 +445,24 @@ function eventRowsOf(snapshots: readonly PreparedSnapshot[]) {
   });
 }
 
-const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) => jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
+const statementsFor = (db: D1Handle, sql: string, rows: readonly unknown[]) =>
+  jsonParameterChunks(rows).map((chunk) => db.prepare(sql).bind(chunk));
 
 function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
   return [
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(p.snapshots)),
-    ...statementsFor(db, UPSERT_BLOCKS, p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references }))),
+    ...statementsFor(
+      db,
+      UPSERT_BLOCKS,
+      p.contents.map(({ block, firstSeenAtMs, references }) => ({ ...blockRowOf(block, firstSeenAtMs), references })),
+    ),
     ...statementsFor(db, COUNT_REFERENCES, p.references),
     ...statementsFor(db, INSERT_NODES, p.nodes.map(nodeRowOf)),
-    ...statementsFor(db, INSERT_SNAPSHOTS, snapshotRowsOf(p.snapshots, (s) => s.prefix)),
+    ...statementsFor(
+      db,
+      INSERT_SNAPSHOTS,
+      snapshotRowsOf(p.snapshots, (s) => s.prefix),
+    ),
   ];
 }
 
@@ -438,7 +477,10 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
  * A snapshot posted in full whose history reaches a tip this isolate stored (known-paths.ts) is sent
  * as a delta from that tip: only its later nodes and their blocks, the tip checked as a prefix.
  */
-async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<{ rowsWritten: number; rowsRead: number; nodesAdded: number } | null> {
+async function writeAtOnce(
+  db: D1Handle,
+  snapshots: readonly PreparedSnapshot[],
+): Promise<{ rowsWritten: number; rowsRead: number; nodesAdded: number } | null> {
   if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
   const nodes = new Map<string, PathNode & { convId: string }>();
   const contents = new Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>();
@@ -479,10 +521,18 @@ async function writeAtOnce(db: D1Handle, snapshots: readonly PreparedSnapshot[])
   const firstNodeStatement = statements.length;
   statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
   const nodeStatements = statements.length - firstNodeStatement;
-  statements.push(...statementsFor(db, INSERT_SNAPSHOTS, snapshotRowsOf(snapshots, (_, i) => prefixes[i]!)));
+  statements.push(
+    ...statementsFor(
+      db,
+      INSERT_SNAPSHOTS,
+      snapshotRowsOf(snapshots, (_, i) => prefixes[i]!),
+    ),
+  );
   try {
     const results = await db.batch(statements);
-    const nodesAdded = results.slice(firstNodeStatement, firstNodeStatement + nodeStatements).reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
+    const nodesAdded = results
+      .slice(firstNodeStatement, firstNodeStatement + nodeStatements)
+      .reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
     rememberTips(snapshots);
     return { rowsWritten: rowsWritten(results), rowsRead: rowsRead(results), nodesAdded };
   } catch (error) {
@@ -530,14 +580,20 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
       firstIndex.set(key, i);
       pending.push(i);
     } else if (fingerprint(first) !== fingerprint(i)) {
-      throw new StoreError("SNAPSHOT_CONFLICT", `items[${i}] repeats the identity of items[${first}] with different content: ${describe(s)}`);
+      throw new StoreError(
+        "SNAPSHOT_CONFLICT",
+        `items[${i}] repeats the identity of items[${first}] with different content: ${describe(s)}`,
+      );
     } else {
       outcomes[i] = "unchanged";
     }
   });
 
   // Most requests: new snapshots whose blocks are all in the request, written in one round trip.
-  const atOnce = await writeAtOnce(db, pending.map((i) => snapshots[i]!));
+  const atOnce = await writeAtOnce(
+    db,
+    pending.map((i) => snapshots[i]!),
+  );
   if (atOnce) return { outcomes, ...atOnce };
 
   let read = 0;

@@ -58,8 +58,10 @@ export function parseSigningKeys(value: string | undefined): SigningKey[] {
     const at = entry.indexOf(":");
     const id = entry.slice(0, at).trim();
     const secret = entry.slice(at + 1).trim();
-    if (at <= 0 || !KEY_ID.test(id)) throw new SigningKeyError("TOKEN_SIGNING_KEY entries must be <key id>:<secret>, key ids of 1–32 letters, digits, _ or -");
-    if (secret.length < MIN_SECRET_LENGTH) throw new SigningKeyError(`TOKEN_SIGNING_KEY secrets must be at least ${MIN_SECRET_LENGTH} characters (key ${id})`);
+    if (at <= 0 || !KEY_ID.test(id))
+      throw new SigningKeyError("TOKEN_SIGNING_KEY entries must be <key id>:<secret>, key ids of 1–32 letters, digits, _ or -");
+    if (secret.length < MIN_SECRET_LENGTH)
+      throw new SigningKeyError(`TOKEN_SIGNING_KEY secrets must be at least ${MIN_SECRET_LENGTH} characters (key ${id})`);
     return { id, secret };
   });
   if (new Set(keys.map((k) => k.id)).size !== keys.length) throw new SigningKeyError("TOKEN_SIGNING_KEY lists a key id twice");
@@ -100,11 +102,15 @@ export interface MintOptions {
 }
 
 /** Mints a token with the first key of `keys` (parseSigningKeys of TOKEN_SIGNING_KEY). */
-export async function mintConversationToken(keys: readonly SigningKey[], options: MintOptions): Promise<{ token: string; expiresAtMs: number }> {
+export async function mintConversationToken(
+  keys: readonly SigningKey[],
+  options: MintOptions,
+): Promise<{ token: string; expiresAtMs: number }> {
   const key = keys[0];
   if (!key) throw new SigningKeyError("no signing key");
   const ttl = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) throw new RangeError(`ttlSeconds must be an integer 1..${MAX_TTL_SECONDS}`);
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS)
+    throw new RangeError(`ttlSeconds must be an integer 1..${MAX_TTL_SECONDS}`);
   const issuedAtMs = options.nowMs ?? Date.now();
   const expiresAtMs = issuedAtMs + ttl * 1000;
   const claims: Record<string, unknown> = { c: options.convId, exp: expiresAtMs, iat: issuedAtMs };
@@ -137,7 +143,12 @@ export async function verifyConversationToken(keys: readonly SigningKey[], token
   } catch {
     throw new TokenError("malformed signature");
   }
-  const valid = await crypto.subtle.verify("HMAC", await hmacKey(key.secret), signatureBytes, utf8.encode(`${TOKEN_PREFIX}.${keyId}.${payload}`));
+  const valid = await crypto.subtle.verify(
+    "HMAC",
+    await hmacKey(key.secret),
+    signatureBytes,
+    utf8.encode(`${TOKEN_PREFIX}.${keyId}.${payload}`),
+  );
   if (!valid) throw new TokenError("bad signature");
   let claims: { c?: unknown; s?: unknown; exp?: unknown; iat?: unknown };
   try {
@@ -145,7 +156,12 @@ export async function verifyConversationToken(keys: readonly SigningKey[], token
   } catch {
     throw new TokenError("malformed payload");
   }
-  if (typeof claims.c !== "string" || !Number.isSafeInteger(claims.exp) || !Number.isSafeInteger(claims.iat) || (claims.s !== undefined && typeof claims.s !== "string")) {
+  if (
+    typeof claims.c !== "string" ||
+    !Number.isSafeInteger(claims.exp) ||
+    !Number.isSafeInteger(claims.iat) ||
+    (claims.s !== undefined && typeof claims.s !== "string")
+  ) {
     throw new TokenError("malformed payload");
   }
   if ((claims.exp as number) <= nowMs) throw new TokenError("the token has expired; mint a new one");

@@ -110,7 +110,9 @@ export async function storedBlockProblem(row: StoredBlockRow): Promise<string | 
   const notes = [
     row.kind !== row.kind.trim().toLowerCase() ? "kind is not lower-case and trimmed" : "",
     row.role !== row.role.trim() ? "role has surrounding whitespace" : "",
-    canonicalJson(payload) !== row.payload_json || canonicalJson(metadata) !== row.block_metadata_json ? "content not stored in canonical form" : "",
+    canonicalJson(payload) !== row.payload_json || canonicalJson(metadata) !== row.block_metadata_json
+      ? "content not stored in canonical form"
+      : "",
   ].filter(Boolean);
   return `content_hash is not the canonical hash of the stored content (expected ${expected})${notes.length ? `: ${notes.join("; ")}` : ""}`;
 }

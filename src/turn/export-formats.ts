@@ -102,7 +102,11 @@ export function exportWriter(format: ExportFormat, options: ExportOptions): Expo
     case "yaml":
       // conv_id, exported_at_ms, then the snapshots sequence written item by item.
       return {
-        begin: () => writeYaml([["conv_id", options.convId], ["exported_at_ms", options.exportedAtMs]]),
+        begin: () =>
+          writeYaml([
+            ["conv_id", options.convId],
+            ["exported_at_ms", options.exportedAtMs],
+          ]),
         page: (snapshots) => {
           if (snapshots.length === 0) return "";
           const first = count(snapshots);

@@ -37,6 +37,7 @@ export function lookalikeProblem(name: string, value: string): string | null {
     const code = format[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
     return `${name} must not contain invisible format characters (found U+${code} at index ${format.index})`;
   }
-  if (value.normalize("NFC") !== value) return `${name} must be in Unicode normalization form NFC (compose it with String.prototype.normalize("NFC"))`;
+  if (value.normalize("NFC") !== value)
+    return `${name} must be in Unicode normalization form NFC (compose it with String.prototype.normalize("NFC"))`;
   return null;
 }

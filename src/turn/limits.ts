@@ -36,7 +36,10 @@ export function utf8BytesOver(texts: ReadonlyArray<string>, max: number): number
 }
 
 export function assertYamlBudget(payloads: ReadonlyArray<string | undefined>): void {
-  const exact = utf8BytesOver(payloads.filter((p): p is string => p !== undefined), MAX_YAML_BYTES_PER_REQUEST);
+  const exact = utf8BytesOver(
+    payloads.filter((p): p is string => p !== undefined),
+    MAX_YAML_BYTES_PER_REQUEST,
+  );
   if (exact !== null) {
     throw new TurnFormatError(
       "PAYLOAD_TOO_LARGE",
@@ -59,7 +62,10 @@ export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): voi
   snapshots.forEach((s, i) => {
     listed += s.blocks.length;
     if (listed > MAX_BLOCKS_PER_REQUEST) {
-      throw new TurnFormatError("TOO_MANY_BLOCKS", `the request lists more than ${MAX_BLOCKS_PER_REQUEST} blocks (at items[${i}]); split it into smaller requests`);
+      throw new TurnFormatError(
+        "TOO_MANY_BLOCKS",
+        `the request lists more than ${MAX_BLOCKS_PER_REQUEST} blocks (at items[${i}]); split it into smaller requests`,
+      );
     }
     units += s.metadataJson.length + s.dataJson.length + s.extraJson.length;
     for (const b of s.blocks) if (!b.ref) units += b.payloadJson.length + b.metadataJson.length;
@@ -67,7 +73,10 @@ export function assertRequestBounds(snapshots: readonly PreparedSnapshot[]): voi
   if (units * 3 > MAX_CONTENT_BYTES_PER_REQUEST) {
     const exact = contentBytes(snapshots);
     if (exact > MAX_CONTENT_BYTES_PER_REQUEST) {
-      throw new TurnFormatError("PAYLOAD_TOO_LARGE", `the request would write ${exact} bytes of content; at most ${MAX_CONTENT_BYTES_PER_REQUEST} (8 MiB) per request`);
+      throw new TurnFormatError(
+        "PAYLOAD_TOO_LARGE",
+        `the request would write ${exact} bytes of content; at most ${MAX_CONTENT_BYTES_PER_REQUEST} (8 MiB) per request`,
+      );
     }
   }
 }

@@ -57,8 +57,13 @@ const LINE_START_SPECIAL = /^(?:[#>+=-]|(\d{1,9})([.)]))/;
 
 function escapeLine(line: string): string {
   const indent = /^[ \t]*/.exec(line)![0];
-  let rest = line.slice(indent.length).replace(/[ \t]+$/, "").replace(INLINE_SPECIAL, (ch) => `\\${ch}`);
-  rest = rest.replace(LINE_START_SPECIAL, (match, digits: string | undefined, mark: string | undefined) => (digits ? `${digits}\\${mark}` : `\\${match}`));
+  let rest = line
+    .slice(indent.length)
+    .replace(/[ \t]+$/, "")
+    .replace(INLINE_SPECIAL, (ch) => `\\${ch}`);
+  rest = rest.replace(LINE_START_SPECIAL, (match, digits: string | undefined, mark: string | undefined) =>
+    digits ? `${digits}\\${mark}` : `\\${match}`,
+  );
   // Leading spaces would be stripped (or, four of them, start a code block): keep the indentation visible.
   const visibleIndent = indent.replace(/\t/g, "    ").replace(/ /g, "&nbsp;");
   return visibleIndent + rest;
@@ -85,7 +90,13 @@ export function markdownText(text: string): string {
     .join("\n\n");
 }
 
-const ROLE_LABELS: Readonly<Record<string, string>> = { user: "User", assistant: "Assistant", system: "System", tool: "Tool", developer: "Developer" };
+const ROLE_LABELS: Readonly<Record<string, string>> = {
+  user: "User",
+  assistant: "Assistant",
+  system: "System",
+  tool: "Tool",
+  developer: "Developer",
+};
 const KIND_LABELS: Readonly<Record<string, string>> = { user: "User", llm_text: "Assistant", system: "System" };
 
 /** "User", "Assistant", "System"… from the role; from the kind when the role is empty. */
@@ -190,7 +201,7 @@ export function markdownTurn(snapshot: TranscriptSnapshot, previous: ShownTurn |
   }
   if (blocks.length === 0) parts.push("_(no blocks)_");
   parts.push(...blocks.slice(shared).map(markdownBlock));
-  return parts.join("\n\n") + "\n\n";
+  return `${parts.join("\n\n")}\n\n`;
 }
 
 /** The transcript's title and what it shows. */

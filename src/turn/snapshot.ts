@@ -133,7 +133,12 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
   const where = at(fromYaml ? "payload" : "turn");
   const raw = fromYaml ? parseTurnYaml(request.payload!, where) : request.turn;
   const prefix = request.prefix ?? null;
-  const turn = readTurn(raw, { turnId: request.turn_id, where, shapeError: fromYaml ? "INVALID_PAYLOAD" : "INVALID_REQUEST", firstOrdinal: prefix?.blocks ?? 0 });
+  const turn = readTurn(raw, {
+    turnId: request.turn_id,
+    where,
+    shapeError: fromYaml ? "INVALID_PAYLOAD" : "INVALID_REQUEST",
+    firstOrdinal: prefix?.blocks ?? 0,
+  });
   const createdAtMs = request.created_at_ms ?? options.nowMs;
   assertNotInFuture(at("created_at_ms"), createdAtMs, options.nowMs, options.maxClockSkewMs);
   const semanticError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
@@ -153,7 +158,17 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     extraJson: extraJson(turn.extra),
     blocks: turn.blocks.map((block: Block): StoredBlock => {
       if (block.ref !== undefined) {
-        return { id: block.id, contentHash: block.ref, hashAlgorithm: HASH_ALGORITHM, kind: "", role: "", payloadJson: "", metadataJson: "", extraJson: "", ref: true };
+        return {
+          id: block.id,
+          contentHash: block.ref,
+          hashAlgorithm: HASH_ALGORITHM,
+          kind: "",
+          role: "",
+          payloadJson: "",
+          metadataJson: "",
+          extraJson: "",
+          ref: true,
+        };
       }
       const content = blockContent(block);
       return {
@@ -174,7 +189,10 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     blockCount: (prefix?.blocks ?? 0) + turn.blocks.length,
   };
   if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
-    throw new TurnFormatError(semanticError, `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`);
+    throw new TurnFormatError(
+      semanticError,
+      `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`,
+    );
   }
   assertRowsFit(snapshot, label);
   return snapshot;
@@ -218,7 +236,8 @@ function assertStorableText(turn: Turn, where: string, code: "INVALID_TURN" | "I
       ["id", b.id],
       ["role", b.role],
     ] as const) {
-      if (hasLoneSurrogate(value)) throw new TurnFormatError(code, `${where}.blocks[${i}].${field} must be valid Unicode (no lone surrogates)`);
+      if (hasLoneSurrogate(value))
+        throw new TurnFormatError(code, `${where}.blocks[${i}].${field} must be valid Unicode (no lone surrogates)`);
     }
   });
 }
@@ -228,13 +247,24 @@ export type LegacyBlockRef = [string, string];
 
 function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
   const rowBytes = utf8BytesOver(
-    [snapshot.metadataJson, snapshot.dataJson, snapshot.extraJson, snapshot.tipChain, snapshot.convId, snapshot.sessionId, snapshot.turnId, snapshot.phase, snapshot.runtimeKey, snapshot.inferenceId],
+    [
+      snapshot.metadataJson,
+      snapshot.dataJson,
+      snapshot.extraJson,
+      snapshot.tipChain,
+      snapshot.convId,
+      snapshot.sessionId,
+      snapshot.turnId,
+      snapshot.phase,
+      snapshot.runtimeKey,
+      snapshot.inferenceId,
+    ],
     MAX_STORED_ROW_BYTES,
   );
   if (rowBytes !== null) {
     throw new TurnFormatError(
       "ROW_TOO_LARGE",
-      `${prefix ? prefix + ": " : ""}the snapshot row would be ${rowBytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
+      `${prefix ? `${prefix}: ` : ""}the snapshot row would be ${rowBytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
     );
   }
   snapshot.blocks.forEach((block, i) => {
@@ -242,7 +272,7 @@ function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
     if (bytes !== null) {
       throw new TurnFormatError(
         "ROW_TOO_LARGE",
-        `${prefix ? prefix + "." : ""}blocks[${i}] would be a ${bytes}-byte row; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
+        `${prefix ? `${prefix}.` : ""}blocks[${i}] would be a ${bytes}-byte row; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
       );
     }
   });

@@ -165,9 +165,17 @@ export function readTurn(raw: unknown, options: ReadTurnOptions): Turn {
   }
   if (!isJsonObject(raw)) return fail(`${where} must be an object (a turn), got ${describeType(raw)}`);
   const text = (value: unknown, path: string): string | undefined =>
-    value === undefined || value === null ? undefined : typeof value === "string" ? value : fail(`${path} must be a string, got ${describeType(value)}`);
+    value === undefined || value === null
+      ? undefined
+      : typeof value === "string"
+        ? value
+        : fail(`${path} must be a string, got ${describeType(value)}`);
   const object = (value: unknown, path: string): JsonObject =>
-    value === undefined || value === null ? {} : isJsonObject(value) ? value : fail(`${path} must be an object, got ${describeType(value)}`);
+    value === undefined || value === null
+      ? {}
+      : isJsonObject(value)
+        ? value
+        : fail(`${path} must be an object, got ${describeType(value)}`);
 
   const ownId = text(raw.id, `${where}.id`);
   const { turnId } = options;
@@ -183,7 +191,10 @@ export function readTurn(raw: unknown, options: ReadTurnOptions): Turn {
   const rawBlocks = raw.blocks === undefined || raw.blocks === null ? [] : raw.blocks;
   if (!Array.isArray(rawBlocks)) return fail(`${where}.blocks must be an array, got ${describeType(rawBlocks)}`);
   if (rawBlocks.length > MAX_BLOCKS_PER_SNAPSHOT) {
-    throw new TurnFormatError("TOO_MANY_BLOCKS", `${where}.blocks lists ${rawBlocks.length} blocks; a snapshot may list at most ${MAX_BLOCKS_PER_SNAPSHOT}`);
+    throw new TurnFormatError(
+      "TOO_MANY_BLOCKS",
+      `${where}.blocks lists ${rawBlocks.length} blocks; a snapshot may list at most ${MAX_BLOCKS_PER_SNAPSHOT}`,
+    );
   }
   const firstOrdinal = options.firstOrdinal ?? 0;
   const blocks = rawBlocks.map((rawBlock: unknown, index): Block => {
@@ -226,7 +237,8 @@ export function parseTurnYaml(text: string, where = "payload"): unknown {
     if (error instanceof YamlError) throw new TurnFormatError(error.tooDeep ? "NESTING_TOO_DEEP" : "INVALID_PAYLOAD", error.message);
     throw error;
   }
-  if (!isJsonObject(value)) throw new TurnFormatError("INVALID_PAYLOAD", `${where} must be a YAML mapping (a turn), got ${describeType(value)}`);
+  if (!isJsonObject(value))
+    throw new TurnFormatError("INVALID_PAYLOAD", `${where} must be a YAML mapping (a turn), got ${describeType(value)}`);
   return value;
 }
 
@@ -272,7 +284,12 @@ export type TurnJson = { id: string; blocks: BlockJson[]; metadata: JsonObject; 
 
 /** The turn as a JSON object (the debug API's `parsed`): known keys in Go order, then the extra keys. */
 export function turnToJson(turn: Turn): TurnJson {
-  return objectOf(turnEntries(turn, turn.blocks.map((b) => objectOf(blockEntries(b))))) as TurnJson;
+  return objectOf(
+    turnEntries(
+      turn,
+      turn.blocks.map((b) => objectOf(blockEntries(b))),
+    ),
+  ) as TurnJson;
 }
 
 /**
@@ -293,5 +310,5 @@ export function turnToYaml(turn: Turn): string {
     blocks += text;
   }
   // Exactly writeYaml(turnEntries(turn, blocks)): the same lines, with each block's written once.
-  return writeYaml([id!]) + "blocks:\n" + blocks + writeYaml(rest);
+  return `${writeYaml([id!])}blocks:\n${blocks}${writeYaml(rest)}`;
 }

@@ -38,7 +38,8 @@ const GO_NUMBER_FORMS: readonly RegExp[] = [
   /^0[XO]/, // upper-case prefixes
 ];
 /** After removing "_", Go's reader tries these number forms (strconv base 0, yamlStyleFloat). */
-const GO_NUMBER_AFTER_UNDERSCORES = /^[-+]?((0[xX][0-9a-fA-F]+)|(0[oO][0-7]+)|(0[bB][01]+)|([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?)$/;
+const GO_NUMBER_AFTER_UNDERSCORES =
+  /^[-+]?((0[xX][0-9a-fA-F]+)|(0[oO][0-7]+)|(0[bB][01]+)|([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?)$/;
 
 function goReadsDifferently(source: string): boolean {
   if (GO_NUMBER_FORMS.some((form) => form.test(source))) return true;
@@ -105,7 +106,8 @@ export function readYaml(text: string, where: string, maxDepth: number): unknown
       const out: Record<string, unknown> = {};
       for (const pair of node.items) {
         const key = keyText(pair.key);
-        if (Object.hasOwn(out, key)) throw new YamlError(`${where}: the key ${JSON.stringify(key)} appears twice (${at(rangeStart(pair.key))})`);
+        if (Object.hasOwn(out, key))
+          throw new YamlError(`${where}: the key ${JSON.stringify(key)} appears twice (${at(rangeStart(pair.key))})`);
         // defineProperty keeps a "__proto__" key as plain data instead of changing the prototype.
         Object.defineProperty(out, key, { value: toValue(pair.value, depth + 1), enumerable: true, writable: true, configurable: true });
       }
@@ -124,7 +126,9 @@ export function readYaml(text: string, where: string, maxDepth: number): unknown
     }
     if (typeof value === "bigint") {
       if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw new YamlError(`${where}: the integer ${value} is beyond ±(2^53−1), which JSON numbers cannot hold exactly (${at(node.range?.[0])}); quote it`);
+        throw new YamlError(
+          `${where}: the integer ${value} is beyond ±(2^53−1), which JSON numbers cannot hold exactly (${at(node.range?.[0])}); quote it`,
+        );
       }
       return Number(value);
     }
@@ -139,7 +143,8 @@ export function readYaml(text: string, where: string, maxDepth: number): unknown
     if (isAlias(key)) throw new YamlError(`${where}: aliases are not accepted (${at(key.range?.[0])})`);
     if (!isScalar(key)) throw new YamlError(`${where}: mapping keys must be scalars (${at(rangeStart(key))})`);
     if ((key as YamlNode).anchor) throw new YamlError(`${where}: anchors are not accepted (${at(key.range?.[0])})`);
-    if (key.tag && !CORE_TAGS.has(key.tag)) throw new YamlError(`${where}: tag ${JSON.stringify(key.tag)} is not in the YAML 1.2 core schema (${at(key.range?.[0])})`);
+    if (key.tag && !CORE_TAGS.has(key.tag))
+      throw new YamlError(`${where}: tag ${JSON.stringify(key.tag)} is not in the YAML 1.2 core schema (${at(key.range?.[0])})`);
     if (key.type === Scalar.PLAIN) {
       const source = key.source ?? String(key.value);
       if (source === "<<") throw new YamlError(`${where}: merge keys (<<) are not accepted (${at(key.range?.[0])})`);
@@ -222,32 +227,32 @@ const isEmptyCollection = (value: object) => (Array.isArray(value) ? value.lengt
 /** Entries of a mapping (in the given order) at `indent`; the first line gets no indent when `inline`. */
 function writeMap(entries: ReadonlyArray<readonly [string, unknown]>, indent: string, out: string[], inline: boolean): void {
   entries.forEach(([key, value], i) => {
-    const prefix = (i === 0 && inline ? "" : indent) + scalarText(key, indent, true) + ":";
+    const prefix = `${(i === 0 && inline ? "" : indent) + scalarText(key, indent, true)}:`;
     writeValue(value, prefix, indent, out);
   });
 }
 
 function writeValue(value: unknown, prefix: string, indent: string, out: string[]): void {
   if (!isCollection(value) || isEmptyCollection(value)) {
-    const text = isCollection(value) ? (Array.isArray(value) ? "[]" : "{}") : scalarText(value, indent + "  ", false);
+    const text = isCollection(value) ? (Array.isArray(value) ? "[]" : "{}") : scalarText(value, `${indent}  `, false);
     out.push(`${prefix} ${text}`);
     return;
   }
   out.push(prefix);
-  if (Array.isArray(value)) writeSeq(value, indent + "  ", out);
-  else writeMap(Object.entries(value), indent + "  ", out, false);
+  if (Array.isArray(value)) writeSeq(value, `${indent}  `, out);
+  else writeMap(Object.entries(value), `${indent}  `, out, false);
 }
 
 function writeSeq(items: readonly unknown[], indent: string, out: string[]): void {
   for (const item of items) {
     if (isCollection(item) && !isEmptyCollection(item)) {
       const start = out.length;
-      if (Array.isArray(item)) writeSeq(item, indent + "  ", out);
-      else writeMap(Object.entries(item), indent + "  ", out, false);
+      if (Array.isArray(item)) writeSeq(item, `${indent}  `, out);
+      else writeMap(Object.entries(item), `${indent}  `, out, false);
       // The first line of the nested collection moves up behind the dash.
       out[start] = `${indent}- ${out[start]!.slice(indent.length + 2)}`;
     } else {
-      const text = isCollection(item) ? (Array.isArray(item) ? "[]" : "{}") : scalarText(item, indent + "  ", false);
+      const text = isCollection(item) ? (Array.isArray(item) ? "[]" : "{}") : scalarText(item, `${indent}  `, false);
       out.push(`${indent}- ${text}`);
     }
   }
@@ -258,7 +263,7 @@ export function writeYaml(entries: ReadonlyArray<readonly [string, unknown]>): s
   if (entries.length === 0) return "{}\n";
   const out: string[] = [];
   writeMap(entries, "", out, false);
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 /**
@@ -269,8 +274,8 @@ export function writeYaml(entries: ReadonlyArray<readonly [string, unknown]>): s
 export function writeYamlSequenceItem(entries: ReadonlyArray<readonly [string, unknown]>, indent: string): string {
   if (entries.length === 0) return `${indent}- {}\n`;
   const out: string[] = [];
-  writeMap(entries, indent + "  ", out, false);
+  writeMap(entries, `${indent}  `, out, false);
   // The first line of the mapping moves up behind the dash, as writeSeq does.
   out[0] = `${indent}- ${out[0]!.slice(indent.length + 2)}`;
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }

@@ -10,7 +10,10 @@ import { chainOf, pathNodes, type PathStep } from "../../src/turn/block-path";
 import { canonicalJson } from "../../src/turn/canonical-json";
 
 const expected = (parent: string, step: PathStep) =>
-  createHash("sha256").update(canonicalJson([parent, step.blockId, step.contentHash, step.extraJson])).digest("hex").slice(0, 32);
+  createHash("sha256")
+    .update(canonicalJson([parent, step.blockId, step.contentHash, step.extraJson]))
+    .digest("hex")
+    .slice(0, 32);
 
 describe("chainOf", () => {
   it("is the truncated SHA-256 of the canonical material, for steps whose fields run into each other", async () => {
@@ -30,14 +33,17 @@ describe("chainOf", () => {
   });
 
   it("answers from its memory exactly what it would compute (property)", async () => {
-    const text = fc.string({ unit: fc.constantFrom("a", "b", "|", "0", "1", "\u2028", "<", '"') , maxLength: 6 });
+    const text = fc.string({ unit: fc.constantFrom("a", "b", "|", "0", "1", "\u2028", "<", '"'), maxLength: 6 });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom("", "0".repeat(32)), text, text, text), { minLength: 1, maxLength: 30 }), async (steps) => {
-        for (const [parent, blockId, contentHash, extraJson] of [...steps, ...steps]) {
-          const step = { blockId, contentHash, extraJson };
-          expect(await chainOf(parent, step)).toBe(expected(parent, step));
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.constantFrom("", "0".repeat(32)), text, text, text), { minLength: 1, maxLength: 30 }),
+        async (steps) => {
+          for (const [parent, blockId, contentHash, extraJson] of [...steps, ...steps]) {
+            const step = { blockId, contentHash, extraJson };
+            expect(await chainOf(parent, step)).toBe(expected(parent, step));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -26,7 +26,7 @@ const convert = (persistTo: string) => {
 
 const state = (target: D1Target) =>
   withDatabase(target, async (db) => ({
-    unconverted: ((await db.prepare("SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL").first<{ n: number }>())!).n,
+    unconverted: (await db.prepare("SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL").first<{ n: number }>())!.n,
     snapshots: (await listSnapshots(db, { limit: 1000 })).records,
   }));
 
@@ -56,7 +56,11 @@ describe("db:convert", () => {
   it("refuses a database that is not at the current migration: exit 1, saying what to run", () => {
     const r = convert(join(dir, "empty"));
     expect(r.code).toBe(1);
-    expect(r.stderr).toEqual([expect.stringMatching(/^error: local D1 \(--persist-to .*empty\) is at no recorded migration, not [0-9]{4}_[a-z_]+\.sql: run `npx wrangler d1 migrations apply DB` first$/)]);
+    expect(r.stderr).toEqual([
+      expect.stringMatching(
+        /^error: local D1 \(--persist-to .*empty\) is at no recorded migration, not [0-9]{4}_[a-z_]+\.sql: run `npx wrangler d1 migrations apply DB` first$/,
+      ),
+    ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: "D1" } });
   });
 });

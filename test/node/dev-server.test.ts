@@ -30,7 +30,10 @@ describe("the OpenAPI document", () => {
     const file = join(dir, "openapi.json");
     writeFileSync(file, JSON.stringify(doc));
     const lint = spawnSync(join(ROOT, "node_modules/.bin/redocly"), ["lint", file, "--format=json"], { cwd: dir, encoding: "utf8" });
-    const report = JSON.parse(lint.stdout) as { totals: { errors: number; warnings: number }; problems: Array<{ ruleId: string; message: string }> };
+    const report = JSON.parse(lint.stdout) as {
+      totals: { errors: number; warnings: number };
+      problems: Array<{ ruleId: string; message: string }>;
+    };
     expect(report.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([]);
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
     expect(lint.status).toBe(0);
@@ -72,7 +75,11 @@ describe("an oversized body on a keep-alive connection", () => {
           path: "/api/turns",
           method: "POST",
           agent,
-          headers: { authorization: `Bearer ${INGEST}`, "content-type": "application/json", ...(chunked ? { "transfer-encoding": "chunked" } : { "content-length": body.length }) },
+          headers: {
+            authorization: `Bearer ${INGEST}`,
+            "content-type": "application/json",
+            ...(chunked ? { "transfer-encoding": "chunked" } : { "content-length": body.length }),
+          },
         },
         (res) => {
           let text = "";
@@ -86,20 +93,27 @@ describe("an oversized body on a keep-alive connection", () => {
     });
   }
 
-  const small = (at: number) => Buffer.from(JSON.stringify({ conv_id: "keep-alive", session_id: "s", created_at_ms: at, turn: { id: `t${at}` } }));
-  const big = Buffer.from(JSON.stringify({ conv_id: "keep-alive", session_id: "s", turn: { id: "big" }, pad: "x".repeat(6 * 1024 * 1024) }));
+  const small = (at: number) =>
+    Buffer.from(JSON.stringify({ conv_id: "keep-alive", session_id: "s", created_at_ms: at, turn: { id: `t${at}` } }));
+  const big = Buffer.from(
+    JSON.stringify({ conv_id: "keep-alive", session_id: "s", turn: { id: "big" }, pad: "x".repeat(6 * 1024 * 1024) }),
+  );
 
   it.each([
     ["chunked (Transfer-Encoding)", true],
     ["with Content-Length", false],
-  ])("%s: 413, and the next request on the same connection is answered at once", async (_name, chunked) => {
-    const first = await send(big, chunked);
-    expect(first.status).toBe(413);
-    expect(JSON.parse(first.text).error.code).toBe("PAYLOAD_TOO_LARGE");
-    const at = chunked ? 1 : 2;
-    const next = await send(small(at), false);
-    expect(next.port).toBe(first.port);
-    expect(next.status, next.text).toBe(201);
-    expect(next.ms).toBeLessThan(5_000);
-  }, 60_000);
+  ])(
+    "%s: 413, and the next request on the same connection is answered at once",
+    async (_name, chunked) => {
+      const first = await send(big, chunked);
+      expect(first.status).toBe(413);
+      expect(JSON.parse(first.text).error.code).toBe("PAYLOAD_TOO_LARGE");
+      const at = chunked ? 1 : 2;
+      const next = await send(small(at), false);
+      expect(next.port).toBe(first.port);
+      expect(next.status, next.text).toBe(201);
+      expect(next.ms).toBeLessThan(5_000);
+    },
+    60_000,
+  );
 });

@@ -8,17 +8,33 @@ import fc from "fast-check";
 import MarkdownIt from "markdown-it";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
-import { compactJson, EXPORT_FORMATS, exportFilename, exportWriter, snapshotJsonLine, type ExportedSnapshot, type ExportFormat } from "../../src/turn/export-formats";
+import {
+  compactJson,
+  EXPORT_FORMATS,
+  exportFilename,
+  exportWriter,
+  snapshotJsonLine,
+  type ExportedSnapshot,
+  type ExportFormat,
+} from "../../src/turn/export-formats";
 import { codeBlock, codeSpan, isoTime, markdownBlock, markdownText, markdownTitle, markdownTurn } from "../../src/turn/markdown";
 import type { Block, Turn } from "../../src/turn/turn";
 import { readYaml, writeYaml, writeYamlSequenceItem } from "../../src/turn/yaml";
 
 const reader = new MarkdownIt({ html: true });
 
-const block = (fields: Partial<Block> & Pick<Block, "kind">): Block => ({ id: "b", role: "", payload: {}, metadata: {}, extra: {}, ...fields });
+const block = (fields: Partial<Block> & Pick<Block, "kind">): Block => ({
+  id: "b",
+  role: "",
+  payload: {},
+  metadata: {},
+  extra: {},
+  ...fields,
+});
 const turn = (id: string, blocks: Block[], extra: Record<string, unknown> = {}): Turn => ({ id, blocks, metadata: {}, data: {}, extra });
 
-const HOSTILE = "# Heading?\n1. not a list\n- nor this\n> no quote\n    <script>alert(1)</script>\n```\n~~~\n| a | b |\n|---|---|\n**bold** _it_ [link](http://x) ![img](y) &amp; &#65; $x$ \\ ~~del~~\n===\n---\n</details>";
+const HOSTILE =
+  "# Heading?\n1. not a list\n- nor this\n> no quote\n    <script>alert(1)</script>\n```\n~~~\n| a | b |\n|---|---|\n**bold** _it_ [link](http://x) ![img](y) &amp; &#65; $x$ \\ ~~del~~\n===\n---\n</details>";
 
 const snapshot = (fields: Partial<ExportedSnapshot> = {}): ExportedSnapshot => ({
   convId: "conv-1",
@@ -28,13 +44,17 @@ const snapshot = (fields: Partial<ExportedSnapshot> = {}): ExportedSnapshot => (
   createdAtMs: Date.UTC(2026, 3, 20, 9, 7, 0),
   runtimeKey: "planner",
   inferenceId: "inf-1",
-  turn: turn("t1", [
-    block({ id: "u", kind: "user", role: "user", payload: { text: "Hello 👋 — ünïcödé" } }),
-    block({ id: "c", kind: "tool_call", payload: { id: "call-1", name: "get_weather", args: { city: "Zürich ``` `" } } }),
-    block({ id: "r", kind: "tool_use", payload: { id: "call-1", result: { temp: 21 } } }),
-    block({ id: "z", kind: "reasoning", payload: { text: "think </details> <b>x</b>" } }),
-    block({ id: "a", kind: "llm_text", role: "assistant", payload: { text: "Sunny." }, extra: { turn_id: "t1" } }),
-  ], { run_id: "run-9" }),
+  turn: turn(
+    "t1",
+    [
+      block({ id: "u", kind: "user", role: "user", payload: { text: "Hello 👋 — ünïcödé" } }),
+      block({ id: "c", kind: "tool_call", payload: { id: "call-1", name: "get_weather", args: { city: "Zürich ``` `" } } }),
+      block({ id: "r", kind: "tool_use", payload: { id: "call-1", result: { temp: 21 } } }),
+      block({ id: "z", kind: "reasoning", payload: { text: "think </details> <b>x</b>" } }),
+      block({ id: "a", kind: "llm_text", role: "assistant", payload: { text: "Sunny." }, extra: { turn_id: "t1" } }),
+    ],
+    { run_id: "run-9" },
+  ),
   ...fields,
 });
 
@@ -52,16 +72,28 @@ function shownText(html: string): string {
 const tagsOf = (html: string) => [...new Set(html.match(/<\/?[a-z0-9]+/gi) ?? [])].sort();
 
 describe("markdownText: stored text shows as exactly its characters", () => {
-  const markdownChars = fc.constantFrom(..."#>-+=*_`~|[]()!<>&;$\\.:)1234567890 \t\nabcXYZ\u00e9\u{1F600}".split(""), "\r\n", "&amp;", "&#65;", "<div>", "</details>", "```", "    ");
+  const markdownChars = fc.constantFrom(
+    ..."#>-+=*_`~|[]()!<>&;$\\.:)1234567890 \t\nabcXYZ\u00e9\u{1F600}".split(""),
+    "\r\n",
+    "&amp;",
+    "&#65;",
+    "<div>",
+    "</details>",
+    "```",
+    "    ",
+  );
 
   it("no markup, no lost or added characters (whitespace aside, as in any HTML rendering)", () => {
     fc.assert(
-      fc.property(fc.array(markdownChars, { maxLength: 60 }).map((parts) => parts.join("")), (text) => {
-        const html = reader.render(markdownText(text));
-        // Only paragraphs and line breaks: no heading, list, quote, code, table, link, emphasis, raw HTML.
-        for (const tag of tagsOf(html)) expect(["<p", "</p", "<br"]).toContain(tag);
-        expect(shownText(html).replace(/\s+/g, "")).toBe(text.replace(/\s+/g, ""));
-      }),
+      fc.property(
+        fc.array(markdownChars, { maxLength: 60 }).map((parts) => parts.join("")),
+        (text) => {
+          const html = reader.render(markdownText(text));
+          // Only paragraphs and line breaks: no heading, list, quote, code, table, link, emphasis, raw HTML.
+          for (const tag of tagsOf(html)) expect(["<p", "</p", "<br"]).toContain(tag);
+          expect(shownText(html).replace(/\s+/g, "")).toBe(text.replace(/\s+/g, ""));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -82,27 +114,33 @@ describe("markdownText: stored text shows as exactly its characters", () => {
 });
 
 describe("code blocks and code spans cannot be broken out of", () => {
-  const codeChars = fc.constantFrom(..."`~ \nab{}\"<>&".split(""), "```", "````", "\n```\n", "~~~");
+  const codeChars = fc.constantFrom(...'`~ \nab{}"<>&'.split(""), "```", "````", "\n```\n", "~~~");
 
   it("codeBlock: one code block holding the content verbatim", () => {
     fc.assert(
-      fc.property(fc.array(codeChars, { maxLength: 40 }).map((p) => p.join("")), (content) => {
-        const html = reader.render(codeBlock(content, "json"));
-        const body = content.endsWith("\n") ? content : `${content}\n`;
-        const escaped = body.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-        expect(html).toBe(`<pre><code class="language-json">${escaped}</code></pre>\n`);
-      }),
+      fc.property(
+        fc.array(codeChars, { maxLength: 40 }).map((p) => p.join("")),
+        (content) => {
+          const html = reader.render(codeBlock(content, "json"));
+          const body = content.endsWith("\n") ? content : `${content}\n`;
+          const escaped = body.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+          expect(html).toBe(`<pre><code class="language-json">${escaped}</code></pre>\n`);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
 
   it("codeSpan: inline code showing exactly the text (a line break shows as a space)", () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(..."` ab<&".split(""), "``", "\n"), { minLength: 1, maxLength: 20 }).map((p) => p.join("")), (text) => {
-        const flat = text.replace(/\n/g, " ");
-        const escaped = flat.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-        expect(reader.renderInline(codeSpan(text))).toBe(`<code>${escaped}</code>`);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(..."` ab<&".split(""), "``", "\n"), { minLength: 1, maxLength: 20 }).map((p) => p.join("")),
+        (text) => {
+          const flat = text.replace(/\n/g, " ");
+          const escaped = flat.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+          expect(reader.renderInline(codeSpan(text))).toBe(`<code>${escaped}</code>`);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -138,7 +176,9 @@ describe("markdownTurn", () => {
     expect(md.split("\n")[0]).toBe("## Turn `t1` · runtime _unknown_ · 9007199254740991 ms");
     expect(md).toContain("_(no blocks)_");
     expect(md).not.toContain("inference");
-    expect(markdownBlock(block({ kind: "other", role: "critic", payload: { text: "meh" } }))).toBe("**Other block** (role `critic`)\n\nmeh");
+    expect(markdownBlock(block({ kind: "other", role: "critic", payload: { text: "meh" } }))).toBe(
+      "**Other block** (role `critic`)\n\nmeh",
+    );
     expect(markdownBlock(block({ kind: "system", payload: { text: "Be brief." } }))).toBe("**System**\n\nBe brief.");
     expect(markdownBlock(block({ kind: "user", role: "user", payload: { text: "see", images: ["a.png"] } }))).toBe(
       '**User**\n\nsee\n\n```json\n{\n  "images": [\n    "a.png"\n  ]\n}\n```',
@@ -180,7 +220,12 @@ describe("JSON, JSON Lines and YAML, written page by page", () => {
   const snapshots = [
     snapshot({ turnId: "t0", phase: "draft", createdAtMs: 1, turn: turn("t0", []) }),
     snapshot({ turnId: "t1", createdAtMs: 2 }),
-    snapshot({ turnId: "t2", createdAtMs: 3, runtimeKey: "", turn: turn("t2", [block({ kind: "user", payload: { text: "line\u2028sep 1.0 yes 0777 ~ null" } })], { "10": "integer-like key" }) }),
+    snapshot({
+      turnId: "t2",
+      createdAtMs: 3,
+      runtimeKey: "",
+      turn: turn("t2", [block({ kind: "user", payload: { text: "line\u2028sep 1.0 yes 0777 ~ null" } })], { "10": "integer-like key" }),
+    }),
   ];
   const write = (format: ExportFormat, pages: ExportedSnapshot[][]) => {
     const writer = exportWriter(format, { convId: "conv-1", exportedAtMs: 1234 });
@@ -193,8 +238,23 @@ describe("JSON, JSON Lines and YAML, written page by page", () => {
     const line = snapshotJsonLine(snapshots[2]!);
     expect(line.endsWith("\n")).toBe(true);
     expect(line.slice(0, -1)).not.toMatch(/[\n\r\u2028\u2029]/);
-    expect(Object.keys(JSON.parse(line))).toEqual(["conv_id", "session_id", "turn_id", "phase", "created_at_ms", "runtime_key", "inference_id", "turn"]);
-    expect(JSON.parse(line).turn).toEqual({ id: "t2", blocks: [{ id: "b", kind: "user", role: "", payload: { text: "line\u2028sep 1.0 yes 0777 ~ null" }, metadata: {} }], metadata: {}, data: {}, "10": "integer-like key" });
+    expect(Object.keys(JSON.parse(line))).toEqual([
+      "conv_id",
+      "session_id",
+      "turn_id",
+      "phase",
+      "created_at_ms",
+      "runtime_key",
+      "inference_id",
+      "turn",
+    ]);
+    expect(JSON.parse(line).turn).toEqual({
+      id: "t2",
+      blocks: [{ id: "b", kind: "user", role: "", payload: { text: "line\u2028sep 1.0 yes 0777 ~ null" }, metadata: {} }],
+      metadata: {},
+      data: {},
+      "10": "integer-like key",
+    });
     expect(compactJson("\u2029")).toBe('"\\u2029"');
   });
 
@@ -202,13 +262,24 @@ describe("JSON, JSON Lines and YAML, written page by page", () => {
     const items = snapshots.map(asItem);
     const json = JSON.parse(write("json", pages));
     expect(json).toEqual({ conv_id: "conv-1", exported_at_ms: 1234, snapshots: items });
-    expect(write("jsonl", pages).split("\n").filter(Boolean).map((l) => JSON.parse(l))).toEqual(items);
+    expect(
+      write("jsonl", pages)
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    ).toEqual(items);
     const yamlText = write("yaml", pages);
     // The project's strict reader (what POST /api/turns accepts) and a general one agree.
     expect(readYaml(yamlText, "export", 128)).toEqual(json);
     expect(parseYaml(yamlText)).toEqual(json);
     // Written item by item, it is exactly the document writeYaml writes at once.
-    expect(yamlText).toBe(writeYaml([["conv_id", "conv-1"], ["exported_at_ms", 1234], ["snapshots", items]]));
+    expect(yamlText).toBe(
+      writeYaml([
+        ["conv_id", "conv-1"],
+        ["exported_at_ms", 1234],
+        ["snapshots", items],
+      ]),
+    );
     const md = write("markdown", pages);
     expect(md.match(/^## Turn /gm)).toHaveLength(3);
   });
@@ -223,9 +294,13 @@ describe("JSON, JSON Lines and YAML, written page by page", () => {
   });
 
   it("writeYamlSequenceItem is one item of writeYaml's sequence", () => {
-    const entries: Array<readonly [string, unknown]> = [["a", "multi\nline"], ["b", { c: [1, { d: "" }] }], ["e", []]];
+    const entries: Array<readonly [string, unknown]> = [
+      ["a", "multi\nline"],
+      ["b", { c: [1, { d: "" }] }],
+      ["e", []],
+    ];
     const item = writeYamlSequenceItem(entries, "  ");
-    expect("k:\n" + item).toBe(writeYaml([["k", [{ a: "multi\nline", b: { c: [1, { d: "" }] }, e: [] }]]]));
+    expect(`k:\n${item}`).toBe(writeYaml([["k", [{ a: "multi\nline", b: { c: [1, { d: "" }] }, e: [] }]]]));
     expect(writeYamlSequenceItem([], "  ")).toBe("  - {}\n");
   });
 });

@@ -35,7 +35,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A dry run touches no D1: the target is never opened (and must not be created). */
 const dryRun = (turns: string) => runImport({ turns, target: { remote: false, persistTo: join(dir, "never-created") }, dryRun: true });
 
-const tables = (spec: Record<string, string>) => new Map(Object.entries(spec).map(([t, cols]) => [t, cols.split(",").map((c) => c.trim())]));
+const tables = (spec: Record<string, string>) =>
+  new Map(Object.entries(spec).map(([t, cols]) => [t, cols.split(",").map((c) => c.trim())]));
 const NORMALIZED = {
   blocks: "block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms",
   turn_block_membership: "conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal, block_id, content_hash",
@@ -44,9 +45,21 @@ const GEPPETTO = "conv_id, session_id, turn_id, phase, runtime_key, inference_id
 
 describe("layout detection", () => {
   it("tells A, B, C, geppetto's G and an already-migrated A apart by their columns", () => {
-    const a = detectLayout(tables({ turns: "conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms", ...NORMALIZED }), "x");
-    const b = detectLayout(tables({ turns: "conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json", ...NORMALIZED }), "x");
-    const m = detectLayout(tables({ turns: "conv_id, session_id, turn_id, turn_created_at_ms, updated_at_ms, runtime_key, inference_id", ...NORMALIZED }), "x");
+    const a = detectLayout(
+      tables({
+        turns: "conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms",
+        ...NORMALIZED,
+      }),
+      "x",
+    );
+    const b = detectLayout(
+      tables({ turns: "conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json", ...NORMALIZED }),
+      "x",
+    );
+    const m = detectLayout(
+      tables({ turns: "conv_id, session_id, turn_id, turn_created_at_ms, updated_at_ms, runtime_key, inference_id", ...NORMALIZED }),
+      "x",
+    );
     const c = detectLayout(tables({ turns: "conv_id, session_id, turn_id, phase, created_at_ms, payload" }), "x");
     const cRun = detectLayout(tables({ turns: "conv_id, run_id, turn_id, phase, created_at_ms, payload" }), "x");
     const g = detectLayout(tables({ geppetto_turns: GEPPETTO }), "x");
@@ -60,11 +73,35 @@ describe("layout detection", () => {
   it.each([
     ["no turns table", { notes: "id, body" }, /no turns or geppetto_turns table \(it has notes\(id, body\)\)/],
     ["turns of some other program", { turns: "id, text" }, /turns\(id, text\) is neither the normalized store/],
-    ["a snapshot store without its session", { turns: "conv_id, turn_id, phase, created_at_ms, payload" }, /lacks session_id \(or run_id\)/],
-    ["normalized turns without blocks", { turns: "conv_id, session_id, turn_id, turn_created_at_ms", turn_block_membership: NORMALIZED.turn_block_membership }, /no blocks table/],
-    ["membership missing a column", { turns: "conv_id, session_id, turn_id, turn_created_at_ms", blocks: NORMALIZED.blocks, turn_block_membership: "conv_id, session_id" }, /turn_block_membership has no turn_id/],
-    ["geppetto_turns without its attribution columns", { geppetto_turns: "conv_id, session_id, turn_id, phase, created_at_ms, payload" }, /geppetto_turns\(.*\) lacks runtime_key, inference_id/],
-    ["geppetto_turns next to a turns table", { geppetto_turns: GEPPETTO, turns: "conv_id, session_id, turn_id, phase, created_at_ms, payload" }, /both geppetto_turns and turns/],
+    [
+      "a snapshot store without its session",
+      { turns: "conv_id, turn_id, phase, created_at_ms, payload" },
+      /lacks session_id \(or run_id\)/,
+    ],
+    [
+      "normalized turns without blocks",
+      { turns: "conv_id, session_id, turn_id, turn_created_at_ms", turn_block_membership: NORMALIZED.turn_block_membership },
+      /no blocks table/,
+    ],
+    [
+      "membership missing a column",
+      {
+        turns: "conv_id, session_id, turn_id, turn_created_at_ms",
+        blocks: NORMALIZED.blocks,
+        turn_block_membership: "conv_id, session_id",
+      },
+      /turn_block_membership has no turn_id/,
+    ],
+    [
+      "geppetto_turns without its attribution columns",
+      { geppetto_turns: "conv_id, session_id, turn_id, phase, created_at_ms, payload" },
+      /geppetto_turns\(.*\) lacks runtime_key, inference_id/,
+    ],
+    [
+      "geppetto_turns next to a turns table",
+      { geppetto_turns: GEPPETTO, turns: "conv_id, session_id, turn_id, phase, created_at_ms, payload" },
+      /both geppetto_turns and turns/,
+    ],
   ])("refuses %s with an InputError naming what it found", (_, spec, message) => {
     expect(() => detectLayout(tables(spec), "legacy.db")).toThrow(InputError);
     expect(() => detectLayout(tables(spec), "legacy.db")).toThrow(message);
@@ -75,7 +112,9 @@ describe("files the tool cannot use, named in every message", () => {
   it("not SQLite, absent, an empty database, a damaged page", async () => {
     const text = join(dir, "notes.txt");
     writeFileSync(text, "this is a text file, not a database\n".repeat(10));
-    await expect(dryRun(text)).rejects.toThrow(new InputError(`turns database ${text} is not a SQLite database (no "SQLite format 3" header)`));
+    await expect(dryRun(text)).rejects.toThrow(
+      new InputError(`turns database ${text} is not a SQLite database (no "SQLite format 3" header)`),
+    );
     await expect(dryRun(join(dir, "absent.db"))).rejects.toThrow(/cannot read turns database .*absent\.db: ENOENT/);
     const empty = writeSqlite(dir, "empty.db", "CREATE TABLE other (x);", {});
     await expect(dryRun(empty)).rejects.toThrow(/unknown layout in .*empty\.db: no turns or geppetto_turns table/);
@@ -94,7 +133,10 @@ describe("files the tool cannot use, named in every message", () => {
     bytes.fill(0xa5, pageSize * 4 + 1000, pageSize * 4 + 3000);
     const path = join(dir, "damaged-inner.db");
     writeFileSync(path, bytes);
-    const error = await openSqliteFile(path, "turns database").then(() => null, (e: unknown) => e as Error);
+    const error = await openSqliteFile(path, "turns database").then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(error).toBeInstanceOf(InputError);
     expect(error!.message.startsWith(`${path}: database disk image is malformed (quick_check: `)).toBe(true);
   });
@@ -123,7 +165,11 @@ describe("layouts C and G: rows as the requests a client would post", () => {
       ["conversations", 1, null, null, 0],
     ]);
     expect(summary.notImported).toEqual([
-      { table: "turns", key: { conv_id: "c-conv-1", session_id: "c-s1", turn_id: "ct3", phase: "final", created_at_ms: 400 }, reason: expect.stringMatching(/^payload is not valid YAML/) },
+      {
+        table: "turns",
+        key: { conv_id: "c-conv-1", session_id: "c-s1", turn_id: "ct3", phase: "final", created_at_ms: 400 },
+        reason: expect.stringMatching(/^payload is not valid YAML/),
+      },
     ]);
     expect(summary.warnings.map((w) => w.reason)).toEqual([expect.stringMatching(/1 row\(s\) repeat an earlier snapshot exactly/)]);
   });
@@ -189,7 +235,13 @@ describe("layouts C and G: rows as the requests a client would post", () => {
   it("chunks close before the store's work bounds: 100 snapshots, 10,000 new block rows", async () => {
     const snapshot = (id: string, blocks: number, shared = false) =>
       prepareSnapshot(
-        { conv_id: "c", session_id: "s", turn_id: id, created_at_ms: 1, turn: { blocks: Array.from({ length: blocks }, (_, i) => ({ id: shared ? `b${i}` : undefined, payload: { i } })) } },
+        {
+          conv_id: "c",
+          session_id: "s",
+          turn_id: id,
+          created_at_ms: 1,
+          turn: { blocks: Array.from({ length: blocks }, (_, i) => ({ id: shared ? `b${i}` : undefined, payload: { i } })) },
+        },
         { nowMs: 1, maxClockSkewMs: Number.POSITIVE_INFINITY },
       );
     const fill = (chunk: Chunk, items: PreparedSnapshot[]) => {
@@ -222,7 +274,11 @@ describe("reading layouts A and B", () => {
     expect(source.offered).toEqual({ turns: 5, blocks: 6, turn_block_membership: 8, turn_snapshots: 6 });
     expect(source.notImported).toEqual([]);
     expect(source.warnings).toEqual([
-      { table: "turns", key: { conv_id: "a-conv-1", session_id: "a-s1", turn_id: "t3" }, reason: expect.stringMatching(/not a JSON object/) },
+      {
+        table: "turns",
+        key: { conv_id: "a-conv-1", session_id: "a-s1", turn_id: "t3" },
+        reason: expect.stringMatching(/not a JSON object/),
+      },
     ]);
     // Runtime is left to the backfill, which reads the metadata in D1.
     expect(source.turns.every((t) => t.runtime_key === "" && t.runtime_key_at_ms === 0)).toBe(true);
@@ -231,7 +287,10 @@ describe("reading layouts A and B", () => {
   it("B: updated_at_ms taken from turn_created_at_ms; an orphan snapshot named; a missing block warned", async () => {
     const source = await readNormalizedFile(layoutB(dir));
     expect(source.layout.id).toBe("B");
-    expect(source.turns.map((t) => [t.turn_id, t.updated_at_ms])).toEqual([["t1", 10_000], ["t2", 11_000]]);
+    expect(source.turns.map((t) => [t.turn_id, t.updated_at_ms])).toEqual([
+      ["t1", 10_000],
+      ["t2", 11_000],
+    ]);
     expect(source.notImported).toEqual([
       {
         table: "turn_block_membership",
@@ -280,7 +339,11 @@ describe("reading layouts A and B", () => {
     const source = await readNormalizedFile(path);
     expect(source.blocks).toEqual([]);
     expect(source.notImported).toEqual([
-      { table: "blocks", key: { block_id: "big", content_hash: "h-big" }, reason: "the row would be 2000024 bytes; D1 stores at most 1900000 per row" },
+      {
+        table: "blocks",
+        key: { block_id: "big", content_hash: "h-big" },
+        reason: "the row would be 2000024 bytes; D1 stores at most 1900000 per row",
+      },
     ]);
     expect(source.warnings.map((w) => w.reason)).toEqual([expect.stringMatching(/block "big" \(h-big\) is not in blocks/)]);
   });
@@ -333,14 +396,29 @@ describe("target flags", () => {
   });
 
   it("help lists usage, options with their defaults, and exit codes", () => {
-    const text = helpText({ usage: "npm run x", about: "Does x.", options: [["--a", "the a (default 1)"], ["--longer", "b"]], exitCodes: [[0, "fine"], [2, "bad flags"]] });
-    expect(text).toBe("usage: npm run x\n\nDoes x.\n\noptions:\n  --a       the a (default 1)\n  --longer  b\n\nexit codes:\n  0  fine\n  2  bad flags\n");
+    const text = helpText({
+      usage: "npm run x",
+      about: "Does x.",
+      options: [
+        ["--a", "the a (default 1)"],
+        ["--longer", "b"],
+      ],
+      exitCodes: [
+        [0, "fine"],
+        [2, "bad flags"],
+      ],
+    });
+    expect(text).toBe(
+      "usage: npm run x\n\nDoes x.\n\noptions:\n  --a       the a (default 1)\n  --longer  b\n\nexit codes:\n  0  fine\n  2  bad flags\n",
+    );
   });
 });
 
 describe("progress", () => {
   it("says rows, percent and rate; a step without a count says how long it took", () => {
-    expect(formatProgress("turns.db → D1: snapshots", 1200, 5000, "rows", 4000)).toBe("turns.db → D1: snapshots: 1,200/5,000 rows (24%), 300 rows/s");
+    expect(formatProgress("turns.db → D1: snapshots", 1200, 5000, "rows", 4000)).toBe(
+      "turns.db → D1: snapshots: 1,200/5,000 rows (24%), 300 rows/s",
+    );
     expect(formatProgress("conversion", 6, null, "snapshots", 2000)).toBe("conversion: 6 snapshots, 3 snapshots/s");
     expect(formatProgress("backfill", 0, null, null, 1234, true)).toBe("backfill: done in 1.2 s");
   });
@@ -354,7 +432,11 @@ describe("progress", () => {
     const tty = sink(true);
     const log = sink(false);
     const off = sink(false);
-    for (const [s, enabled] of [[tty, true], [log, true], [off, false]] as const) {
+    for (const [s, enabled] of [
+      [tty, true],
+      [log, true],
+      [off, false],
+    ] as const) {
       clock = 0;
       const p = createProgress({ enabled, stream: s.stream, now: () => clock, terminalIntervalMs: 100, logIntervalMs: 1000 });
       p.step("rows", 10);
@@ -366,14 +448,23 @@ describe("progress", () => {
     }
     expect(tty.out.every((line) => line.startsWith("\r\u001b[K") || line === "\n")).toBe(true);
     expect(tty.out.at(-2)).toBe("\r\u001b[Krows: 10/10 rows (100%), 7 rows/s");
-    expect(log.out).toEqual(["rows: 0/10 rows (0%), 0 rows/s\n", "rows: 7/10 rows (70%), 7 rows/s\n", "rows: 10/10 rows (100%), 7 rows/s\n"]);
+    expect(log.out).toEqual([
+      "rows: 0/10 rows (0%), 0 rows/s\n",
+      "rows: 7/10 rows (70%), 7 rows/s\n",
+      "rows: 10/10 rows (100%), 7 rows/s\n",
+    ]);
     expect(off.out).toEqual([]);
   });
 });
 
 describe("wrangler failures", () => {
   it("become one plain line from the ✘ [ERROR] output", () => {
-    expect(wranglerFailure("", "\u001b[31m✘ \u001b[41;31m[\u001b[41;97mERROR\u001b[41;31m]\u001b[0m \u001b[1mset CLOUDFLARE_API_TOKEN\u001b[0m\n")).toBe("set CLOUDFLARE_API_TOKEN");
+    expect(
+      wranglerFailure(
+        "",
+        "\u001b[31m✘ \u001b[41;31m[\u001b[41;97mERROR\u001b[41;31m]\u001b[0m \u001b[1mset CLOUDFLARE_API_TOKEN\u001b[0m\n",
+      ),
+    ).toBe("set CLOUDFLARE_API_TOKEN");
     expect(wranglerFailure("", "npm warn x\nsomething broke\n")).toBe("something broke");
   });
 });

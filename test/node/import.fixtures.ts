@@ -49,8 +49,16 @@ CREATE INDEX turn_block_membership_by_block ON turn_block_membership(block_id, c
 }
 
 const HASH = "sha256-canonical-json-v1";
-const block = (id: string, hash: string, kind: string, role: string, text: string, at: number) =>
-  [id, hash, HASH, kind, role, JSON.stringify({ text }), "{}", at];
+const block = (id: string, hash: string, kind: string, role: string, text: string, at: number) => [
+  id,
+  hash,
+  HASH,
+  kind,
+  role,
+  JSON.stringify({ text }),
+  "{}",
+  at,
+];
 
 /** 150 KB of text: one block payload longer than a D1 statement may be. */
 export const LONG_TEXT = "long answer ".repeat(12_500);
@@ -63,10 +71,26 @@ export const TRICKY_TEXT = "it's; BEGIN TRANSACTION; DROP TABLE turns; COMMIT; -
  */
 export function layoutA(dir: string): string {
   const turns: unknown[][] = [
-    ["a-conv-1", "a-s1", "t1", 1000, JSON.stringify({ "geppetto.runtime@v1": { runtime_key: "planner", version: 3 }, "geppetto.inference_id@v1": "inf-a1" }), "{}", 1500],
+    [
+      "a-conv-1",
+      "a-s1",
+      "t1",
+      1000,
+      JSON.stringify({ "geppetto.runtime@v1": { runtime_key: "planner", version: 3 }, "geppetto.inference_id@v1": "inf-a1" }),
+      "{}",
+      1500,
+    ],
     ["a-conv-1", "a-s1", "t2", 2000, JSON.stringify({ runtime: " coder \n\t" }), JSON.stringify({ k: 1 }), 2600],
     ["a-conv-1", "a-s1", "t3", 3000, "{not json", "{}", 3000],
-    ["a-conv-1", "a-s1", "t4", 3500, JSON.stringify({ "geppetto.runtime@v1": "  ", runtime_key: "fallback-rt", inference_id: { id: 77 } }), "{}", 3600],
+    [
+      "a-conv-1",
+      "a-s1",
+      "t4",
+      3500,
+      JSON.stringify({ "geppetto.runtime@v1": "  ", runtime_key: "fallback-rt", inference_id: { id: 77 } }),
+      "{}",
+      3600,
+    ],
     ["a-conv-2", "a-s2", "t5", 4000, JSON.stringify({ "geppetto.runtime@v1": "drafter" }), "{}", 4100],
   ];
   const blocks = [
@@ -77,7 +101,16 @@ export function layoutA(dir: string): string {
     block("u3", "h-u3", "user", "user", "broken", 3000),
     block("u5", "h-u5", "user", "user", "draft it", 4100),
   ];
-  const m = (conv: string, s: string, t: string, phase: string, at: number, ord: number, b: string) => [conv, s, t, phase, at, ord, b, `h-${b}`];
+  const m = (conv: string, s: string, t: string, phase: string, at: number, ord: number, b: string) => [
+    conv,
+    s,
+    t,
+    phase,
+    at,
+    ord,
+    b,
+    `h-${b}`,
+  ];
   const membership = [
     m("a-conv-1", "a-s1", "t1", "pre_inference", 1000, 0, "u1"),
     m("a-conv-1", "a-s1", "t1", "final", 1500, 1, "a1"),
@@ -326,7 +359,16 @@ export function geppettoStore(dir: string, name = "geppetto-turns.db"): string {
       ["g-sess-1", "g-sess-1", "g-turn-1", "final", "inventory", "inf-g-1", 50_000, GEPPETTO_TOOL_TURN],
       ["g-sess-1", "g-sess-1", "g-turn-2", "final", "", "", 51_000, GEPPETTO_METADATA_TURN],
       ["g-sess-1", "g-sess-1", "turn", "final", "inventory", "", 52_000, GEPPETTO_NO_ID_TURN],
-      ["g-sess-1", "g-sess-1", "g-turn-bad", "final", "inventory", "inf-bad", 53_000, "id: g-turn-bad\nblocks:\n    - kind: user\n   payload: {text: misaligned\n"],
+      [
+        "g-sess-1",
+        "g-sess-1",
+        "g-turn-bad",
+        "final",
+        "inventory",
+        "inf-bad",
+        53_000,
+        "id: g-turn-bad\nblocks:\n    - kind: user\n   payload: {text: misaligned\n",
+      ],
     ],
   });
 }

@@ -52,7 +52,13 @@ const files = {
 };
 
 type ResultRow = Record<string, unknown>;
-const all = async (db: D1Database, sql: string, ...params: unknown[]) => (await db.prepare(sql).bind(...params).all<ResultRow>()).results;
+const all = async (db: D1Database, sql: string, ...params: unknown[]) =>
+  (
+    await db
+      .prepare(sql)
+      .bind(...params)
+      .all<ResultRow>()
+  ).results;
 
 /** Every snapshot, oldest first, as the debug API's store reads return it. */
 async function allSnapshots(db: D1Database, convId?: string): Promise<SnapshotRecord[]> {
@@ -70,8 +76,14 @@ function readBack() {
     );
     const snapshots = await allSnapshots(db);
     const conversations = await all(db, "SELECT * FROM conversations ORDER BY conv_id");
-    const membership = await all(db, "SELECT substr(conv_id, 1, 1) AS layout, count(*) AS n FROM turn_block_membership GROUP BY layout ORDER BY layout");
-    const blocks = await all(db, "SELECT block_id, content_hash, payload_json FROM blocks WHERE block_id IN ('u1', 'a2', 'ct1#0', 'ct1#1') ORDER BY block_id");
+    const membership = await all(
+      db,
+      "SELECT substr(conv_id, 1, 1) AS layout, count(*) AS n FROM turn_block_membership GROUP BY layout ORDER BY layout",
+    );
+    const blocks = await all(
+      db,
+      "SELECT block_id, content_hash, payload_json FROM blocks WHERE block_id IN ('u1', 'a2', 'ct1#0', 'ct1#1') ORDER BY block_id",
+    );
     const unconverted = await all(db, "SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL");
     const of = (prefix: string) => ({
       turns: turns.filter((r) => String(r.conv_id).startsWith(prefix)),
@@ -112,7 +124,9 @@ describe("layout A with timeline.db", () => {
     });
     expect(summaries.a.convertedSnapshots).toBe(6);
     expect(summaries.a.verification).toEqual({ ok: true, conversationsChecked: 3, problems: [] });
-    expect(summaries.a.notImported).toEqual([{ table: "timeline_conversations", key: { conv_id: "a-conv-4" }, reason: expect.stringMatching(/no session_id/) }]);
+    expect(summaries.a.notImported).toEqual([
+      { table: "timeline_conversations", key: { conv_id: "a-conv-4" }, reason: expect.stringMatching(/no session_id/) },
+    ]);
     expect(summaries.a.source.otherTables).toEqual([expect.objectContaining({ table: "timeline_entities", rows: 1 })]);
     expect(exitCodeFor(summaries.a)).toBe(3);
   });
@@ -136,7 +150,10 @@ describe("layout A with timeline.db", () => {
       ["t4", "final", 3600, "fallback-rt", "77"],
       ["t5", "final", 4100, "drafter", ""],
     ]);
-    expect(d1.a.snapshots[1]!.turn.blocks.map((b) => [b.id, b.kind, b.payload.text])).toEqual([["u1", "user", TRICKY_TEXT], ["a1", "llm_text", "plan"]]);
+    expect(d1.a.snapshots[1]!.turn.blocks.map((b) => [b.id, b.kind, b.payload.text])).toEqual([
+      ["u1", "user", TRICKY_TEXT],
+      ["a1", "llm_text", "plan"],
+    ]);
     expect(d1.a.snapshots[2]!.turn.data).toEqual({ k: 1 });
     expect(d1.a.membershipRows).toBe(8);
     expect(d1.unconverted).toBe(0);
@@ -148,7 +165,16 @@ describe("layout A with timeline.db", () => {
   });
 
   it("points each conversation at the newest evidence: the turns, or a newer timeline pointer", () => {
-    const keys = ["conv_id", "session_id", "current_runtime_key", "current_runtime_at_ms", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"];
+    const keys = [
+      "conv_id",
+      "session_id",
+      "current_runtime_key",
+      "current_runtime_at_ms",
+      "created_at_ms",
+      "last_activity_ms",
+      "turn_count",
+      "snapshot_count",
+    ];
     expect(d1.a.conversations.map((r) => row(r, keys))).toEqual([
       ["a-conv-1", "a-s1", "fallback-rt", 3600, 900, 3600, 4, 5],
       ["a-conv-2", "a-s2", "reviewer", 5000, 3900, 5000, 1, 1],
@@ -175,16 +201,28 @@ describe("layout B (no updated_at_ms)", () => {
       ["bu1", "user", {}],
       ["ghost", "other", { "turnstore.missing_block@v1": "deadbeef" }],
     ]);
-    expect(tableCounts(summaries.b)).toMatchObject({ turn_block_membership: [6, 5, 0, 1], turn_snapshots: [4, 3, 0, 1], turns: [2, 2, 0, 0] });
+    expect(tableCounts(summaries.b)).toMatchObject({
+      turn_block_membership: [6, 5, 0, 1],
+      turn_snapshots: [4, 3, 0, 1],
+      turns: [2, 2, 0, 0],
+    });
     expect(summaries.b.notImported.map((f) => [f.table, f.key.turn_id])).toEqual([["turn_block_membership", "t-missing"]]);
     expect(summaries.b.warnings.map((w) => w.key.turn_id)).toEqual(["t2"]);
     expect(exitCodeFor(summaries.b)).toBe(3);
   });
 
   it("derives the conversation from its turns", () => {
-    expect(row(d1.b.conversations[0]!, ["conv_id", "session_id", "current_runtime_key", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"])).toEqual(
-      ["b-conv-1", "b-s1", "deep", 10_000, 11_000, 2, 3],
-    );
+    expect(
+      row(d1.b.conversations[0]!, [
+        "conv_id",
+        "session_id",
+        "current_runtime_key",
+        "created_at_ms",
+        "last_activity_ms",
+        "turn_count",
+        "snapshot_count",
+      ]),
+    ).toEqual(["b-conv-1", "b-s1", "deep", 10_000, 11_000, 2, 3]);
   });
 });
 
@@ -208,13 +246,22 @@ describe("layout C (single-table YAML snapshot store)", () => {
   });
 
   it("rolls turns up by the Worker's rule and points the conversation at the newest turn's runtime", () => {
-    expect(d1.c.turns.map((r) => row(r, ["turn_id", "turn_created_at_ms", "updated_at_ms", "runtime_key", "inference_id", "runtime_key_at_ms"]))).toEqual([
+    expect(
+      d1.c.turns.map((r) => row(r, ["turn_id", "turn_created_at_ms", "updated_at_ms", "runtime_key", "inference_id", "runtime_key_at_ms"])),
+    ).toEqual([
       ["ct1", 100, 200, "planner", "c-inf-2", 100],
       ["ct2", 300, 300, "reviewer", "", 300],
     ]);
-    expect(row(d1.c.conversations[0]!, ["session_id", "current_runtime_key", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"])).toEqual(
-      ["c-s1", "reviewer", 100, 300, 2, 3],
-    );
+    expect(
+      row(d1.c.conversations[0]!, [
+        "session_id",
+        "current_runtime_key",
+        "created_at_ms",
+        "last_activity_ms",
+        "turn_count",
+        "snapshot_count",
+      ]),
+    ).toEqual(["c-s1", "reviewer", 100, 300, 2, 3]);
   });
 });
 
@@ -230,9 +277,16 @@ describe("an already-migrated Go database, into a conversation D1 already has", 
       ["t2", "meta-rt2", ""],
     ]);
     // The Worker's later switch stays; the activity window and counts take the imported turns in.
-    expect(row(d1.m.conversations[0]!, ["current_runtime_key", "current_runtime_at_ms", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"])).toEqual(
-      ["switched-rt", 30_000, 20_000, 30_000, 2, 2],
-    );
+    expect(
+      row(d1.m.conversations[0]!, [
+        "current_runtime_key",
+        "current_runtime_at_ms",
+        "created_at_ms",
+        "last_activity_ms",
+        "turn_count",
+        "snapshot_count",
+      ]),
+    ).toEqual(["switched-rt", 30_000, 20_000, 30_000, 2, 2]);
     expect(summaries.m.conversations).toEqual({ touched: 1, created: 0, updated: 1, unchanged: 0 });
   });
 });
@@ -271,9 +325,16 @@ describe("geppetto's single-table store (geppetto_turns)", () => {
       ["use_7f3a", "tool_use", ""],
       ["g-b-answer-1", "llm_text", "assistant"],
     ]);
-    expect(row(d1.g.conversations[0]!, ["session_id", "current_runtime_key", "created_at_ms", "last_activity_ms", "turn_count", "snapshot_count"])).toEqual(
-      ["g-sess-1", "inventory", 50_000, 52_000, 3, 3],
-    );
+    expect(
+      row(d1.g.conversations[0]!, [
+        "session_id",
+        "current_runtime_key",
+        "created_at_ms",
+        "last_activity_ms",
+        "turn_count",
+        "snapshot_count",
+      ]),
+    ).toEqual(["g-sess-1", "inventory", 50_000, 52_000, 3, 3]);
   });
 });
 
@@ -282,13 +343,21 @@ function digest(): Promise<string> {
   return withDatabase(target, async (db) => {
     const tables = ["turns", "blocks", "block_nodes", "turn_block_membership", "turn_snapshots", "conversations"];
     // The WITHOUT ROWID tables are ordered by their primary key.
-    const order: Record<string, string> = { block_nodes: "conv_id, chain", blocks: "block_id, content_hash", turn_snapshots: "conv_id, created_at_ms, id" };
+    const order: Record<string, string> = {
+      block_nodes: "conv_id, chain",
+      blocks: "block_id, content_hash",
+      turn_snapshots: "conv_id, created_at_ms, id",
+    };
     return JSON.stringify(await Promise.all(tables.map((t) => all(db, `SELECT * FROM ${t} ORDER BY ${order[t] ?? "rowid"}`))));
   });
 }
 
 function cli(script: "import:legacy" | "db:check" | "db:convert", args: string[]) {
-  const result = spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const result = spawnSync("npm", ["run", "-s", script, "--", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr.split("\n").filter((l) => l && !/^npm warn/i.test(l)) };
 }
 
@@ -297,7 +366,16 @@ describe("a second import", () => {
     "changes nothing and says so (layout A with timeline through the CLI, C and geppetto in process)",
     async () => {
       const before = await digest();
-      const again = cli("import:legacy", ["--turns", files.a, "--timeline", files.timeline, "--local", "--persist-to", persistTo, "--json"]);
+      const again = cli("import:legacy", [
+        "--turns",
+        files.a,
+        "--timeline",
+        files.timeline,
+        "--local",
+        "--persist-to",
+        persistTo,
+        "--json",
+      ]);
       expect(again.code).toBe(3); // a-conv-4 still cannot be created
       expect(again.stderr).toEqual([]); // no progress without a terminal or --progress
       const summaryA = JSON.parse(again.stdout) as ImportSummary;
@@ -406,7 +484,10 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
     expect(r.code).toBe(2);
     oneLine(r);
     expect(r.stderr[0]).toMatch(/is not a SQLite database/);
-    expect(JSON.parse(r.stdout)).toEqual({ ok: false, error: { code: "INPUT", message: expect.stringMatching(/is not a SQLite database/) } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: false,
+      error: { code: "INPUT", message: expect.stringMatching(/is not a SQLite database/) },
+    });
     expect(existsSync(untouched)).toBe(false);
   });
 
@@ -433,15 +514,18 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
     expect(existsSync(untouched)).toBe(false);
   });
 
-  it.each(["import:legacy", "db:check", "db:convert"] as const)("%s --help: usage, options, exit codes; exit 0, no D1 touched", (script) => {
-    const r = cli(script, ["--persist-to", untouched, "--help"]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^usage: npm run ${script} -- `));
-    expect(r.stdout).toMatch(/\noptions:\n(.*\n)*  --persist-to DIR /);
-    expect(r.stdout).toMatch(/\nexit codes:\n  0  /);
-    expect(r.stderr).toEqual([]);
-    expect(existsSync(untouched)).toBe(false);
-  });
+  it.each(["import:legacy", "db:check", "db:convert"] as const)(
+    "%s --help: usage, options, exit codes; exit 0, no D1 touched",
+    (script) => {
+      const r = cli(script, ["--persist-to", untouched, "--help"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^usage: npm run ${script} -- `));
+      expect(r.stdout).toMatch(/\noptions:\n(.*\n)* {2}--persist-to DIR /);
+      expect(r.stdout).toMatch(/\nexit codes:\n {2}0 {2}/);
+      expect(r.stderr).toEqual([]);
+      expect(existsSync(untouched)).toBe(false);
+    },
+  );
 
   it("--dry-run reads and checks but touches no D1", () => {
     const r = cli("import:legacy", args(files.b, "--dry-run", "--json"));
@@ -509,14 +593,19 @@ describe("through the Worker: the same data `wrangler dev` serves on the same --
       const [imported, posted, turns] = await withDatabase(target, async (db) => [
         await allSnapshots(db, "c-conv-1"),
         await allSnapshots(db, "c-posted"),
-        await all(db, "SELECT * FROM turns WHERE conv_id IN ('c-conv-1', 'c-posted') AND turn_id IN ('ct1', 'ct2') ORDER BY conv_id, turn_id"),
+        await all(
+          db,
+          "SELECT * FROM turns WHERE conv_id IN ('c-conv-1', 'c-posted') AND turn_id IN ('ct1', 'ct2') ORDER BY conv_id, turn_id",
+        ),
       ]);
       const comparable = (records: SnapshotRecord[]) => records.map(({ id: _id, convId: _convId, ...rest }) => rest);
       // The conflict test above added ct9 to c-conv-1; the posted conversation has the C rows only.
       expect(comparable(imported.filter((s) => s.turnId !== "ct9"))).toEqual(comparable(posted));
       expect(posted).toHaveLength(3);
       const withoutConv = (r: ResultRow) => ({ ...r, conv_id: undefined });
-      expect(turns.filter((t) => t.conv_id === "c-conv-1").map(withoutConv)).toEqual(turns.filter((t) => t.conv_id === "c-posted").map(withoutConv));
+      expect(turns.filter((t) => t.conv_id === "c-conv-1").map(withoutConv)).toEqual(
+        turns.filter((t) => t.conv_id === "c-posted").map(withoutConv),
+      );
     },
     HEAVY_MS,
   );

@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from "vitest";
 import type { RuntimeSegment } from "../../src/viewer/client/api-types";
-import { bandSegments, historySequence, legendEntries, makePalette, PALETTE_SIZE, REM_PER_TURN, SEGMENT_MIN_REM } from "../../src/viewer/client/band";
+import {
+  bandSegments,
+  historySequence,
+  legendEntries,
+  makePalette,
+  PALETTE_SIZE,
+  REM_PER_TURN,
+  SEGMENT_MIN_REM,
+} from "../../src/viewer/client/band";
 
 const T0 = Date.UTC(2026, 3, 20, 9, 0, 0);
 
@@ -43,7 +51,9 @@ describe("band segments", () => {
       ["inventory", "rt-0", 2],
       ["planner", "rt-1", 2],
     ]);
-    expect(segments[0]!.title).toBe("inventory · 2 turns · turn-0-a → turn-0-z · 2026-04-20 09:00:00.000 UTC → 2026-04-20 09:00:30.000 UTC");
+    expect(segments[0]!.title).toBe(
+      "inventory · 2 turns · turn-0-a → turn-0-z · 2026-04-20 09:00:00.000 UTC → 2026-04-20 09:00:30.000 UTC",
+    );
   });
 
   it("keeps a hundred segments readable: none narrower than the minimum, widths still in proportion", () => {

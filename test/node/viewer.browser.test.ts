@@ -17,7 +17,9 @@ import { applyMigrationsLocal, ROOT, startDev, wranglerSync, type DevServer } fr
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
-  console.warn(`viewer browser test SKIPPED: ${CHROMIUM} not found. Install it with scripts/ensure-chromium.sh (apt-get install chromium).`);
+  console.warn(
+    `viewer browser test SKIPPED: ${CHROMIUM} not found. Install it with scripts/ensure-chromium.sh (apt-get install chromium).`,
+  );
 }
 
 const PORT = 8791;
@@ -34,7 +36,16 @@ const MINUTE = 60_000;
 const CONV = "conv-7f3a-warehouse";
 const SESSION = "sess-a91c";
 
-function snapshot(turnId: string, phase: string, at: number, runtimeKey: string, inferenceId: string, blocks: unknown[], conv = CONV, session = SESSION) {
+function snapshot(
+  turnId: string,
+  phase: string,
+  at: number,
+  runtimeKey: string,
+  inferenceId: string,
+  blocks: unknown[],
+  conv = CONV,
+  session = SESSION,
+) {
   return {
     conv_id: conv,
     session_id: session,
@@ -79,8 +90,26 @@ function seedItems() {
       { kind: "user", role: "user", payload: { text: "And the red ones?" } },
       { kind: "llm_text", payload: { text: "Red widgets are fine for two weeks." } },
     ]),
-    snapshot("turn-a1", "final", T0 - 3 * 24 * 60 * MINUTE, "", "", [{ kind: "user", role: "user", payload: { text: "legacy turn" } }], "conv-2b10-legacy", "sess-old"),
-    snapshot("turn-b1", "final", T0 - 60 * MINUTE, "inventory", "inf-0100", [{ kind: "user", role: "user", payload: { text: "hello" } }], "conv-9c44-returns", "sess-b22"),
+    snapshot(
+      "turn-a1",
+      "final",
+      T0 - 3 * 24 * 60 * MINUTE,
+      "",
+      "",
+      [{ kind: "user", role: "user", payload: { text: "legacy turn" } }],
+      "conv-2b10-legacy",
+      "sess-old",
+    ),
+    snapshot(
+      "turn-b1",
+      "final",
+      T0 - 60 * MINUTE,
+      "inventory",
+      "inf-0100",
+      [{ kind: "user", role: "user", payload: { text: "hello" } }],
+      "conv-9c44-returns",
+      "sess-b22",
+    ),
     ...fillerConversations(),
   ];
 }
@@ -90,7 +119,8 @@ const LONG_CONV = "conv-5e11-long-turn";
 const LONG_SESSION = "sess-5e11";
 const LONG_TURN = "turn-long";
 const LONG_SNAPSHOTS = 120;
-const longPhase = (i: number) => (i === LONG_SNAPSHOTS - 1 ? "final" : i % 10 === 9 ? "failed" : i % 2 === 1 ? "post_tools" : "pre_inference");
+const longPhase = (i: number) =>
+  i === LONG_SNAPSHOTS - 1 ? "final" : i % 10 === 9 ? "failed" : i % 2 === 1 ? "post_tools" : "pre_inference";
 function longTurn() {
   return Array.from({ length: LONG_SNAPSHOTS }, (_, i) =>
     snapshot(
@@ -100,7 +130,9 @@ function longTurn() {
       "planner",
       "inf-long",
       Array.from({ length: Math.min(i + 1, 60) }, (_, b) =>
-        b % 2 === 0 ? { kind: "user", role: "user", payload: { text: `step ${b}: go on` } } : { kind: "llm_text", payload: { text: `step ${b}: done` } },
+        b % 2 === 0
+          ? { kind: "user", role: "user", payload: { text: `step ${b}: go on` } }
+          : { kind: "llm_text", payload: { text: `step ${b}: done` } },
       ),
       LONG_CONV,
       LONG_SESSION,
@@ -114,9 +146,16 @@ const SWITCH_TURNS = 100;
 const SWITCH_RUNTIMES = ["inventory", "planner", "returns"];
 function switchingConversation() {
   return Array.from({ length: SWITCH_TURNS }, (_, i) =>
-    snapshot(`turn-${String(i).padStart(3, "0")}`, "final", T0 - 30 * 60 * MINUTE + i * MINUTE, SWITCH_RUNTIMES[i % 3]!, `inf-s${i}`, [
-      { kind: "user", role: "user", payload: { text: `switch ${i}` } },
-    ], SWITCH_CONV, "sess-3d77"),
+    snapshot(
+      `turn-${String(i).padStart(3, "0")}`,
+      "final",
+      T0 - 30 * 60 * MINUTE + i * MINUTE,
+      SWITCH_RUNTIMES[i % 3]!,
+      `inf-s${i}`,
+      [{ kind: "user", role: "user", payload: { text: `switch ${i}` } }],
+      SWITCH_CONV,
+      "sess-3d77",
+    ),
   );
 }
 
@@ -145,9 +184,16 @@ function fillerConversations() {
   const runtimes = ["inventory", "planner", "returns", ""];
   return Array.from({ length: FILLERS }, (_, i) => {
     const suffix = (0x1a2b + i * 7919).toString(16);
-    return snapshot("turn-1", "final", T0 - 10 * 24 * 60 * MINUTE - i * 37 * MINUTE, runtimes[i % 4]!, `inf-f${i}`, [
-      { kind: "user", role: "user", payload: { text: `question ${i}` } },
-    ], `conv-${suffix}`, `sess-${suffix}`);
+    return snapshot(
+      "turn-1",
+      "final",
+      T0 - 10 * 24 * 60 * MINUTE - i * 37 * MINUTE,
+      runtimes[i % 4]!,
+      `inf-f${i}`,
+      [{ kind: "user", role: "user", payload: { text: `question ${i}` } }],
+      `conv-${suffix}`,
+      `sess-${suffix}`,
+    );
   });
 }
 
@@ -189,7 +235,16 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+      ],
       viewport: { width: 1200, height: 800 },
       deviceScaleFactor: 1,
     });
@@ -244,9 +299,16 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     await page.click("#more");
     await expect.poll(() => page.locator("#conversation-rows tr").count(), POLL).toBe(CONVERSATIONS);
     expect(await page.locator("#more").isHidden()).toBe(true);
-    const all = await page.$$eval("#conversation-rows tr", (trs) => trs.map((tr) => [tr.querySelector("td")!.textContent!, tr.querySelectorAll("td")[3]!.textContent!]));
+    const all = await page.$$eval("#conversation-rows tr", (trs) =>
+      trs.map((tr) => [tr.querySelector("td")!.textContent!, tr.querySelectorAll("td")[3]!.textContent!]),
+    );
     expect(new Set(all.map(([id]) => id)).size).toBe(CONVERSATIONS);
-    expect(all.map(([, at]) => at)).toEqual(all.map(([, at]) => at).sort().reverse());
+    expect(all.map(([, at]) => at)).toEqual(
+      all
+        .map(([, at]) => at)
+        .sort()
+        .reverse(),
+    );
 
     expect(page.url()).toBe(`${server.url}/debug`);
     expect(await page.evaluate(() => document.cookie)).toBe("");
@@ -268,7 +330,10 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     expect(band[0]!.colour).not.toBe(band[1]!.colour);
     // Two segments fit: no sideways scrolling, so no "scroll sideways" note.
     expect(await page.locator("#band-axis .segment-count").count()).toBe(0);
-    expect(await page.$$eval("#legend li", (lis) => lis.map((li) => (li as HTMLElement).dataset.runtime))).toEqual(["inventory", "planner"]);
+    expect(await page.$$eval("#legend li", (lis) => lis.map((li) => (li as HTMLElement).dataset.runtime))).toEqual([
+      "inventory",
+      "planner",
+    ]);
     expect(await page.textContent("#history-sequence")).toBe("inventory → planner");
 
     // Turns newest first; every snapshot carries its own runtime, not the pointer (planner).
@@ -280,22 +345,37 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
       })),
     );
     expect(turns.map((t) => t.turn)).toEqual(["turn-004", "turn-003", "turn-002", "turn-001"]);
-    expect(turns[3]).toEqual({ turn: "turn-001", runtimes: ["inventory", "inventory", "inventory"], inferences: Array(3).fill("inference inf-0001") });
+    expect(turns[3]).toEqual({
+      turn: "turn-001",
+      runtimes: ["inventory", "inventory", "inventory"],
+      inferences: Array(3).fill("inference inf-0001"),
+    });
     expect(turns[0]!.runtimes).toEqual(["planner"]);
     // Summaries only: the block count comes with the list, the payloads do not.
     expect(await page.locator("#turns .snap .blocks-count").first().textContent()).toBe("2 blocks");
-    expect(apiRequests.filter((r) => r.startsWith("/api/debug/turns?"))).toSatisfy((reads: string[]) => reads.length > 0 && reads.every((r) => r.includes("payload=none")));
+    expect(apiRequests.filter((r) => r.startsWith("/api/debug/turns?"))).toSatisfy(
+      (reads: string[]) => reads.length > 0 && reads.every((r) => r.includes("payload=none")),
+    );
     // The phase filter offers the phases this conversation has, not a fixed list.
-    expect(await page.$$eval("#filter-phase option", (os) => os.map((o) => o.textContent))).toEqual(["all", "pre_inference", "post_tools", "final"]);
+    expect(await page.$$eval("#filter-phase option", (os) => os.map((o) => o.textContent))).toEqual([
+      "all",
+      "pre_inference",
+      "post_tools",
+      "final",
+    ]);
     await page.screenshot({ path: join(SCREENSHOTS, "viewer-conversation.png"), fullPage: true });
 
     // Filter by runtime: only the inventory turns remain, and the filter is in the query string.
     await page.selectOption("#filter-runtime", "=inventory");
     await page.waitForURL(`${server.url}/debug/c/${CONV}?runtime=inventory`);
-    await expect.poll(() => page.$$eval("#turns > li.turn", (lis) => lis.map((li) => (li as HTMLElement).dataset.turnId)), POLL).toEqual(["turn-002", "turn-001"]);
+    await expect
+      .poll(() => page.$$eval("#turns > li.turn", (lis) => lis.map((li) => (li as HTMLElement).dataset.turnId)), POLL)
+      .toEqual(["turn-002", "turn-001"]);
     // And by phase: only the final snapshots.
     await page.selectOption("#filter-phase", "final");
-    await expect.poll(() => page.$$eval("#turns .snap", (snaps) => snaps.map((s) => (s as HTMLElement).dataset.phase)), POLL).toEqual(["final", "final"]);
+    await expect
+      .poll(() => page.$$eval("#turns .snap", (snaps) => snaps.map((s) => (s as HTMLElement).dataset.phase)), POLL)
+      .toEqual(["final", "final"]);
   });
 
   it("reads on a phone width without sideways scrolling", async () => {
@@ -340,7 +420,10 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     ]);
     const newest = page.locator("#snapshots .snapshot").first();
     expect(await newest.locator(".kind-tool_call .tool-name").textContent()).toBe("inventory.lookup");
-    expect(JSON.parse((await newest.locator(".kind-tool_call pre.arguments").textContent())!)).toEqual({ sku: "W-BLUE", warehouse: "north" });
+    expect(JSON.parse((await newest.locator(".kind-tool_call pre.arguments").textContent())!)).toEqual({
+      sku: "W-BLUE",
+      warehouse: "north",
+    });
     expect(JSON.parse((await newest.locator(".kind-tool_use pre.result").textContent())!)).toMatchObject({ on_hand: 42 });
     expect(await newest.locator(".kind-llm_text .text").textContent()).toContain("42 blue widgets");
     // Block metadata is there but folded.
@@ -409,13 +492,17 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     expect(await page.locator("#turns .snap").count()).toBe(100);
     await page.click("#more");
     await expect.poll(() => page.locator("#turns .snap").count(), POLL).toBe(LONG_SNAPSHOTS);
-    await expect.poll(() => page.$$eval("#filter-phase option", (os) => os.map((o) => o.textContent)), POLL).toEqual(["all", "pre_inference", "post_tools", "final", "failed"]);
+    await expect
+      .poll(() => page.$$eval("#filter-phase option", (os) => os.map((o) => o.textContent)), POLL)
+      .toEqual(["all", "pre_inference", "post_tools", "final", "failed"]);
     expect(await page.locator("#phase-note").isHidden()).toBe(true);
 
     await page.selectOption("#filter-phase", "failed");
     await page.waitForURL(`${server.url}/debug/c/${LONG_CONV}?phase=failed`);
     const failed = longTurn().filter((item) => item.phase === "failed").length;
-    await expect.poll(() => page.$$eval("#turns .snap", (snaps) => snaps.map((s) => (s as HTMLElement).dataset.phase)), POLL).toEqual(Array(failed).fill("failed"));
+    await expect
+      .poll(() => page.$$eval("#turns .snap", (snaps) => snaps.map((s) => (s as HTMLElement).dataset.phase)), POLL)
+      .toEqual(Array(failed).fill("failed"));
     // The filter survives a reload: it lives in the query string.
     await page.reload();
     await expect.poll(() => page.locator("#turns .snap").count(), POLL).toBe(failed);
@@ -424,11 +511,19 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
 
   it("keeps a band of 100 runtime segments readable: a minimum width each, scrolling sideways", async () => {
     await page.goto(`${server.url}/debug/c/${SWITCH_CONV}`);
-    await page.locator("#band .seg").nth(SWITCH_TURNS - 1).waitFor();
+    await page
+      .locator("#band .seg")
+      .nth(SWITCH_TURNS - 1)
+      .waitFor();
     const widths = await page.$$eval("#band .seg", (segs) => segs.map((s) => s.getBoundingClientRect().width));
     expect(widths).toHaveLength(SWITCH_TURNS);
     expect(Math.min(...widths)).toBeGreaterThanOrEqual(63); // 4rem, less rounding
-    expect(await page.$$eval("#band .seg", (segs) => segs.slice(0, 4).map((s) => s.textContent))).toEqual(["inventory", "planner", "returns", "inventory"]);
+    expect(await page.$$eval("#band .seg", (segs) => segs.slice(0, 4).map((s) => s.textContent))).toEqual([
+      "inventory",
+      "planner",
+      "returns",
+      "inventory",
+    ]);
     const band = await page.$eval("#band", (b) => ({ scrolls: b.scrollWidth > b.clientWidth, overflow: getComputedStyle(b).overflowX }));
     expect(band).toEqual({ scrolls: true, overflow: "auto" });
     // The page itself does not scroll sideways, and the legend has one entry per runtime.
@@ -440,16 +535,24 @@ describe.skipIf(!haveChromium)("debug viewer in headless Chromium", () => {
     ]);
     expect(await page.textContent("#history-sequence")).toBe("inventory → planner → returns → … → returns → inventory (100 segments)");
     expect(await page.textContent("#band-axis .segment-count")).toBe("100 segments · scroll sideways");
-    await page.locator("#content section").first().screenshot({ path: join(SCREENSHOTS, "viewer-many-segments.png") });
+    await page
+      .locator("#content section")
+      .first()
+      .screenshot({ path: join(SCREENSHOTS, "viewer-many-segments.png") });
   });
 
   it("renders stored times no Date can hold as raw numbers, on the conversation and the turn page", async () => {
     await page.goto(`${server.url}/debug/c/${FAR_CONV}`);
     await page.locator("#turns .snap").first().waitFor();
-    const facts = await page.$$eval("#facts dt", (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling!.textContent])));
+    const facts = await page.$$eval("#facts dt", (dts) =>
+      Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling!.textContent])),
+    );
     expect(facts).toMatchObject({ Created: "9007199254740991 ms", "Last activity": "9007199254740991 ms", History: "planner" });
     expect(await page.textContent("#turns .snap .time")).toBe("9007199254740991 ms");
-    expect(await page.$$eval("#band-axis span", (spans) => spans.map((s) => s.textContent))).toEqual(["9007199254740991 ms", "9007199254740991 ms"]);
+    expect(await page.$$eval("#band-axis span", (spans) => spans.map((s) => s.textContent))).toEqual([
+      "9007199254740991 ms",
+      "9007199254740991 ms",
+    ]);
     await page.click(`#turns a:text-is("${FAR_TURN}")`);
     await page.locator("#snapshots details.snapshot[open]").waitFor();
     expect(await page.textContent("#snapshots .snapshot .time")).toBe("9007199254740991 ms");

@@ -44,9 +44,16 @@ describe("filters in the query string", () => {
   it("round-trips any phase and runtime, however odd", () => {
     const text = fc.string({ unit: "grapheme", maxLength: 12 });
     fc.assert(
-      fc.property(fc.option(text.filter((p) => p !== ""), { nil: null }), fc.option(text, { nil: null }), (phase, runtimeKey) => {
-        expect(readFilters(filtersSearch({ phase, runtimeKey }))).toEqual({ phase, runtimeKey });
-      }),
+      fc.property(
+        fc.option(
+          text.filter((p) => p !== ""),
+          { nil: null },
+        ),
+        fc.option(text, { nil: null }),
+        (phase, runtimeKey) => {
+          expect(readFilters(filtersSearch({ phase, runtimeKey }))).toEqual({ phase, runtimeKey });
+        },
+      ),
     );
   });
 
@@ -61,7 +68,12 @@ describe("filters in the query string", () => {
 
 describe("filter options", () => {
   it("offers the phases present, custom ones included, named ones in lifecycle order", () => {
-    expect(phaseOptions(["final", "failed", "pre_inference", "final", "aborted"], null)).toEqual(["pre_inference", "final", "aborted", "failed"]);
+    expect(phaseOptions(["final", "failed", "pre_inference", "final", "aborted"], null)).toEqual([
+      "pre_inference",
+      "final",
+      "aborted",
+      "failed",
+    ]);
     expect(phaseOptions(["final"], null)).toEqual(["final"]);
   });
 
@@ -71,7 +83,12 @@ describe("filter options", () => {
   });
 
   it("offers the runtimes of the history, then others seen, unknown and the selected one, each once", () => {
-    expect(runtimeOptions(["inventory", "planner", "inventory"], ["planner", "returns"], null)).toEqual(["inventory", "planner", "returns", ""]);
+    expect(runtimeOptions(["inventory", "planner", "inventory"], ["planner", "returns"], null)).toEqual([
+      "inventory",
+      "planner",
+      "returns",
+      "",
+    ]);
     expect(runtimeOptions([], [], "gone")).toEqual(["", "gone"]);
   });
 });
@@ -90,7 +107,9 @@ describe("debug API URLs", () => {
 
   it("reads a conversation's snapshots as summaries, in pages, with the filters", () => {
     expect(snapshotSummariesUrl("c 1", NO_FILTERS, null)).toBe(`/api/debug/turns?conv_id=c%201&payload=none&limit=${SNAPSHOTS_PAGE}`);
-    expect(snapshotSummariesUrl("c", { phase: "failed", runtimeKey: "" }, "k", 7)).toBe("/api/debug/turns?conv_id=c&payload=none&limit=7&phase=failed&runtime_key=&cursor=k");
+    expect(snapshotSummariesUrl("c", { phase: "failed", runtimeKey: "" }, "k", 7)).toBe(
+      "/api/debug/turns?conv_id=c&payload=none&limit=7&phase=failed&runtime_key=&cursor=k",
+    );
     expect(snapshotSummariesUrl("c", NO_FILTERS, null, PHASE_SCAN)).toContain("limit=1000");
   });
 

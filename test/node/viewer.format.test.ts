@@ -29,10 +29,16 @@ describe("formatTime", () => {
 
   it("never throws on any integer a column can hold and JSON can carry", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.maxSafeInteger(), fc.integer({ min: -1, max: 1 }).map((d) => 8.64e15 + d)), (ms) => {
-        const text = formatTime(ms);
-        expect(text.endsWith(" UTC") || text === `${ms} ms`).toBe(true);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.maxSafeInteger(),
+          fc.integer({ min: -1, max: 1 }).map((d) => 8.64e15 + d),
+        ),
+        (ms) => {
+          const text = formatTime(ms);
+          expect(text.endsWith(" UTC") || text === `${ms} ms`).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });

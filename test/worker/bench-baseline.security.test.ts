@@ -17,7 +17,11 @@ import { call, databaseDigest, INGEST_TOKEN, json, tableCounts } from "./harness
 const PATH = "/api/bench/baseline";
 
 /** A request to the bench entry, as harness `call` makes them to the production Worker. */
-async function callBench(method: string, path: string, options: { token?: string | null; raw?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+async function callBench(
+  method: string,
+  path: string,
+  options: { token?: string | null; raw?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
   const headers = new Headers({ "content-type": "application/json", ...options.headers });
   const token = options.token === undefined ? INGEST_TOKEN : options.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
@@ -29,14 +33,17 @@ async function callBench(method: string, path: string, options: { token?: string
 }
 
 describe("production Worker (src/index.ts): no baseline route", () => {
-  it.each(["GET", "POST", "PUT", "DELETE", "PATCH"])("%s answers 404 NOT_FOUND like an unknown path and changes nothing", async (method) => {
-    const before = await databaseDigest();
-    const res = await call(method, PATH, method === "GET" || method === "DELETE" ? {} : { body: { conv_id: "x" } });
-    expect(res.status).toBe(404);
-    expect(res.headers.get("allow")).toBeNull();
-    expect((await json(res)).error.code).toBe("NOT_FOUND");
-    expect(await databaseDigest()).toBe(before);
-  });
+  it.each(["GET", "POST", "PUT", "DELETE", "PATCH"])(
+    "%s answers 404 NOT_FOUND like an unknown path and changes nothing",
+    async (method) => {
+      const before = await databaseDigest();
+      const res = await call(method, PATH, method === "GET" || method === "DELETE" ? {} : { body: { conv_id: "x" } });
+      expect(res.status).toBe(404);
+      expect(res.headers.get("allow")).toBeNull();
+      expect((await json(res)).error.code).toBe("NOT_FOUND");
+      expect(await databaseDigest()).toBe(before);
+    },
+  );
 
   it("is not in the OpenAPI document", async () => {
     const doc = await json(await call("GET", "/api/openapi.json", { token: null }));
@@ -82,7 +89,13 @@ describe("bench entry (src/bench/worker.ts, npm run bench only)", () => {
   });
 
   it("clears the isolate's tip memory before a request with x-bench-forget-tips (the throughput bench's no-memory variant); the production Worker has no such header", async () => {
-    const snapshot = (k: number) => JSON.stringify({ conv_id: "bench-tips", session_id: "s", created_at_ms: 1000 + k, turn: { id: `t${k}`, blocks: [{ id: "u", kind: "user", payload: { text: "hi" } }] } });
+    const snapshot = (k: number) =>
+      JSON.stringify({
+        conv_id: "bench-tips",
+        session_id: "s",
+        created_at_ms: 1000 + k,
+        turn: { id: `t${k}`, blocks: [{ id: "u", kind: "user", payload: { text: "hi" } }] },
+      });
     const tip = async () => (await prepareSnapshot(JSON.parse(snapshot(0)), { nowMs: Date.now(), maxClockSkewMs: 300_000 })).tipChain;
     expect((await callBench("POST", "/api/turns", { raw: snapshot(0) })).status).toBe(201);
     expect(deepestKnownTip("bench-tips", [{ chain: await tip() }])).toBe(0);

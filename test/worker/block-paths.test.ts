@@ -24,7 +24,14 @@ afterAll(() => {
   vi.restoreAllMocks();
 });
 
-type Block = { id: string; kind: string; role?: string; payload?: Record<string, unknown>; metadata?: Record<string, unknown>; [extra: string]: unknown };
+type Block = {
+  id: string;
+  kind: string;
+  role?: string;
+  payload?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  [extra: string]: unknown;
+};
 const user = (id: string, text: string): Block => ({ id, kind: "user", role: "user", payload: { text } });
 const answer = (id: string, text: string): Block => ({ id, kind: "llm_text", role: "assistant", payload: { text } });
 const system = (): Block => ({ id: "sys", kind: "system", role: "system", payload: { text: "be brief" } });
@@ -39,7 +46,9 @@ const expected = (turnId: string, blocks: Block[], extra: Record<string, unknown
 });
 
 async function snapshotOf(conv: string, session: string, turnId: string, phase: string, createdAt: number) {
-  const detail = await json(await get(`/api/debug/turn/${encodeURIComponent(conv)}/${encodeURIComponent(session)}/${encodeURIComponent(turnId)}`));
+  const detail = await json(
+    await get(`/api/debug/turn/${encodeURIComponent(conv)}/${encodeURIComponent(session)}/${encodeURIComponent(turnId)}`),
+  );
   const item = detail.items.find((i) => i.phase === phase && i.created_at_ms === createdAt);
   if (!item) throw new Error(`no snapshot ${turnId}/${phase}@${createdAt}`);
   expect(parse(item.payload)).toEqual(item.parsed);
@@ -65,19 +74,55 @@ describe("snapshots read back exactly, whatever they share", () => {
     const h2 = [...h1, answer("a1-regen", "42, I think"), user("u2", "And gadgets?")];
     posts.push({ session: "a", turn: "t2", phase: "pre_inference", at: 20, blocks: h2 });
     // Tool loop: the same phase twice.
-    posts.push({ session: "a", turn: "t2", phase: "post_tools", at: 21, blocks: [...h2, { id: "c1", kind: "tool_call", payload: { name: "count" } }, { id: "r1", kind: "tool_use", payload: { n: 7 } }] });
-    posts.push({ session: "a", turn: "t2", phase: "post_tools", at: 22, blocks: [...h2, { id: "c1", kind: "tool_call", payload: { name: "count" } }, { id: "r1", kind: "tool_use", payload: { n: 7 } }, { id: "c2", kind: "tool_call", payload: { name: "count", again: true } }] });
+    posts.push({
+      session: "a",
+      turn: "t2",
+      phase: "post_tools",
+      at: 21,
+      blocks: [...h2, { id: "c1", kind: "tool_call", payload: { name: "count" } }, { id: "r1", kind: "tool_use", payload: { n: 7 } }],
+    });
+    posts.push({
+      session: "a",
+      turn: "t2",
+      phase: "post_tools",
+      at: 22,
+      blocks: [
+        ...h2,
+        { id: "c1", kind: "tool_call", payload: { name: "count" } },
+        { id: "r1", kind: "tool_use", payload: { n: 7 } },
+        { id: "c2", kind: "tool_call", payload: { name: "count", again: true } },
+      ],
+    });
     // An edited early block: everything after it is a new branch.
-    posts.push({ session: "a", turn: "t2", phase: "final", at: 23, blocks: [system(), user("u1", "How many WIDGETS?"), answer("a1-regen", "42, I think"), user("u2", "And gadgets?"), answer("a2", "7")] });
+    posts.push({
+      session: "a",
+      turn: "t2",
+      phase: "final",
+      at: 23,
+      blocks: [system(), user("u1", "How many WIDGETS?"), answer("a1-regen", "42, I think"), user("u2", "And gadgets?"), answer("a2", "7")],
+    });
     // Another session of the conversation: its own history, sharing the system block.
     posts.push({ session: "b", turn: "tb", phase: "final", at: 30, blocks: [system(), user("ub", "Hello from b"), answer("ab", "hi")] });
     // The same blocks in another order, a block repeated inside one snapshot, zero blocks, extra keys.
     posts.push({ session: "b", turn: "tb2", phase: "final", at: 31, blocks: [user("ub", "Hello from b"), system(), system()] });
     posts.push({ session: "b", turn: "tb3", phase: "draft", at: 32, blocks: [] });
-    posts.push({ session: "b", turn: "tb3", phase: "final", at: 33, blocks: [{ ...system(), turn_id: "tb3" }, user("ub", "Hello from b")], extra: { run_id: "r-1" } });
+    posts.push({
+      session: "b",
+      turn: "tb3",
+      phase: "final",
+      at: 33,
+      blocks: [{ ...system(), turn_id: "tb3" }, user("ub", "Hello from b")],
+      extra: { run_id: "r-1" },
+    });
 
     for (const p of posts) {
-      const res = await post("/api/turns", { conv_id: conv, session_id: p.session, phase: p.phase, created_at_ms: p.at, turn: { id: p.turn, blocks: p.blocks, ...p.extra } });
+      const res = await post("/api/turns", {
+        conv_id: conv,
+        session_id: p.session,
+        phase: p.phase,
+        created_at_ms: p.at,
+        turn: { id: p.turn, blocks: p.blocks, ...p.extra },
+      });
       expect(res.status, `${p.turn}/${p.phase}@${p.at}`).toBe(201);
     }
     for (const p of posts) expect(await snapshotOf(conv, p.session, p.turn, p.phase, p.at)).toEqual(expected(p.turn, p.blocks, p.extra));
@@ -89,7 +134,9 @@ describe("snapshots read back exactly, whatever they share", () => {
     const listed = posts.reduce((n, p) => n + p.blocks.length, 0);
     expect(prefixes.size).toBeLessThan(listed / 2);
     // Every snapshot is stored as its tip; no block list on any row.
-    const lists = await env.DB.prepare("SELECT DISTINCT block_refs_json FROM turn_snapshots WHERE conv_id = ?1").bind(conv).all<{ block_refs_json: string }>();
+    const lists = await env.DB.prepare("SELECT DISTINCT block_refs_json FROM turn_snapshots WHERE conv_id = ?1")
+      .bind(conv)
+      .all<{ block_refs_json: string }>();
     expect(lists.results).toEqual([{ block_refs_json: "[]" }]);
   });
 
@@ -99,9 +146,18 @@ describe("snapshots read back exactly, whatever they share", () => {
     const rowsWritten: number[] = [];
     for (let t = 0; t < 40; t++) {
       history.push(user(`u${t}`, `question ${t}`));
-      for (const [phase, at] of [["pre_inference", 0], ["final", 1]] as const) {
+      for (const [phase, at] of [
+        ["pre_inference", 0],
+        ["final", 1],
+      ] as const) {
         if (phase === "final") history.push(answer(`a${t}`, `answer ${t}`));
-        const res = await post("/api/turns", { conv_id: conv, session_id: "s", phase, created_at_ms: 100 * t + at + 1, turn: { id: `t${t}`, blocks: history } });
+        const res = await post("/api/turns", {
+          conv_id: conv,
+          session_id: "s",
+          phase,
+          created_at_ms: 100 * t + at + 1,
+          turn: { id: `t${t}`, blocks: history },
+        });
         expect(res.status).toBe(201);
       }
       rowsWritten.push(await nodeCount(conv));
@@ -115,7 +171,11 @@ describe("snapshots read back exactly, whatever they share", () => {
 describe("delta posts", () => {
   async function chainsOf(blocks: Block[]) {
     const steps = await Promise.all(
-      blocks.map(async (b) => ({ blockId: b.id, contentHash: await blockContentHash({ kind: b.kind, role: b.role ?? "", payload: b.payload ?? {}, metadata: b.metadata ?? {} }), extraJson: "" })),
+      blocks.map(async (b) => ({
+        blockId: b.id,
+        contentHash: await blockContentHash({ kind: b.kind, role: b.role ?? "", payload: b.payload ?? {}, metadata: b.metadata ?? {} }),
+        extraJson: "",
+      })),
     );
     return { steps, nodes: await pathNodes(steps) };
   }
@@ -123,23 +183,57 @@ describe("delta posts", () => {
   it("references and prefixes store exactly what the full post stores; a later full post is a replay", async () => {
     const conv = uid("conv-delta");
     const h = [system(), user("u1", "q1"), answer("a1", "r1")];
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: h } })).status).toBe(201);
+    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: h } })).status).toBe(
+      201,
+    );
     const { steps, nodes } = await chainsOf(h);
     const next = [...h, user("u2", "q2")];
     // Prefix of all three, plus one new block.
-    const delta = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, prefix: { chain: nodes[2]!.chain, blocks: 3 }, turn: { id: "t2", blocks: [user("u2", "q2")] } });
+    const delta = await post("/api/turns", {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 2,
+      prefix: { chain: nodes[2]!.chain, blocks: 3 },
+      turn: { id: "t2", blocks: [user("u2", "q2")] },
+    });
     expect(delta.status).toBe(201);
     expect(await snapshotOf(conv, "s", "t2", "final", 2)).toEqual(expected("t2", next));
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn: { id: "t2", blocks: next } })).status).toBe(200);
+    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn: { id: "t2", blocks: next } })).status).toBe(
+      200,
+    );
     // References instead of the prefix, in another order.
     const refs = [steps[1], steps[0], steps[2]].map((s) => ({ id: s!.blockId, content_hash: s!.contentHash }));
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 3, turn: { id: "t3", blocks: refs } })).status).toBe(201);
+    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 3, turn: { id: "t3", blocks: refs } })).status).toBe(
+      201,
+    );
     expect(await snapshotOf(conv, "s", "t3", "final", 3)).toEqual(expected("t3", [h[1]!, h[0]!, h[2]!]));
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 3, turn: { id: "t3", blocks: [h[1], h[0], h[2]] } })).status).toBe(200);
+    expect(
+      (await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 3, turn: { id: "t3", blocks: [h[1], h[0], h[2]] } }))
+        .status,
+    ).toBe(200);
     // Default block ids count from the prefix: block 4 of t4 is t4#3 in both forms.
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 4, prefix: { chain: nodes[2]!.chain, blocks: 3 }, turn: { id: "t4", blocks: [{ kind: "user", payload: { text: "no id" } }] } })).status).toBe(201);
+    expect(
+      (
+        await post("/api/turns", {
+          conv_id: conv,
+          session_id: "s",
+          created_at_ms: 4,
+          prefix: { chain: nodes[2]!.chain, blocks: 3 },
+          turn: { id: "t4", blocks: [{ kind: "user", payload: { text: "no id" } }] },
+        })
+      ).status,
+    ).toBe(201);
     expect((await snapshotOf(conv, "s", "t4", "final", 4)).blocks[3]!.id).toBe("t4#3");
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 4, turn: { id: "t4", blocks: [...h, { kind: "user", payload: { text: "no id" } }] } })).status).toBe(200);
+    expect(
+      (
+        await post("/api/turns", {
+          conv_id: conv,
+          session_id: "s",
+          created_at_ms: 4,
+          turn: { id: "t4", blocks: [...h, { kind: "user", payload: { text: "no id" } }] },
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("an unknown reference or prefix is 422 UNKNOWN_BLOCK_REF naming it, and nothing is stored", async () => {
@@ -151,7 +245,9 @@ describe("delta posts", () => {
     const { steps, nodes } = await chainsOf(blocks);
     const refused = async (body: unknown, message: RegExp) => {
       const before = await databaseDigest();
-      const res = await post("/api/turns/batch", { items: [{ conv_id: b, session_id: "s", created_at_ms: 5, turn: { id: "ok", blocks: [] } }, body] });
+      const res = await post("/api/turns/batch", {
+        items: [{ conv_id: b, session_id: "s", created_at_ms: 5, turn: { id: "ok", blocks: [] } }, body],
+      });
       expect(res.status).toBe(422);
       const error = (await json(res)).error;
       expect(error.code).toBe("UNKNOWN_BLOCK_REF");
@@ -159,10 +255,22 @@ describe("delta posts", () => {
       expect(await databaseDigest()).toBe(before);
     };
     // Conversation a's block, referenced from b: resolved only within the same conversation.
-    await refused({ conv_id: b, session_id: "s", created_at_ms: 6, turn: { id: "t2", blocks: [{ id: "u1", content_hash: steps[0]!.contentHash }] } }, /items\[1\]: turn\.blocks\[0\] refers to block "u1"/);
-    await refused({ conv_id: b, session_id: "s", created_at_ms: 6, turn: { id: "t2", blocks: [{ id: "nope", content_hash: "0".repeat(64) }] } }, /items\[1\]: turn\.blocks\[0\]/);
-    await refused({ conv_id: b, session_id: "s", created_at_ms: 6, prefix: { chain: nodes[0]!.chain, blocks: 1 }, turn: { id: "t2", blocks: [] } }, /items\[1\]: prefix names no path/);
-    await refused({ conv_id: a, session_id: "s", created_at_ms: 6, prefix: { chain: nodes[0]!.chain, blocks: 2 }, turn: { id: "t2", blocks: [] } }, /prefix names no path of 2 blocks/);
+    await refused(
+      { conv_id: b, session_id: "s", created_at_ms: 6, turn: { id: "t2", blocks: [{ id: "u1", content_hash: steps[0]!.contentHash }] } },
+      /items\[1\]: turn\.blocks\[0\] refers to block "u1"/,
+    );
+    await refused(
+      { conv_id: b, session_id: "s", created_at_ms: 6, turn: { id: "t2", blocks: [{ id: "nope", content_hash: "0".repeat(64) }] } },
+      /items\[1\]: turn\.blocks\[0\]/,
+    );
+    await refused(
+      { conv_id: b, session_id: "s", created_at_ms: 6, prefix: { chain: nodes[0]!.chain, blocks: 1 }, turn: { id: "t2", blocks: [] } },
+      /items\[1\]: prefix names no path/,
+    );
+    await refused(
+      { conv_id: a, session_id: "s", created_at_ms: 6, prefix: { chain: nodes[0]!.chain, blocks: 2 }, turn: { id: "t2", blocks: [] } },
+      /prefix names no path of 2 blocks/,
+    );
   });
 
   it("delta and full posts of random growing conversations read back the same (property)", { timeout: 60_000 }, async () => {
@@ -172,7 +280,12 @@ describe("delta posts", () => {
       payload: fc.record({ text: fc.constantFrom("x", "y", "z", "🚀", "<&>") }),
     });
     // Each step: keep a prefix of the previous snapshot's blocks, then add some.
-    const stepArb = fc.record({ keep: fc.nat({ max: 8 }), add: fc.array(blockArb, { maxLength: 3 }), asRefs: fc.boolean(), withPrefix: fc.boolean() });
+    const stepArb = fc.record({
+      keep: fc.nat({ max: 8 }),
+      add: fc.array(blockArb, { maxLength: 3 }),
+      asRefs: fc.boolean(),
+      withPrefix: fc.boolean(),
+    });
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 6 }), async (steps) => {
         const full = uid("conv-full");
@@ -182,22 +295,41 @@ describe("delta posts", () => {
         for (const step of steps) {
           blocks = [...blocks.slice(0, Math.min(step.keep, blocks.length)), ...step.add];
           at += 1;
-          expect((await post("/api/turns", { conv_id: full, session_id: "s", created_at_ms: at, turn: { id: `t${at}`, blocks } })).status).toBe(201);
+          expect(
+            (await post("/api/turns", { conv_id: full, session_id: "s", created_at_ms: at, turn: { id: `t${at}`, blocks } })).status,
+          ).toBe(201);
           // The delta form: the longest prefix the delta conversation has, then references to blocks it has, then the rest.
           const { steps: hashed, nodes } = await chainsOf(blocks);
-          const have = await env.DB.prepare("SELECT chain, depth FROM block_nodes WHERE conv_id = ?1").bind(delta).all<{ chain: string; depth: number }>();
+          const have = await env.DB.prepare("SELECT chain, depth FROM block_nodes WHERE conv_id = ?1")
+            .bind(delta)
+            .all<{ chain: string; depth: number }>();
           const depthOf = new Map(have.results.map((r) => [r.chain, r.depth]));
           let depth = 0;
           if (step.withPrefix) for (let i = nodes.length; i > 0 && depth === 0; i--) if (depthOf.get(nodes[i - 1]!.chain) === i) depth = i;
-          const stored = new Set((await env.DB.prepare("SELECT block_id, content_hash FROM block_nodes WHERE conv_id = ?1").bind(delta).all<{ block_id: string; content_hash: string }>()).results.map((r) => `${r.block_id}/${r.content_hash}`));
+          const stored = new Set(
+            (
+              await env.DB.prepare("SELECT block_id, content_hash FROM block_nodes WHERE conv_id = ?1")
+                .bind(delta)
+                .all<{ block_id: string; content_hash: string }>()
+            ).results.map((r) => `${r.block_id}/${r.content_hash}`),
+          );
           const tail = blocks.slice(depth).map((b, k) => {
             const h = hashed[depth + k]!;
             return step.asRefs && stored.has(`${h.blockId}/${h.contentHash}`) ? { id: h.blockId, content_hash: h.contentHash } : b;
           });
-          const body = { conv_id: delta, session_id: "s", created_at_ms: at, turn: { id: `t${at}`, blocks: tail }, ...(depth > 0 ? { prefix: { chain: nodes[depth - 1]!.chain, blocks: depth } } : {}) };
+          const body = {
+            conv_id: delta,
+            session_id: "s",
+            created_at_ms: at,
+            turn: { id: `t${at}`, blocks: tail },
+            ...(depth > 0 ? { prefix: { chain: nodes[depth - 1]!.chain, blocks: depth } } : {}),
+          };
           expect((await post("/api/turns", body)).status).toBe(201);
         }
-        const read = async (conv: string) => (await json(await get(`/api/debug/turns?conv_id=${conv}`))).items.map(({ conv_id: _c, ...rest }: Record<string, unknown>) => rest);
+        const read = async (conv: string) =>
+          (await json(await get(`/api/debug/turns?conv_id=${conv}`))).items.map(
+            ({ conv_id: _c, ...rest }: Record<string, unknown>) => rest,
+          );
         expect(await read(delta)).toEqual(await read(full));
         expect(await nodeCount(delta)).toBe(await nodeCount(full));
       }),
@@ -226,23 +358,40 @@ describe("the first release's snapshots (block lists on the row) are converted b
     }
     statements.push(snapshot("empty", 2000, []));
     await env.DB.batch(statements);
-    await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 3000, turn: { id: "new", blocks: [{ id: "b0", kind: "user", role: "user", payload: { text: "text 0" } }] } });
+    await post("/api/turns", {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 3000,
+      turn: { id: "new", blocks: [{ id: "b0", kind: "user", role: "user", payload: { text: "text 0" } }] },
+    });
 
-    const read = async () => JSON.stringify([await json(await get(`/api/debug/turns?conv_id=${conv}&limit=1000`)), await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none&limit=1000`))]);
+    const read = async () =>
+      JSON.stringify([
+        await json(await get(`/api/debug/turns?conv_id=${conv}&limit=1000`)),
+        await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none&limit=1000`)),
+      ]);
     const before = await read();
-    expect(JSON.parse(before)[1].items.map((i: { block_count: number }) => i.block_count).slice(0, 3)).toEqual([1, 0, 30]);
+    expect(
+      JSON.parse(before)[1]
+        .items.map((i: { block_count: number }) => i.block_count)
+        .slice(0, 3),
+    ).toEqual([1, 0, 30]);
 
     // One chunk at a time: reads are the same at every step.
-    let result;
+    let result: Awaited<ReturnType<typeof convertLegacySnapshots>>;
     do {
       result = await convertLegacySnapshots(env.DB);
       expect(await read()).toBe(before);
     } while (result.remaining);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL OR block_refs_json <> '[]'").first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM turn_snapshots WHERE tip_chain IS NULL OR block_refs_json <> '[]'").first<{
+      n: number;
+    }>();
     expect(rows!.n).toBe(0);
     // The 30 legacy blocks form one path; the new snapshot's block (its real content hash) one more node.
     expect(await nodeCount(conv)).toBe(31);
-    const counted = await env.DB.prepare("SELECT min(ref_count) AS lo, max(ref_count) AS hi FROM blocks WHERE block_id GLOB 'b[0-9]*' AND content_hash GLOB 'hash-*'").first<{ lo: number; hi: number }>();
+    const counted = await env.DB.prepare(
+      "SELECT min(ref_count) AS lo, max(ref_count) AS hi FROM blocks WHERE block_id GLOB 'b[0-9]*' AND content_hash GLOB 'hash-*'",
+    ).first<{ lo: number; hi: number }>();
     expect(counted).toEqual({ lo: 1, hi: 1 });
 
     const after = await databaseDigest();
@@ -257,14 +406,23 @@ describe("the first release's snapshots (block lists on the row) are converted b
  */
 describe("full posts over a tip this isolate stored", () => {
   const ADMIN = env.ADMIN_TOKEN;
-  const history = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? answer(`a${i}`, `answer ${i}`) : user(`u${i}`, `question ${i}`)));
-  const full = (conv: string, k: number, blocks: Block[]) => ({ conv_id: conv, session_id: "s", phase: "final", created_at_ms: 1000 + k, turn: { id: `t${k}`, blocks } });
+  const history = (n: number) =>
+    Array.from({ length: n }, (_, i) => (i % 2 ? answer(`a${i}`, `answer ${i}`) : user(`u${i}`, `question ${i}`)));
+  const full = (conv: string, k: number, blocks: Block[]) => ({
+    conv_id: conv,
+    session_id: "s",
+    phase: "final",
+    created_at_ms: 1000 + k,
+    turn: { id: `t${k}`, blocks },
+  });
 
   async function writeConversation(conv: string, snapshots: number, memory: boolean): Promise<number[]> {
     const rowsRead: number[] = [];
     for (let k = 0; k < snapshots; k++) {
       if (!memory) forgetAllTips();
-      const saved = await saveSnapshots(env.DB, [await prepareSnapshot(full(conv, k, history(2 * k + 2)), { nowMs: Date.now(), maxClockSkewMs: 300_000 })]);
+      const saved = await saveSnapshots(env.DB, [
+        await prepareSnapshot(full(conv, k, history(2 * k + 2)), { nowMs: Date.now(), maxClockSkewMs: 300_000 }),
+      ]);
       expect(saved.outcomes).toEqual(["created"]);
       rowsRead.push(saved.rowsRead);
     }
@@ -273,9 +431,18 @@ describe("full posts over a tip this isolate stored", () => {
 
   async function stored(conv: string): Promise<string> {
     const tables: Array<[string, string]> = [
-      ["turn_snapshots", "SELECT id, session_id, turn_id, phase, created_at_ms, tip_chain, block_count, block_refs_json FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id"],
-      ["block_nodes", "SELECT chain, parent_chain, depth, block_id, content_hash, extra_json FROM block_nodes WHERE conv_id = ?1 ORDER BY depth, chain"],
-      ["blocks", "SELECT b.block_id, b.content_hash, b.ref_count FROM blocks AS b JOIN block_nodes AS n USING (block_id, content_hash) WHERE n.conv_id = ?1 ORDER BY b.block_id"],
+      [
+        "turn_snapshots",
+        "SELECT id, session_id, turn_id, phase, created_at_ms, tip_chain, block_count, block_refs_json FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id",
+      ],
+      [
+        "block_nodes",
+        "SELECT chain, parent_chain, depth, block_id, content_hash, extra_json FROM block_nodes WHERE conv_id = ?1 ORDER BY depth, chain",
+      ],
+      [
+        "blocks",
+        "SELECT b.block_id, b.content_hash, b.ref_count FROM blocks AS b JOIN block_nodes AS n USING (block_id, content_hash) WHERE n.conv_id = ?1 ORDER BY b.block_id",
+      ],
       ["turns", "SELECT session_id, turn_id, turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = ?1 ORDER BY turn_id"],
     ];
     return JSON.stringify(await env.DB.batch(tables.map(([, sql]) => env.DB.prepare(sql).bind(conv))).then((r) => r.map((x) => x.results)));
@@ -306,7 +473,9 @@ describe("full posts over a tip this isolate stored", () => {
       await env.DB.prepare(
         `SELECT b.block_id, b.ref_count, (SELECT count(*) FROM block_nodes AS m WHERE m.block_id = b.block_id AND m.content_hash = b.content_hash) AS nodes
          FROM blocks AS b JOIN block_nodes AS n USING (block_id, content_hash) WHERE n.conv_id = ?1 ORDER BY b.block_id`,
-      ).bind(conv).all<{ block_id: string; ref_count: number; nodes: number }>()
+      )
+        .bind(conv)
+        .all<{ block_id: string; ref_count: number; nodes: number }>()
     ).results;
     expect(counts).toHaveLength(6);
     for (const c of counts) expect(c.ref_count, c.block_id).toBe(c.nodes);

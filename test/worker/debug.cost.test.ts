@@ -11,7 +11,9 @@ import { pathNodes } from "../../src/turn/block-path";
 import { call, countingDb, json, post, turnBody, uid } from "./harness";
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
   return results.map((r) => r.detail);
 }
 
@@ -28,7 +30,12 @@ const FILTERS: Array<[string, Omit<SnapshotFilter, "limit">, RegExp, "in order" 
   ["session", { sessionId: "s" }, /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\?\)/, "sorted"],
   ["conv + session", { convId: "c", sessionId: "s" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
   ["conv + phase", { convId: "c", phase: "final" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
-  ["session + phase", { sessionId: "s", phase: "final" }, /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\?\)/, "sorted"],
+  [
+    "session + phase",
+    { sessionId: "s", phase: "final" },
+    /SEARCH turn_snapshots USING INDEX turn_snapshots_identity \(session_id=\?\)/,
+    "sorted",
+  ],
   ["conv + runtime", { convId: "c", runtimeKey: "planner" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
   ["conv + inference", { convId: "c", inferenceId: "i" }, /SEARCH turn_snapshots USING PRIMARY KEY \(conv_id=\?\)/, "in order"],
   [
@@ -77,10 +84,14 @@ describe("query plans", () => {
   });
 
   it("conversation list and runtime history are index-served", async () => {
-    const list = (await plan("SELECT * FROM conversations WHERE last_activity_ms >= ?1 ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 201", [0])).join("\n");
+    const list = (
+      await plan("SELECT * FROM conversations WHERE last_activity_ms >= ?1 ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 201", [0])
+    ).join("\n");
     expect(list).toMatch(/conversations_by_activity/);
     expect(list).not.toMatch(/TEMP B-TREE/);
-    const history = (await plan("SELECT turn_id, runtime_key FROM turns WHERE conv_id = ?1 ORDER BY turn_created_at_ms, turn_id", ["c"])).join("\n");
+    const history = (
+      await plan("SELECT turn_id, runtime_key FROM turns WHERE conv_id = ?1 ORDER BY turn_created_at_ms, turn_id", ["c"])
+    ).join("\n");
     expect(history).toMatch(/turns_by_conv_created/);
     expect(history).not.toMatch(/TEMP B-TREE/);
   });
@@ -88,16 +99,22 @@ describe("query plans", () => {
   it("the conversion of legacy rows finds and points each one through its queue index, never the conversation's range", async () => {
     const { NEXT_UNCONVERTED, NEXT_UNCONVERTED_OF, POINT_SNAPSHOTS } = CONVERSION_QUEUE_STATEMENTS;
     expect((await plan(NEXT_UNCONVERTED, [10])).join("\n")).toMatch(/SCAN turn_snapshots USING INDEX turn_snapshots_unconverted$/m);
-    expect((await plan(NEXT_UNCONVERTED_OF, [10, "c"])).join("\n")).toMatch(/SEARCH turn_snapshots USING INDEX turn_snapshots_unconverted \(conv_id=\?\)/);
+    expect((await plan(NEXT_UNCONVERTED_OF, [10, "c"])).join("\n")).toMatch(
+      /SEARCH turn_snapshots USING INDEX turn_snapshots_unconverted \(conv_id=\?\)/,
+    );
     const point = (await plan(POINT_SNAPSHOTS, ["[]"])).join("\n");
     expect(point).toMatch(/SEARCH turn_snapshots USING INDEX turn_snapshots_unconverted \(conv_id=\? AND id=\?\)/);
     expect(point).not.toMatch(/PRIMARY KEY/);
   });
 
   it("the operator queries of the playbook use the GP-26 indexes", async () => {
-    const byRuntime = (await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND runtime_key = ?2 ORDER BY updated_at_ms DESC", ["c", "p"])).join("\n");
+    const byRuntime = (
+      await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND runtime_key = ?2 ORDER BY updated_at_ms DESC", ["c", "p"])
+    ).join("\n");
     expect(byRuntime).toMatch(/turns_by_conv_runtime_updated/);
-    const byInference = (await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND inference_id = ?2 ORDER BY updated_at_ms DESC", ["c", "i"])).join("\n");
+    const byInference = (
+      await plan("SELECT turn_id FROM turns WHERE conv_id = ?1 AND inference_id = ?2 ORDER BY updated_at_ms DESC", ["c", "i"])
+    ).join("\n");
     expect(byInference).toMatch(/turns_by_conv_inference_updated/);
   });
 });
@@ -116,7 +133,14 @@ describe("B-tree entries written per snapshot (D1's rows_written, what D1 bills)
     const system = { id: "sys", kind: "system", role: "system", payload: { text: "be brief" } };
     const question = { id: "u1", kind: "user", role: "user", payload: { text: "How many widgets?" } };
     const answer = { id: "a1", kind: "llm_text", role: "assistant", payload: { text: "42" } };
-    const snapshot = (phase: string, at: number, blocks: unknown[]) => ({ conv_id: conv, session_id: "s", phase, created_at_ms: at, runtime_key: "inventory", turn: { id: "t1", blocks } });
+    const snapshot = (phase: string, at: number, blocks: unknown[]) => ({
+      conv_id: conv,
+      session_id: "s",
+      phase,
+      created_at_ms: at,
+      runtime_key: "inventory",
+      turn: { id: "t1", blocks },
+    });
     // By statement: conversation, new block contents, new nodes, snapshot — its triggers (the turn
     // roll-up, the turn's creation time) counted with it.
     // First snapshot: two new blocks; the conversation row is inserted (row, primary key, activity
@@ -137,10 +161,17 @@ describe("B-tree entries written per snapshot (D1's rows_written, what D1 bills)
     // A new turn whose older snapshot comes second in one batch: inserted with the first one's time,
     // moved back by the second one's insert.
     const batch = await call("POST", "/api/turns/batch", {
-      body: { items: [{ ...snapshot("final", 2002, [system]), turn: { id: "t2", blocks: [system] } }, { ...snapshot("pre_inference", 2000, [system]), turn: { id: "t2", blocks: [system] } }] },
+      body: {
+        items: [
+          { ...snapshot("final", 2002, [system]), turn: { id: "t2", blocks: [system] } },
+          { ...snapshot("pre_inference", 2000, [system]), turn: { id: "t2", blocks: [system] } },
+        ],
+      },
     });
     expect(batch.status).toBe(201);
-    const t2 = await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = ?1 AND turn_id = 't2'").bind(conv).first();
+    const t2 = await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = ?1 AND turn_id = 't2'")
+      .bind(conv)
+      .first();
     expect(t2).toEqual({ turn_created_at_ms: 2000, updated_at_ms: 2002 });
   });
 });
@@ -149,7 +180,11 @@ describe("constant queries per request", () => {
   it("debug reads cost the same statements and one round trip at limit 1 and limit 1000", async () => {
     const conv = uid("conv-cost");
     for (let i = 0; i < 3; i++) {
-      await post("/api/turns/batch", { items: Array.from({ length: 100 }, (_, j) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i * 100 + j}`, created_at_ms: 1 + i * 100 + j })) });
+      await post("/api/turns/batch", {
+        items: Array.from({ length: 100 }, (_, j) =>
+          turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i * 100 + j}`, created_at_ms: 1 + i * 100 + j }),
+        ),
+      });
     }
     const measure = async (path: string) => {
       const counter = countingDb();
@@ -179,8 +214,21 @@ describe("constant queries per request", () => {
     };
     const conv = uid("conv-wcost");
     const few = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }));
-    const many = await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "b", created_at_ms: 2, blocks: Array.from({ length: 300 }, (_, i) => ({ kind: "user", payload: { i } })) }));
-    const batch = await write({ items: Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `c${i}`, created_at_ms: 10 + i })) }, "/api/turns/batch");
+    const many = await write(
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "b",
+        created_at_ms: 2,
+        blocks: Array.from({ length: 300 }, (_, i) => ({ kind: "user", payload: { i } })),
+      }),
+    );
+    const batch = await write(
+      {
+        items: Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `c${i}`, created_at_ms: 10 + i })),
+      },
+      "/api/turns/batch",
+    );
     // One round trip: conversations, block contents on new nodes, the nodes, the snapshots (their
     // triggers roll the turns up; their guard checks deletions and prefixes) — what the conversation
     // already has is decided inside the batch.
@@ -191,12 +239,24 @@ describe("constant queries per request", () => {
     // A delta post whose prefix names the path an earlier item of the same batch writes: the same
     // statements (the guard checks the prefix), still one round trip.
     const first = { id: "d1", blocks: [{ id: "u1", kind: "user", payload: { text: "q" } }] };
-    const [node] = await pathNodes([{ blockId: "u1", contentHash: await blockContentHash({ kind: "user", role: "", payload: { text: "q" }, metadata: {} }), extraJson: "" }]);
+    const [node] = await pathNodes([
+      {
+        blockId: "u1",
+        contentHash: await blockContentHash({ kind: "user", role: "", payload: { text: "q" }, metadata: {} }),
+        extraJson: "",
+      },
+    ]);
     const delta = await write(
       {
         items: [
           { conv_id: conv, session_id: "s", created_at_ms: 500, turn: first },
-          { conv_id: conv, session_id: "s", created_at_ms: 501, prefix: { chain: node!.chain, blocks: 1 }, turn: { id: "d2", blocks: [{ id: "a1", kind: "llm_text", payload: { text: "a" } }] } },
+          {
+            conv_id: conv,
+            session_id: "s",
+            created_at_ms: 501,
+            prefix: { chain: node!.chain, blocks: 1 },
+            turn: { id: "d2", blocks: [{ id: "a1", kind: "llm_text", payload: { text: "a" } }] },
+          },
         ],
       },
       "/api/turns/batch",
@@ -207,9 +267,23 @@ describe("constant queries per request", () => {
     // nothing written. The refused batch has 2 statements (the conversation, the snapshot): the
     // snapshot's path ends at a tip this isolate stored, so it carries no node or block to insert
     // (known-paths.ts); the read has 3.
-    expect(await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), "/api/turns", 200)).toEqual({ statements: 5, roundTrips: 2 });
+    expect(await write(turnBody({ conv_id: conv, session_id: "s", turn_id: "a", created_at_ms: 1 }), "/api/turns", 200)).toEqual({
+      statements: 5,
+      roundTrips: 2,
+    });
     // Block references need the conversation's blocks looked up first: read, then write.
-    const refs = await write({ conv_id: conv, session_id: "s", created_at_ms: 600, turn: { id: "r1", blocks: [{ id: "u1", content_hash: node!.contentHash }, { id: "n1", kind: "user", payload: { text: "new" } }] } });
+    const refs = await write({
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 600,
+      turn: {
+        id: "r1",
+        blocks: [
+          { id: "u1", content_hash: node!.contentHash },
+          { id: "n1", kind: "user", payload: { text: "new" } },
+        ],
+      },
+    });
     expect(refs.roundTrips).toBe(2);
   });
 });

@@ -4,7 +4,8 @@ import { call, debugRoutes, expectError, get, json, post, turnBody } from "./har
 
 const DEBUG_ROUTES = debugRoutes("c1").map((r) => r.path);
 
-const expectGetError = async (path: string, status: number, code: string, message?: RegExp) => expectError(await get(path), status, code, message);
+const expectGetError = async (path: string, status: number, code: string, message?: RegExp) =>
+  expectError(await get(path), status, code, message);
 
 describe("malformed parameters → 400 naming the parameter", () => {
   it.each([
@@ -21,24 +22,34 @@ describe("malformed parameters → 400 naming the parameter", () => {
     ["/api/debug/turn/c/s/t?limit=5000", /limit/],
   ])("%s", (path, message) => expectGetError(path, 400, "INVALID_PARAMETER", message));
 
-  it.each(["/api/debug/turn/%FF/s/t", "/api/debug/conversations/%zz", "/api/debug/turn/c/%E0%A4/t"])("refuses undecodable path segments: %s", (path) =>
-    expectGetError(path, 400, "INVALID_PARAMETER", /percent-encoded/));
+  it.each(["/api/debug/turn/%FF/s/t", "/api/debug/conversations/%zz", "/api/debug/turn/c/%E0%A4/t"])(
+    "refuses undecodable path segments: %s",
+    (path) => expectGetError(path, 400, "INVALID_PARAMETER", /percent-encoded/),
+  );
 
-  it("requires conv_id or session_id", () => expectGetError("/api/debug/turns?phase=final", 400, "INVALID_PARAMETER", /conv_id or session_id/));
-  it("requires conv_id or session_id to be non-empty", () => expectGetError("/api/debug/turns?conv_id=&session_id=", 400, "INVALID_PARAMETER"));
+  it("requires conv_id or session_id", () =>
+    expectGetError("/api/debug/turns?phase=final", 400, "INVALID_PARAMETER", /conv_id or session_id/));
+  it("requires conv_id or session_id to be non-empty", () =>
+    expectGetError("/api/debug/turns?conv_id=&session_id=", 400, "INVALID_PARAMETER"));
 
   it("refuses an unknown cursor", () => expectGetError("/api/debug/turns?conv_id=c&cursor=garbage", 400, "INVALID_CURSOR", /cursor/));
 
   it("refuses a tampered cursor and a cursor from other filters", async () => {
     const conv = "conv-cursor-tamper";
-    await post("/api/turns/batch", { items: [1, 2, 3].map((i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: i })) });
+    await post("/api/turns/batch", {
+      items: [1, 2, 3].map((i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: i })),
+    });
     const { next_cursor } = await json(await get(`/api/debug/turns?conv_id=${conv}&limit=1`));
     expect(next_cursor).toBeTruthy();
     const [payload, mac] = (next_cursor as string).split(".");
     const forged = btoa(JSON.stringify({ createdAtMs: 999, id: 1 })).replace(/=+$/, "");
     await expectGetError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${forged}.${mac}`, 400, "INVALID_CURSOR");
     await expectGetError(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${payload}.${mac}x`, 400, "INVALID_CURSOR");
-    await expectGetError(`/api/debug/turns?conv_id=${conv}&phase=final&limit=1&cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
+    await expectGetError(
+      `/api/debug/turns?conv_id=${conv}&phase=final&limit=1&cursor=${encodeURIComponent(next_cursor!)}`,
+      400,
+      "INVALID_CURSOR",
+    );
     await expectGetError(`/api/debug/conversations?cursor=${encodeURIComponent(next_cursor!)}`, 400, "INVALID_CURSOR");
     // The genuine cursor works.
     const ok = await get(`/api/debug/turns?conv_id=${conv}&limit=1&cursor=${encodeURIComponent(next_cursor!)}`);

@@ -15,7 +15,15 @@ describe("GET /api/debug/turns (Go ports)", () => {
   it("echoes the filters in the envelope, since_ms as a number, and carries runtime and inference per item", async () => {
     const conv = uid("conv-env");
     await seed([
-      turnBody({ conv_id: conv, session_id: "s1", turn_id: "t1", phase: "final", created_at_ms: 100, runtime_key: "inventory", inference_id: "inf-1" }),
+      turnBody({
+        conv_id: conv,
+        session_id: "s1",
+        turn_id: "t1",
+        phase: "final",
+        created_at_ms: 100,
+        runtime_key: "inventory",
+        inference_id: "inf-1",
+      }),
       turnBody({ conv_id: conv, session_id: "s1", turn_id: "t2", phase: "final", created_at_ms: 200 }),
     ]);
     const res = await get(`/api/debug/turns?conv_id=${conv}&session_id=s1&phase=final&since_ms=100`);
@@ -26,7 +34,16 @@ describe("GET /api/debug/turns (Go ports)", () => {
       ["t2", "", ""],
       ["t1", "inventory", "inf-1"],
     ]);
-    expect(Object.keys(body.items[0]!).sort()).toEqual(["conv_id", "created_at_ms", "inference_id", "payload", "phase", "runtime_key", "session_id", "turn_id"]);
+    expect(Object.keys(body.items[0]!).sort()).toEqual([
+      "conv_id",
+      "created_at_ms",
+      "inference_id",
+      "payload",
+      "phase",
+      "runtime_key",
+      "session_id",
+      "turn_id",
+    ]);
   });
 
   it("payload=none: the same items without payload, each with block_count; payload=full is the default", async () => {
@@ -38,7 +55,10 @@ describe("GET /api/debug/turns (Go ports)", () => {
     const full = await json(await get(`/api/debug/turns?conv_id=${conv}`));
     const summary = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
     expect(summary.items).toEqual(
-      full.items.map(({ payload, ...rest }: Record<string, unknown>) => ({ ...rest, block_count: (parse(payload as string) as { blocks: unknown[] }).blocks.length })),
+      full.items.map(({ payload, ...rest }: Record<string, unknown>) => ({
+        ...rest,
+        block_count: (parse(payload as string) as { blocks: unknown[] }).blocks.length,
+      })),
     );
     expect(summary.items.map((i) => i.block_count)).toEqual([0, 2]);
     expect(await json(await get(`/api/debug/turns?conv_id=${conv}&payload=full`))).toEqual(full);
@@ -62,7 +82,13 @@ describe("GET /api/debug/turns (Go ports)", () => {
     const turn = {
       id: "t-yaml",
       blocks: [
-        { id: "b1", kind: "tool_call", role: "", payload: { name: "search", args: { q: "it's: \"quoted\"", n: 3 } }, metadata: { "x@v1": [1, 2] } },
+        {
+          id: "b1",
+          kind: "tool_call",
+          role: "",
+          payload: { name: "search", args: { q: 'it\'s: "quoted"', n: 3 } },
+          metadata: { "x@v1": [1, 2] },
+        },
         { id: "b2", kind: "llm_text", role: "assistant", payload: { text: "multi\nline ✓" }, metadata: {} },
       ],
       metadata: { "geppetto.runtime@v1": { runtime_key: "planner" } },
@@ -85,7 +111,8 @@ describe("GET /api/debug/turns (Go ports)", () => {
       turnBody({ conv_id: conv, session_id: "s", turn_id: "c", created_at_ms: 3, runtime_key: "inventory", inference_id: "i-3" }),
       turnBody({ conv_id: conv, session_id: "s", turn_id: "d", created_at_ms: 4 }),
     ]);
-    const ids = async (query: string) => (await json(await get(`/api/debug/turns?conv_id=${conv}&${query}`))).items.map((i: { turn_id: string }) => i.turn_id);
+    const ids = async (query: string) =>
+      (await json(await get(`/api/debug/turns?conv_id=${conv}&${query}`))).items.map((i: { turn_id: string }) => i.turn_id);
     expect(await ids("runtime_key=inventory")).toEqual(["c", "a"]);
     expect(await ids("runtime_key=planner")).toEqual(["b"]);
     expect(await ids("inference_id=i-3")).toEqual(["c"]);
@@ -110,14 +137,23 @@ describe("pagination", () => {
     const convs = [uid("c-p1"), uid("c-p2"), uid("c-p3")];
     // 3 conversations × 12 snapshots, 4 per millisecond in each: ties within a conversation (by
     // arrival) and across conversations (by conv_id), plus a snapshot of another session.
-    const items = convs.flatMap((conv) => Array.from({ length: 12 }, (_, i) => turnBody({ conv_id: conv, session_id: session, turn_id: `t${i}`, created_at_ms: 100 + Math.floor(i / 4) })));
+    const items = convs.flatMap((conv) =>
+      Array.from({ length: 12 }, (_, i) =>
+        turnBody({ conv_id: conv, session_id: session, turn_id: `t${i}`, created_at_ms: 100 + Math.floor(i / 4) }),
+      ),
+    );
     await seed([...items, turnBody({ conv_id: convs[0]!, session_id: `${session}-other`, turn_id: "x", created_at_ms: 101 })]);
-    const all: Array<{ conv_id: string; turn_id: string; created_at_ms: number }> = (await json(await get(`/api/debug/turns?session_id=${session}&limit=100&payload=none`))).items;
+    const all: Array<{ conv_id: string; turn_id: string; created_at_ms: number }> = (
+      await json(await get(`/api/debug/turns?session_id=${session}&limit=100&payload=none`))
+    ).items;
     expect(all).toHaveLength(36);
     // Newest first; equal times: conv_id descending, then the later arrival first.
     const expected = [...items]
       .map((item, arrival) => ({ conv_id: item.conv_id, turn_id: item.turn!.id as string, created_at_ms: item.created_at_ms!, arrival }))
-      .sort((a, b) => b.created_at_ms - a.created_at_ms || (a.conv_id < b.conv_id ? 1 : a.conv_id > b.conv_id ? -1 : 0) || b.arrival - a.arrival)
+      .sort(
+        (a, b) =>
+          b.created_at_ms - a.created_at_ms || (a.conv_id < b.conv_id ? 1 : a.conv_id > b.conv_id ? -1 : 0) || b.arrival - a.arrival,
+      )
       .map(({ conv_id, turn_id, created_at_ms }) => `${conv_id}/${turn_id}@${created_at_ms}`);
     expect(all.map((i) => `${i.conv_id}/${i.turn_id}@${i.created_at_ms}`)).toEqual(expected);
     const paged: string[] = [];
@@ -134,7 +170,9 @@ describe("pagination", () => {
 
   it("walks every item exactly once while new snapshots arrive", async () => {
     const conv = uid("conv-page");
-    await seed(Array.from({ length: 57 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: 1000 + (i % 20) })));
+    await seed(
+      Array.from({ length: 57 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: 1000 + (i % 20) })),
+    );
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -170,7 +208,9 @@ describe("pagination", () => {
     const walk: string[] = [];
     let cursor: string | null = null;
     do {
-      const body: { items: Array<{ conv_id: string }>; next_cursor: string | null } = await json(await get(`/api/debug/conversations?since_ms=${at - 1}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
+      const body: { items: Array<{ conv_id: string }>; next_cursor: string | null } = await json(
+        await get(`/api/debug/conversations?since_ms=${at - 1}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
+      );
       walk.push(...body.items.map((c: { conv_id: string }) => c.conv_id));
       cursor = body.next_cursor;
     } while (cursor);
@@ -184,7 +224,15 @@ describe("conversations", () => {
     const at = Date.now() + 240_000;
     await seed([turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: at, runtime_key: "planner" })]);
     const body = await json(await get("/api/debug/conversations?limit=1"));
-    expect(body.items[0]).toEqual({ conv_id: conv, session_id: "s", resolved_runtime_key: "planner", created_at_ms: at, last_activity_ms: at, turn_count: 1, snapshot_count: 1 });
+    expect(body.items[0]).toEqual({
+      conv_id: conv,
+      session_id: "s",
+      resolved_runtime_key: "planner",
+      created_at_ms: at,
+      last_activity_ms: at,
+      turn_count: 1,
+      snapshot_count: 1,
+    });
     expect(body.items[0]).not.toHaveProperty("runtime_key");
     expect(body.items[0]).not.toHaveProperty("current_runtime_key");
   });
@@ -200,7 +248,14 @@ describe("conversations", () => {
     const res = await get(`/api/debug/conversations/${conv}`);
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(body).toMatchObject({ conv_id: conv, session_id: "s", resolved_runtime_key: "inventory", turn_count: 4, created_at_ms: 10, last_activity_ms: 40 });
+    expect(body).toMatchObject({
+      conv_id: conv,
+      session_id: "s",
+      resolved_runtime_key: "inventory",
+      turn_count: 4,
+      created_at_ms: 10,
+      last_activity_ms: 40,
+    });
     expect(body.runtime_history).toEqual([
       { runtime_key: "inventory", first_turn_id: "t1", last_turn_id: "t2", from_ms: 10, to_ms: 20, turn_count: 2 },
       { runtime_key: "planner", first_turn_id: "t3", last_turn_id: "t3", from_ms: 30, to_ms: 30, turn_count: 1 },
@@ -219,8 +274,24 @@ describe("GET /api/debug/turn/:conv/:session/:turn", () => {
   it("returns draft@100 and final@200 newest first with parsed turns (Go port)", async () => {
     const conv = uid("conv-detail");
     await seed([
-      turnBody({ conv_id: conv, session_id: "s", turn_id: "t", phase: "draft", created_at_ms: 100, runtime_key: "inventory", inference_id: "i-1" }),
-      turnBody({ conv_id: conv, session_id: "s", turn_id: "t", phase: "final", created_at_ms: 200, runtime_key: "planner", inference_id: "i-2" }),
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "t",
+        phase: "draft",
+        created_at_ms: 100,
+        runtime_key: "inventory",
+        inference_id: "i-1",
+      }),
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "t",
+        phase: "final",
+        created_at_ms: 200,
+        runtime_key: "planner",
+        inference_id: "i-2",
+      }),
     ]);
     const body = await json(await get(`/api/debug/turn/${conv}/s/t`));
     expect(body).toMatchObject({ conv_id: conv, session_id: "s", turn_id: "t" });
@@ -234,8 +305,15 @@ describe("GET /api/debug/turn/:conv/:session/:turn", () => {
 
   it("finds a turn behind 600 newer snapshots", async () => {
     const conv = uid("conv-deep");
-    await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "the-old-one", created_at_ms: 1, runtime_key: "inventory" }));
-    await seed(Array.from({ length: 600 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `newer-${i}`, created_at_ms: 1000 + i, blocks: [] })));
+    await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "s", turn_id: "the-old-one", created_at_ms: 1, runtime_key: "inventory" }),
+    );
+    await seed(
+      Array.from({ length: 600 }, (_, i) =>
+        turnBody({ conv_id: conv, session_id: "s", turn_id: `newer-${i}`, created_at_ms: 1000 + i, blocks: [] }),
+      ),
+    );
     const res = await get(`/api/debug/turn/${conv}/s/the-old-one`);
     expect(res.status).toBe(200);
     expect((await json(res)).items).toHaveLength(1);

@@ -10,7 +10,8 @@ import type { D1Handle } from "../../src/store/d1";
 import { call, DEBUG_TOKEN, get, INGEST_TOKEN, json, post, ROW_ORDER, TABLES, uid } from "./harness";
 
 const ADMIN = env.ADMIN_TOKEN;
-const del = (conv: string, options: Parameters<typeof call>[2] = {}) => call("DELETE", `/api/conversations/${encodeURIComponent(conv)}`, { token: ADMIN, ...options });
+const del = (conv: string, options: Parameters<typeof call>[2] = {}) =>
+  call("DELETE", `/api/conversations/${encodeURIComponent(conv)}`, { token: ADMIN, ...options });
 
 beforeAll(() => {
   vi.spyOn(console, "log").mockImplementation(() => {});
@@ -27,12 +28,32 @@ async function seed(conv: string, turns: number, at = 1_000) {
   const items = [];
   for (let t = 0; t < turns; t++) {
     history.push({ id: `${conv}-u${t}`, kind: "user", role: "user", payload: { text: `q${t}` } });
-    items.push({ conv_id: conv, session_id: "s", phase: "pre_inference", created_at_ms: at + t * 10, runtime_key: "inventory", turn: { id: `t${t}`, blocks: [...history] } });
+    items.push({
+      conv_id: conv,
+      session_id: "s",
+      phase: "pre_inference",
+      created_at_ms: at + t * 10,
+      runtime_key: "inventory",
+      turn: { id: `t${t}`, blocks: [...history] },
+    });
     history.push({ id: `${conv}-a${t}`, kind: "llm_text", payload: { text: `a${t}` } });
-    items.push({ conv_id: conv, session_id: "s", phase: "final", created_at_ms: at + t * 10 + 1, runtime_key: "planner", turn: { id: `t${t}`, blocks: [...history] } });
+    items.push({
+      conv_id: conv,
+      session_id: "s",
+      phase: "final",
+      created_at_ms: at + t * 10 + 1,
+      runtime_key: "planner",
+      turn: { id: `t${t}`, blocks: [...history] },
+    });
   }
   for (let i = 0; i < items.length; i += 100) expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
-  expect((await call("PUT", `/api/conversations/${encodeURIComponent(conv)}/runtime`, { body: { runtime_key: "research", at_ms: at + turns * 10 } })).status).toBe(200);
+  expect(
+    (
+      await call("PUT", `/api/conversations/${encodeURIComponent(conv)}/runtime`, {
+        body: { runtime_key: "research", at_ms: at + turns * 10 },
+      })
+    ).status,
+  ).toBe(200);
 }
 
 /** Every row of every table that does not belong to `conv` (ref_count aside: shared blocks lose references). */
@@ -40,7 +61,9 @@ async function everythingBut(conv: string): Promise<string> {
   const rows = await env.DB.batch(
     TABLES.map((t) =>
       t === "blocks"
-        ? env.DB.prepare("SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json, first_seen_at_ms FROM blocks WHERE block_id NOT LIKE ?1 ORDER BY block_id, content_hash").bind(`${conv}-%`)
+        ? env.DB.prepare(
+            "SELECT block_id, content_hash, kind, role, payload_json, block_metadata_json, first_seen_at_ms FROM blocks WHERE block_id NOT LIKE ?1 ORDER BY block_id, content_hash",
+          ).bind(`${conv}-%`)
         : env.DB.prepare(`SELECT * FROM ${t} WHERE conv_id <> ?1 ORDER BY ${ROW_ORDER(t)}`).bind(conv),
     ),
   );
@@ -66,7 +89,10 @@ describe("DELETE /api/conversations/:conv_id", () => {
     const kept = uid("conv-keep");
     await seed(gone, 20);
     await seed(kept, 5);
-    const keptReads = JSON.stringify([await json(await get(`/api/debug/turns?conv_id=${kept}`)), await json(await get(`/api/debug/conversations/${kept}`))]);
+    const keptReads = JSON.stringify([
+      await json(await get(`/api/debug/turns?conv_id=${kept}`)),
+      await json(await get(`/api/debug/conversations/${kept}`)),
+    ]);
     const others = await everythingBut(gone);
 
     const res = await del(gone);
@@ -80,9 +106,16 @@ describe("DELETE /api/conversations/:conv_id", () => {
     expect(await everythingBut(gone)).toBe(others);
     // The shared block survives with the references of the other conversation only.
     expect(await env.DB.prepare("SELECT ref_count FROM blocks WHERE block_id = 'shared-system'").first("ref_count")).toBeGreaterThan(0);
-    expect(JSON.stringify([await json(await get(`/api/debug/turns?conv_id=${kept}`)), await json(await get(`/api/debug/conversations/${kept}`))])).toBe(keptReads);
+    expect(
+      JSON.stringify([
+        await json(await get(`/api/debug/turns?conv_id=${kept}`)),
+        await json(await get(`/api/debug/conversations/${kept}`)),
+      ]),
+    ).toBe(keptReads);
     // No orphan: every block is referenced by a path (or legacy data).
-    const orphans = await env.DB.prepare("SELECT count(*) AS n FROM blocks b WHERE NOT EXISTS (SELECT 1 FROM block_nodes n WHERE n.block_id = b.block_id AND n.content_hash = b.content_hash)").first("n");
+    const orphans = await env.DB.prepare(
+      "SELECT count(*) AS n FROM blocks b WHERE NOT EXISTS (SELECT 1 FROM block_nodes n WHERE n.block_id = b.block_id AND n.content_hash = b.content_hash)",
+    ).first("n");
     expect(orphans).toBe(0);
     // It is gone from every read.
     expect((await get(`/api/debug/conversations/${gone}`)).status).toBe(404);
@@ -116,7 +149,10 @@ describe("DELETE /api/conversations/:conv_id", () => {
       }
     }
     // Its sub-routes are not gated.
-    expect((await call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "x" }, env: { ADMIN_TOKEN: "" } as Partial<Env> })).status).toBe(200);
+    expect(
+      (await call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "x" }, env: { ADMIN_TOKEN: "" } as Partial<Env> }))
+        .status,
+    ).toBe(200);
   });
 
   it("an interrupted deletion is unreadable at once and finished by a re-run or the scheduled handler", async () => {
@@ -170,14 +206,30 @@ describe("writes racing a deletion", () => {
       prepare: (sql) => env.DB.prepare(sql),
       batch: async (statements) => {
         batches += 1;
-        if (batches === 2) await env.DB.prepare("INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason) VALUES (?1, 1, 'test')").bind(conv).run();
+        if (batches === 2)
+          await env.DB.prepare("INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason) VALUES (?1, 1, 'test')")
+            .bind(conv)
+            .run();
         return env.DB.batch(statements);
       },
       withSession: () => ({ ...racing, getBookmark: () => null }) as unknown as D1DatabaseSession,
     } as D1Handle & Pick<D1Database, "withSession">;
-    const hash = (await env.DB.prepare("SELECT content_hash FROM block_nodes WHERE conv_id = ?1 AND block_id = ?2").bind(conv, shared.id).first<string>("content_hash"))!;
+    const hash = (await env.DB.prepare("SELECT content_hash FROM block_nodes WHERE conv_id = ?1 AND block_id = ?2")
+      .bind(conv, shared.id)
+      .first<string>("content_hash"))!;
     const write = await call("POST", "/api/turns", {
-      body: { conv_id: conv, session_id: "s", created_at_ms: 5_000, turn: { id: "late", blocks: [{ id: shared.id, content_hash: hash }, { id: "new", kind: "user", payload: { text: "n" } }] } },
+      body: {
+        conv_id: conv,
+        session_id: "s",
+        created_at_ms: 5_000,
+        turn: {
+          id: "late",
+          blocks: [
+            { id: shared.id, content_hash: hash },
+            { id: "new", kind: "user", payload: { text: "n" } },
+          ],
+        },
+      },
       env: { DB: racing as unknown as D1Database },
     });
     expect(write.status).toBe(409);
@@ -207,10 +259,18 @@ describe("retention (RETENTION_DAYS, scheduled handler)", () => {
     const lines: string[] = [];
     const spy = vi.spyOn(console, "log").mockImplementation((line: string) => void lines.push(line));
     const { scheduled } = await import("../../src/scheduled");
-    await scheduled({ cron: "*/10 * * * *", scheduledTime: now, noRetry: () => {} } as ScheduledController, { ...env, RETENTION_DAYS: "30" });
+    await scheduled({ cron: "*/10 * * * *", scheduledTime: now, noRetry: () => {} } as ScheduledController, {
+      ...env,
+      RETENTION_DAYS: "30",
+    });
     spy.mockImplementation(() => {});
     const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.event === "maintenance");
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ level: "info", retention_days: 30, deleted_conversations: expect.any(Array), deleted: expect.any(Object) });
+    expect(logged[0]).toMatchObject({
+      level: "info",
+      retention_days: 30,
+      deleted_conversations: expect.any(Array),
+      deleted: expect.any(Object),
+    });
   });
 });

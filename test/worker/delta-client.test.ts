@@ -26,7 +26,10 @@ function conversation(turns: number, toolBytes = 40) {
   for (let t = 0; t < turns; t++) {
     history.push({ id: `u${t}`, kind: "user", role: "user", payload: { text: `question ${t}` } });
     snapshots.push({ turn: `t${t}`, phase: "pre_inference", blocks: [...history] });
-    history.push({ id: `c${t}`, kind: "tool_call", payload: { name: "lookup", args: { q: t } } }, { id: `r${t}`, kind: "tool_use", payload: { result: "x".repeat(toolBytes) } });
+    history.push(
+      { id: `c${t}`, kind: "tool_call", payload: { name: "lookup", args: { q: t } } },
+      { id: `r${t}`, kind: "tool_use", payload: { result: "x".repeat(toolBytes) } },
+    );
     snapshots.push({ turn: `t${t}`, phase: "post_tools", blocks: [...history] });
     history.push({ id: `a${t}`, kind: "llm_text", payload: { text: `answer ${t}` } });
     snapshots.push({ turn: `t${t}`, phase: "final", blocks: [...history] });
@@ -35,7 +38,9 @@ function conversation(turns: number, toolBytes = 40) {
 }
 
 const readAll = async (conv: string) =>
-  (await json(await get(`/api/debug/turns?conv_id=${encodeURIComponent(conv)}&limit=1000`))).items.map(({ conv_id: _c, ...rest }: Record<string, unknown>) => rest);
+  (await json(await get(`/api/debug/turns?conv_id=${encodeURIComponent(conv)}&limit=1000`))).items.map(
+    ({ conv_id: _c, ...rest }: Record<string, unknown>) => rest,
+  );
 
 describe("TurnstoreClient", () => {
   it("posts full the first time and deltas afterwards; the Worker stores what full posts store", async () => {
@@ -47,10 +52,26 @@ describe("TurnstoreClient", () => {
     let at = 1;
     for (const s of conversation(12, 2_000)) {
       at += 1;
-      const result = await c.postSnapshot({ conv_id: viaClient, session_id: "s", phase: s.phase, created_at_ms: at, turn: { id: s.turn, blocks: s.blocks } });
+      const result = await c.postSnapshot({
+        conv_id: viaClient,
+        session_id: "s",
+        phase: s.phase,
+        created_at_ms: at,
+        turn: { id: s.turn, blocks: s.blocks },
+      });
       expect(result.status).toBe(201);
       sent.push({ sent: result.sent, bytes: result.requestBytes });
-      expect((await post("/api/turns", { conv_id: viaFull, session_id: "s", phase: s.phase, created_at_ms: at, turn: { id: s.turn, blocks: s.blocks } })).status).toBe(201);
+      expect(
+        (
+          await post("/api/turns", {
+            conv_id: viaFull,
+            session_id: "s",
+            phase: s.phase,
+            created_at_ms: at,
+            turn: { id: s.turn, blocks: s.blocks },
+          })
+        ).status,
+      ).toBe(201);
     }
     expect(await readAll(viaClient)).toEqual(await readAll(viaFull));
     expect(sent[0]!.sent).toBe("full");
@@ -66,7 +87,9 @@ describe("TurnstoreClient", () => {
     const c = client(env.INGEST_TOKEN);
     const a = { id: "a", kind: "user", role: "user", payload: { text: "A".repeat(5_000) } };
     const b = { id: "b", kind: "llm_text", payload: { text: "B".repeat(5_000) } };
-    expect((await c.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: [a, b] } })).status).toBe(201);
+    expect((await c.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: [a, b] } })).status).toBe(
+      201,
+    );
     // Reordered: no common prefix, but both blocks are stored, so both go as references.
     const result = await c.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 2, turn: { id: "t2", blocks: [b, a] } });
     expect(result).toMatchObject({ status: 201, sent: "delta" });
@@ -79,7 +102,9 @@ describe("TurnstoreClient", () => {
     const conv = uid("conv-client-gone");
     const c = client(env.INGEST_TOKEN);
     const blocks = conversation(2)[5]!.blocks;
-    expect((await c.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: blocks.slice(0, 3) } })).status).toBe(201);
+    expect(
+      (await c.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: blocks.slice(0, 3) } })).status,
+    ).toBe(201);
     // The conversation's paths disappear behind the client's back (deleted elsewhere).
     await env.DB.batch([
       env.DB.prepare("DELETE FROM block_nodes WHERE conv_id = ?1").bind(conv),

@@ -18,7 +18,9 @@ afterAll(() => {
 });
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
   return results.map((r) => r.detail);
 }
 
@@ -28,7 +30,13 @@ describe("query plans", () => {
     ["conversation", {}],
     ["conversation + phase", { phase: "final" }],
   ])("snapshots oldest first, %s: a range of the table from the cursor, in its order", async (_name, filter) => {
-    const { page, blocks, params } = snapshotQueries({ convId: "c", ...filter, order: "oldest", after: { createdAtMs: 5, convId: "c", id: 9 }, limit: EXPORT_PAGE_SNAPSHOTS });
+    const { page, blocks, params } = snapshotQueries({
+      convId: "c",
+      ...filter,
+      order: "oldest",
+      after: { createdAtMs: 5, convId: "c", id: 9 },
+      limit: EXPORT_PAGE_SNAPSHOTS,
+    });
     const pagePlan = await plan(page, params);
     const search = pagePlan.findIndex((line) => line.startsWith("SEARCH turn_snapshots USING"));
     expect(pagePlan[search]).toBe("SEARCH turn_snapshots USING PRIMARY KEY (conv_id=? AND (created_at_ms,id)>(?,?))");
@@ -39,7 +47,12 @@ describe("query plans", () => {
 
   it("a page of turns: turns_by_conv_created from the cursor, each turn's newest snapshot from the identity index, then its row by primary key", async () => {
     for (const phase of [undefined, "final"]) {
-      const { page, blocks, params } = turnSnapshotsQueries({ convId: "c", phase, after: { createdAtMs: 5, turnId: "t", sessionId: "s" }, limit: EXPORT_PAGE_TURNS });
+      const { page, blocks, params } = turnSnapshotsQueries({
+        convId: "c",
+        phase,
+        after: { createdAtMs: 5, turnId: "t", sessionId: "s" },
+        limit: EXPORT_PAGE_TURNS,
+      });
       const text = (await plan(page, params)).join("\n");
       expect(text).toMatch(/SEARCH turns USING INDEX turns_by_conv_created \(conv_id=\? AND \(turn_created_at_ms,turn_id\)>\(\?,\?\)\)/);
       expect(text).toMatch(/SEARCH s USING COVERING INDEX turn_snapshots_identity \(session_id=\? AND conv_id=\? AND turn_id=\?\)/);
@@ -62,10 +75,20 @@ describe("a conversation of 3,000 snapshots", () => {
     const items = [];
     for (let i = 0; i < TURNS; i++) {
       for (const [k, phase] of PHASES.entries()) {
-        items.push(turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, phase, created_at_ms: 1_000 + i * 10 + k, text: `answer ${i} ${phase}` }));
+        items.push(
+          turnBody({
+            conv_id: conv,
+            session_id: "s",
+            turn_id: `t${i}`,
+            phase,
+            created_at_ms: 1_000 + i * 10 + k,
+            text: `answer ${i} ${phase}`,
+          }),
+        );
       }
     }
-    for (let i = 0; i < items.length; i += 100) expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
+    for (let i = 0; i < items.length; i += 100)
+      expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
   }, 120_000);
 
   /** The export through a counting D1: the body is read chunk by chunk. */
@@ -91,25 +114,36 @@ describe("a conversation of 3,000 snapshots", () => {
     return { text, chunks, atResponse, roundTripsAtChunk, counts: counter.counts(), rowsReturned: counter.rowsReturned() };
   }
 
-  it.each(["json", "jsonl", "yaml"])("%s: pages of at most 200 snapshots, read as the client reads, parseable end to end", async (format) => {
-    const run = await streamed(format);
-    const pages = Math.ceil((TURNS * PHASES.length) / EXPORT_PAGE_SNAPSHOTS);
-    expect(run.atResponse).toBe(2);
-    // One round trip (the page and its blocks) per page, after the conversation check.
-    expect(run.counts).toEqual({ roundTrips: 1 + pages, statements: 1 + 2 * pages });
-    // Chunk n is written after page n was read: D1 is read as the body is consumed, not ahead.
-    expect(run.roundTripsAtChunk.slice(0, pages)).toEqual(Array.from({ length: pages }, (_, n) => 2 + n));
-    const pageRows = run.rowsReturned.slice(1).map((rows) => rows[0]!);
-    expect(pageRows).toHaveLength(pages);
-    expect(Math.max(...pageRows)).toBeLessThanOrEqual(EXPORT_PAGE_SNAPSHOTS + 1);
+  it.each(["json", "jsonl", "yaml"])(
+    "%s: pages of at most 200 snapshots, read as the client reads, parseable end to end",
+    async (format) => {
+      const run = await streamed(format);
+      const pages = Math.ceil((TURNS * PHASES.length) / EXPORT_PAGE_SNAPSHOTS);
+      expect(run.atResponse).toBe(2);
+      // One round trip (the page and its blocks) per page, after the conversation check.
+      expect(run.counts).toEqual({ roundTrips: 1 + pages, statements: 1 + 2 * pages });
+      // Chunk n is written after page n was read: D1 is read as the body is consumed, not ahead.
+      expect(run.roundTripsAtChunk.slice(0, pages)).toEqual(Array.from({ length: pages }, (_, n) => 2 + n));
+      const pageRows = run.rowsReturned.slice(1).map((rows) => rows[0]!);
+      expect(pageRows).toHaveLength(pages);
+      expect(Math.max(...pageRows)).toBeLessThanOrEqual(EXPORT_PAGE_SNAPSHOTS + 1);
 
-    const snapshots =
-      format === "json" ? JSON.parse(run.text).snapshots : format === "jsonl" ? run.text.trim().split("\n").map((l) => JSON.parse(l)) : parseYaml(run.text).snapshots;
-    expect(snapshots).toHaveLength(TURNS * PHASES.length);
-    const times = snapshots.map((s: { created_at_ms: number }) => s.created_at_ms);
-    expect(times).toEqual([...times].sort((a, b) => a - b));
-    expect(snapshots[snapshots.length - 1]).toMatchObject({ turn_id: `t${TURNS - 1}`, phase: "final" });
-  }, 60_000);
+      const snapshots =
+        format === "json"
+          ? JSON.parse(run.text).snapshots
+          : format === "jsonl"
+            ? run.text
+                .trim()
+                .split("\n")
+                .map((l) => JSON.parse(l))
+            : parseYaml(run.text).snapshots;
+      expect(snapshots).toHaveLength(TURNS * PHASES.length);
+      const times = snapshots.map((s: { created_at_ms: number }) => s.created_at_ms);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(snapshots[snapshots.length - 1]).toMatchObject({ turn_id: `t${TURNS - 1}`, phase: "final" });
+    },
+    60_000,
+  );
 
   it("markdown: a page of 100 turns at a time, each turn's newest snapshot", async () => {
     const run = await streamed("markdown");

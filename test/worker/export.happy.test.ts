@@ -59,7 +59,14 @@ async function richConversation(conv: string): Promise<void> {
   ]);
   // Equal times: the final arrives after the zero-block pre_inference and wins the tie.
   await send([
-    { conv_id: conv, session_id: "s1", phase: "pre_inference", created_at_ms: 2000, runtime_key: "planner", turn: { id: "t2", blocks: [] } },
+    {
+      conv_id: conv,
+      session_id: "s1",
+      phase: "pre_inference",
+      created_at_ms: 2000,
+      runtime_key: "planner",
+      turn: { id: "t2", blocks: [] },
+    },
   ]);
   const questionHash = await blockContentHash({ kind: "user", role: "user", payload: { text: UNICODE }, metadata: {} });
   await send([
@@ -69,10 +76,22 @@ async function richConversation(conv: string): Promise<void> {
       phase: "final",
       created_at_ms: 2000,
       runtime_key: "planner",
-      turn: { id: "t2", blocks: [{ id: "t1#0", content_hash: questionHash }, { kind: "llm_text", payload: { text: "Switched to planner." } }] },
+      turn: {
+        id: "t2",
+        blocks: [
+          { id: "t1#0", content_hash: questionHash },
+          { kind: "llm_text", payload: { text: "Switched to planner." } },
+        ],
+      },
     },
     // Another session; its post_tools arrives after its final but is older.
-    { conv_id: conv, session_id: "s2", phase: "final", created_at_ms: 3000, turn: { id: "t3", blocks: [{ kind: "weird", role: " critic ", payload: { "10": "a", "9": "b" } }] } },
+    {
+      conv_id: conv,
+      session_id: "s2",
+      phase: "final",
+      created_at_ms: 3000,
+      turn: { id: "t3", blocks: [{ kind: "weird", role: " critic ", payload: { "10": "a", "9": "b" } }] },
+    },
     { conv_id: conv, session_id: "s2", phase: "post_tools", created_at_ms: 2500, turn: { id: "t3", blocks: [] } },
     { conv_id: conv, session_id: "s2", phase: "final", created_at_ms: 4000, inference_id: "inf-4", turn: { id: "t4", blocks: [] } },
   ]);
@@ -147,7 +166,7 @@ describe("formats", () => {
   it("yaml: the same document, read by the strict Go-safe reader and by a general one", async () => {
     const doc = JSON.parse(await exportText(conv, "?format=json"));
     const text = await exportText(conv, "?format=yaml");
-    expect(text).toMatch(/^conv_id: .*\nexported_at_ms: [0-9]+\nsnapshots:\n  - conv_id: /);
+    expect(text).toMatch(/^conv_id: .*\nexported_at_ms: [0-9]+\nsnapshots:\n {2}- conv_id: /);
     const { exported_at_ms: _a, ...fromYaml } = readYaml(text, "export", 128) as Record<string, unknown>;
     const { exported_at_ms: _b, ...fromJson } = doc;
     expect(fromYaml).toEqual(fromJson);
@@ -175,9 +194,9 @@ describe("formats", () => {
     ]);
     const t1 = md.slice(md.indexOf("## Turn `t1`"), md.indexOf("## Turn `t2`"));
     expect(t1).toContain("phase `final` · session `s1` · inference `inf-1`");
-    expect(t1).toContain("**User**\n\nGrüße, 世界 👋 — \"quotes\" \\<b>\\&amp;\\</b> \u2028 line sep");
+    expect(t1).toContain('**User**\n\nGrüße, 世界 👋 — "quotes" \\<b>\\&amp;\\</b> \u2028 line sep');
     expect(t1).toContain('**Tool call** `get_weather`\n\n````json\n{\n  "args": {\n    "city": "Zürich ```"\n  },');
-    expect(t1).toContain('**Tool result** `c1`\n\n```json\n');
+    expect(t1).toContain("**Tool result** `c1`\n\n```json\n");
     expect(t1).toContain("<details><summary>Reasoning</summary>\n\nThe user wants \\</details> the weather.\n\n</details>");
     expect(t1).toContain("**Assistant**\n\n\\# Sunny\n\n1\\. warm\\\n2\\. dry");
     const t2 = md.slice(md.indexOf("## Turn `t2`"), md.indexOf("## Turn `t3`"));
@@ -207,10 +226,19 @@ describe("markdown of a geppetto conversation (every turn carries the history)",
     const items = Array.from({ length: turns }, (_, i) => {
       let blocks = history(i + 1);
       // An edited earlier block: the turn diverges from the one before it at that block.
-      if (edit && i + 1 === edit.at) blocks = blocks.map((b) => (b.id === "a1" ? { ...b, payload: { text: "answer number 1, edited" } } : b));
-      return { conv_id: conv, session_id: "s", phase: "final", created_at_ms: 1000 + i, runtime_key: i < turns / 2 ? "inventory" : "planner", turn: { id: `t${i + 1}`, blocks } };
+      if (edit && i + 1 === edit.at)
+        blocks = blocks.map((b) => (b.id === "a1" ? { ...b, payload: { text: "answer number 1, edited" } } : b));
+      return {
+        conv_id: conv,
+        session_id: "s",
+        phase: "final",
+        created_at_ms: 1000 + i,
+        runtime_key: i < turns / 2 ? "inventory" : "planner",
+        turn: { id: `t${i + 1}`, blocks },
+      };
     });
-    for (let i = 0; i < items.length; i += 100) expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
+    for (let i = 0; i < items.length; i += 100)
+      expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
   }
 
   const count = (text: string, needle: string) => text.split(needle).length - 1;
@@ -257,7 +285,11 @@ describe("JSON Lines re-import through POST /api/turns/batch", () => {
     const turns = new Map<string, unknown>();
     for (const item of list.items) {
       const key = `${item.session_id}/${item.turn_id}`;
-      if (!turns.has(key)) turns.set(key, await json(await get(`/api/debug/turn/${enc}/${encodeURIComponent(item.session_id)}/${encodeURIComponent(item.turn_id)}`)));
+      if (!turns.has(key))
+        turns.set(
+          key,
+          await json(await get(`/api/debug/turn/${enc}/${encodeURIComponent(item.session_id)}/${encodeURIComponent(item.turn_id)}`)),
+        );
     }
     const latest = await json(await get(`/api/conversations/${enc}/turns/latest`));
     const latestFinal = await json(await get(`/api/conversations/${enc}/turns/latest?phase=final&session_id=s1`));
@@ -274,11 +306,22 @@ describe("JSON Lines re-import through POST /api/turns/batch", () => {
       history.push({ kind: "user", role: "user", payload: { text: `question ${i} — ${UNICODE}` } });
       for (const [k, phase] of ["pre_inference", "post_inference", "final"].entries()) {
         const blocks = phase === "pre_inference" ? [...history] : [...history, { kind: "llm_text", payload: { text: `answer ${i}` } }];
-        items.push(turnBody({ conv_id: source, session_id: i % 2 ? "s1" : "s3", turn_id: `g${i}`, phase, created_at_ms: 10_000 + i * 10 + k, runtime_key: i < 40 ? "inventory" : "planner", blocks }));
+        items.push(
+          turnBody({
+            conv_id: source,
+            session_id: i % 2 ? "s1" : "s3",
+            turn_id: `g${i}`,
+            phase,
+            created_at_ms: 10_000 + i * 10 + k,
+            runtime_key: i < 40 ? "inventory" : "planner",
+            blocks,
+          }),
+        );
       }
       history.push({ kind: "llm_text", payload: { text: `answer ${i}` } });
     }
-    for (let i = 0; i < items.length; i += 100) expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
+    for (let i = 0; i < items.length; i += 100)
+      expect((await post("/api/turns/batch", { items: items.slice(i, i + 100) })).status).toBe(201);
 
     const lines = (await exportText(source, "?format=jsonl")).split("\n").filter(Boolean);
     expect(lines).toHaveLength(250);

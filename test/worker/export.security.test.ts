@@ -8,7 +8,6 @@ import { call, expectError, json, post, turnBody, uid } from "./harness";
 
 const path = (conv: string, query = "?format=jsonl") => `/api/debug/conversations/${encodeURIComponent(conv)}/export${query}`;
 
-
 describe("who may export", () => {
   it("no token, a wrong token, the ingest token → 401 (before the parameters)", async () => {
     for (const token of [null, "wrong", "test-ingest-token"]) {
@@ -42,7 +41,12 @@ describe("who may export", () => {
 
 describe("bad requests", () => {
   it.each(["xml", "JSON", "md", "", "csv"])("format=%s → 400 INVALID_PARAMETER naming the formats", async (format) => {
-    await expectError(await call("GET", path("c1", `?format=${format}`)), 400, "INVALID_PARAMETER", /format must be json, jsonl, yaml or markdown/);
+    await expectError(
+      await call("GET", path("c1", `?format=${format}`)),
+      400,
+      "INVALID_PARAMETER",
+      /format must be json, jsonl, yaml or markdown/,
+    );
   });
 
   it("an unknown conversation → 404, in every format", async () => {

@@ -35,7 +35,9 @@ export interface CallOptions {
  */
 type SuccessBody<R> = R extends { responses: infer Res }
   ? {
-      [S in keyof Res & (200 | 201)]: Res[S] extends { content: { "application/json": { schema: infer Z extends z.ZodType } } } ? z.output<Z> : never;
+      [S in keyof Res & (200 | 201)]: Res[S] extends { content: { "application/json": { schema: infer Z extends z.ZodType } } }
+        ? z.output<Z>
+        : never;
     }[keyof Res & (200 | 201)]
   : never;
 
@@ -77,7 +79,11 @@ export type TypedResponse<T> = Response & { readonly __body?: T };
 /** The error envelope every route answers failures with. */
 export type ErrorBody = z.output<typeof ErrorSchema>;
 
-export async function call<M extends string, P extends string>(method: M, path: P, options: CallOptions = {}): Promise<TypedResponse<ResponseBody<M, P>>> {
+export async function call<M extends string, P extends string>(
+  method: M,
+  path: P,
+  options: CallOptions = {},
+): Promise<TypedResponse<ResponseBody<M, P>>> {
   const headers = new Headers(options.headers);
   const isDebug = path.startsWith("/api/debug") || path.startsWith("/debug");
   const token = options.token === undefined ? (isDebug ? DEBUG_TOKEN : INGEST_TOKEN) : options.token;
@@ -155,7 +161,15 @@ export const post = <P extends string>(path: P, body: unknown, options: CallOpti
 export const get = <P extends string>(path: P, options: CallOptions = {}) => call("GET", path, options);
 
 /** Row counts of every table: a rejected request must leave them all unchanged. */
-export const TABLES = ["turns", "turn_snapshots", "blocks", "block_nodes", "conversations", "conversation_deletions", "turn_block_membership"];
+export const TABLES = [
+  "turns",
+  "turn_snapshots",
+  "blocks",
+  "block_nodes",
+  "conversations",
+  "conversation_deletions",
+  "turn_block_membership",
+];
 
 /** A stable row order per table: the primary key of the WITHOUT ROWID tables, rowid for the others. */
 const PRIMARY_KEY_ORDER: Record<string, string> = {
@@ -201,7 +215,12 @@ export function countingDb() {
       get(s, p) {
         const v = Reflect.get(s, p, s) as (...a: unknown[]) => unknown;
         if (p === "bind") return (...a: unknown[]) => statement(v.apply(s, a) as D1PreparedStatement);
-        if (RUNS.has(p)) return (...a: unknown[]) => ((roundTrips += 1), (statements += 1), record(v.apply(s, a) as Promise<unknown>));
+        if (RUNS.has(p))
+          return (...a: unknown[]) => {
+            roundTrips += 1;
+            statements += 1;
+            return record(v.apply(s, a) as Promise<unknown>);
+          };
         return forward(s, v);
       },
     });
@@ -211,7 +230,12 @@ export function countingDb() {
         const value = Reflect.get(obj, prop, obj) as (...a: unknown[]) => unknown;
         if (prop === "withSession") return (...args: unknown[]) => database(value.apply(obj, args) as object);
         if (prop === "prepare") return (sql: string) => statement(value.call(obj, sql) as D1PreparedStatement);
-        if (prop === "batch") return (list: unknown[]) => ((roundTrips += 1), (statements += list.length), record(value.call(obj, list) as Promise<unknown>));
+        if (prop === "batch")
+          return (list: unknown[]) => {
+            roundTrips += 1;
+            statements += list.length;
+            return record(value.call(obj, list) as Promise<unknown>);
+          };
         return forward(obj, value);
       },
     });

@@ -4,18 +4,19 @@ import { call, expectRejected, json, post, turnBody } from "./harness";
 
 const valid = () => turnBody({ conv_id: "conv-err", session_id: "sess-err", turn_id: "turn-err", created_at_ms: 100 });
 
-
 const raw = (text: string, type = "application/json") => call("POST", "/api/turns", { raw: text, headers: { "content-type": type } });
 
 describe("POST /api/turns — malformed bodies", () => {
   it("wrong content type → 415", () => expectRejected(() => raw(JSON.stringify(valid()), "text/plain"), 415, "UNSUPPORTED_MEDIA_TYPE"));
-  it("no content type → 415", () => expectRejected(() => call("POST", "/api/turns", { raw: JSON.stringify(valid()) }), 415, "UNSUPPORTED_MEDIA_TYPE"));
+  it("no content type → 415", () =>
+    expectRejected(() => call("POST", "/api/turns", { raw: JSON.stringify(valid()) }), 415, "UNSUPPORTED_MEDIA_TYPE"));
   it("empty body → 400", () => expectRejected(() => raw(""), 400, "INVALID_JSON", /empty/));
   it("malformed JSON → 400", () => expectRejected(() => raw('{"conv_id": "x",'), 400, "INVALID_JSON"));
   it("JSON that is not an object → 400", () => expectRejected(() => raw("[1,2]"), 400, "INVALID_REQUEST"));
   it("body over 4 MiB → 413", () =>
     expectRejected(() => raw(JSON.stringify({ ...valid(), pad: "x".repeat(4 * 1024 * 1024) })), 413, "PAYLOAD_TOO_LARGE"));
-  it("unknown top-level field → 400", () => expectRejected(() => post("/api/turns", { ...valid(), extra: 1 }), 400, "INVALID_REQUEST", /unknown field.*extra/));
+  it("unknown top-level field → 400", () =>
+    expectRejected(() => post("/api/turns", { ...valid(), extra: 1 }), 400, "INVALID_REQUEST", /unknown field.*extra/));
 });
 
 describe("POST /api/turns — fields", () => {
@@ -64,13 +65,25 @@ describe("POST /api/turns — fields", () => {
     ["too long", "x".repeat(257)],
     ["a dot segment", ".."],
   ])("turn.id %s (no turn_id field) → 422 by the same id rules", (_name, id) =>
-    expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", turn: { id, blocks: [] } }), 422, "INVALID_TURN", /turn\.id must/));
+    expectRejected(
+      () => post("/api/turns", { conv_id: "c", session_id: "s", turn: { id, blocks: [] } }),
+      422,
+      "INVALID_TURN",
+      /turn\.id must/,
+    ),
+  );
 
   it("a YAML id breaking the id rules → 422", () =>
-    expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", payload: 'id: "\t"\nblocks: []\n' }), 422, "INVALID_PAYLOAD", /payload\.id must/));
+    expectRejected(
+      () => post("/api/turns", { conv_id: "c", session_id: "s", payload: 'id: "\t"\nblocks: []\n' }),
+      422,
+      "INVALID_PAYLOAD",
+      /payload\.id must/,
+    ));
 
   it.each([".", ".."])("conv_id %j cannot be addressed in a URL path → 400", (id) =>
-    expectRejected(() => post("/api/turns", { ...valid(), conv_id: id }), 400, "INVALID_REQUEST", /must not be "\." or "\.\."/));
+    expectRejected(() => post("/api/turns", { ...valid(), conv_id: id }), 400, "INVALID_REQUEST", /must not be "\." or "\.\."/),
+  );
 
   it("no turn_id anywhere → 422", () =>
     expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", turn: { blocks: [] } }), 422, "TURN_ID_REQUIRED"));
@@ -78,7 +91,11 @@ describe("POST /api/turns — fields", () => {
   it("nesting deeper than 64 levels → 422 (refused, not a crash)", () => {
     let deep: unknown = "leaf";
     for (let i = 0; i < 5000; i++) deep = [deep];
-    return expectRejected(() => post("/api/turns", { ...valid(), turn: { id: "turn-err", blocks: [{ kind: "user", payload: { deep } }] } }), 422, "NESTING_TOO_DEEP");
+    return expectRejected(
+      () => post("/api/turns", { ...valid(), turn: { id: "turn-err", blocks: [{ kind: "user", payload: { deep } }] } }),
+      422,
+      "NESTING_TOO_DEEP",
+    );
   });
 
   it("a snapshot whose row would pass D1's 2 MB row limit → 422", () =>
@@ -90,7 +107,8 @@ describe("POST /api/turns — fields", () => {
 
   it("a block over the row limit → 422", () =>
     expectRejected(
-      () => post("/api/turns", { ...valid(), turn: { id: "turn-err", blocks: [{ kind: "user", payload: { text: "z".repeat(2_000_000) } }] } }),
+      () =>
+        post("/api/turns", { ...valid(), turn: { id: "turn-err", blocks: [{ kind: "user", payload: { text: "z".repeat(2_000_000) } }] } }),
       422,
       "ROW_TOO_LARGE",
       /blocks\[0\]/,
@@ -102,8 +120,10 @@ describe("POST /api/turns — YAML payloads", () => {
   it("malformed YAML → 422", () => expectRejected(() => yaml("id: [oops\n"), 422, "INVALID_PAYLOAD", /not valid YAML/));
   it("YAML that is not a mapping → 422", () => expectRejected(() => yaml("- a\n- b\n"), 422, "INVALID_PAYLOAD", /mapping/));
   it("YAML scalar → 422", () => expectRejected(() => yaml("hello"), 422, "INVALID_PAYLOAD", /mapping/));
-  it("YAML with blocks not a list → 422", () => expectRejected(() => yaml("id: t\nblocks: nope\n"), 422, "INVALID_PAYLOAD", /payload\.blocks/));
-  it("payload not a string → 400", () => expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", payload: { id: "t" } }), 400, "INVALID_REQUEST"));
+  it("YAML with blocks not a list → 422", () =>
+    expectRejected(() => yaml("id: t\nblocks: nope\n"), 422, "INVALID_PAYLOAD", /payload\.blocks/));
+  it("payload not a string → 400", () =>
+    expectRejected(() => post("/api/turns", { conv_id: "c", session_id: "s", payload: { id: "t" } }), 400, "INVALID_REQUEST"));
 });
 
 describe("POST /api/turns/batch", () => {
@@ -117,7 +137,13 @@ describe("POST /api/turns/batch", () => {
 
   it("one semantically invalid item → 422 naming its index", () =>
     expectRejected(
-      () => post("/api/turns/batch", { items: [turnBody({ conv_id: "b-ok", session_id: "s", turn_id: "t1", created_at_ms: 1 }), { conv_id: "b", session_id: "s", payload: "- not a turn\n" }] }),
+      () =>
+        post("/api/turns/batch", {
+          items: [
+            turnBody({ conv_id: "b-ok", session_id: "s", turn_id: "t1", created_at_ms: 1 }),
+            { conv_id: "b", session_id: "s", payload: "- not a turn\n" },
+          ],
+        }),
       422,
       "INVALID_PAYLOAD",
       /items\[1\]\.payload/,
@@ -125,12 +151,13 @@ describe("POST /api/turns/batch", () => {
 
   it("conflicting duplicates inside one batch → 409 naming the index", () =>
     expectRejected(
-      () => post("/api/turns/batch", {
-        items: [
-          turnBody({ conv_id: "b-dup", session_id: "s", turn_id: "t", created_at_ms: 5, text: "one" }),
-          turnBody({ conv_id: "b-dup", session_id: "s", turn_id: "t", created_at_ms: 5, text: "two" }),
-        ],
-      }),
+      () =>
+        post("/api/turns/batch", {
+          items: [
+            turnBody({ conv_id: "b-dup", session_id: "s", turn_id: "t", created_at_ms: 5, text: "one" }),
+            turnBody({ conv_id: "b-dup", session_id: "s", turn_id: "t", created_at_ms: 5, text: "two" }),
+          ],
+        }),
       409,
       "SNAPSHOT_CONFLICT",
       /items\[1\]/,
@@ -139,12 +166,13 @@ describe("POST /api/turns/batch", () => {
   it("an item conflicting with stored data → 409, and the other items are not stored", async () => {
     await post("/api/turns", turnBody({ conv_id: "b-stored", session_id: "s", turn_id: "t", created_at_ms: 5, text: "stored" }));
     await expectRejected(
-      () => post("/api/turns/batch", {
-        items: [
-          turnBody({ conv_id: "b-stored", session_id: "s", turn_id: "new", created_at_ms: 6 }),
-          turnBody({ conv_id: "b-stored", session_id: "s", turn_id: "t", created_at_ms: 5, text: "different" }),
-        ],
-      }),
+      () =>
+        post("/api/turns/batch", {
+          items: [
+            turnBody({ conv_id: "b-stored", session_id: "s", turn_id: "new", created_at_ms: 6 }),
+            turnBody({ conv_id: "b-stored", session_id: "s", turn_id: "t", created_at_ms: 5, text: "different" }),
+          ],
+        }),
       409,
       "SNAPSHOT_CONFLICT",
     );
@@ -152,9 +180,15 @@ describe("POST /api/turns/batch", () => {
 
   it("empty items → 400", () => expectRejected(() => post("/api/turns/batch", { items: [] }), 400, "INVALID_REQUEST", /1 to 100/));
   it("101 items → 400", () =>
-    expectRejected(() => post("/api/turns/batch", { items: Array.from({ length: 101 }, () => valid()) }), 400, "INVALID_REQUEST", /1 to 100/));
+    expectRejected(
+      () => post("/api/turns/batch", { items: Array.from({ length: 101 }, () => valid()) }),
+      400,
+      "INVALID_REQUEST",
+      /1 to 100/,
+    ));
   it("items not an array → 400", () => expectRejected(() => post("/api/turns/batch", { items: {} }), 400, "INVALID_REQUEST"));
-  it("unknown field → 400", () => expectRejected(() => post("/api/turns/batch", { items: [valid()], dry_run: true }), 400, "INVALID_REQUEST"));
+  it("unknown field → 400", () =>
+    expectRejected(() => post("/api/turns/batch", { items: [valid()], dry_run: true }), 400, "INVALID_REQUEST"));
 });
 
 describe("PUT /api/conversations/:conv_id/runtime", () => {
@@ -162,11 +196,18 @@ describe("PUT /api/conversations/:conv_id/runtime", () => {
   it("unknown conversation without session_id → 422", () =>
     expectRejected(() => put("never-seen", { runtime_key: "planner" }), 422, "UNKNOWN_CONVERSATION", /session_id/));
   it("missing runtime_key → 400", () => expectRejected(() => put("c", { session_id: "s" }), 400, "INVALID_REQUEST", /runtime_key/));
-  it("blank runtime_key → 400", () => expectRejected(() => put("c", { runtime_key: " ", session_id: "s" }), 400, "INVALID_REQUEST", /blank/));
-  it("at_ms not an integer → 400", () => expectRejected(() => put("c", { runtime_key: "p", session_id: "s", at_ms: "soon" }), 400, "INVALID_REQUEST", /at_ms/));
-  it("unknown field → 400", () => expectRejected(() => put("c", { runtime_key: "p", session_id: "s", force: true }), 400, "INVALID_REQUEST"));
+  it("blank runtime_key → 400", () =>
+    expectRejected(() => put("c", { runtime_key: " ", session_id: "s" }), 400, "INVALID_REQUEST", /blank/));
+  it("at_ms not an integer → 400", () =>
+    expectRejected(() => put("c", { runtime_key: "p", session_id: "s", at_ms: "soon" }), 400, "INVALID_REQUEST", /at_ms/));
+  it("unknown field → 400", () =>
+    expectRejected(() => put("c", { runtime_key: "p", session_id: "s", force: true }), 400, "INVALID_REQUEST"));
   it("malformed JSON → 400", () =>
-    expectRejected(() => call("PUT", "/api/conversations/c/runtime", { raw: "{", headers: { "content-type": "application/json" } }), 400, "INVALID_JSON"));
+    expectRejected(
+      () => call("PUT", "/api/conversations/c/runtime", { raw: "{", headers: { "content-type": "application/json" } }),
+      400,
+      "INVALID_JSON",
+    ));
 });
 
 describe("methods and paths", () => {

@@ -18,9 +18,27 @@ describe("runtime switch scenario", () => {
     const session = uid("sess");
 
     // 1. Start with runtime inventory and send turn-1.
-    const first = await post("/api/turns", turnBody({ conv_id: conv, session_id: session, turn_id: "turn-1", created_at_ms: 1000, runtime_key: "inventory", inference_id: "inf-1" }));
+    const first = await post(
+      "/api/turns",
+      turnBody({
+        conv_id: conv,
+        session_id: session,
+        turn_id: "turn-1",
+        created_at_ms: 1000,
+        runtime_key: "inventory",
+        inference_id: "inf-1",
+      }),
+    );
     expect(first.status).toBe(201);
-    expect(await json(first)).toEqual({ conv_id: conv, session_id: session, turn_id: "turn-1", phase: "final", created_at_ms: 1000, runtime_key: "inventory", inference_id: "inf-1" });
+    expect(await json(first)).toEqual({
+      conv_id: conv,
+      session_id: session,
+      turn_id: "turn-1",
+      phase: "final",
+      created_at_ms: 1000,
+      runtime_key: "inventory",
+      inference_id: "inf-1",
+    });
     expect(await turnRuntime(conv, "turn-1")).toEqual({ runtime_key: "inventory", inference_id: "inf-1" });
 
     // 2. Switch the conversation to planner.
@@ -29,7 +47,17 @@ describe("runtime switch scenario", () => {
     expect(await json(switched)).toMatchObject({ conv_id: conv, session_id: session, resolved_runtime_key: "planner" });
 
     // 3. Send turn-2 under planner.
-    const second = await post("/api/turns", turnBody({ conv_id: conv, session_id: session, turn_id: "turn-2", created_at_ms: 2000, runtime_key: "planner", inference_id: "inf-2" }));
+    const second = await post(
+      "/api/turns",
+      turnBody({
+        conv_id: conv,
+        session_id: session,
+        turn_id: "turn-2",
+        created_at_ms: 2000,
+        runtime_key: "planner",
+        inference_id: "inf-2",
+      }),
+    );
     expect(second.status).toBe(201);
     expect(await turnRuntime(conv, "turn-2")).toEqual({ runtime_key: "planner", inference_id: "inf-2" });
 
@@ -40,13 +68,35 @@ describe("runtime switch scenario", () => {
 
   it("regression: many later turns and later phases of turn-2 never overwrite turn-1's runtime", async () => {
     const conv = uid("conv-regress");
-    await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "turn-1", created_at_ms: 100, runtime_key: "inventory", inference_id: "inf-1" }));
+    await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "s", turn_id: "turn-1", created_at_ms: 100, runtime_key: "inventory", inference_id: "inf-1" }),
+    );
     const items = [];
     for (const [i, phase] of ["pre_inference", "post_inference", "post_tools", "final"].entries()) {
-      items.push(turnBody({ conv_id: conv, session_id: "s", turn_id: "turn-2", phase, created_at_ms: 200 + i, runtime_key: "planner", inference_id: "inf-2" }));
+      items.push(
+        turnBody({
+          conv_id: conv,
+          session_id: "s",
+          turn_id: "turn-2",
+          phase,
+          created_at_ms: 200 + i,
+          runtime_key: "planner",
+          inference_id: "inf-2",
+        }),
+      );
     }
     for (let t = 3; t < 40; t++) {
-      items.push(turnBody({ conv_id: conv, session_id: "s", turn_id: `turn-${t}`, created_at_ms: 300 + t, runtime_key: t % 2 ? "planner" : "research", inference_id: `inf-${t}` }));
+      items.push(
+        turnBody({
+          conv_id: conv,
+          session_id: "s",
+          turn_id: `turn-${t}`,
+          created_at_ms: 300 + t,
+          runtime_key: t % 2 ? "planner" : "research",
+          inference_id: `inf-${t}`,
+        }),
+      );
     }
     expect((await post("/api/turns/batch", { items })).status).toBe(201);
     expect(await turnRuntime(conv, "turn-1")).toEqual({ runtime_key: "inventory", inference_id: "inf-1" });
@@ -57,7 +107,10 @@ describe("runtime switch scenario", () => {
   it("out-of-order delivery: a newer turn arriving first keeps the pointer", async () => {
     const conv = uid("conv-ooo");
     await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "turn-3", created_at_ms: 3000, runtime_key: "planner" }));
-    await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "turn-2", created_at_ms: 2000, runtime_key: "inventory" }));
+    await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "s", turn_id: "turn-2", created_at_ms: 2000, runtime_key: "inventory" }),
+    );
     expect(await pointer(conv)).toBe("planner");
     expect(await turnRuntime(conv, "turn-2")).toMatchObject({ runtime_key: "inventory" });
     // An older switch is accepted but does not move the pointer either.
@@ -70,7 +123,15 @@ describe("runtime switch scenario", () => {
     const conv = uid("conv-new");
     const res = await call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "planner", session_id: "s-1", at_ms: 10 } });
     expect(res.status).toBe(200);
-    expect(await json(res)).toEqual({ conv_id: conv, session_id: "s-1", resolved_runtime_key: "planner", created_at_ms: 10, last_activity_ms: 10, turn_count: 0, snapshot_count: 0 });
+    expect(await json(res)).toEqual({
+      conv_id: conv,
+      session_id: "s-1",
+      resolved_runtime_key: "planner",
+      created_at_ms: 10,
+      last_activity_ms: 10,
+      turn_count: 0,
+      snapshot_count: 0,
+    });
     // The pointer never leaks into a turn: unknown history stays ''.
     const turn = await post("/api/turns", turnBody({ conv_id: conv, session_id: "s-1", turn_id: "t", created_at_ms: 20 }));
     expect((await json(turn)).runtime_key).toBe("");
@@ -80,13 +141,28 @@ describe("runtime switch scenario", () => {
 
 describe("attribution from metadata", () => {
   it.each([
-    ["canonical object", { "geppetto.runtime@v1": { runtime_key: "planner" }, "geppetto.inference_id@v1": "inf-m" }, {}, "planner", "inf-m"],
+    [
+      "canonical object",
+      { "geppetto.runtime@v1": { runtime_key: "planner" }, "geppetto.inference_id@v1": "inf-m" },
+      {},
+      "planner",
+      "inf-m",
+    ],
     ["plain string", { "geppetto.runtime@v1": "inventory", inference_id: "inf-s" }, {}, "inventory", "inf-s"],
-    ["explicit wins", { "geppetto.runtime@v1": "inventory", "geppetto.inference_id@v1": "inf-m" }, { runtime_key: "explicit", inference_id: "inf-x" }, "explicit", "inf-x"],
+    [
+      "explicit wins",
+      { "geppetto.runtime@v1": "inventory", "geppetto.inference_id@v1": "inf-m" },
+      { runtime_key: "explicit", inference_id: "inf-x" },
+      "explicit",
+      "inf-x",
+    ],
     ["nothing", { other: 1 }, {}, "", ""],
   ])("%s", async (_name, metadata, explicit, runtime, inference) => {
     const conv = uid("conv-meta");
-    const res = await post("/api/turns", { ...turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 5, metadata }), ...explicit });
+    const res = await post("/api/turns", {
+      ...turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 5, metadata }),
+      ...explicit,
+    });
     expect(res.status).toBe(201);
     expect(await json(res)).toMatchObject({ runtime_key: runtime, inference_id: inference });
     expect(await turnRuntime(conv, "t")).toEqual({ runtime_key: runtime, inference_id: inference });
@@ -99,9 +175,22 @@ describe("YAML payloads as the Go implementation writes them", () => {
     const payload = "id: turn-1\nblocks:\n  - id: turn-1-b1\n    kind: llm_text\n    role: assistant\n    payload:\n      text: hello\n";
     const res = await post("/api/turns", { conv_id: conv, session_id: "s", phase: "final", created_at_ms: 42, payload });
     expect(res.status).toBe(201);
-    expect(await json(res)).toEqual({ conv_id: conv, session_id: "s", turn_id: "turn-1", phase: "final", created_at_ms: 42, runtime_key: "", inference_id: "" });
+    expect(await json(res)).toEqual({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "turn-1",
+      phase: "final",
+      created_at_ms: 42,
+      runtime_key: "",
+      inference_id: "",
+    });
     const detail = await json(await get(`/api/debug/turn/${conv}/s/turn-1`));
-    expect(detail.items[0]!.parsed).toEqual({ id: "turn-1", blocks: [{ id: "turn-1-b1", kind: "llm_text", role: "assistant", payload: { text: "hello" }, metadata: {} }], metadata: {}, data: {} });
+    expect(detail.items[0]!.parsed).toEqual({
+      id: "turn-1",
+      blocks: [{ id: "turn-1-b1", kind: "llm_text", role: "assistant", payload: { text: "hello" }, metadata: {} }],
+      metadata: {},
+      data: {},
+    });
     // Content addressed exactly as the Go store did (CONTRACT vector).
     const hash = await env.DB.prepare("SELECT content_hash FROM blocks WHERE block_id = 'turn-1-b1'").first<string>("content_hash");
     expect(hash).toBe("ce91356a62c47ed722bcc81b324ff38eb95c55b36eb79fa8f664d00b49dc21a5");
@@ -109,7 +198,7 @@ describe("YAML payloads as the Go implementation writes them", () => {
 
   it("reads runtime from YAML metadata", async () => {
     const conv = uid("conv-yaml-meta");
-    const payload = 'id: t9\nblocks: []\nmetadata:\n  geppetto.runtime@v1:\n    runtime_key: planner\n  geppetto.inference_id@v1: inf-9\n';
+    const payload = "id: t9\nblocks: []\nmetadata:\n  geppetto.runtime@v1:\n    runtime_key: planner\n  geppetto.inference_id@v1: inf-9\n";
     const res = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, payload });
     expect(await json(res)).toMatchObject({ turn_id: "t9", runtime_key: "planner", inference_id: "inf-9" });
   });
@@ -131,7 +220,12 @@ describe("idempotency", () => {
 
   it("replaying the same content as YAML or with metadata keys reordered is still identical", async () => {
     const conv = uid("conv-idem2");
-    const json1 = { conv_id: conv, session_id: "s", created_at_ms: 5, turn: { id: "t", blocks: [{ kind: "llm_text", payload: { a: 1, b: 2 } }], metadata: { x: 1, y: 2 } } };
+    const json1 = {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 5,
+      turn: { id: "t", blocks: [{ kind: "llm_text", payload: { a: 1, b: 2 } }], metadata: { x: 1, y: 2 } },
+    };
     expect((await post("/api/turns", json1)).status).toBe(201);
     const yaml = "id: t\nblocks:\n  - kind: llm_text\n    payload: {b: 2, a: 1}\nmetadata: {y: 2, x: 1}\n";
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload: yaml })).status).toBe(200);
@@ -141,7 +235,11 @@ describe("idempotency", () => {
     // Regression (found by the writer's property test): 1e16 was written as 10000000000000000, an
     // integer beyond 2^53 that the YAML reader refuses, so the debug payload could not be posted back.
     const conv = uid("conv-yaml-back");
-    const turn = { id: "t", blocks: [{ kind: "tool_call", payload: { big: 1e16, max: 2 ** 53, neg: -1e21, small: 1.5e-7, safe: 2 ** 53 - 1 } }], metadata: { n: 1e300 } };
+    const turn = {
+      id: "t",
+      blocks: [{ kind: "tool_call", payload: { big: 1e16, max: 2 ** 53, neg: -1e21, small: 1.5e-7, safe: 2 ** 53 - 1 } }],
+      metadata: { n: 1e300 },
+    };
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, turn })).status).toBe(201);
     const page = await json(await get(`/api/debug/turns?conv_id=${conv}`));
     const yaml: string = page.items[0]!.payload!;
@@ -156,10 +254,20 @@ describe("idempotency", () => {
 
   it("a different snapshot under the same identity is 409 and the original is kept", async () => {
     const conv = uid("conv-conflict");
-    const original = turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 9, runtime_key: "inventory", text: "original" });
+    const original = turnBody({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "t",
+      created_at_ms: 9,
+      runtime_key: "inventory",
+      text: "original",
+    });
     await post("/api/turns", original);
     const before = await tableCounts();
-    const res = await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 9, runtime_key: "inventory", text: "changed" }));
+    const res = await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 9, runtime_key: "inventory", text: "changed" }),
+    );
     expect(res.status).toBe(409);
     expect((await json(res)).error.code).toBe("SNAPSHOT_CONFLICT");
     expect(await tableCounts()).toEqual(before);
@@ -171,12 +279,28 @@ describe("idempotency", () => {
 describe("batch", () => {
   it("stores up to 100 snapshots in order and answers one projection per item", async () => {
     const conv = uid("conv-batch");
-    const items = Array.from({ length: 100 }, (_, i) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: 1000 + i, runtime_key: i < 50 ? "inventory" : "planner" }));
+    const items = Array.from({ length: 100 }, (_, i) =>
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: `t${i}`,
+        created_at_ms: 1000 + i,
+        runtime_key: i < 50 ? "inventory" : "planner",
+      }),
+    );
     const res = await post("/api/turns/batch", { items });
     expect(res.status).toBe(201);
     const body = await json(res);
     expect(body.items).toHaveLength(100);
-    expect(body.items[99]).toEqual({ conv_id: conv, session_id: "s", turn_id: "t99", phase: "final", created_at_ms: 1099, runtime_key: "planner", inference_id: "" });
+    expect(body.items[99]).toEqual({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "t99",
+      phase: "final",
+      created_at_ms: 1099,
+      runtime_key: "planner",
+      inference_id: "",
+    });
     expect(await pointer(conv)).toBe("planner");
     // Replaying the whole batch is 200 and writes nothing.
     const before = await tableCounts();
@@ -203,7 +327,10 @@ describe("identifiers are stored and returned exactly", () => {
     ["sql", "x'); DROP TABLE turns; --"],
   ])("%s", async (_name, id) => {
     const conv = `${uid("c")}-${id}`;
-    const res = await post("/api/turns", turnBody({ conv_id: conv, session_id: id, turn_id: id, phase: id, created_at_ms: 1, runtime_key: id }));
+    const res = await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: id, turn_id: id, phase: id, created_at_ms: 1, runtime_key: id }),
+    );
     expect(res.status).toBe(201);
     expect(await json(res)).toMatchObject({ conv_id: conv, session_id: id, turn_id: id, phase: id, runtime_key: id });
     const detail = await get(`/api/debug/turn/${encodeURIComponent(conv)}/${encodeURIComponent(id)}/${encodeURIComponent(id)}`);

@@ -72,15 +72,27 @@ describe("CORS", () => {
 
   it("adds CORS headers to real requests only for configured origins, error responses included", async () => {
     const { token } = await json(await post("/api/tokens", { conv_id: "conv-cors" }));
-    const ok = await call("POST", "/api/turns", { token, body: turnBody({ conv_id: "conv-cors", session_id: "s", turn_id: "t", created_at_ms: 2 }), headers: { origin: "https://app.example.com" } });
+    const ok = await call("POST", "/api/turns", {
+      token,
+      body: turnBody({ conv_id: "conv-cors", session_id: "s", turn_id: "t", created_at_ms: 2 }),
+      headers: { origin: "https://app.example.com" },
+    });
     expect(ok.status).toBe(201);
     expect(ok.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
     expect(ok.headers.get("access-control-expose-headers")).toContain("X-D1-Bookmark");
     // A page can read why it was refused.
-    const refused = await call("POST", "/api/turns", { token, body: turnBody({ conv_id: "conv-other", session_id: "s", turn_id: "t", created_at_ms: 2 }), headers: { origin: "https://app.example.com" } });
+    const refused = await call("POST", "/api/turns", {
+      token,
+      body: turnBody({ conv_id: "conv-other", session_id: "s", turn_id: "t", created_at_ms: 2 }),
+      headers: { origin: "https://app.example.com" },
+    });
     expect(refused.status).toBe(403);
     expect(refused.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
-    const other = await call("POST", "/api/turns", { token, body: turnBody({ conv_id: "conv-cors", session_id: "s", turn_id: "t", created_at_ms: 3 }), headers: { origin: "https://evil.example.com" } });
+    const other = await call("POST", "/api/turns", {
+      token,
+      body: turnBody({ conv_id: "conv-cors", session_id: "s", turn_id: "t", created_at_ms: 3 }),
+      headers: { origin: "https://evil.example.com" },
+    });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
 });

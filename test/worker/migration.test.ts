@@ -73,10 +73,24 @@ async function insertLegacyRows() {
     ).bind(id, hash, kind, JSON.stringify({ text }));
   const member = (conv: string, sess: string, turnId: string, phase: string, at: number, ordinal: number, blockId: string, hash: string) =>
     env.DB.prepare(`INSERT INTO turn_block_membership VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`).bind(
-      conv, sess, turnId, phase, at, ordinal, blockId, hash,
+      conv,
+      sess,
+      turnId,
+      phase,
+      at,
+      ordinal,
+      blockId,
+      hash,
     );
   await env.DB.batch([
-    turn("conv-a", "sess-a", "t1", 100, JSON.stringify({ "geppetto.runtime@v1": { runtime_key: "inventory" }, "geppetto.inference_id@v1": "inf-1" }), 150),
+    turn(
+      "conv-a",
+      "sess-a",
+      "t1",
+      100,
+      JSON.stringify({ "geppetto.runtime@v1": { runtime_key: "inventory" }, "geppetto.inference_id@v1": "inf-1" }),
+      150,
+    ),
     turn("conv-a", "sess-a", "t2", 200, JSON.stringify({ "geppetto.runtime@v1": "planner" }), 250),
     turn("conv-a", "sess-a", "t3", 300, "{}", 350),
     turn("conv-b", "sess-b", "t4", 400, "{not json", 450),
@@ -116,7 +130,9 @@ async function legacyDump() {
 }
 
 async function assertMigratedLegacyData() {
-  const columns = (await env.DB.prepare("PRAGMA table_info(turns)").all<{ name: string; type: string; notnull: number; dflt_value: string }>()).results;
+  const columns = (
+    await env.DB.prepare("PRAGMA table_info(turns)").all<{ name: string; type: string; notnull: number; dflt_value: string }>()
+  ).results;
   for (const name of ["runtime_key", "inference_id"]) {
     const column = columns.find((c) => c.name === name);
     expect({ ...column, type: column?.type.toUpperCase() }).toMatchObject({ type: "TEXT", notnull: 1, dflt_value: "''" });
@@ -144,17 +160,49 @@ async function assertMigratedLegacyData() {
     ).all()
   ).results;
   expect(snapshots).toEqual([
-    { turn_id: "t1", phase: "final", created_at_ms: 150, runtime_key: "inventory", inference_id: "inf-1", block_refs_json: '[["b1","h1"],["b2","h2"]]' },
+    {
+      turn_id: "t1",
+      phase: "final",
+      created_at_ms: 150,
+      runtime_key: "inventory",
+      inference_id: "inf-1",
+      block_refs_json: '[["b1","h1"],["b2","h2"]]',
+    },
     { turn_id: "t2", phase: "draft", created_at_ms: 210, runtime_key: "planner", inference_id: "", block_refs_json: '[["b1","h1"]]' },
-    { turn_id: "t2", phase: "final", created_at_ms: 250, runtime_key: "planner", inference_id: "", block_refs_json: '[["b1","h1"],["b3","h3"]]' },
+    {
+      turn_id: "t2",
+      phase: "final",
+      created_at_ms: 250,
+      runtime_key: "planner",
+      inference_id: "",
+      block_refs_json: '[["b1","h1"],["b3","h3"]]',
+    },
     { turn_id: "t4", phase: "final", created_at_ms: 450, runtime_key: "", inference_id: "", block_refs_json: '[["b2","h2"]]' },
   ]);
 
   const conversations = (await env.DB.prepare("SELECT * FROM conversations ORDER BY conv_id").all()).results;
   expect(conversations).toEqual([
     // Pointer = runtime of the newest turn that has one (t2, not t3 which has none).
-    { conv_id: "conv-a", session_id: "sess-a", current_runtime_key: "planner", current_runtime_at_ms: 250, created_at_ms: 100, last_activity_ms: 350, turn_count: 3, snapshot_count: 3 },
-    { conv_id: "conv-b", session_id: "sess-b", current_runtime_key: "", current_runtime_at_ms: 0, created_at_ms: 400, last_activity_ms: 450, turn_count: 1, snapshot_count: 1 },
+    {
+      conv_id: "conv-a",
+      session_id: "sess-a",
+      current_runtime_key: "planner",
+      current_runtime_at_ms: 250,
+      created_at_ms: 100,
+      last_activity_ms: 350,
+      turn_count: 3,
+      snapshot_count: 3,
+    },
+    {
+      conv_id: "conv-b",
+      session_id: "sess-b",
+      current_runtime_key: "",
+      current_runtime_at_ms: 0,
+      created_at_ms: 400,
+      last_activity_ms: 450,
+      turn_count: 1,
+      snapshot_count: 1,
+    },
   ]);
 }
 
@@ -218,21 +266,36 @@ describe("migration chain on old data", () => {
       phase: "final",
       runtime_key: "inventory",
       inference_id: "inf-1",
-      parsed: { id: "t1", blocks: [{ id: "b1", kind: "user", payload: { text: "hi" } }, { id: "b2", kind: "llm_text", payload: { text: "hello" } }], data: { k: 1 } },
+      parsed: {
+        id: "t1",
+        blocks: [
+          { id: "b1", kind: "user", payload: { text: "hi" } },
+          { id: "b2", kind: "llm_text", payload: { text: "hello" } },
+        ],
+        data: { k: 1 },
+      },
     });
     const t4 = await get("/api/debug/turn/conv-b/sess-b/t4");
     expect(t4.status).toBe(200);
     expect((await json(t4)).items[0]!.parsed.metadata).toEqual({ "turnstore.unparsed_json@v1": "{not json" });
     const list = await get("/api/debug/turns?conv_id=conv-a");
-    expect((await json(list)).items.map((i: { turn_id: string; phase: string }) => `${i.turn_id}/${i.phase}`)).toEqual(["t2/final", "t2/draft", "t1/final"]);
+    expect((await json(list)).items.map((i: { turn_id: string; phase: string }) => `${i.turn_id}/${i.phase}`)).toEqual([
+      "t2/final",
+      "t2/draft",
+      "t1/final",
+    ]);
   }
 
   it("upgrades a legacy database created by raw SQL with no d1_migrations table", async () => {
-    for (const statement of LEGACY_SCHEMA.split(";").map((s) => s.trim()).filter(Boolean)) {
+    for (const statement of LEGACY_SCHEMA.split(";")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       await env.DB.prepare(statement).run();
     }
     await insertLegacyRows();
-    const hasTracking = await env.DB.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'd1_migrations'").first<{ n: number }>("n");
+    const hasTracking = await env.DB.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'd1_migrations'").first<{ n: number }>(
+      "n",
+    );
     expect(hasTracking).toBe(0);
     await applyD1Migrations(env.DB, migrations);
     await assertMigratedLegacyData();
@@ -245,7 +308,7 @@ describe("migration chain on old data", () => {
     const backfill = migrations[2]!;
     // First half only: the runtime statements, not inference / snapshots / conversations.
     for (const query of backfill.queries.slice(0, 2)) await env.DB.prepare(query).run();
-    const partial = (await env.DB.prepare("SELECT count(*) AS n FROM turn_snapshots").first<{ n: number }>("n"));
+    const partial = await env.DB.prepare("SELECT count(*) AS n FROM turn_snapshots").first<{ n: number }>("n");
     expect(partial).toBe(0);
     for (const query of backfill.queries) await env.DB.prepare(query).run();
     await assertMigratedLegacyData();
@@ -280,16 +343,33 @@ describe("migration chain on old data", () => {
          ('c1', 's1', 't2', 'final', 90, 'planner', '', '{}', '{}', '[]', '', '', 0)`,
       ),
     ]);
-    const snapshots = () => env.DB.prepare("SELECT * FROM turn_snapshots ORDER BY id").all().then((r) => r.results);
-    const blocks = () => env.DB.prepare("SELECT * FROM blocks ORDER BY block_id, content_hash").all().then((r) => r.results);
+    const snapshots = () =>
+      env.DB.prepare("SELECT * FROM turn_snapshots ORDER BY id")
+        .all()
+        .then((r) => r.results);
+    const blocks = () =>
+      env.DB.prepare("SELECT * FROM blocks ORDER BY block_id, content_hash")
+        .all()
+        .then((r) => r.results);
     const before = { snapshots: await snapshots(), blocks: await blocks() };
     expect(before.snapshots.map((r) => r.id)).toEqual([1, 2, 3, 4]);
 
     await applyD1Migrations(env.DB, migrations);
     expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
-    const schema = (await env.DB.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ('turn_snapshots', 'blocks') ORDER BY name").all<{ type: string; name: string; sql: string | null }>()).results;
-    expect(schema.filter((o) => o.type === "table").map((o) => [o.name, /WITHOUT ROWID\s*$/.test(o.sql!)])).toEqual([["blocks", true], ["turn_snapshots", true]]);
-    expect(schema.filter((o) => o.type === "index" && o.sql !== null).map((o) => o.name)).toEqual(["blocks_unreferenced", "turn_snapshots_identity", "turn_snapshots_unconverted"]);
+    const schema = (
+      await env.DB.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN ('turn_snapshots', 'blocks') ORDER BY name",
+      ).all<{ type: string; name: string; sql: string | null }>()
+    ).results;
+    expect(schema.filter((o) => o.type === "table").map((o) => [o.name, /WITHOUT ROWID\s*$/.test(o.sql!)])).toEqual([
+      ["blocks", true],
+      ["turn_snapshots", true],
+    ]);
+    expect(schema.filter((o) => o.type === "index" && o.sql !== null).map((o) => o.name)).toEqual([
+      "blocks_unreferenced",
+      "turn_snapshots_identity",
+      "turn_snapshots_unconverted",
+    ]);
 
     // Running 0008 again (an operator re-applying it by hand) copies the tables onto themselves. It
     // drops the triggers on turn_snapshots with the old table; MIGRATION.md says to run the trigger
@@ -297,20 +377,40 @@ describe("migration chain on old data", () => {
     for (const query of migrations[keys]!.queries) await env.DB.prepare(query).run();
     expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
     expect(await snapshotTriggers()).toEqual([]);
-    for (const m of migrations.filter((m) => TRIGGER_MIGRATIONS.includes(m.name))) for (const query of m.queries) await env.DB.prepare(query).run();
+    for (const m of migrations.filter((m) => TRIGGER_MIGRATIONS.includes(m.name)))
+      for (const query of m.queries) await env.DB.prepare(query).run();
     expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
 
     // The copied rows read as before: equal times by arrival (id), the legacy row from its list;
     // a new snapshot of the same millisecond comes after them.
-    expect((await post("/api/turns", { conv_id: "c1", session_id: "s1", phase: "post_inference", created_at_ms: 100, turn: { id: "t1", blocks: [] } })).status).toBe(201);
+    expect(
+      (
+        await post("/api/turns", {
+          conv_id: "c1",
+          session_id: "s1",
+          phase: "post_inference",
+          created_at_ms: 100,
+          turn: { id: "t1", blocks: [] },
+        })
+      ).status,
+    ).toBe(201);
     const page = await json(await get("/api/debug/turns?conv_id=c1&payload=none"));
-    expect(page.items.map((i) => `${i.turn_id}/${i.phase}@${i.created_at_ms}`)).toEqual(["t1/post_inference@100", "t1/final@100", "t1/pre_inference@100", "t2/final@90"]);
-    const ids = (await env.DB.prepare("SELECT id FROM turn_snapshots WHERE conv_id = 'c1' AND created_at_ms = 100 ORDER BY id").all<{ id: number }>()).results;
+    expect(page.items.map((i) => `${i.turn_id}/${i.phase}@${i.created_at_ms}`)).toEqual([
+      "t1/post_inference@100",
+      "t1/final@100",
+      "t1/pre_inference@100",
+      "t2/final@90",
+    ]);
+    const ids = (
+      await env.DB.prepare("SELECT id FROM turn_snapshots WHERE conv_id = 'c1' AND created_at_ms = 100 ORDER BY id").all<{ id: number }>()
+    ).results;
     expect(ids.map((r) => r.id)).toEqual([1, 2, 3]);
     const legacy = await json(await get("/api/debug/turn/c2/s2/t9"));
     expect(legacy.items[0]!.parsed.blocks).toEqual([{ id: "b3", kind: "user", role: "", payload: {}, metadata: {} }]);
     // The new snapshot rolled its turn up (t1 had no turn row: the rows above were inserted raw).
-    expect(await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = 'c1' AND turn_id = 't1'").first()).toEqual({ turn_created_at_ms: 100, updated_at_ms: 100 });
+    expect(
+      await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = 'c1' AND turn_id = 't1'").first(),
+    ).toEqual({ turn_created_at_ms: 100, updated_at_ms: 100 });
   });
 
   it("0010 rolls a turn up as its snapshot is inserted, whoever inserts it; legacy rows are left to the backfill; running it again changes nothing", async () => {
@@ -323,7 +423,11 @@ describe("migration chain on old data", () => {
          VALUES (?1, 'c', 's', 't', ?2, ?3, ?4, ?5, ?6, '{}', '', ?7, 0, '[]')`,
       ).bind(at, phase, at, runtime, inference, meta, tip);
     const turn = () =>
-      env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms, turn_metadata_json, runtime_key, runtime_key_at_ms, inference_id, inference_id_at_ms FROM turns WHERE conv_id = 'c'").all().then((r) => r.results);
+      env.DB.prepare(
+        "SELECT turn_created_at_ms, updated_at_ms, turn_metadata_json, runtime_key, runtime_key_at_ms, inference_id, inference_id_at_ms FROM turns WHERE conv_id = 'c'",
+      )
+        .all()
+        .then((r) => r.results);
     const run = async () => {
       await insert("draft", 200, "planner", "i1", '{"n":1}', "").run();
       // Newer, without a runtime: metadata moves, the runtime stays the newest known one.
@@ -336,7 +440,15 @@ describe("migration chain on old data", () => {
     };
     const rolled = await run();
     expect(rolled).toEqual([
-      { turn_created_at_ms: 100, updated_at_ms: 300, turn_metadata_json: '{"n":2}', runtime_key: "planner", runtime_key_at_ms: 200, inference_id: "i2", inference_id_at_ms: 300 },
+      {
+        turn_created_at_ms: 100,
+        updated_at_ms: 300,
+        turn_metadata_json: '{"n":2}',
+        runtime_key: "planner",
+        runtime_key_at_ms: 200,
+        inference_id: "i2",
+        inference_id_at_ms: 300,
+      },
     ]);
     const clear = () => env.DB.batch(["turn_snapshots", "turns"].map((t) => env.DB.prepare(`DELETE FROM ${t} WHERE conv_id = 'c'`)));
     for (const query of migrations.at(-1)!.queries) await env.DB.prepare(query).run();
@@ -349,8 +461,26 @@ describe("migration chain on old data", () => {
     // trigger also rolling up, the turn ends the same.
     await clear();
     const previousRollUp = (phase: string, at: number, runtime: string, inference: string, meta: string) =>
-      env.DB.prepare(PREVIOUS_UPSERT_TURNS).bind(JSON.stringify([{ conv_id: "c", session_id: "s", turn_id: "t", created_at_ms: at, metadata_json: meta, data_json: "{}", runtime_key: runtime, inference_id: inference, phase }]));
-    for (const [phase, at, runtime, inference, meta] of [["draft", 200, "planner", "i1", '{"n":1}'], ["final", 300, "", "i2", '{"n":2}'], ["pre_inference", 100, "inventory", "", '{"n":0}']] as const) {
+      env.DB.prepare(PREVIOUS_UPSERT_TURNS).bind(
+        JSON.stringify([
+          {
+            conv_id: "c",
+            session_id: "s",
+            turn_id: "t",
+            created_at_ms: at,
+            metadata_json: meta,
+            data_json: "{}",
+            runtime_key: runtime,
+            inference_id: inference,
+            phase,
+          },
+        ]),
+      );
+    for (const [phase, at, runtime, inference, meta] of [
+      ["draft", 200, "planner", "i1", '{"n":1}'],
+      ["final", 300, "", "i2", '{"n":2}'],
+      ["pre_inference", 100, "inventory", "", '{"n":0}'],
+    ] as const) {
       await env.DB.batch([previousRollUp(phase, at, runtime, inference, meta), insert(phase, at, runtime, inference, meta, "")]);
     }
     expect(await turn()).toEqual(rolled);
@@ -374,7 +504,17 @@ WHERE COALESCE(runtime_key, '') = '' OR COALESCE(inference_id, '') = '' LIMIT 50
     ];
     const [info, indexes, history, missing, sample] = await env.DB.batch(playbook.map((sql) => env.DB.prepare(sql)));
     expect((info!.results as Array<{ name: string }>).map((c) => c.name)).toEqual(
-      expect.arrayContaining(["conv_id", "session_id", "turn_id", "turn_created_at_ms", "turn_metadata_json", "turn_data_json", "runtime_key", "inference_id", "updated_at_ms"]),
+      expect.arrayContaining([
+        "conv_id",
+        "session_id",
+        "turn_id",
+        "turn_created_at_ms",
+        "turn_metadata_json",
+        "turn_data_json",
+        "runtime_key",
+        "inference_id",
+        "updated_at_ms",
+      ]),
     );
     expect(indexes!.results).toHaveLength(2);
     expect(history!.results).toEqual([]);

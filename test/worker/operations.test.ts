@@ -84,7 +84,9 @@ describe("transient D1 failures", () => {
 
   it("any other failure is still a 500 that quotes the request id", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const res = await post("/api/turns", turnBody({ conv_id: uid("conv-500"), session_id: "s", turn_id: "t", created_at_ms: 1 }), { env: { DB: failingOnce("boom") } });
+    const res = await post("/api/turns", turnBody({ conv_id: uid("conv-500"), session_id: "s", turn_id: "t", created_at_ms: 1 }), {
+      env: { DB: failingOnce("boom") },
+    });
     expect(res.status).toBe(500);
     expect((await json(res)).error.message).toContain(res.headers.get("x-request-id")!);
   });
@@ -111,7 +113,12 @@ describe("one log line per write request", () => {
   it("accepted: ids, session, time and attribution of every snapshot, and what it cost", async () => {
     const conv = uid("conv-log");
     const { res, line } = await logged(() =>
-      post("/api/turns/batch", { items: [turnBody({ conv_id: conv, session_id: "s1", turn_id: "t1", created_at_ms: 11, runtime_key: "planner", text: MARKER }), turnBody({ conv_id: conv, session_id: "s2", turn_id: "t2", created_at_ms: 12, text: MARKER })] }),
+      post("/api/turns/batch", {
+        items: [
+          turnBody({ conv_id: conv, session_id: "s1", turn_id: "t1", created_at_ms: 11, runtime_key: "planner", text: MARKER }),
+          turnBody({ conv_id: conv, session_id: "s2", turn_id: "t2", created_at_ms: 12, text: MARKER }),
+        ],
+      }),
     );
     expect(res.status).toBe(201);
     expect(line).toMatchObject({
@@ -124,8 +131,26 @@ describe("one log line per write request", () => {
       sessions: ["s1", "s2"],
       items: 2,
       snapshots: [
-        { conv_id: conv, session_id: "s1", turn_id: "t1", phase: "final", created_at_ms: 11, runtime_key: "planner", inference_id: "", outcome: "created" },
-        { conv_id: conv, session_id: "s2", turn_id: "t2", phase: "final", created_at_ms: 12, runtime_key: "", inference_id: "", outcome: "created" },
+        {
+          conv_id: conv,
+          session_id: "s1",
+          turn_id: "t1",
+          phase: "final",
+          created_at_ms: 11,
+          runtime_key: "planner",
+          inference_id: "",
+          outcome: "created",
+        },
+        {
+          conv_id: conv,
+          session_id: "s2",
+          turn_id: "t2",
+          phase: "final",
+          created_at_ms: 12,
+          runtime_key: "",
+          inference_id: "",
+          outcome: "created",
+        },
       ],
       rows_written: expect.any(Number),
       duration_ms: expect.any(Number),
@@ -134,40 +159,99 @@ describe("one log line per write request", () => {
 
   /** Each case: set up (unlogged), then the request whose one log line is checked. */
   it.each<[string, () => Promise<() => Promise<Response>>, number, string]>([
-    ["409", async () => {
-      const conv = uid("conv-log-409");
-      await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }));
-      return () => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1, text: MARKER }));
-    }, 409, "SNAPSHOT_CONFLICT"],
-    ["422", async () => () => post("/api/turns", { conv_id: "conv-log-422", session_id: "s", payload: `id: t\ndata: {x: 0777, note: ${MARKER}}\n` }), 422, "INVALID_PAYLOAD"],
-    ["413", async () => () => call("POST", "/api/turns", { raw: JSON.stringify({ conv_id: "conv-log-413", session_id: "s", turn: { id: "t" }, pad: MARKER.repeat(300_000) }), headers: { "content-type": "application/json" } }), 413, "PAYLOAD_TOO_LARGE"],
-    ["401", async () => () => post("/api/turns", turnBody({ conv_id: "conv-log-401", session_id: "s", turn_id: "t", text: MARKER }), { token: "wrong-token" }), 401, "UNAUTHORIZED"],
-    ["429", async () => {
-      const conv = uid("conv-log-429");
-      const { token } = await json(await post("/api/tokens", { conv_id: conv }));
-      vi.spyOn(console, "log").mockImplementation(() => {});
-      for (let i = 0; i < 100; i++) await call("POST", "/api/turns", { token, raw: "{}", headers: { "content-type": "application/json" }, env: { RATE_LIMITS: "on" } as Partial<Env> });
-      vi.restoreAllMocks();
-      return () => call("POST", "/api/turns", { token, body: turnBody({ conv_id: conv, session_id: "s", turn_id: "t", text: MARKER }), env: { RATE_LIMITS: "on" } as Partial<Env> });
-    }, 429, "RATE_LIMITED"],
+    [
+      "409",
+      async () => {
+        const conv = uid("conv-log-409");
+        await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }));
+        return () => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1, text: MARKER }));
+      },
+      409,
+      "SNAPSHOT_CONFLICT",
+    ],
+    [
+      "422",
+      async () => () =>
+        post("/api/turns", { conv_id: "conv-log-422", session_id: "s", payload: `id: t\ndata: {x: 0777, note: ${MARKER}}\n` }),
+      422,
+      "INVALID_PAYLOAD",
+    ],
+    [
+      "413",
+      async () => () =>
+        call("POST", "/api/turns", {
+          raw: JSON.stringify({ conv_id: "conv-log-413", session_id: "s", turn: { id: "t" }, pad: MARKER.repeat(300_000) }),
+          headers: { "content-type": "application/json" },
+        }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    ],
+    [
+      "401",
+      async () => () =>
+        post("/api/turns", turnBody({ conv_id: "conv-log-401", session_id: "s", turn_id: "t", text: MARKER }), { token: "wrong-token" }),
+      401,
+      "UNAUTHORIZED",
+    ],
+    [
+      "429",
+      async () => {
+        const conv = uid("conv-log-429");
+        const { token } = await json(await post("/api/tokens", { conv_id: conv }));
+        vi.spyOn(console, "log").mockImplementation(() => {});
+        for (let i = 0; i < 100; i++)
+          await call("POST", "/api/turns", {
+            token,
+            raw: "{}",
+            headers: { "content-type": "application/json" },
+            env: { RATE_LIMITS: "on" } as Partial<Env>,
+          });
+        vi.restoreAllMocks();
+        return () =>
+          call("POST", "/api/turns", {
+            token,
+            body: turnBody({ conv_id: conv, session_id: "s", turn_id: "t", text: MARKER }),
+            env: { RATE_LIMITS: "on" } as Partial<Env>,
+          });
+      },
+      429,
+      "RATE_LIMITED",
+    ],
   ])("refused (%s): status and code, the conversation, no content", async (_name, setup, status, code) => {
     const send = await setup();
     const { res, line } = await logged(send);
     expect(res.status).toBe(status);
-    expect(line).toMatchObject({ request_id: res.headers.get("x-request-id"), route: expect.stringMatching(/^POST \/api\/turns/), status, code });
+    expect(line).toMatchObject({
+      request_id: res.headers.get("x-request-id"),
+      route: expect.stringMatching(/^POST \/api\/turns/),
+      status,
+      code,
+    });
   });
 
   it("a runtime switch logs the switch", async () => {
     const conv = uid("conv-log-switch");
-    const { line } = await logged(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "planner", session_id: "s", at_ms: 5 } }));
-    expect(line).toMatchObject({ route: "PUT /api/conversations/:conv_id/runtime", status: 200, conversations: [conv], runtime_key: "planner", at_ms: 5, resolved_runtime_key: "planner" });
+    const { line } = await logged(() =>
+      call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "planner", session_id: "s", at_ms: 5 } }),
+    );
+    expect(line).toMatchObject({
+      route: "PUT /api/conversations/:conv_id/runtime",
+      status: 200,
+      conversations: [conv],
+      runtime_key: "planner",
+      at_ms: 5,
+      resolved_runtime_key: "planner",
+    });
   });
 });
 
 describe("debug filters", () => {
   it("the envelope echoes runtime_key and inference_id as given", async () => {
     const conv = uid("conv-echo");
-    await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1, runtime_key: "planner", inference_id: "inf-1" }));
+    await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1, runtime_key: "planner", inference_id: "inf-1" }),
+    );
     const body = await json(await get(`/api/debug/turns?conv_id=${conv}&runtime_key=planner&inference_id=inf-1`));
     expect(body).toMatchObject({ conv_id: conv, runtime_key: "planner", inference_id: "inf-1" });
     expect(body.items).toHaveLength(1);
@@ -199,7 +283,11 @@ describe("GET /healthz", () => {
   });
 
   it("is 503 NOT_CONFIGURED while D1 is behind the Worker (a deploy before its migrations), naming both", async () => {
-    const last = await env.DB.prepare("SELECT id, name, applied_at FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ id: number; name: string; applied_at: string }>();
+    const last = await env.DB.prepare("SELECT id, name, applied_at FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{
+      id: number;
+      name: string;
+      applied_at: string;
+    }>();
     await env.DB.prepare("DELETE FROM d1_migrations WHERE id = ?1").bind(last!.id).run();
     try {
       const res = await call("GET", "/healthz", { token: null });
@@ -208,7 +296,9 @@ describe("GET /healthz", () => {
       expect(body.error.code).toBe("NOT_CONFIGURED");
       expect(body.error.message).toContain(`this Worker needs ${last!.name}`);
     } finally {
-      await env.DB.prepare("INSERT INTO d1_migrations (id, name, applied_at) VALUES (?1, ?2, ?3)").bind(last!.id, last!.name, last!.applied_at).run();
+      await env.DB.prepare("INSERT INTO d1_migrations (id, name, applied_at) VALUES (?1, ?2, ?3)")
+        .bind(last!.id, last!.name, last!.applied_at)
+        .run();
     }
     expect((await call("GET", "/healthz", { token: null })).status).toBe(200);
   });

@@ -44,10 +44,27 @@ describe("concurrent writers", () => {
     // 24 single posts + 4 batches of 4 + 6 switches, all in flight together. Event times are
     // distinct, so the newest event is well defined; the slowest writer is not the newest.
     const singles = Array.from({ length: 24 }, (_, i) =>
-      turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i % 8}`, phase: `p${Math.floor(i / 8)}`, created_at_ms: 1000 + i * 7, runtime_key: RUNTIMES[i % 4], inference_id: `inf-${i}` }),
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: `t${i % 8}`,
+        phase: `p${Math.floor(i / 8)}`,
+        created_at_ms: 1000 + i * 7,
+        runtime_key: RUNTIMES[i % 4],
+        inference_id: `inf-${i}`,
+      }),
     );
     const batches = Array.from({ length: 4 }, (_, b) =>
-      Array.from({ length: 4 }, (_, j) => turnBody({ conv_id: conv, session_id: "s", turn_id: `bt${b}`, phase: `q${j}`, created_at_ms: 2000 + b * 10 + j, runtime_key: j === 3 ? "" : RUNTIMES[(b + j) % 4] })),
+      Array.from({ length: 4 }, (_, j) =>
+        turnBody({
+          conv_id: conv,
+          session_id: "s",
+          turn_id: `bt${b}`,
+          phase: `q${j}`,
+          created_at_ms: 2000 + b * 10 + j,
+          runtime_key: j === 3 ? "" : RUNTIMES[(b + j) % 4],
+        }),
+      ),
     );
     const switches = Array.from({ length: 6 }, (_, k) => ({ runtime_key: `switch-${k}`, session_id: "s", at_ms: 1500 + k * 200 }));
     const responses = await Promise.all([
@@ -58,7 +75,13 @@ describe("concurrent writers", () => {
     expect(responses.map((r) => r.status)).toEqual([...singles.map(() => 201), ...batches.map(() => 201), ...switches.map(() => 200)]);
 
     const expected = [...singles, ...batches.flat()]
-      .map((b) => ({ session_id: "s", turn_id: b.turn_id!, phase: b.phase!, created_at_ms: b.created_at_ms!, runtime_key: b.runtime_key ?? "" }))
+      .map((b) => ({
+        session_id: "s",
+        turn_id: b.turn_id!,
+        phase: b.phase!,
+        created_at_ms: b.created_at_ms!,
+        runtime_key: b.runtime_key ?? "",
+      }))
       .sort((a, b) => a.created_at_ms - b.created_at_ms || a.turn_id.localeCompare(b.turn_id));
     expect(await snapshotRows(conv)).toEqual(expected);
 
@@ -73,11 +96,15 @@ describe("concurrent writers", () => {
     // Every turn's runtime is its own newest snapshot's, not the pointer.
     for (let t = 0; t < 8; t++) {
       const own = singles.filter((b) => b.turn_id === `t${t}`).sort((a, b) => b.created_at_ms! - a.created_at_ms!)[0]!;
-      const row = await env.DB.prepare("SELECT runtime_key, inference_id FROM turns WHERE conv_id = ?1 AND turn_id = ?2").bind(conv, `t${t}`).first();
+      const row = await env.DB.prepare("SELECT runtime_key, inference_id FROM turns WHERE conv_id = ?1 AND turn_id = ?2")
+        .bind(conv, `t${t}`)
+        .first();
       expect(row).toEqual({ runtime_key: own.runtime_key, inference_id: own.inference_id });
     }
     for (let b = 0; b < 4; b++) {
-      const row = await env.DB.prepare("SELECT runtime_key FROM turns WHERE conv_id = ?1 AND turn_id = ?2").bind(conv, `bt${b}`).first<string>("runtime_key");
+      const row = await env.DB.prepare("SELECT runtime_key FROM turns WHERE conv_id = ?1 AND turn_id = ?2")
+        .bind(conv, `bt${b}`)
+        .first<string>("runtime_key");
       // q3 (newest) has no runtime, so the turn keeps q2's.
       expect(row).toBe(RUNTIMES[(b + 2) % 4]);
     }
@@ -87,13 +114,23 @@ describe("concurrent writers", () => {
     const convs = Array.from({ length: 12 }, (_, i) => uid(`conv-par${i}`));
     const responses = await Promise.all(
       convs.flatMap((conv, i) =>
-        Array.from({ length: 5 }, (_, j) => post("/api/turns", turnBody({ conv_id: conv, session_id: `s${i}`, turn_id: `t${j}`, created_at_ms: 100 + j, runtime_key: RUNTIMES[(i + j) % 4] }))),
+        Array.from({ length: 5 }, (_, j) =>
+          post(
+            "/api/turns",
+            turnBody({ conv_id: conv, session_id: `s${i}`, turn_id: `t${j}`, created_at_ms: 100 + j, runtime_key: RUNTIMES[(i + j) % 4] }),
+          ),
+        ),
       ),
     );
     expect(responses.every((r) => r.status === 201)).toBe(true);
     for (const [i, conv] of convs.entries()) {
       expect((await snapshotRows(conv)).map((r) => r.turn_id)).toEqual(["t0", "t1", "t2", "t3", "t4"]);
-      expect(await conversation(conv)).toMatchObject({ session_id: `s${i}`, resolved_runtime_key: RUNTIMES[(i + 4) % 4], turn_count: 5, snapshot_count: 5 });
+      expect(await conversation(conv)).toMatchObject({
+        session_id: `s${i}`,
+        resolved_runtime_key: RUNTIMES[(i + 4) % 4],
+        turn_count: 5,
+        snapshot_count: 5,
+      });
     }
   });
 
@@ -105,18 +142,33 @@ describe("concurrent writers", () => {
     const statuses = responses.map((r) => r.status).sort();
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
     const bodies = await Promise.all(responses.map((r) => r.json()));
-    for (const b of bodies) expect(b).toEqual({ conv_id: conv, session_id: "s", turn_id: "t", phase: "final", created_at_ms: 42, runtime_key: "planner", inference_id: "inf" });
+    for (const b of bodies)
+      expect(b).toEqual({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "t",
+        phase: "final",
+        created_at_ms: 42,
+        runtime_key: "planner",
+        inference_id: "inf",
+      });
     expect(await snapshotRows(conv)).toHaveLength(1);
     expect(await conversation(conv)).toMatchObject({ turn_count: 1, snapshot_count: 1 });
     const after = await tableCounts();
-    expect({ snapshots: after.turn_snapshots! - before.turn_snapshots!, turns: after.turns! - before.turns!, blocks: after.blocks! - before.blocks! }).toEqual({ snapshots: 1, turns: 1, blocks: 2 });
+    expect({
+      snapshots: after.turn_snapshots! - before.turn_snapshots!,
+      turns: after.turns! - before.turns!,
+      blocks: after.blocks! - before.blocks!,
+    }).toEqual({ snapshots: 1, turns: 1, blocks: 2 });
   });
 
   it("overlapping batches at once: every snapshot stored exactly once, counters counted once", async () => {
     const conv = uid("conv-overlap");
     const item = (i: number) => turnBody({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: 10 + i });
     // Batch k holds items k..k+4: neighbours share four items.
-    const responses = await Promise.all(Array.from({ length: 8 }, (_, k) => post("/api/turns/batch", { items: [0, 1, 2, 3, 4].map((j) => item(k + j)) })));
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_, k) => post("/api/turns/batch", { items: [0, 1, 2, 3, 4].map((j) => item(k + j)) })),
+    );
     expect(responses.map((r) => r.status).every((s) => s === 201 || s === 200)).toBe(true);
     for (const r of responses) expect((await json(r)).items).toHaveLength(5);
     expect((await snapshotRows(conv)).map((r) => r.turn_id)).toEqual(Array.from({ length: 12 }, (_, i) => `t${i}`));
@@ -126,7 +178,9 @@ describe("concurrent writers", () => {
   it("different snapshots under one identity at once: exactly one is stored, the others get 409", async () => {
     const conv = uid("conv-race");
     const responses = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 7, text: `version ${i}` }))),
+      Array.from({ length: 8 }, (_, i) =>
+        post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 7, text: `version ${i}` })),
+      ),
     );
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
@@ -145,15 +199,21 @@ describe("a failure inside a write batch leaves no partial rows", () => {
   // statements of the same batch have run.
   beforeAll(async () => {
     await env.DB.batch([
-      env.DB.prepare("CREATE TRIGGER refuse_turn_poison BEFORE INSERT ON turns WHEN NEW.conv_id LIKE 'poison-%' BEGIN SELECT RAISE(ABORT, 'injected: turn refused'); END"),
-      env.DB.prepare("CREATE TRIGGER refuse_block_poison BEFORE INSERT ON blocks WHEN NEW.block_id = 'poison-block' BEGIN SELECT RAISE(ABORT, 'injected: block refused'); END"),
+      env.DB.prepare(
+        "CREATE TRIGGER refuse_turn_poison BEFORE INSERT ON turns WHEN NEW.conv_id LIKE 'poison-%' BEGIN SELECT RAISE(ABORT, 'injected: turn refused'); END",
+      ),
+      env.DB.prepare(
+        "CREATE TRIGGER refuse_block_poison BEFORE INSERT ON blocks WHEN NEW.block_id = 'poison-block' BEGIN SELECT RAISE(ABORT, 'injected: block refused'); END",
+      ),
       env.DB.prepare(
         "CREATE TRIGGER refuse_pointer_poison BEFORE UPDATE ON conversations WHEN NEW.current_runtime_key = 'poison-runtime' BEGIN SELECT RAISE(ABORT, 'injected: pointer refused'); END",
       ),
     ]);
   });
   afterAll(async () => {
-    await env.DB.batch(["refuse_turn_poison", "refuse_block_poison", "refuse_pointer_poison"].map((t) => env.DB.prepare(`DROP TRIGGER IF EXISTS ${t}`)));
+    await env.DB.batch(
+      ["refuse_turn_poison", "refuse_block_poison", "refuse_pointer_poison"].map((t) => env.DB.prepare(`DROP TRIGGER IF EXISTS ${t}`)),
+    );
   });
 
   async function expectInternalErrorAndNoChange(send: () => Promise<Response>) {
@@ -191,23 +251,59 @@ describe("a failure inside a write batch leaves no partial rows", () => {
   it("a refused block row (second statement) leaves nothing of the snapshot or its conversation", async () => {
     const conv = uid("conv-block");
     await expectInternalErrorAndNoChange(() =>
-      post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1, blocks: [{ kind: "user", payload: { text: "ok" } }, { id: "poison-block", kind: "user" }] })),
+      post(
+        "/api/turns",
+        turnBody({
+          conv_id: conv,
+          session_id: "s",
+          turn_id: "t",
+          created_at_ms: 1,
+          blocks: [
+            { kind: "user", payload: { text: "ok" } },
+            { id: "poison-block", kind: "user" },
+          ],
+        }),
+      ),
     );
     expect((await get(`/api/debug/conversations/${conv}`)).status).toBe(404);
   });
 
   it("a refused pointer update on an existing conversation leaves the snapshot unstored and the pointer as it was", async () => {
     const conv = uid("conv-pointer");
-    expect((await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 1, runtime_key: "planner" }))).status).toBe(201);
-    await expectInternalErrorAndNoChange(() => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: 2, runtime_key: "poison-runtime" })));
-    await expectInternalErrorAndNoChange(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "poison-runtime", at_ms: 5 } }));
-    expect(await conversation(conv)).toMatchObject({ resolved_runtime_key: "planner", turn_count: 1, snapshot_count: 1, last_activity_ms: 1 });
+    expect(
+      (await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 1, runtime_key: "planner" })))
+        .status,
+    ).toBe(201);
+    await expectInternalErrorAndNoChange(() =>
+      post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: 2, runtime_key: "poison-runtime" })),
+    );
+    await expectInternalErrorAndNoChange(() =>
+      call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "poison-runtime", at_ms: 5 } }),
+    );
+    expect(await conversation(conv)).toMatchObject({
+      resolved_runtime_key: "planner",
+      turn_count: 1,
+      snapshot_count: 1,
+      last_activity_ms: 1,
+    });
   });
 
   it("store level: any statement failing after the writes rolls the whole batch back (D1 batch atomicity)", async () => {
     const conv = uid("conv-store");
     const snapshots = await Promise.all(
-      [1, 2, 3].map((i) => prepareSnapshot({ conv_id: conv, session_id: "s", turn_id: `t${i}`, created_at_ms: i, runtime_key: "planner", turn: { blocks: [{ kind: "user", payload: { i } }] } }, { nowMs: 0, maxClockSkewMs: Number.POSITIVE_INFINITY })),
+      [1, 2, 3].map((i) =>
+        prepareSnapshot(
+          {
+            conv_id: conv,
+            session_id: "s",
+            turn_id: `t${i}`,
+            created_at_ms: i,
+            runtime_key: "planner",
+            turn: { blocks: [{ kind: "user", payload: { i } }] },
+          },
+          { nowMs: 0, maxClockSkewMs: Number.POSITIVE_INFINITY },
+        ),
+      ),
     );
     // The store's own statements, then one the database refuses (NOT NULL constraint).
     const failing = env.DB.prepare("INSERT INTO turn_snapshots (conv_id) VALUES (NULL)");
@@ -231,13 +327,27 @@ describe("the backfill step over data the Worker wrote", () => {
     const conv = uid("conv-rerun");
     const writes = [
       // Explicit runtime disagreeing with the metadata: the explicit one is the truth and stays.
-      turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 10, runtime_key: "explicit", inference_id: "inf-x", metadata: { "geppetto.runtime@v1": "from-metadata", inference_id: "inf-m" } }),
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "t1",
+        created_at_ms: 10,
+        runtime_key: "explicit",
+        inference_id: "inf-x",
+        metadata: { "geppetto.runtime@v1": "from-metadata", inference_id: "inf-m" },
+      }),
       // From metadata only.
       turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: 20, metadata: { runtime: { slug: "slugged" } } }),
       // Unknown: stays ''.
       turnBody({ conv_id: conv, session_id: "s", turn_id: "t3", created_at_ms: 30, metadata: { other: 1 } }),
       // Metadata that is not what the rule reads.
-      turnBody({ conv_id: conv, session_id: "s", turn_id: "t4", created_at_ms: 40, metadata: { runtime: [1], inference_id: { nested: { too: { deep: "x" } } } } }),
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "t4",
+        created_at_ms: 40,
+        metadata: { runtime: [1], inference_id: { nested: { too: { deep: "x" } } } },
+      }),
     ];
     for (const body of writes) expect((await post("/api/turns", body)).status).toBe(201);
     // A switch newer than every turn: the pointer names a runtime no turn has.
@@ -262,8 +372,14 @@ describe("the backfill step over data the Worker wrote", () => {
       fc.constantFrom(null, true, false, [], ["planner"], {}),
     );
     const keys = fc.constantFrom("runtime_key", "key", "slug", "profile", "profile_key", "inference_id", "id", "other");
-    const value = fc.letrec((tie) => ({ v: fc.oneof({ depthSize: "small", maxDepth: 3 }, leaf, fc.dictionary(keys, tie("v"), { maxKeys: 3 })) })).v;
-    const metadata = fc.dictionary(fc.constantFrom("geppetto.runtime@v1", "runtime", "runtime_key", "geppetto.inference_id@v1", "inference_id", "note"), value, { maxKeys: 5 });
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof({ depthSize: "small", maxDepth: 3 }, leaf, fc.dictionary(keys, tie("v"), { maxKeys: 3 })),
+    })).v;
+    const metadata = fc.dictionary(
+      fc.constantFrom("geppetto.runtime@v1", "runtime", "runtime_key", "geppetto.inference_id@v1", "inference_id", "note"),
+      value,
+      { maxKeys: 5 },
+    );
     await fc.assert(
       fc.asyncProperty(metadata, async (meta) => {
         const conv = uid("conv-rule");
@@ -271,8 +387,15 @@ describe("the backfill step over data the Worker wrote", () => {
         expect(res.status).toBe(201);
         const answered = await json(res);
         const stored = JSON.parse(JSON.stringify(meta));
-        expect({ runtime_key: answered.runtime_key, inference_id: answered.inference_id }).toEqual({ runtime_key: extractRuntimeKey(stored), inference_id: extractInferenceId(stored) });
-        await env.DB.prepare("UPDATE turns SET runtime_key = '', inference_id = '', runtime_key_at_ms = 0, inference_id_at_ms = 0 WHERE conv_id = ?1").bind(conv).run();
+        expect({ runtime_key: answered.runtime_key, inference_id: answered.inference_id }).toEqual({
+          runtime_key: extractRuntimeKey(stored),
+          inference_id: extractInferenceId(stored),
+        });
+        await env.DB.prepare(
+          "UPDATE turns SET runtime_key = '', inference_id = '', runtime_key_at_ms = 0, inference_id_at_ms = 0 WHERE conv_id = ?1",
+        )
+          .bind(conv)
+          .run();
         for (const query of backfill()) await env.DB.prepare(query).run();
         const row = await env.DB.prepare("SELECT runtime_key, inference_id FROM turns WHERE conv_id = ?1").bind(conv).first();
         expect(row).toEqual({ runtime_key: answered.runtime_key, inference_id: answered.inference_id });
@@ -289,9 +412,16 @@ describe("the backfill step over data the Worker wrote", () => {
   it.fails("known divergence: the backfill formats large and long numbers unlike ingestion", async () => {
     for (const [n, i] of [[1e21, 0.30000000000000004]] as const) {
       const conv = uid("conv-num");
-      const res = await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 5, metadata: { runtime: n, inference_id: i } }));
+      const res = await post(
+        "/api/turns",
+        turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 5, metadata: { runtime: n, inference_id: i } }),
+      );
       const answered = await json(res);
-      await env.DB.prepare("UPDATE turns SET runtime_key = '', inference_id = '', runtime_key_at_ms = 0, inference_id_at_ms = 0 WHERE conv_id = ?1").bind(conv).run();
+      await env.DB.prepare(
+        "UPDATE turns SET runtime_key = '', inference_id = '', runtime_key_at_ms = 0, inference_id_at_ms = 0 WHERE conv_id = ?1",
+      )
+        .bind(conv)
+        .run();
       for (const query of backfill()) await env.DB.prepare(query).run();
       const row = await env.DB.prepare("SELECT runtime_key, inference_id FROM turns WHERE conv_id = ?1").bind(conv).first();
       expect(row).toEqual({ runtime_key: answered.runtime_key, inference_id: answered.inference_id });

@@ -37,7 +37,33 @@ const viaJson = <T>(value: T): T => JSON.parse(JSON.stringify(value));
 // Generators
 
 /** Text that tends to break naive code: quotes, %, /, encoded forms, SQL, emoji, RTL, combining marks. */
-const nasty = fc.constantFrom("'", '"', "%", "/", "%2F", "%252F", "\\", "#", "?", "&", "=", "+", " ", "..", "🚀", "🧑🏽", "é", "ñ", "שלום", "会話", "' OR '1'='1", "--", ";", "*", "_");
+const nasty = fc.constantFrom(
+  "'",
+  '"',
+  "%",
+  "/",
+  "%2F",
+  "%252F",
+  "\\",
+  "#",
+  "?",
+  "&",
+  "=",
+  "+",
+  " ",
+  "..",
+  "🚀",
+  "🧑🏽",
+  "é",
+  "ñ",
+  "שלום",
+  "会話",
+  "' OR '1'='1",
+  "--",
+  ";",
+  "*",
+  "_",
+);
 
 /** A valid identifier (CONTRACT: any NFC text but blank / control characters / format characters / lone surrogates, ≤ max). */
 const identifierArb = (max = 256) =>
@@ -46,7 +72,10 @@ const identifierArb = (max = 256) =>
     .map((parts) => parts.join(""))
     // "." and ".." are valid ids but cannot be a URL path segment (the URL parser removes them), so
     // they are unreachable through /api/debug/turn/…: see docs/RELIABILITY.md.
-    .filter((s) => s.length <= max && s.trim() !== "" && !CONTROL.test(s) && !FORMAT.test(s) && s.normalize("NFC") === s && s !== "." && s !== "..");
+    .filter(
+      (s) =>
+        s.length <= max && s.trim() !== "" && !CONTROL.test(s) && !FORMAT.test(s) && s.normalize("NFC") === s && s !== "." && s !== "..",
+    );
 
 /** Attribution values in every shape the extraction rule knows, and some it ignores. */
 const attributionValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -57,18 +86,27 @@ const attributionValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.integer({ min: -1e6, max: 1e6 }),
     fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
     fc.constantFrom(null, true, false, [], ["planner"]),
-    fc.dictionary(fc.constantFrom("runtime_key", "key", "slug", "profile", "profile_key", "inference_id", "id", "other"), tie("value"), { maxKeys: 3 }),
+    fc.dictionary(fc.constantFrom("runtime_key", "key", "slug", "profile", "profile_key", "inference_id", "id", "other"), tie("value"), {
+      maxKeys: 3,
+    }),
   ),
 })).value;
 
 /** Content: any JSON, strings of any code units (lone surrogates and control characters included). */
 const content = fc.jsonValue({ maxDepth: 3, stringUnit: "binary" });
 /** Keys include integer-like ones, which JavaScript objects reorder and Go sorts as text. */
-const contentKey = fc.oneof(fc.string({ unit: "binary", maxLength: 8 }), fc.constantFrom("9", "10", "0", "01", "-1", "1.5", "__proto__", "é", "😀", "～"));
+const contentKey = fc.oneof(
+  fc.string({ unit: "binary", maxLength: 8 }),
+  fc.constantFrom("9", "10", "0", "01", "-1", "1.5", "__proto__", "é", "😀", "～"),
+);
 const contentObject = fc.dictionary(contentKey, content, { maxKeys: 4 });
 /** Keys the reader does not know: kept verbatim, never hashed. */
 const extraKeys = (known: string[]) =>
-  fc.dictionary(fc.oneof(fc.constantFrom("turn_id", "run_id", "version", "x-note"), fc.string({ maxLength: 6 })).filter((k) => !known.includes(k)), content, { maxKeys: 2 });
+  fc.dictionary(
+    fc.oneof(fc.constantFrom("turn_id", "run_id", "version", "x-note"), fc.string({ maxLength: 6 })).filter((k) => !known.includes(k)),
+    content,
+    { maxKeys: 2 },
+  );
 
 const metadataArb = fc
   .tuple(
@@ -96,7 +134,9 @@ const blockArb = fc
       {
         id: fc.option(identifierArb(64), { nil: undefined }),
         kind: kindArb,
-        role: fc.option(fc.oneof(fc.constantFrom("user", "assistant", " system ", "tool", "", "  "), identifierArb(16)), { nil: undefined }),
+        role: fc.option(fc.oneof(fc.constantFrom("user", "assistant", " system ", "tool", "", "  "), identifierArb(16)), {
+          nil: undefined,
+        }),
         payload: fc.option(contentObject, { nil: undefined }),
         metadata: fc.option(contentObject, { nil: undefined }),
       },
@@ -107,13 +147,11 @@ const blockArb = fc
   .map(([block, extra]) => ({ ...extra, ...block }));
 
 /** Zero or more blocks, some of them repeated (same object again, or the same id with other content). */
-const blocksArb = fc
-  .tuple(fc.array(blockArb, { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 3 }))
-  .map(([blocks, repeats]) => {
-    const out = [...blocks];
-    for (const r of repeats) if (blocks.length > 0) out.splice(r % (out.length + 1), 0, blocks[r % blocks.length]!);
-    return out;
-  });
+const blocksArb = fc.tuple(fc.array(blockArb, { maxLength: 5 }), fc.array(fc.nat(), { maxLength: 3 })).map(([blocks, repeats]) => {
+  const out = [...blocks];
+  for (const r of repeats) if (blocks.length > 0) out.splice(r % (out.length + 1), 0, blocks[r % blocks.length]!);
+  return out;
+});
 
 interface SnapshotCase {
   request: Record<string, unknown>;
@@ -127,7 +165,9 @@ const snapshotArb: fc.Arbitrary<SnapshotCase> = fc
     session: identifierArb(),
     turnId: identifierArb(),
     idPlacement: fc.constantFrom("field", "turn", "both"),
-    phase: fc.option(fc.oneof(fc.constantFrom("draft", "pre_inference", "post_inference", "post_tools", "final"), identifierArb(64)), { nil: undefined }),
+    phase: fc.option(fc.oneof(fc.constantFrom("draft", "pre_inference", "post_inference", "post_tools", "final"), identifierArb(64)), {
+      nil: undefined,
+    }),
     createdAt: fc.option(fc.integer({ min: 1, max: Date.now() }), { nil: undefined }),
     runtime: fc.option(fc.oneof(fc.constantFrom("planner", "  explicit \t", " ", ""), identifierArb(64)), { nil: undefined }),
     inference: fc.option(fc.oneof(fc.constantFrom("inf-1", "\ninf-2\r", ""), identifierArb(64)), { nil: undefined }),
@@ -219,7 +259,12 @@ function compareBytes(a: string, b: string): number {
   return x.length - y.length;
 }
 const goString = (text: string) =>
-  JSON.stringify(text).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  JSON.stringify(text)
+    .replace(/</g, "\\u003c")
+    .replace(/>/g, "\\u003e")
+    .replace(/&/g, "\\u0026")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 function referenceCanonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(referenceCanonical).join(",")}]`;
   if (typeof value === "object" && value !== null) {
@@ -251,7 +296,9 @@ function expectedAttribution(c: SnapshotCase) {
 const enc = encodeURIComponent;
 
 describe("round trip", () => {
-  it("any valid snapshot, posted as JSON or YAML, reads back as the same normalized turn and attribution", { timeout: TEST_TIMEOUT }, async () => {
+  it("any valid snapshot, posted as JSON or YAML, reads back as the same normalized turn and attribution", {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(snapshotArb, async (c) => {
         const turn = expectedTurn(c);
@@ -266,7 +313,9 @@ describe("round trip", () => {
         expect(answer).toEqual({ ...identity, phase, created_at_ms: createdAt, ...attribution });
 
         // The turn endpoint: `parsed` is the normalized turn as JSON.
-        const detailRes = await get(`/api/debug/turn/${enc(identity.conv_id as string)}/${enc(identity.session_id as string)}/${enc(turn.id)}`);
+        const detailRes = await get(
+          `/api/debug/turn/${enc(identity.conv_id as string)}/${enc(identity.session_id as string)}/${enc(turn.id)}`,
+        );
         expect(detailRes.status).toBe(200);
         const detail = await json(detailRes);
         expect(detail).toMatchObject(identity);
@@ -285,7 +334,9 @@ describe("round trip", () => {
         for (const block of expectedBlocks(c)) {
           if (hasLoneSurrogateKey(block.payload) || hasLoneSurrogateKey(block.metadata)) continue;
           const hash = await referenceHash(block);
-          const row = await env.DB.prepare("SELECT kind, role, payload_json, block_metadata_json FROM blocks WHERE block_id = ?1 AND content_hash = ?2")
+          const row = await env.DB.prepare(
+            "SELECT kind, role, payload_json, block_metadata_json FROM blocks WHERE block_id = ?1 AND content_hash = ?2",
+          )
             .bind(block.id, hash)
             .first();
           expect(row, `block ${block.id} under the reference hash`).toEqual({
@@ -349,11 +400,20 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
     fc
       .tuple(fc.constantFrom(...FIELDS), fc.constantFrom<unknown>(42, true, null, [], {}, [1], 1.5))
       // An object is a valid turn; the rest is wrong for every field.
-      .filter(([k, v]) => !(k === "turn" && typeof v === "object" && v !== null && !Array.isArray(v)) && !(k === "created_at_ms" && v === 42))
-      .map(([k, v]) => bad(`${k} of the wrong type (${JSON.stringify(v)})`, { ...(k === "payload" ? without(valid, "turn") : valid), [k]: v })),
+      .filter(
+        ([k, v]) => !(k === "turn" && typeof v === "object" && v !== null && !Array.isArray(v)) && !(k === "created_at_ms" && v === 42),
+      )
+      .map(([k, v]) =>
+        bad(`${k} of the wrong type (${JSON.stringify(v)})`, { ...(k === "payload" ? without(valid, "turn") : valid), [k]: v }),
+      ),
     fc
-      .tuple(fc.constantFrom("conv_id", "session_id", "turn_id", "phase"), fc.constantFrom("", " \t ", "a\u0000b", "a\nb", "a\u007fb", "a\u0085b", "a\ud800b", "\udc00", "x".repeat(257)))
-      .map(([k, v]) => bad(`${k} = ${JSON.stringify(v)}`, { ...valid, [k]: v, ...(k === "turn_id" ? { turn: without(c.turn, "id") } : {}) })),
+      .tuple(
+        fc.constantFrom("conv_id", "session_id", "turn_id", "phase"),
+        fc.constantFrom("", " \t ", "a\u0000b", "a\nb", "a\u007fb", "a\u0085b", "a\ud800b", "\udc00", "x".repeat(257)),
+      )
+      .map(([k, v]) =>
+        bad(`${k} = ${JSON.stringify(v)}`, { ...valid, [k]: v, ...(k === "turn_id" ? { turn: without(c.turn, "id") } : {}) }),
+      ),
     fc
       .tuple(fc.constantFrom("runtime_key", "inference_id"), fc.constantFrom("a\u0001b", "a\ud800", "x".repeat(257)))
       .map(([k, v]) => bad(`${k} = ${JSON.stringify(v)}`, { ...valid, [k]: v })),
@@ -363,7 +423,9 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
       .map((v) => item(`created_at_ms ${v} in the future`, 422, "EVENT_TIME_IN_FUTURE", { ...valid, created_at_ms: v })),
     fc
       .tuple(fc.constantFrom("conv_id", "session_id", "phase"), fc.constantFrom("\u200b", "\ufeff", "\u202e", "\u2066", "e\u0301"))
-      .map(([k, v]) => bad(`${k} with ${JSON.stringify(v)}`, { ...valid, [k]: `${String(valid[k as keyof typeof valid] ?? "final")}${v}` })),
+      .map(([k, v]) =>
+        bad(`${k} with ${JSON.stringify(v)}`, { ...valid, [k]: `${String(valid[k as keyof typeof valid] ?? "final")}${v}` }),
+      ),
     fc
       .string({ minLength: 1, maxLength: 10 })
       .filter((k) => !FIELDS.includes(k))
@@ -384,10 +446,21 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
         ["blocks", [{ kind: "user", payload: [1] }]],
       )
       .map(([k, v]) => bad(`turn.${k} = ${JSON.stringify(v)}`, { ...valid, turn: { ...c.turn, [k]: v } })),
-    fc.constant(item("turn_id disagrees with turn.id", 422, "TURN_ID_MISMATCH", { ...valid, turn: { ...c.turn, id: `${valid.turn_id}-other` } })),
+    fc.constant(
+      item("turn_id disagrees with turn.id", 422, "TURN_ID_MISMATCH", { ...valid, turn: { ...c.turn, id: `${valid.turn_id}-other` } }),
+    ),
     fc.constant(item("no turn id anywhere", 422, "TURN_ID_REQUIRED", { ...without(valid, "turn_id"), turn: without(c.turn, "id") })),
-    fc.constant(item("a lone surrogate in a block id", 422, "INVALID_TURN", { ...valid, turn: { ...c.turn, blocks: [{ id: "b\ud800", kind: "user" }] } })),
-    fc.integer({ min: 65, max: 5000 }).map((depth) => item(`nesting ${depth}`, 422, "NESTING_TOO_DEEP", { ...valid, turn: { ...c.turn, data: { deep: nestedArrays(depth - 2) } } })),
+    fc.constant(
+      item("a lone surrogate in a block id", 422, "INVALID_TURN", {
+        ...valid,
+        turn: { ...c.turn, blocks: [{ id: "b\ud800", kind: "user" }] },
+      }),
+    ),
+    fc
+      .integer({ min: 65, max: 5000 })
+      .map((depth) =>
+        item(`nesting ${depth}`, 422, "NESTING_TOO_DEEP", { ...valid, turn: { ...c.turn, data: { deep: nestedArrays(depth - 2) } } }),
+      ),
     fc
       .constantFrom(
         "id: [oops\n",
@@ -410,20 +483,35 @@ const mutationArb = (c: SnapshotCase): fc.Arbitrary<Rejection> => {
       .map(([at, badBytes]) =>
         whole(`invalid UTF-8 at byte ${at}`, 400, "INVALID_JSON", () => {
           const bytes = new TextEncoder().encode(text);
-          return call("POST", "/api/turns", { bytes: new Uint8Array([...bytes.subarray(0, at), ...badBytes, ...bytes.subarray(at)]), headers: JSON_TYPE });
+          return call("POST", "/api/turns", {
+            bytes: new Uint8Array([...bytes.subarray(0, at), ...badBytes, ...bytes.subarray(at)]),
+            headers: JSON_TYPE,
+          });
         }),
       ),
     fc
       .constantFrom("text/plain", "application/x-www-form-urlencoded", "")
-      .map((type) => whole(`content type ${JSON.stringify(type)}`, 415, "UNSUPPORTED_MEDIA_TYPE", () => call("POST", "/api/turns", { raw: text, headers: type ? { "content-type": type } : {} }))),
+      .map((type) =>
+        whole(`content type ${JSON.stringify(type)}`, 415, "UNSUPPORTED_MEDIA_TYPE", () =>
+          call("POST", "/api/turns", { raw: text, headers: type ? { "content-type": type } : {} }),
+        ),
+      ),
     // Heavy ones, kept to one arm each: a body over 4 MiB, and a row over D1's size limit.
-    fc.constant(whole("body over 4 MiB", 413, "PAYLOAD_TOO_LARGE", () => sendRaw(JSON.stringify({ ...valid, pad: "p".repeat(4 * 1024 * 1024) })))),
-    fc.constant(whole("row over 1.9 MB", 422, "ROW_TOO_LARGE", () => sendRaw(JSON.stringify({ ...valid, turn: { ...c.turn, data: { big: "b".repeat(1_950_000) } } })))),
+    fc.constant(
+      whole("body over 4 MiB", 413, "PAYLOAD_TOO_LARGE", () => sendRaw(JSON.stringify({ ...valid, pad: "p".repeat(4 * 1024 * 1024) }))),
+    ),
+    fc.constant(
+      whole("row over 1.9 MB", 422, "ROW_TOO_LARGE", () =>
+        sendRaw(JSON.stringify({ ...valid, turn: { ...c.turn, data: { big: "b".repeat(1_950_000) } } })),
+      ),
+    ),
   );
 };
 
 describe("rejection", () => {
-  it("every mutated request → 4xx with the error envelope, and no table changes; inside a batch too", { timeout: TEST_TIMEOUT }, async () => {
+  it("every mutated request → 4xx with the error envelope, and no table changes; inside a batch too", {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     const arb = snapshotArb.filter((c) => !c.asYaml).chain((c) => fc.tuple(fc.constant(c), mutationArb(c), fc.nat({ max: 3 })));
     await fc.assert(
       fc.asyncProperty(arb, async ([c, rejection, position]) => {
@@ -438,7 +526,9 @@ describe("rejection", () => {
 
         // The same item among valid ones in a batch: the whole batch is refused, naming the item.
         const turnId = (c.request.turn_id ?? c.turn.id) as string;
-        const others = [0, 1, 2].map((i) => JSON.stringify({ ...c.request, conv_id: `${c.request.conv_id}-b${i}`, turn_id: turnId, turn: { ...c.turn, id: turnId } }));
+        const others = [0, 1, 2].map((i) =>
+          JSON.stringify({ ...c.request, conv_id: `${c.request.conv_id}-b${i}`, turn_id: turnId, turn: { ...c.turn, id: turnId } }),
+        );
         others.splice(position, 0, rejection.item);
         const batch = await sendRaw(`{"items":[${others.join(",")}]}`, "/api/turns/batch");
         const batchBody = await json(batch);
@@ -462,7 +552,10 @@ const RUNTIMES = ["inventory", "planner", "research", "support"];
 
 const historyArb = fc
   .record({
-    turns: fc.array(fc.array(fc.tuple(fc.constantFrom("", ...RUNTIMES), fc.boolean()), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 5 }),
+    turns: fc.array(fc.array(fc.tuple(fc.constantFrom("", ...RUNTIMES), fc.boolean()), { minLength: 1, maxLength: 3 }), {
+      minLength: 1,
+      maxLength: 5,
+    }),
     switches: fc.array(fc.tuple(fc.constantFrom(...RUNTIMES), fc.boolean()), { maxLength: 4 }),
   })
   .chain(({ turns, switches }) => {
@@ -472,7 +565,9 @@ const historyArb = fc
       let next = 0;
       const events: Event[] = [];
       turns.forEach((snapshots, t) =>
-        snapshots.forEach(([runtime, viaMetadata], s) => events.push({ type: "snapshot", turnId: `turn-${t}`, phase: `phase-${s}`, at: times[next++]!, runtime, viaMetadata })),
+        snapshots.forEach(([runtime, viaMetadata], s) =>
+          events.push({ type: "snapshot", turnId: `turn-${t}`, phase: `phase-${s}`, at: times[next++]!, runtime, viaMetadata }),
+        ),
       );
       for (const [runtime, withSession] of switches) events.push({ type: "switch", at: times[next++]!, runtime, withSession });
       return fc.tuple(
@@ -484,7 +579,9 @@ const historyArb = fc
   });
 
 describe("runtime truth under shuffles", () => {
-  it("each turn keeps its own runtime and the pointer is the runtime of the newest event, whatever the arrival order", { timeout: TEST_TIMEOUT }, async () => {
+  it("each turn keeps its own runtime and the pointer is the runtime of the newest event, whatever the arrival order", {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(historyArb, async ([events, arrival, batchSizes]) => {
         const conv = uid("shuffle");
@@ -495,7 +592,10 @@ describe("runtime truth under shuffles", () => {
           phase: e.phase,
           created_at_ms: e.at,
           ...(e.runtime && !e.viaMetadata ? { runtime_key: e.runtime } : {}),
-          turn: { blocks: [{ kind: "user", payload: { at: e.at } }], metadata: e.runtime && e.viaMetadata ? { "geppetto.runtime@v1": { runtime_key: e.runtime } } : {} },
+          turn: {
+            blocks: [{ kind: "user", payload: { at: e.at } }],
+            metadata: e.runtime && e.viaMetadata ? { "geppetto.runtime@v1": { runtime_key: e.runtime } } : {},
+          },
         });
 
         // Deliver in the shuffled order: runs of consecutive snapshots go as batches of random size.
@@ -505,13 +605,19 @@ describe("runtime truth under shuffles", () => {
           if (e.type === "switch") {
             // Without session_id the switch needs the conversation to exist already.
             const withSession = e.withSession || delivered === 0;
-            const res = await call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: e.runtime, at_ms: e.at, ...(withSession ? { session_id: "s" } : {}) } });
+            const res = await call("PUT", `/api/conversations/${conv}/runtime`, {
+              body: { runtime_key: e.runtime, at_ms: e.at, ...(withSession ? { session_id: "s" } : {}) },
+            });
             expect(res.status).toBe(200);
             i += 1;
           } else {
             const run: Array<Extract<Event, { type: "snapshot" }>> = [];
-            while (i < arrival.length && arrival[i]!.type === "snapshot" && run.length < batchSizes[i]!) run.push(arrival[i++] as Extract<Event, { type: "snapshot" }>);
-            const res = run.length === 1 ? await post("/api/turns", snapshotBody(run[0]!)) : await post("/api/turns/batch", { items: run.map(snapshotBody) });
+            while (i < arrival.length && arrival[i]!.type === "snapshot" && run.length < batchSizes[i]!)
+              run.push(arrival[i++] as Extract<Event, { type: "snapshot" }>);
+            const res =
+              run.length === 1
+                ? await post("/api/turns", snapshotBody(run[0]!))
+                : await post("/api/turns/batch", { items: run.map(snapshotBody) });
             expect(res.status).toBe(201);
           }
           delivered += 1;
@@ -526,10 +632,16 @@ describe("runtime truth under shuffles", () => {
         for (const turnId of turnIds) {
           const own = snapshots.filter((s) => s.turnId === turnId);
           const detail = await json(await get(`/api/debug/turn/${conv}/s/${turnId}`));
-          expect(detail.items.map((i: { phase: string; runtime_key: string; created_at_ms: number }) => [i.phase, i.created_at_ms, i.runtime_key])).toEqual(
-            [...own].sort((a, b) => b.at - a.at).map((s) => [s.phase, s.at, s.runtime]),
-          );
-          const row = await env.DB.prepare("SELECT runtime_key FROM turns WHERE conv_id = ?1 AND session_id = 's' AND turn_id = ?2").bind(conv, turnId).first<string>("runtime_key");
+          expect(
+            detail.items.map((i: { phase: string; runtime_key: string; created_at_ms: number }) => [
+              i.phase,
+              i.created_at_ms,
+              i.runtime_key,
+            ]),
+          ).toEqual([...own].sort((a, b) => b.at - a.at).map((s) => [s.phase, s.at, s.runtime]));
+          const row = await env.DB.prepare("SELECT runtime_key FROM turns WHERE conv_id = ?1 AND session_id = 's' AND turn_id = ?2")
+            .bind(conv, turnId)
+            .first<string>("runtime_key");
           expect(row, turnId).toBe(newestWithRuntime(own));
         }
 

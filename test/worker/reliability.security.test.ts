@@ -8,7 +8,21 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { call, databaseDigest, debugRoutes, DEBUG_TOKEN, expectRejected, get, INGEST_TOKEN, json, post, tableCounts, turnBody, uid, writeRoutes } from "./harness";
+import {
+  call,
+  databaseDigest,
+  debugRoutes,
+  DEBUG_TOKEN,
+  expectRejected,
+  get,
+  INGEST_TOKEN,
+  json,
+  post,
+  tableCounts,
+  turnBody,
+  uid,
+  writeRoutes,
+} from "./harness";
 
 const JSON_TYPE = { "content-type": "application/json" };
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
@@ -24,7 +38,7 @@ function wrongTokens(token: string, other: string): string[] {
     flip(token[0]!) + token.slice(1),
     token.slice(0, -1) + flip(token.at(-1)!),
     token.slice(0, -1),
-    token + "x",
+    `${token}x`,
     token.toUpperCase(),
     other,
     "x",
@@ -52,7 +66,14 @@ describe("tokens on every protected route and method", () => {
         await expectUnauthorized(await call(method, route.path, { body: route.body, token }), method);
       }
       // Right token, wrong scheme or shape.
-      for (const authorization of [`Basic ${route.token}`, `Token ${route.token}`, `Bearer`, `Bearer  `, `${route.token}`, `Bearer ${route.token} extra`]) {
+      for (const authorization of [
+        `Basic ${route.token}`,
+        `Token ${route.token}`,
+        `Bearer`,
+        `Bearer  `,
+        `${route.token}`,
+        `Bearer ${route.token} extra`,
+      ]) {
         await expectUnauthorized(await call(method, route.path, { body: route.body, token: null, headers: { authorization } }), method);
       }
       // A very long header is just another wrong token.
@@ -122,7 +143,7 @@ describe("no token and no payload text in logs or error bodies", () => {
     const lines: string[] = [];
     for (const level of ["log", "info", "warn", "error", "debug"] as const) {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-        lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a) ?? String(a))).join(" "));
+        lines.push(args.map((a) => (typeof a === "string" ? a : (JSON.stringify(a) ?? String(a)))).join(" "));
       });
     }
     // An injected failure for one conversation, to see what a 500 logs (a real D1 constraint error).
@@ -151,7 +172,15 @@ describe("no token and no payload text in logs or error bodies", () => {
     // Accepted writes and reads.
     await send(await post("/api/turns", secretTurn("t1", 10)), 201);
     await send(await post("/api/turns/batch", { items: [secretTurn("t2", 20), secretTurn("t3", 30)] }), 201);
-    await send(await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 40, payload: `id: t4\nblocks:\n  - kind: user\n    payload: {text: "${SECRET}"}\n` }), 201);
+    await send(
+      await post("/api/turns", {
+        conv_id: conv,
+        session_id: "s",
+        created_at_ms: 40,
+        payload: `id: t4\nblocks:\n  - kind: user\n    payload: {text: "${SECRET}"}\n`,
+      }),
+      201,
+    );
     await send(await call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "research", at_ms: 50 } }), 200);
     await send(await get(`/api/debug/turn/${conv}/s/t1`), 200);
     await send(await get(`/api/debug/turns?conv_id=${conv}`), 200);
@@ -177,8 +206,17 @@ describe("no token and no payload text in logs or error bodies", () => {
       expect(res.status).toBe(422);
       errorBodies.push(await res.text());
     }
-    await send(await post("/api/turns", { ...secretTurn("t5", 60), turn: { id: "t5", blocks: [{ kind: "user", payload: { deep: JSON.parse("[".repeat(80) + `"${SECRET}"` + "]".repeat(80)) } }] } }), 422);
-    await send(await post("/api/turns", { ...secretTurn("t5", 60), turn: { id: "t5", blocks: [], data: { big: SECRET.repeat(200_000) } } }), 422);
+    await send(
+      await post("/api/turns", {
+        ...secretTurn("t5", 60),
+        turn: { id: "t5", blocks: [{ kind: "user", payload: { deep: JSON.parse(`${"[".repeat(80)}"${SECRET}"${"]".repeat(80)}`) } }] },
+      }),
+      422,
+    );
+    await send(
+      await post("/api/turns", { ...secretTurn("t5", 60), turn: { id: "t5", blocks: [], data: { big: SECRET.repeat(200_000) } } }),
+      422,
+    );
     await send(await call("POST", "/api/turns", { raw: JSON.stringify({ pad: SECRET.repeat(300_000) }), headers: JSON_TYPE }), 413);
 
     // An internal error: the client gets the request id, the log gets the cause — neither the payload.
@@ -199,7 +237,8 @@ describe("no token and no payload text in logs or error bodies", () => {
       for (const secret of [SECRET, INGEST_TOKEN, DEBUG_TOKEN, stolenToken]) expect(text).not.toContain(secret);
     }
     expect(errorBodies.length).toBeGreaterThan(15);
-    for (const body of errorBodies) expect(JSON.parse(body)).toEqual({ error: { code: expect.stringMatching(/^[A-Z_]+$/), message: expect.any(String) } });
+    for (const body of errorBodies)
+      expect(JSON.parse(body)).toEqual({ error: { code: expect.stringMatching(/^[A-Z_]+$/), message: expect.any(String) } });
   });
 });
 
@@ -208,7 +247,15 @@ describe("CORS only for configured origins", () => {
     call("OPTIONS", path, { token: null, env: extraEnv, headers: { origin, "access-control-request-method": "POST" } });
 
   it("matches origins exactly: scheme, case, port, trailing slash and suffixes are other origins", async () => {
-    for (const origin of ["http://chat.example.com", "https://CHAT.EXAMPLE.COM", "https://chat.example.com:8443", "https://chat.example.com/", "https://evil.chat.example.com", "https://chat.example.co", "*"]) {
+    for (const origin of [
+      "http://chat.example.com",
+      "https://CHAT.EXAMPLE.COM",
+      "https://chat.example.com:8443",
+      "https://chat.example.com/",
+      "https://evil.chat.example.com",
+      "https://chat.example.co",
+      "*",
+    ]) {
       const res = await preflight(origin);
       expect(res.status, origin).toBe(403);
       expect(res.headers.get("access-control-allow-origin")).toBeNull();
@@ -245,13 +292,15 @@ describe("CORS only for configured origins", () => {
       const res = await call("GET", route.path, { headers: { origin: "https://chat.example.com" } });
       expect(res.status).toBe(200);
       expect(res.headers.get("access-control-allow-origin")).toBeNull();
-      const pre = await call("OPTIONS", route.path, { token: null, headers: { origin: "https://chat.example.com", "access-control-request-method": "GET" } });
+      const pre = await call("OPTIONS", route.path, {
+        token: null,
+        headers: { origin: "https://chat.example.com", "access-control-request-method": "GET" },
+      });
       expect(pre.status).toBe(405);
       expect(pre.headers.get("access-control-allow-origin")).toBeNull();
     }
   });
 });
-
 
 const SQL_INJECTIONS = [
   "' OR '1'='1",
@@ -293,11 +342,24 @@ describe("hostile input is stored and queried literally", () => {
       const detail = await get(`/api/debug/turn/${encodeURIComponent(conv)}/${e}/${e}`);
       expect(detail.status, s).toBe(200);
       const body = await json(detail);
-      expect({ conv: body.conv_id, session: body.session_id, turn: body.turn_id, n: body.items.length }).toEqual({ conv, session: s, turn: s, n: 1 });
+      expect({ conv: body.conv_id, session: body.session_id, turn: body.turn_id, n: body.items.length }).toEqual({
+        conv,
+        session: s,
+        turn: s,
+        n: 1,
+      });
       expect(body.items[0]).toMatchObject({ phase: s, runtime_key: s, inference_id: s });
-      for (const filter of [`session_id=${e}`, `conv_id=${encodeURIComponent(conv)}&phase=${e}`, `conv_id=${encodeURIComponent(conv)}&runtime_key=${e}`, `conv_id=${encodeURIComponent(conv)}&inference_id=${e}`]) {
+      for (const filter of [
+        `session_id=${e}`,
+        `conv_id=${encodeURIComponent(conv)}&phase=${e}`,
+        `conv_id=${encodeURIComponent(conv)}&runtime_key=${e}`,
+        `conv_id=${encodeURIComponent(conv)}&inference_id=${e}`,
+      ]) {
         const page = await json(await get(`/api/debug/turns?${filter}`));
-        expect(page.items.map((i: { turn_id: string }) => i.turn_id), `${filter}`).toEqual([s]);
+        expect(
+          page.items.map((i: { turn_id: string }) => i.turn_id),
+          `${filter}`,
+        ).toEqual([s]);
       }
       // As a conversation id that does not exist: nothing, not everything.
       const none = await json(await get(`/api/debug/turns?conv_id=${e}`));
@@ -306,7 +368,9 @@ describe("hostile input is stored and queried literally", () => {
     }
     // A runtime switch with such a conversation id touches only that conversation.
     const injected = SQL_INJECTIONS[1]!;
-    const sw = await call("PUT", `/api/conversations/${encodeURIComponent(injected)}/runtime`, { body: { runtime_key: injected, session_id: injected, at_ms: 5 } });
+    const sw = await call("PUT", `/api/conversations/${encodeURIComponent(injected)}/runtime`, {
+      body: { runtime_key: injected, session_id: injected, at_ms: 5 },
+    });
     expect(sw.status).toBe(200);
     expect(await json(sw)).toMatchObject({ conv_id: injected, session_id: injected, resolved_runtime_key: injected });
     expect((await tableCounts()).conversations).toBe(countsAfter.conversations! + 1);
@@ -350,7 +414,8 @@ describe("hostile input is stored and queried literally", () => {
     const yamlDetail = await json(await get(`/api/debug/turns?conv_id=${conv}&since_ms=6`));
     expect(yamlDetail.items[0]!.payload).toContain("__proto__:");
 
-    for (const probe of [{}, [], Object.create(null) as object, new Map()]) expect((probe as Record<string, unknown>).polluted).toBeUndefined();
+    for (const probe of [{}, [], Object.create(null) as object, new Map()])
+      expect((probe as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.keys(Object.prototype)).toEqual([]);
   });
 
@@ -362,11 +427,16 @@ describe("hostile input is stored and queried literally", () => {
       return value;
     };
     // The turn is level 1 and data level 2, so data.x holding k nested arrays is k + 2 levels deep.
-    const at = (levels: number, createdAt: number) => ({ conv_id: conv, session_id: "s", created_at_ms: createdAt, turn: { id: "t", blocks: [], data: { x: nested(levels - 2) } } });
+    const at = (levels: number, createdAt: number) => ({
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: createdAt,
+      turn: { id: "t", blocks: [], data: { x: nested(levels - 2) } },
+    });
     expect((await post("/api/turns", at(64, 1))).status).toBe(201);
     await expectRejected(() => post("/api/turns", at(65, 2)), 422, "NESTING_TOO_DEEP");
     // 100,000 levels of objects and of arrays in raw JSON, in a batch item (named by index).
-    const deepObject = '{"a":'.repeat(100_000) + "1" + "}".repeat(100_000);
+    const deepObject = `${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}`;
     const deepArray = "[".repeat(100_000) + "]".repeat(100_000);
     for (const deep of [deepObject, deepArray]) {
       const rawItem = `{"conv_id":"${conv}","session_id":"s","created_at_ms":3,"turn":{"id":"t","blocks":[{"kind":"user","payload":{"x":${deep}}}]}}`;
@@ -382,18 +452,34 @@ describe("hostile input is stored and queried literally", () => {
     // (yaml stops deep flow nesting itself, as "resource exhaustion", before any stack runs out.)
     for (const depth of [1_000, 20_000, 200_000]) {
       const payload = `id: t\nblocks: []\ndata: {x: ${"[".repeat(depth)}}}\n`;
-      await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload }), 422, "INVALID_PAYLOAD", /resource exhaustion/);
+      await expectRejected(
+        () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload }),
+        422,
+        "INVALID_PAYLOAD",
+        /resource exhaustion/,
+      );
     }
     let blockYaml = "id: t\nblocks: []\ndata:\n";
     for (let i = 1; i <= 100; i++) blockYaml += `${" ".repeat(i)}k:\n`;
-    await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 6, payload: blockYaml + " ".repeat(101) + "v\n" }), 422, "NESTING_TOO_DEEP");
+    await expectRejected(
+      () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 6, payload: `${blockYaml + " ".repeat(101)}v\n` }),
+      422,
+      "NESTING_TOO_DEEP",
+    );
   });
 
   it("huge input: bodies over 4 MiB → 413 (with or without Content-Length); huge ids and parameters → 400", async () => {
     const conv = uid("conv-huge");
-    const big = JSON.stringify({ ...turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }), pad: "x".repeat(4 * 1024 * 1024) });
+    const big = JSON.stringify({
+      ...turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }),
+      pad: "x".repeat(4 * 1024 * 1024),
+    });
     await expectRejected(() => call("POST", "/api/turns/batch", { raw: big, headers: JSON_TYPE }), 413, "PAYLOAD_TOO_LARGE");
-    await expectRejected(() => call("PUT", `/api/conversations/${conv}/runtime`, { raw: big, headers: JSON_TYPE }), 413, "PAYLOAD_TOO_LARGE");
+    await expectRejected(
+      () => call("PUT", `/api/conversations/${conv}/runtime`, { raw: big, headers: JSON_TYPE }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+    );
     // Streamed, so the size is only known while reading: the limit still holds (413, not 400 or 500).
     await expectRejected(
       async () => {
@@ -421,8 +507,18 @@ describe("hostile input is stored and queried literally", () => {
       "PAYLOAD_TOO_LARGE",
     );
     const long = "x".repeat(100_000);
-    await expectRejected(() => post("/api/turns", turnBody({ conv_id: long, session_id: "s", turn_id: "t", created_at_ms: 1 })), 400, "INVALID_REQUEST", /conv_id must be at most 256/);
-    await expectRejected(() => post("/api/turns", { ...turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }), runtime_key: long }), 400, "INVALID_REQUEST", /runtime_key must be at most 256/);
+    await expectRejected(
+      () => post("/api/turns", turnBody({ conv_id: long, session_id: "s", turn_id: "t", created_at_ms: 1 })),
+      400,
+      "INVALID_REQUEST",
+      /conv_id must be at most 256/,
+    );
+    await expectRejected(
+      () => post("/api/turns", { ...turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }), runtime_key: long }),
+      400,
+      "INVALID_REQUEST",
+      /runtime_key must be at most 256/,
+    );
     expect((await get(`/api/debug/turns?conv_id=${long}`)).status).toBe(400);
     // A huge path segment is simply an unknown turn (ids are at most 256 characters, so none matches).
     const path = await get(`/api/debug/turn/${long}/s/t`);
@@ -440,7 +536,10 @@ describe("hostile input is stored and queried literally", () => {
   ])("invalid UTF-8 in the body (%s) → 400 INVALID_JSON on every write route", async (_name, bad) => {
     const encode = (text: string) => new TextEncoder().encode(text);
     const withBad = (before: string, after: string) => new Uint8Array([...encode(before), ...bad, ...encode(after)]);
-    const snapshot = withBad('{"conv_id":"conv-utf8","session_id":"s","turn":{"id":"t","blocks":[{"kind":"user","payload":{"text":"', '"}}]}}');
+    const snapshot = withBad(
+      '{"conv_id":"conv-utf8","session_id":"s","turn":{"id":"t","blocks":[{"kind":"user","payload":{"text":"',
+      '"}}]}}',
+    );
     for (const [method, path, bytes] of [
       ["POST", "/api/turns", snapshot],
       ["POST", "/api/turns/batch", withBad('{"items":[{"conv_id":"conv-utf8","session_id":"s","turn":{"id":"', '","blocks":[]}}]}')],
@@ -458,7 +557,12 @@ describe("hostile input is stored and queried literally", () => {
     for (const field of ["conv_id", "session_id", "turn_id", "phase", "runtime_key", "inference_id"]) {
       await expectRejected(() => raw({ ...turnBody(base), [field]: "a\ud800b" }), 400, "INVALID_REQUEST", /lone surrogate/);
     }
-    await expectRejected(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "\udc00", session_id: "s" } }), 400, "INVALID_REQUEST", /lone surrogate/);
+    await expectRejected(
+      () => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "\udc00", session_id: "s" } }),
+      400,
+      "INVALID_REQUEST",
+      /lone surrogate/,
+    );
     // In turn.id, a block id, a block role, and the runtime / inference id found in metadata.
     const { turn_id: _omit, ...withoutTurnId } = base;
     for (const [turn, where] of [
@@ -470,10 +574,20 @@ describe("hostile input is stored and queried literally", () => {
     ] as const) {
       await expectRejected(() => raw({ ...withoutTurnId, turn }), 422, "INVALID_TURN", where);
     }
-    await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", payload: 'id: "t\\ud800"\nblocks: []\n' }), 422, "INVALID_PAYLOAD", /payload\.id/);
+    await expectRejected(
+      () => post("/api/turns", { conv_id: conv, session_id: "s", payload: 'id: "t\\ud800"\nblocks: []\n' }),
+      422,
+      "INVALID_PAYLOAD",
+      /payload\.id/,
+    );
 
     // Inside JSON content (payload, metadata, data) they are data: stored and returned exactly.
-    const content = { id: "t", blocks: [{ kind: "user", payload: { text: "a\ud800b\udc00" } }], metadata: { note: "\udfff" }, data: { "\ud800key": "v" } };
+    const content = {
+      id: "t",
+      blocks: [{ kind: "user", payload: { text: "a\ud800b\udc00" } }],
+      metadata: { note: "\udfff" },
+      data: { "\ud800key": "v" },
+    };
     const ok = await raw({ ...base, turn: content });
     expect(ok.status).toBe(201);
     const parsed = (await json(await get(`/api/debug/turn/${conv}/s/t`))).items[0]!.parsed;
@@ -487,7 +601,10 @@ describe("hostile input is stored and queried literally", () => {
     const tag = uid("dbl");
     const ids = { slash: `${tag}/x`, encoded: `${tag}%2Fx`, twice: `${tag}%252Fx` };
     for (const [i, id] of Object.values(ids).entries()) {
-      expect((await post("/api/turns", turnBody({ conv_id: id, session_id: id, turn_id: id, created_at_ms: 10 + i, runtime_key: `rk-${i}` }))).status).toBe(201);
+      expect(
+        (await post("/api/turns", turnBody({ conv_id: id, session_id: id, turn_id: id, created_at_ms: 10 + i, runtime_key: `rk-${i}` })))
+          .status,
+      ).toBe(201);
     }
     // Each id is reached by encoding it once; the raw %2F form reaches the id with a slash.
     for (const id of Object.values(ids)) {
@@ -502,12 +619,23 @@ describe("hostile input is stored and queried literally", () => {
     // A switch on the double-encoded path moves that conversation's pointer and no other.
     const sw = await call("PUT", `/api/conversations/${tag}%252Fx/runtime`, { body: { runtime_key: "moved", at_ms: 100 } });
     expect((await json(sw)).conv_id).toBe(ids.encoded);
-    const pointers = await Promise.all(Object.values(ids).map(async (id) => (await json(await get(`/api/debug/conversations/${encodeURIComponent(id)}`))).resolved_runtime_key));
+    const pointers = await Promise.all(
+      Object.values(ids).map(
+        async (id) => (await json(await get(`/api/debug/conversations/${encodeURIComponent(id)}`))).resolved_runtime_key,
+      ),
+    );
     expect(pointers).toEqual(["rk-0", "moved", "rk-2"]);
   });
 
   it("malformed percent-encoding in a path or query is a 400, never a 500 or a lookup of the raw text", async () => {
-    for (const path of ["/api/debug/turn/%FF/s/t", "/api/debug/turn/%/s/t", "/api/debug/turn/%E0%A4%A/s/t", "/api/debug/conversations/%ED%A0%80", "/api/debug/turns?conv_id=%FF", "/api/debug/turns?conv_id=%"]) {
+    for (const path of [
+      "/api/debug/turn/%FF/s/t",
+      "/api/debug/turn/%/s/t",
+      "/api/debug/turn/%E0%A4%A/s/t",
+      "/api/debug/conversations/%ED%A0%80",
+      "/api/debug/turns?conv_id=%FF",
+      "/api/debug/turns?conv_id=%",
+    ]) {
       const res = await get(path);
       expect(res.status, path).toBe(400);
       expect((await json(res)).error.code, path).toBe("INVALID_PARAMETER");

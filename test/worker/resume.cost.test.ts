@@ -9,7 +9,9 @@ import { latestSnapshotQueries, type LatestSnapshotQuery } from "../../src/store
 import { call, countingDb, json, post, turnBody, uid } from "./harness";
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
   return results.map((r) => r.detail);
 }
 

@@ -18,9 +18,25 @@ async function expectLatest(conv: string, query: string, expected: Record<string
 async function seed(conv: string) {
   const items = [
     turnBody({ conv_id: conv, session_id: "s1", turn_id: "t1", phase: "draft", created_at_ms: 1000, runtime_key: "inventory" }),
-    turnBody({ conv_id: conv, session_id: "s1", turn_id: "t1", phase: "final", created_at_ms: 1100, runtime_key: "inventory", inference_id: "inf-1" }),
+    turnBody({
+      conv_id: conv,
+      session_id: "s1",
+      turn_id: "t1",
+      phase: "final",
+      created_at_ms: 1100,
+      runtime_key: "inventory",
+      inference_id: "inf-1",
+    }),
     turnBody({ conv_id: conv, session_id: "s2", turn_id: "t3", phase: "draft", created_at_ms: 3000, runtime_key: "planner" }),
-    turnBody({ conv_id: conv, session_id: "s2", turn_id: "t2", phase: "final", created_at_ms: 2100, runtime_key: "planner", inference_id: "inf-2" }),
+    turnBody({
+      conv_id: conv,
+      session_id: "s2",
+      turn_id: "t2",
+      phase: "final",
+      created_at_ms: 2100,
+      runtime_key: "planner",
+      inference_id: "inf-2",
+    }),
     turnBody({ conv_id: conv, session_id: "s1", turn_id: "t0", phase: "final", created_at_ms: 500 }),
   ];
   expect((await post("/api/turns/batch", { items })).status).toBe(201);
@@ -30,7 +46,15 @@ describe("the newest matching snapshot", () => {
   it("newest by created_at_ms, whatever the arrival order", async () => {
     const conv = uid("conv-latest");
     await seed(conv);
-    await expectLatest(conv, "", { conv_id: conv, session_id: "s2", turn_id: "t3", phase: "draft", created_at_ms: 3000, runtime_key: "planner", inference_id: "" });
+    await expectLatest(conv, "", {
+      conv_id: conv,
+      session_id: "s2",
+      turn_id: "t3",
+      phase: "draft",
+      created_at_ms: 3000,
+      runtime_key: "planner",
+      inference_id: "",
+    });
     // A late arrival with an older time does not become the latest.
     await post("/api/turns", turnBody({ conv_id: conv, session_id: "s1", turn_id: "t9", phase: "final", created_at_ms: 2999 }));
     await expectLatest(conv, "", { turn_id: "t3", created_at_ms: 3000 });
@@ -39,9 +63,21 @@ describe("the newest matching snapshot", () => {
   it("by phase, by session, by both", async () => {
     const conv = uid("conv-latest-filters");
     await seed(conv);
-    await expectLatest(conv, "?phase=final", { turn_id: "t2", phase: "final", session_id: "s2", created_at_ms: 2100, inference_id: "inf-2" });
+    await expectLatest(conv, "?phase=final", {
+      turn_id: "t2",
+      phase: "final",
+      session_id: "s2",
+      created_at_ms: 2100,
+      inference_id: "inf-2",
+    });
     await expectLatest(conv, "?phase=draft", { turn_id: "t3", phase: "draft" });
-    await expectLatest(conv, "?session_id=s1", { turn_id: "t1", phase: "final", created_at_ms: 1100, runtime_key: "inventory", inference_id: "inf-1" });
+    await expectLatest(conv, "?session_id=s1", {
+      turn_id: "t1",
+      phase: "final",
+      created_at_ms: 1100,
+      runtime_key: "inventory",
+      inference_id: "inf-1",
+    });
     await expectLatest(conv, "?session_id=s1&phase=draft", { turn_id: "t1", phase: "draft", created_at_ms: 1000 });
     await expectLatest(conv, "?session_id=s2&phase=final", { turn_id: "t2" });
     // An empty filter is no filter; unknown parameters are ignored.

@@ -33,7 +33,6 @@ async function seed(conv: string) {
   });
 }
 
-
 describe("credentials", () => {
   it("the ingest token (a server, no Origin) reads any conversation", async () => {
     const conv = uid("conv-r-ingest");
@@ -64,7 +63,8 @@ describe("credentials", () => {
     await seed(conv);
     const keys = parseSigningKeys(env.TOKEN_SIGNING_KEY);
     const expired = (await mintConversationToken(keys, { convId: conv, ttlSeconds: 1, nowMs: Date.now() - 5_000 })).token;
-    const forged = (await mintConversationToken(parseSigningKeys("test-1:another-secret-of-the-same-length-0123456789"), { convId: conv })).token;
+    const forged = (await mintConversationToken(parseSigningKeys("test-1:another-secret-of-the-same-length-0123456789"), { convId: conv }))
+      .token;
     for (const token of [expired, forged]) await expectError(await read(conv, { token }), 401, "UNAUTHORIZED");
   });
 
@@ -137,7 +137,11 @@ describe("CORS", () => {
   const preflight = (origin: string | null, target: string, method: string) =>
     call("OPTIONS", target, {
       token: null,
-      headers: { ...(origin ? { origin } : {}), "access-control-request-method": method, "access-control-request-headers": "authorization, x-d1-bookmark" },
+      headers: {
+        ...(origin ? { origin } : {}),
+        "access-control-request-method": method,
+        "access-control-request-headers": "authorization, x-d1-bookmark",
+      },
     });
 
   it("answers a preflight for the GET from a configured origin, without a token", async () => {
@@ -157,7 +161,11 @@ describe("CORS", () => {
   });
 
   it("the write routes' preflights still allow their methods", async () => {
-    for (const [target, method] of [["/api/turns", "POST"], ["/api/turns/batch", "POST"], ["/api/conversations/c/runtime", "PUT"]] as const) {
+    for (const [target, method] of [
+      ["/api/turns", "POST"],
+      ["/api/turns/batch", "POST"],
+      ["/api/conversations/c/runtime", "PUT"],
+    ] as const) {
       const res = await preflight(ORIGIN, target, method);
       expect(res.status, target).toBe(204);
       expect(res.headers.get("access-control-allow-methods")).toContain(method);

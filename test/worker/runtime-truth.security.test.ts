@@ -15,13 +15,28 @@ const put = (conv: string, body: unknown, options: Parameters<typeof call>[2] = 
 describe("event times are bounded (CONTRACT §5.1)", () => {
   it("a switch far in the future cannot pin the pointer, the activity time or the session", async () => {
     const conv = uid("conv-pin");
-    await post("/api/turns", turnBody({ conv_id: conv, session_id: "real", turn_id: "t1", created_at_ms: Date.now() - 60_000, runtime_key: "inventory" }));
-    await expectRejected(() => put(conv, { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }), 422, "EVENT_TIME_IN_FUTURE", /at_ms .* ahead of the server clock/);
-    await expectRejected(() => put(uid("conv-new"), { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }), 422, "EVENT_TIME_IN_FUTURE");
+    await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "real", turn_id: "t1", created_at_ms: Date.now() - 60_000, runtime_key: "inventory" }),
+    );
+    await expectRejected(
+      () => put(conv, { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }),
+      422,
+      "EVENT_TIME_IN_FUTURE",
+      /at_ms .* ahead of the server clock/,
+    );
+    await expectRejected(
+      () => put(uid("conv-new"), { runtime_key: "x", at_ms: MAX_SAFE, session_id: "visitor" }),
+      422,
+      "EVENT_TIME_IN_FUTURE",
+    );
     // A real switch and a real turn still move it.
     expect((await json(await put(conv, { runtime_key: "planner" }))).resolved_runtime_key).toBe("planner");
     const at = Date.now();
-    await post("/api/turns", turnBody({ conv_id: conv, session_id: "real", turn_id: "t2", created_at_ms: at + 1_000, runtime_key: "research" }));
+    await post(
+      "/api/turns",
+      turnBody({ conv_id: conv, session_id: "real", turn_id: "t2", created_at_ms: at + 1_000, runtime_key: "research" }),
+    );
     const view = await json(await get(`/api/debug/conversations/${conv}`));
     expect(view).toMatchObject({ session_id: "real", resolved_runtime_key: "research", last_activity_ms: at + 1_000 });
   });
@@ -37,27 +52,45 @@ describe("event times are bounded (CONTRACT §5.1)", () => {
       /created_at_ms/,
     );
     await expectRejected(
-      () => post("/api/turns/batch", { items: [turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: 2_000 }), turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: MAX_SAFE })] }),
+      () =>
+        post("/api/turns/batch", {
+          items: [
+            turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: 2_000 }),
+            turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: MAX_SAFE }),
+          ],
+        }),
       422,
       "EVENT_TIME_IN_FUTURE",
       /items\[1\]\.created_at_ms/,
     );
     expect(await env.DB.prepare("SELECT * FROM turns WHERE conv_id = ?1").bind(conv).first()).toEqual(turnBefore);
     const view = await json(await get(`/api/debug/conversations/${conv}`));
-    expect(view.runtime_history).toEqual([{ runtime_key: "inventory", first_turn_id: "t1", last_turn_id: "t1", from_ms: 1_000, to_ms: 1_000, turn_count: 1 }]);
+    expect(view.runtime_history).toEqual([
+      { runtime_key: "inventory", first_turn_id: "t1", last_turn_id: "t1", from_ms: 1_000, to_ms: 1_000, turn_count: 1 },
+    ]);
   });
 
   it("accepts times up to MAX_CLOCK_SKEW_MS ahead, and any past time; the var is configurable", async () => {
     const conv = uid("conv-skew");
-    expect((await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: Date.now() + 200_000 }))).status).toBe(201);
+    expect(
+      (await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: Date.now() + 200_000 }))).status,
+    ).toBe(201);
     expect((await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t0", created_at_ms: 1 }))).status).toBe(201);
     await expectRejected(
-      () => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: Date.now() + 60_000 }), { env: { MAX_CLOCK_SKEW_MS: "1000" } }),
+      () =>
+        post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t2", created_at_ms: Date.now() + 60_000 }), {
+          env: { MAX_CLOCK_SKEW_MS: "1000" },
+        }),
       422,
       "EVENT_TIME_IN_FUTURE",
       /at most 1000 ms/,
     );
-    await expectRejected(() => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t3" }), { env: { MAX_CLOCK_SKEW_MS: "soon" } }), 503, "NOT_CONFIGURED", /MAX_CLOCK_SKEW_MS/);
+    await expectRejected(
+      () => post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t3" }), { env: { MAX_CLOCK_SKEW_MS: "soon" } }),
+      503,
+      "NOT_CONFIGURED",
+      /MAX_CLOCK_SKEW_MS/,
+    );
   });
 });
 
@@ -149,9 +182,12 @@ metadata:
     };
     expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn })).status).toBe(201);
     const hashes = Object.fromEntries(
-      (await env.DB.prepare("SELECT block_id, content_hash FROM blocks WHERE block_id IN ('int-keys', 'upper', 'padded')").all<{ block_id: string; content_hash: string }>()).results.map(
-        (r) => [r.block_id, r.content_hash],
-      ),
+      (
+        await env.DB.prepare("SELECT block_id, content_hash FROM blocks WHERE block_id IN ('int-keys', 'upper', 'padded')").all<{
+          block_id: string;
+          content_hash: string;
+        }>()
+      ).results.map((r) => [r.block_id, r.content_hash]),
     );
     expect(hashes).toEqual({
       "int-keys": "2af4264fbe9dca8ded109273f9d8a6b59fc4893ebeca828fb08b875620c1e927",
@@ -162,7 +198,8 @@ metadata:
 });
 
 describe("YAML never changes data silently (CONTRACT §5.2)", () => {
-  const yamlPost = (conv: string, payload: string, created_at_ms = 1) => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms, payload });
+  const yamlPost = (conv: string, payload: string, created_at_ms = 1) =>
+    post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms, payload });
 
   it.each([
     ["%YAML 1.1", "%YAML 1.1\n---\nid: t\ndata: {a: yes}\n", /only %YAML 1.2/],
@@ -171,14 +208,18 @@ describe("YAML never changes data silently (CONTRACT §5.2)", () => {
     ["1_000", "id: t\ndata:\n  n: 1_000\n", /reads differently/],
     [".nan", "id: t\ndata:\n  n: .nan\n", /JSON can hold/],
     ["2^53", "id: t\ndata:\n  n: 9007199254740993\n", /beyond/],
-  ])("%s → 422 INVALID_PAYLOAD, nothing stored", (_name, payload, message) => expectRejected(() => yamlPost(uid("conv-yaml"), payload), 422, "INVALID_PAYLOAD", message));
+  ])("%s → 422 INVALID_PAYLOAD, nothing stored", (_name, payload, message) =>
+    expectRejected(() => yamlPost(uid("conv-yaml"), payload), 422, "INVALID_PAYLOAD", message),
+  );
 
   it("dates and yes stay strings; the stored hash is the hash of the stored content; a replay is 200", async () => {
     const conv = uid("conv-dates");
     const payload = "id: t\nblocks:\n  - id: b\n    kind: user\n    payload:\n      day: 2001-12-14\n      ok: yes\n      n: 0o17\n";
     expect((await yamlPost(conv, payload)).status).toBe(201);
     expect((await yamlPost(conv, payload)).status).toBe(200);
-    const row = await env.DB.prepare("SELECT kind, role, payload_json, block_metadata_json, content_hash FROM blocks WHERE block_id = 'b'").first<Record<string, string>>();
+    const row = await env.DB.prepare(
+      "SELECT kind, role, payload_json, block_metadata_json, content_hash FROM blocks WHERE block_id = 'b'",
+    ).first<Record<string, string>>();
     expect(JSON.parse(row!.payload_json!)).toEqual({ day: "2001-12-14", ok: "yes", n: 15 });
     const material = `{"kind":"${row!.kind}","role":"${row!.role}","payload":${row!.payload_json},"metadata":${row!.block_metadata_json}}`;
     expect(await sha256Hex(material)).toBe(row!.content_hash);
@@ -194,7 +235,15 @@ describe("YAML never changes data silently (CONTRACT §5.2)", () => {
     // Beyond 1 MiB of YAML per request the reader is not even started (its cost is ~0.6 s per MiB).
     await expectRejected(() => yamlPost(uid("conv-alias"), `${many}${"  - *a\n".repeat(100_000)}`), 413, "PAYLOAD_TOO_LARGE", /1 MiB/);
     await expectRejected(
-      () => post("/api/turns/batch", { items: [0, 1].map((i) => ({ conv_id: uid("conv-alias"), session_id: "s", created_at_ms: 1, payload: `id: t${i}\ndata: "${"y".repeat(600_000)}"\n` })) }),
+      () =>
+        post("/api/turns/batch", {
+          items: [0, 1].map((i) => ({
+            conv_id: uid("conv-alias"),
+            session_id: "s",
+            created_at_ms: 1,
+            payload: `id: t${i}\ndata: "${"y".repeat(600_000)}"\n`,
+          })),
+        }),
       413,
       "PAYLOAD_TOO_LARGE",
     );
@@ -208,7 +257,13 @@ describe("lookalike ids are refused (CONTRACT §5.2)", () => {
     ["NFD café", "cafe\u0301"],
     ["right-to-left override", "\u202eX"],
   ])("%s in conv_id → 400, nothing stored", (_name, id) =>
-    expectRejected(() => post("/api/turns", turnBody({ conv_id: id, session_id: "s", turn_id: "t", created_at_ms: 1 })), 400, "INVALID_REQUEST", /conv_id must/));
+    expectRejected(
+      () => post("/api/turns", turnBody({ conv_id: id, session_id: "s", turn_id: "t", created_at_ms: 1 })),
+      400,
+      "INVALID_REQUEST",
+      /conv_id must/,
+    ),
+  );
 
   it("NFC café, and X, are one conversation each", async () => {
     const cafe = `${uid("c")}-café`;

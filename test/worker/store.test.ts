@@ -29,8 +29,26 @@ describe("save and list (Go port)", () => {
   it("lists by conversation, by session and by phase with per-snapshot runtime; a shared block is stored once", async () => {
     const [c1, c2, s1, s2] = [uid("conv-1"), uid("conv-2"), uid("sess-1"), uid("sess-2")];
     await save(
-      { conv_id: c1, session_id: s1, turn_id: "turn-1", phase: "final", created_at_ms: 100, runtime_key: "inventory", inference_id: "inf-1", turn: { blocks: [shared, { kind: "llm_text", payload: { text: "a1" } }] } },
-      { conv_id: c1, session_id: s1, turn_id: "turn-2", phase: "draft", created_at_ms: 200, runtime_key: "planner", inference_id: "inf-2", turn: { blocks: [shared] } },
+      {
+        conv_id: c1,
+        session_id: s1,
+        turn_id: "turn-1",
+        phase: "final",
+        created_at_ms: 100,
+        runtime_key: "inventory",
+        inference_id: "inf-1",
+        turn: { blocks: [shared, { kind: "llm_text", payload: { text: "a1" } }] },
+      },
+      {
+        conv_id: c1,
+        session_id: s1,
+        turn_id: "turn-2",
+        phase: "draft",
+        created_at_ms: 200,
+        runtime_key: "planner",
+        inference_id: "inf-2",
+        turn: { blocks: [shared] },
+      },
       { conv_id: c2, session_id: s2, turn_id: "turn-3", phase: "final", created_at_ms: 300, turn: { blocks: [] } },
     );
 
@@ -96,22 +114,63 @@ describe("runtime switch at store level", () => {
     expect((await getConversationWithHistory(db, conv))!.conversation.currentRuntimeKey).toBe("planner");
 
     // A late-arriving older snapshot (of turn-1, event time 150 < 200) does not move the pointer back.
-    await save({ conv_id: conv, session_id: "s", turn_id: "turn-1", phase: "post_tools", created_at_ms: 150, runtime_key: "inventory", turn: { blocks: [] } });
+    await save({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "turn-1",
+      phase: "post_tools",
+      created_at_ms: 150,
+      runtime_key: "inventory",
+      turn: { blocks: [] },
+    });
     expect((await getConversationWithHistory(db, conv))!.conversation.currentRuntimeKey).toBe("planner");
 
     // A later snapshot of turn-2 with another runtime changes turn-2 only, never turn-1's row.
     const turn1Before = await turnRow(conv, "turn-1");
-    await save({ conv_id: conv, session_id: "s", turn_id: "turn-2", phase: "post_inference", created_at_ms: 250, runtime_key: "research", turn: { blocks: [] } });
+    await save({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "turn-2",
+      phase: "post_inference",
+      created_at_ms: 250,
+      runtime_key: "research",
+      turn: { blocks: [] },
+    });
     expect(await turnRow(conv, "turn-1")).toEqual(turn1Before);
     expect(await turnRow(conv, "turn-2")).toMatchObject({ runtime_key: "research", updated_at_ms: 250 });
   });
 
   it("rolls a turn up by snapshot time, not arrival order", async () => {
     const conv = uid("rollup");
-    await save({ conv_id: conv, session_id: "s", turn_id: "t", phase: "final", created_at_ms: 300, runtime_key: "newest", inference_id: "inf-new", turn: { blocks: [], metadata: { v: "new" } } });
-    await save({ conv_id: conv, session_id: "s", turn_id: "t", phase: "draft", created_at_ms: 100, runtime_key: "oldest", inference_id: "inf-old", turn: { blocks: [], metadata: { v: "old" } } });
+    await save({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "t",
+      phase: "final",
+      created_at_ms: 300,
+      runtime_key: "newest",
+      inference_id: "inf-new",
+      turn: { blocks: [], metadata: { v: "new" } },
+    });
+    await save({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "t",
+      phase: "draft",
+      created_at_ms: 100,
+      runtime_key: "oldest",
+      inference_id: "inf-old",
+      turn: { blocks: [], metadata: { v: "old" } },
+    });
     // A newer snapshot with no runtime keeps the last known one (the newest snapshot that had one).
-    await save({ conv_id: conv, session_id: "s", turn_id: "t", phase: "post", created_at_ms: 400, turn: { blocks: [], metadata: { v: "latest" } } });
+    await save({
+      conv_id: conv,
+      session_id: "s",
+      turn_id: "t",
+      phase: "post",
+      created_at_ms: 400,
+      turn: { blocks: [], metadata: { v: "latest" } },
+    });
     const row = await db.prepare("SELECT * FROM turns WHERE conv_id = ?1").bind(conv).first();
     expect(row).toMatchObject({
       runtime_key: "newest",

@@ -17,7 +17,8 @@ async function mint(conv_id: string, extra: Record<string, unknown> = {}) {
   return (await json(res)) as { token: string; conv_id: string; session_id: string | null; expires_at_ms: number };
 }
 
-const snapshot = (conv_id: string, turn_id = "t", session_id = "s", created_at_ms = 1) => turnBody({ conv_id, session_id, turn_id, created_at_ms });
+const snapshot = (conv_id: string, turn_id = "t", session_id = "s", created_at_ms = 1) =>
+  turnBody({ conv_id, session_id, turn_id, created_at_ms });
 const put = (conv: string, body: unknown, token: string, headers: Record<string, string> = ORIGIN) =>
   call("PUT", `/api/conversations/${encodeURIComponent(conv)}/runtime`, { body, token, headers });
 
@@ -28,7 +29,12 @@ describe("POST /api/tokens", () => {
     expect(res.status).toBe(201);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const body = await json(res);
-    expect(body).toEqual({ token: expect.stringMatching(/^tsk1\.test-1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/), conv_id: "conv-a", session_id: null, expires_at_ms: expect.any(Number) });
+    expect(body).toEqual({
+      token: expect.stringMatching(/^tsk1\.test-1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/),
+      conv_id: "conv-a",
+      session_id: null,
+      expires_at_ms: expect.any(Number),
+    });
     expect(body.expires_at_ms - before).toBeGreaterThanOrEqual(3600_000);
     expect(body.expires_at_ms - Date.now()).toBeLessThanOrEqual(3600_000);
     const bound = await mint("conv-a", { session_id: "sess-1", ttl_seconds: 86_400 });
@@ -54,8 +60,18 @@ describe("POST /api/tokens", () => {
   });
 
   it("fails closed without TOKEN_SIGNING_KEY, or with a weak one", async () => {
-    await expectRejected(() => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "" } as Partial<Env> }), 503, "NOT_CONFIGURED", /TOKEN_SIGNING_KEY/);
-    await expectRejected(() => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "k:short" } as Partial<Env> }), 503, "NOT_CONFIGURED", /at least 32/);
+    await expectRejected(
+      () => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "" } as Partial<Env> }),
+      503,
+      "NOT_CONFIGURED",
+      /TOKEN_SIGNING_KEY/,
+    );
+    await expectRejected(
+      () => post("/api/tokens", { conv_id: "c" }, { env: { TOKEN_SIGNING_KEY: "k:short" } as Partial<Env> }),
+      503,
+      "NOT_CONFIGURED",
+      /at least 32/,
+    );
   });
 });
 
@@ -64,7 +80,10 @@ describe("a conversation token grants its conversation only", () => {
     const conv = uid("conv-own");
     const { token } = await mint(conv);
     expect((await call("POST", "/api/turns", { token, body: snapshot(conv, "t1"), headers: ORIGIN })).status).toBe(201);
-    expect((await call("POST", "/api/turns/batch", { token, body: { items: [snapshot(conv, "t2"), snapshot(conv, "t3")] }, headers: ORIGIN })).status).toBe(201);
+    expect(
+      (await call("POST", "/api/turns/batch", { token, body: { items: [snapshot(conv, "t2"), snapshot(conv, "t3")] }, headers: ORIGIN }))
+        .status,
+    ).toBe(201);
     const switched = await put(conv, { runtime_key: "planner" }, token);
     expect(switched.status).toBe(200);
     expect((await json(switched)).resolved_runtime_key).toBe("planner");
@@ -75,7 +94,12 @@ describe("a conversation token grants its conversation only", () => {
     const b = uid("conv-b");
     await post("/api/turns", snapshot(b, "t-b"));
     const { token } = await mint(a);
-    await expectRejected(() => call("POST", "/api/turns", { token, body: snapshot(b, "visitor"), headers: ORIGIN }), 403, "FORBIDDEN", /conv_id is not the conversation/);
+    await expectRejected(
+      () => call("POST", "/api/turns", { token, body: snapshot(b, "visitor"), headers: ORIGIN }),
+      403,
+      "FORBIDDEN",
+      /conv_id is not the conversation/,
+    );
     await expectRejected(
       () => call("POST", "/api/turns/batch", { token, body: { items: [snapshot(a, "ok"), snapshot(b, "visitor")] }, headers: ORIGIN }),
       403,
@@ -89,21 +113,35 @@ describe("a conversation token grants its conversation only", () => {
 
   it("even a malformed item for another conversation is refused as forbidden, before validation", async () => {
     const { token } = await mint("conv-a");
-    await expectRejected(() => call("POST", "/api/turns", { token, body: { conv_id: "conv-b", session_id: 5 }, headers: ORIGIN }), 403, "FORBIDDEN");
+    await expectRejected(
+      () => call("POST", "/api/turns", { token, body: { conv_id: "conv-b", session_id: 5 }, headers: ORIGIN }),
+      403,
+      "FORBIDDEN",
+    );
   });
 
   it("a session-bound token writes its session only", async () => {
     const conv = uid("conv-sess");
     const { token } = await mint(conv, { session_id: "mine" });
     expect((await call("POST", "/api/turns", { token, body: snapshot(conv, "t1", "mine"), headers: ORIGIN })).status).toBe(201);
-    await expectRejected(() => call("POST", "/api/turns", { token, body: snapshot(conv, "t2", "theirs"), headers: ORIGIN }), 403, "FORBIDDEN", /session_id/);
+    await expectRejected(
+      () => call("POST", "/api/turns", { token, body: snapshot(conv, "t2", "theirs"), headers: ORIGIN }),
+      403,
+      "FORBIDDEN",
+      /session_id/,
+    );
     await expectRejected(() => put(conv, { runtime_key: "planner", session_id: "theirs" }, token), 403, "FORBIDDEN", /session_id/);
     expect((await put(conv, { runtime_key: "planner", session_id: "mine" }, token)).status).toBe(200);
   });
 
   it("cannot read the debug routes or the viewer's API", async () => {
     const { token } = await mint("conv-a");
-    for (const path of ["/api/debug/conversations", "/api/debug/conversations/conv-a", "/api/debug/turns?conv_id=conv-a", "/api/debug/turn/conv-a/s/t"]) {
+    for (const path of [
+      "/api/debug/conversations",
+      "/api/debug/conversations/conv-a",
+      "/api/debug/turns?conv_id=conv-a",
+      "/api/debug/turn/conv-a/s/t",
+    ]) {
       const res = await call("GET", path, { token });
       expect(res.status, path).toBe(403);
       expect((await json(res)).error.code).toBe("FORBIDDEN");
@@ -130,21 +168,36 @@ describe("refused credentials", () => {
       `${prefix}.${kid}.${payload}`,
       `${token}.x`,
     ];
-    const wrongKey = (await mintConversationToken(parseSigningKeys("test-1:another-secret-of-the-same-length-0123456789"), { convId: conv })).token;
-    const retired = (await mintConversationToken(parseSigningKeys("gone-1:a-retired-signing-secret-0123456789abcdef"), { convId: conv })).token;
+    const wrongKey = (
+      await mintConversationToken(parseSigningKeys("test-1:another-secret-of-the-same-length-0123456789"), { convId: conv })
+    ).token;
+    const retired = (await mintConversationToken(parseSigningKeys("gone-1:a-retired-signing-secret-0123456789abcdef"), { convId: conv }))
+      .token;
     for (const bad of [expired, ...tampered, wrongKey, retired]) {
       let res: Response | undefined;
-      await expectRejected(async () => (res = await call("POST", "/api/turns", { token: bad, body, headers: ORIGIN })), 401, "UNAUTHORIZED");
+      await expectRejected(
+        async () => (res = await call("POST", "/api/turns", { token: bad, body, headers: ORIGIN })),
+        401,
+        "UNAUTHORIZED",
+      );
       expect(res!.headers.get("www-authenticate")).toMatch(/^Bearer/);
     }
   });
 
   it("during a rotation both keys verify; once a key is removed its tokens are 401", async () => {
     const conv = uid("conv-rot");
-    const signedWithOld = (await mintConversationToken(parseSigningKeys("old-1:old-token-signing-secret-0123456789abcdef"), { convId: conv })).token;
+    const signedWithOld = (
+      await mintConversationToken(parseSigningKeys("old-1:old-token-signing-secret-0123456789abcdef"), { convId: conv })
+    ).token;
     expect((await call("POST", "/api/turns", { token: signedWithOld, body: snapshot(conv), headers: ORIGIN })).status).toBe(201);
     await expectRejected(
-      () => call("POST", "/api/turns", { token: signedWithOld, body: snapshot(conv, "t2"), headers: ORIGIN, env: { TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef" } as Partial<Env> }),
+      () =>
+        call("POST", "/api/turns", {
+          token: signedWithOld,
+          body: snapshot(conv, "t2"),
+          headers: ORIGIN,
+          env: { TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef" } as Partial<Env>,
+        }),
       401,
       "UNAUTHORIZED",
       /not \(or no longer\) configured/,
@@ -153,9 +206,18 @@ describe("refused credentials", () => {
 
   it("the ingest token with an Origin header is refused on every write route", async () => {
     const conv = uid("conv-origin");
-    await expectRejected(() => call("POST", "/api/turns", { body: snapshot(conv), headers: ORIGIN }), 403, "FORBIDDEN", /server credential/);
+    await expectRejected(
+      () => call("POST", "/api/turns", { body: snapshot(conv), headers: ORIGIN }),
+      403,
+      "FORBIDDEN",
+      /server credential/,
+    );
     await expectRejected(() => call("POST", "/api/turns/batch", { body: { items: [snapshot(conv)] }, headers: ORIGIN }), 403, "FORBIDDEN");
-    await expectRejected(() => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "p", session_id: "s" }, headers: ORIGIN }), 403, "FORBIDDEN");
+    await expectRejected(
+      () => call("PUT", `/api/conversations/${conv}/runtime`, { body: { runtime_key: "p", session_id: "s" }, headers: ORIGIN }),
+      403,
+      "FORBIDDEN",
+    );
     // Without Origin (a server) it works.
     expect((await post("/api/turns", snapshot(conv))).status).toBe(201);
   });
@@ -163,7 +225,9 @@ describe("refused credentials", () => {
 
 describe("rate limits (wrangler.toml [[ratelimits]])", () => {
   // Each of these may wait up to 5 s for a fresh rate-limit window before its burst.
-  it("a burst of 250 writes in 10 s from one conversation token is stopped; refused writes store nothing", { timeout: 30_000 }, async () => {
+  it("a burst of 250 writes in 10 s from one conversation token is stopped; refused writes store nothing", {
+    timeout: 30_000,
+  }, async () => {
     const conv = uid("conv-burst");
     const { token } = await mint(conv);
     const statuses: number[] = [];
@@ -193,7 +257,12 @@ describe("rate limits (wrangler.toml [[ratelimits]])", () => {
       const conv = uid("conv-ip");
       const { token } = await mint(conv);
       // Invalid bodies count too: the limit is checked before the body is read.
-      const res = await call("POST", "/api/turns", { token, raw: "{}", headers: { ...address, "content-type": "application/json" }, env: RATE_LIMITS_ON });
+      const res = await call("POST", "/api/turns", {
+        token,
+        raw: "{}",
+        headers: { ...address, "content-type": "application/json" },
+        env: RATE_LIMITS_ON,
+      });
       if (res.status === 429) limited = res;
       else expect(res.status).toBe(400);
     }
@@ -220,7 +289,16 @@ describe("rate limits (wrangler.toml [[ratelimits]])", () => {
     const conv = uid("conv-off");
     const { token } = await mint(conv);
     for (let i = 0; i < 120; i++) {
-      expect((await call("POST", "/api/turns", { token, raw: "{}", headers: { ...ORIGIN, "content-type": "application/json" }, env: { RATE_LIMITS: "off" } as Partial<Env> })).status).toBe(400);
+      expect(
+        (
+          await call("POST", "/api/turns", {
+            token,
+            raw: "{}",
+            headers: { ...ORIGIN, "content-type": "application/json" },
+            env: { RATE_LIMITS: "off" } as Partial<Env>,
+          })
+        ).status,
+      ).toBe(400);
     }
   });
 });
@@ -231,7 +309,12 @@ describe("work bounds per request (checked before any hashing or write)", () => 
   it("100 snapshots × 1,000 tiny blocks → 413 TOO_MANY_BLOCKS, nothing stored", async () => {
     const conv = uid("conv-tiny");
     // About 1.6 MiB: each block is {"kind":"user"} and gets the id <turn_id>#<ordinal>.
-    const items = Array.from({ length: 100 }, (_, i) => ({ conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: `t${i}`, blocks: Array(1_000).fill({ kind: "user" }) } }));
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 1,
+      turn: { id: `t${i}`, blocks: Array(1_000).fill({ kind: "user" }) },
+    }));
     const before = await tableCounts();
     await expectRejected(() => post("/api/turns/batch", { items }), 413, "TOO_MANY_BLOCKS", /more than 50000 blocks/);
     expect(await tableCounts()).toEqual(before);
@@ -239,25 +322,47 @@ describe("work bounds per request (checked before any hashing or write)", () => 
 
   it("more than 10,000 distinct new blocks in one request → 413", () =>
     expectRejected(
-      () => post("/api/turns/batch", { items: [0, 1].map((i) => ({ conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: `t${i}`, blocks: tiny(5_001, `t${i}`) } })) }),
+      () =>
+        post("/api/turns/batch", {
+          items: [0, 1].map((i) => ({
+            conv_id: "conv-many",
+            session_id: "s",
+            created_at_ms: 1,
+            turn: { id: `t${i}`, blocks: tiny(5_001, `t${i}`) },
+          })),
+        }),
       413,
       "TOO_MANY_BLOCKS",
       /would store 10002 new blocks; at most 10000/,
     ));
 
   it("a snapshot listing more than 20,000 blocks → 413", () =>
-    expectRejected(() => post("/api/turns", { conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: Array(20_001).fill({}) } }), 413, "TOO_MANY_BLOCKS", /at most 20000/));
+    expectRejected(
+      () =>
+        post("/api/turns", { conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: Array(20_001).fill({}) } }),
+      413,
+      "TOO_MANY_BLOCKS",
+      /at most 20000/,
+    ));
 
   it("content that expands beyond 8 MiB when written → 413", () => {
     // "<" is one byte in the body and six ("\u003c") in the canonical JSON that is stored.
     const blocks = Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, kind: "user", payload: { text: "<".repeat(250_000) } }));
-    return expectRejected(() => post("/api/turns", { conv_id: "conv-wide", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } }), 413, "PAYLOAD_TOO_LARGE", /8 MiB/);
+    return expectRejected(
+      () => post("/api/turns", { conv_id: "conv-wide", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+      /8 MiB/,
+    );
   });
 
   it("repeated blocks are counted once: a long conversation's full snapshot is accepted", async () => {
     const conv = uid("conv-long");
     const history = tiny(3_000, "h");
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: [...history, ...history] } })).status).toBe(201);
+    expect(
+      (await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: [...history, ...history] } }))
+        .status,
+    ).toBe(201);
     const view = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
     expect(view.items[0]!.block_count).toBe(6_000);
   });
@@ -266,9 +371,16 @@ describe("work bounds per request (checked before any hashing or write)", () => 
     const conv = uid("conv-repeat");
     // "<" is stored as "\u003c": 1.8 MB of canonical JSON per copy, 9 MB for the five — stored once.
     const big = { id: "big", kind: "tool_use", role: "tool", payload: { text: "<".repeat(300_000) } };
-    const items = Array.from({ length: 5 }, (_, i) => ({ conv_id: conv, session_id: "s", created_at_ms: 1 + i, turn: { id: `t${i}`, blocks: [big] } }));
+    const items = Array.from({ length: 5 }, (_, i) => ({
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 1 + i,
+      turn: { id: `t${i}`, blocks: [big] },
+    }));
     expect((await post("/api/turns/batch", { items })).status).toBe(201);
-    const stored = await env.DB.prepare("SELECT count(*) AS n, max(length(payload_json)) AS bytes FROM blocks WHERE block_id = 'big' AND ref_count = 1").first();
+    const stored = await env.DB.prepare(
+      "SELECT count(*) AS n, max(length(payload_json)) AS bytes FROM blocks WHERE block_id = 'big' AND ref_count = 1",
+    ).first();
     expect(stored).toEqual({ n: 1, bytes: 1_800_011 });
   });
 });

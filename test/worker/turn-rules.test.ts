@@ -19,9 +19,15 @@ const live = { nowMs: 5, maxClockSkewMs: 300_000 };
 
 describe("block content hash (CONTRACT §2 and §5.2 vectors)", () => {
   it.each([
-    ['{"kind":"llm_text","role":"assistant","payload":{"text":"hello"},"metadata":{}}', "ce91356a62c47ed722bcc81b324ff38eb95c55b36eb79fa8f664d00b49dc21a5"],
+    [
+      '{"kind":"llm_text","role":"assistant","payload":{"text":"hello"},"metadata":{}}',
+      "ce91356a62c47ed722bcc81b324ff38eb95c55b36eb79fa8f664d00b49dc21a5",
+    ],
     ['{"kind":"user","role":"user","payload":{},"metadata":{}}', "ecc0ca7c37646b24b8a90abff555e78d53783e32519c103abe7eac1fcd2162d7"],
-    ['{"kind":"user","role":"user","payload":{"10":"a","9":"b"},"metadata":{}}', "2af4264fbe9dca8ded109273f9d8a6b59fc4893ebeca828fb08b875620c1e927"],
+    [
+      '{"kind":"user","role":"user","payload":{"10":"a","9":"b"},"metadata":{}}',
+      "2af4264fbe9dca8ded109273f9d8a6b59fc4893ebeca828fb08b875620c1e927",
+    ],
   ])("sha256(%s)", async (material, hash) => {
     expect(await sha256Hex(material)).toBe(hash);
   });
@@ -55,7 +61,9 @@ describe("block normalization table (test/fixtures/block-normalization-cases.jso
       const snapshot = await prepareSnapshot({ conv_id: "c", session_id: "s", turn: { id: cases.turn_id, blocks: [c.block] } }, live);
       const stored = snapshot.blocks[0]!;
       expect(stored.contentHash).toBe(c.sha256);
-      expect(`{"kind":${JSON.stringify(stored.kind)},"role":${JSON.stringify(stored.role)},"payload":${stored.payloadJson},"metadata":${stored.metadataJson}}`).toBe(c.material);
+      expect(
+        `{"kind":${JSON.stringify(stored.kind)},"role":${JSON.stringify(stored.role)},"payload":${stored.payloadJson},"metadata":${stored.metadataJson}}`,
+      ).toBe(c.material);
     }
   });
 });
@@ -125,7 +133,8 @@ describe("ids: no lookalikes (CONTRACT §5.2)", () => {
 });
 
 describe("YAML turns (YAML 1.2 core, as Go reads and writes them)", () => {
-  const GO_YAML = "id: turn-1\nblocks:\n    - id: turn-1-b1\n      kind: llm_text\n      role: assistant\n      payload:\n        text: hello\n";
+  const GO_YAML =
+    "id: turn-1\nblocks:\n    - id: turn-1-b1\n      kind: llm_text\n      role: assistant\n      payload:\n        text: hello\n";
 
   it("parses the Go implementation's YAML (4-space indent)", () => {
     const turn = read(parseTurnYaml(GO_YAML));
@@ -139,8 +148,20 @@ describe("YAML turns (YAML 1.2 core, as Go reads and writes them)", () => {
   });
 
   it("reads YAML 1.1 look-alikes as YAML 1.2 core does: yes and dates are strings", () => {
-    const value = parseTurnYaml("id: t\ndata:\n  a: yes\n  b: 2001-12-14\n  c: on\n  d: 0o17\n  e: 0x1F\n  f: 1e3\n  g: ~\n  h: '0777'\n  1.0: key text\n");
-    expect((value as { data: unknown }).data).toEqual({ a: "yes", b: "2001-12-14", c: "on", d: 15, e: 31, f: 1000, g: null, h: "0777", "1.0": "key text" });
+    const value = parseTurnYaml(
+      "id: t\ndata:\n  a: yes\n  b: 2001-12-14\n  c: on\n  d: 0o17\n  e: 0x1F\n  f: 1e3\n  g: ~\n  h: '0777'\n  1.0: key text\n",
+    );
+    expect((value as { data: unknown }).data).toEqual({
+      a: "yes",
+      b: "2001-12-14",
+      c: "on",
+      d: 15,
+      e: 31,
+      f: 1000,
+      g: null,
+      h: "0777",
+      "1.0": "key text",
+    });
   });
 
   it.each([
@@ -175,7 +196,7 @@ describe("YAML turns (YAML 1.2 core, as Go reads and writes them)", () => {
       const prev = String.fromCharCode(96 + i);
       bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${prev}`).join(",")}]`);
     }
-    expect(() => parseTurnYaml(bomb.join("\n") + "\n")).toThrow(/anchors|aliases/);
+    expect(() => parseTurnYaml(`${bomb.join("\n")}\n`)).toThrow(/anchors|aliases/);
   });
 
   it("bounds YAML nesting", () => {
@@ -190,12 +211,18 @@ describe("YAML turns (YAML 1.2 core, as Go reads and writes them)", () => {
   it("writes YAML that both readers read back to the same turn", () => {
     const turn = read({
       id: "t: 'quoted' #1",
-      blocks: [{ kind: "tool_call", payload: { name: "lookup", args: { q: "yes", n: 1.5, list: [1, "2", null, "1_000", "0777", "<<", "-0x1F", "0b1"] } }, metadata: { "x.y@v1": true } }],
+      blocks: [
+        {
+          kind: "tool_call",
+          payload: { name: "lookup", args: { q: "yes", n: 1.5, list: [1, "2", null, "1_000", "0777", "<<", "-0x1F", "0b1"] } },
+          metadata: { "x.y@v1": true },
+        },
+      ],
       metadata: { "geppetto.runtime@v1": { runtime_key: "planner" } },
       data: { emoji: "🚀", multi: "line1\nline2", trailing: "x\n", "10": "ten", "9": "nine", "": "empty key" },
     });
     const yaml = turnToYaml(turn);
-    expect(yaml.startsWith('id: "t: \'quoted\' #1"\nblocks:\n')).toBe(true);
+    expect(yaml.startsWith("id: \"t: 'quoted' #1\"\nblocks:\n")).toBe(true);
     expect(read(parse(yaml))).toEqual(turn);
     expect(read(parseTurnYaml(yaml))).toEqual(turn);
   });
@@ -204,16 +231,23 @@ describe("YAML turns (YAML 1.2 core, as Go reads and writes them)", () => {
 describe("snapshot preparation", () => {
   it("resolves explicit values over metadata, metadata over nothing, never anything else", async () => {
     const metadata = { "geppetto.runtime@v1": { runtime_key: "from-meta" }, "geppetto.inference_id@v1": "inf-meta" };
-    const explicit = await prepareSnapshot({ conv_id: "c", session_id: "s", runtime_key: " explicit ", inference_id: "inf-x", turn: { id: "t", blocks: [], metadata } }, live);
+    const explicit = await prepareSnapshot(
+      { conv_id: "c", session_id: "s", runtime_key: " explicit ", inference_id: "inf-x", turn: { id: "t", blocks: [], metadata } },
+      live,
+    );
     expect([explicit.runtimeKey, explicit.inferenceId]).toEqual(["explicit", "inf-x"]);
-    const blankExplicit = await prepareSnapshot({ conv_id: "c", session_id: "s", runtime_key: "  ", turn: { id: "t", blocks: [], metadata } }, live);
+    const blankExplicit = await prepareSnapshot(
+      { conv_id: "c", session_id: "s", runtime_key: "  ", turn: { id: "t", blocks: [], metadata } },
+      live,
+    );
     expect([blankExplicit.runtimeKey, blankExplicit.inferenceId]).toEqual(["from-meta", "inf-meta"]);
     const none = await prepareSnapshot({ conv_id: "c", session_id: "s", turn: { id: "t", blocks: [] } }, live);
     expect([none.runtimeKey, none.inferenceId, none.phase, none.createdAtMs]).toEqual(["", "", "final", 5]);
   });
 
   it("bounds event times: more than the skew ahead of the clock is refused, history is not", async () => {
-    const at = (created_at_ms: number) => prepareSnapshot({ conv_id: "c", session_id: "s", created_at_ms, turn: { id: "t" } }, { nowMs: 1_000_000, maxClockSkewMs: 300_000 });
+    const at = (created_at_ms: number) =>
+      prepareSnapshot({ conv_id: "c", session_id: "s", created_at_ms, turn: { id: "t" } }, { nowMs: 1_000_000, maxClockSkewMs: 300_000 });
     await expect(at(1_300_000)).resolves.toBeTruthy();
     await expect(at(1)).resolves.toBeTruthy();
     await expect(at(1_300_001)).rejects.toMatchObject({ code: "EVENT_TIME_IN_FUTURE" });

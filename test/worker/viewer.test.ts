@@ -26,7 +26,9 @@ function expectViewerHeaders(response: Response) {
 describe("viewer shells", () => {
   it("serves the conversation list shell without a token, and it holds no stored data", async () => {
     const convId = uid("conv-viewer-shell");
-    expect((await post("/api/turns", turnBody({ conv_id: convId, session_id: "s1", turn_id: "t1", runtime_key: "inventory" }))).status).toBe(201);
+    expect(
+      (await post("/api/turns", turnBody({ conv_id: convId, session_id: "s1", turn_id: "t1", runtime_key: "inventory" }))).status,
+    ).toBe(201);
 
     const response = await get("/debug", { token: null });
     expect(response.status).toBe(200);
@@ -59,9 +61,10 @@ describe("viewer shells", () => {
     const html = await response.text();
     expect(html).toContain('data-page="conversation"');
     expect(html).toContain('data-conv-id="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;"');
-    expect(html).toContain("<code class=\"id\">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;</code>");
+    expect(html).toContain('<code class="id">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;</code>');
     expect(html).not.toContain("<script>alert");
-    for (const id of ["content", "band", "legend", "facts", "filter-phase", "filter-runtime", "phase-note", "turns", "more"]) expect(html).toContain(`id="${id}"`);
+    for (const id of ["content", "band", "legend", "facts", "filter-phase", "filter-runtime", "phase-note", "turns", "more"])
+      expect(html).toContain(`id="${id}"`);
   });
 
   it("renders the turn shell with its three ids and an encoded link back to the conversation", async () => {
@@ -75,7 +78,8 @@ describe("viewer shells", () => {
     expect(html).toContain('data-turn-id="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&quot;"');
     expect(html).toContain('href="/debug/c/conv%2F1%20%25"');
     expect(html).not.toContain("<script>alert");
-    for (const id of ["content", "snapshots", "expand-all", "collapse-all", "more", "diff-left", "diff-right", "diff"]) expect(html).toContain(`id="${id}"`);
+    for (const id of ["content", "snapshots", "expand-all", "collapse-all", "more", "diff-left", "diff-right", "diff"])
+      expect(html).toContain(`id="${id}"`);
   });
 
   it("serves the script and stylesheet with their content types", async () => {
@@ -88,6 +92,7 @@ describe("viewer shells", () => {
     expect(source).toContain("built from src/viewer/client/ by scripts/build-viewer.mjs");
     expect(source).not.toMatch(/^\s*(import|export)\s/m);
     expect(source).toContain("sessionStorage");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the viewer's source text is what is checked
     expect(source).toContain("Authorization: `Bearer ${token}`");
     expect(source).toContain('credentials: "omit"');
     expect(source).toContain("/api/debug/conversations");

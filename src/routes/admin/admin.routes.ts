@@ -8,7 +8,8 @@ export const DeletionSchema = z
   .object({
     conv_id: z.string(),
     complete: z.boolean().openapi({
-      description: "false when this request ran out of its batch budget: the conversation already reads 404, and the scheduled handler (or this request again) removes the rest",
+      description:
+        "false when this request ran out of its batch budget: the conversation already reads 404, and the scheduled handler (or this request again) removes the rest",
     }),
     deleted: z.object({
       turns: z.number().int(),

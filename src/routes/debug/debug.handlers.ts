@@ -8,25 +8,34 @@ import { turnToJson, turnToYaml } from "../../turn/turn";
 import { conversationView } from "../conversation-view";
 import { givenFilter } from "../schemas";
 import { turnListBody } from "./debug.wire";
-import { DEFAULT_LIMIT, MAX_LIMIT, type getConversationRoute, type getTurnRoute, type listConversationsRoute, type listTurnsRoute } from "./debug.routes";
+import {
+  DEFAULT_LIMIT,
+  MAX_LIMIT,
+  type getConversationRoute,
+  type getTurnRoute,
+  type listConversationsRoute,
+  type listTurnsRoute,
+} from "./debug.routes";
 
 const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
-  typeof v === "object" && v !== null && Number.isSafeInteger((v as SnapshotPosition).createdAtMs) &&
-  typeof (v as SnapshotPosition).convId === "string" && Number.isSafeInteger((v as SnapshotPosition).id);
+  typeof v === "object" &&
+  v !== null &&
+  Number.isSafeInteger((v as SnapshotPosition).createdAtMs) &&
+  typeof (v as SnapshotPosition).convId === "string" &&
+  Number.isSafeInteger((v as SnapshotPosition).id);
 
 const isConversationPosition = (v: unknown): v is ConversationPosition =>
-  typeof v === "object" && v !== null && Number.isSafeInteger((v as ConversationPosition).lastActivityMs) && typeof (v as ConversationPosition).convId === "string";
-
+  typeof v === "object" &&
+  v !== null &&
+  Number.isSafeInteger((v as ConversationPosition).lastActivityMs) &&
+  typeof (v as ConversationPosition).convId === "string";
 
 export const listConversationsHandler: RouteHandler<typeof listConversationsRoute, AppEnv> = async (c) => {
   const query = c.req.valid("query");
   const scope = ["conversations", query.since_ms ?? null];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isConversationPosition) : undefined;
   const { rows, next } = await listConversations(c.var.db, { limit: query.limit ?? DEFAULT_LIMIT, sinceMs: query.since_ms, after });
-  return c.json(
-    { items: rows.map(conversationView), next_cursor: next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, next) : null },
-    200,
-  );
+  return c.json({ items: rows.map(conversationView), next_cursor: next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, next) : null }, 200);
 };
 
 export const getConversationHandler: RouteHandler<typeof getConversationRoute, AppEnv> = async (c) => {
@@ -69,7 +78,10 @@ export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
   const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? MAX_LIMIT });
   if (page.records.length === 0 && !after) {
-    throw new ApiError("NOT_FOUND", `turn ${JSON.stringify(turn_id)} of conversation ${JSON.stringify(conv_id)}, session ${JSON.stringify(session_id)} has no snapshot`);
+    throw new ApiError(
+      "NOT_FOUND",
+      `turn ${JSON.stringify(turn_id)} of conversation ${JSON.stringify(conv_id)}, session ${JSON.stringify(session_id)} has no snapshot`,
+    );
   }
   return c.json(
     {

@@ -13,7 +13,13 @@ const limit = z
   .transform(Number)
   .refine((n) => n >= 1 && n <= MAX_LIMIT, `limit must be an integer 1..${MAX_LIMIT}`)
   .optional()
-  .openapi({ type: "integer", minimum: 1, maximum: MAX_LIMIT, description: `Page size, 1..${MAX_LIMIT}`, param: { name: "limit", in: "query" } });
+  .openapi({
+    type: "integer",
+    minimum: 1,
+    maximum: MAX_LIMIT,
+    description: `Page size, 1..${MAX_LIMIT}`,
+    param: { name: "limit", in: "query" },
+  });
 
 const sinceMs = z
   .string()
@@ -21,7 +27,13 @@ const sinceMs = z
   .transform(Number)
   .refine(Number.isSafeInteger, "since_ms must be a non-negative integer (milliseconds since the epoch)")
   .optional()
-  .openapi({ type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "Inclusive lower bound (ms)", param: { name: "since_ms", in: "query" } });
+  .openapi({
+    type: "integer",
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description: "Inclusive lower bound (ms)",
+    param: { name: "since_ms", in: "query" },
+  });
 
 const cursor = z
   .string()
@@ -29,14 +41,21 @@ const cursor = z
   .openapi({ description: "next_cursor of the previous page, as given", param: { name: "cursor", in: "query" } });
 
 const text = (name: string, description: string) =>
-  z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
+  z
+    .string()
+    .max(256, `${name} must be at most 256 characters`)
+    .optional()
+    .openapi({ description, param: { name, in: "query" } });
 
 /** Runtime keys and inference ids are stored trimmed: a filter with edge whitespace could only match nothing. */
 const trimmedText = (name: string, description: string) =>
   z
     .string()
     .max(256, `${name} must be at most 256 characters`)
-    .refine((v) => v === v.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ""), `${name} must not start or end with whitespace: stored values are trimmed, so it would match nothing`)
+    .refine(
+      (v) => v === v.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ""),
+      `${name} must not start or end with whitespace: stored values are trimmed, so it would match nothing`,
+    )
     .optional()
     .openapi({ description, param: { name, in: "query" } });
 
@@ -76,7 +95,11 @@ const RuntimeSegmentSchema = z
   })
   .openapi("RuntimeSegment");
 
-const pathId = (name: string) => z.string().min(1).openapi({ param: { name, in: "path" } });
+const pathId = (name: string) =>
+  z
+    .string()
+    .min(1)
+    .openapi({ param: { name, in: "path" } });
 
 export const getConversationRoute = createRoute({
   method: "get",
@@ -126,7 +149,10 @@ export const listTurnsRoute = createRoute({
       payload: z
         .enum(["full", "none"], { error: "payload must be full or none" })
         .optional()
-        .openapi({ description: "full (default): each item with its YAML payload; none: without payload, with block_count", param: { name: "payload", in: "query" } }),
+        .openapi({
+          description: "full (default): each item with its YAML payload; none: without payload, with block_count",
+          param: { name: "payload", in: "query" },
+        }),
     }),
   },
   responses: {

@@ -16,7 +16,12 @@ export interface TurnListQuery {
 }
 
 /** `content` adds each item's payload (or its block count for `payload=none`). */
-export function turnListBody<C extends object>(query: TurnListQuery, records: readonly SnapshotRecord[], content: (r: SnapshotRecord, i: number) => C, nextCursor: string | null) {
+export function turnListBody<C extends object>(
+  query: TurnListQuery,
+  records: readonly SnapshotRecord[],
+  content: (r: SnapshotRecord, i: number) => C,
+  nextCursor: string | null,
+) {
   return {
     conv_id: query.conv_id ?? "",
     session_id: query.session_id ?? "",

@@ -48,7 +48,12 @@ interface ExportLog {
  * after the first byte can no longer change the status: the stream is aborted (the client sees a
  * truncated transfer, never a short file that looks complete) and the error is logged.
  */
-function exportStream(writer: ExportWriter, firstPage: readonly ExportedSnapshot[], pages: Pages, log: ExportLog): ReadableStream<Uint8Array> {
+function exportStream(
+  writer: ExportWriter,
+  firstPage: readonly ExportedSnapshot[],
+  pages: Pages,
+  log: ExportLog,
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   const queued = [writer.begin() + writer.page(firstPage)];
   let snapshots = firstPage.length;
@@ -78,12 +83,34 @@ function exportStream(writer: ExportWriter, firstPage: readonly ExportedSnapshot
             }
             if (done && queued.length === 0) {
               controller.close();
-              console.log(JSON.stringify({ level: "info", event: "export", request_id: log.requestId, conv_id: log.convId, format: log.format, snapshots, pages: pageCount, duration_ms: Date.now() - log.startedAt }));
+              console.log(
+                JSON.stringify({
+                  level: "info",
+                  event: "export",
+                  request_id: log.requestId,
+                  conv_id: log.convId,
+                  format: log.format,
+                  snapshots,
+                  pages: pageCount,
+                  duration_ms: Date.now() - log.startedAt,
+                }),
+              );
               return;
             }
           }
         } catch (error) {
-          console.error(JSON.stringify({ level: "error", event: "export", request_id: log.requestId, conv_id: log.convId, format: log.format, snapshots, pages: pageCount, error: String((error as Error)?.stack ?? error) }));
+          console.error(
+            JSON.stringify({
+              level: "error",
+              event: "export",
+              request_id: log.requestId,
+              conv_id: log.convId,
+              format: log.format,
+              snapshots,
+              pages: pageCount,
+              error: String((error as Error)?.stack ?? error),
+            }),
+          );
           controller.error(error);
         }
       },
@@ -107,7 +134,12 @@ export const exportConversation: RouteHandler<typeof exportConversationRoute, Ap
   // The first page is read before answering, so a failure there is still an error response.
   const first = await pages.next();
   const writer = exportWriter(format, { convId: conv_id, exportedAtMs: startedAt, phase });
-  const body = exportStream(writer, first.done ? [] : first.value, pages, { requestId: c.var.requestId, convId: conv_id, format, startedAt });
+  const body = exportStream(writer, first.done ? [] : first.value, pages, {
+    requestId: c.var.requestId,
+    convId: conv_id,
+    format,
+    startedAt,
+  });
   return c.body(body, 200, {
     "Content-Type": EXPORT_FORMATS[format].contentType,
     "Content-Disposition": `attachment; filename="${exportFilename(conv_id, format)}"`,

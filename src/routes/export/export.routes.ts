@@ -24,7 +24,12 @@ export const exportConversationRoute = createRoute({
   security: [{ debugToken: [] }],
   middleware: exportMiddleware,
   request: {
-    params: z.object({ conv_id: z.string().min(1).openapi({ param: { name: "conv_id", in: "path" } }) }),
+    params: z.object({
+      conv_id: z
+        .string()
+        .min(1)
+        .openapi({ param: { name: "conv_id", in: "path" } }),
+    }),
     query: z.object({
       format: z
         .enum(EXPORT_FORMAT_NAMES as [ExportFormat, ...ExportFormat[]], { error: `format must be ${formatsText}` })
@@ -47,7 +52,9 @@ export const exportConversationRoute = createRoute({
         [EXPORT_FORMATS.markdown.contentType]: documentSchema("A transcript: each turn's newest snapshot, its blocks by role, its runtime"),
       },
       headers: z.object({
-        "Content-Disposition": z.string().openapi({ description: 'attachment; filename="turnstore-<conv id reduced to [A-Za-z0-9._-]>.<json|jsonl|yaml|md>"' }),
+        "Content-Disposition": z
+          .string()
+          .openapi({ description: 'attachment; filename="turnstore-<conv id reduced to [A-Za-z0-9._-]>.<json|jsonl|yaml|md>"' }),
       }),
     },
     ...errorResponses(400, 401, 403, 404, 500),

@@ -5,7 +5,14 @@ import { maxClockSkewMs } from "../../http/config";
 import { switchRuntime } from "../../store/conversations";
 import { saveSnapshots, type SaveResult } from "../../store/snapshot-writes";
 import { assertRequestBounds, assertYamlBudget } from "../../turn/limits";
-import { assertNotInFuture, hashBlocks, projectSnapshot, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../turn/snapshot";
+import {
+  assertNotInFuture,
+  hashBlocks,
+  projectSnapshot,
+  readSnapshot,
+  type PreparedSnapshot,
+  type SnapshotRequest,
+} from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
 import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
 
@@ -51,7 +58,17 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   const body = c.req.valid("json");
   const atMs = body.at_ms ?? now;
   assertNotInFuture("at_ms", atMs, now, maxClockSkewMs(c.env));
-  const { conversation, rowsWritten } = await switchRuntime(c.var.db, { convId: conv_id, runtimeKey: body.runtime_key, sessionId: body.session_id, atMs });
-  c.set("writeLog", { runtime_key: body.runtime_key, at_ms: atMs, resolved_runtime_key: conversation.currentRuntimeKey, rows_written: rowsWritten });
+  const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
+    convId: conv_id,
+    runtimeKey: body.runtime_key,
+    sessionId: body.session_id,
+    atMs,
+  });
+  c.set("writeLog", {
+    runtime_key: body.runtime_key,
+    at_ms: atMs,
+    resolved_runtime_key: conversation.currentRuntimeKey,
+    rows_written: rowsWritten,
+  });
   return c.json(conversationView(conversation), 200);
 };

@@ -66,7 +66,9 @@ export const SnapshotRequestSchema = z
     conv_id: identifier("conv_id"),
     session_id: identifier("session_id"),
     turn_id: identifier("turn_id").optional().openapi({ description: "Defaults to turn.id; must agree with it when both are given" }),
-    phase: identifier("phase", MAX_PHASE_LENGTH).optional().openapi({ description: "draft, pre_inference, post_inference, post_tools, final or any other name; default final" }),
+    phase: identifier("phase", MAX_PHASE_LENGTH)
+      .optional()
+      .openapi({ description: "draft, pre_inference, post_inference, post_tools, final or any other name; default final" }),
     created_at_ms: epochMs("created_at_ms").optional().openapi({ description: "Snapshot time; defaults to the server clock" }),
     runtime_key: attribution("runtime_key").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
     inference_id: attribution("inference_id").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
@@ -77,7 +79,11 @@ export const SnapshotRequestSchema = z
     prefix: z
       .strictObject({
         chain: z.string().regex(CHAIN, "prefix.chain must be 32 lowercase hex characters (a block path's chain)"),
-        blocks: z.number().int().min(1, "prefix.blocks must be a positive integer").max(MAX_PREFIX_BLOCKS, `prefix.blocks must be at most ${MAX_PREFIX_BLOCKS}`),
+        blocks: z
+          .number()
+          .int()
+          .min(1, "prefix.blocks must be a positive integer")
+          .max(MAX_PREFIX_BLOCKS, `prefix.blocks must be at most ${MAX_PREFIX_BLOCKS}`),
       })
       .optional()
       .openapi({
@@ -147,7 +153,10 @@ export const postTurnBatchRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: BatchRequestSchema } } } },
   responses: {
     201: { description: "Stored (at least one item was new)", content: { "application/json": { schema: BatchResponseSchema } } },
-    200: { description: "Every item was an identical replay; nothing written", content: { "application/json": { schema: BatchResponseSchema } } },
+    200: {
+      description: "Every item was an identical replay; nothing written",
+      content: { "application/json": { schema: BatchResponseSchema } },
+    },
     ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
   },
 });

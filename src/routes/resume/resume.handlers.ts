@@ -7,7 +7,6 @@ import { turnToJson } from "../../turn/turn";
 import { givenFilter } from "../schemas";
 import type { getLatestTurnRoute } from "./resume.routes";
 
-
 export const getLatestTurn: RouteHandler<typeof getLatestTurnRoute, AppEnv> = async (c) => {
   const { conv_id } = c.req.valid("param");
   const query = c.req.valid("query");
@@ -16,8 +15,14 @@ export const getLatestTurn: RouteHandler<typeof getLatestTurnRoute, AppEnv> = as
   const sessionId = givenFilter(query.session_id) ?? grantOf(c)?.sessionId ?? undefined;
   const found = await latestSnapshot(c.var.db, { convId: conv_id, sessionId, phase });
   if (!found) {
-    const which = [phase !== undefined ? `phase ${JSON.stringify(phase)}` : "", sessionId !== undefined ? `session ${JSON.stringify(sessionId)}` : ""].filter(Boolean);
-    throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} has no snapshot${which.length ? ` of ${which.join(" and ")}` : ""}`);
+    const which = [
+      phase !== undefined ? `phase ${JSON.stringify(phase)}` : "",
+      sessionId !== undefined ? `session ${JSON.stringify(sessionId)}` : "",
+    ].filter(Boolean);
+    throw new ApiError(
+      "NOT_FOUND",
+      `conversation ${JSON.stringify(conv_id)} has no snapshot${which.length ? ` of ${which.join(" and ")}` : ""}`,
+    );
   }
   c.header("Cache-Control", "no-store");
   return c.json(

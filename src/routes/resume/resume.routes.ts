@@ -9,7 +9,11 @@ import { latestTurnScope } from "../../http/scope";
 import { errorResponses, SnapshotProjectionSchema, StoredTurnSchema } from "../schemas";
 
 const optionalText = (name: string, description: string) =>
-  z.string().max(256, `${name} must be at most 256 characters`).optional().openapi({ description, param: { name, in: "query" } });
+  z
+    .string()
+    .max(256, `${name} must be at most 256 characters`)
+    .optional()
+    .openapi({ description, param: { name, in: "query" } });
 
 export const LatestTurnSchema = SnapshotProjectionSchema.extend({ turn: StoredTurnSchema }).openapi("LatestTurn");
 
@@ -20,7 +24,13 @@ export const LatestTurnSchema = SnapshotProjectionSchema.extend({ turn: StoredTu
 /** The ingest token (app backends) or a conversation token (chat pages). */
 const latestTurnSecurity: Array<Record<string, string[]>> = [{ ingestToken: [] }, { conversationToken: [] }];
 
-const latestTurnMiddleware: MiddlewareHandler<AppEnv>[] = [writeRoutesCors, authenticateWriter, requireDecodableUrl, latestTurnScope, readSession];
+const latestTurnMiddleware: MiddlewareHandler<AppEnv>[] = [
+  writeRoutesCors,
+  authenticateWriter,
+  requireDecodableUrl,
+  latestTurnScope,
+  readSession,
+];
 
 export const getLatestTurnRoute = createRoute({
   method: "get",
@@ -33,7 +43,12 @@ export const getLatestTurnRoute = createRoute({
   security: latestTurnSecurity,
   middleware: latestTurnMiddleware,
   request: {
-    params: z.object({ conv_id: z.string().min(1).openapi({ param: { name: "conv_id", in: "path" } }) }),
+    params: z.object({
+      conv_id: z
+        .string()
+        .min(1)
+        .openapi({ param: { name: "conv_id", in: "path" } }),
+    }),
     query: z.object({
       phase: optionalText("phase", "Only snapshots of this phase (e.g. final)"),
       session_id: optionalText("session_id", "Only snapshots of this session (default for a session-bound token: its session)"),

@@ -14,7 +14,6 @@ import { ConversationPage, ConversationsPage, ICON_PATH, SCRIPT_PATH, STYLE_PATH
 import VIEWER_SCRIPT from "../../../dist/viewer/viewer.js.txt";
 import { VIEWER_ICON, VIEWER_STYLE } from "./viewer.style";
 
-
 // Turn text is untrusted: only our own script and stylesheet may run or style, nothing inline, and
 // the only place the page may talk to is this origin (the debug API).
 const viewerHeaders = secureHeaders({

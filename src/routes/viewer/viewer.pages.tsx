@@ -101,6 +101,7 @@ export function ConversationPage(props: { convId: string }) {
             Each segment is a run of consecutive turns produced by one runtime, oldest on the left; width follows the turn count. A long
             history scrolls sideways.
           </p>
+          {/* biome-ignore lint/a11y/useSemanticElements: the band is a flex strip of segments styled as a list */}
           <div id="band" class="band" role="list" aria-label="runtime history, oldest first"></div>
           <div id="band-axis" class="band-axis"></div>
           <ul id="legend" class="legend"></ul>

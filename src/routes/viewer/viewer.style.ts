@@ -2,7 +2,7 @@
  * The viewer's stylesheet, served at /debug/assets/viewer.css (the CSP allows no inline styles).
  * Runtime colours are classes rt-0..rt-7 (a colour-blind-safe palette) plus rt-unknown.
  */
-export const VIEWER_STYLE = String.raw`
+export const VIEWER_STYLE = `
 :root {
   --fg: #1d2330; --muted: #5d6677; --bg: #f6f7f9; --card: #fff; --line: #dde1e8; --accent: #1f5fbf;
   --del: #fde8e8; --del-strong: #f5b5b5; --ins: #e5f6ea; --ins-strong: #a7dcb6;

@@ -52,5 +52,6 @@ export const debugApi = {
   conversation: (convId: string) => read<ConversationDetail>(conversationUrl(convId)),
   snapshotSummaries: (convId: string, filters: SnapshotFilters, cursor: string | null, limit?: number) =>
     read<SnapshotPage>(snapshotSummariesUrl(convId, filters, cursor, limit)),
-  turn: (convId: string, sessionId: string, turnId: string, cursor: string | null) => read<TurnDetail>(turnUrl(convId, sessionId, turnId, cursor)),
+  turn: (convId: string, sessionId: string, turnId: string, cursor: string | null) =>
+    read<TurnDetail>(turnUrl(convId, sessionId, turnId, cursor)),
 };

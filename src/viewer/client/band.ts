@@ -94,5 +94,5 @@ export function historySequence(history: readonly RuntimeSegment[], longest = 8)
   if (history.length === 0) return "no turns yet";
   const labels = history.map((segment) => runtimeLabel(segment.runtime_key));
   if (labels.length <= longest) return labels.join(" → ");
-  return [...labels.slice(0, 3), "…", ...labels.slice(-2)].join(" → ") + ` (${count(labels.length, "segment")})`;
+  return `${[...labels.slice(0, 3), "…", ...labels.slice(-2)].join(" → ")} (${count(labels.length, "segment")})`;
 }

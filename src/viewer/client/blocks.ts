@@ -24,7 +24,7 @@ const isBlockKind = (kind: string): kind is BlockKind => (BLOCK_KINDS as readonl
 /** Takes the first of these payload fields that is present, and marks it shown. */
 function takeFirst(payload: Record<string, unknown>, shown: Set<string>, keys: readonly string[]): unknown {
   for (const key of keys) {
-    if (Object.prototype.hasOwnProperty.call(payload, key)) {
+    if (Object.hasOwn(payload, key)) {
       shown.add(key);
       return payload[key];
     }
@@ -46,7 +46,10 @@ export function renderBlock(block: unknown): HTMLLIElement {
     const callId = takeFirst(payload, shown, ["id"]);
     if (name !== undefined) head.push(h("code", { class: "tool-name" }, String(name)));
     if (callId !== undefined) head.push(h("span", { class: "mono" }, `call ${String(callId)}`));
-    body.push(h("div", { class: "muted" }, "arguments"), h("pre", { class: "arguments" }, pretty(takeFirst(payload, shown, ["args", "arguments", "input"]))));
+    body.push(
+      h("div", { class: "muted" }, "arguments"),
+      h("pre", { class: "arguments" }, pretty(takeFirst(payload, shown, ["args", "arguments", "input"]))),
+    );
   } else if (kind === "tool_use") {
     const callId = takeFirst(payload, shown, ["id", "tool_call_id"]);
     if (callId !== undefined) head.push(h("span", { class: "mono" }, `for call ${String(callId)}`));
@@ -64,7 +67,8 @@ export function renderBlock(block: unknown): HTMLLIElement {
   }
 
   const role = fields.role;
-  if (typeof role === "string" && role !== "" && role !== (known ? DEFAULT_ROLES[kind] : undefined)) head.push(h("span", null, `role ${role}`));
+  if (typeof role === "string" && role !== "" && role !== (known ? DEFAULT_ROLES[kind] : undefined))
+    head.push(h("span", null, `role ${role}`));
   if (typeof fields.id === "string" && fields.id !== "") head.push(h("span", { class: "mono" }, fields.id));
 
   const rest = Object.fromEntries(Object.entries(payload).filter(([key]) => !shown.has(key)));

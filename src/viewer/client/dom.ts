@@ -13,7 +13,11 @@ export interface Props {
   [attribute: string]: AttributeValue | Record<string, string>;
 }
 
-export function h<Tag extends keyof HTMLElementTagNameMap>(tag: Tag, props?: Props | null, children?: Child | readonly Child[]): HTMLElementTagNameMap[Tag] {
+export function h<Tag extends keyof HTMLElementTagNameMap>(
+  tag: Tag,
+  props?: Props | null,
+  children?: Child | readonly Child[],
+): HTMLElementTagNameMap[Tag] {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props ?? {})) {
     if (value === undefined || value === null || value === false) continue;

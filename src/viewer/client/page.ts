@@ -2,7 +2,7 @@
  * What every viewer page shares: the token form, the status line, error handling, "not found", and
  * starting the page named by the shell's data-page.
  */
-import { debugToken, NotFound, Unauthorized } from "./api";
+import { debugToken, type NotFound, Unauthorized } from "./api";
 import { VIEWER_PAGES, type ViewerPageName } from "../links";
 import { h, shellElement } from "./dom";
 

@@ -18,5 +18,9 @@ export function runtimeTag(palette: Palette | null, runtimeKey: string): HTMLSpa
 }
 
 export function inferenceTag(inferenceId: string): HTMLSpanElement {
-  return h("span", { class: `inference${inferenceId === "" ? " unknown" : ""}`, dataset: { inference: inferenceId } }, inferenceLabel(inferenceId));
+  return h(
+    "span",
+    { class: `inference${inferenceId === "" ? " unknown" : ""}`, dataset: { inference: inferenceId } },
+    inferenceLabel(inferenceId),
+  );
 }

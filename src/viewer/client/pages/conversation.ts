@@ -51,7 +51,11 @@ function renderBand(conversation: ConversationDetail, palette: Palette): void {
   }
   band.replaceChildren(
     ...bandSegments(runtimeHistory, palette).map((segment) => {
-      const node = h("div", { class: `seg ${segment.colour}`, role: "listitem", dataset: { runtime: segment.runtimeKey }, title: segment.title }, segment.label);
+      const node = h(
+        "div",
+        { class: `seg ${segment.colour}`, role: "listitem", dataset: { runtime: segment.runtimeKey }, title: segment.title },
+        segment.label,
+      );
       // Width through the CSSOM, which the CSP allows (a style attribute it would not).
       node.style.flex = `${segment.grow} 0 ${segment.basisRem}rem`;
       return node;
@@ -109,10 +113,20 @@ export async function conversationPage(view: HTMLElement): Promise<void> {
   const seenRuntimes = new Set<string>();
   const historyRuntimes = conversation.runtime_history.map((segment) => segment.runtime_key);
   const fillFilters = () => {
-    fillSelect(phaseSelect, [[ALL_PHASES, "all"], ...phaseOptions(seenPhases, filters.phase).map((phase): [string, string] => [phase, phase])], filters.phase ?? ALL_PHASES);
+    fillSelect(
+      phaseSelect,
+      [[ALL_PHASES, "all"], ...phaseOptions(seenPhases, filters.phase).map((phase): [string, string] => [phase, phase])],
+      filters.phase ?? ALL_PHASES,
+    );
     fillSelect(
       runtimeSelect,
-      [[ALL_RUNTIMES, "all"], ...runtimeOptions(historyRuntimes, seenRuntimes, filters.runtimeKey).map((key): [string, string] => [runtimeOptionValue(key), runtimeLabel(key)])],
+      [
+        [ALL_RUNTIMES, "all"],
+        ...runtimeOptions(historyRuntimes, seenRuntimes, filters.runtimeKey).map((key): [string, string] => [
+          runtimeOptionValue(key),
+          runtimeLabel(key),
+        ]),
+      ],
       filters.runtimeKey === null ? ALL_RUNTIMES : runtimeOptionValue(filters.runtimeKey),
     );
   };

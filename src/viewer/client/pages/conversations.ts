@@ -22,7 +22,11 @@ export async function conversationsPage(): Promise<void> {
     for (const conversation of page.items) {
       rows.append(
         h("tr", { dataset: { convId: conversation.conv_id } }, [
-          h("td", { dataset: { label: "Conversation" } }, h("a", { href: conversationHref(conversation.conv_id), class: "mono" }, conversation.conv_id)),
+          h(
+            "td",
+            { dataset: { label: "Conversation" } },
+            h("a", { href: conversationHref(conversation.conv_id), class: "mono" }, conversation.conv_id),
+          ),
           h("td", { dataset: { label: "Session" }, class: "mono" }, conversation.session_id),
           h("td", { dataset: { label: "Current runtime" } }, runtimeTag(null, conversation.resolved_runtime_key)),
           h("td", { dataset: { label: "Last activity" } }, formatTime(conversation.last_activity_ms)),

@@ -40,20 +40,24 @@ interface ShownSnapshot {
 }
 
 function snapshotElement(item: TurnSnapshot, index: number, palette: Palette): ShownSnapshot {
-  const element = h("details", { class: "snapshot", id: `snapshot-${index + 1}`, dataset: { phase: item.phase, runtime: item.runtime_key } }, [
-    h(
-      "summary",
-      null,
-      h("h3", null, [
-        h("span", { class: "mono" }, `#${index + 1}`),
-        h("span", { class: "phase" }, item.phase),
-        h("span", { class: "time" }, formatTime(item.created_at_ms)),
-        runtimeTag(palette, item.runtime_key),
-        inferenceTag(item.inference_id),
-        h("span", { class: "blocks-count" }, count(blocksOf(item).length, "block")),
-      ]),
-    ),
-  ]);
+  const element = h(
+    "details",
+    { class: "snapshot", id: `snapshot-${index + 1}`, dataset: { phase: item.phase, runtime: item.runtime_key } },
+    [
+      h(
+        "summary",
+        null,
+        h("h3", null, [
+          h("span", { class: "mono" }, `#${index + 1}`),
+          h("span", { class: "phase" }, item.phase),
+          h("span", { class: "time" }, formatTime(item.created_at_ms)),
+          runtimeTag(palette, item.runtime_key),
+          inferenceTag(item.inference_id),
+          h("span", { class: "blocks-count" }, count(blocksOf(item).length, "block")),
+        ]),
+      ),
+    ],
+  );
   let built = false;
   const build = () => {
     if (built) return;
@@ -92,7 +96,9 @@ function renderDiff(items: readonly TurnSnapshot[], leftIndex: number, rightInde
   );
   if (identical) return;
   const cells = (lines: readonly string[], index: number | null, change: string): HTMLTableCellElement[] =>
-    index === null ? [h("td", { class: "ln" }), h("td")] : [h("td", { class: `ln ${change}` }, String(index + 1)), h("td", { class: change }, lines[index] ?? "")];
+    index === null
+      ? [h("td", { class: "ln" }), h("td")]
+      : [h("td", { class: `ln ${change}` }, String(index + 1)), h("td", { class: change }, lines[index] ?? "")];
   const body = h(
     "tbody",
     null,
@@ -108,7 +114,14 @@ function renderDiff(items: readonly TurnSnapshot[], leftIndex: number, rightInde
   target.append(
     h("table", { class: "diff" }, [
       h("colgroup", null, [h("col", { class: "ln" }), h("col"), h("col", { class: "ln" }), h("col")]),
-      h("thead", null, h("tr", null, [h("th", { colspan: 2 }, snapshotLabel(leftItem, leftIndex)), h("th", { colspan: 2 }, snapshotLabel(rightItem, rightIndex))])),
+      h(
+        "thead",
+        null,
+        h("tr", null, [
+          h("th", { colspan: 2 }, snapshotLabel(leftItem, leftIndex)),
+          h("th", { colspan: 2 }, snapshotLabel(rightItem, rightIndex)),
+        ]),
+      ),
       body,
     ]),
   );
@@ -149,7 +162,10 @@ export async function turnPage(view: HTMLElement): Promise<void> {
     }
     cursor = page.next_cursor;
     more.hidden = cursor === null;
-    loaded.textContent = cursor === null ? `All ${count(items.length, "snapshot")} loaded.` : `The newest ${count(items.length, "snapshot")}; older ones below “Load more”.`;
+    loaded.textContent =
+      cursor === null
+        ? `All ${count(items.length, "snapshot")} loaded.`
+        : `The newest ${count(items.length, "snapshot")}; older ones below “Load more”.`;
   };
 
   container.replaceChildren();
@@ -160,7 +176,9 @@ export async function turnPage(view: HTMLElement): Promise<void> {
 
   if (items.length < 2) {
     shellElement("diff-form", HTMLFormElement).hidden = true;
-    shellElement("diff", HTMLDivElement).replaceChildren(h("p", { class: "muted" }, "This turn has one snapshot; there is nothing to compare."));
+    shellElement("diff", HTMLDivElement).replaceChildren(
+      h("p", { class: "muted" }, "This turn has one snapshot; there is nothing to compare."),
+    );
   } else {
     leftSelect.value = "1";
     rightSelect.value = "0";
