@@ -7,12 +7,17 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
+import { GO_STORE_DDL, GO_STORE_DDL_WITH_RUNTIME } from "../fixtures/go-store";
 
 const SQL = await initSqlJs();
 
-/** Builds a SQLite file from DDL and rows ({table: [[...values]]}) and returns its path. */
+/**
+ * Builds a SQLite file from DDL and rows ({table: [[...values]]}) and returns its path. Foreign keys
+ * are enforced while it is written, as the Go store opens its databases (`_foreign_keys=on`).
+ */
 export function writeSqlite(dir: string, name: string, ddl: string, rows: Record<string, unknown[][]>): string {
   const db = new SQL.Database();
+  db.run("PRAGMA foreign_keys = ON");
   db.run(ddl);
   for (const [table, values] of Object.entries(rows)) {
     for (const row of values) {
@@ -25,15 +30,20 @@ export function writeSqlite(dir: string, name: string, ddl: string, rows: Record
   return path;
 }
 
-/** The Go store's DDL (pinocchio chatstore), foreign keys and indexes included. */
-export function normalizedStoreDdl(options: { updatedAt: boolean; runtimeColumns?: boolean }): string {
+/** The Go store's DDL as one script: test/fixtures/go-store.ts, verbatim from pinocchio. */
+export const goStoreDdl = (statements: readonly string[] = GO_STORE_DDL) => statements.join("\n");
+
+/**
+ * Layout B's variant of the normalized store: turns without updated_at_ms (a store older than the Go
+ * store's own DDL, which always had it), and without foreign keys — its rows include an orphan
+ * snapshot and a missing block on purpose.
+ */
+export function storeWithoutUpdatedAtDdl(): string {
   return `
 CREATE TABLE turns (
   conv_id TEXT NOT NULL, session_id TEXT NOT NULL, turn_id TEXT NOT NULL,
   turn_created_at_ms INTEGER NOT NULL,
-  turn_metadata_json TEXT NOT NULL DEFAULT '{}', turn_data_json TEXT NOT NULL DEFAULT '{}'
-  ${options.updatedAt ? ", updated_at_ms INTEGER NOT NULL" : ""}
-  ${options.runtimeColumns ? ", runtime_key TEXT NOT NULL DEFAULT '', inference_id TEXT NOT NULL DEFAULT ''" : ""},
+  turn_metadata_json TEXT NOT NULL DEFAULT '{}', turn_data_json TEXT NOT NULL DEFAULT '{}',
   PRIMARY KEY (conv_id, session_id, turn_id));
 CREATE TABLE blocks (
   block_id TEXT NOT NULL, content_hash TEXT NOT NULL, hash_algorithm TEXT NOT NULL DEFAULT 'sha256-canonical-json-v1',
@@ -43,9 +53,7 @@ CREATE TABLE blocks (
 CREATE TABLE turn_block_membership (
   conv_id TEXT NOT NULL, session_id TEXT NOT NULL, turn_id TEXT NOT NULL, phase TEXT NOT NULL,
   snapshot_created_at_ms INTEGER NOT NULL, ordinal INTEGER NOT NULL, block_id TEXT NOT NULL, content_hash TEXT NOT NULL,
-  PRIMARY KEY (conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal));
-CREATE INDEX turns_by_conv_session ON turns(conv_id, session_id);
-CREATE INDEX turn_block_membership_by_block ON turn_block_membership(block_id, content_hash);`;
+  PRIMARY KEY (conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal));`;
 }
 
 const HASH = "sha256-canonical-json-v1";
@@ -121,7 +129,7 @@ export function layoutA(dir: string): string {
     m("a-conv-1", "a-s1", "t4", "final", 3600, 0, "u1"),
     m("a-conv-2", "a-s2", "t5", "final", 4100, 0, "u5"),
   ];
-  return writeSqlite(dir, "turns-a.db", normalizedStoreDdl({ updatedAt: true }), { turns, blocks, turn_block_membership: membership });
+  return writeSqlite(dir, "turns-a.db", goStoreDdl(), { turns, blocks, turn_block_membership: membership });
 }
 
 /** The Go web-chat timeline store's DDL and rows for layout A's conversations. */
@@ -167,24 +175,24 @@ export function layoutB(dir: string): string {
     ["b-conv-1", "b-s1", "t2", "final", 11_000, 1, "ghost", "deadbeef"],
     ["b-conv-1", "b-s1", "t-missing", "final", 12_000, 0, "bu1", "h-bu1"],
   ];
-  return writeSqlite(dir, "turns-b.db", normalizedStoreDdl({ updatedAt: false }), { turns, blocks, turn_block_membership: membership });
+  return writeSqlite(dir, "turns-b.db", storeWithoutUpdatedAtDdl(), { turns, blocks, turn_block_membership: membership });
 }
 
-/** Layout A as the Go implementation left it after its own migration: runtime columns present. */
+/** Layout A as the Go store writes it since GP-26 (its DDL at d39acba8, verbatim): runtime columns present. */
 export function layoutMigrated(dir: string): string {
   const meta = (runtime: string, inference: string) => JSON.stringify({ runtime, inference_id: inference });
   const turns: unknown[][] = [
     // Stored values differ from the metadata on purpose: the stored ones are kept.
-    ["m-conv-1", "m-s1", "t1", 20_000, meta("meta-rt", "meta-inf"), "{}", 20_100, "kept-rt", "kept-inf"],
+    ["m-conv-1", "m-s1", "t1", 20_000, meta("meta-rt", "meta-inf"), "{}", "kept-rt", "kept-inf", 20_100],
     // Nothing stored: the backfill fills from metadata.
-    ["m-conv-1", "m-s1", "t2", 21_000, JSON.stringify({ runtime: "meta-rt2" }), "{}", 21_100, "", ""],
+    ["m-conv-1", "m-s1", "t2", 21_000, JSON.stringify({ runtime: "meta-rt2" }), "{}", "", "", 21_100],
   ];
   const blocks = [block("mu1", "h-mu1", "user", "user", "hi", 20_000)];
   const membership = [
     ["m-conv-1", "m-s1", "t1", "final", 20_100, 0, "mu1", "h-mu1"],
     ["m-conv-1", "m-s1", "t2", "final", 21_100, 0, "mu1", "h-mu1"],
   ];
-  return writeSqlite(dir, "turns-migrated.db", normalizedStoreDdl({ updatedAt: true, runtimeColumns: true }), {
+  return writeSqlite(dir, "turns-migrated.db", goStoreDdl(GO_STORE_DDL_WITH_RUNTIME), {
     turns,
     blocks,
     turn_block_membership: membership,
