@@ -25,6 +25,8 @@ import {
   type CheckInput,
   type ColumnInfo,
   type Query,
+  FOREIGN_KEY_CHECK,
+  FOREIGN_KEY_SAMPLE,
 } from "./legacy/operator-sql";
 import { d1Step, describeTarget, withDatabase, type D1Target } from "./lib/d1";
 import { migrationFiles } from "./lib/migrations";
@@ -62,6 +64,10 @@ async function query(db: D1Database, queries: ReadonlyArray<string | Query>): Pr
   return (await db.batch<ResultRow>(statements)).map((r) => r.results);
 }
 
+async function foreignKeyCheck(db: D1Database): Promise<ResultRow[]> {
+  return (await db.prepare(FOREIGN_KEY_CHECK).all<ResultRow>()).results.slice(0, FOREIGN_KEY_SAMPLE);
+}
+
 /** The playbook SQL in one batch; when it fails (old schema), the schema-only statements that cannot. */
 async function gather(db: D1Database, target: D1Target, convId: string | undefined): Promise<CheckInput> {
   const base = {
@@ -87,6 +93,7 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
     const [turnsColumns, indexes, conversationsColumns, hasMigrations, triggers] = await d1Step(target, "reading the schema", () =>
       query(db, [OPERATOR_SQL.tableInfo, OPERATOR_SQL.runtimeIndexes, CONVERSATIONS_INFO, HAS_MIGRATIONS_TABLE, SNAPSHOT_TRIGGERS]),
     );
+    const foreignKeyViolations = await d1Step(target, "PRAGMA foreign_key_check", () => foreignKeyCheck(db));
     const applied = hasMigrations?.length
       ? ((await d1Step(target, "reading d1_migrations", () => query(db, [APPLIED_MIGRATIONS])))[0] ?? []).map((r) => String(r.name))
       : null;
@@ -97,6 +104,7 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
       indexes: asIndexes(indexes),
       conversationsColumns: asColumns(conversationsColumns),
       snapshotTriggers: (triggers ?? []).map((r) => String(r.name)),
+      foreignKeyViolations,
       missingRuntimeOrInference: null,
       queryError: `the playbook SQL failed: ${String((error as Error)?.message ?? error).split("\n")[0]}`,
     };
@@ -119,6 +127,7 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
     indexes: asIndexes(indexes),
     conversationsColumns: asColumns(conversationsColumns),
     snapshotTriggers: (triggers ?? []).map((r) => String(r.name)),
+    foreignKeyViolations: await d1Step(target, "PRAGMA foreign_key_check", () => foreignKeyCheck(db)),
     missingRuntimeOrInference: Number(missing?.[0]?.missing_runtime_or_inference ?? 0),
     sample: sample ?? [],
     runtimeHistory,

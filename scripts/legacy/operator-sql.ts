@@ -36,6 +36,14 @@ export const APPLIED_MIGRATIONS = `SELECT name FROM d1_migrations ORDER BY id`;
 export const NEWEST_CONVERSATION = `SELECT conv_id FROM conversations ORDER BY last_activity_ms DESC, conv_id ASC LIMIT 1`;
 export const HAS_MIGRATIONS_TABLE = `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'`;
 export const SNAPSHOT_TRIGGERS = `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'turn_snapshots' ORDER BY name`;
+/**
+ * Rows naming a parent that is not there, for the foreign keys a database declares — the Go store
+ * declares turn_block_membership → turns and → blocks (D1 enforces them on every write; a violation
+ * means rows changed outside D1). Reads every child row: run it on a copy for a very large database.
+ */
+export const FOREIGN_KEY_CHECK = `PRAGMA foreign_key_check`;
+/** Violations db:check keeps to report. */
+export const FOREIGN_KEY_SAMPLE = 50;
 
 /**
  * The triggers the Worker's writes rely on, and the migration that creates each. Dropping a table
@@ -87,6 +95,8 @@ export interface CheckInput {
   conversationsColumns: readonly ColumnInfo[];
   /** Names of the triggers on turn_snapshots. */
   snapshotTriggers: readonly string[];
+  /** PRAGMA foreign_key_check's rows: {table, rowid, parent, fkid}. */
+  foreignKeyViolations: ReadonlyArray<Record<string, unknown>>;
   missingRuntimeOrInference: number | null;
   sample: ReadonlyArray<Record<string, unknown>>;
   runtimeHistory: { convId: string; rows: ReadonlyArray<Record<string, unknown>> } | null;
@@ -124,13 +134,16 @@ export function evaluateCheck(input: CheckInput): CheckReport {
     check: "migrations",
     ok: current,
     detail:
-      applied === null
-        ? `no d1_migrations table: run \`wrangler d1 migrations apply DB\` (expected ${expected.join(", ")})`
-        : pending.length > 0
-          ? `${applied.length} of ${expected.length} applied; pending: ${pending.join(", ")}`
-          : unknown.length > 0
-            ? `applied migrations this checkout does not have: ${unknown.join(", ")} (a newer Worker?)`
-            : `all ${expected.length} applied, at ${expected[expected.length - 1]}`,
+      applied === null && input.turnsColumns.some((c) => c.name === "runtime_key")
+        ? "no d1_migrations table, and turns already has runtime_key: a database the Go store created since its runtime columns (GP-26); " +
+          "`wrangler d1 migrations apply` cannot add columns it already has — import the Go file with `npm run import:legacy` into a new D1 database (docs/MIGRATION.md)"
+        : applied === null
+          ? `no d1_migrations table: run \`wrangler d1 migrations apply DB\` (expected ${expected.join(", ")})`
+          : pending.length > 0
+            ? `${applied.length} of ${expected.length} applied; pending: ${pending.join(", ")}`
+            : unknown.length > 0
+              ? `applied migrations this checkout does not have: ${unknown.join(", ")} (a newer Worker?)`
+              : `all ${expected.length} applied, at ${expected[expected.length - 1]}`,
   });
 
   const columns = new Map(input.turnsColumns.map((c) => [c.name, c]));
@@ -173,6 +186,19 @@ export function evaluateCheck(input: CheckInput): CheckReport {
         : `missing although ${migration} is recorded as applied (re-running 0008 by hand drops it): run drizzle/${migration} again`,
     });
   }
+
+  const violations = input.foreignKeyViolations;
+  checks.push({
+    check: "foreign keys",
+    ok: violations.length === 0,
+    detail:
+      violations.length === 0
+        ? "every row names an existing parent (PRAGMA foreign_key_check)"
+        : `${violations.length === FOREIGN_KEY_SAMPLE ? `at least ${violations.length}` : violations.length} rows name a missing parent, e.g. ${violations
+            .slice(0, 3)
+            .map((v) => `${v.table} rowid ${v.rowid} → ${v.parent}`)
+            .join("; ")}`,
+  });
 
   const pointer = input.conversationsColumns.some((c) => c.name === "current_runtime_key");
   checks.push({

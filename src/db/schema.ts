@@ -123,6 +123,9 @@ export const turnBlockMembership = sqliteTable(
     primaryKey({
       columns: [t.convId, t.sessionId, t.turnId, t.phase, t.snapshotCreatedAtMs, t.ordinal],
     }),
+    // Which membership rows name a block: a block is deleted only when none does (store/deletion.ts;
+    // the Go store declares the same link as a foreign key, and created this index under this name).
+    index("turn_block_membership_by_block").on(t.blockId, t.contentHash),
   ],
 );
 

@@ -5,9 +5,12 @@
  *  1. One batch: the conversation row is deleted and its id recorded in conversation_deletions — from
  *     then on it reads 404 everywhere and no write can recreate it (snapshot-writes refuses it).
  *  2. Its legacy snapshots (if any) are converted to block paths, so their blocks are counted.
- *  3. Chunks of at most DELETE_CHUNK_ROWS rows per statement, one batch each: path nodes (each block's
- *     reference count lowered in the same batch, a block that reaches 0 deleted with it), snapshots,
- *     turns, legacy membership rows — every statement an index range of this conversation.
+ *  3. Chunks of at most DELETE_CHUNK_ROWS rows per statement, one batch each: legacy membership rows,
+ *     turns, snapshots, then — once no membership row of the conversation is left — path nodes (each
+ *     block's reference count lowered in the same batch, a block that reaches 0 deleted with it) —
+ *     every statement an index range of this conversation. Membership goes before blocks because a
+ *     database the Go store created declares turn_block_membership → blocks as a foreign key, which
+ *     D1 enforces: no block is deleted while a membership row (of any conversation) still names it.
  *  4. The conversation_deletions row goes last.
  *
  * Interrupted anywhere (a failing batch, the invocation's limits), nothing is half-readable and the
@@ -23,6 +26,15 @@ export const DELETE_CHUNK_ROWS = 1_000;
 
 const NO_UNCONVERTED = `NOT EXISTS (SELECT 1 FROM turn_snapshots INDEXED BY turn_snapshots_unconverted WHERE tip_chain IS NULL)`;
 
+/**
+ * A block no legacy membership row names (turn_block_membership_by_block, drizzle/0011): the Go
+ * store's foreign key refuses the deletion of such a block, and the row would lose its content.
+ */
+const NOT_IN_MEMBERSHIP = `NOT EXISTS (SELECT 1 FROM turn_block_membership AS m WHERE m.block_id = blocks.block_id AND m.content_hash = blocks.content_hash)`;
+
+/** The conversation's path nodes are purged only once its membership rows are gone (they name the same blocks). */
+const NO_MEMBERSHIP_LEFT = `NOT EXISTS (SELECT 1 FROM turn_block_membership WHERE conv_id = ?1)`;
+
 const RECORD_DELETION = `INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason)
 SELECT conv_id, ?2, ?3 FROM conversations WHERE conv_id = ?1
 ON CONFLICT (conv_id) DO NOTHING`;
@@ -30,21 +42,20 @@ const DELETE_CONVERSATION = `DELETE FROM conversations WHERE conv_id = ?1`;
 const PENDING = `SELECT count(*) AS pending FROM conversation_deletions WHERE conv_id = ?1`;
 
 /** The next chunk of path nodes: the same rows for each statement of the batch (one transaction). */
-const NODE_CHUNK = `SELECT block_id, content_hash FROM block_nodes WHERE conv_id = ?1 ORDER BY chain LIMIT ?2`;
+const NODE_CHUNK = `SELECT block_id, content_hash FROM block_nodes WHERE conv_id = ?1 AND ${NO_MEMBERSHIP_LEFT} ORDER BY chain LIMIT ?2`;
 
-const PURGE_NODES = [
-  `UPDATE blocks SET ref_count = ref_count - c.n
+/** One batch of a deletion, in order; each statement's changes() count what it deleted. */
+const PURGE = {
+  membership: `DELETE FROM turn_block_membership WHERE rowid IN (SELECT rowid FROM turn_block_membership WHERE conv_id = ?1 LIMIT ?2)`,
+  // A Go-era turns row takes its remaining membership rows with it (ON DELETE CASCADE).
+  turns: `DELETE FROM turns WHERE rowid IN (SELECT rowid FROM turns WHERE conv_id = ?1 LIMIT ?2)`,
+  snapshots: `DELETE FROM turn_snapshots WHERE conv_id = ?1 AND (created_at_ms, id) IN (SELECT created_at_ms, id FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id LIMIT ?2)`,
+  references: `UPDATE blocks SET ref_count = ref_count - c.n
 FROM (SELECT block_id, content_hash, count(*) AS n FROM (${NODE_CHUNK}) GROUP BY block_id, content_hash) AS c
 WHERE blocks.block_id = c.block_id AND blocks.content_hash = c.content_hash`,
-  `DELETE FROM blocks WHERE ref_count <= 0 AND (block_id, content_hash) IN (${NODE_CHUNK}) AND ${NO_UNCONVERTED}`,
-  `DELETE FROM block_nodes WHERE conv_id = ?1 AND chain IN (SELECT chain FROM block_nodes WHERE conv_id = ?1 ORDER BY chain LIMIT ?2)`,
-];
-
-const PURGE_ROWS = [
-  `DELETE FROM turn_snapshots WHERE conv_id = ?1 AND (created_at_ms, id) IN (SELECT created_at_ms, id FROM turn_snapshots WHERE conv_id = ?1 ORDER BY created_at_ms, id LIMIT ?2)`,
-  `DELETE FROM turns WHERE rowid IN (SELECT rowid FROM turns WHERE conv_id = ?1 LIMIT ?2)`,
-  `DELETE FROM turn_block_membership WHERE rowid IN (SELECT rowid FROM turn_block_membership WHERE conv_id = ?1 LIMIT ?2)`,
-];
+  blocks: `DELETE FROM blocks WHERE ref_count <= 0 AND (block_id, content_hash) IN (${NODE_CHUNK}) AND ${NO_UNCONVERTED} AND ${NOT_IN_MEMBERSHIP}`,
+  block_nodes: `DELETE FROM block_nodes WHERE conv_id = ?1 AND ${NO_MEMBERSHIP_LEFT} AND chain IN (SELECT chain FROM block_nodes WHERE conv_id = ?1 ORDER BY chain LIMIT ?2)`,
+} as const;
 
 const FINISH = `DELETE FROM conversation_deletions WHERE conv_id = ?1
   AND NOT EXISTS (SELECT 1 FROM block_nodes WHERE conv_id = ?1)
@@ -99,21 +110,17 @@ export async function continueDeletion(db: D1Handle, convId: string, maxBatches:
     result.batches += converted.converted > 0 ? 2 : 1;
     if (!converted.remaining) break;
   }
+  const steps = Object.keys(PURGE) as Array<keyof typeof PURGE>;
   while (result.batches < maxBatches) {
-    const statements = [
-      ...[...PURGE_NODES, ...PURGE_ROWS].map((sql) => db.prepare(sql).bind(convId, DELETE_CHUNK_ROWS)),
-      db.prepare(FINISH).bind(convId),
-    ];
+    const statements = [...steps.map((step) => db.prepare(PURGE[step]).bind(convId, DELETE_CHUNK_ROWS)), db.prepare(FINISH).bind(convId)];
     const results = await db.batch(statements);
     result.batches += 1;
     result.statements += statements.length;
     result.rowsWritten += results.reduce((sum, r) => sum + (r.meta?.rows_written ?? 0), 0);
-    result.deleted.blocks += changes(results[1]!);
-    result.deleted.block_nodes += changes(results[2]!);
-    result.deleted.snapshots += changes(results[3]!);
-    result.deleted.turns += changes(results[4]!);
-    result.deleted.membership += changes(results[5]!);
-    if (changes(results[6]!) > 0) {
+    steps.forEach((step, i) => {
+      if (step !== "references") result.deleted[step] += changes(results[i]!);
+    });
+    if (changes(results.at(-1)!) > 0) {
       result.complete = true;
       break;
     }
@@ -146,7 +153,7 @@ export async function idleConversations(db: D1Handle, cutoffMs: number, limit: n
 export async function collectUnreferencedBlocks(db: D1Handle, limit: number): Promise<number> {
   const result = await db
     .prepare(
-      `DELETE FROM blocks WHERE (block_id, content_hash) IN (SELECT block_id, content_hash FROM blocks WHERE ref_count = 0 LIMIT ?1) AND ${NO_UNCONVERTED}`,
+      `DELETE FROM blocks WHERE (block_id, content_hash) IN (SELECT block_id, content_hash FROM blocks WHERE ref_count = 0 LIMIT ?1) AND ${NO_UNCONVERTED} AND ${NOT_IN_MEMBERSHIP}`,
     )
     .bind(limit)
     .run();

@@ -73,6 +73,7 @@ const healthy: CheckInput = {
   indexes: CURRENT_INDEXES,
   conversationsColumns: [column("conv_id"), column("current_runtime_key", "TEXT", 1, "''")],
   snapshotTriggers: ["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"],
+  foreignKeyViolations: [],
   missingRuntimeOrInference: 2,
   sample: [{ conv_id: "c", session_id: "s", turn_id: "t", turn_metadata_json: "{}" }],
   runtimeHistory: { convId: "c", rows: [{ turn_id: "t", runtime_key: "", inference_id: "", updated_at_ms: 5 }] },
@@ -128,10 +129,21 @@ describe("db:check's judgement", () => {
       { snapshotTriggers: ["turn_snapshots_lower_turn_created"] },
       /^trigger turn_snapshots_roll_up_turn: missing although 0010_turn_rollup_trigger\.sql is recorded as applied .*run drizzle\/0010_turn_rollup_trigger\.sql again$/,
     ],
+    [
+      "a row naming a missing parent (a Go-era foreign key)",
+      { foreignKeyViolations: [{ table: "turn_block_membership", rowid: 7, parent: "blocks", fkid: 0 }] },
+      /^foreign keys: 1 rows name a missing parent, e\.g\. turn_block_membership rowid 7 → blocks$/,
+    ],
   ])("fails on %s", (_, input, message) => {
     const problems = failing(input);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(message);
+  });
+
+  it("tells an operator with a Go database created with runtime columns (GP-26) to import it, not to migrate it", () => {
+    expect(failing({ appliedMigrations: null, turnsColumns: CURRENT_TURNS })).toEqual([
+      expect.stringMatching(/^migrations: no d1_migrations table, and turns already has runtime_key: .*npm run import:legacy/),
+    ]);
   });
 
   it("runs the playbook's runtime-history query with the conversation id bound in its placeholder's place, nothing else changed", () => {
