@@ -14,6 +14,7 @@
  */
 import { chainOf, EMPTY_CHAIN, pathNodes, type PathNode } from "../turn/block-path";
 import { blockContentHash } from "../turn/block-hash";
+import { identifierProblem, MAX_PHASE_LENGTH } from "../turn/identifier";
 import { extraJson, type SnapshotRequest } from "../turn/snapshot";
 import { readTurn, turnToJson, type JsonObject } from "../turn/turn";
 
@@ -58,6 +59,7 @@ export class TurnstoreClient {
 
   /** Posts one snapshot: as a delta when the client knows part of it is stored, else in full. */
   async postSnapshot(input: SnapshotInput): Promise<PostResult> {
+    assertIdentifiers(input);
     const turn = readTurn(input.turn, { turnId: input.turn_id, where: "turn", shapeError: "INVALID_REQUEST" });
     const steps = await Promise.all(
       turn.blocks.map(async (b) => ({ blockId: b.id, contentHash: await blockContentHash(b), extraJson: extraJson(b.extra) })),
@@ -119,6 +121,23 @@ export class TurnstoreClient {
     });
     const answer = await res.json().catch(() => null);
     return { status: res.status, body: answer, sent, requestBytes: new TextEncoder().encode(text).length };
+  }
+}
+
+/**
+ * The Worker's id rules (src/turn/identifier.ts, CONTRACT §5.2, §6.1), checked before anything is
+ * sent: an id the Worker would refuse is a bug in the page, reported as a TypeError naming the rule.
+ */
+function assertIdentifiers(input: SnapshotInput): void {
+  const ids: Array<[string, string | undefined, number?]> = [
+    ["conv_id", input.conv_id],
+    ["session_id", input.session_id],
+    ["turn_id", input.turn_id],
+    ["phase", input.phase, MAX_PHASE_LENGTH],
+  ];
+  for (const [name, value, max] of ids) {
+    const problem = value === undefined ? null : identifierProblem(name, value, max);
+    if (problem) throw new TypeError(problem);
   }
 }
 

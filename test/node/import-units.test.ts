@@ -222,13 +222,17 @@ describe("layouts C and G: rows as the requests a client would post", () => {
         ["c\u200bonv", "s", "t", "final", 5, "id: t\nblocks: []\n"],
         ["conv", "s", "", "final", 6, "blocks: []\n"],
         ["conv", "s", "t", "final", "soon", "id: t\n"],
+        // CONTRACT §6.1: joiners inside an emoji are part of it (imported); a trailing one is not.
+        ["conv", "sess-👩‍💻", "t-👨‍👩‍👧", "final", 7, "id: t-👨‍👩‍👧\nblocks: []\n"],
+        ["conv", "sess-👩\u200d", "t", "final", 8, "id: t\nblocks: []\n"],
       ],
     });
     const summary = await dryRun(path);
     expect(summary.notImported.map((f) => f.reason)).toEqual([
-      "conv_id must not contain invisible format characters (found U+200B at index 1)",
+      "conv_id must not contain invisible format characters (found U+200B at index 1; only emoji sequences such as 👩‍💻 may hold them)",
       "turn_id is required: give turn_id or payload.id",
       'created_at_ms is not an integer ("soon")',
+      "session_id must not contain invisible format characters (found U+200D at index 7; only emoji sequences such as 👩‍💻 may hold them)",
     ]);
   });
 

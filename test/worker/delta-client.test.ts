@@ -124,3 +124,27 @@ describe("TurnstoreClient", () => {
     expect((result.body as { error: { code: string } }).error.code).toBe("EVENT_TIME_IN_FUTURE");
   });
 });
+
+describe("ids (CONTRACT §6.1)", () => {
+  it("posts an emoji session id with joiners, and refuses a zero-width space or a bidi override before sending", async () => {
+    const sent: string[] = [];
+    const recording = new TurnstoreClient({
+      baseUrl: "https://turnstore.test",
+      token: env.INGEST_TOKEN,
+      fetch: (input, init) => {
+        sent.push(String(init.body));
+        return workerFetch(input, init);
+      },
+    });
+    const conv = `${uid("client-ids")}-👨‍👩‍👧`;
+    const turn = { id: "t-👩‍💻", blocks: [{ kind: "user", role: "user", payload: { text: "hi" } }] };
+    const ok = await recording.postSnapshot({ conv_id: conv, session_id: "sess-👩‍💻", created_at_ms: 1, turn });
+    expect(ok.status).toBe(201);
+    expect(ok.body).toMatchObject({ conv_id: conv, session_id: "sess-👩‍💻", turn_id: "t-👩‍💻" });
+    await expect(recording.postSnapshot({ conv_id: conv, session_id: "sess-\u200b", created_at_ms: 2, turn })).rejects.toThrow(
+      /session_id must not contain invisible format characters \(found U\+200B/,
+    );
+    await expect(recording.postSnapshot({ conv_id: `\u202e${conv}`, session_id: "s", created_at_ms: 2, turn })).rejects.toThrow(/U\+202E/);
+    expect(sent).toHaveLength(1);
+  });
+});

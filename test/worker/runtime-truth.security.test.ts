@@ -271,6 +271,32 @@ describe("lookalike ids are refused (CONTRACT §5.2)", () => {
     expect((await get(`/api/debug/conversations/${encodeURIComponent(cafe)}`)).status).toBe(200);
   });
 
+  it("an emoji session id with joiners round-trips; the same id with a zero-width space is refused (CONTRACT §6.1)", async () => {
+    const conv = `${uid("c")}-👨‍👩‍👧`;
+    const session = "sess-👩‍💻-🏴󠁧󠁢󠁳󠁣󠁴󠁿";
+    const res = await post("/api/turns", turnBody({ conv_id: conv, session_id: session, turn_id: "t-🧑‍🚀", created_at_ms: 1 }));
+    expect(res.status).toBe(201);
+    expect(await json(res)).toMatchObject({ conv_id: conv, session_id: session, turn_id: "t-🧑‍🚀" });
+    const detail = await json(
+      await get(`/api/debug/turn/${encodeURIComponent(conv)}/${encodeURIComponent(session)}/${encodeURIComponent("t-🧑‍🚀")}`),
+    );
+    expect(detail).toMatchObject({ conv_id: conv, session_id: session, turn_id: "t-🧑‍🚀" });
+    const listed = await json(await get(`/api/debug/turns?session_id=${encodeURIComponent(session)}`));
+    expect(listed.items.map((i) => i.session_id)).toEqual([session]);
+    await expectRejected(
+      () => post("/api/turns", turnBody({ conv_id: conv, session_id: "sess-👩\u200b💻", turn_id: "t", created_at_ms: 2 })),
+      400,
+      "INVALID_REQUEST",
+      /session_id must not contain invisible format characters \(found U\+200B/,
+    );
+    await expectRejected(
+      () => post("/api/turns", turnBody({ conv_id: conv, session_id: "\u202esess", turn_id: "t", created_at_ms: 2 })),
+      400,
+      "INVALID_REQUEST",
+      /U\+202E/,
+    );
+  });
+
   it("a runtime switch path id follows the same rule", () =>
     expectRejected(() => put("conv\u200b", { runtime_key: "planner", session_id: "s" }), 400, "INVALID_PARAMETER", /format characters/));
 });

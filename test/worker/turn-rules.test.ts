@@ -132,6 +132,30 @@ describe("ids: no lookalikes (CONTRACT §5.2)", () => {
   });
 });
 
+describe("ids as people write them: emoji sequences may hold format characters (CONTRACT §6.1)", () => {
+  it.each([
+    ["a technologist (woman, ZWJ, laptop)", "sess-👩‍💻"],
+    ["a family (three ZWJs)", "👨‍👩‍👧 family chat"],
+    ["a subdivision flag (tag characters)", "team-🏴󠁧󠁢󠁳󠁣󠁴󠁿"],
+    ["a rainbow flag (ZWJ, variation selector)", "🏳️‍🌈-room"],
+    ["two sequences in a row", "👩‍💻👨‍👩‍👧"],
+  ])("accepts %s", (_name, id) => {
+    expect(identifierProblem("session_id", id)).toBeNull();
+  });
+
+  it.each([
+    ["a lone joiner", "a\u200db", 1],
+    ["a joiner after an emoji (trailing)", "👩\u200d", 2],
+    ["a joiner before an emoji", "\u200d💻", 0],
+    ["a zero-width space between emoji", "👩\u200b💻", 2],
+    ["a BOM", "\ufeff👩‍💻", 0],
+    ["a bidi override next to an emoji", "👩‍💻\u202e", 5],
+    ["a tag character outside a flag", "x\u{E0067}", 1],
+  ])("refuses %s, naming where", (_name, id, index) => {
+    expect(identifierProblem("session_id", id)).toMatch(new RegExp(`format characters \\(found U\\+[0-9A-F]+ at index ${index};`));
+  });
+});
+
 describe("YAML turns (YAML 1.2 core, as Go reads and writes them)", () => {
   const GO_YAML =
     "id: turn-1\nblocks:\n    - id: turn-1-b1\n      kind: llm_text\n      role: assistant\n      payload:\n        text: hello\n";
