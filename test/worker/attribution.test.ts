@@ -6,6 +6,7 @@ import { applyD1Migrations, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import cases from "../fixtures/attribution-cases.json";
+import { GO_STORE_DDL } from "../fixtures/go-store";
 import { extractInferenceId, extractRuntimeKey } from "../../src/turn/attribution";
 
 const CASES = cases.cases;
@@ -34,10 +35,10 @@ describe("extraction rule — backfill SQL on legacy rows", () => {
   const backfilled = new Map<string, { runtime_key: string; inference_id: string }>();
 
   beforeAll(async () => {
-    // Start from an empty database at the baseline (pre-cutover) layout.
+    // Start from an empty database the Go store created (its DDL, foreign keys included).
     await reset();
     const migrations = env.TEST_MIGRATIONS;
-    await applyD1Migrations(env.DB, migrations.slice(0, 1));
+    for (const statement of GO_STORE_DDL) await env.DB.prepare(statement).run();
     await env.DB.batch(
       CASES.map((c, i) =>
         env.DB.prepare(
