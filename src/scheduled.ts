@@ -4,24 +4,30 @@
  *
  *  1. finish deletions that were interrupted (store/deletion.ts);
  *  2. retention: delete conversations idle longer than RETENTION_DAYS (unset: keep everything),
- *     oldest activity first;
+ *     oldest activity first — each still idle when its deletion starts;
  *  3. convert the first release's snapshots to block paths (store/conversion.ts);
- *  4. collect blocks no path references any more (left while legacy snapshots were converted).
+ *  4. collect blocks no path references any more (left while legacy snapshots were converted);
+ *  5. purge deletion tombstones older than any conversation token can be.
  *
  * Every step stops at its share of a per-run budget of D1 batches, so a run stays within the
- * invocation's limits whatever the backlog; the next run continues.
+ * invocation's limits whatever the backlog; the next run continues. One conversation whose deletion
+ * or conversion fails (a malformed legacy row, say) is logged, counted and retried by later runs,
+ * waiting longer after each failure; the others go on. /healthz reports what is waiting.
  * Locally: `wrangler dev --test-scheduled`, then GET /__scheduled; in tests, call scheduled().
  */
-import { integerVar } from "./http/config";
-import { convertLegacySnapshots } from "./store/conversion";
+import { integerVar, maxClockSkewMs } from "./http/config";
+import { clearConversionFailure, convertLegacySnapshots, nextUnconvertedConversation, recordConversionFailure } from "./store/conversion";
 import {
   collectUnreferencedBlocks,
   continueDeletion,
+  type DeletionCounts,
   idleConversations,
   pendingDeletions,
+  purgeTombstones,
+  recordDeletionFailure,
   startDeletion,
-  type DeletionCounts,
 } from "./store/deletion";
+import { MAX_TTL_SECONDS } from "./tokens/conversation-token";
 
 /** D1 batches one run may use for deletions (each a handful of statements of ≤ 1,000 rows). */
 export const DELETION_BATCHES_PER_RUN = 20;
@@ -29,8 +35,23 @@ export const DELETION_BATCHES_PER_RUN = 20;
 export const CONVERSION_CHUNKS_PER_RUN = 5;
 /** Blocks collected per run. */
 export const COLLECT_BLOCKS_PER_RUN = 1_000;
+/** Tombstones purged per run. */
+export const PURGE_TOMBSTONES_PER_RUN = 1_000;
 
 const DAY_MS = 86_400_000;
+
+/** How long a failing step waits before its next try: 10 minutes, doubling, at most a day. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(DAY_MS, 600_000 * 2 ** Math.max(0, failures));
+}
+
+/** A step that failed for one conversation, and when it is tried again. */
+export interface MaintenanceFailure {
+  step: "deletion" | "conversion";
+  conv_id: string;
+  error: string;
+  retry_at_ms: number;
+}
 
 export interface MaintenanceReport {
   retention_days: number | null;
@@ -41,7 +62,11 @@ export interface MaintenanceReport {
   converted_snapshots: number;
   conversion_remaining: boolean;
   collected_blocks: number;
+  tombstones_purged: number;
+  failures: MaintenanceFailure[];
 }
+
+const message = (error: unknown) => String((error as Error)?.message ?? error).split("\n")[0]!;
 
 export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<MaintenanceReport> {
   const db = env.DB;
@@ -54,38 +79,72 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
     converted_snapshots: 0,
     conversion_remaining: false,
     collected_blocks: 0,
+    tombstones_purged: 0,
+    failures: [],
   };
   let batches = DELETION_BATCHES_PER_RUN;
-  const deleteOne = async (convId: string) => {
-    const result = await continueDeletion(db, convId, batches);
-    batches -= result.batches;
-    for (const key of Object.keys(report.deleted) as Array<keyof DeletionCounts>) report.deleted[key] += result.deleted[key];
-    if (result.complete) report.deleted_conversations.push(convId);
-    else report.deletions_pending += 1;
+  const failed = async (step: MaintenanceFailure["step"], convId: string, error: unknown, failuresBefore: number) => {
+    const failure = { step, conv_id: convId, error: message(error), retry_at_ms: nowMs + retryDelayMs(failuresBefore) };
+    report.failures.push(failure);
+    console.error(JSON.stringify({ level: "error", event: "maintenance_step_failed", ...failure }));
+    await (step === "deletion" ? recordDeletionFailure : recordConversionFailure)(db, convId, failure.error, failure.retry_at_ms);
+  };
+  const deleteOne = async (convId: string, failuresBefore: number) => {
+    try {
+      const result = await continueDeletion(db, convId, batches);
+      batches -= result.batches;
+      for (const key of Object.keys(report.deleted) as Array<keyof DeletionCounts>) report.deleted[key] += result.deleted[key];
+      if (result.complete) report.deleted_conversations.push(convId);
+      else report.deletions_pending += 1;
+    } catch (error) {
+      batches -= 1;
+      await failed("deletion", convId, error, failuresBefore);
+    }
   };
 
   // 1. Interrupted deletions first: their conversations already read 404.
-  for (const convId of await pendingDeletions(db, DELETION_BATCHES_PER_RUN)) {
+  for (const { convId, failures } of await pendingDeletions(db, DELETION_BATCHES_PER_RUN, nowMs)) {
     if (batches <= 0) break;
-    await deleteOne(convId);
+    await deleteOne(convId, failures);
   }
-  // 2. Retention.
+  // 2. Retention; a conversation written to since it was listed is no longer idle, and is kept.
   if (retentionDays !== null && batches > 0) {
-    for (const convId of await idleConversations(db, nowMs - retentionDays * DAY_MS, batches)) {
+    const cutoff = nowMs - retentionDays * DAY_MS;
+    for (const convId of await idleConversations(db, cutoff, batches)) {
       if (batches <= 0) break;
-      if (await startDeletion(db, convId, "retention", nowMs)) await deleteOne(convId);
+      if (await startDeletion(db, convId, "retention", nowMs, cutoff)) await deleteOne(convId, 0);
     }
   }
-  // 3. Conversion of legacy snapshots.
+  // 3. Conversion of legacy snapshots; a conversation that fails is set aside, the others go on.
   for (let chunk = 0; chunk < CONVERSION_CHUNKS_PER_RUN; chunk++) {
-    const result = await convertLegacySnapshots(db);
-    report.converted_snapshots += result.converted;
-    report.conversion_remaining = result.remaining;
-    if (!result.remaining) break;
+    try {
+      const result = await convertLegacySnapshots(db, { nowMs });
+      report.converted_snapshots += result.converted;
+      report.conversion_remaining = result.remaining;
+      if (!result.remaining) break;
+    } catch {
+      // Which conversation? The chunk's first, converted alone: it fails again, or it was another.
+      const convId = await nextUnconvertedConversation(db, nowMs);
+      if (convId === null) break;
+      try {
+        report.converted_snapshots += (await convertLegacySnapshots(db, { convId })).converted;
+        await clearConversionFailure(db, convId);
+      } catch (error) {
+        await failed("conversion", convId, error, await conversionFailures(db, convId));
+      }
+      report.conversion_remaining = true;
+    }
   }
   // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
   if (!report.conversion_remaining) report.collected_blocks = await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
+  // 5. Tombstones no token can still need.
+  report.tombstones_purged = await purgeTombstones(db, nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env), PURGE_TOMBSTONES_PER_RUN);
   return report;
+}
+
+async function conversionFailures(db: D1Database, convId: string): Promise<number> {
+  const row = await db.prepare("SELECT failures FROM conversion_failures WHERE conv_id = ?1").bind(convId).first<{ failures: number }>();
+  return row?.failures ?? 0;
 }
 
 export async function scheduled(controller: ScheduledController, env: Env): Promise<void> {

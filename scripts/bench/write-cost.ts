@@ -18,10 +18,10 @@
  * the read-then-write path, which answers "unchanged" — two round trips.
  */
 import { insertBaselineRow } from "../../src/bench/baseline-insert";
-import { saveSnapshots, SNAPSHOT_WRITE_STATEMENTS } from "../../src/store/snapshot-writes";
+import { saveSnapshots, SNAPSHOT_WRITE_STATEMENTS } from "../../src/store/writes";
 import { contentHash } from "../../src/turn/block-hash";
 import { EMPTY_CHAIN, pathNodes } from "../../src/turn/block-path";
-import { assertRequestBounds } from "../../src/turn/limits";
+import { requestCost } from "../../src/turn/limits";
 import { hashBlocks, readSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
 import {
   clientBody,
@@ -53,13 +53,15 @@ export const STATEMENT_ROLES: Record<StatementName, { does: string; table: strin
   FIND_NODES: { does: "read: the request's path nodes the conversation has", table: null },
   SELECT_EXISTING: { does: "read: identities already stored (replay 200 / conflict 409)", table: null },
   FIND_DELETIONS: { does: "read: is the conversation being deleted", table: null },
-  FIND_CONVERSATION_BLOCKS: { does: "read: referenced blocks the conversation has", table: null },
+  FIND_CONVERSATION_BLOCKS: { does: "read: referenced blocks the conversation has, and their weights", table: null },
+  WALK_PATH_WEIGHTS: { does: "read: the weight of a stored path that has none recorded", table: null },
   INSERT_SNAPSHOTS: {
-    does: "the snapshot row; its triggers roll the turn up; its guard fails the batch (deletion, unknown prefix)",
+    does: "the snapshot row; its triggers roll the turn up; its guard fails the batch (deletion, a prefix or stored node gone, a deleted conversation's old token)",
     table: "turn_snapshots",
   },
   UPSERT_BLOCKS: { does: "block contents on new nodes (planned)", table: "blocks" },
   COUNT_REFERENCES: { does: "one more reference to referenced blocks", table: "blocks" },
+  GUARD_REFERENCES: { does: "fails the batch when a referenced block is gone", table: "write_guards" },
   INSERT_NODES: { does: "the new path nodes (planned)", table: "block_nodes" },
   UPSERT_BLOCKS_ON_NEW_NODES: { does: "block contents on nodes the conversation lacks (decided in the statement)", table: "blocks" },
   INSERT_NEW_NODES: { does: "path nodes, ON CONFLICT DO NOTHING", table: "block_nodes" },
@@ -367,7 +369,7 @@ async function profileStream(db: D1Database): Promise<StageProfile> {
     });
     const read = await time(stages.read, () => {
       const snapshot = readSnapshot(request, { nowMs: Date.now(), ...BENCH_PREPARE, prefix: "" });
-      assertRequestBounds([snapshot]);
+      requestCost([snapshot]);
       return snapshot;
     });
     // hashBlocks in its two halves, timed apart (then hashBlocks itself, from the warm memories, for the write).

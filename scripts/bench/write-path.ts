@@ -9,8 +9,8 @@
 import { getPlatformProxy } from "wrangler";
 import { join } from "node:path";
 import type { D1Handle } from "../../src/store/d1";
-import { saveSnapshots, type SaveResult } from "../../src/store/snapshot-writes";
-import { assertRequestBounds, assertYamlBudget } from "../../src/turn/limits";
+import { saveSnapshots, type SaveResult } from "../../src/store/writes";
+import { assertYamlBudget, requestCost } from "../../src/turn/limits";
 import { hashBlocks, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
 import { ROOT } from "../lib/wrangler-dev";
 
@@ -21,7 +21,7 @@ export async function prepareBody(body: string, nowMs = Date.now()): Promise<Pre
   const request = JSON.parse(body) as SnapshotRequest;
   assertYamlBudget([request.payload]);
   const read = readSnapshot(request, { nowMs, ...BENCH_PREPARE, prefix: "" });
-  assertRequestBounds([read]);
+  requestCost([read]);
   return hashBlocks(read);
 }
 

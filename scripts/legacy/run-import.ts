@@ -26,7 +26,7 @@ import {
   type ConversationTotals,
   type LoadResult,
 } from "../../src/store/legacy-rows";
-import { fingerprintOf, saveSnapshots } from "../../src/store/snapshot-writes";
+import { fingerprintOf, saveSnapshots } from "../../src/store/writes";
 import { MAX_BLOCKS_PER_REQUEST, MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../src/turn/limits";
 import { identityKey, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { TurnFormatError } from "../../src/turn/turn";

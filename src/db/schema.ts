@@ -63,6 +63,13 @@ export const blocks = sqliteTable(
      * NULL: a legacy row not counted yet (only the conversion of legacy snapshots counts it).
      */
     refCount: integer("ref_count"),
+    /**
+     * What the block's content (kind, role, payload, metadata) weighs in a read, in characters
+     * (src/turn/read-weight.ts): written with the row, so a reference to the block is weighed without
+     * reading its content. NULL on rows older than 0012: weighed from their stored text
+     * (STORED_BLOCK_WEIGHT in store/snapshot-writes.ts).
+     */
+    weight: integer("weight"),
   },
   // WITHOUT ROWID (by hand in drizzle/0008_snapshot_keys.sql): the primary key is the table, so a
   // new block is one B-tree entry to write.
@@ -97,6 +104,12 @@ export const blockNodes = sqliteTable(
     contentHash: text("content_hash").notNull(),
     /** The block's keys the turn reader does not know, canonical JSON; '' when none. */
     extraJson: text("extra_json").notNull().default(""),
+    /**
+     * What the path up to and including this node weighs in a read (src/turn/read-weight.ts): a
+     * snapshot continuing this path (a delta post's prefix) is weighed without walking it. NULL on
+     * nodes older than 0012 and on nodes the conversion of legacy snapshots adds: walked then.
+     */
+    pathWeight: integer("path_weight"),
   },
   // WITHOUT ROWID (added by hand to drizzle/0004_block_paths.sql; Drizzle cannot express it): the
   // primary key is the table, so a node is one B-tree entry to write and one lookup to read.
@@ -163,6 +176,12 @@ export const turnSnapshots = sqliteTable(
     /** The block_nodes chain of the snapshot's last block ('' for no blocks); NULL on a legacy row whose blocks are still in block_refs_json. */
     tipChain: text("tip_chain"),
     blockCount: integer("block_count").notNull().default(0),
+    /**
+     * What the snapshot weighs in a read (its blocks and turn-level keys; src/turn/read-weight.ts): a
+     * page is cut by it before anything is fetched. NULL on rows older than 0012: estimated from
+     * block_count (store/snapshot-reads.ts).
+     */
+    weight: integer("weight"),
   },
   (t) => [
     // A conversation's snapshots in time order (debug pages, latest-snapshot reads, export, deletion):
@@ -206,6 +225,33 @@ export const conversationDeletions = sqliteTable("conversation_deletions", {
   requestedAtMs: integer("requested_at_ms").notNull(),
   /** "admin" (the DELETE route) or "retention". */
   reason: text("reason").notNull(),
+  /** Scheduled runs that failed to continue it; the next one waits (src/scheduled.ts backs off). */
+  failures: integer("failures").notNull().default(0),
+  /** Not continued by a scheduled run before this time (0: at once). */
+  retryAtMs: integer("retry_at_ms").notNull().default(0),
+  /** The last failure's message ('' when none), for /healthz and db:check. */
+  lastError: text("last_error").notNull().default(""),
+});
+
+/**
+ * Conversations deleted, and when (CONTRACT §6.3): a conversation token minted before its
+ * conversation's deletion is refused (403) — it must not recreate what an operator deleted. Kept for
+ * the longest token lifetime past the deletion, then purged by the scheduled handler.
+ */
+export const conversationTombstones = sqliteTable("conversation_tombstones", {
+  convId: text("conv_id").primaryKey(),
+  deletedAtMs: integer("deleted_at_ms").notNull(),
+});
+
+/**
+ * Conversations whose legacy snapshots failed to convert (a malformed row, say): the scheduled
+ * conversion skips them until retry_at_ms, backing off, so one bad row never stops the others.
+ */
+export const conversionFailures = sqliteTable("conversion_failures", {
+  convId: text("conv_id").primaryKey(),
+  failures: integer("failures").notNull(),
+  retryAtMs: integer("retry_at_ms").notNull(),
+  lastError: text("last_error").notNull(),
 });
 
 /**

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/app";
 import { errorResponse } from "../http/errors";
 import { errorResponses } from "./schemas";
-import { EXPECTED_MIGRATION, lastAppliedMigration, migrationNumber } from "../store/health";
+import { EXPECTED_MIGRATION, lastAppliedMigration, migrationNumber, waitingMaintenance } from "../store/health";
 
 const healthRoute = createRoute({
   method: "get",
@@ -22,6 +22,18 @@ const healthRoute = createRoute({
             ok: z.literal(true),
             schema: z.string().openapi({ description: "The last migration applied to D1" }),
             expected_schema: z.string().openapi({ description: "The newest migration this Worker was built with" }),
+            maintenance: z
+              .object({
+                deletions_failing: z
+                  .number()
+                  .int()
+                  .openapi({ description: "Deletions whose scheduled continuation failed; retried later" }),
+                conversions_failing: z
+                  .number()
+                  .int()
+                  .openapi({ description: "Conversations whose legacy snapshots failed to convert; retried later" }),
+              })
+              .openapi({ description: "Maintenance that failed and waits to be retried (the Worker's log says why)" }),
           }),
         },
       },
@@ -41,7 +53,16 @@ const router = createRouter().openapi(healthRoute, async (c) => {
         `D1 is at migration ${schema}; this Worker needs ${EXPECTED_MIGRATION}: run wrangler d1 migrations apply DB`,
       ) as never;
     }
-    return c.json({ ok: true as const, schema, expected_schema: EXPECTED_MIGRATION }, 200);
+    const waiting = await waitingMaintenance(c.env.DB);
+    return c.json(
+      {
+        ok: true as const,
+        schema,
+        expected_schema: EXPECTED_MIGRATION,
+        maintenance: { deletions_failing: waiting.deletions, conversions_failing: waiting.conversions },
+      },
+      200,
+    );
   } catch (error) {
     console.error(JSON.stringify({ level: "error", event: "healthz", error: String(error) }));
     return errorResponse("NOT_CONFIGURED", "D1 is not reachable") as never;

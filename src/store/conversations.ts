@@ -9,7 +9,7 @@ import { segmentRuntimeHistory, type RuntimeSegment } from "../turn/runtime-hist
 import { rowsWritten, type D1Handle } from "./d1";
 import { fromColumns, type Columns } from "./rows";
 import { StoreError } from "./errors";
-import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
+import { UPSERT_CONVERSATION_EVENTS, type WriteOptions } from "./writes";
 
 export type ConversationRow = typeof conversations.$inferSelect;
 
@@ -87,7 +87,9 @@ export async function getConversationWithHistory(
 
 const SELECT_CONVERSATION = `SELECT * FROM conversations WHERE conv_id = ?1`;
 
-const SELECT_DELETION = `SELECT count(*) AS deleting FROM conversation_deletions WHERE conv_id = ?1`;
+/** Is its deletion under way; and, for a conversation token minted at ?2, was it deleted since? */
+const SELECT_DELETION = `SELECT (SELECT count(*) FROM conversation_deletions WHERE conv_id = ?1) AS deleting,
+  (SELECT count(*) FROM conversation_tombstones WHERE conv_id = ?1 AND ?2 IS NOT NULL AND deleted_at_ms >= ?2) AS deleted`;
 
 /** One conversation, or null when unknown. */
 export async function getConversation(db: D1Handle, convId: string): Promise<ConversationRow | null> {
@@ -103,6 +105,7 @@ export async function getConversation(db: D1Handle, convId: string): Promise<Con
 export async function switchRuntime(
   db: D1Handle,
   event: { convId: string; runtimeKey: string; sessionId?: string; atMs: number },
+  options: WriteOptions = {},
 ): Promise<{ conversation: ConversationRow; rowsWritten: number }> {
   const switchEvent = {
     conv_id: event.convId,
@@ -112,13 +115,20 @@ export async function switchRuntime(
     runtime_key: event.runtimeKey,
     first_of_turn: 0,
     snapshots: 0,
+    token_iat: options.tokenIssuedAtMs ?? null,
   };
   // Raw statements: the event upsert reads json_each, and the row must be read in the same batch.
-  const [writeResult, readResult, deletionResult] = await db.batch<Columns<ConversationRow> & { deleting: number }>([
+  const [writeResult, readResult, deletionResult] = await db.batch<Columns<ConversationRow> & { deleting: number; deleted: number }>([
     db.prepare(UPSERT_CONVERSATION_EVENTS).bind(JSON.stringify([switchEvent])),
     db.prepare(SELECT_CONVERSATION).bind(event.convId),
-    db.prepare(SELECT_DELETION).bind(event.convId),
+    db.prepare(SELECT_DELETION).bind(event.convId, options.tokenIssuedAtMs ?? null),
   ]);
+  if ((deletionResult!.results[0]?.deleted ?? 0) > 0) {
+    throw new StoreError(
+      "FORBIDDEN",
+      `conversation ${JSON.stringify(event.convId)} was deleted after this conversation token was minted; get a new token`,
+    );
+  }
   if ((deletionResult!.results[0]?.deleting ?? 0) > 0) {
     throw new StoreError(
       "CONVERSATION_DELETING",
@@ -133,4 +143,10 @@ export async function switchRuntime(
     );
   }
   return { conversation: fromColumns(conversations, row), rowsWritten: rowsWritten([writeResult!]) };
+}
+
+/** Was the conversation deleted at or after `issuedAtMs` (a conversation token's issue time)? */
+export async function deletedSince(db: D1Handle, convId: string, issuedAtMs: number): Promise<boolean> {
+  const row = await db.prepare(SELECT_DELETION).bind(convId, issuedAtMs).first<{ deleted: number }>();
+  return (row?.deleted ?? 0) > 0;
 }

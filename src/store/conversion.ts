@@ -13,32 +13,21 @@
 import { pathNodes, type PathNode } from "../turn/block-path";
 import type { LegacyBlockRef } from "../turn/snapshot";
 import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "./d1";
+import { COUNT_REFERENCES, FIND_NODES, INSERT_NODES, refusalOf } from "./writes/statements";
 
 /** Snapshots per chunk, and references per chunk (a legacy row can list thousands of blocks). */
 export const CONVERSION_CHUNK_SNAPSHOTS = 200;
 export const CONVERSION_CHUNK_REFS = 20_000;
 
+/** Conversations whose conversion failed wait until their retry time (?2 = now): the others go on. */
 const NEXT_UNCONVERTED = `
 SELECT id, conv_id, block_refs_json FROM turn_snapshots INDEXED BY turn_snapshots_unconverted
-WHERE tip_chain IS NULL ORDER BY conv_id, id LIMIT ?1`;
+WHERE tip_chain IS NULL AND conv_id NOT IN (SELECT conv_id FROM conversion_failures WHERE retry_at_ms > ?2)
+ORDER BY conv_id, id LIMIT ?1`;
 
 const NEXT_UNCONVERTED_OF = `
 SELECT id, conv_id, block_refs_json FROM turn_snapshots INDEXED BY turn_snapshots_unconverted
 WHERE tip_chain IS NULL AND conv_id = ?2 ORDER BY conv_id, id LIMIT ?1`;
-
-const FIND_NODES = `
-SELECT conv_id, chain FROM block_nodes
-WHERE (conv_id, chain) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))`;
-
-const INSERT_NODES = `
-INSERT INTO block_nodes (conv_id, chain, parent_chain, depth, block_id, content_hash, extra_json)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, ''
-FROM json_each(?1)`;
-
-const COUNT_REFERENCES = `
-UPDATE blocks SET ref_count = coalesce(ref_count, 0) + r.value ->> 2
-FROM json_each(?1) AS r
-WHERE blocks.block_id = r.value ->> 0 AND blocks.content_hash = r.value ->> 1`;
 
 /**
  * [id, tip_chain, block_count, conv_id]: each row found through turn_snapshots_unconverted
@@ -68,11 +57,14 @@ export async function hasUnconvertedSnapshots(db: D1Handle): Promise<boolean> {
   return (await db.prepare(ANY_UNCONVERTED).first<{ found: number }>()) !== null;
 }
 
-/** Converts one chunk of the oldest legacy snapshots (of one conversation, when `convId` is given). */
-export async function convertLegacySnapshots(db: D1Handle, options: { convId?: string } = {}): Promise<ConversionResult> {
+/**
+ * Converts one chunk of the oldest legacy snapshots (of one conversation, when `convId` is given;
+ * else skipping conversations whose conversion failed until their retry time, `nowMs`).
+ */
+export async function convertLegacySnapshots(db: D1Handle, options: { convId?: string; nowMs?: number } = {}): Promise<ConversionResult> {
   const next =
     options.convId === undefined
-      ? db.prepare(NEXT_UNCONVERTED).bind(CONVERSION_CHUNK_SNAPSHOTS + 1)
+      ? db.prepare(NEXT_UNCONVERTED).bind(CONVERSION_CHUNK_SNAPSHOTS + 1, options.nowMs ?? Date.now())
       : db.prepare(NEXT_UNCONVERTED_OF).bind(CONVERSION_CHUNK_SNAPSHOTS + 1, options.convId);
   const { results: candidates, meta } = await next.all<{ id: number; conv_id: string; block_refs_json: string }>();
   let read = meta?.rows_read ?? 0;
@@ -94,9 +86,9 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
   for (let attempt = 0; attempt < 3; attempt++) {
     const wanted = new Map<string, [string, string]>();
     for (const s of chunk) for (const n of s.nodes) wanted.set(`${s.convId}\u0000${n.chain}`, [s.convId, n.chain]);
-    const found = await db.batch<{ conv_id: string; chain: string }>(
-      jsonParameterChunks([...wanted.values()]).map((c) => db.prepare(FIND_NODES).bind(c)),
-    );
+    // Snapshots without blocks have no nodes to look for (D1 refuses an empty batch).
+    const findStatements = jsonParameterChunks([...wanted.values()]).map((c) => db.prepare(FIND_NODES).bind(c));
+    const found = findStatements.length > 0 ? await db.batch<{ conv_id: string; chain: string }>(findStatements) : [];
     read += rowsRead(found);
     const existing = new Set(found.flatMap((r) => r.results.map((row) => `${row.conv_id}\u0000${row.chain}`)));
     const added = new Map<string, unknown[]>();
@@ -105,7 +97,8 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
       for (const n of s.nodes) {
         const key = `${s.convId}\u0000${n.chain}`;
         if (existing.has(key) || added.has(key)) continue;
-        added.set(key, [s.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash]);
+        // Path weights are left NULL: a write that continues such a path walks it (read-then-write.ts).
+        added.set(key, [s.convId, n.chain, n.parentChain, n.depth, n.blockId, n.contentHash, "", null]);
         const blockKey = `${n.blockId}\u0000${n.contentHash}`;
         const counted = references.get(blockKey);
         if (counted) counted[2] += 1;
@@ -123,8 +116,30 @@ export async function convertLegacySnapshots(db: D1Handle, options: { convId?: s
       const remaining = candidates.length > chunk.length || (options.convId === undefined && (await hasUnconvertedSnapshots(db)));
       return { converted: chunk.length, remaining, rowsRead: read + rowsRead(results), rowsWritten: rowsWritten(results) };
     } catch (error) {
-      if (!/UNIQUE constraint failed: block_nodes\./.test(String((error as Error)?.message ?? error))) throw error;
+      if (refusalOf(error) !== "concurrent") throw error;
     }
   }
   throw new Error("the conversion of legacy snapshots kept colliding with concurrent writes; it runs again with the next scheduled run");
+}
+
+/** The conversation the next chunk would start with (skipping those waiting after a failure), or null. */
+export async function nextUnconvertedConversation(db: D1Handle, nowMs: number): Promise<string | null> {
+  const row = await db.prepare(NEXT_UNCONVERTED).bind(1, nowMs).first<{ conv_id: string }>();
+  return row?.conv_id ?? null;
+}
+
+/** A conversation whose conversion failed: counted, and skipped until `retryAtMs`. */
+export async function recordConversionFailure(db: D1Handle, convId: string, error: string, retryAtMs: number): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO conversion_failures (conv_id, failures, retry_at_ms, last_error) VALUES (?1, 1, ?2, ?3)
+       ON CONFLICT (conv_id) DO UPDATE SET failures = failures + 1, retry_at_ms = excluded.retry_at_ms, last_error = excluded.last_error`,
+    )
+    .bind(convId, retryAtMs, error.slice(0, 500))
+    .run();
+}
+
+/** A conversation converted after failing before: no longer waiting. */
+export async function clearConversionFailure(db: D1Handle, convId: string): Promise<void> {
+  await db.prepare("DELETE FROM conversion_failures WHERE conv_id = ?1").bind(convId).run();
 }

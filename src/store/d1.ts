@@ -1,3 +1,5 @@
+import { StoreError } from "./errors";
+
 /** What the store needs from D1: a database or a Sessions-API session (same prepare/batch surface). */
 export type D1Handle = Pick<D1Database, "prepare" | "batch">;
 
@@ -9,7 +11,9 @@ const utf8 = new TextEncoder();
 /**
  * Splits rows into JSON-array parameters (for json_each) of at most MAX_JSON_PARAMETER_BYTES each.
  * One bound parameter per statement keeps every statement far below D1's 100-parameter limit,
- * however many blocks or items a request carries.
+ * however many blocks or items a request carries. A row that alone would pass the budget is refused
+ * (ROW_TOO_LARGE) rather than sent: D1 would fail the batch with SQLITE_TOOBIG. The request's own
+ * checks (turn/snapshot.ts) refuse such rows earlier, with their place in the request.
  */
 export function jsonParameterChunks(rows: readonly unknown[], budget = MAX_JSON_PARAMETER_BYTES): string[] {
   const chunks: string[] = [];
@@ -18,6 +22,9 @@ export function jsonParameterChunks(rows: readonly unknown[], budget = MAX_JSON_
   for (const row of rows) {
     const text = JSON.stringify(row);
     const size = utf8.encode(text).length + 1;
+    if (size + 2 > budget) {
+      throw new StoreError("ROW_TOO_LARGE", `a row would be sent to D1 as ${size} bytes of JSON; at most ${budget - 3} fit one statement`);
+    }
     if (current.length > 0 && bytes + size > budget) {
       chunks.push(`[${current.join(",")}]`);
       current = [];

@@ -35,10 +35,18 @@ const NOT_IN_MEMBERSHIP = `NOT EXISTS (SELECT 1 FROM turn_block_membership AS m 
 /** The conversation's path nodes are purged only once its membership rows are gone (they name the same blocks). */
 const NO_MEMBERSHIP_LEFT = `NOT EXISTS (SELECT 1 FROM turn_block_membership WHERE conv_id = ?1)`;
 
+/**
+ * Records the deletion, if the conversation exists and — for retention (?4 set) — is still idle since
+ * before the cutoff: a write that landed after retention listed it keeps it (issue 29).
+ */
 const RECORD_DELETION = `INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason)
-SELECT conv_id, ?2, ?3 FROM conversations WHERE conv_id = ?1
+SELECT conv_id, ?2, ?3 FROM conversations WHERE conv_id = ?1 AND (?4 IS NULL OR last_activity_ms < ?4)
 ON CONFLICT (conv_id) DO NOTHING`;
-const DELETE_CONVERSATION = `DELETE FROM conversations WHERE conv_id = ?1`;
+/** The tombstone: conversation tokens minted before this moment stop working (CONTRACT §6.3). */
+const RECORD_TOMBSTONE = `INSERT INTO conversation_tombstones (conv_id, deleted_at_ms)
+SELECT conv_id, requested_at_ms FROM conversation_deletions WHERE conv_id = ?1
+ON CONFLICT (conv_id) DO UPDATE SET deleted_at_ms = max(deleted_at_ms, excluded.deleted_at_ms)`;
+const DELETE_CONVERSATION = `DELETE FROM conversations WHERE conv_id = ?1 AND EXISTS (SELECT 1 FROM conversation_deletions WHERE conv_id = ?1)`;
 const PENDING = `SELECT count(*) AS pending FROM conversation_deletions WHERE conv_id = ?1`;
 
 /** The next chunk of path nodes: the same rows for each statement of the batch (one transaction). */
@@ -85,16 +93,25 @@ export interface DeletionResult {
 const emptyCounts = (): DeletionCounts => ({ turns: 0, snapshots: 0, block_nodes: 0, blocks: 0, membership: 0 });
 
 /**
- * Starts the deletion of a conversation: null when neither the conversation nor a pending deletion
- * of it exists (404).
+ * Starts the deletion of a conversation, in one batch: recorded, tombstoned, its row gone. False
+ * when neither the conversation nor a pending deletion of it exists (404) — or, for retention
+ * (`idleBeforeMs`), when it is no longer idle: checked in the same batch, so a write acknowledged
+ * before it always survives.
  */
-export async function startDeletion(db: D1Handle, convId: string, reason: "admin" | "retention", nowMs: number): Promise<boolean> {
+export async function startDeletion(
+  db: D1Handle,
+  convId: string,
+  reason: "admin" | "retention",
+  nowMs: number,
+  idleBeforeMs: number | null = null,
+): Promise<boolean> {
   const results = await db.batch<{ pending: number }>([
-    db.prepare(RECORD_DELETION).bind(convId, nowMs, reason),
+    db.prepare(RECORD_DELETION).bind(convId, nowMs, reason, idleBeforeMs),
+    db.prepare(RECORD_TOMBSTONE).bind(convId),
     db.prepare(DELETE_CONVERSATION).bind(convId),
     db.prepare(PENDING).bind(convId),
   ]);
-  return (results[2]!.results[0]?.pending ?? 0) > 0;
+  return (results.at(-1)!.results[0]?.pending ?? 0) > 0;
 }
 
 /**
@@ -128,13 +145,32 @@ export async function continueDeletion(db: D1Handle, convId: string, maxBatches:
   return result;
 }
 
-/** Conversations whose deletion started and did not finish (oldest first). */
-export async function pendingDeletions(db: D1Handle, limit: number): Promise<string[]> {
+/** Conversations whose deletion started and did not finish, due now (oldest first; a failing one waits its backoff). */
+export async function pendingDeletions(db: D1Handle, limit: number, nowMs: number): Promise<Array<{ convId: string; failures: number }>> {
   const { results } = await db
-    .prepare("SELECT conv_id FROM conversation_deletions ORDER BY requested_at_ms, conv_id LIMIT ?1")
-    .bind(limit)
-    .all<{ conv_id: string }>();
-  return results.map((r) => r.conv_id);
+    .prepare("SELECT conv_id, failures FROM conversation_deletions WHERE retry_at_ms <= ?2 ORDER BY requested_at_ms, conv_id LIMIT ?1")
+    .bind(limit, nowMs)
+    .all<{ conv_id: string; failures: number }>();
+  return results.map((r) => ({ convId: r.conv_id, failures: r.failures }));
+}
+
+/** A scheduled continuation failed: counted, and the deletion waits until `retryAtMs`. */
+export async function recordDeletionFailure(db: D1Handle, convId: string, error: string, retryAtMs: number): Promise<void> {
+  await db
+    .prepare("UPDATE conversation_deletions SET failures = failures + 1, retry_at_ms = ?2, last_error = ?3 WHERE conv_id = ?1")
+    .bind(convId, retryAtMs, error.slice(0, 500))
+    .run();
+}
+
+/** Tombstones older than the longest token lifetime: no token minted before them can still be valid. */
+export async function purgeTombstones(db: D1Handle, beforeMs: number, limit: number): Promise<number> {
+  const result = await db
+    .prepare(
+      "DELETE FROM conversation_tombstones WHERE conv_id IN (SELECT conv_id FROM conversation_tombstones WHERE deleted_at_ms < ?1 LIMIT ?2)",
+    )
+    .bind(beforeMs, limit)
+    .run();
+  return result.meta?.changes ?? 0;
 }
 
 /** Conversations idle since before `cutoffMs`, oldest activity first (conversations_by_activity, read backwards). */

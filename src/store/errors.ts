@@ -8,6 +8,8 @@ export type StoreErrorCode =
   | "UNKNOWN_CONVERSATION"
   | "CONVERSATION_DELETING"
   | "TOO_MANY_BLOCKS"
+  | "FORBIDDEN"
+  | "ROW_TOO_LARGE"
   | "UNAVAILABLE";
 
 export class StoreError extends Error {

@@ -11,3 +11,19 @@ export async function lastAppliedMigration(db: D1Database): Promise<string | nul
   const row = await db.prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1").first<{ name: string }>();
   return row?.name ?? null;
 }
+
+/** Maintenance that failed and waits to be retried (src/scheduled.ts), for /healthz and db:check. */
+export interface WaitingMaintenance {
+  /** Deletions whose last scheduled continuation failed. */
+  deletions: number;
+  /** Conversations whose legacy snapshots failed to convert. */
+  conversions: number;
+}
+
+export async function waitingMaintenance(db: D1Database): Promise<WaitingMaintenance> {
+  const [deletions, conversions] = await db.batch<{ n: number }>([
+    db.prepare("SELECT count(*) AS n FROM conversation_deletions WHERE failures > 0"),
+    db.prepare("SELECT count(*) AS n FROM conversion_failures"),
+  ]);
+  return { deletions: deletions!.results[0]?.n ?? 0, conversions: conversions!.results[0]?.n ?? 0 };
+}

@@ -13,13 +13,13 @@ import { conversations, type blocks, type turnBlockMembership, type turns } from
 import { compareUtf8 } from "../turn/canonical-json";
 import { convertLegacySnapshots } from "./conversion";
 import { jsonParameterChunks, type D1Handle } from "./d1";
-import { UPSERT_CONVERSATION_EVENTS } from "./snapshot-writes";
+import { UPSERT_CONVERSATION_EVENTS } from "./writes";
 
 import { fromColumns, type Columns, type Nullable } from "./rows";
 
 /** Rows in D1 column names, typed from the schema. */
 export type LegacyTurnRow = Columns<typeof turns.$inferSelect>;
-export type LegacyBlockRow = Omit<Columns<typeof blocks.$inferSelect>, "ref_count">;
+export type LegacyBlockRow = Omit<Columns<typeof blocks.$inferSelect>, "ref_count" | "weight">;
 export type LegacyMembershipRow = Columns<typeof turnBlockMembership.$inferSelect>;
 
 const INSERT_TURNS = `

@@ -6,6 +6,7 @@
  * distinct blocks it returns, never to the length of the conversation.
  */
 import { walkPath } from "../turn/block-path";
+import { READ_BUDGET_CHARS } from "../turn/limits";
 import type { LegacyBlockRef, SnapshotWithTurn } from "../turn/snapshot";
 import { storedObject, type Block, type BlockKind, type JsonObject, type Turn } from "../turn/turn";
 import type { blockNodes, blocks, turnSnapshots } from "../db/schema";
@@ -49,10 +50,19 @@ export interface SnapshotFilter {
 }
 
 /**
- * Blocks one page with payloads may return: a page of long snapshots ends early (with next_cursor)
- * rather than building hundreds of megabytes. The first snapshot of a page is always returned.
+ * What one page with payloads may return (CONTRACT §6.3): at most MAX_BLOCKS_PER_PAGE blocks and
+ * READ_BUDGET_CHARS of read weight (src/turn/read-weight.ts) — a page of long snapshots ends early,
+ * with next_cursor, rather than building hundreds of megabytes. The first snapshot of a page is always
+ * returned: writes bound every snapshot's weight to one read (limits.ts).
  */
 export const MAX_BLOCKS_PER_PAGE = 20_000;
+
+/**
+ * A row's read weight: written with it since 0012; for older rows an estimate from what they hold
+ * (2 KiB a block, and the turn's own JSON twice).
+ */
+const ROW_WEIGHT = `coalesce(weight, (CASE WHEN tip_chain IS NULL THEN json_array_length(block_refs_json) ELSE block_count END) * 2048
+  + 2 * (length(turn_metadata_json) + length(turn_data_json) + length(turn_extra_json)))`;
 
 export interface SnapshotRecord extends SnapshotWithTurn {
   id: number;
@@ -93,7 +103,7 @@ const SNAPSHOT_COLUMNS = `id, conv_id, session_id, turn_id, phase, created_at_ms
 const BLOCK_COUNT = "CASE WHEN tip_chain IS NULL THEN json_array_length(block_refs_json) ELSE block_count END";
 
 const PAGE_COLUMNS = `${SNAPSHOT_COLUMNS},
-  ${BLOCK_COUNT} AS block_count`;
+  ${BLOCK_COUNT} AS block_count, ${ROW_WEIGHT} AS read_weight`;
 
 /**
  * The B-tree a read pins (filterIndex): the identity index, or the table itself — its primary key
@@ -113,16 +123,17 @@ function snapshotOrder(order: SnapshotOrder = "newest"): { sql: string; after: "
 }
 
 /**
- * Rows of a page (already ordered and limited) cut to the block budget: the rows whose blocks fit
- * (the first one always), counted over the limited rows only — never over the whole conversation.
- * `block_count` must not be NULL (a sum with a NULL would drop the row).
+ * Rows of a page (already ordered and limited) cut to the read budget: the rows whose blocks and
+ * weight fit (the first one always), counted over the limited rows only — never over the whole
+ * conversation. `block_count` and `read_weight` must not be NULL (a sum with a NULL would drop the row).
  */
-function withinBlockBudget(rows: string, order: string, budget: string): string {
+function withinReadBudget(rows: string, order: string, blockBudget: string, weightBudget: string): string {
   return `SELECT * FROM (
-  SELECT *, sum(block_count) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS blocks_through,
+  SELECT *, sum(block_count) OVER running AS blocks_through, sum(read_weight) OVER running AS weight_through,
     count(*) OVER () AS page_rows
   FROM (${rows})
-) WHERE blocks_through - block_count < ${budget}
+  WINDOW running AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)
+) WHERE (blocks_through - block_count < ${blockBudget} AND weight_through <= ${weightBudget}) OR weight_through = read_weight
 ORDER BY ${order}`;
 }
 
@@ -174,7 +185,7 @@ WHERE ${where.join(" AND ")}
 ORDER BY ${order.sql}
 LIMIT ${param(filter.withNext === false ? filter.limit : filter.limit + 1)}`;
   if (filter.withBlocks === false) return { sql: rows, params };
-  return { sql: withinBlockBudget(rows, order.sql, param(MAX_BLOCKS_PER_PAGE)), params };
+  return { sql: withinReadBudget(rows, order.sql, param(MAX_BLOCKS_PER_PAGE), param(READ_BUDGET_CHARS)), params };
 }
 
 /** The blocks of a page: its paths walked from the tips (each node once), and its legacy snapshots' blocks. */
@@ -443,11 +454,11 @@ export function turnSnapshotsQueries(query: TurnSnapshotsQuery): { page: string;
 )
 SELECT picked.position_created_at_ms, picked.position_turn_id, picked.position_session_id,
   ${SNAPSHOT_COLUMNS},
-  coalesce(${BLOCK_COUNT}, 0) AS block_count
+  coalesce(${BLOCK_COUNT}, 0) AS block_count, coalesce(${ROW_WEIGHT}, 0) AS read_weight
 FROM picked LEFT JOIN turn_snapshots
   ON turn_snapshots.conv_id = ${conv} AND turn_snapshots.created_at_ms = picked.snapshot_key ->> 0 AND turn_snapshots.id = picked.snapshot_key ->> 1
 ORDER BY ${TURN_ORDER}`;
-  const sql = withinBlockBudget(rows, TURN_ORDER, param(MAX_BLOCKS_PER_PAGE));
+  const sql = withinReadBudget(rows, TURN_ORDER, param(MAX_BLOCKS_PER_PAGE), param(READ_BUDGET_CHARS));
   return { page: sql, blocks: blocksQuery(sql), params };
 }
 

@@ -4,6 +4,7 @@
  * kind and role already normalized and payload/metadata in canonical JSON (canonical-json.ts).
  * The stored payload_json / block_metadata_json are exactly the canonical texts hashed here.
  */
+import { BoundedMemory } from "./bounded-memory";
 import { canonicalJson, canonicalString } from "./canonical-json";
 
 export const HASH_ALGORITHM = "sha256-canonical-json-v1" as const;
@@ -42,34 +43,34 @@ export async function sha256Hex(text: string): Promise<string> {
 }
 
 /**
- * Hashes of recently seen small blocks, per isolate: a growing conversation re-sends its earlier
- * blocks with every full snapshot, and re-hashing them was the largest single cost of a write. Keyed
- * by the full material, so a hit is exact; bounded to MAX_REMEMBERED × MAX_REMEMBERED_CHARS (≤ 16 MiB).
+ * Hashes (and read weights, read-weight.ts) of recently seen small blocks, per isolate: a growing
+ * conversation re-sends its earlier blocks with every full snapshot, and re-hashing them was the
+ * largest single cost of a write. Keyed by the full material, so a hit is exact; bounded to
+ * 4096 entries × MAX_REMEMBERED_CHARS (≤ 16 MiB).
  */
-const remembered = new Map<string, string>();
-const MAX_REMEMBERED = 4096;
+export interface RememberedBlock {
+  hash: string;
+  /** blockContentWeight of the content; undefined when only the hash was asked for (the client). */
+  weight?: number;
+}
+const remembered = new BoundedMemory<string, RememberedBlock>(4096);
 const MAX_REMEMBERED_CHARS = 2048;
 
-/**
- * The hash of a block's content: the remembered one at once (nothing awaited), else a promise of its
- * digest, remembered once it resolves.
- */
-export function rememberedOrDigest(content: BlockContent): string | Promise<string> {
-  const material = blockHashMaterial(content);
-  return remembered.get(material) ?? digestAndRemember(material);
+/** What this isolate remembers of a block's content (by its hash material), if anything. */
+export function rememberedBlock(material: string): RememberedBlock | undefined {
+  return remembered.get(material);
+}
+
+/** The digest of a block's material, remembered with its weight when the material is small. */
+export async function digestBlock(material: string, weight?: number): Promise<string> {
+  const hash = await sha256Hex(material);
+  if (material.length <= MAX_REMEMBERED_CHARS) remembered.set(material, { hash, weight });
+  return hash;
 }
 
 export async function contentHash(content: BlockContent): Promise<string> {
-  return rememberedOrDigest(content);
-}
-
-async function digestAndRemember(material: string): Promise<string> {
-  const hash = await sha256Hex(material);
-  if (material.length <= MAX_REMEMBERED_CHARS) {
-    if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
-    remembered.set(material, hash);
-  }
-  return hash;
+  const material = blockHashMaterial(content);
+  return rememberedBlock(material)?.hash ?? digestBlock(material);
 }
 
 /** The hash of a normalized block (canonical texts computed here). */

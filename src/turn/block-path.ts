@@ -10,6 +10,7 @@
  */
 import { canonicalString } from "./canonical-json";
 import { sha256Hex } from "./block-hash";
+import { BoundedMemory } from "./bounded-memory";
 
 /** The chain of the empty sequence (a snapshot without blocks). */
 export const EMPTY_CHAIN = "";
@@ -28,8 +29,7 @@ export interface PathStep {
  * Chains of recently seen steps, per isolate: a growing conversation posted in full walks the same
  * path again with every snapshot. Keyed by everything the material holds, so a hit is exact.
  */
-const remembered = new Map<string, string>();
-const MAX_REMEMBERED = 32_768;
+const remembered = new BoundedMemory<string, string>(32_768);
 
 /**
  * The memory's key, cheaper to build than the material and as exact: the parent chain is hex (or
@@ -42,7 +42,6 @@ async function computeChain(key: string, parentChain: string, step: PathStep): P
   // canonicalJson([parent chain, block_id, content_hash, extra_json]), written directly.
   const material = `[${canonicalString(parentChain)},${canonicalString(step.blockId)},${canonicalString(step.contentHash)},${canonicalString(step.extraJson)}]`;
   const chain = (await sha256Hex(material)).slice(0, 32);
-  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!);
   remembered.set(key, chain);
   return chain;
 }

@@ -4,17 +4,23 @@
  * what this produces.
  */
 import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
-import { HASH_ALGORITHM, blockContent, rememberedOrDigest } from "./block-hash";
+import { HASH_ALGORITHM, blockContent, blockHashMaterial, digestBlock, rememberedBlock } from "./block-hash";
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
 import { hasLoneSurrogate } from "./identifier";
-import { utf8BytesOver } from "./limits";
-import { parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
+import { blockContentWeight, blockExtraWeight, blockIdWeight, turnWeight } from "./read-weight";
+import { jsonBytesOver, utf8BytesOver } from "./text-size";
+import { MAX_BLOCKS_PER_SNAPSHOT, parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
 
 export const DEFAULT_PHASE = "final";
 
-/** D1 refuses strings and rows over 2,000,000 bytes; stay clear of it with room for the ids. */
+/** D1 refuses strings and rows over 2,000,000 bytes: a stored row stays clear of it. */
 export const MAX_STORED_ROW_BYTES = 1_900_000;
+/**
+ * Every row travels to D1 as an element of one JSON parameter (store/d1.ts, at most 1,950,000 bytes),
+ * its texts escaped again there: bounded as it travels too, with room for its keys and numbers.
+ */
+export const MAX_ROW_JSON_BYTES = 1_940_000;
 
 export interface SnapshotIdentity {
   convId: string;
@@ -44,6 +50,12 @@ export interface StoredBlock {
   extraJson: string;
   /** A reference to a block already stored in the conversation: its content is not in the request. */
   ref: boolean;
+  /** The hash material of its content ("" for a reference): hashed, and the key of the isolate's memory. */
+  material: string;
+  /** Read weight of its content (read-weight.ts); 0 for a reference until the store knows the block. */
+  contentWeight: number;
+  /** Read weight of its id and extra keys. */
+  frameWeight: number;
 }
 
 /** A delta post's prefix: the first `blocks` blocks are those of the conversation's path ending at `chain`. */
@@ -69,7 +81,18 @@ export interface PreparedSnapshot extends SnapshotIdentity {
   nodes: PathNode[];
   tipChain: string;
   blockCount: number;
+  /** Read weight of the turn without its blocks (id, metadata, data, extra keys). */
+  turnWeight: number;
+  /**
+   * Read weight of what the request carries for this snapshot: the turn, and its blocks but for the
+   * content of references. With neither references nor a prefix it is the snapshot's weight; else
+   * the store adds what they stand for (store/snapshot-writes.ts).
+   */
+  carriedWeight: number;
 }
+
+/** A block's read weight, its content known. */
+export const blockReadWeight = (b: StoredBlock) => b.contentWeight + b.frameWeight;
 
 /** What a write route answers for a stored snapshot. */
 export interface SnapshotProjection {
@@ -156,38 +179,22 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     metadataJson: canonicalJson(turn.metadata),
     dataJson: canonicalJson(turn.data),
     extraJson: extraJson(turn.extra),
-    blocks: turn.blocks.map((block: Block): StoredBlock => {
-      if (block.ref !== undefined) {
-        return {
-          id: block.id,
-          contentHash: block.ref,
-          hashAlgorithm: HASH_ALGORITHM,
-          kind: "",
-          role: "",
-          payloadJson: "",
-          metadataJson: "",
-          extraJson: "",
-          ref: true,
-        };
-      }
-      const content = blockContent(block);
-      return {
-        id: block.id,
-        contentHash: "",
-        hashAlgorithm: HASH_ALGORITHM,
-        kind: content.kind,
-        role: content.role,
-        payloadJson: content.payloadJson,
-        metadataJson: content.metadataJson,
-        extraJson: extraJson(block.extra),
-        ref: false,
-      };
-    }),
+    blocks: turn.blocks.map(storedBlockOf),
     prefix,
     nodes: [],
     tipChain: prefix?.chain ?? EMPTY_CHAIN,
     blockCount: (prefix?.blocks ?? 0) + turn.blocks.length,
+    turnWeight: turnWeight(turn),
+    carriedWeight: 0,
   };
+  snapshot.carriedWeight = snapshot.blocks.reduce((sum, b) => sum + blockReadWeight(b), snapshot.turnWeight);
+  // A prefix's positions are blocks the snapshot holds (CONTRACT §6.3).
+  if (snapshot.blockCount > MAX_BLOCKS_PER_SNAPSHOT) {
+    throw new TurnFormatError(
+      "TOO_MANY_BLOCKS",
+      `${where} holds ${snapshot.blockCount} blocks (prefix.blocks ${prefix?.blocks ?? 0} + ${turn.blocks.length} listed); a snapshot may hold at most ${MAX_BLOCKS_PER_SNAPSHOT}`,
+    );
+  }
   if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
     throw new TurnFormatError(
       semanticError,
@@ -198,18 +205,56 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
   return snapshot;
 }
 
+/**
+ * A block as the store writes it: its content's canonical texts, and what it weighs. A block this
+ * isolate saw recently (block-hash.ts) comes with its hash and weight from memory; the others are
+ * weighed here and hashed by hashBlocks.
+ */
+function storedBlockOf(block: Block): StoredBlock {
+  const frameWeight = blockIdWeight(block.id) + blockExtraWeight(block.extra);
+  if (block.ref !== undefined) {
+    return {
+      id: block.id,
+      contentHash: block.ref,
+      hashAlgorithm: HASH_ALGORITHM,
+      kind: "",
+      role: "",
+      payloadJson: "",
+      metadataJson: "",
+      extraJson: "",
+      ref: true,
+      material: "",
+      contentWeight: 0,
+      frameWeight,
+    };
+  }
+  const content = blockContent(block);
+  const material = blockHashMaterial(content);
+  const known = rememberedBlock(material);
+  return {
+    id: block.id,
+    contentHash: known?.weight !== undefined ? known.hash : "",
+    hashAlgorithm: HASH_ALGORITHM,
+    kind: content.kind,
+    role: content.role,
+    payloadJson: content.payloadJson,
+    metadataJson: content.metadataJson,
+    extraJson: extraJson(block.extra),
+    ref: false,
+    material,
+    contentWeight: known?.weight ?? blockContentWeight(block),
+    frameWeight,
+  };
+}
+
 /** Content-addresses the blocks of a read snapshot (SHA-256 of their canonical material) and names its path nodes. */
 export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSnapshot> {
-  // Blocks a recent request carried are remembered (block-hash.ts): looked up without awaiting, and
-  // only the others hashed, together.
-  const pending: Array<Promise<void>> = [];
-  for (const b of snapshot.blocks) {
-    if (b.ref) continue;
-    const hash = rememberedOrDigest({ kind: b.kind, role: b.role, payloadJson: b.payloadJson, metadataJson: b.metadataJson });
-    if (typeof hash === "string") b.contentHash = hash;
-    else pending.push(hash.then((digest) => void (b.contentHash = digest)));
-  }
-  await Promise.all(pending);
+  // Blocks a recent request carried were answered from memory by readSnapshot; the others are hashed together.
+  await Promise.all(
+    snapshot.blocks.map(async (b) => {
+      if (!b.ref && b.contentHash === "") b.contentHash = await digestBlock(b.material, b.contentWeight);
+    }),
+  );
   snapshot.nodes = await pathNodes(
     snapshot.blocks.map((b) => ({ blockId: b.id, contentHash: b.contentHash, extraJson: b.extraJson })),
     snapshot.prefix?.chain ?? EMPTY_CHAIN,
@@ -245,37 +290,48 @@ function assertStorableText(turn: Turn, where: string, code: "INVALID_TURN" | "I
 /** A legacy snapshot row's block reference (block_refs_json): [block_id, content_hash]. */
 export type LegacyBlockRef = [string, string];
 
+/**
+ * Rows D1 can hold, decided before anything is written (CONTRACT §6.3): each row as it travels in its
+ * statement's JSON parameter, escapes included — a text of 550,000 `"` is 1.1 MB as JSON.
+ */
 function assertRowsFit(snapshot: PreparedSnapshot, prefix: string): void {
-  const rowBytes = utf8BytesOver(
-    [
-      snapshot.metadataJson,
-      snapshot.dataJson,
-      snapshot.extraJson,
-      snapshot.tipChain,
-      snapshot.convId,
-      snapshot.sessionId,
-      snapshot.turnId,
-      snapshot.phase,
-      snapshot.runtimeKey,
-      snapshot.inferenceId,
-    ],
-    MAX_STORED_ROW_BYTES,
-  );
-  if (rowBytes !== null) {
+  const snapshotRow = [
+    snapshot.metadataJson,
+    snapshot.dataJson,
+    snapshot.extraJson,
+    snapshot.tipChain,
+    snapshot.convId,
+    snapshot.sessionId,
+    snapshot.turnId,
+    snapshot.phase,
+    snapshot.runtimeKey,
+    snapshot.inferenceId,
+  ];
+  const problem = rowProblem(snapshotRow);
+  if (problem) {
     throw new TurnFormatError(
       "ROW_TOO_LARGE",
-      `${prefix ? `${prefix}: ` : ""}the snapshot row would be ${rowBytes} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
+      `${prefix ? `${prefix}: ` : ""}the snapshot row would be ${problem} — metadata and data are kept on every snapshot row, so keep them small`,
     );
   }
   snapshot.blocks.forEach((block, i) => {
-    const bytes = utf8BytesOver([block.payloadJson, block.metadataJson, block.id, block.role], MAX_STORED_ROW_BYTES);
-    if (bytes !== null) {
-      throw new TurnFormatError(
-        "ROW_TOO_LARGE",
-        `${prefix ? `${prefix}.` : ""}blocks[${i}] would be a ${bytes}-byte row; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`,
-      );
-    }
+    // The block's content is its row in blocks; its extra keys are stored on its path node.
+    const problem =
+      rowProblem([block.payloadJson, block.metadataJson, block.id, block.role, block.kind]) ??
+      rowProblem([block.extraJson, block.id, snapshot.convId]);
+    if (problem) throw new TurnFormatError("ROW_TOO_LARGE", `${prefix ? `${prefix}.` : ""}blocks[${i}] would be a row of ${problem}`);
   });
+}
+
+/** What is wrong with a row of these texts, stored or on its way to D1, or null. */
+function rowProblem(texts: readonly string[]): string | null {
+  const stored = utf8BytesOver(texts, MAX_STORED_ROW_BYTES);
+  if (stored !== null) return `${stored} bytes; D1 stores at most ${MAX_STORED_ROW_BYTES} per row`;
+  const sent = jsonBytesOver(texts, MAX_ROW_JSON_BYTES);
+  if (sent !== null) {
+    return `${sent} bytes as sent to D1, its text escaped as JSON (every " and \\ twice); at most ${MAX_ROW_JSON_BYTES} fit one statement`;
+  }
+  return null;
 }
 
 export function projectSnapshot(s: SnapshotIdentity & { runtimeKey: string; inferenceId: string }): SnapshotProjection {
@@ -292,6 +348,11 @@ export function projectSnapshot(s: SnapshotIdentity & { runtimeKey: string; infe
 
 export function identityKey(s: SnapshotIdentity): string {
   return JSON.stringify([s.convId, s.sessionId, s.turnId, s.phase, s.createdAtMs]);
+}
+
+/** A snapshot's identity for messages. */
+export function describeIdentity(s: SnapshotIdentity): string {
+  return `(conv_id, session_id, turn_id, phase, created_at_ms) = ${identityKey(s)}`;
 }
 
 /**

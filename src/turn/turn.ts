@@ -89,6 +89,8 @@ export type TurnErrorCode =
   | "EVENT_TIME_IN_FUTURE"
   | "TOO_MANY_BLOCKS"
   | "PAYLOAD_TOO_LARGE"
+  | "SNAPSHOT_TOO_LARGE"
+  | "TOO_MANY_ROWS"
   | "UNKNOWN_BLOCK_REF";
 
 /** A turn that cannot be accepted; the message names where (e.g. "turn.blocks[2].kind"). */
@@ -246,7 +248,8 @@ function withExtra(known: ReadonlyArray<readonly [string, unknown]>, extra: Json
   return [...known, ...Object.keys(extra).map((key) => [key, extra[key]] as const)];
 }
 
-function blockEntries(b: Block): Array<readonly [string, unknown]> {
+/** A block's keys in the order every representation writes them (turnToJson, turnToYaml, read-weight.ts). */
+export function blockEntries(b: Block): Array<readonly [string, unknown]> {
   return withExtra(
     [
       ["id", b.id],
@@ -259,7 +262,8 @@ function blockEntries(b: Block): Array<readonly [string, unknown]> {
   );
 }
 
-function turnEntries(turn: Turn, blocks: unknown[]): Array<readonly [string, unknown]> {
+/** A turn's keys in the order every representation writes them, with `blocks` as given. */
+export function turnEntries(turn: Turn, blocks: unknown[]): Array<readonly [string, unknown]> {
   return withExtra(
     [
       ["id", turn.id],
@@ -271,7 +275,8 @@ function turnEntries(turn: Turn, blocks: unknown[]): Array<readonly [string, unk
   );
 }
 
-function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): JsonObject {
+/** An object with these keys in this order (integer-like keys included, as JSON.stringify keeps them). */
+export function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of entries) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   return out;

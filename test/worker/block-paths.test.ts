@@ -13,7 +13,7 @@ import { blockContentHash } from "../../src/turn/block-hash";
 import { convertLegacySnapshots } from "../../src/store/conversion";
 import { runMaintenance } from "../../src/scheduled";
 import { forgetAllTips } from "../../src/store/known-paths";
-import { saveSnapshots } from "../../src/store/snapshot-writes";
+import { saveSnapshots } from "../../src/store/writes";
 import { prepareSnapshot } from "../../src/turn/snapshot";
 import { call, databaseDigest, get, json, post, uid } from "./harness";
 

@@ -98,7 +98,7 @@ describe("query plans", () => {
 
   it("the conversion of legacy rows finds and points each one through its queue index, never the conversation's range", async () => {
     const { NEXT_UNCONVERTED, NEXT_UNCONVERTED_OF, POINT_SNAPSHOTS } = CONVERSION_QUEUE_STATEMENTS;
-    expect((await plan(NEXT_UNCONVERTED, [10])).join("\n")).toMatch(/SCAN turn_snapshots USING INDEX turn_snapshots_unconverted$/m);
+    expect((await plan(NEXT_UNCONVERTED, [10, 0])).join("\n")).toMatch(/SCAN turn_snapshots USING INDEX turn_snapshots_unconverted$/m);
     expect((await plan(NEXT_UNCONVERTED_OF, [10, "c"])).join("\n")).toMatch(
       /SEARCH turn_snapshots USING INDEX turn_snapshots_unconverted \(conv_id=\?\)/,
     );

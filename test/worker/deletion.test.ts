@@ -81,7 +81,8 @@ async function rowsOf(conv: string): Promise<Record<string, number>> {
   return Object.fromEntries(TABLES.map((t, i) => [t, (counts[i]!.results[0] as { n: number }).n]));
 }
 
-const nothing = Object.fromEntries(TABLES.map((t) => [t, 0]));
+/** Nothing of a deleted conversation is left but its tombstone (the time of its deletion: CONTRACT §6.3). */
+const nothing = Object.fromEntries(TABLES.map((t) => [t, t === "conversation_tombstones" ? 1 : 0]));
 
 describe("DELETE /api/conversations/:conv_id", () => {
   it("removes every row of the conversation and its unshared blocks; shared blocks and other conversations stay as they were", async () => {

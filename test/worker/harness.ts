@@ -168,6 +168,8 @@ export const TABLES = [
   "block_nodes",
   "conversations",
   "conversation_deletions",
+  "conversation_tombstones",
+  "conversion_failures",
   "turn_block_membership",
 ];
 
@@ -176,6 +178,7 @@ const PRIMARY_KEY_ORDER: Record<string, string> = {
   block_nodes: "conv_id, chain",
   blocks: "block_id, content_hash",
   turn_snapshots: "conv_id, created_at_ms, id",
+  conversation_tombstones: "conv_id",
 };
 export const ROW_ORDER = (table: string) => PRIMARY_KEY_ORDER[table] ?? "rowid";
 

@@ -279,7 +279,12 @@ describe("GET /healthz", () => {
     const body = await json(res);
     const journal = (await import("../../drizzle/meta/_journal.json")).default;
     const newest = `${journal.entries.at(-1)!.tag}.sql`;
-    expect(body).toEqual({ ok: true, schema: newest, expected_schema: newest });
+    expect(body).toEqual({
+      ok: true,
+      schema: newest,
+      expected_schema: newest,
+      maintenance: { deletions_failing: 0, conversions_failing: 0 },
+    });
   });
 
   it("is 503 NOT_CONFIGURED while D1 is behind the Worker (a deploy before its migrations), naming both", async () => {

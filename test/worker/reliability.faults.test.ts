@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { D1Handle } from "../../src/store/d1";
-import { saveSnapshots } from "../../src/store/snapshot-writes";
+import { saveSnapshots } from "../../src/store/writes";
 import { extractInferenceId, extractRuntimeKey } from "../../src/turn/attribution";
 import { prepareSnapshot } from "../../src/turn/snapshot";
 import { call, databaseDigest, get, json, post, tableCounts, turnBody, uid } from "./harness";

@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getConversationWithHistory } from "../../src/store/conversations";
 import { listSnapshots } from "../../src/store/snapshot-reads";
-import { saveSnapshots } from "../../src/store/snapshot-writes";
+import { saveSnapshots } from "../../src/store/writes";
 import { prepareSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
 import { uid } from "./harness";
 

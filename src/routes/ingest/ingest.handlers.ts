@@ -3,8 +3,10 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../http/bindings";
 import { maxClockSkewMs } from "../../http/config";
 import { switchRuntime } from "../../store/conversations";
-import { saveSnapshots, type SaveResult } from "../../store/snapshot-writes";
-import { assertRequestBounds, assertYamlBudget } from "../../turn/limits";
+import { saveSnapshots, type SaveResult } from "../../store/writes";
+import { requestCost, assertYamlBudget } from "../../turn/limits";
+import { chargeWork } from "../../http/rate-limit";
+import { grantOf } from "../../http/auth";
 import {
   assertNotInFuture,
   hashBlocks,
@@ -17,16 +19,25 @@ import { conversationView } from "../conversation-view";
 import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
 
 /**
- * Request items → snapshots ready to store: every item is read and the request's work bounds are
- * checked before anything is hashed or written; the first bad item names its index.
+ * Request items → snapshots ready to store: every item is read, the request's cost is bounded
+ * (limits.ts) and charged to the caller's rate limits, before anything is hashed or written; the
+ * first bad item names its index.
  */
-async function prepareRequest(env: Env, items: readonly SnapshotRequest[], nowMs: number, batch: boolean): Promise<PreparedSnapshot[]> {
+export async function prepareRequest(
+  c: Context<AppEnv>,
+  items: readonly SnapshotRequest[],
+  nowMs: number,
+  batch: boolean,
+): Promise<PreparedSnapshot[]> {
   assertYamlBudget(items.map((item) => item.payload));
-  const skew = maxClockSkewMs(env);
+  const skew = maxClockSkewMs(c.env);
   const read = items.map((item, index) => readSnapshot(item, { nowMs, maxClockSkewMs: skew, prefix: batch ? `items[${index}]` : "" }));
-  assertRequestBounds(read);
+  await chargeWork(c, requestCost(read).snapshots);
   return Promise.all(read.map(hashBlocks));
 }
+
+/** What the store must know of the caller: a conversation token's issue time (its tombstone check). */
+export const writeOptionsOf = (c: Context<AppEnv>) => ({ tokenIssuedAtMs: grantOf(c)?.issuedAtMs });
 
 /** What was stored, for the request's log line (http/write-log.ts): ids and counts, never content. */
 function reportWrite(c: Context<AppEnv>, snapshots: readonly PreparedSnapshot[], result: SaveResult) {
@@ -39,15 +50,15 @@ function reportWrite(c: Context<AppEnv>, snapshots: readonly PreparedSnapshot[],
 }
 
 export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
-  const [snapshot] = await prepareRequest(c.env, [c.req.valid("json")], Date.now(), false);
-  const result = await saveSnapshots(c.var.db, [snapshot!]);
+  const [snapshot] = await prepareRequest(c, [c.req.valid("json")], Date.now(), false);
+  const result = await saveSnapshots(c.var.db, [snapshot!], writeOptionsOf(c));
   reportWrite(c, [snapshot!], result);
   return c.json(projectSnapshot(snapshot!), result.outcomes[0] === "created" ? 201 : 200);
 };
 
 export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
-  const snapshots = await prepareRequest(c.env, c.req.valid("json").items, Date.now(), true);
-  const result = await saveSnapshots(c.var.db, snapshots);
+  const snapshots = await prepareRequest(c, c.req.valid("json").items, Date.now(), true);
+  const result = await saveSnapshots(c.var.db, snapshots, writeOptionsOf(c));
   reportWrite(c, snapshots, result);
   return c.json({ items: snapshots.map(projectSnapshot) }, result.outcomes.includes("created") ? 201 : 200);
 };
@@ -58,12 +69,16 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   const body = c.req.valid("json");
   const atMs = body.at_ms ?? now;
   assertNotInFuture("at_ms", atMs, now, maxClockSkewMs(c.env));
-  const { conversation, rowsWritten } = await switchRuntime(c.var.db, {
-    convId: conv_id,
-    runtimeKey: body.runtime_key,
-    sessionId: body.session_id,
-    atMs,
-  });
+  const { conversation, rowsWritten } = await switchRuntime(
+    c.var.db,
+    {
+      convId: conv_id,
+      runtimeKey: body.runtime_key,
+      sessionId: body.session_id,
+      atMs,
+    },
+    writeOptionsOf(c),
+  );
   c.set("writeLog", {
     runtime_key: body.runtime_key,
     at_ms: atMs,

@@ -2,6 +2,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import { grantOf } from "../../http/auth";
 import type { AppEnv } from "../../http/bindings";
 import { ApiError } from "../../http/errors";
+import { deletedSince } from "../../store/conversations";
 import { latestSnapshot } from "../../store/snapshot-reads";
 import { turnToJson } from "../../turn/turn";
 import { givenFilter } from "../schemas";
@@ -13,6 +14,13 @@ export const getLatestTurn: RouteHandler<typeof getLatestTurnRoute, AppEnv> = as
   const phase = givenFilter(query.phase);
   // A session-bound token reads its own session (latestTurnScope refused any other).
   const sessionId = givenFilter(query.session_id) ?? grantOf(c)?.sessionId ?? undefined;
+  const grant = grantOf(c);
+  if (grant && (await deletedSince(c.var.db, conv_id, grant.issuedAtMs))) {
+    throw new ApiError(
+      "FORBIDDEN",
+      `conversation ${JSON.stringify(conv_id)} was deleted after this conversation token was minted; get a new token`,
+    );
+  }
   const found = await latestSnapshot(c.var.db, { convId: conv_id, sessionId, phase });
   if (!found) {
     const which = [

@@ -1,0 +1,45 @@
+/**
+ * What a snapshot weighs when it is read (CONTRACT §6.3): an upper bound, in characters (UTF-16 code
+ * units — what the isolate holds as strings), of what it adds to one read in YAML (the debug API's
+ * `payload`, YAML exports) and JSON (`parsed`, the latest-turn read, JSON exports) together. It is
+ * measured with the writers the reads use (turn.ts, yaml.ts), so YAML's indentation of deeply nested
+ * content and its escapes count as what they cost — a payload can be small as stored JSON and large
+ * as YAML.
+ *
+ * A block's content is weighed once, when it is first stored (blocks.weight), and a path's weight is
+ * kept on its nodes (block_nodes.path_weight): a reference or a prefix is weighed without reading the
+ * blocks it stands for, and a page of snapshots is cut by their weights before it is fetched.
+ * Pure; no I/O.
+ */
+import { canonicalString } from "./canonical-json";
+import { blockEntries, type Block, type JsonObject, objectOf, type Turn, turnEntries } from "./turn";
+import { writeYaml, writeYamlSequenceItem } from "./yaml";
+
+/** A block's content — kind, role, payload, metadata — as a `blocks:` item, in YAML and in JSON. */
+export function blockContentWeight(block: Pick<Block, "kind" | "role" | "payload" | "metadata">): number {
+  const entries = blockEntries({ ...block, id: "", extra: {} }).slice(1);
+  return writeYamlSequenceItem(entries, "  ").length + JSON.stringify(objectOf(entries)).length;
+}
+
+/** A block's id: its line (YAML) and key (JSON); escapes count at most six characters each. */
+export function blockIdWeight(id: string): number {
+  return 2 * canonicalString(id).length + 16;
+}
+
+/** A block's extra keys, written where they stand (after metadata, inside the item). */
+export function blockExtraWeight(extra: JsonObject): number {
+  if (Object.keys(extra).length === 0) return 0;
+  const entries = Object.keys(extra).map((key) => [key, extra[key]] as const);
+  return writeYamlSequenceItem(entries, "  ").length + JSON.stringify(extra).length;
+}
+
+/** A whole block. */
+export function blockWeight(block: Block): number {
+  return blockContentWeight(block) + blockIdWeight(block.id) + blockExtraWeight(block.extra);
+}
+
+/** A turn without its blocks: id, metadata, data, extra keys, and the keys around them. */
+export function turnWeight(turn: Turn): number {
+  const entries = turnEntries(turn, []);
+  return writeYaml(entries).length + JSON.stringify(objectOf(entries)).length;
+}
