@@ -3,7 +3,8 @@
  * inference attributed, blocks content-addressed, event time bounded. Pure: the store only writes
  * what this produces.
  */
-import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
+import { INFERENCE_PROBE, RUNTIME_PROBE } from "./attribution";
+import { resolveAttributionValue } from "./attribution-value";
 import { HASH_ALGORITHM, blockContent, rememberedOrDigest } from "./block-hash";
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
@@ -143,6 +144,18 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
   assertNotInFuture(at("created_at_ms"), createdAtMs, options.nowMs, options.maxClockSkewMs);
   const semanticError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
   assertStorableText(turn, where, semanticError);
+  // One rule for runtime keys and inference ids (attribution-value.ts). The Worker's request schema
+  // has checked explicit values already (400); the import tool's rows arrive here unchecked.
+  const [runtime, inference] = (
+    [
+      ["runtime_key", request.runtime_key, RUNTIME_PROBE],
+      ["inference_id", request.inference_id, INFERENCE_PROBE],
+    ] as const
+  ).map(([field, explicit, probe]) => {
+    const resolved = resolveAttributionValue(explicit, turn.metadata, probe, { explicit: at(field), metadata: `${where}.metadata` });
+    if (resolved.problem) throw new TurnFormatError(resolved.source === "metadata" ? semanticError : "INVALID_REQUEST", resolved.problem);
+    return resolved.value;
+  }) as [string, string];
   const snapshot: PreparedSnapshot = {
     label,
     convId: request.conv_id,
@@ -150,8 +163,8 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     turnId: turn.id,
     phase: request.phase ?? DEFAULT_PHASE,
     createdAtMs,
-    runtimeKey: resolveAttribution(request.runtime_key, turn.metadata, RUNTIME_PROBE),
-    inferenceId: resolveAttribution(request.inference_id, turn.metadata, INFERENCE_PROBE),
+    runtimeKey: runtime,
+    inferenceId: inference,
     turn,
     metadataJson: canonicalJson(turn.metadata),
     dataJson: canonicalJson(turn.data),
@@ -188,12 +201,6 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     tipChain: prefix?.chain ?? EMPTY_CHAIN,
     blockCount: (prefix?.blocks ?? 0) + turn.blocks.length,
   };
-  if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
-    throw new TurnFormatError(
-      semanticError,
-      `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`,
-    );
-  }
   assertRowsFit(snapshot, label);
   return snapshot;
 }
