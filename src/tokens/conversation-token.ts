@@ -141,7 +141,10 @@ export function looksLikeConversationToken(token: string): boolean {
   return token.startsWith(`${TOKEN_PREFIX}.`);
 }
 
-/** The default of MAX_CLOCK_SKEW_MS (src/http/config.ts): how far ahead of the clock `iat` may be. */
+/**
+ * The default of MAX_CLOCK_SKEW_MS (src/turn/snapshot.ts DEFAULT_MAX_CLOCK_SKEW_MS): how far ahead of
+ * the clock `iat` may be. Restated here so that an app backend minting offline imports this module alone.
+ */
 export const DEFAULT_TOKEN_CLOCK_SKEW_MS = 300_000;
 
 export interface VerifyOptions {

@@ -14,6 +14,9 @@ import { parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from 
 
 export const DEFAULT_PHASE = "final";
 
+/** CONTRACT §5.1: event times more than this far ahead of the clock are refused (the MAX_CLOCK_SKEW_MS default). */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+
 /** D1 refuses strings and rows over 2,000,000 bytes; stay clear of it with room for the ids. */
 export const MAX_STORED_ROW_BYTES = 1_900_000;
 
@@ -111,14 +114,30 @@ export function extraJson(extra: Record<string, unknown>): string {
   return Object.keys(extra).length === 0 ? "" : canonicalJson(extra);
 }
 
+/** How far ahead of nowMs `atMs` is beyond the allowed skew, as a sentence; null when it is not. */
+function futureProblem(field: string, atMs: number, nowMs: number, maxClockSkewMs: number, clock: string): string | null {
+  return atMs > nowMs + maxClockSkewMs
+    ? `${field} ${atMs} is ${atMs - nowMs} ms ahead of ${clock} (${nowMs}); at most ${maxClockSkewMs} ms of clock skew is accepted`
+    : null;
+}
+
 /** The event-time bound (CONTRACT §5.1): refused when more than maxClockSkewMs ahead of nowMs. */
 export function assertNotInFuture(field: string, atMs: number, nowMs: number, maxClockSkewMs: number): void {
-  if (atMs > nowMs + maxClockSkewMs) {
-    throw new TurnFormatError(
-      "EVENT_TIME_IN_FUTURE",
-      `${field} ${atMs} is ${atMs - nowMs} ms ahead of the server clock (${nowMs}); at most ${maxClockSkewMs} ms of clock skew is accepted`,
-    );
+  const problem = futureProblem(field, atMs, nowMs, maxClockSkewMs, "the server clock");
+  if (problem) throw new TurnFormatError("EVENT_TIME_IN_FUTURE", problem);
+}
+
+/**
+ * The rule for an event time wherever it comes from (the Worker's requests validate the first half
+ * in their schema, epochMs): a positive safe integer of milliseconds since the epoch, and not more
+ * than maxClockSkewMs ahead of nowMs — a time at 2^53 − 1 would stay the newest event forever and pin
+ * a conversation's pointer. What is wrong, or null. (The import tool applies it to rows it imports.)
+ */
+export function eventTimeProblem(field: string, atMs: number, nowMs: number, maxClockSkewMs: number, clock = "the clock"): string | null {
+  if (!Number.isSafeInteger(atMs) || atMs <= 0) {
+    return `${field} must be a positive safe integer (milliseconds since the epoch), got ${atMs}`;
   }
+  return futureProblem(field, atMs, nowMs, maxClockSkewMs, clock);
 }
 
 /**
