@@ -3,6 +3,9 @@
  * that cannot be imported (named with table, key and reason) and warnings. Nothing here does I/O.
  */
 import type { LegacyBlockRow, LegacyMembershipRow, LegacyTurnRow } from "../../src/store/legacy-rows";
+import { attributionProblem, normalizeAttribution } from "../../src/turn/attribution-value";
+import { identifierProblem } from "../../src/turn/identifier";
+import { DEFAULT_MAX_CLOCK_SKEW_MS, eventTimeProblem } from "../../src/turn/snapshot";
 import type { Layout } from "./layout";
 import type { Row } from "./sqlite-file";
 
@@ -83,6 +86,50 @@ export function integer(row: Row, column: string, fallback?: number): number {
   if (typeof value === "number" && Number.isSafeInteger(value)) return value;
   if (typeof value === "string" && /^-?\d{1,15}$/.test(value.trim())) return Number(value.trim());
   throw new RowProblem(`${column} is not an integer (${JSON.stringify(asText(value))})`);
+}
+
+/**
+ * The clock imported rows are checked against (CONTRACT §6.3): this machine's, with the Worker's
+ * default MAX_CLOCK_SKEW_MS. History is any time in the past; a time beyond the skew is refused, as
+ * the Worker refuses it (it would stay a conversation's newest event forever).
+ */
+export interface ImportClock {
+  nowMs: number;
+  maxClockSkewMs: number;
+}
+
+export const importClock = (nowMs = Date.now()): ImportClock => ({ nowMs, maxClockSkewMs: DEFAULT_MAX_CLOCK_SKEW_MS });
+
+const clockName = "the clock of this machine";
+
+/** An event time column: a positive safe integer, not beyond the clock's skew (eventTimeProblem). */
+export function eventTime(row: Row, column: string, clock: ImportClock): number {
+  const value = integer(row, column);
+  const problem = eventTimeProblem(column, value, clock.nowMs, clock.maxClockSkewMs, clockName);
+  if (problem) throw new RowProblem(problem);
+  return value;
+}
+
+/** An optional event time column: NULL or 0 is "not known" (0); anything else as eventTime. */
+export function optionalEventTime(row: Row, column: string, clock: ImportClock): number {
+  const value = integer(row, column, 0);
+  return value === 0 ? 0 : eventTime(row, column, clock);
+}
+
+/** A key column that is an id: a non-empty string by the Worker's id rules (src/turn/identifier.ts). */
+export function checkedIdentifier(row: Row, column: string, max?: number): string {
+  const value = keyText(row, column);
+  const problem = identifierProblem(column, value, max);
+  if (problem) throw new RowProblem(problem);
+  return value;
+}
+
+/** A runtime key or inference id column ('' when absent): trimmed and checked by the Worker's one rule. */
+export function checkedAttribution(row: Row, column: string): string {
+  const value = normalizeAttribution(textOr(row, column, ""));
+  const problem = attributionProblem(column, value);
+  if (problem) throw new RowProblem(problem);
+  return value;
 }
 
 /** Whether the text is a JSON object: what the extraction rule and the debug API read. */

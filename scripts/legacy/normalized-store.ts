@@ -8,21 +8,29 @@ import type {
   LegacyMembershipRow as MembershipRow,
   LegacyTurnRow as TurnRow,
 } from "../../src/store/legacy-rows";
+import { INFERENCE_PROBE, RUNTIME_PROBE } from "../../src/turn/attribution";
+import { resolveAttributionValue } from "../../src/turn/attribution-value";
 import { HASH_ALGORITHM } from "../../src/turn/block-hash";
+import { MAX_PHASE_LENGTH } from "../../src/turn/identifier";
 import { MAX_STORED_ROW_BYTES } from "../../src/turn/snapshot";
 import type { Layout } from "./layout";
 import {
   blockKey,
+  checkedIdentifier,
   countBy,
   emptyCounts,
+  eventTime,
+  importClock,
   integer,
   isJsonObjectText,
   keyText,
+  optionalEventTime,
   rawKey,
   RowProblem,
   textOr,
   turnKey,
   type Finding,
+  type ImportClock,
   type NormalizedSource,
 } from "./legacy-source";
 import { quoteIdentifier, type Row } from "./sqlite-file";
@@ -88,7 +96,27 @@ class FirstByKey<T> {
   }
 }
 
-export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows): NormalizedSource {
+/**
+ * A turn's runtime key or inference id: the stored column (layouts already migrated) trimmed, or ''
+ * for the backfill to fill from the metadata — the value either gives is held to the Worker's one
+ * rule (src/turn/attribution-value.ts), so a lookalike or oversized value in an old row is named
+ * instead of becoming a turn's runtime and the conversation's pointer.
+ */
+function storedAttribution(column: string, metadataJson: string, probe: typeof RUNTIME_PROBE): string {
+  const resolved = resolveAttributionValue(column, metadataJson, probe, {
+    explicit: probe === RUNTIME_PROBE ? "runtime_key" : "inference_id",
+    metadata: "turn_metadata_json",
+  });
+  if (resolved.problem) throw new RowProblem(resolved.problem);
+  return resolved.source === "explicit" ? resolved.value : "";
+}
+
+/**
+ * The rows of layouts A and B, checked by the Worker's rules (CONTRACT §6.3): ids by the id rules,
+ * times positive and not beyond `clock`'s skew, runtime keys and inference ids (stored or in the
+ * metadata) by their one rule. A row that breaks one is named in notImported and left out.
+ */
+export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows, clock: ImportClock = importClock()): NormalizedSource {
   const notImported: Finding[] = [];
   const warnings: Finding[] = [];
   const rejected = emptyCounts();
@@ -97,19 +125,23 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
   for (const row of source.turns) {
     let turn: TurnRow;
     try {
-      const created = integer(row, "turn_created_at_ms");
-      const updated = layout.hasUpdatedAt ? integer(row, "updated_at_ms", 0) : 0;
+      const ids = {
+        conv_id: checkedIdentifier(row, "conv_id"),
+        session_id: checkedIdentifier(row, "session_id"),
+        turn_id: checkedIdentifier(row, "turn_id"),
+      };
+      const created = eventTime(row, "turn_created_at_ms", clock);
+      const updated = layout.hasUpdatedAt ? optionalEventTime(row, "updated_at_ms", clock) : 0;
+      const metadataJson = textOr(row, "turn_metadata_json", "{}");
       turn = {
-        conv_id: keyText(row, "conv_id"),
-        session_id: keyText(row, "session_id"),
-        turn_id: keyText(row, "turn_id"),
+        ...ids,
         turn_created_at_ms: created,
         // As the Go migration did: a missing or zero updated_at_ms is the turn's creation time.
         updated_at_ms: updated > 0 ? updated : created,
-        turn_metadata_json: textOr(row, "turn_metadata_json", "{}"),
+        turn_metadata_json: metadataJson,
         turn_data_json: textOr(row, "turn_data_json", "{}"),
-        runtime_key: layout.hasRuntimeKey ? textOr(row, "runtime_key", "") : "",
-        inference_id: layout.hasInferenceId ? textOr(row, "inference_id", "") : "",
+        runtime_key: storedAttribution(layout.hasRuntimeKey ? textOr(row, "runtime_key", "") : "", metadataJson, RUNTIME_PROBE),
+        inference_id: storedAttribution(layout.hasInferenceId ? textOr(row, "inference_id", "") : "", metadataJson, INFERENCE_PROBE),
         runtime_key_at_ms: 0,
         inference_id_at_ms: 0,
       };
@@ -145,11 +177,11 @@ export function readNormalizedStore(layout: Layout, source: NormalizedStoreRows)
     let member: MembershipRow;
     try {
       member = {
-        conv_id: keyText(row, "conv_id"),
-        session_id: keyText(row, "session_id"),
-        turn_id: keyText(row, "turn_id"),
-        phase: keyText(row, "phase"),
-        snapshot_created_at_ms: integer(row, "snapshot_created_at_ms"),
+        conv_id: checkedIdentifier(row, "conv_id"),
+        session_id: checkedIdentifier(row, "session_id"),
+        turn_id: checkedIdentifier(row, "turn_id"),
+        phase: checkedIdentifier(row, "phase", MAX_PHASE_LENGTH),
+        snapshot_created_at_ms: eventTime(row, "snapshot_created_at_ms", clock),
         ordinal: integer(row, "ordinal"),
         block_id: keyText(row, "block_id"),
         content_hash: keyText(row, "content_hash"),

@@ -36,6 +36,8 @@ import { grownBy, summarizeImport, type ImportSummary, type TableSummary } from 
 import { detectLayout, type Layout } from "./layout";
 import {
   countBy,
+  type ImportClock,
+  importClock,
   keyText,
   rawKey,
   RowProblem,
@@ -100,10 +102,13 @@ function otherTablesOf(file: SqliteFile, read: readonly string[], reason: string
     .map((table) => ({ file: file.path, table, rows: file.count(table), reason }));
 }
 
-async function readTimeline(path: string): Promise<TimelineRead & { otherTables: ImportSummary["source"]["otherTables"] }> {
+async function readTimeline(
+  path: string,
+  clock: ImportClock,
+): Promise<TimelineRead & { otherTables: ImportSummary["source"]["otherTables"] }> {
   const file = await openSqliteFile(path, "timeline database");
   try {
-    const read = readTimelineFile(file);
+    const read = readTimelineFile(file, clock);
     return { ...read, otherTables: read.otherTables.map((t) => ({ file: path, ...t, reason: "timeline projections, not turn data" })) };
   } finally {
     file.close();
@@ -111,24 +116,28 @@ async function readTimeline(path: string): Promise<TimelineRead & { otherTables:
 }
 
 /** Layouts A/B as a source object, for tests and the dry run. */
-export async function readNormalizedFile(path: string): Promise<NormalizedSource> {
+export async function readNormalizedFile(path: string, clock: ImportClock = importClock()): Promise<NormalizedSource> {
   const file = await openSqliteFile(path, "turns database");
   try {
     const layout = detectLayout(file.tables, path);
     if (layout.id === "C" || layout.id === "G") throw new Error(`${path} is layout ${layout.id}, not a normalized store`);
-    return readNormalizedRows(file, layout);
+    return readNormalizedRows(file, layout, clock);
   } finally {
     file.close();
   }
 }
 
-function readNormalizedRows(file: SqliteFile, layout: Layout): NormalizedSource {
+function readNormalizedRows(file: SqliteFile, layout: Layout, clock: ImportClock): NormalizedSource {
   const queries = normalizedStoreQueries(layout, file.tables);
-  return readNormalizedStore(layout, {
-    turns: file.rows(queries.turns),
-    blocks: file.rows(queries.blocks),
-    membership: file.rows(queries.membership),
-  });
+  return readNormalizedStore(
+    layout,
+    {
+      turns: file.rows(queries.turns),
+      blocks: file.rows(queries.blocks),
+      membership: file.rows(queries.membership),
+    },
+    clock,
+  );
 }
 
 async function importNormalized(path: string, source: NormalizedSource, sink: Sink | null, progress: Progress): Promise<LayoutResult> {
@@ -256,7 +265,13 @@ export class Chunk {
   }
 }
 
-async function importSnapshots(file: SqliteFile, layout: Layout, sink: Sink | null, progress: Progress): Promise<LayoutResult> {
+async function importSnapshots(
+  file: SqliteFile,
+  layout: Layout,
+  sink: Sink | null,
+  progress: Progress,
+  clock: ImportClock,
+): Promise<LayoutResult> {
   const table = layout.snapshotTable;
   const notImported: Finding[] = [];
   const identities = new Map<string, string>();
@@ -312,7 +327,7 @@ async function importSnapshots(file: SqliteFile, layout: Layout, sink: Sink | nu
     progress.update(counts.read);
     let snapshot: PreparedSnapshot;
     try {
-      snapshot = await prepareSnapshotRow(snapshotRequestOf(row, layout));
+      snapshot = await prepareSnapshotRow(snapshotRequestOf(row, layout, clock));
     } catch (error) {
       if (!(error instanceof RowProblem) && !(error instanceof TurnFormatError)) throw error;
       reject(rawKey(row, SNAPSHOT_KEY), error.message);
@@ -427,8 +442,10 @@ function timelineEvidence(
 
 export async function runImport(options: ImportOptions): Promise<ImportSummary> {
   const progress = options.progress ?? createProgress({ enabled: false });
+  // One clock for the whole run: rows are checked against it as the Worker checks requests (CONTRACT §6.3).
+  const clock = importClock();
   // Inputs first, whole: a file the tool cannot use is refused before D1 is touched.
-  const timeline = options.timeline ? await readTimeline(options.timeline) : null;
+  const timeline = options.timeline ? await readTimeline(options.timeline, clock) : null;
   const file = await openSqliteFile(options.turns, "turns database");
   let open: Awaited<ReturnType<typeof openDatabase>> | null = null;
   try {
@@ -437,7 +454,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     const snapshotLayout = layout.id === "C" || layout.id === "G";
     // A/B are read whole and checked before anything is written; C/G are read row by row while
     // writing, so only the conversations they name are read first (to tell created from updated).
-    const normalized = snapshotLayout ? null : readNormalizedRows(file, layout);
+    const normalized = snapshotLayout ? null : readNormalizedRows(file, layout, clock);
     const sourceConvIds = normalized
       ? [...normalized.turnsByConv.keys()]
       : file.rows(snapshotStoreConversationsQuery(layout)).flatMap((r) => {
@@ -466,7 +483,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
 
     const result = normalized
       ? await importNormalized(options.turns, normalized, sink, progress)
-      : await importSnapshots(file, layout, sink, progress);
+      : await importSnapshots(file, layout, sink, progress, clock);
 
     const tl = timelineEvidence(timeline?.conversations ?? [], { newestSession: result.newestSession, before });
     const convIds = [...new Set([...result.turnsByConv.keys(), ...timelineIds])].sort();

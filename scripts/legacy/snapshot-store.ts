@@ -2,14 +2,15 @@
  * Layouts C and G: single-table stores with one YAML turn per row. Each row becomes the request a
  * client would post — `payload` is the row's YAML, geppetto's runtime_key / inference_id are the
  * request's explicit ones ('' = not given, so the metadata rule applies) — and is prepared by the
- * Worker's own code (prepareSnapshot: YAML reading, normalization, attribution, block hashing), with
- * the row's time as the clock, since history is not bound by the live clock-skew limit. Pure.
+ * Worker's own code (prepareSnapshot: YAML reading, normalization, attribution, block hashing) and
+ * held to the Worker's rules (CONTRACT §6.3): ids, runtime keys and inference ids as the Worker checks
+ * them, times positive and not beyond the clock skew (importClock), and a turn_id column that
+ * disagrees with the payload's own id reported, never imported under either name. Pure given the clock.
  */
 import { identifierProblem, MAX_PHASE_LENGTH } from "../../src/turn/identifier";
 import { prepareSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
-import { TurnFormatError } from "../../src/turn/turn";
 import type { Layout } from "./layout";
-import { integer, keyText, RowProblem, textOr } from "./legacy-source";
+import { checkedIdentifier, eventTime, type ImportClock, importClock, keyText, RowProblem, textOr } from "./legacy-source";
 import { quoteIdentifier, type Row } from "./sqlite-file";
 
 /** The key columns that name a row in findings. */
@@ -29,45 +30,39 @@ export function snapshotStoreConversationsQuery(layout: Layout): string {
 
 export interface SnapshotRow {
   request: SnapshotRequest;
-  /** The turn_id column (trimmed): the turn's id when the payload has none. */
+  /** The turn_id column as stored ('' when blank): the turn's id, which the payload's own id must agree with. */
   columnTurnId: string;
-}
-
-function checkedIdentifier(row: Row, column: string, max?: number): string {
-  const value = keyText(row, column);
-  const problem = identifierProblem(column, value, max);
-  if (problem) throw new RowProblem(problem);
-  return value;
+  /** The clock the row's time was checked against (and its snapshot is prepared with). */
+  clock: ImportClock;
 }
 
 /** A source row as the request a client would post. Throws RowProblem for a key that cannot be stored. */
-export function snapshotRequestOf(row: Row, layout: Layout): SnapshotRow {
+export function snapshotRequestOf(row: Row, layout: Layout, clock: ImportClock = importClock()): SnapshotRow {
   const request: SnapshotRequest = {
     conv_id: checkedIdentifier(row, "conv_id"),
     session_id: checkedIdentifier(row, "session_id"),
     phase: checkedIdentifier(row, "phase", MAX_PHASE_LENGTH),
-    created_at_ms: integer(row, "created_at_ms"),
+    created_at_ms: eventTime(row, "created_at_ms", clock),
     payload: keyText(row, "payload"),
   };
   if (layout.rowAttribution) {
+    // Checked with the turn (prepareSnapshot): explicit values, by the one rule for runtime keys and inference ids.
     request.runtime_key = textOr(row, "runtime_key", "");
     request.inference_id = textOr(row, "inference_id", "");
   }
-  return { request, columnTurnId: textOr(row, "turn_id", "").trim() };
+  const column = textOr(row, "turn_id", "");
+  return { request, columnTurnId: column.trim() === "" ? "" : column, clock };
 }
 
 /**
- * Prepares a row's snapshot. As the Go backfill did, the payload's own turn id wins; the turn_id
- * column is used only when the payload has none (geppetto omits an empty id).
+ * Prepares a row's snapshot. The turn_id column is the request's turn_id: the payload's own id must
+ * agree with it (a row that disagrees is refused, TURN_ID_MISMATCH, and named — never imported under
+ * either id); a payload without an id takes it (geppetto omits an empty id and stores "turn").
  */
-export async function prepareSnapshotRow({ request, columnTurnId }: SnapshotRow): Promise<PreparedSnapshot> {
-  const options = { nowMs: request.created_at_ms!, maxClockSkewMs: Number.POSITIVE_INFINITY };
-  try {
-    return await prepareSnapshot(request, options);
-  } catch (error) {
-    if (!(error instanceof TurnFormatError) || error.code !== "TURN_ID_REQUIRED" || columnTurnId === "") throw error;
-    const problem = identifierProblem("turn_id", columnTurnId);
-    if (problem) throw new RowProblem(`the payload has no id, and ${problem}`);
-    return prepareSnapshot({ ...request, turn_id: columnTurnId }, options);
-  }
+export async function prepareSnapshotRow({ request, columnTurnId, clock }: SnapshotRow): Promise<PreparedSnapshot> {
+  const options = { nowMs: clock.nowMs, maxClockSkewMs: clock.maxClockSkewMs };
+  if (columnTurnId === "") return prepareSnapshot(request, options);
+  const problem = identifierProblem("turn_id", columnTurnId);
+  if (problem) throw new RowProblem(problem);
+  return prepareSnapshot({ ...request, turn_id: columnTurnId }, options);
 }

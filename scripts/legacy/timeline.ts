@@ -11,9 +11,21 @@
  *
  * Other timeline tables (timeline_entities, timeline_versions) hold UI projections, not turns.
  */
+import { identifierProblem } from "../../src/turn/identifier";
 import { InputError } from "../lib/cli";
 import type { Row, SqliteFile } from "./sqlite-file";
-import { integer, keyText, rawKey, RowProblem, textOr, type Finding, type TimelineConversation } from "./legacy-source";
+import {
+  checkedAttribution,
+  checkedIdentifier,
+  type ImportClock,
+  importClock,
+  optionalEventTime,
+  rawKey,
+  RowProblem,
+  textOr,
+  type Finding,
+  type TimelineConversation,
+} from "./legacy-source";
 import { selectColumns } from "./normalized-store";
 
 export const TIMELINE_TABLE = "timeline_conversations";
@@ -39,17 +51,29 @@ export interface TimelineRead {
   notImported: Finding[];
 }
 
-export function readTimelineRows(rows: readonly Row[]): TimelineRead {
+/**
+ * The timeline's rows, checked by the Worker's rules (CONTRACT §6.3): ids, the pointer's runtime key
+ * (trimmed, by the one rule), and times (0 or NULL: not known; otherwise positive and not beyond
+ * `clock`'s skew — a pointer dated 2^53 − 1 would never move again). A row that breaks one is named.
+ */
+export function readTimelineRows(rows: readonly Row[], clock: ImportClock = importClock()): TimelineRead {
   const byConv = new Map<string, TimelineConversation>();
   const notImported: Finding[] = [];
   for (const row of rows) {
     try {
-      const lastActivity = integer(row, "last_activity_ms", integer(row, "updated_at_ms", 0));
-      const created = integer(row, "created_at_ms", 0);
+      const conv_id = checkedIdentifier(row, "conv_id");
+      const session_id = textOr(row, "session_id", "").trim();
+      const sessionProblem = session_id === "" ? null : identifierProblem("session_id", session_id);
+      if (sessionProblem) throw new RowProblem(sessionProblem);
+      const runtime_key = checkedAttribution(row, "runtime_key");
+      // last_activity_ms, or updated_at_ms where it is NULL or absent.
+      const activityColumn = row.last_activity_ms === null || row.last_activity_ms === undefined ? "updated_at_ms" : "last_activity_ms";
+      const lastActivity = optionalEventTime(row, activityColumn, clock);
+      const created = optionalEventTime(row, "created_at_ms", clock);
       const conversation: TimelineConversation = {
-        conv_id: keyText(row, "conv_id"),
-        session_id: textOr(row, "session_id", "").trim(),
-        runtime_key: textOr(row, "runtime_key", "").trim(),
+        conv_id,
+        session_id,
+        runtime_key,
         created_at_ms: created > 0 ? created : lastActivity,
         last_activity_ms: lastActivity > 0 ? lastActivity : created,
       };
@@ -64,12 +88,15 @@ export function readTimelineRows(rows: readonly Row[]): TimelineRead {
   return { conversations: [...byConv.values()], read: rows.length, notImported };
 }
 
-export function readTimelineFile(file: SqliteFile): TimelineRead & { otherTables: Array<{ table: string; rows: number }> } {
+export function readTimelineFile(
+  file: SqliteFile,
+  clock: ImportClock = importClock(),
+): TimelineRead & { otherTables: Array<{ table: string; rows: number }> } {
   const columns = file.tables.get(TIMELINE_TABLE);
   if (!columns) {
     throw new InputError(`${file.path} has no ${TIMELINE_TABLE} table (it has ${[...file.tables.keys()].join(", ") || "no tables"})`);
   }
-  const read = readTimelineRows(file.rows(timelineQuery(columns, file.path)));
+  const read = readTimelineRows(file.rows(timelineQuery(columns, file.path)), clock);
   const otherTables = [...file.tables.keys()].filter((t) => t !== TIMELINE_TABLE).map((table) => ({ table, rows: file.count(table) }));
   return { ...read, otherTables };
 }

@@ -14,6 +14,7 @@
  */
 import { chainOf, EMPTY_CHAIN, pathNodes, type PathNode } from "../turn/block-path";
 import { blockContentHash } from "../turn/block-hash";
+import { attributionProblem, normalizeAttribution } from "../turn/attribution-value";
 import { identifierProblem, MAX_PHASE_LENGTH } from "../turn/identifier";
 import { extraJson, type SnapshotRequest } from "../turn/snapshot";
 import { readTurn, turnToJson, type JsonObject } from "../turn/turn";
@@ -125,8 +126,8 @@ export class TurnstoreClient {
 }
 
 /**
- * The Worker's id rules (src/turn/identifier.ts, CONTRACT §5.2, §6.1), checked before anything is
- * sent: an id the Worker would refuse is a bug in the page, reported as a TypeError naming the rule.
+ * The Worker's id rules (src/turn/identifier.ts, CONTRACT §5.2, §6.1) and its rule for runtime keys
+ * and inference ids, checked before anything is sent: an id the Worker would refuse is a bug in the page, reported as a TypeError naming the rule.
  */
 function assertIdentifiers(input: SnapshotInput): void {
   const ids: Array<[string, string | undefined, number?]> = [
@@ -137,6 +138,15 @@ function assertIdentifiers(input: SnapshotInput): void {
   ];
   for (const [name, value, max] of ids) {
     const problem = value === undefined ? null : identifierProblem(name, value, max);
+    if (problem) throw new TypeError(problem);
+  }
+  // Runtime keys and inference ids by their one rule (src/turn/attribution-value.ts); the turn's
+  // metadata is checked by the reader when the Worker reads it.
+  for (const [name, value] of [
+    ["runtime_key", input.runtime_key],
+    ["inference_id", input.inference_id],
+  ] as const) {
+    const problem = value === undefined ? null : attributionProblem(name, normalizeAttribution(value));
     if (problem) throw new TypeError(problem);
   }
 }

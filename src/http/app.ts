@@ -4,12 +4,12 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
 import { isTransientD1Error, TRANSIENT_RETRY_AFTER_SECONDS } from "../store/d1";
 import { StoreError } from "../store/errors";
 import { TurnFormatError } from "../turn/turn";
 import { describeIssue } from "./validation";
 import { GATED_SURFACES, surfaceGate } from "./auth";
+import { assignRequestId, requestLogFields } from "./request-id";
 import { logWriteRequests } from "./write-log";
 import type { AppEnv } from "./bindings";
 import { ApiError, errorResponse, ERROR_STATUS, noRoute, type ErrorCode } from "./errors";
@@ -44,21 +44,8 @@ function patternRegExp(path: string): RegExp {
 
 export function createApp() {
   const app = createRouter();
-  app.use("*", requestId({ headerName: "X-Request-Id" }));
-  // Every response carries the request id — error envelopes, 404/405, refused preflights, pages and
-  // assets too, whichever code built the Response (the id is set on the final one).
-  app.use("*", async (c, next) => {
-    await next();
-    const id = c.get("requestId");
-    if (!id || c.res.headers.get("X-Request-Id") === id) return;
-    try {
-      c.res.headers.set("X-Request-Id", id);
-    } catch {
-      // Immutable headers (a Response passed through from elsewhere): copy it.
-      c.res = new Response(c.res.body, c.res);
-      c.res.headers.set("X-Request-Id", id);
-    }
-  });
+  // Our own id on every request and response; a client-sent X-Request-Id is only logged (request-id.ts).
+  app.use("*", assignRequestId);
   app.use("/api/*", logWriteRequests);
   for (const surface of GATED_SURFACES) for (const path of surface.paths) app.use(path, surfaceGate(surface.token));
 
@@ -77,7 +64,7 @@ export function createApp() {
         JSON.stringify({
           level: "warn",
           event: "d1_unavailable",
-          request_id: c.get("requestId"),
+          ...requestLogFields(c),
           method: c.req.method,
           path: c.req.path,
           error: String((err as Error)?.message ?? err).slice(0, 300),
@@ -95,7 +82,7 @@ export function createApp() {
     console.error(
       JSON.stringify({
         level: "error",
-        request_id: c.get("requestId"),
+        ...requestLogFields(c),
         method: c.req.method,
         path: c.req.path,
         error: String(err?.stack ?? err),

@@ -25,6 +25,7 @@ import {
   type SigningKey,
 } from "../tokens/conversation-token";
 import type { AppEnv } from "./bindings";
+import { maxClockSkewMs } from "./config";
 import { ApiError, noRoute } from "./errors";
 import { enforceRateLimits } from "./rate-limit";
 
@@ -68,7 +69,7 @@ async function verifyGrant(env: Env, token: string): Promise<ConversationGrant> 
     throw unauthorized("conversation tokens are not enabled on this Worker (TOKEN_SIGNING_KEY is not configured)");
   }
   try {
-    return await verifyConversationToken(keys, token);
+    return await verifyConversationToken(keys, token, { maxClockSkewMs: maxClockSkewMs(env) });
   } catch (error) {
     if (error instanceof TokenError) throw unauthorized(`conversation token refused: ${error.message}`);
     throw error;

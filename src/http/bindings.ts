@@ -5,7 +5,10 @@ import type { Principal } from "./auth";
 export interface AppEnv {
   Bindings: Env;
   Variables: {
+    /** The Worker's id of this request (http/request-id.ts), on every response as X-Request-Id. */
     requestId: string;
+    /** The X-Request-Id the client sent, when short printable ASCII: logged only, as client_request_id. */
+    clientRequestId: string | undefined;
     /** D1 Sessions-API session for this request (bookmark-aware), see http/database.ts. */
     db: D1Handle & { getBookmark(): string | null };
     /** Who is calling (http/auth.ts), on routes that authenticate a writer. */

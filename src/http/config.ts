@@ -2,10 +2,10 @@
  * Worker vars with defaults, read and checked in one place. A var that is set but malformed is a
  * deployment mistake: the request answers 503 NOT_CONFIGURED naming it, rather than guessing.
  */
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../turn/snapshot";
 import { ApiError } from "./errors";
 
-/** CONTRACT §5.1: event times more than this far ahead of the Worker's clock are refused. */
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+export { DEFAULT_MAX_CLOCK_SKEW_MS };
 
 /** A non-negative integer var, or `fallback` when unset or empty. */
 export function integerVar(env: Env, name: string, fallback: number): number {

@@ -7,6 +7,7 @@
 import type { SnapshotProjection } from "../turn/snapshot";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./bindings";
+import { requestLogFields } from "./request-id";
 
 const WRITES = new Set(["POST", "PUT", "DELETE"]);
 
@@ -56,7 +57,7 @@ export const logWriteRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
     JSON.stringify({
       level: status >= 500 ? "error" : "info",
       event: "write",
-      request_id: c.get("requestId"),
+      ...requestLogFields(c),
       route: `${c.req.method} ${c.req.routePath}`,
       status,
       code,

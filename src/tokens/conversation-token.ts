@@ -81,6 +81,22 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
 }
 
+/**
+ * The bytes of a part spelled canonically — base64url without padding, the unused low bits of the
+ * last character zero — or null. atob ignores those bits, so up to four spellings (sixteen, for a
+ * part of length 4n+2) decode to the same bytes; only the one that re-encodes to itself is accepted,
+ * so a token has exactly one spelling.
+ */
+function canonicalBytes(text: string): Uint8Array<ArrayBuffer> | null {
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = fromBase64url(text);
+  } catch {
+    return null;
+  }
+  return toBase64url(bytes) === text ? bytes : null;
+}
+
 const cryptoKeys = new Map<string, Promise<CryptoKey>>();
 
 function hmacKey(secret: string): Promise<CryptoKey> {
@@ -126,10 +142,34 @@ export function looksLikeConversationToken(token: string): boolean {
 }
 
 /**
- * Verifies a token against `keys` (constant-time HMAC verification by Web Crypto) and its expiry.
- * Throws TokenError with a reason that never echoes the token.
+ * The default of MAX_CLOCK_SKEW_MS (src/turn/snapshot.ts DEFAULT_MAX_CLOCK_SKEW_MS): how far ahead of
+ * the clock `iat` may be. Restated here so that an app backend minting offline imports this module alone.
  */
-export async function verifyConversationToken(keys: readonly SigningKey[], token: string, nowMs = Date.now()): Promise<ConversationGrant> {
+export const DEFAULT_TOKEN_CLOCK_SKEW_MS = 300_000;
+
+export interface VerifyOptions {
+  /** The clock (ms since the epoch); default Date.now(). */
+  nowMs?: number;
+  /** How far ahead of nowMs a token's `iat` may be (the Worker's MAX_CLOCK_SKEW_MS); default 5 minutes. */
+  maxClockSkewMs?: number;
+}
+
+/**
+ * Verifies a token against `keys` (constant-time HMAC verification by Web Crypto), its spelling
+ * and its times. Throws TokenError with a reason that never echoes the token. Refused besides a
+ * bad signature or an expiry in the past (CONTRACT §6.3):
+ *  - a signature or payload not spelled canonically (base64url, no padding, unused bits zero);
+ *  - a lifetime `exp − iat` beyond MAX_TTL_SECONDS, what the mint route allows — a key holder
+ *    minting offline cannot hand out a token that lives for years;
+ *  - an `iat` more than maxClockSkewMs ahead of the clock (which would also stretch the lifetime).
+ */
+export async function verifyConversationToken(
+  keys: readonly SigningKey[],
+  token: string,
+  options: VerifyOptions = {},
+): Promise<ConversationGrant> {
+  const nowMs = options.nowMs ?? Date.now();
+  const maxClockSkewMs = options.maxClockSkewMs ?? DEFAULT_TOKEN_CLOCK_SKEW_MS;
   const parts = token.split(".");
   if (parts.length !== 4 || parts[0] !== TOKEN_PREFIX || !parts.slice(1).every((p) => BASE64URL.test(p!))) {
     throw new TokenError("not a conversation token");
@@ -137,12 +177,8 @@ export async function verifyConversationToken(keys: readonly SigningKey[], token
   const [, keyId, payload, signature] = parts as [string, string, string, string];
   const key = keys.find((k) => k.id === keyId);
   if (!key) throw new TokenError("the token's signing key is not (or no longer) configured");
-  let signatureBytes: Uint8Array<ArrayBuffer>;
-  try {
-    signatureBytes = fromBase64url(signature);
-  } catch {
-    throw new TokenError("malformed signature");
-  }
+  const signatureBytes = canonicalBytes(signature);
+  if (!signatureBytes) throw new TokenError("the signature is not spelled canonically (base64url without padding, unused bits zero)");
   const valid = await crypto.subtle.verify(
     "HMAC",
     await hmacKey(key.secret),
@@ -150,9 +186,11 @@ export async function verifyConversationToken(keys: readonly SigningKey[], token
     utf8.encode(`${TOKEN_PREFIX}.${keyId}.${payload}`),
   );
   if (!valid) throw new TokenError("bad signature");
+  const payloadBytes = canonicalBytes(payload);
+  if (!payloadBytes) throw new TokenError("the payload is not spelled canonically (base64url without padding, unused bits zero)");
   let claims: { c?: unknown; s?: unknown; exp?: unknown; iat?: unknown };
   try {
-    claims = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64url(payload)));
+    claims = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(payloadBytes));
   } catch {
     throw new TokenError("malformed payload");
   }
@@ -164,7 +202,17 @@ export async function verifyConversationToken(keys: readonly SigningKey[], token
   ) {
     throw new TokenError("malformed payload");
   }
-  if ((claims.exp as number) <= nowMs) throw new TokenError("the token has expired; mint a new one");
+  const exp = claims.exp as number;
+  const iat = claims.iat as number;
+  if (iat > nowMs + maxClockSkewMs) {
+    throw new TokenError(
+      `the token is issued in the future (iat is ${iat - nowMs} ms ahead of the clock; at most ${maxClockSkewMs} ms of skew is accepted)`,
+    );
+  }
+  if (exp - iat > MAX_TTL_SECONDS * 1000 || exp < iat) {
+    throw new TokenError(`the token's lifetime (exp − iat) must be 0..${MAX_TTL_SECONDS} s, what POST /api/tokens mints; mint a new one`);
+  }
+  if (exp <= nowMs) throw new TokenError("the token has expired; mint a new one");
   return {
     convId: claims.c,
     sessionId: (claims.s as string | undefined) ?? null,

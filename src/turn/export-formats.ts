@@ -44,11 +44,20 @@ export function snapshotEntries(s: ExportedSnapshot): Array<readonly [string, un
 }
 
 /**
- * Compact JSON with U+2028 and U+2029 escaped: valid JSON either way, but readers that split lines
- * on them (Python's splitlines, JavaScript source) would otherwise cut a JSON Lines record in two.
+ * Line breaks JSON.stringify leaves raw: NEL (U+0085), LS (U+2028) and PS (U+2029). Every other
+ * character Unicode line splitting breaks at (LF, CR, VT, FF, FS, GS, RS) is a C0 control, which
+ * JSON.stringify always escapes.
+ */
+const RAW_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
+
+/**
+ * Compact JSON with NEL, LS and PS escaped (\u0085, \u2028, \u2029): valid JSON either way, and
+ * the same values when parsed, but readers that split lines on them (Python's str.splitlines,
+ * JavaScript source, Unicode-aware editors) would otherwise cut a JSON Lines record in two. They
+ * can only occur inside JSON strings, where the escape means the same character.
  */
 export function compactJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16)}`);
+  return JSON.stringify(value).replace(RAW_LINE_BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): Record<string, unknown> {

@@ -90,22 +90,28 @@ export function markdownText(text: string): string {
     .join("\n\n");
 }
 
-const ROLE_LABELS: Readonly<Record<string, string>> = {
-  user: "User",
-  assistant: "Assistant",
-  system: "System",
-  tool: "Tool",
-  developer: "Developer",
-};
-const KIND_LABELS: Readonly<Record<string, string>> = { user: "User", llm_text: "Assistant", system: "System" };
+// Maps, not object literals: a role is stored text, and a lookup on a plain object would find
+// Object.prototype's members ("constructor" → "function Object() { [native code] }").
+const ROLE_LABELS: ReadonlyMap<string, string> = new Map([
+  ["user", "User"],
+  ["assistant", "Assistant"],
+  ["system", "System"],
+  ["tool", "Tool"],
+  ["developer", "Developer"],
+]);
+const KIND_LABELS: ReadonlyMap<string, string> = new Map([
+  ["user", "User"],
+  ["llm_text", "Assistant"],
+  ["system", "System"],
+]);
 
 /** "User", "Assistant", "System"… from the role; from the kind when the role is empty. */
 function speaker(block: Block): string {
   const role = block.role.trim();
-  if (role === "") return KIND_LABELS[block.kind] ?? "User";
+  if (role === "") return KIND_LABELS.get(block.kind) ?? "User";
   // A label is one line: whitespace runs (line breaks included) become one space.
   const label = role.replace(/\s+/g, " ");
-  return ROLE_LABELS[label.toLowerCase()] ?? markdownText(label.charAt(0).toUpperCase() + label.slice(1));
+  return ROLE_LABELS.get(label.toLowerCase()) ?? markdownText(label.charAt(0).toUpperCase() + label.slice(1));
 }
 
 const prettyJson = (value: unknown) => JSON.stringify(value, null, 2);

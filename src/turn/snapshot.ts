@@ -3,7 +3,8 @@
  * inference attributed, blocks content-addressed, event time bounded. Pure: the store only writes
  * what this produces.
  */
-import { INFERENCE_PROBE, RUNTIME_PROBE, resolveAttribution } from "./attribution";
+import { INFERENCE_PROBE, RUNTIME_PROBE } from "./attribution";
+import { resolveAttributionValue } from "./attribution-value";
 import { HASH_ALGORITHM, blockContent, blockHashMaterial, digestBlock, rememberedBlock } from "./block-hash";
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
@@ -13,6 +14,9 @@ import { jsonBytesOver, utf8BytesOver } from "./text-size";
 import { MAX_BLOCKS_PER_SNAPSHOT, parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
 
 export const DEFAULT_PHASE = "final";
+
+/** CONTRACT §5.1: event times more than this far ahead of the clock are refused (the MAX_CLOCK_SKEW_MS default). */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 
 /** D1 refuses strings and rows over 2,000,000 bytes: a stored row stays clear of it. */
 export const MAX_STORED_ROW_BYTES = 1_900_000;
@@ -133,14 +137,30 @@ export function extraJson(extra: Record<string, unknown>): string {
   return Object.keys(extra).length === 0 ? "" : canonicalJson(extra);
 }
 
+/** How far ahead of nowMs `atMs` is beyond the allowed skew, as a sentence; null when it is not. */
+function futureProblem(field: string, atMs: number, nowMs: number, maxClockSkewMs: number, clock: string): string | null {
+  return atMs > nowMs + maxClockSkewMs
+    ? `${field} ${atMs} is ${atMs - nowMs} ms ahead of ${clock} (${nowMs}); at most ${maxClockSkewMs} ms of clock skew is accepted`
+    : null;
+}
+
 /** The event-time bound (CONTRACT §5.1): refused when more than maxClockSkewMs ahead of nowMs. */
 export function assertNotInFuture(field: string, atMs: number, nowMs: number, maxClockSkewMs: number): void {
-  if (atMs > nowMs + maxClockSkewMs) {
-    throw new TurnFormatError(
-      "EVENT_TIME_IN_FUTURE",
-      `${field} ${atMs} is ${atMs - nowMs} ms ahead of the server clock (${nowMs}); at most ${maxClockSkewMs} ms of clock skew is accepted`,
-    );
+  const problem = futureProblem(field, atMs, nowMs, maxClockSkewMs, "the server clock");
+  if (problem) throw new TurnFormatError("EVENT_TIME_IN_FUTURE", problem);
+}
+
+/**
+ * The rule for an event time wherever it comes from (the Worker's requests validate the first half
+ * in their schema, epochMs): a positive safe integer of milliseconds since the epoch, and not more
+ * than maxClockSkewMs ahead of nowMs — a time at 2^53 − 1 would stay the newest event forever and pin
+ * a conversation's pointer. What is wrong, or null. (The import tool applies it to rows it imports.)
+ */
+export function eventTimeProblem(field: string, atMs: number, nowMs: number, maxClockSkewMs: number, clock = "the clock"): string | null {
+  if (!Number.isSafeInteger(atMs) || atMs <= 0) {
+    return `${field} must be a positive safe integer (milliseconds since the epoch), got ${atMs}`;
   }
+  return futureProblem(field, atMs, nowMs, maxClockSkewMs, clock);
 }
 
 /**
@@ -166,6 +186,18 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
   assertNotInFuture(at("created_at_ms"), createdAtMs, options.nowMs, options.maxClockSkewMs);
   const semanticError = fromYaml ? "INVALID_PAYLOAD" : "INVALID_TURN";
   assertStorableText(turn, where, semanticError);
+  // One rule for runtime keys and inference ids (attribution-value.ts). The Worker's request schema
+  // has checked explicit values already (400); the import tool's rows arrive here unchecked.
+  const [runtime, inference] = (
+    [
+      ["runtime_key", request.runtime_key, RUNTIME_PROBE],
+      ["inference_id", request.inference_id, INFERENCE_PROBE],
+    ] as const
+  ).map(([field, explicit, probe]) => {
+    const resolved = resolveAttributionValue(explicit, turn.metadata, probe, { explicit: at(field), metadata: `${where}.metadata` });
+    if (resolved.problem) throw new TurnFormatError(resolved.source === "metadata" ? semanticError : "INVALID_REQUEST", resolved.problem);
+    return resolved.value;
+  }) as [string, string];
   const snapshot: PreparedSnapshot = {
     label,
     convId: request.conv_id,
@@ -173,8 +205,8 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     turnId: turn.id,
     phase: request.phase ?? DEFAULT_PHASE,
     createdAtMs,
-    runtimeKey: resolveAttribution(request.runtime_key, turn.metadata, RUNTIME_PROBE),
-    inferenceId: resolveAttribution(request.inference_id, turn.metadata, INFERENCE_PROBE),
+    runtimeKey: runtime,
+    inferenceId: inference,
     turn,
     metadataJson: canonicalJson(turn.metadata),
     dataJson: canonicalJson(turn.data),
@@ -193,12 +225,6 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     throw new TurnFormatError(
       "TOO_MANY_BLOCKS",
       `${where} holds ${snapshot.blockCount} blocks (prefix.blocks ${prefix?.blocks ?? 0} + ${turn.blocks.length} listed); a snapshot may hold at most ${MAX_BLOCKS_PER_SNAPSHOT}`,
-    );
-  }
-  if (hasLoneSurrogate(snapshot.runtimeKey) || hasLoneSurrogate(snapshot.inferenceId)) {
-    throw new TurnFormatError(
-      semanticError,
-      `runtime_key and inference_id (from ${where}.metadata) must be valid Unicode (no lone surrogates)`,
     );
   }
   assertRowsFit(snapshot, label);

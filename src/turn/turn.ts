@@ -34,13 +34,41 @@ export interface Block {
 
 /** A block reference: exactly {"id": "…", "content_hash": "<64 lowercase hex>"}. */
 const CONTENT_HASH = /^[0-9a-f]{64}$/;
+const REFERENCE_KEYS = new Set(["id", "content_hash"]);
 
-function blockReference(raw: JsonObject): { id: string; contentHash: string } | null {
-  const keys = Object.keys(raw);
-  if (keys.length !== 2 || !Object.hasOwn(raw, "id") || !Object.hasOwn(raw, "content_hash")) return null;
-  return typeof raw.id === "string" && raw.id !== "" && typeof raw.content_hash === "string" && CONTENT_HASH.test(raw.content_hash)
-    ? { id: raw.id, contentHash: raw.content_hash }
-    : null;
+/**
+ * A block object that has a `content_hash` key is a reference (CONTRACT §5.4, §6.3), and must be
+ * exactly one: `id` (a non-empty string) and `content_hash` (64 lower-case hex digits), no other
+ * key. Anything else is refused rather than read as a block: a near-miss reference would otherwise
+ * be stored as an empty user block carrying the hash as an extra key. Null when `raw` is no reference.
+ */
+function blockReference(raw: JsonObject, at: string): { id: string; contentHash: string } | null {
+  if (!Object.hasOwn(raw, "content_hash")) return null;
+  const refuse = (message: string): never => {
+    throw new TurnFormatError("INVALID_BLOCK_REF", message);
+  };
+  const others = Object.keys(raw).filter((key) => !REFERENCE_KEYS.has(key));
+  if (others.length > 0) {
+    const named = others.slice(0, 5).map((key) => JSON.stringify(key).slice(1, -1));
+    refuse(
+      `${at} is a block reference (it has content_hash), which holds only id and content_hash, but it also has ${named.join(", ")}${others.length > 5 ? ", …" : ""}: send the block in full without content_hash, or only its id and content_hash`,
+    );
+  }
+  const hash = raw.content_hash;
+  if (typeof hash !== "string" || !CONTENT_HASH.test(hash)) {
+    const got =
+      typeof hash === "string"
+        ? `a string of ${hash.length} characters${hash.length === 64 ? " that are not all 0-9 a-f" : ""}`
+        : describeType(hash);
+    refuse(`${at}.content_hash must be 64 lower-case hex digits (the block's sha256-canonical-json-v1 hash), got ${got}`);
+  }
+  const id = raw.id;
+  if (typeof id !== "string" || id === "") {
+    refuse(
+      `${at}.id must be a non-empty string (the id of the block the reference names), got ${id === undefined ? "none" : id === "" ? "an empty string" : describeType(id)}`,
+    );
+  }
+  return { id: id as string, contentHash: hash as string };
 }
 
 export interface Turn {
@@ -91,7 +119,8 @@ export type TurnErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "SNAPSHOT_TOO_LARGE"
   | "TOO_MANY_ROWS"
-  | "UNKNOWN_BLOCK_REF";
+  | "UNKNOWN_BLOCK_REF"
+  | "INVALID_BLOCK_REF";
 
 /** A turn that cannot be accepted; the message names where (e.g. "turn.blocks[2].kind"). */
 export class TurnFormatError extends Error {
@@ -202,7 +231,7 @@ export function readTurn(raw: unknown, options: ReadTurnOptions): Turn {
   const blocks = rawBlocks.map((rawBlock: unknown, index): Block => {
     const at = `${where}.blocks[${index}]`;
     if (!isJsonObject(rawBlock)) return fail(`${at} must be an object (a block), got ${describeType(rawBlock)}`);
-    const reference = blockReference(rawBlock);
+    const reference = blockReference(rawBlock, at);
     if (reference) return { id: reference.id, kind: "other", role: "", payload: {}, metadata: {}, extra: {}, ref: reference.contentHash };
     const kind = normalizeKind(text(rawBlock.kind, `${at}.kind`));
     const blockId = text(rawBlock.id, `${at}.id`);

@@ -156,7 +156,7 @@ describe("layouts C and G: rows as the requests a client would post", () => {
     expect([snapshot.runtimeKey, snapshot.inferenceId, snapshot.createdAtMs]).toEqual(["planner", "c-inf-1", 100]);
   });
 
-  it("C: the payload's turn id wins; bad YAML named; exact repeats imported once (dry run)", async () => {
+  it("C: bad YAML named; exact repeats imported once (dry run)", async () => {
     const summary = await dryRun(layoutC(dir));
     expect(summary.dryRun).toBe(true);
     expect(summary.tables.map((t) => [t.table, t.read, t.written, t.skipped, t.rejected])).toEqual([

@@ -230,7 +230,7 @@ data:
   answer: 42
 `;
 
-/** The payload's id (ct2) wins over the turn_id column, as in the Go backfill; no blocks at all. */
+/** A turn with no blocks at all (its turn_id column agrees with its id: a row that disagrees is refused, CONTRACT §6.3). */
 export const YAML_EMPTY_TURN = `id: ct2
 blocks: []
 metadata:
@@ -245,7 +245,7 @@ export function layoutC(dir: string, sessionColumn: "session_id" | "run_id" = "s
     turns: [
       ["c-conv-1", "c-s1", "ct1", "pre_inference", 100, YAML_PRE_INFERENCE],
       ["c-conv-1", "c-s1", "ct1", "final", 200, YAML_FINAL],
-      ["c-conv-1", "c-s1", "column-id", "final", 300, YAML_EMPTY_TURN],
+      ["c-conv-1", "c-s1", "ct2", "final", 300, YAML_EMPTY_TURN],
       ["c-conv-1", "c-s1", "ct3", "final", 400, "id: [oops\n"],
       ["c-conv-1", "c-s1", "ct1", "final", 200, YAML_FINAL],
     ],
@@ -392,4 +392,102 @@ export function damagedCopy(source: string, dir: string, name: string): string {
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return path;
+}
+
+/** 2^53 − 1: a time no event can have that would stay "newest" forever. */
+export const FAR_FUTURE_MS = Number.MAX_SAFE_INTEGER;
+const DAY_MS = 86_400_000;
+
+const hostileYaml = (id: string | null, metadata = "") =>
+  `${id === null ? "" : `id: ${id}\n`}blocks:\n    - kind: user\n      role: user\n      payload:\n          text: hello from ${id ?? "nobody"}\n${metadata}`;
+
+/**
+ * geppetto_turns rows a hostile or broken producer left (CONTRACT §6.3): each refused row names what
+ * is wrong; the two good rows (hg-ok, hg-trim) are imported, and the conversation's pointer is the
+ * newest good row's runtime — not the one at 2^53 − 1.
+ */
+export function hostileGeppettoStore(dir: string, nowMs = Date.now(), name = "geppetto-hostile.db"): string {
+  const row = (turnId: string, runtime: string, inference: string, at: number, payload = hostileYaml(turnId), conv = "hg-conv") => [
+    conv,
+    "hg-s",
+    turnId,
+    "final",
+    runtime,
+    inference,
+    at,
+    payload,
+  ];
+  return writeSqlite(dir, name, GEPPETTO_DDL, {
+    geppetto_turns: [
+      row("hg-ok", "inventory", "inf-ok", 60_000),
+      row("hg-pin", "pinned", "", FAR_FUTURE_MS),
+      row("hg-neg", "", "", -5),
+      row("hg-zero", "", "", 0),
+      row("hg-tomorrow", "tomorrow", "", nowMs + DAY_MS),
+      row("hg-zwsp", "plan\u200bner", "", 61_000),
+      row("hg-long", "", "i".repeat(300), 62_000),
+      row("hg-meta", "", "", 63_000, hostileYaml("hg-meta", 'metadata:\n    geppetto.runtime@v1: "\\u202Eevil"\n')),
+      row("hg-column", "", "", 64_000, hostileYaml("hg-payload")),
+      row("hg-trim", "  research \t", "", 65_000),
+      row("hg-ok", "", "", 66_000, hostileYaml("hg-ok"), "hg\u200bconv"),
+    ],
+  });
+}
+
+/** The normalized store (layout A, already migrated: runtime columns) as a hostile or broken file left it. */
+export function hostileNormalizedStore(dir: string, name = "normalized-hostile.db"): string {
+  const ddl = `CREATE TABLE turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
+  runtime_key, inference_id);
+CREATE TABLE blocks (block_id, content_hash, hash_algorithm, kind, role, payload_json, block_metadata_json, first_seen_at_ms);
+CREATE TABLE turn_block_membership (conv_id, session_id, turn_id, phase, snapshot_created_at_ms, ordinal, block_id, content_hash);`;
+  const turn = (turnId: string, created: number, updated: number, runtime = "", inference = "", metadata = "{}") => [
+    "hn-conv",
+    "hn-s",
+    turnId,
+    created,
+    metadata,
+    "{}",
+    updated,
+    runtime,
+    inference,
+  ];
+  const member = (turnId: string, phase: string, at: number) => ["hn-conv", "hn-s", turnId, phase, at, 0, "hn-b1", "h-hn-b1"];
+  return writeSqlite(dir, name, ddl, {
+    turns: [
+      turn("t-ok", 1000, 1500, "", "", JSON.stringify({ "geppetto.runtime@v1": "planner" })),
+      turn("t-pin", 2000, FAR_FUTURE_MS, "pinned"),
+      turn("t-pin2", FAR_FUTURE_MS, 0, "pinned2"),
+      turn("t-neg", -5, 2100),
+      turn("t-rt", 3000, 3000, "plan\u202ener"),
+      turn("t-inf", 3100, 3100, "", "x".repeat(300)),
+      turn("t-meta", 3200, 3200, "", "", JSON.stringify({ "geppetto.runtime@v1": { runtime_key: "\u0000evil" } })),
+      // The stored column wins over the metadata (as the backfill fills only empty columns): its metadata is not read.
+      turn("t-column", 3300, 3300, "column-wins", "", JSON.stringify({ runtime: "\u200bbad" })),
+      turn("t\u200bid", 3350, 3350),
+      turn("t-trim", 3400, 3400, "  trimmed\t"),
+    ],
+    blocks: [["hn-b1", "h-hn-b1", "sha256-canonical-json-v1", "user", "user", JSON.stringify({ text: "hi" }), "{}", 1000]],
+    turn_block_membership: [
+      member("t-ok", "final", 1500),
+      member("t-ok", "bad\u0001phase", 1500),
+      member("t-ok", "pre_inference", FAR_FUTURE_MS),
+      member("t-ok", "draft", -1),
+      member("t-column", "final", 3300),
+      member("t-trim", "final", 3400),
+    ],
+  });
+}
+
+/** A timeline.db for the hostile normalized store: a pointer at 2^53 − 1, a lookalike runtime, a padded one. */
+export function hostileTimeline(dir: string, name = "timeline-hostile.db"): string {
+  const ddl = `CREATE TABLE timeline_conversations (conv_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, runtime_key TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL);`;
+  return writeSqlite(dir, name, ddl, {
+    timeline_conversations: [
+      ["hn-conv", "hn-s", " tl-old ", 100, 200],
+      ["hn-pinned", "hn-s", "pinned-tl", 100, FAR_FUTURE_MS],
+      ["hn-lookalike", "hn-s", "tl\u202e", 10, 20],
+      ["hn-negative", "hn-s", "tl", -10, 20],
+    ],
+  });
 }

@@ -15,7 +15,7 @@ import { runMaintenance } from "../../src/scheduled";
 import { forgetAllTips } from "../../src/store/known-paths";
 import { saveSnapshots } from "../../src/store/writes";
 import { prepareSnapshot } from "../../src/turn/snapshot";
-import { call, databaseDigest, get, json, post, uid } from "./harness";
+import { call, databaseDigest, expectRejected, get, json, post, uid } from "./harness";
 
 beforeAll(() => {
   vi.spyOn(console, "log").mockImplementation(() => {});
@@ -335,6 +335,113 @@ describe("delta posts", () => {
       }),
       { numRuns: 25, interruptAfterTimeLimit: 45_000, markInterruptAsFailure: true },
     );
+  });
+});
+
+describe("a block with content_hash is a reference, and only a reference (CONTRACT §6.3)", () => {
+  const STORED = [user("u1", "stored once")];
+  let conv: string;
+  let hash: string;
+
+  beforeAll(async () => {
+    conv = uid("conv-strict-ref");
+    expect(
+      (await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks: STORED } })).status,
+    ).toBe(201);
+    hash = await blockContentHash({ kind: "user", role: "user", payload: { text: "stored once" }, metadata: {} });
+  });
+
+  /** Each malformed reference, and what the message must say about it. */
+  const CASES: Array<[string, () => Record<string, unknown>, RegExp]> = [
+    ["an upper-case hash", () => ({ id: "u1", content_hash: hash.toUpperCase() }), /content_hash must be 64 lower-case hex digits/],
+    ["63 hex digits", () => ({ id: "u1", content_hash: hash.slice(1) }), /content_hash must be 64 lower-case hex digits.*63 characters/],
+    ["65 hex digits", () => ({ id: "u1", content_hash: `${hash}0` }), /content_hash must be 64 lower-case hex digits.*65 characters/],
+    ["a hash with a non-hex character", () => ({ id: "u1", content_hash: `${hash.slice(1)}g` }), /64 lower-case hex digits/],
+    ["a number as hash", () => ({ id: "u1", content_hash: 12 }), /content_hash must be 64 lower-case hex digits.*a number/],
+    ["null as hash", () => ({ id: "u1", content_hash: null }), /content_hash must be 64 lower-case hex digits.*null/],
+    ["kind besides", () => ({ id: "u1", content_hash: hash, kind: "user" }), /only id and content_hash.*has kind/],
+    [
+      "payload and role besides",
+      () => ({ id: "u1", content_hash: hash, role: "user", payload: { text: "x" } }),
+      /only id and content_hash.*has role, payload/,
+    ],
+    ["any other key besides", () => ({ id: "u1", content_hash: hash, turn_id: "t1" }), /only id and content_hash.*has turn_id/],
+    ["no id", () => ({ content_hash: hash }), /\.id must be a non-empty string/],
+    ["an empty id", () => ({ id: "", content_hash: hash }), /\.id must be a non-empty string/],
+    ["a number as id", () => ({ id: 1, content_hash: hash }), /\.id must be a non-empty string.*a number/],
+  ];
+
+  it.each(CASES)(
+    "%s: 422 INVALID_BLOCK_REF naming the block, nothing stored (single post and batch)",
+    async (_name, reference, message) => {
+      const blocks = [user("u0", "new"), reference()];
+      await expectRejected(
+        () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn: { id: "t2", blocks } }),
+        422,
+        "INVALID_BLOCK_REF",
+        new RegExp(`^turn\\.blocks\\[1\\].*${message.source}`),
+      );
+      await expectRejected(
+        () =>
+          post("/api/turns/batch", {
+            items: [
+              { conv_id: conv, session_id: "s", created_at_ms: 3, turn: { id: "ok", blocks: [] } },
+              { conv_id: conv, session_id: "s", created_at_ms: 2, turn: { id: "t2", blocks } },
+            ],
+          }),
+        422,
+        "INVALID_BLOCK_REF",
+        new RegExp(`^items\\[1\\]\\.turn\\.blocks\\[1\\].*${message.source}`),
+      );
+    },
+  );
+
+  it("YAML payloads follow the same rule (single post and batch)", async () => {
+    const yaml = (reference: string) => `id: t2\nblocks:\n  - id: u0\n    kind: user\n  - ${reference}\n`;
+    for (const [reference, message] of [
+      [`{id: u1, content_hash: ${hash.toUpperCase()}}`, /^payload\.blocks\[1\]\.content_hash must be 64 lower-case hex digits/],
+      [`{id: u1, content_hash: ${hash.slice(2)}}`, /^payload\.blocks\[1\]\.content_hash must be 64 lower-case hex digits/],
+      [`{id: u1, content_hash: ${hash}, kind: user}`, /^payload\.blocks\[1\] is a block reference.*has kind/],
+      [`{content_hash: ${hash}}`, /^payload\.blocks\[1\]\.id must be a non-empty string/],
+    ] as const) {
+      await expectRejected(
+        () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, payload: yaml(reference) }),
+        422,
+        "INVALID_BLOCK_REF",
+        message,
+      );
+      await expectRejected(
+        () =>
+          post("/api/turns/batch", {
+            items: [
+              { conv_id: conv, session_id: "s", created_at_ms: 3, payload: "id: ok\nblocks: []\n" },
+              { conv_id: conv, session_id: "s", created_at_ms: 2, payload: yaml(reference) },
+            ],
+          }),
+        422,
+        "INVALID_BLOCK_REF",
+        new RegExp(`^items\\[1\\]\\.${message.source.slice(1)}`),
+      );
+    }
+  });
+
+  it("the well-formed reference is stored as the block it names (JSON and YAML)", async () => {
+    const res = await post("/api/turns", {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 4,
+      turn: { id: "t4", blocks: [{ id: "u1", content_hash: hash }] },
+    });
+    expect(res.status).toBe(201);
+    expect(await snapshotOf(conv, "s", "t4", "final", 4)).toEqual(expected("t4", STORED));
+    const yaml = await post("/api/turns", {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 5,
+      payload: `id: t5\nblocks:\n  - {id: u1, content_hash: ${hash}}\n`,
+    });
+    expect(yaml.status).toBe(201);
+    expect(await snapshotOf(conv, "s", "t5", "final", 5)).toEqual(expected("t5", STORED));
   });
 });
 

@@ -147,4 +147,30 @@ describe("ids (CONTRACT §6.1)", () => {
     await expect(recording.postSnapshot({ conv_id: `\u202e${conv}`, session_id: "s", created_at_ms: 2, turn })).rejects.toThrow(/U\+202E/);
     expect(sent).toHaveLength(1);
   });
+
+  it("checks runtime_key / inference_id by the Worker's one rule before sending, trimming as it does (CONTRACT §6.3)", async () => {
+    const sent: string[] = [];
+    const recording = new TurnstoreClient({
+      baseUrl: "https://turnstore.test",
+      token: env.INGEST_TOKEN,
+      fetch: (input, init) => {
+        sent.push(String(init.body));
+        return workerFetch(input, init);
+      },
+    });
+    const conv = uid("client-attr");
+    const turn = { id: "t", blocks: [] };
+    for (const [field, value, message] of [
+      ["runtime_key", "plan\u200bner", /runtime_key must not contain invisible format characters/],
+      ["inference_id", "inf\u0000", /inference_id must not contain control characters/],
+      ["runtime_key", "r".repeat(257), /runtime_key must be at most 256 characters/],
+    ] as const) {
+      await expect(recording.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 1, turn, [field]: value })).rejects.toThrow(
+        message,
+      );
+    }
+    expect(sent).toHaveLength(0);
+    const ok = await recording.postSnapshot({ conv_id: conv, session_id: "s", created_at_ms: 1, turn, runtime_key: " planner\n" });
+    expect(ok.body).toMatchObject({ runtime_key: "planner" });
+  });
 });

@@ -63,3 +63,88 @@ describe("bad requests", () => {
     await expectError(await call("GET", path("c1", `?phase=${"p".repeat(257)}`)), 400, "INVALID_PARAMETER", /phase/);
   });
 });
+
+describe("hostile content", () => {
+  const exportText = async (conv: string, query: string) => {
+    const res = await call("GET", path(conv, query));
+    expect(res.status).toBe(200);
+    return new TextDecoder().decode(await res.arrayBuffer());
+  };
+
+  it("Markdown labels roles from its own table only: `constructor`, `__proto__`, `toString` are shown as written", async () => {
+    const conv = uid("conv-export-roles");
+    const roles = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "isPrototypeOf", "USER", "Assistant"];
+    const res = await post(
+      "/api/turns",
+      turnBody({
+        conv_id: conv,
+        session_id: "s",
+        turn_id: "t",
+        created_at_ms: 1,
+        blocks: roles.map((role) => ({ kind: "llm_text", role, payload: { text: `said by ${role}` } })),
+      }),
+    );
+    expect(res.status).toBe(201);
+    const md = await exportText(conv, "?format=markdown");
+    expect(md).not.toMatch(/native code|function|\[object Object\]/);
+    expect(md.match(/^\*\*.*\*\*$/gm)).toEqual([
+      "**Constructor**",
+      "**\\_\\_proto\\_\\_**",
+      "**ToString**",
+      "**HasOwnProperty**",
+      "**ValueOf**",
+      "**IsPrototypeOf**",
+      "**User**",
+      "**Assistant**",
+    ]);
+  });
+
+  /**
+   * Every character Unicode line splitting treats as a line break (Python's str.splitlines):
+   * LF, CR, CR LF, VT, FF, FS, GS, RS, NEL, LS, PS. JSON.stringify escapes the C0 ones; NEL, LS and
+   * PS it leaves raw, so a reader splitting lines that way would cut a record in two.
+   */
+  const LINE_BREAKS = ["\n", "\r", "\r\n", "\u000b", "\u000c", "\u001c", "\u001d", "\u001e", "\u0085", "\u2028", "\u2029"];
+  const splitLines = (text: string) => text.split(/\r\n|[\n\r\u000b\u000c\u001c-\u001e\u0085\u2028\u2029]/);
+
+  it("JSON Lines escapes every line break, so a Unicode-aware reader sees one record per snapshot; the file re-imports unchanged", async () => {
+    const conv = uid("conv-export-breaks");
+    const breaks = LINE_BREAKS.join("|");
+    const items = [0, 1, 2].map((i) => ({
+      conv_id: conv,
+      // LS and PS are not control or format characters: legal in ids and runtime keys.
+      session_id: `s\u2028${i}`,
+      turn_id: `t\u2029${i}`,
+      phase: "final",
+      created_at_ms: 100 + i,
+      runtime_key: `rt\u2028${i}`,
+      turn: {
+        blocks: [{ kind: "user", role: `r\u2029${i}`, payload: { text: `a${breaks}b`, [`key${breaks}`]: breaks } }],
+        metadata: { note: breaks, [`\u0085${i}`]: "\u2028" },
+        data: { [breaks]: [breaks] },
+        "extra\u2029": breaks,
+      },
+    }));
+    expect((await post("/api/turns/batch", { items })).status).toBe(201);
+
+    const text = await exportText(conv, "?format=jsonl");
+    expect(text).not.toMatch(/[\u000b\u000c\u001c-\u001e\u0085\u2028\u2029\r]/);
+    expect(text).toMatch(/\\u0085/);
+    const records = splitLines(text).filter((line) => line !== "");
+    expect(records).toHaveLength(items.length);
+    const parsed = records.map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The same values the JSON export holds (and every value as posted).
+    expect(parsed).toEqual((JSON.parse(await exportText(conv, "?format=json")) as { snapshots: unknown[] }).snapshots);
+    expect(parsed.map((r) => [r.session_id, r.turn_id, r.runtime_key])).toEqual(items.map((i) => [i.session_id, i.turn_id, i.runtime_key]));
+    expect(parsed.map((r) => (r.turn as { metadata: unknown }).metadata)).toEqual(items.map((i) => i.turn.metadata));
+
+    // Re-imported line by line into a copy: stored as the same snapshots, exported as the same lines.
+    const copy = uid("conv-export-breaks-copy");
+    const res = await post("/api/turns/batch", { items: parsed.map((r) => ({ ...r, conv_id: copy })) });
+    expect(res.status).toBe(201);
+    const again = splitLines(await exportText(copy, "?format=jsonl")).filter((line) => line !== "");
+    expect(again).toEqual(records.map((line) => line.replace(JSON.stringify(conv), JSON.stringify(copy))));
+    // Posting the original file again is an identical replay.
+    expect((await post("/api/turns/batch", { items: parsed })).status).toBe(200);
+  });
+});

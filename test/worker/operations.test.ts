@@ -33,10 +33,92 @@ describe("X-Request-Id on every response", () => {
     const res = await call(method, path, options);
     expect(res.headers.get("x-request-id")).toMatch(/^[\w-]{8,}$/);
   });
+});
 
-  it("keeps a request id the client sent", async () => {
-    const res = await call("GET", "/healthz", { token: null, headers: { "x-request-id": "client-chosen-id-42" } });
-    expect(res.headers.get("x-request-id")).toBe("client-chosen-id-42");
+describe("a client-sent X-Request-Id is only logged (CONTRACT §6.3)", () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  /** Every console line of one request, parsed. */
+  async function linesOf(send: () => Promise<Response>) {
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) vi.spyOn(console, level).mockImplementation(capture);
+    const res = await send();
+    vi.restoreAllMocks();
+    return { res, lines: lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  }
+
+  it.each([
+    ["an id of its own choosing", "anything-it-likes"],
+    ["a UUID (another request's, say)", "0b9e2f4c-2d1a-4c4e-9b8a-7f6e5d4c3b2a"],
+    ["an empty value", ""],
+    ["2,000 characters", "x".repeat(2000)],
+  ])("the response carries the Worker's own UUID whatever the client sends: %s", async (_name, sent) => {
+    for (const [method, path, options] of [
+      ["GET", "/healthz", { token: null }],
+      ["GET", "/api/debug/conversations", {}],
+      ["POST", "/api/turns", { body: {} }],
+      ["GET", "/api/nope", { token: null }],
+    ] as const) {
+      const res = await call(method, path, { ...options, headers: { "x-request-id": sent } });
+      expect(res.headers.get("x-request-id"), `${method} ${path}`).toMatch(UUID);
+      expect(res.headers.get("x-request-id")).not.toBe(sent);
+    }
+    // Two requests with the same client value get two ids.
+    const [a, b] = await Promise.all([1, 2].map(() => call("GET", "/healthz", { token: null, headers: { "x-request-id": sent } })));
+    expect(a!.headers.get("x-request-id")).not.toBe(b!.headers.get("x-request-id"));
+  });
+
+  it("the write log line names it as client_request_id, next to the Worker's request_id", async () => {
+    const conv = uid("conv-client-id");
+    const { res, lines } = await linesOf(() =>
+      post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t", created_at_ms: 1 }), {
+        headers: { "x-request-id": "anything-it-likes" },
+      }),
+    );
+    expect(res.status).toBe(201);
+    const write = lines.find((l) => l.event === "write");
+    expect(write).toMatchObject({ request_id: res.headers.get("x-request-id"), client_request_id: "anything-it-likes" });
+    expect(write!.request_id).toMatch(UUID);
+  });
+
+  it.each<[string, string, string | undefined]>([
+    ["kept up to 128 characters", "a".repeat(200), "a".repeat(128)],
+    ["printable ASCII kept as sent", "req-1 (retry #2) /x?y=z", "req-1 (retry #2) /x?y=z"],
+    ["a tab: omitted", "id\twith-tab", undefined],
+    ["DEL: omitted", "id\u007f", undefined],
+    ["Latin-1 text: omitted", "caf\u00e9", undefined],
+    ["a JSON-looking value is only a string", '","request_id":"forged', '","request_id":"forged'],
+    ["none sent: no field", "", undefined],
+  ])("client_request_id is bounded: %s", async (_name, sent, expected) => {
+    const { res, lines } = await linesOf(() =>
+      call("PUT", `/api/conversations/${uid("conv-client-id")}/runtime`, {
+        body: { runtime_key: "planner", session_id: "s", at_ms: 5 },
+        headers: sent === "" ? {} : { "x-request-id": sent },
+      }),
+    );
+    expect(res.status).toBe(200);
+    const write = lines.find((l) => l.event === "write")!;
+    expect(write.request_id).toBe(res.headers.get("x-request-id"));
+    if (expected === undefined) expect(write).not.toHaveProperty("client_request_id");
+    else expect(write.client_request_id).toBe(expected);
+  });
+
+  it("the error lines (500, D1 unavailable) carry it too", async () => {
+    const body = turnBody({ conv_id: uid("conv-client-id-500"), session_id: "s", turn_id: "t", created_at_ms: 1 });
+    const headers = { "x-request-id": "client-500" };
+    const boom = await linesOf(() => post("/api/turns", body, { headers, env: { DB: failingOnce("boom") } }));
+    expect(boom.res.status).toBe(500);
+    expect(boom.lines.find((l) => l.level === "error" && l.event === undefined)).toMatchObject({
+      request_id: boom.res.headers.get("x-request-id"),
+      client_request_id: "client-500",
+    });
+    const busy = await linesOf(() => post("/api/turns", body, { headers, env: { DB: failingOnce("D1_ERROR: D1 DB is overloaded.") } }));
+    expect(busy.res.status).toBe(503);
+    expect(busy.lines.find((l) => l.event === "d1_unavailable")).toMatchObject({
+      request_id: busy.res.headers.get("x-request-id"),
+      client_request_id: "client-500",
+    });
   });
 });
 

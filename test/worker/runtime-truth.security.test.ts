@@ -300,3 +300,137 @@ describe("lookalike ids are refused (CONTRACT §5.2)", () => {
   it("a runtime switch path id follows the same rule", () =>
     expectRejected(() => put("conv\u200b", { runtime_key: "planner", session_id: "s" }), 400, "INVALID_PARAMETER", /format characters/));
 });
+
+describe("one rule for runtime keys and inference ids, wherever they come from (CONTRACT §6.3, issue 29)", () => {
+  /** Values no runtime key or inference id may be, and what the message says about each. */
+  const BAD: Array<[string, string, RegExp]> = [
+    ["NUL", "plan\u0000ner", /control characters/],
+    ["a C1 control (NEL)", "plan\u0085ner", /control characters/],
+    ["an inner tab", "plan\tner", /control characters/],
+    ["RTL override U+202E", "plan\u202ener", /format characters.*U\+202E/],
+    ["a zero-width space alone", "\u200b", /format characters.*U\+200B/],
+    ["a zero-width space inside", "plan\u200bner", /format characters.*U\+200B/],
+    ["NFD text", "cafe\u0301", /NFC/],
+    ["257 characters", "r".repeat(257), /at most 256 characters/],
+    ["300,000 characters", "i".repeat(300_000), /at most 256 characters/],
+  ];
+
+  const metadataCases = (value: string) =>
+    [
+      ["geppetto.runtime@v1", { "geppetto.runtime@v1": value }],
+      ["geppetto.runtime@v1", { "geppetto.runtime@v1": { runtime_key: value, version: 3 } }],
+      ["runtime_key", { runtime_key: { profile: { slug: value } } }],
+      ["geppetto.inference_id@v1", { "geppetto.inference_id@v1": value }],
+      ["inference_id", { inference_id: { id: value } }],
+    ] as const;
+
+  it.each(BAD)("metadata holding %s → 422 naming the metadata key, nothing stored (JSON, YAML, batch)", async (_name, value, message) => {
+    const conv = uid("conv-attr-meta");
+    for (const [key, metadata] of metadataCases(value)) {
+      const named = new RegExp(`^turn\\.metadata\\["${key.replace(/[.@]/g, "\\$&")}"\\].*${message.source}`);
+      await expectRejected(
+        () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: [], metadata } }),
+        422,
+        "INVALID_TURN",
+        named,
+      );
+      await expectRejected(
+        () =>
+          post("/api/turns/batch", {
+            items: [
+              turnBody({ conv_id: conv, session_id: "s", turn_id: "ok", created_at_ms: 1 }),
+              { conv_id: conv, session_id: "s", created_at_ms: 2, turn: { id: "t", blocks: [], metadata } },
+            ],
+          }),
+        422,
+        "INVALID_TURN",
+        new RegExp(`^items\\[1\\]\\.${named.source.slice(1)}`),
+      );
+    }
+    // YAML payloads (JSON is YAML 1.2: the metadata written as a flow mapping).
+    if (value.length < 1000) {
+      await expectRejected(
+        () =>
+          post("/api/turns", {
+            conv_id: conv,
+            session_id: "s",
+            created_at_ms: 1,
+            payload: `id: t\nblocks: []\nmetadata: ${JSON.stringify({ "geppetto.runtime@v1": value })}\n`,
+          }),
+        422,
+        "INVALID_PAYLOAD",
+        new RegExp(`^payload\\.metadata\\["geppetto\\.runtime@v1"\\].*${message.source}`),
+      );
+    }
+    expect((await get(`/api/debug/conversations/${conv}`)).status).toBe(404);
+  });
+
+  it.each(BAD)("the explicit runtime_key / inference_id holding %s → 400 INVALID_REQUEST", async (_name, value, message) => {
+    for (const field of ["runtime_key", "inference_id"]) {
+      const body = { ...turnBody({ conv_id: uid("conv-attr-explicit"), session_id: "s", turn_id: "t", created_at_ms: 1 }), [field]: value };
+      await expectRejected(() => post("/api/turns", body), 400, "INVALID_REQUEST", new RegExp(`${field}.*${message.source}`));
+    }
+  });
+
+  it.each(BAD)("a runtime switch to %s → 400 INVALID_REQUEST", async (_name, value, message) => {
+    await expectRejected(
+      () => put(uid("conv-attr-switch"), { runtime_key: value, session_id: "s" }),
+      400,
+      "INVALID_REQUEST",
+      new RegExp(`runtime_key.*${message.source}`),
+    );
+  });
+
+  it("a switch trims like a POST: ' planner' and 'planner\\n' are 'planner', as the same value in a snapshot is", async () => {
+    const conv = uid("conv-attr-trim");
+    const posted = await json(
+      await post("/api/turns", turnBody({ conv_id: conv, session_id: "s", turn_id: "t1", created_at_ms: 1, runtime_key: " planner" })),
+    );
+    expect(posted.runtime_key).toBe("planner");
+    for (const [value, at] of [
+      [" planner", 2],
+      ["planner\n", 3],
+      ["\t planner \r\n", 4],
+    ] as const) {
+      const res = await put(conv, { runtime_key: value, at_ms: at });
+      expect(res.status).toBe(200);
+      expect((await json(res)).resolved_runtime_key).toBe("planner");
+      expect((await env.DB.prepare("SELECT current_runtime_key FROM conversations WHERE conv_id = ?1").bind(conv).first())!).toEqual({
+        current_runtime_key: "planner",
+      });
+    }
+    // Blank after trimming is no runtime at all.
+    await expectRejected(() => put(conv, { runtime_key: " \t\r\n" }), 400, "INVALID_REQUEST", /blank/);
+  });
+
+  it("valid values are read as before: trimmed, numbers as text, emoji sequences, 256 characters", async () => {
+    const conv = uid("conv-attr-ok");
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ "geppetto.runtime@v1": " \t planner \r\n", "geppetto.inference_id@v1": "\ninf-3 " }, "planner", "inf-3"],
+      [{ runtime: { profile: { slug: 7 } }, inference_id: 42.0 }, "7", "42"],
+      [{ "geppetto.runtime@v1": "team-👩‍💻", inference_id: "i".repeat(256) }, "team-👩‍💻", "i".repeat(256)],
+      [{ "geppetto.runtime@v1": { runtime_key: "" }, runtime: "fallback" }, "fallback", ""],
+    ];
+    for (const [i, [metadata, runtimeKey, inferenceId]] of cases.entries()) {
+      const res = await post("/api/turns", {
+        conv_id: conv,
+        session_id: "s",
+        created_at_ms: i + 1,
+        turn: { id: `t${i}`, blocks: [], metadata },
+      });
+      expect(res.status).toBe(201);
+      expect(await json(res)).toMatchObject({ runtime_key: runtimeKey, inference_id: inferenceId });
+    }
+    // An explicit value wins, and metadata it overrides is only data: not checked.
+    const res = await post("/api/turns", {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 10,
+      runtime_key: "explicit",
+      inference_id: "inf-x",
+      turn: { id: "t9", blocks: [], metadata: { "geppetto.runtime@v1": "bad\u200b", inference_id: "\u0000" } },
+    });
+    expect(res.status).toBe(201);
+    expect(await json(res)).toMatchObject({ runtime_key: "explicit", inference_id: "inf-x" });
+  });
+});

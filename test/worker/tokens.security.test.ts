@@ -204,6 +204,91 @@ describe("refused credentials", () => {
     );
   });
 
+  /**
+   * A token signed offline by the documented format (docs/API.md, "Token format"), independently of
+   * the module: base64url without padding of the JSON claims, HMAC-SHA-256 over "tsk1.<kid>.<payload>".
+   */
+  const TEST_SECRET = "test-token-signing-secret-0123456789abcdef";
+  const b64url = (bytes: Uint8Array) =>
+    btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
+  async function signOffline(claims: Record<string, unknown>, spell: { payload?: (p: string) => string } = {}) {
+    const payload = (spell.payload ?? ((p) => p))(b64url(new TextEncoder().encode(JSON.stringify(claims))));
+    const signed = `tsk1.test-1.${payload}`;
+    const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(TEST_SECRET), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
+    return `${signed}.${b64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(signed))))}`;
+  }
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
+  const YEAR = 365 * DAY;
+  const writeWith = (token: string, conv: string, env?: Partial<Env>) =>
+    call("POST", "/api/turns", { token, body: snapshot(conv), headers: ORIGIN, env });
+
+  it("a token signed offline in the documented format is accepted", async () => {
+    const conv = uid("conv-offline");
+    const now = Date.now();
+    expect((await writeWith(await signOffline({ c: conv, exp: now + HOUR, iat: now }), conv)).status).toBe(201);
+    // The longest lifetime the mint route gives (a day), and an issue time a little ahead (within the skew).
+    expect((await writeWith(await signOffline({ c: conv, exp: now + 60_000 + DAY, iat: now + 60_000 }), conv)).status).toBe(200);
+  });
+
+  it.each<[string, (now: number) => Record<string, unknown>, RegExp]>([
+    ["a 10-year expiry issued now", (now) => ({ exp: now + 10 * YEAR, iat: now }), /lifetime/],
+    ["a day and a second", (now) => ({ exp: now + DAY + 1000, iat: now }), /lifetime/],
+    ["issued a year ahead, an hour's lifetime", (now) => ({ exp: now + YEAR + HOUR, iat: now + YEAR }), /issued in the future/],
+    ["a 10-year expiry issued a year ahead", (now) => ({ exp: now + 11 * YEAR, iat: now + YEAR }), /lifetime|issued in the future/],
+    [
+      "issued 10 minutes ahead (the skew is 5)",
+      (now) => ({ exp: now + 10 * 60_000 + HOUR, iat: now + 10 * 60_000 }),
+      /issued in the future/,
+    ],
+    ["expiring before it was issued", (now) => ({ exp: now + HOUR, iat: now + 2 * HOUR }), /issued in the future|lifetime/],
+  ])("signed offline with the right key but %s → 401, nothing stored", async (_name, claims, message) => {
+    const conv = uid("conv-offline-bad");
+    const token = await signOffline({ c: conv, ...claims(Date.now()) });
+    await expectRejected(() => writeWith(token, conv), 401, "UNAUTHORIZED", message);
+  });
+
+  it("the clock skew allowed for iat is MAX_CLOCK_SKEW_MS", async () => {
+    const conv = uid("conv-offline-skew");
+    const now = Date.now();
+    const token = await signOffline({ c: conv, exp: now + 10 * 60_000 + HOUR, iat: now + 10 * 60_000 });
+    await expectRejected(() => writeWith(token, conv), 401, "UNAUTHORIZED", /issued in the future/);
+    expect((await writeWith(token, conv, { MAX_CLOCK_SKEW_MS: "900000" } as Partial<Env>)).status).toBe(201);
+  });
+
+  it("one token, one spelling: every other spelling of its signature or payload → 401", async () => {
+    const conv = uid("conv-spelling");
+    const { token } = await mint(conv);
+    const [prefix, kid, payload, signature] = token.split(".") as [string, string, string, string];
+    // 32 bytes of HMAC are 43 base64url characters: the last one carries 4 bits of the MAC and 2
+    // unused bits, so four characters decode to the same bytes. Only the one with zero bits is ours.
+    const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = ALPHABET.indexOf(signature.at(-1)!);
+    expect(signature).toHaveLength(43);
+    expect(last & 3).toBe(0);
+    const spellings = [1, 2, 3].map((bits) => `${signature.slice(0, -1)}${ALPHABET[last | bits]}`);
+    for (const other of [...spellings, `${signature}=`, `${signature.slice(0, -1)}${ALPHABET[last]}A`]) {
+      await expectRejected(() => writeWith(`${prefix}.${kid}.${payload}.${other}`, conv), 401, "UNAUTHORIZED");
+    }
+    // A payload spelled another way and signed with the right key (an offline minter's bug) is refused too.
+    const claims = { c: conv, exp: Date.now() + HOUR, iat: Date.now() };
+    const json = JSON.stringify(claims);
+    const text = b64url(new TextEncoder().encode(json));
+    // Pad the claims until their base64url has unused bits in its last character (length % 4 of 2 or 3).
+    const padded = { ...claims, pad: "x".repeat(text.length % 4 === 0 ? 1 : 0) };
+    const paddedText = b64url(new TextEncoder().encode(JSON.stringify(padded)));
+    expect(paddedText.length % 4).not.toBe(0);
+    const lastPayload = ALPHABET.indexOf(paddedText.at(-1)!);
+    const flipped = await signOffline(padded, { payload: (p) => `${p.slice(0, -1)}${ALPHABET[lastPayload | 1]}` });
+    await expectRejected(() => writeWith(flipped, conv), 401, "UNAUTHORIZED", /not spelled canonically|canonical/);
+    expect((await writeWith(await signOffline(padded), conv)).status).toBe(201);
+  });
+
   it("the ingest token with an Origin header is refused on every write route", async () => {
     const conv = uid("conv-origin");
     await expectRejected(

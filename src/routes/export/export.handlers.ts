@@ -1,6 +1,7 @@
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { AppEnv } from "../../http/bindings";
 import { ApiError } from "../../http/errors";
+import { requestLogFields } from "../../http/request-id";
 import { getConversation } from "../../store/conversations";
 import type { D1Handle } from "../../store/d1";
 import { listSnapshots, newestSnapshotsOfTurns, type SnapshotPosition, type TurnPosition } from "../../store/snapshot-reads";
@@ -36,7 +37,8 @@ async function* turnPages(db: D1Handle, convId: string, phase: string | undefine
 }
 
 interface ExportLog {
-  requestId: string;
+  /** request_id and, when the client sent one, client_request_id (http/request-id.ts). */
+  ids: ReturnType<typeof requestLogFields>;
   convId: string;
   format: string;
   startedAt: number;
@@ -87,7 +89,7 @@ function exportStream(
                 JSON.stringify({
                   level: "info",
                   event: "export",
-                  request_id: log.requestId,
+                  ...log.ids,
                   conv_id: log.convId,
                   format: log.format,
                   snapshots,
@@ -103,7 +105,7 @@ function exportStream(
             JSON.stringify({
               level: "error",
               event: "export",
-              request_id: log.requestId,
+              ...log.ids,
               conv_id: log.convId,
               format: log.format,
               snapshots,
@@ -135,7 +137,7 @@ export const exportConversation: RouteHandler<typeof exportConversationRoute, Ap
   const first = await pages.next();
   const writer = exportWriter(format, { convId: conv_id, exportedAtMs: startedAt, phase });
   const body = exportStream(writer, first.done ? [] : first.value, pages, {
-    requestId: c.var.requestId,
+    ids: requestLogFields(c),
     convId: conv_id,
     format,
     startedAt,

@@ -4,6 +4,7 @@ import type { AppEnv } from "../../http/bindings";
 import { maxClockSkewMs } from "../../http/config";
 import { switchRuntime } from "../../store/conversations";
 import { saveSnapshots, type SaveResult } from "../../store/writes";
+import { normalizeAttribution } from "../../turn/attribution-value";
 import { requestCost, assertYamlBudget } from "../../turn/limits";
 import { chargeWork } from "../../http/rate-limit";
 import { grantOf } from "../../http/auth";
@@ -69,18 +70,15 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   const body = c.req.valid("json");
   const atMs = body.at_ms ?? now;
   assertNotInFuture("at_ms", atMs, now, maxClockSkewMs(c.env));
+  // Stored trimmed, as the same value in a snapshot is (the schema checked the trimmed value).
+  const runtimeKey = normalizeAttribution(body.runtime_key);
   const { conversation, rowsWritten } = await switchRuntime(
     c.var.db,
-    {
-      convId: conv_id,
-      runtimeKey: body.runtime_key,
-      sessionId: body.session_id,
-      atMs,
-    },
+    { convId: conv_id, runtimeKey, sessionId: body.session_id, atMs },
     writeOptionsOf(c),
   );
   c.set("writeLog", {
-    runtime_key: body.runtime_key,
+    runtime_key: runtimeKey,
     at_ms: atMs,
     resolved_runtime_key: conversation.currentRuntimeKey,
     rows_written: rowsWritten,

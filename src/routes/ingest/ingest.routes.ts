@@ -8,7 +8,8 @@ import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { batchScope, runtimeScope, snapshotScope } from "../../http/scope";
 import { CHAIN } from "../../turn/block-path";
-import { hasLoneSurrogate, lookalikeProblem, MAX_PHASE_LENGTH } from "../../turn/identifier";
+import { attributionProblem, MAX_ATTRIBUTION_LENGTH, normalizeAttribution } from "../../turn/attribution-value";
+import { MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { BLOCK_KINDS, isJsonObject, type JsonObject } from "../../turn/turn";
 import { ConversationSchema, epochMs, errorResponses, identifier, SnapshotProjectionSchema } from "../schemas";
 
@@ -16,16 +17,23 @@ export const MAX_BATCH_ITEMS = 100;
 /** A prefix may name any path a snapshot may hold. */
 const MAX_PREFIX_BLOCKS = 1_000_000;
 
-/** Explicit attribution: trimmed, and '' means "not given" (falls through to metadata). */
-const attribution = (name: string) =>
+/**
+ * A runtime key or inference id by the one rule (src/turn/attribution-value.ts): checked trimmed;
+ * the value is stored trimmed. `required`: blank is refused (a runtime switch needs a runtime);
+ * otherwise '' means "not given" and falls through to the metadata.
+ */
+const attribution = (name: string, required = false) =>
   z
     .string({ error: `${name} must be a string` })
-    .max(256, `${name} must be at most 256 characters`)
-    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), `${name} must not contain control characters`)
-    .refine((v) => !hasLoneSurrogate(v), `${name} must be valid Unicode (no lone surrogates)`)
     .superRefine((value, ctx) => {
-      const problem = lookalikeProblem(name, value);
+      const trimmed = normalizeAttribution(value);
+      const problem =
+        required && trimmed === "" ? `${name} must not be blank (spaces, tabs, CR and LF are trimmed)` : attributionProblem(name, trimmed);
       if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .openapi({
+      maxLength: MAX_ATTRIBUTION_LENGTH,
+      description: "Trimmed of spaces, tabs, CR and LF; at most 256 characters; no control or format characters; NFC",
     });
 
 /**
@@ -163,7 +171,9 @@ export const postTurnBatchRoute = createRoute({
 
 export const RuntimeSwitchSchema = z
   .strictObject({
-    runtime_key: identifier("runtime_key"),
+    runtime_key: attribution("runtime_key", true).openapi({
+      description: "The runtime the conversation uses from at_ms on; trimmed as a snapshot's runtime_key is",
+    }),
     session_id: identifier("session_id").optional().openapi({ description: "Required when the conversation does not exist yet" }),
     at_ms: epochMs("at_ms").optional().openapi({ description: "Event time of the switch; defaults to the server clock" }),
   })
