@@ -2,9 +2,10 @@
  * The webchat example (examples/webchat/) in a real headless Chromium, started exactly as
  * `npm run example:webchat` starts it (startWebchatExample: Turnstore's `wrangler dev` on a local D1
  * under a temp dir, and the example's backend Worker): a visitor chats three turns, switches the
- * runtime, reloads and continues, outlives a short-lived token, opens a second tab, and is rate
- * limited; the debug API and the viewer then show every turn with the runtime that produced it, and
- * a backend minting offline (TOKEN_SOURCE=offline) gives tokens Turnstore takes.
+ * runtime, reloads and continues (also in the middle of a turn), outlives a short-lived token, opens
+ * a second tab, and is rate limited; the debug API and the viewer then show every turn with the
+ * runtime that produced it, and a backend minting offline (TOKEN_SOURCE=offline) gives tokens
+ * Turnstore takes.
  * From inside the page it checks CORS as a browser applies it: the preflight for Authorization on
  * every route a conversation token may call, for the page's origin and for another one, and which
  * response headers a page can read. Saves the screenshots shown in examples/webchat/README.md to
@@ -206,14 +207,31 @@ describe.skipIf(!haveChromium)("webchat example in headless Chromium", () => {
     expect(await page.$$eval("#messages .msg", (items) => items.map((i) => i.textContent))).toEqual(before);
     expect(answered(from)).toEqual([{ method: "GET", path: `/api/conversations/${convId}/turns/latest`, status: 200 }]);
     expect(await page.isChecked("input[name=runtime][value=planner]")).toBe(true);
+  });
 
-    await ask("And for the week after?");
+  it("finishes a turn that a reload interrupted, under its own id", async () => {
+    const from = calls.length;
+    await page.fill("#message", "And for the week after?");
+    const question = page.waitForResponse((r) => r.url().endsWith("/api/turns") && r.status() === 201);
+    await page.press("#message", "Enter");
+    await question;
+    // The tab goes away while the agent is still thinking: the question is stored, the answer is not.
+    await page.goto("about:blank");
+    await page.goto(example.pageUrl);
+    await page.locator('body[data-ready="true"]').waitFor();
     expect(await chips()).toEqual(["inventory", "inventory", "inventory", "planner", "planner"]);
-    // The latest turn's paths count as known: even the first post after the reload is a delta.
-    expect(snapshotPosts(from).map((p) => [p.phase, p.status, p.delta])).toEqual([
-      ["pre_inference", 201, true],
-      ["final", 201, true],
+    expect((await page.$$eval("#messages .msg.user", (items) => items.map((i) => i.textContent))).at(-1)).toBe("And for the week after?");
+    // The reopened page read the pre_inference snapshot and posted the final one; the latest turn's
+    // paths count as known, so even that first post after the reload is a delta.
+    expect(answered(from).map((c) => [c.method, c.phase ?? c.path, c.status, c.delta])).toEqual([
+      ["POST", "pre_inference", 201, true],
+      ["GET", `/api/conversations/${convId}/turns/latest`, 200, undefined],
+      ["POST", "final", 201, true],
     ]);
+    const turn = await debugApi(`/api/debug/turns?conv_id=${encodeURIComponent(convId)}&limit=2`);
+    const [final, preInference] = turn.items as Array<{ turn_id: string; phase: string; inference_id: string; runtime_key: string }>;
+    expect([preInference!.phase, final!.phase]).toEqual(["pre_inference", "final"]);
+    expect(final).toMatchObject({ turn_id: preInference!.turn_id, inference_id: preInference!.inference_id, runtime_key: "planner" });
   });
 
   it("gets a new token from the backend when the old one expires, and records the turn", async () => {

@@ -97,13 +97,13 @@ export class Chat {
     if (!latest) return null;
     const blocks = latest.turn.blocks as Block[];
     const runtime = (RUNTIMES as readonly string[]).includes(latest.runtime_key) ? (latest.runtime_key as RuntimeKey) : this.runtime;
-    if (latest.phase === "final") {
+    const question = blocks.findLastIndex((b) => b.kind === "user");
+    if (latest.phase === "final" || question < 0) {
       this.history = blocks;
       this.events.changed();
       return runtime;
     }
     // The reload interrupted a turn: finish it under its own id, runtime and inference.
-    const question = blocks.findLastIndex((b) => b.kind === "user");
     this.history = blocks.slice(0, question);
     this.events.status(`Finishing ${latest.turn_id}, which the reload interrupted.`, "info");
     await this.runTurn(latest.turn_id, blocks[question]!, runtime, latest.inference_id, false);
