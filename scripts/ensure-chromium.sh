@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium for the viewer's browser test (test/node/viewer.browser.test.ts) when
-# /usr/bin/chromium is missing. Never fails the caller: without Chromium that test skips with a message.
+# Installs Debian's Chromium for the browser tests (test/node/viewer.browser.test.ts and
+# test/node/webchat.browser.test.ts) when /usr/bin/chromium is missing. Never fails the caller:
+# without Chromium those tests skip with a message.
 set -u
 
 CHROMIUM=/usr/bin/chromium

@@ -17,6 +17,8 @@ export interface DevServer {
   port: number;
   /** The wrangler process; it leads the process group of everything it started (workerd among them). */
   pid: number;
+  /** Settles with wrangler's exit code when it exits (stopped, or on its own). */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -26,6 +28,8 @@ export interface DevOptions {
   persistTo: string;
   /** Worker entry, relative to the repository root (wrangler dev's positional argument); omitted: wrangler.toml's `main`. */
   entry?: string;
+  /** Another Worker's wrangler config, relative to the repository root (e.g. the webchat example's backend); omitted: wrangler.toml. */
+  config?: string;
   vars?: Record<string, string>;
   /** Skip `wrangler d1 migrations apply` (the caller prepared the database). */
   skipMigrations?: boolean;
@@ -72,6 +76,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     [
       "dev",
       ...(options.entry ? [options.entry] : []),
+      ...(options.config ? ["--config", options.config] : []),
       "--ip",
       "127.0.0.1",
       "--port",
@@ -98,6 +103,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     for (const line of lines) options.onLine(line);
   });
   child.stderr?.on("data", keep);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -118,9 +124,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     url,
     port,
     pid: child.pid!,
+    exited,
     stop: async () => {
       if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
       process.kill(-child.pid!, "SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
