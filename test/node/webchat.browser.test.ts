@@ -8,8 +8,10 @@
  * Turnstore takes.
  * From inside the page it checks CORS as a browser applies it: the preflight for Authorization on
  * every route a conversation token may call, for the page's origin and for another one, and which
- * response headers a page can read. Saves the screenshots shown in examples/webchat/README.md to
- * docs/img/. Skipped, with a message, only when /usr/bin/chromium is absent (scripts/ensure-chromium.sh).
+ * response headers a page can read. Takes the screenshots shown in examples/webchat/README.md — into
+ * docs/img/ with TURNSTORE_SCREENSHOTS=docs (the conversation's ids and times differ from run to run,
+ * so a plain test run writes them to a temporary folder and leaves the committed ones alone).
+ * Skipped, with a message, only when /usr/bin/chromium is absent (scripts/ensure-chromium.sh).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -28,7 +30,8 @@ if (!haveChromium) {
   );
 }
 
-const SCREENSHOTS = join(ROOT, "docs", "img");
+const SCREENSHOTS =
+  process.env.TURNSTORE_SCREENSHOTS === "docs" ? join(ROOT, "docs", "img") : join(tmpdir(), "turnstore-webchat-screenshots");
 /** Short, so the test outlives a token (the mint route allows 1..86400 s), yet longer than a few turns. */
 const TOKEN_TTL_SECONDS = 15;
 const RATE_WINDOW_MS = 10_000;
