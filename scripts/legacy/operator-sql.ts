@@ -3,6 +3,7 @@
  * read-only queries db:check adds, and the judgement db:check makes from their results. Pure:
  * scripts/db-check.ts runs the SQL through the DB binding (db.prepare(sql).all()).
  */
+import { TRIGGERS } from "../../src/db/triggers";
 
 export const OPERATOR_SQL = {
   tableInfo: `PRAGMA table_info(turns);`,
@@ -46,14 +47,13 @@ export const FOREIGN_KEY_CHECK = `PRAGMA foreign_key_check`;
 export const FOREIGN_KEY_SAMPLE = 50;
 
 /**
- * The triggers the Worker's writes rely on, and the migration that creates each. Dropping a table
- * drops its triggers, so re-running 0008 by hand removes them; running these migrations again puts
- * them back (IF NOT EXISTS).
+ * The triggers the Worker's writes rely on, and the migration that creates each (src/db/triggers.ts).
+ * Dropping a table drops its triggers, so re-running 0008 by hand removes them; running these
+ * migrations again puts them back (IF NOT EXISTS).
  */
-export const REQUIRED_TRIGGERS: Record<string, string> = {
-  turn_snapshots_lower_turn_created: "0009_turn_created_trigger.sql",
-  turn_snapshots_roll_up_turn: "0010_turn_rollup_trigger.sql",
-};
+export const REQUIRED_TRIGGERS: Record<string, string> = Object.fromEntries(
+  Object.entries(TRIGGERS).map(([name, t]) => [name, t.migration]),
+);
 
 /**
  * --verify-hashes: blocks page by page in primary-key order (?1, ?2 = the last block_id, content_hash

@@ -3,6 +3,7 @@
  * only the pre-cutover tables — what an old database looks like before `migrations apply`.
  * The passing case runs after the imports in import.test.ts.
  */
+import { TRIGGERS } from "../../src/db/triggers";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -72,7 +73,7 @@ const healthy: CheckInput = {
   turnsColumns: CURRENT_TURNS,
   indexes: CURRENT_INDEXES,
   conversationsColumns: [column("conv_id"), column("current_runtime_key", "TEXT", 1, "''")],
-  snapshotTriggers: ["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"],
+  snapshotTriggers: Object.keys(TRIGGERS),
   foreignKeyViolations: [],
   missingRuntimeOrInference: 2,
   sample: [{ conv_id: "c", session_id: "s", turn_id: "t", turn_metadata_json: "{}" }],

@@ -7,37 +7,11 @@ import { applyD1Migrations, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { runMaintenance } from "../../src/scheduled";
+import { TRIGGERS } from "../../src/db/triggers";
 import { GO_STORE_DDL } from "../fixtures/go-store";
 import { get, json, post, ROW_ORDER } from "./harness";
 
 const migrations = env.TEST_MIGRATIONS;
-
-/** The turn roll-up statement of the Worker before 0010 (src/store/snapshot-writes.ts at that release), verbatim. */
-const PREVIOUS_UPSERT_TURNS = `
-INSERT INTO turns (conv_id, session_id, turn_id, turn_created_at_ms, turn_metadata_json, turn_data_json, updated_at_ms,
-  runtime_key, inference_id, runtime_key_at_ms, inference_id_at_ms)
-SELECT value ->> 'conv_id', value ->> 'session_id', value ->> 'turn_id', value ->> 'created_at_ms',
-  value ->> 'metadata_json', value ->> 'data_json', value ->> 'created_at_ms',
-  value ->> 'runtime_key', value ->> 'inference_id',
-  CASE WHEN value ->> 'runtime_key' <> '' THEN value ->> 'created_at_ms' ELSE 0 END,
-  CASE WHEN value ->> 'inference_id' <> '' THEN value ->> 'created_at_ms' ELSE 0 END
-FROM json_each(?1) WHERE true
-ON CONFLICT (conv_id, session_id, turn_id) DO UPDATE SET
-  turn_metadata_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_metadata_json ELSE turn_metadata_json END,
-  turn_data_json = CASE WHEN excluded.updated_at_ms >= updated_at_ms THEN excluded.turn_data_json ELSE turn_data_json END,
-  updated_at_ms = max(updated_at_ms, excluded.updated_at_ms),
-  runtime_key = CASE
-    WHEN excluded.runtime_key <> '' AND excluded.runtime_key_at_ms >= runtime_key_at_ms
-    THEN excluded.runtime_key ELSE runtime_key END,
-  runtime_key_at_ms = CASE
-    WHEN excluded.runtime_key <> '' AND excluded.runtime_key_at_ms >= runtime_key_at_ms
-    THEN excluded.runtime_key_at_ms ELSE runtime_key_at_ms END,
-  inference_id = CASE
-    WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
-    THEN excluded.inference_id ELSE inference_id END,
-  inference_id_at_ms = CASE
-    WHEN excluded.inference_id <> '' AND excluded.inference_id_at_ms >= inference_id_at_ms
-    THEN excluded.inference_id_at_ms ELSE inference_id_at_ms END`;
 
 const snapshotTriggers = () =>
   env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'turn_snapshots' ORDER BY name")
@@ -365,7 +339,7 @@ describe("migration chain on old data", () => {
     expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
     await applyD1Migrations(env.DB, migrations);
     expect({ snapshots: await snapshots(), blocks: await blocks() }).toEqual(before);
-    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
+    expect(await snapshotTriggers()).toEqual(Object.keys(TRIGGERS).sort());
 
     // The copied rows read as before: equal times by arrival (id), the legacy row from its list;
     // a new snapshot of the same millisecond comes after them.
@@ -397,79 +371,6 @@ describe("migration chain on old data", () => {
     expect(
       await env.DB.prepare("SELECT turn_created_at_ms, updated_at_ms FROM turns WHERE conv_id = 'c1' AND turn_id = 't1'").first(),
     ).toEqual({ turn_created_at_ms: 100, updated_at_ms: 100 });
-  });
-
-  it("0010 rolls a turn up as its snapshot is inserted, whoever inserts it; legacy rows are left to the backfill; running it again changes nothing", async () => {
-    await applyD1Migrations(env.DB, migrations);
-    expect(migrations.map((m) => m.name)).toContain("0010_turn_rollup_trigger.sql");
-    const insert = (phase: string, at: number, runtime: string, inference: string, meta: string, tip: string | null) =>
-      env.DB.prepare(
-        `INSERT INTO turn_snapshots (id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-           turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_count, block_refs_json)
-         VALUES (?1, 'c', 's', 't', ?2, ?3, ?4, ?5, ?6, '{}', '', ?7, 0, '[]')`,
-      ).bind(at, phase, at, runtime, inference, meta, tip);
-    const turn = () =>
-      env.DB.prepare(
-        "SELECT turn_created_at_ms, updated_at_ms, turn_metadata_json, runtime_key, runtime_key_at_ms, inference_id, inference_id_at_ms FROM turns WHERE conv_id = 'c'",
-      )
-        .all()
-        .then((r) => r.results);
-    const run = async () => {
-      await insert("draft", 200, "planner", "i1", '{"n":1}', "").run();
-      // Newer, without a runtime: metadata moves, the runtime stays the newest known one.
-      await insert("final", 300, "", "i2", '{"n":2}', "").run();
-      // Older, late: the creation time moves back (0009); nothing newer is replaced.
-      await insert("pre_inference", 100, "inventory", "", '{"n":0}', "").run();
-      // A legacy row (blocks on the row, no path): the backfill builds its turn; the roll-up leaves it.
-      await insert("legacy", 400, "other", "i9", '{"n":9}', null).run();
-      return turn();
-    };
-    const rolled = await run();
-    expect(rolled).toEqual([
-      {
-        turn_created_at_ms: 100,
-        updated_at_ms: 300,
-        turn_metadata_json: '{"n":2}',
-        runtime_key: "planner",
-        runtime_key_at_ms: 200,
-        inference_id: "i2",
-        inference_id_at_ms: 300,
-      },
-    ]);
-    const clear = () => env.DB.batch(["turn_snapshots", "turns"].map((t) => env.DB.prepare(`DELETE FROM ${t} WHERE conv_id = 'c'`)));
-    for (const query of migrations.find((m) => m.name === "0010_turn_rollup_trigger.sql")!.queries) await env.DB.prepare(query).run();
-    expect(await snapshotTriggers()).toEqual(["turn_snapshots_lower_turn_created", "turn_snapshots_roll_up_turn"]);
-    await clear();
-    expect(await run()).toEqual(rolled);
-
-    // A Worker built before 0010 keeps running until the new one is deployed: it sends its own
-    // roll-up statement (below, as that release wrote it) before each snapshot insert. With the
-    // trigger also rolling up, the turn ends the same.
-    await clear();
-    const previousRollUp = (phase: string, at: number, runtime: string, inference: string, meta: string) =>
-      env.DB.prepare(PREVIOUS_UPSERT_TURNS).bind(
-        JSON.stringify([
-          {
-            conv_id: "c",
-            session_id: "s",
-            turn_id: "t",
-            created_at_ms: at,
-            metadata_json: meta,
-            data_json: "{}",
-            runtime_key: runtime,
-            inference_id: inference,
-            phase,
-          },
-        ]),
-      );
-    for (const [phase, at, runtime, inference, meta] of [
-      ["draft", 200, "planner", "i1", '{"n":1}'],
-      ["final", 300, "", "i2", '{"n":2}'],
-      ["pre_inference", 100, "inventory", "", '{"n":0}'],
-    ] as const) {
-      await env.DB.batch([previousRollUp(phase, at, runtime, inference, meta), insert(phase, at, runtime, inference, meta, "")]);
-    }
-    expect(await turn()).toEqual(rolled);
   });
 
   it("runs the operator SQL of the playbook verbatim", async () => {

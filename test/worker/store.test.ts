@@ -140,47 +140,6 @@ describe("runtime switch at store level", () => {
     expect(await turnRow(conv, "turn-2")).toMatchObject({ runtime_key: "research", updated_at_ms: 250 });
   });
 
-  it("rolls a turn up by snapshot time, not arrival order", async () => {
-    const conv = uid("rollup");
-    await save({
-      conv_id: conv,
-      session_id: "s",
-      turn_id: "t",
-      phase: "final",
-      created_at_ms: 300,
-      runtime_key: "newest",
-      inference_id: "inf-new",
-      turn: { blocks: [], metadata: { v: "new" } },
-    });
-    await save({
-      conv_id: conv,
-      session_id: "s",
-      turn_id: "t",
-      phase: "draft",
-      created_at_ms: 100,
-      runtime_key: "oldest",
-      inference_id: "inf-old",
-      turn: { blocks: [], metadata: { v: "old" } },
-    });
-    // A newer snapshot with no runtime keeps the last known one (the newest snapshot that had one).
-    await save({
-      conv_id: conv,
-      session_id: "s",
-      turn_id: "t",
-      phase: "post",
-      created_at_ms: 400,
-      turn: { blocks: [], metadata: { v: "latest" } },
-    });
-    const row = await db.prepare("SELECT * FROM turns WHERE conv_id = ?1").bind(conv).first();
-    expect(row).toMatchObject({
-      runtime_key: "newest",
-      inference_id: "inf-new",
-      turn_created_at_ms: 100,
-      updated_at_ms: 400,
-      turn_metadata_json: '{"v":"latest"}',
-    });
-  });
-
   it("counts turns and snapshots of a conversation exactly once", async () => {
     const conv = uid("count");
     await save(
