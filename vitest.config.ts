@@ -33,6 +33,7 @@ export default defineConfig({
                 // Rate limits count across a whole test file; the tests that exercise them switch them on per request.
                 RATE_LIMITS: "off",
                 TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+                TURNSTORE_TEST_LOGS: process.env.TURNSTORE_TEST_LOGS ?? "",
               },
             },
           })),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium for the browser tests (test/node/viewer.browser.test.ts and
-# test/node/webchat.browser.test.ts) when /usr/bin/chromium is missing. Never fails the caller:
+# Installs Debian's Chromium for the browser tests (test/node/browser/viewer.test.ts and
+# test/node/browser/webchat.test.ts) when /usr/bin/chromium is missing. Never fails the caller:
 # without Chromium those tests skip with a message.
 set -u
 

@@ -4,7 +4,7 @@
  * configured and CORS_ORIGINS set to the page's origin, starts the example's backend Worker
  * (`wrangler dev -c examples/webchat/wrangler.toml`), prints the page's and the viewer's URLs, and
  * on Ctrl-C stops both: each wrangler leads its own process group, and only those two groups are
- * signalled. startWebchatExample is also what the browser test (test/node/webchat.browser.test.ts) runs.
+ * signalled. startWebchatExample is also what the browser test (test/node/browser/webchat.test.ts) runs.
  */
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";

@@ -189,7 +189,7 @@ export const turnSnapshots = sqliteTable(
   (t) => [
     // A conversation's snapshots in time order (debug pages, latest-snapshot reads, export, deletion):
     // the table itself. Every other index is an entry D1 writes (and bills) with each snapshot; the
-    // reads each one serves are pinned with EXPLAIN QUERY PLAN in test/worker/*.cost.test.ts.
+    // reads each one serves are pinned with EXPLAIN QUERY PLAN in test/worker/routes/*.cost.test.ts.
     primaryKey({ columns: [t.convId, t.createdAtMs, t.id] }),
     // Identity (replays, conflicts), one turn's snapshots (turn detail, the transcript's newest
     // snapshot per turn) and a session's snapshots (the debug API's session_id filter without conv_id).
