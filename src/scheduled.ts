@@ -6,13 +6,17 @@
  *  2. retention: delete conversations idle longer than RETENTION_DAYS (unset: keep everything),
  *     oldest activity first;
  *  3. convert the first release's snapshots to block paths (store/conversion.ts);
- *  4. collect blocks no path references any more (left while legacy snapshots were converted).
+ *  4. collect blocks no path references any more (left while legacy snapshots were converted);
+ *  5. OpenTelemetry ingestion: spans held longer than OTLP_HOLD_MS for ancestors that never came are
+ *     recorded with the context that is known, or dropped (each logged) when it names no
+ *     conversation; traces idle for OTLP_CONTEXT_MS are forgotten (src/otlp/recording.ts).
  *
  * Every step stops at its share of a per-run budget of D1 batches, so a run stays within the
  * invocation's limits whatever the backlog; the next run continues.
  * Locally: `wrangler dev --test-scheduled`, then GET /__scheduled; in tests, call scheduled().
  */
-import { integerVar } from "./http/config";
+import { integerVar, maxClockSkewMs } from "./http/config";
+import { expireHeldSpans, type OtlpMaintenance } from "./otlp/recording";
 import { convertLegacySnapshots } from "./store/conversion";
 import {
   collectUnreferencedBlocks,
@@ -41,6 +45,8 @@ export interface MaintenanceReport {
   converted_snapshots: number;
   conversion_remaining: boolean;
   collected_blocks: number;
+  /** Held OTLP spans resolved on expiry or dropped, traces forgotten, spans still held. */
+  otlp: OtlpMaintenance;
 }
 
 export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<MaintenanceReport> {
@@ -54,6 +60,7 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
     converted_snapshots: 0,
     conversion_remaining: false,
     collected_blocks: 0,
+    otlp: { expired_recorded: 0, expired_dropped: 0, traces_forgotten: 0, held_spans: 0 },
   };
   let batches = DELETION_BATCHES_PER_RUN;
   const deleteOne = async (convId: string) => {
@@ -85,6 +92,8 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
   }
   // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
   if (!report.conversion_remaining) report.collected_blocks = await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
+  // 5. OTLP spans that waited too long for their ancestors (bounded: HELD_EXPIRY_PER_RUN spans).
+  report.otlp = await expireHeldSpans(db, { nowMs, maxClockSkewMs: maxClockSkewMs(env) });
   return report;
 }
 
