@@ -59,7 +59,7 @@ function spanJson(s: TestSpan) {
     ...(s.flags !== undefined ? { flags: s.flags } : {}),
     name: s.name ?? "chat gpt-4o",
     kind: 3,
-    startTimeUnixNano: nanos(end - 1000),
+    startTimeUnixNano: nanos(Math.max(0, end - 1000)),
     endTimeUnixNano: nanos(end, s.endNanos ?? 0),
     attributes: Object.entries(s.attributes ?? {}).map(([key, value]) => ({ key, value: anyValueJson(value) })),
     status: {},
@@ -115,7 +115,7 @@ export function exportProtobuf(spans: readonly TestSpan[]): Uint8Array {
                 flags: s.flags ?? 0,
                 name: s.name ?? "chat gpt-4o",
                 kind: 3,
-                startTimeUnixNano: BigInt(nanos(end - 1000)),
+                startTimeUnixNano: BigInt(nanos(Math.max(0, end - 1000))),
                 endTimeUnixNano: BigInt(nanos(end, s.endNanos ?? 0)),
                 attributes: Object.entries(s.attributes ?? {}).map(([key, value]) => ({ key, value: anyValueInit(value) })),
               };
