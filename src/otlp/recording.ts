@@ -169,6 +169,8 @@ export interface SaveReport {
   refused: Array<RefusedSpan>;
   rowsWritten: number;
   rowsRead: number;
+  /** Block path nodes the snapshots added: their new blocks (history they repeat adds none). */
+  nodesAdded: number;
 }
 
 /**
@@ -178,12 +180,13 @@ export interface SaveReport {
  * and what was saved already replays unchanged.
  */
 async function saveCandidates(db: D1Handle, candidates: readonly Candidate[]): Promise<SaveReport> {
-  const report: SaveReport = { saved: [], refused: [], rowsWritten: 0, rowsRead: 0 };
+  const report: SaveReport = { saved: [], refused: [], rowsWritten: 0, rowsRead: 0, nodesAdded: 0 };
   const save = async (group: readonly Candidate[]) => {
     const hashed = await Promise.all(group.map((c) => hashBlocks(c.snapshot)));
     const result = await saveSnapshots(db, hashed);
     report.rowsWritten += result.rowsWritten;
     report.rowsRead += result.rowsRead;
+    report.nodesAdded += result.nodesAdded;
     hashed.forEach((snapshot, i) => report.saved.push({ snapshot, outcome: result.outcomes[i]! }));
   };
   for (const group of saveGroups(candidates)) {
@@ -216,6 +219,7 @@ export interface ExportResult {
   released: number;
   rowsWritten: number;
   rowsRead: number;
+  nodesAdded: number;
 }
 
 const traceSpanKey = (traceId: string, spanId: string) => `${traceId}/${spanId}`;
@@ -365,6 +369,7 @@ export async function recordExport(
     released: released.length,
     rowsWritten: saved.rowsWritten + memoryRows,
     rowsRead: firstRead + second.rowsRead + saved.rowsRead,
+    nodesAdded: saved.nodesAdded,
   };
 }
 

@@ -53,6 +53,7 @@ export const exportTraces: RouteHandler<typeof exportTracesRoute, AppEnv> = asyn
     refused: refused.length,
     rows_written: result.rowsWritten,
     rows_read: result.rowsRead,
+    nodes_added: result.nodesAdded,
   });
   return c.body(encodeExportResponse(encoding, partialSuccess(refused)) as never, 200, { "Content-Type": OTLP_CONTENT_TYPES[encoding] });
 };
