@@ -15,7 +15,7 @@
 import { ApiError } from "../http/errors";
 import { describeIssue } from "../http/validation";
 import { SnapshotRequestSchema } from "../routes/ingest/ingest.routes";
-import type { D1Handle } from "../store/d1";
+import { rowsWritten, type D1Handle } from "../store/d1";
 import { StoreError } from "../store/errors";
 import {
   expiredHeldSpans,
@@ -24,7 +24,10 @@ import {
   readHeldSpans,
   readTraces,
   releaseHeldSpans,
+  runStatements,
+  traceMemoryStatements,
   writeTraceMemory,
+  type TraceContexts,
 } from "../store/otlp-spans";
 import { saveSnapshots, type SaveOutcome } from "../store/snapshot-writes";
 import { MAX_BLOCKS_PER_REQUEST, MAX_CONTENT_BYTES_PER_REQUEST, assertRequestBounds, utf8BytesOver } from "../turn/limits";
@@ -171,6 +174,8 @@ export interface SaveReport {
   rowsRead: number;
   /** Block path nodes the snapshots added: their new blocks (history they repeat adds none). */
   nodesAdded: number;
+  /** Results of the `alongside` statements (run in the first write, or on their own). */
+  alongside: D1Result[];
 }
 
 /**
@@ -179,11 +184,19 @@ export interface SaveReport {
  * item, so only the spans at fault are refused. A transient failure propagates: the exporter retries,
  * and what was saved already replays unchanged.
  */
-async function saveCandidates(db: D1Handle, candidates: readonly Candidate[]): Promise<SaveReport> {
-  const report: SaveReport = { saved: [], refused: [], rowsWritten: 0, rowsRead: 0, nodesAdded: 0 };
+async function saveCandidates(
+  db: D1Handle,
+  candidates: readonly Candidate[],
+  alongside: readonly D1PreparedStatement[] = [],
+): Promise<SaveReport> {
+  const report: SaveReport = { saved: [], refused: [], rowsWritten: 0, rowsRead: 0, nodesAdded: 0, alongside: [] };
+  // The caller's statements ride along with the first write that succeeds (see saveSnapshots).
+  let pending = alongside;
   const save = async (group: readonly Candidate[]) => {
     const hashed = await Promise.all(group.map((c) => hashBlocks(c.snapshot)));
-    const result = await saveSnapshots(db, hashed);
+    const result = await saveSnapshots(db, hashed, pending);
+    if (pending.length > 0) report.alongside = result.alongside ?? [];
+    pending = [];
     report.rowsWritten += result.rowsWritten;
     report.rowsRead += result.rowsRead;
     report.nodesAdded += result.nodesAdded;
@@ -203,6 +216,10 @@ async function saveCandidates(db: D1Handle, candidates: readonly Candidate[]): P
         }
       }
     }
+  }
+  if (pending.length > 0) {
+    report.alongside = await runStatements(db, pending);
+    report.rowsWritten += rowsWritten(report.alongside);
   }
   return report;
 }
@@ -240,6 +257,42 @@ function logHeldRefusal(scope: RecordingScope, refused: RefusedSpan, when: "reso
   );
 }
 
+/** The request's span contexts by trace: GenAI traces to remember, the others to merge into known traces. */
+function traceContexts(spans: readonly SpanRecord[]): { remember: TraceContexts[]; merge: TraceContexts[] } {
+  const byTrace = new Map<string, { genAi: boolean; spans: Record<string, SpanContext> }>();
+  for (const span of spans) {
+    let trace = byTrace.get(span.traceId);
+    if (!trace) byTrace.set(span.traceId, (trace = { genAi: false, spans: {} }));
+    trace.genAi ||= isGenAiSpan(span);
+    trace.spans[span.spanId] = contextOf(span);
+  }
+  const remember: TraceContexts[] = [];
+  const merge: TraceContexts[] = [];
+  for (const [traceId, trace] of byTrace) (trace.genAi ? remember : merge).push({ traceId, spans: trace.spans });
+  return { remember, merge };
+}
+
+function emptyResult(): ExportResult {
+  return { saved: [], refused: [], held: 0, released: 0, rowsWritten: 0, rowsRead: 0, nodesAdded: 0 };
+}
+
+function addResult(into: ExportResult, more: ExportResult): void {
+  into.saved.push(...more.saved);
+  into.refused.push(...more.refused);
+  into.held += more.held;
+  into.released += more.released;
+  into.rowsWritten += more.rowsWritten;
+  into.rowsRead += more.rowsRead;
+  into.nodesAdded += more.nodesAdded;
+}
+
+/**
+ * Records an export. When every inference span resolves within the request (a whole trace, or spans
+ * that carry their own conversation), nothing needs reading first: the snapshots are saved while,
+ * in parallel, the traces' contexts are remembered and probed for spans held by earlier requests;
+ * only if some are held (their ancestors just arrived) is the store read to resolve them. Otherwise
+ * the store's memory of the request's traces is read first (recordWithMemory).
+ */
 export async function recordExport(
   db: D1Handle,
   scope: RecordingScope,
@@ -253,16 +306,59 @@ export async function recordExport(
       `the request carries ${inferenceCount} inference spans; at most ${MAX_INFERENCE_SPANS_PER_REQUEST} per request — export smaller batches (BatchSpanProcessor maxExportBatchSize)`,
     );
   }
-  const traceIds = [...new Set(spans.map((s) => s.traceId))];
-  const { traces: stored, rowsRead: firstRead } =
-    traceIds.length > 0 ? await readTraces(db, scope.key, traceIds) : { traces: new Map(), rowsRead: 0 };
+  const alone = mapSpans(spans);
+  if (alone.some((m) => m.outcome === "waiting")) return recordWithMemory(db, scope, spans, [], options);
+
+  const result = emptyResult();
+  const candidates: Candidate[] = [];
+  for (const m of alone) {
+    if (m.outcome === "waiting") continue;
+    const ids = { traceId: m.traceId, spanId: m.spanId };
+    const outcome = m.outcome === "refused" ? { reason: m.reason } : prepare(scope, m.request, options);
+    if ("reason" in outcome) result.refused.push({ ...ids, reason: outcome.reason });
+    else candidates.push({ span: ids, snapshot: outcome.snapshot });
+  }
+  // The traces' contexts remembered and probed in the snapshots' own batch: one round trip.
+  const memoryWrite = traceMemoryStatements(db, {
+    scope: scope.key,
+    nowMs: options.nowMs,
+    ...traceContexts(spans),
+    maxSpansPerTrace: MAX_REMEMBERED_SPANS_PER_TRACE,
+    probe: [...new Set(spans.map((s) => s.traceId))],
+  });
+  const saved = await saveCandidates(db, candidates, memoryWrite.statements);
+  const memory = memoryWrite.outcome(saved.alongside);
+  result.saved.push(...saved.saved);
+  result.refused.push(...saved.refused);
+  result.rowsWritten += saved.rowsWritten;
+  result.rowsRead += saved.rowsRead;
+  result.nodesAdded += saved.nodesAdded;
+  // Spans held by earlier requests in these traces: this request may have brought their ancestors.
+  if (memory.holding.size > 0) addResult(result, await recordWithMemory(db, scope, [], [...memory.holding], options));
+  return result;
+}
+
+/**
+ * Records `spans` against what the store remembers of their traces (and of `moreTraces`): the
+ * request's spans that still wait are held, held spans that now resolve are recorded and released.
+ */
+async function recordWithMemory(
+  db: D1Handle,
+  scope: RecordingScope,
+  spans: readonly SpanRecord[],
+  moreTraces: readonly string[],
+  options: { nowMs: number; maxClockSkewMs: number },
+  again = true,
+): Promise<ExportResult> {
+  const traceIds = [...new Set([...spans.map((s) => s.traceId), ...moreTraces])];
+  const { traces: stored, rowsRead: firstRead } = await readTraces(db, scope.key, traceIds);
 
   const requestContexts = new Map<string, SpanContext>();
   for (const span of spans) requestContexts.set(traceSpanKey(span.traceId, span.spanId), contextOf(span));
   const known = (traceId: string, spanId: string): SpanContext | undefined =>
     requestContexts.get(traceSpanKey(traceId, spanId)) ?? stored.get(traceId)?.contexts[spanId];
 
-  // The request's inference spans, and the held spans of its traces that its spans may now resolve.
+  // The request's inference spans, and the held spans of its traces that may resolve now.
   const mapped = mapSpans(spans, known);
   const heldNow: Array<[string, string]> = [];
   for (const [traceId, trace] of stored) {
@@ -337,40 +433,39 @@ export async function recordExport(
     else logHeldRefusal(scope, r, "resolved");
   }
 
-  // Remember the context of the traces worth it: those with GenAI spans, or that the store knows.
-  const contexts: Array<{ traceId: string; spans: Record<string, SpanContext> }> = [];
-  const genAiTraces = new Set(spans.filter(isGenAiSpan).map((s) => s.traceId));
-  for (const traceId of traceIds) {
-    const trace = stored.get(traceId);
-    if (!genAiTraces.has(traceId) && !trace) continue;
-    const fresh: Record<string, SpanContext> = {};
-    let count = trace?.spanCount ?? 0;
-    for (const span of spans) {
-      if (span.traceId !== traceId) continue;
-      const context = requestContexts.get(traceSpanKey(traceId, span.spanId))!;
-      const before = trace?.contexts[span.spanId];
-      if (before !== undefined && JSON.stringify(before) === JSON.stringify(context)) continue;
-      if (before === undefined && ++count > MAX_REMEMBERED_SPANS_PER_TRACE) {
-        console.warn(
-          JSON.stringify({ level: "warn", event: "otlp_trace_memory_full", trace_id: traceId, limit: MAX_REMEMBERED_SPANS_PER_TRACE }),
-        );
-        break;
-      }
-      fresh[span.spanId] = context;
-    }
-    if (Object.keys(fresh).length > 0) contexts.push({ traceId, spans: fresh });
-  }
-  const memoryRows = await writeTraceMemory(db, { scope: scope.key, nowMs: options.nowMs, contexts, hold, release: released });
-
-  return {
+  // Remembered after the snapshots are saved (a released span must be recorded first); the traces
+  // that hold spans are probed after the write, so an ancestor written meanwhile by another request
+  // is seen (and resolves them below) whichever of the two requests commits second.
+  const heldTraces = [...new Set(hold.map((s) => s.traceId))];
+  const memory = await writeTraceMemory(db, {
+    scope: scope.key,
+    nowMs: options.nowMs,
+    ...traceContexts(spans),
+    maxSpansPerTrace: MAX_REMEMBERED_SPANS_PER_TRACE,
+    hold,
+    release: released,
+    probe: heldTraces,
+  });
+  const result: ExportResult = {
     saved: saved.saved,
     refused,
     held: hold.length,
     released: released.length,
-    rowsWritten: saved.rowsWritten + memoryRows,
+    rowsWritten: saved.rowsWritten + memory.rowsWritten,
     rowsRead: firstRead + second.rowsRead + saved.rowsRead,
     nodesAdded: saved.nodesAdded,
   };
+  if (again && heldTraces.length > 0) {
+    // Did an ancestor arrive between our read and our write? Look once more (only the held traces).
+    const more = await recordWithMemory(db, scope, [], heldTraces, options, false);
+    result.released += more.released;
+    result.saved.push(...more.saved);
+    result.rowsWritten += more.rowsWritten;
+    result.rowsRead += more.rowsRead;
+    result.nodesAdded += more.nodesAdded;
+    result.held -= Math.min(result.held, more.released);
+  }
+  return result;
 }
 
 // ---- Held spans that expired (the scheduled handler) ----------------------------------------

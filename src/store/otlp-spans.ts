@@ -80,18 +80,36 @@ export async function readHeldSpans(
 }
 
 /**
- * New span contexts merged into their trace's (json_patch: an entry per span id, replaced whole);
- * span_count counts the merged entries. updated_at_ms moves only with new entries (the caller sends
- * only what the trace does not remember yet), so a re-sent export writes nothing here.
+ * Span contexts merged into their trace's (json_patch: one entry per span id, replaced whole), with no
+ * read before: a trace of GenAI spans is created when new (REMEMBER_TRACES), any other only merged
+ * into when the store already knows it (MERGE_KNOWN_TRACES: the app's root span that arrives after
+ * its held chat spans). A merge that changes nothing writes nothing — a re-sent export leaves the
+ * row, its updated_at_ms included, as it was — and a trace remembering MAX_REMEMBERED spans or more
+ * takes no new ones (?4).
  */
-const REMEMBER_CONTEXTS = `
+const REMEMBER_TRACES = `
 INSERT INTO otlp_traces (scope, trace_id, spans_json, span_count, updated_at_ms)
 SELECT ?1, value ->> 'trace_id', value -> 'spans', (SELECT count(*) FROM json_each(value -> 'spans')), ?2
 FROM json_each(?3) WHERE true
 ON CONFLICT (scope, trace_id) DO UPDATE SET
   spans_json = json_patch(otlp_traces.spans_json, excluded.spans_json),
   span_count = (SELECT count(*) FROM json_each(json_patch(otlp_traces.spans_json, excluded.spans_json))),
-  updated_at_ms = excluded.updated_at_ms`;
+  updated_at_ms = excluded.updated_at_ms
+WHERE json_patch(otlp_traces.spans_json, excluded.spans_json) <> otlp_traces.spans_json AND otlp_traces.span_count < ?4`;
+
+const MERGE_KNOWN_TRACES = `
+UPDATE otlp_traces SET
+  spans_json = json_patch(otlp_traces.spans_json, n.value -> 'spans'),
+  span_count = (SELECT count(*) FROM json_each(json_patch(otlp_traces.spans_json, n.value -> 'spans'))),
+  updated_at_ms = ?2
+FROM json_each(?3) AS n
+WHERE otlp_traces.scope = ?1 AND otlp_traces.trace_id = n.value ->> 'trace_id'
+  AND json_patch(otlp_traces.spans_json, n.value -> 'spans') <> otlp_traces.spans_json AND otlp_traces.span_count < ?4`;
+
+/** The request's traces that have spans waiting for their ancestors (read in the same batch as the merge). */
+const TRACES_HOLDING = `
+SELECT DISTINCT trace_id FROM otlp_held_spans
+WHERE scope = ?1 AND trace_id IN (SELECT value FROM json_each(?2))`;
 
 /** A span already held stays as first received (its hold time runs from then). */
 const HOLD_SPANS = `
@@ -103,29 +121,70 @@ const RELEASE_SPANS = `
 DELETE FROM otlp_held_spans
 WHERE scope = ?1 AND (trace_id, span_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`;
 
+export interface TraceContexts {
+  traceId: string;
+  spans: Record<string, SpanContext>;
+}
+
 export interface TraceMemoryWrite {
   scope: string;
   nowMs: number;
-  /** Per trace, the span contexts it does not remember yet. */
-  contexts: ReadonlyArray<{ traceId: string; spans: Record<string, SpanContext> }>;
-  hold: readonly SpanRecord[];
+  /** Traces the store should remember (they have GenAI spans), with the request's span contexts. */
+  remember: readonly TraceContexts[];
+  /** Other traces of the request: their span contexts are merged only into traces the store knows. */
+  merge: readonly TraceContexts[];
+  /** A trace remembering this many spans takes no new ones. */
+  maxSpansPerTrace: number;
+  hold?: readonly SpanRecord[];
   /** Held spans resolved (recorded or refused): no longer held. */
-  release: ReadonlyArray<readonly [traceId: string, spanId: string]>;
+  release?: ReadonlyArray<readonly [traceId: string, spanId: string]>;
+  /** Traces to probe for held spans (after the merge, in the same batch). */
+  probe?: readonly string[];
 }
 
-/** Contexts remembered, spans held and released: one batch (nothing when there is nothing to write). */
-export async function writeTraceMemory(db: D1Handle, write: TraceMemoryWrite): Promise<number> {
+/**
+ * The statements of a memory write — contexts remembered, spans held and released, and (probe) which
+ * traces hold spans — and how to read their results. The probe runs after the merge, so a held span
+ * and the ancestor that resolves it cannot both miss each other: whichever request writes second sees
+ * the other. The caller runs them (writeTraceMemory), or has saveSnapshots run them in its batch.
+ */
+export function traceMemoryStatements(
+  db: D1Handle,
+  write: TraceMemoryWrite,
+): { statements: D1PreparedStatement[]; outcome: (results: readonly D1Result[]) => { rowsWritten: number; holding: Set<string> } } {
   const { scope, nowMs } = write;
   const statements: D1PreparedStatement[] = [];
-  for (const chunk of jsonParameterChunks(write.contexts.map((c) => ({ trace_id: c.traceId, spans: c.spans })))) {
-    statements.push(db.prepare(REMEMBER_CONTEXTS).bind(scope, nowMs, chunk));
+  const rows = (traces: readonly TraceContexts[]) => traces.map((t) => ({ trace_id: t.traceId, spans: t.spans }));
+  for (const chunk of jsonParameterChunks(rows(write.remember))) {
+    statements.push(db.prepare(REMEMBER_TRACES).bind(scope, nowMs, chunk, write.maxSpansPerTrace));
   }
-  for (const chunk of jsonParameterChunks(write.hold.map((s) => [s.traceId, s.spanId, JSON.stringify(s)]))) {
+  for (const chunk of jsonParameterChunks(rows(write.merge))) {
+    statements.push(db.prepare(MERGE_KNOWN_TRACES).bind(scope, nowMs, chunk, write.maxSpansPerTrace));
+  }
+  for (const chunk of jsonParameterChunks((write.hold ?? []).map((s) => [s.traceId, s.spanId, JSON.stringify(s)]))) {
     statements.push(db.prepare(HOLD_SPANS).bind(scope, nowMs, chunk));
   }
-  for (const chunk of jsonParameterChunks(write.release)) statements.push(db.prepare(RELEASE_SPANS).bind(scope, chunk));
-  if (statements.length === 0) return 0;
-  return rowsWritten(await db.batch(statements));
+  for (const chunk of jsonParameterChunks(write.release ?? [])) statements.push(db.prepare(RELEASE_SPANS).bind(scope, chunk));
+  const probe = write.probe !== undefined && write.probe.length > 0;
+  if (probe) statements.push(db.prepare(TRACES_HOLDING).bind(scope, JSON.stringify(write.probe)));
+  return {
+    statements,
+    outcome: (results) => ({
+      rowsWritten: rowsWritten(results),
+      holding: new Set(probe ? (results.at(-1)!.results as Array<{ trace_id: string }>).map((r) => r.trace_id) : []),
+    }),
+  };
+}
+
+/** Statements of traceMemoryStatements that no snapshot write carried: one batch of their own. */
+export async function runStatements(db: D1Handle, statements: readonly D1PreparedStatement[]): Promise<D1Result[]> {
+  return statements.length === 0 ? [] : db.batch([...statements]);
+}
+
+/** A memory write on its own: one batch (nothing when there is nothing to write). */
+export async function writeTraceMemory(db: D1Handle, write: TraceMemoryWrite): Promise<{ rowsWritten: number; holding: Set<string> }> {
+  const { statements, outcome } = traceMemoryStatements(db, write);
+  return outcome(statements.length === 0 ? [] : await db.batch(statements));
 }
 
 // ---- Maintenance (src/scheduled.ts) ------------------------------------------------------------

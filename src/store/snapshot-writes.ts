@@ -198,6 +198,8 @@ export interface SaveResult {
   rowsRead: number;
   /** Path nodes the request added: its new blocks. */
   nodesAdded: number;
+  /** Results of the caller's `alongside` statements, in order (saveSnapshots). */
+  alongside?: D1Result[];
 }
 
 /** What a replay must match (snapshotFingerprint) for a prepared snapshot; the import tool dedupes its source with it. */
@@ -480,7 +482,8 @@ function writeStatements(db: D1Handle, p: WritePlan): D1PreparedStatement[] {
 async function writeAtOnce(
   db: D1Handle,
   snapshots: readonly PreparedSnapshot[],
-): Promise<{ rowsWritten: number; rowsRead: number; nodesAdded: number } | null> {
+  alongside: readonly D1PreparedStatement[],
+): Promise<{ rowsWritten: number; rowsRead: number; nodesAdded: number; alongside: D1Result[] } | null> {
   if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
   const nodes = new Map<string, PathNode & { convId: string }>();
   const contents = new Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>();
@@ -527,6 +530,7 @@ async function writeAtOnce(
       INSERT_SNAPSHOTS,
       snapshotRowsOf(snapshots, (_, i) => prefixes[i]!),
     ),
+    ...alongside,
   );
   try {
     const results = await db.batch(statements);
@@ -534,7 +538,12 @@ async function writeAtOnce(
       .slice(firstNodeStatement, firstNodeStatement + nodeStatements)
       .reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
     rememberTips(snapshots);
-    return { rowsWritten: rowsWritten(results), rowsRead: rowsRead(results), nodesAdded };
+    return {
+      rowsWritten: rowsWritten(results),
+      rowsRead: rowsRead(results),
+      nodesAdded,
+      alongside: results.slice(results.length - alongside.length),
+    };
   } catch (error) {
     if (!isRefusedAtOnce(error)) throw error;
     // A remembered tip may be why: not used again (the fallback stores what is missing, and remembers it).
@@ -565,8 +574,16 @@ function isConcurrentWrite(error: unknown): boolean {
  * Saves snapshots all-or-nothing. A snapshot identical to the stored one under its identity is
  * "unchanged" and writes nothing; a different one throws StoreError SNAPSHOT_CONFLICT, and an
  * unknown block reference UNKNOWN_BLOCK_REF, before anything of the request is written.
+ *
+ * `alongside`: the caller's own statements that belong in the write's batch (OTLP ingestion's trace
+ * memory, src/otlp/recording.ts: one round trip instead of two) — run last in it, so they commit or
+ * fail with the snapshots; when nothing is written (every snapshot unchanged), in a batch of their own.
  */
-export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSnapshot[]): Promise<SaveResult> {
+export async function saveSnapshots(
+  db: D1Handle,
+  snapshots: readonly PreparedSnapshot[],
+  alongside: readonly D1PreparedStatement[] = [],
+): Promise<SaveResult> {
   const outcomes: SaveOutcome[] = snapshots.map(() => "created");
   // Fingerprints only where they are compared: a repeated identity, or the read-then-write path.
   const fingerprints: string[] = [];
@@ -593,6 +610,7 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
   const atOnce = await writeAtOnce(
     db,
     pending.map((i) => snapshots[i]!),
+    alongside,
   );
   if (atOnce) return { outcomes, ...atOnce };
 
@@ -609,11 +627,20 @@ export async function saveSnapshots(db: D1Handle, snapshots: readonly PreparedSn
     );
     read += p.rowsRead;
     pending.forEach((i, k) => (outcomes[i] = pendingOutcomes[k]!));
-    if (p.snapshots.length === 0) return { outcomes, rowsWritten: 0, rowsRead: read, nodesAdded: 0 };
+    if (p.snapshots.length === 0) {
+      const own = alongside.length > 0 ? await db.batch([...alongside]) : [];
+      return { outcomes, rowsWritten: rowsWritten(own), rowsRead: read + rowsRead(own), nodesAdded: 0, alongside: own };
+    }
     try {
-      const results = await db.batch(writeStatements(db, p));
+      const results = await db.batch([...writeStatements(db, p), ...alongside]);
       rememberTips(p.snapshots);
-      return { outcomes, rowsWritten: rowsWritten(results), rowsRead: read + rowsRead(results), nodesAdded: p.nodes.length };
+      return {
+        outcomes,
+        rowsWritten: rowsWritten(results),
+        rowsRead: read + rowsRead(results),
+        nodesAdded: p.nodes.length,
+        alongside: results.slice(results.length - alongside.length),
+      };
     } catch (error) {
       // Planned again, which answers precisely: the guard refuses only what the plan's read did not
       // see yet (a deletion that began in between).
