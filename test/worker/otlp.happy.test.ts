@@ -345,3 +345,57 @@ describe("POST /v1/traces — CORS (a browser exporter)", () => {
     expect((await json(res)).error.code).toBe("ORIGIN_NOT_ALLOWED");
   });
 });
+
+describe("POST /v1/traces — the example of docs/API.md", () => {
+  it("one OTLP JSON span carrying its own conversation and runtime is the snapshot the guide shows", async () => {
+    const body = {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+                  spanId: "00f067aa0ba902b7",
+                  name: "chat gpt-4o",
+                  kind: 3,
+                  startTimeUnixNano: "1767225600000000000",
+                  endTimeUnixNano: "1767225601250000000",
+                  attributes: [
+                    { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
+                    { key: "gen_ai.conversation.id", value: { stringValue: "conv-otel" } },
+                    { key: "turnstore.runtime_key", value: { stringValue: "planner" } },
+                    { key: "gen_ai.request.model", value: { stringValue: "gpt-4o" } },
+                    { key: "gen_ai.response.model", value: { stringValue: "gpt-4o-2024-08-06" } },
+                    { key: "gen_ai.response.id", value: { stringValue: "chatcmpl-1" } },
+                    { key: "gen_ai.input.messages", value: { stringValue: '[{"role":"user","parts":[{"type":"text","content":"Hi"}]}]' } },
+                    {
+                      key: "gen_ai.output.messages",
+                      value: { stringValue: '[{"role":"assistant","parts":[{"type":"text","content":"Hello!"}],"finish_reason":"stop"}]' },
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const res = await postExport(new TextEncoder().encode(JSON.stringify(body)), "json");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("{}");
+    expect((await json(await get("/api/debug/turns?conv_id=conv-otel&payload=none"))).items).toEqual([
+      {
+        conv_id: "conv-otel",
+        session_id: "conv-otel",
+        turn_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        phase: "inference:00f067aa0ba902b7",
+        runtime_key: "planner",
+        inference_id: "chatcmpl-1",
+        created_at_ms: 1767225601250,
+        model_mismatch: true,
+        block_count: 2,
+      },
+    ]);
+  });
+});
