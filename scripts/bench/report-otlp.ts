@@ -36,6 +36,8 @@ export interface OtlpRound {
 
 export interface OtlpBenchFigures {
   date: string;
+  /** Answers of 500 and above by "route status code", from the Worker's log lines. */
+  serverErrors: Record<string, number>;
   loadAverage: { start: number[]; end: number[] };
   cpus: number;
   throughput: {
@@ -97,7 +99,15 @@ machine's load, not the code.
 Target: ≥ 0.8. ${
     unexpected.length === 0
       ? "Every export answered 200 and every post 201."
-      : `Answers other than 200/201: ${unexpected.map((x) => `round ${x.round + 1} ${x.variant} ${JSON.stringify(x.unexpected)}`).join("; ")} (503: D1 busy under the load, retried by exporters).`
+      : `Answers other than 200/201: ${unexpected.map((x) => `round ${x.round + 1} ${x.variant} ${JSON.stringify(x.unexpected)}`).join("; ")}; by the Worker's log lines: ${Object.entries(
+          f.serverErrors,
+        )
+          .map(([key, n]) => `${n} × ${key}`)
+          .join(", ")}${
+          Object.keys(f.serverErrors).length === 0
+            ? "none: the Worker logged no 5xx answer, so these came from `wrangler dev`'s own proxy on the loaded machine"
+            : " (503 UNAVAILABLE is the Worker's answer to a busy D1, with Retry-After)"
+        }. OTLP exporters retry 503 and dropped connections, and a retried export replays what it stored.`
   }
 An export costs what a post costs plus the decoding and the mapping, and the trace's context
 remembered (one upsert and one probe for held spans) in the snapshots' own D1 batch. In a separate
