@@ -99,15 +99,13 @@ machine's load, not the code.
 Target: ≥ 0.8. ${
     unexpected.length === 0
       ? "Every export answered 200 and every post 201."
-      : `Answers other than 200/201: ${unexpected.map((x) => `round ${x.round + 1} ${x.variant} ${JSON.stringify(x.unexpected)}`).join("; ")}; by the Worker's log lines: ${Object.entries(
-          f.serverErrors,
-        )
-          .map(([key, n]) => `${n} × ${key}`)
-          .join(", ")}${
+      : `Answers other than 200/201: ${unexpected.map((x) => `round ${x.round + 1} ${x.variant} ${JSON.stringify(x.unexpected)}`).join("; ")}. ${
           Object.keys(f.serverErrors).length === 0
-            ? "none: the Worker logged no 5xx answer, so these came from `wrangler dev`'s own proxy on the loaded machine"
-            : " (503 UNAVAILABLE is the Worker's answer to a busy D1, with Retry-After)"
-        }. OTLP exporters retry 503 and dropped connections, and a retried export replays what it stored.`
+            ? "The Worker logged none of them (no 5xx among its log lines): `wrangler dev`'s own proxy answered them on the loaded machine."
+            : `The Worker's own 5xx answers: ${Object.entries(f.serverErrors)
+                .map(([key, n]) => `${n} × ${key}`)
+                .join(", ")} (503 UNAVAILABLE is its answer to a busy D1, with Retry-After).`
+        } OTLP exporters retry 503 and dropped connections, and a retried export replays what it stored.`
   }
 An export costs what a post costs plus the decoding and the mapping, and the trace's context
 remembered (one upsert and one probe for held spans) in the snapshots' own D1 batch. In a separate
