@@ -44,9 +44,9 @@ export const OTLP_CONTEXT_MS = 60 * 60_000;
 export const MAX_INFERENCE_SPANS_PER_REQUEST = 1_000;
 /** Spans of one trace that may wait for their ancestors at once: beyond, refused in partial_success. */
 export const MAX_HELD_SPANS_PER_TRACE = 1_000;
-/** Span contexts remembered per trace: beyond, new spans of the trace lend nothing to later requests (logged). */
+/** Span contexts remembered per trace (about): beyond, new spans of the trace lend nothing to later requests. */
 export const MAX_REMEMBERED_SPANS_PER_TRACE = 5_000;
-/** Spans held at once by the ingest token, and by one conversation's tokens: beyond, 429 with Retry-After. */
+/** Spans held at once by the ingest token, and per conversation-token scope (its conversation, and session when bound): beyond, 429 with Retry-After. */
 export const MAX_HELD_SPANS_INGEST = 20_000;
 export const MAX_HELD_SPANS_PER_CONVERSATION = 1_000;
 /** Seconds an exporter waits after 429 TOO_MANY_HELD_SPANS (held spans resolve or expire meanwhile). */
