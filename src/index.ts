@@ -8,6 +8,7 @@ import debug from "./routes/debug/debug.index";
 import conversationExport from "./routes/export/export.index";
 import health from "./routes/health";
 import ingest from "./routes/ingest/ingest.index";
+import otlp from "./routes/otlp/otlp.index";
 import resume from "./routes/resume/resume.index";
 import tokens from "./routes/tokens/tokens.index";
 import admin from "./routes/admin/admin.index";
@@ -17,6 +18,7 @@ const app = createApp();
 
 app.route("/", health);
 app.route("/", ingest);
+app.route("/", otlp);
 app.route("/", tokens);
 app.route("/", resume);
 app.route("/", admin);

@@ -50,7 +50,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): Document {
         description: `METHOD_NOT_ALLOWED: another method than ${methods.map((m) => m.toUpperCase()).join(", ")} on ${path} (the Allow header lists them)`,
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
       };
-      const usesSession = path.startsWith("/api/") && path !== "/api/tokens";
+      const usesSession = (path.startsWith("/api/") && path !== "/api/tokens") || path === "/v1/traces";
       for (const [status, response] of Object.entries(responses)) {
         response.headers = { ...response.headers, "X-Request-Id": ref("X-Request-Id") };
         if (usesSession && status.startsWith("2")) response.headers["X-D1-Bookmark"] = ref("X-D1-Bookmark");

@@ -8,6 +8,9 @@
  *  3. convert the first release's snapshots to block paths (store/conversion.ts);
  *  4. collect blocks no path references any more (left while legacy snapshots were converted);
  *  5. purge deletion tombstones older than any conversation token can be.
+ *  6. OpenTelemetry ingestion: spans held longer than OTLP_HOLD_MS for ancestors that never came are
+ *     recorded with the context that is known, or dropped (each logged) when it names no
+ *     conversation; traces idle for OTLP_CONTEXT_MS are forgotten (src/otlp/recording.ts).
  *
  * Every step stops at its share of a per-run budget of D1 batches, so a run stays within the
  * invocation's limits whatever the backlog; the next run continues. One conversation whose deletion
@@ -17,6 +20,7 @@
  */
 import { integerVar, maxClockSkewMs } from "./http/config";
 import { clearConversionFailure, convertLegacySnapshots, nextUnconvertedConversation, recordConversionFailure } from "./store/conversion";
+import { expireHeldSpans, type OtlpMaintenance } from "./otlp/recording";
 import {
   collectUnreferencedBlocks,
   continueDeletion,
@@ -64,6 +68,8 @@ export interface MaintenanceReport {
   collected_blocks: number;
   tombstones_purged: number;
   failures: MaintenanceFailure[];
+  /** Held OTLP spans resolved on expiry or dropped, traces forgotten, spans still held. */
+  otlp: OtlpMaintenance;
 }
 
 const message = (error: unknown) => String((error as Error)?.message ?? error).split("\n")[0]!;
@@ -81,6 +87,7 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
     collected_blocks: 0,
     tombstones_purged: 0,
     failures: [],
+    otlp: { expired_recorded: 0, expired_dropped: 0, traces_forgotten: 0, held_spans: 0 },
   };
   let batches = DELETION_BATCHES_PER_RUN;
   const failed = async (step: MaintenanceFailure["step"], convId: string, error: unknown, failuresBefore: number) => {
@@ -139,6 +146,8 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
   if (!report.conversion_remaining) report.collected_blocks = await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
   // 5. Tombstones no token can still need.
   report.tombstones_purged = await purgeTombstones(db, nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env), PURGE_TOMBSTONES_PER_RUN);
+  // 6. OTLP spans that waited too long for their ancestors (bounded: HELD_EXPIRY_PER_RUN spans).
+  report.otlp = await expireHeldSpans(db, { nowMs, maxClockSkewMs: maxClockSkewMs(env) });
   return report;
 }
 

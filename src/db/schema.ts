@@ -265,3 +265,46 @@ export const conversionFailures = sqliteTable("conversion_failures", {
 export const writeGuards = sqliteTable("write_guards", {
   refused: text("refused").notNull(),
 });
+
+/**
+ * OpenTelemetry ingestion (POST /v1/traces, src/otlp/recording.ts): per trace, what its spans lend
+ * to the spans under them — parent, remote flag and context keys (conversation, session, runtime) —
+ * so that an inference span arriving in a later request than its ancestors (or before them) resolves
+ * to the snapshot it would be had the whole trace come at once. `scope` keeps callers apart: "ingest"
+ * for INGEST_TOKEN, the conversation for a conversation token, so no caller can lend context to
+ * another's spans. Kept OTLP_CONTEXT_MS after the trace's last change (src/scheduled.ts expires it).
+ *
+ * WITHOUT ROWID (by hand in drizzle/0013_otlp_spans.sql): the primary key is the table.
+ */
+export const otlpTraces = sqliteTable(
+  "otlp_traces",
+  {
+    scope: text("scope").notNull(),
+    traceId: text("trace_id").notNull(),
+    /** {span id: [parent span id, parent is remote (0/1), {context key: value}]} (genai-mapping.ts SpanContext). */
+    spansJson: text("spans_json").notNull().default("{}"),
+    spanCount: integer("span_count").notNull().default(0),
+    updatedAtMs: integer("updated_at_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.traceId] }), index("otlp_traces_by_updated").on(t.updatedAtMs)],
+);
+
+/**
+ * Inference spans held until their ancestors arrive (their conversation, session or runtime could
+ * still change): the span as decoded (wire.ts SpanRecord). A later request of the trace resolves
+ * them; the scheduled handler resolves what expired with the context that is known, or drops it
+ * when no conversation is known — counted and logged, never silently.
+ *
+ * WITHOUT ROWID (by hand in drizzle/0013_otlp_spans.sql): the primary key is the table.
+ */
+export const otlpHeldSpans = sqliteTable(
+  "otlp_held_spans",
+  {
+    scope: text("scope").notNull(),
+    traceId: text("trace_id").notNull(),
+    spanId: text("span_id").notNull(),
+    spanJson: text("span_json").notNull(),
+    receivedAtMs: integer("received_at_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.traceId, t.spanId] }), index("otlp_held_spans_by_received").on(t.receivedAtMs)],
+);

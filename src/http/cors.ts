@@ -20,7 +20,8 @@ export function allowedOrigins(env: Env): string[] {
 const honoCors = cors({
   origin: (origin, c) => (allowedOrigins(c.env as Env).includes(origin) ? origin : null),
   allowMethods: ["GET", "POST", "PUT", "OPTIONS"],
-  allowHeaders: ["Authorization", "Content-Type", "X-D1-Bookmark"],
+  // Content-Encoding: an OTLP exporter may gzip its export (POST /v1/traces).
+  allowHeaders: ["Authorization", "Content-Type", "Content-Encoding", "X-D1-Bookmark"],
   // Response headers a page may read besides the CORS-safelisted ones: without Retry-After in this
   // list a page cannot tell how long to wait after a 429 or 503 (fetch's headers.get gives null).
   exposeHeaders: ["X-Request-Id", "X-D1-Bookmark", "Retry-After"],

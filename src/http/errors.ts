@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   INVALID_REQUEST: 400,
   INVALID_PARAMETER: 400,
   INVALID_CURSOR: 400,
+  /** POST /v1/traces: a body that is not an ExportTraceServiceRequest in its declared encoding. */
+  INVALID_OTLP: 400,
   UNAUTHORIZED: 401,
   ORIGIN_NOT_ALLOWED: 403,
   FORBIDDEN: 403,
@@ -19,6 +21,8 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  /** POST /v1/traces: too many spans wait for their ancestors already (src/otlp/recording.ts). */
+  TOO_MANY_HELD_SPANS: 429,
   INVALID_TURN: 422,
   INVALID_PAYLOAD: 422,
   TURN_ID_MISMATCH: 422,

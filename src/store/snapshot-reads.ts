@@ -6,6 +6,7 @@
  * distinct blocks it returns, never to the length of the conversation.
  */
 import { walkPath } from "../turn/block-path";
+import { modelMismatchSql } from "../turn/gen-ai-models";
 import { READ_BUDGET_CHARS } from "../turn/limits";
 import type { LegacyBlockRef, SnapshotWithTurn } from "../turn/snapshot";
 import { storedObject, type Block, type BlockKind, type JsonObject, type Turn } from "../turn/turn";
@@ -35,6 +36,8 @@ export interface SnapshotFilter {
   inferenceId?: string;
   /** Inclusive lower bound on created_at_ms. */
   sinceMs?: number;
+  /** Only snapshots whose requested and response models differ (true), or not (false): turn/gen-ai-models.ts. */
+  modelMismatch?: boolean;
   /** newest (default): newest first, as the debug lists; oldest: chronological, as the export. */
   order?: SnapshotOrder;
   /** Keyset cursor: only snapshots strictly after this position in the page order. */
@@ -67,6 +70,8 @@ const ROW_WEIGHT = `coalesce(weight, (CASE WHEN tip_chain IS NULL THEN json_arra
 export interface SnapshotRecord extends SnapshotWithTurn {
   id: number;
   blockCount: number;
+  /** The model_mismatch rule over the snapshot's metadata (turn/gen-ai-models.ts), computed by the read. */
+  modelMismatch: boolean;
 }
 
 export interface SnapshotPage {
@@ -78,6 +83,8 @@ export interface SnapshotPage {
 
 /** A turn_snapshots row as the page query returns it (block_count computed for legacy rows). */
 type PageRow = Columns<SnapshotColumns> & {
+  /** 1 when the snapshot's requested and response models differ (MODEL_MISMATCH). */
+  model_mismatch: number;
   /** Rows of the page before the block budget cut it (payload pages only). */
   page_rows?: number;
 };
@@ -96,8 +103,11 @@ const FILTER_COLUMNS = [
   ["inferenceId", "inference_id"],
 ] as const;
 
+/** OTLP-recorded snapshots' model truth (turn/gen-ai-models.ts): from the metadata, row by row (no index). */
+const MODEL_MISMATCH = modelMismatchSql("turn_metadata_json");
+
 const SNAPSHOT_COLUMNS = `id, conv_id, session_id, turn_id, phase, created_at_ms, runtime_key, inference_id,
-  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_refs_json`;
+  turn_metadata_json, turn_data_json, turn_extra_json, tip_chain, block_refs_json, ${MODEL_MISMATCH} AS model_mismatch`;
 
 /** Legacy rows (tip_chain NULL) still list their blocks in block_refs_json. */
 const BLOCK_COUNT = "CASE WHEN tip_chain IS NULL THEN json_array_length(block_refs_json) ELSE block_count END";
@@ -168,6 +178,8 @@ function pageQuery(filter: SnapshotFilter): { sql: string; params: unknown[] } {
     if (value !== undefined) where.push(`${column} = ${param(value)}`);
   }
   if (filter.sinceMs !== undefined) where.push(`created_at_ms >= ${param(filter.sinceMs)}`);
+  // Not indexed: checked row by row on the B-tree filterIndex picks, like phase or runtime_key.
+  if (filter.modelMismatch !== undefined) where.push(`${MODEL_MISMATCH} = ${param(filter.modelMismatch ? 1 : 0)}`);
   if (filter.after) {
     // Within one conversation the row value follows the primary key (conv_id is fixed), so the cursor is a range of it.
     where.push(
@@ -322,6 +334,7 @@ function recordOf(row: PageRow, turn: Turn): SnapshotRecord {
     runtimeKey: row.runtime_key,
     inferenceId: row.inference_id,
     blockCount: row.block_count,
+    modelMismatch: row.model_mismatch === 1,
     turn,
   };
 }

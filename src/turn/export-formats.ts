@@ -7,6 +7,7 @@
  * phase, created_at_ms, runtime_key, inference_id and the turn as JSON (turnToJson) — so a JSON Lines
  * file re-imports through the batch route unchanged.
  */
+import { hasGenAiMetadata, modelMismatch } from "./gen-ai-models";
 import { markdownNoTurns, markdownTitle, markdownTurn, type ShownTurn, type TranscriptSnapshot } from "./markdown";
 import { turnToJson } from "./turn";
 import { writeYaml, writeYamlSequenceItem } from "./yaml";
@@ -29,8 +30,15 @@ export function exportFilename(convId: string, format: ExportFormat): string {
   return `turnstore-${convId.replace(/[^A-Za-z0-9._-]/gu, "_")}.${EXPORT_FORMATS[format].extension}`;
 }
 
-/** A snapshot as a batch item, keys in the order of the write API. */
+/**
+ * A snapshot as a batch item, keys in the order of the write API. A snapshot recorded from an
+ * OpenTelemetry span (turnstore.gen_ai@v1 metadata) also says model_mismatch, which the write API
+ * accepts and ignores (it is derived from the metadata), so the item still re-imports unchanged.
+ */
 export function snapshotEntries(s: ExportedSnapshot): Array<readonly [string, unknown]> {
+  const genAi: Array<readonly [string, unknown]> = hasGenAiMetadata(s.turn.metadata)
+    ? [["model_mismatch", modelMismatch(s.turn.metadata)]]
+    : [];
   return [
     ["conv_id", s.convId],
     ["session_id", s.sessionId],
@@ -39,6 +47,7 @@ export function snapshotEntries(s: ExportedSnapshot): Array<readonly [string, un
     ["created_at_ms", s.createdAtMs],
     ["runtime_key", s.runtimeKey],
     ["inference_id", s.inferenceId],
+    ...genAi,
     ["turn", turnToJson(s.turn)],
   ];
 }

@@ -9,6 +9,7 @@
  * run of backticks inside it; `<` in text is escaped, so it cannot close the reasoning's <details>).
  */
 import { canonicalJson } from "./canonical-json";
+import { GEN_AI_METADATA_KEY, hasGenAiMetadata, modelMismatch } from "./gen-ai-models";
 import type { SnapshotWithTurn } from "./snapshot";
 import type { Block, JsonObject } from "./turn";
 
@@ -159,6 +160,21 @@ export function markdownBlock(block: Block): string {
   }
 }
 
+/**
+ * The model of an OTLP-recorded snapshot: "model `gpt-4o`", or, when the response model differs from
+ * the requested one, "model `gpt-4o` → `gpt-4o-2024-08-06` (model mismatch)"; null for other snapshots.
+ */
+function modelsText(metadata: JsonObject): string | null {
+  if (!hasGenAiMetadata(metadata)) return null;
+  const genAi = metadata[GEN_AI_METADATA_KEY] as JsonObject;
+  const named = (v: unknown) => (typeof v === "string" && v !== "" ? v : null);
+  const requested = named(genAi.request_model);
+  const answered = named(genAi.response_model);
+  if (modelMismatch(metadata)) return `model ${codeSpan(requested!)} → ${codeSpan(answered!)} (model mismatch)`;
+  const model = requested ?? answered;
+  return model === null ? null : `model ${codeSpan(model)}`;
+}
+
 const runtimeText = (runtimeKey: string) => (runtimeKey === "" ? "runtime _unknown_" : `runtime ${codeSpan(runtimeKey)}`);
 
 /** The turn the transcript showed last, so the next one need not repeat its blocks. */
@@ -198,6 +214,8 @@ export function markdownTurn(snapshot: TranscriptSnapshot, previous: ShownTurn |
   const heading = `## Turn ${codeSpan(snapshot.turnId)} · ${runtimeText(snapshot.runtimeKey)} · ${isoTime(snapshot.createdAtMs)}`;
   const about = [`phase ${codeSpan(snapshot.phase)}`, `session ${codeSpan(snapshot.sessionId)}`];
   if (snapshot.inferenceId !== "") about.push(`inference ${codeSpan(snapshot.inferenceId)}`);
+  const models = modelsText(snapshot.turn.metadata);
+  if (models) about.push(models);
   const { blocks } = snapshot.turn;
   const shared = previous ? sharedPrefix(previous.blocks, blocks) : 0;
   const parts = [heading, about.join(" · ")];

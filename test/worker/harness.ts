@@ -173,12 +173,20 @@ export const TABLES = [
   "turn_block_membership",
 ];
 
+/**
+ * The tables "changes nothing" covers: the conversation tables above, and OpenTelemetry ingestion's
+ * memory (POST /v1/traces: remembered trace context and held spans), which has no conv_id.
+ */
+export const DIGEST_TABLES = [...TABLES, "otlp_traces", "otlp_held_spans"];
+
 /** A stable row order per table: the primary key of the WITHOUT ROWID tables, rowid for the others. */
 const PRIMARY_KEY_ORDER: Record<string, string> = {
   block_nodes: "conv_id, chain",
   blocks: "block_id, content_hash",
   turn_snapshots: "conv_id, created_at_ms, id",
   conversation_tombstones: "conv_id",
+  otlp_traces: "scope, trace_id",
+  otlp_held_spans: "scope, trace_id, span_id",
 };
 export const ROW_ORDER = (table: string) => PRIMARY_KEY_ORDER[table] ?? "rowid";
 
@@ -190,7 +198,7 @@ export async function tableCounts(): Promise<Record<string, number>> {
 
 /** A digest of every row of every table (for "changes nothing" checks stronger than counts). */
 export async function databaseDigest(): Promise<string> {
-  const tables = TABLES;
+  const tables = DIGEST_TABLES;
   const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY ${ROW_ORDER(t)}`)));
   return JSON.stringify(rows.map((r) => r.results));
 }

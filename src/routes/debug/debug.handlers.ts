@@ -58,6 +58,7 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
     runtimeKey: query.runtime_key,
     inferenceId: query.inference_id,
     sinceMs: query.since_ms,
+    modelMismatch: query.model_mismatch === undefined ? undefined : query.model_mismatch === "true",
   };
   const scope = ["turns", filter];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
@@ -93,6 +94,7 @@ export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (
         created_at_ms: r.createdAtMs,
         runtime_key: r.runtimeKey,
         inference_id: r.inferenceId,
+        model_mismatch: r.modelMismatch,
         payload: turnToYaml(r.turn),
         parsed: turnToJson(r.turn),
       })),

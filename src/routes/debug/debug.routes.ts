@@ -123,7 +123,14 @@ export const getConversationRoute = createRoute({
   },
 });
 
+/** OTLP-recorded snapshots (POST /v1/traces) keep their model truth in turnstore.gen_ai@v1 (turn/gen-ai-models.ts). */
+const modelMismatch = z.boolean().openapi({
+  description:
+    "True when the snapshot's turn metadata (turnstore.gen_ai@v1) names both a requested and a response model and they differ; false otherwise",
+});
+
 const SnapshotItemSchema = SnapshotProjectionSchema.extend({
+  model_mismatch: modelMismatch,
   payload: z.string().optional().openapi({ description: "The snapshot's turn as YAML (absent with payload=none)" }),
   block_count: z.number().int().optional().openapi({ description: "Number of blocks (only with payload=none)" }),
 }).openapi("SnapshotItem");
@@ -144,6 +151,13 @@ export const listTurnsRoute = createRoute({
       runtime_key: trimmedText("runtime_key", "Only snapshots with this runtime_key ('' = unknown)"),
       inference_id: trimmedText("inference_id", "Only snapshots with this inference_id ('' = unknown)"),
       since_ms: sinceMs,
+      model_mismatch: z
+        .enum(["true", "false"], { error: "model_mismatch must be true or false" })
+        .optional()
+        .openapi({
+          description: "true: only snapshots whose response model differs from the requested one; false: only the others",
+          param: { name: "model_mismatch", in: "query" },
+        }),
       limit,
       cursor,
       payload: z
@@ -210,6 +224,7 @@ export const getTurnRoute = createRoute({
                   created_at_ms: z.number().int(),
                   runtime_key: z.string(),
                   inference_id: z.string(),
+                  model_mismatch: modelMismatch,
                   payload: z.string(),
                   parsed: StoredTurnSchema,
                 }),

@@ -37,6 +37,7 @@ export function turnListBody<C extends object>(
       runtime_key: r.runtimeKey,
       inference_id: r.inferenceId,
       created_at_ms: r.createdAtMs,
+      model_mismatch: r.modelMismatch,
       ...content(r, i),
     })),
     next_cursor: nextCursor,

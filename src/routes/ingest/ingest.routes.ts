@@ -81,6 +81,11 @@ export const SnapshotRequestSchema = z
     runtime_key: attribution("runtime_key").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
     inference_id: attribution("inference_id").optional().openapi({ description: "Wins over turn metadata when non-empty" }),
     turn: TurnObjectSchema.optional(),
+    // Exports of OTLP-recorded snapshots carry it (turn/export-formats.ts); they must re-import unchanged.
+    model_mismatch: z.boolean({ error: "model_mismatch must be a boolean" }).optional().openapi({
+      description:
+        "Read-only: exports of snapshots recorded from OpenTelemetry carry it; derived from the turn's turnstore.gen_ai@v1 metadata, so ignored here",
+    }),
     payload: z.string({ error: "payload must be a string (the turn as YAML)" }).optional().openapi({
       description: "The turn as YAML, as the Go implementation serializes it (give this or turn)",
     }),

@@ -26,6 +26,8 @@ export interface SaveResult {
   rowsRead: number;
   /** Path nodes the request added: its new blocks. */
   nodesAdded: number;
+  /** Results of the caller's `alongside` statements (WriteOptions), in order. */
+  alongside: D1Result[];
 }
 
 /** What a replay must match (snapshotFingerprint) for a prepared snapshot; the import tool dedupes its source with it. */

@@ -37,6 +37,8 @@ export interface WriteCounts {
   rowsRead: number;
   /** Path nodes the request added: its new blocks. */
   nodesAdded: number;
+  /** Results of the caller's `alongside` statements (WriteOptions), in order. */
+  alongside: D1Result[];
 }
 
 const nodeKey = (convId: string, chain: string) => `${convId}\u0000${chain}`;
@@ -122,13 +124,20 @@ export async function writeAtOnce(
       ),
     ),
   );
+  const alongside = options.alongside ?? [];
+  statements.push(...alongside);
   try {
     const results = await db.batch(statements);
     const nodesAdded = results
       .slice(firstNodeStatement, firstNodeStatement + nodeStatements)
       .reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
     snapshots.forEach((s, i) => rememberTip(s.convId, s.tipChain, pathWeights[i]!));
-    return { rowsWritten: rowsWritten(results), rowsRead: rowsRead(results), nodesAdded };
+    return {
+      rowsWritten: rowsWritten(results),
+      rowsRead: rowsRead(results),
+      nodesAdded,
+      alongside: results.slice(results.length - alongside.length),
+    };
   } catch (error) {
     if (refusalOf(error) === null) throw error;
     // A remembered tip may be why: not used again (the fallback stores what is missing, and remembers it).

@@ -374,11 +374,20 @@ export async function writeAfterReading(
     );
     read += p.rowsRead;
     pending.forEach((i, k) => (outcomes[i] = pendingOutcomes[k]!));
-    if (p.snapshots.length === 0) return { rowsWritten: 0, rowsRead: read, nodesAdded: 0 };
+    const alongside = options.alongside ?? [];
+    if (p.snapshots.length === 0) {
+      const own = alongside.length > 0 ? await db.batch([...alongside]) : [];
+      return { rowsWritten: rowsWritten(own), rowsRead: read + rowsRead(own), nodesAdded: 0, alongside: own };
+    }
     try {
-      const results = await db.batch(writeStatements(db, p, options));
+      const results = await db.batch([...writeStatements(db, p, options), ...alongside]);
       p.snapshots.forEach((s, i) => rememberTip(s.convId, s.tipChain, p.weights[i]! - s.turnWeight));
-      return { rowsWritten: rowsWritten(results), rowsRead: read + rowsRead(results), nodesAdded: p.nodes.length };
+      return {
+        rowsWritten: rowsWritten(results),
+        rowsRead: read + rowsRead(results),
+        nodesAdded: p.nodes.length,
+        alongside: results.slice(results.length - alongside.length),
+      };
     } catch (error) {
       const refusal = refusalOf(error);
       if (refusal !== "concurrent" && refusal !== "guard") throw error;

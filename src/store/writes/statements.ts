@@ -226,9 +226,16 @@ export const SNAPSHOT_WRITE_STATEMENTS = {
 
 // ---- rows ------------------------------------------------------------------------------------------
 
-/** What a write knows of its caller: the issue time of the conversation token it came with, if any. */
+/** What a write knows of its caller. */
 export interface WriteOptions {
+  /** The issue time of the conversation token it came with, if any (its tombstone check). */
   tokenIssuedAtMs?: number;
+  /**
+   * The caller's own statements that belong in the write's batch (OTLP ingestion's trace memory,
+   * src/otlp/recording.ts: one round trip instead of two) — run last in it, so they commit or fail
+   * with the snapshots; when nothing is written (every snapshot unchanged), in a batch of their own.
+   */
+  alongside?: readonly D1PreparedStatement[];
 }
 
 /** A path node to write, with the weight of its path through it. */

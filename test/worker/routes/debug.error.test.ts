@@ -107,7 +107,11 @@ describe("OpenAPI document", () => {
       "/api/turns",
       "/api/turns/batch",
       "/healthz",
+      // OpenTelemetry ingestion (CONTRACT §6.5).
+      "/v1/traces",
     ]);
+    expect(doc.paths["/v1/traces"].post.security).toEqual([{ ingestToken: [] }, { conversationToken: [] }]);
+    expect(Object.keys(doc.paths["/v1/traces"].post.requestBody.content)).toEqual(["application/x-protobuf", "application/json"]);
     expect(doc.paths["/api/turns"].post.responses).toHaveProperty("409");
     expect(doc.components.schemas.SnapshotRequest.required).toEqual(["conv_id", "session_id"]);
     expect(doc.components.securitySchemes).toHaveProperty("ingestToken");

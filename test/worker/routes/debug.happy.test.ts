@@ -38,6 +38,8 @@ describe("GET /api/debug/turns (Go ports)", () => {
       "conv_id",
       "created_at_ms",
       "inference_id",
+      // CONTRACT §6.5: false unless the snapshot's requested and response models differ.
+      "model_mismatch",
       "payload",
       "phase",
       "runtime_key",

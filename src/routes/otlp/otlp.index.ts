@@ -1,0 +1,16 @@
+import { createRouter } from "../../http/app";
+import { writeRoutesCors } from "../../http/cors";
+import { logWriteRequests } from "../../http/write-log";
+import * as handlers from "./otlp.handlers";
+import * as routes from "./otlp.routes";
+
+const router = createRouter();
+
+// One log line per export, like the writes under /api/ (createApp logs those).
+router.use("/v1/traces", logWriteRequests);
+// CORS preflights (a browser OTel exporter): answered (or refused) before any token check.
+router.options("/v1/traces", writeRoutesCors);
+
+router.openapi(routes.exportTracesRoute, handlers.exportTraces);
+
+export default router;
