@@ -12,38 +12,64 @@ const migrationsDir = fileURLToPath(new URL("./drizzle", import.meta.url));
 // .ci/run asks for a JSON report next to the usual output (its summary line is read from it).
 const jsonReport = process.env.TURNSTORE_VITEST_JSON;
 
+/** The suites that cross conversations, run again with conversations spread over three databases. */
+const THREE_DATABASE_SUITES = [
+  "test/worker/databases/**/*.test.ts",
+  "test/worker/routes/debug.happy.test.ts",
+  "test/worker/routes/debug.paging.test.ts",
+  "test/worker/routes/admin.deletion.test.ts",
+  "test/worker/routes/export.happy.test.ts",
+  "test/worker/routes/operations.happy.test.ts",
+  "test/worker/routes/resume.happy.test.ts",
+  "test/worker/routes/tokens.security.test.ts",
+  "test/worker/routes/otlp.happy.test.ts",
+];
+
+/**
+ * The Worker's real fetch handler against real miniflare D1 databases (fresh per test file), migrated
+ * with the same drizzle/ folder `wrangler d1 migrations apply` uses.
+ */
+function workerProject(name: string, include: string[], exclude: string[], vars: Record<string, string> = {}) {
+  const extraDatabases = (vars.CONVERSATION_DATABASES ?? "DB").split(",").filter((b) => b !== "DB");
+  return {
+    plugins: [
+      cloudflareTest(async () => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          // wrangler.toml binds DB; more databases are bound here, each its own local D1.
+          ...(extraDatabases.length > 0
+            ? { d1Databases: Object.fromEntries(["DB", ...extraDatabases].map((binding) => [binding, `test-${binding.toLowerCase()}`])) }
+            : {}),
+          bindings: {
+            INGEST_TOKEN: "test-ingest-token",
+            DEBUG_TOKEN: "test-debug-token",
+            ADMIN_TOKEN: "test-admin-token",
+            CORS_ORIGINS: "https://chat.example.com, https://app.example.com",
+            // Two keys: "test-1" signs, "old-1" still verifies (a rotation in progress).
+            TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef,old-1:old-token-signing-secret-0123456789abcdef",
+            // Rate limits count across a whole test file; the tests that exercise them switch them on per request.
+            RATE_LIMITS: "off",
+            TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+            TURNSTORE_TEST_LOGS: process.env.TURNSTORE_TEST_LOGS ?? "",
+            ...vars,
+          },
+        },
+      })),
+    ],
+    test: { name, include, exclude, setupFiles: ["./test/worker/apply-migrations.ts"] },
+  };
+}
+
 export default defineConfig({
   test: {
     reporters: jsonReport ? ["default", ["json", { outputFile: jsonReport }]] : ["default"],
     projects: [
-      {
-        // The Worker's real fetch handler against a real miniflare D1 (fresh per test file),
-        // migrated with the same drizzle/ folder `wrangler d1 migrations apply` uses.
-        plugins: [
-          cloudflareTest(async () => ({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                INGEST_TOKEN: "test-ingest-token",
-                DEBUG_TOKEN: "test-debug-token",
-                ADMIN_TOKEN: "test-admin-token",
-                CORS_ORIGINS: "https://chat.example.com, https://app.example.com",
-                // Two keys: "test-1" signs, "old-1" still verifies (a rotation in progress).
-                TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef,old-1:old-token-signing-secret-0123456789abcdef",
-                // Rate limits count across a whole test file; the tests that exercise them switch them on per request.
-                RATE_LIMITS: "off",
-                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
-                TURNSTORE_TEST_LOGS: process.env.TURNSTORE_TEST_LOGS ?? "",
-              },
-            },
-          })),
-        ],
-        test: {
-          name: "worker",
-          include: ["test/worker/**/*.test.ts"],
-          setupFiles: ["./test/worker/apply-migrations.ts"],
-        },
-      },
+      workerProject("worker", ["test/worker/**/*.test.ts"], ["test/worker/databases/**"]),
+      // The same Worker over three D1 databases (CONTRACT §6.4): the cross-conversation suites again,
+      // and the tests of placement, merged reads and moves.
+      workerProject("worker-3db", THREE_DATABASE_SUITES, [], {
+        CONVERSATION_DATABASES: "DB,DB_1,DB_2",
+      }),
       {
         // Node-side tools (import, db:check) and generators, run outside the Worker runtime.
         test: {

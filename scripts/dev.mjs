@@ -3,11 +3,12 @@
 // database (.wrangler/), then serve the Worker on http://127.0.0.1:8787. wrangler dev first runs the
 // [build] of wrangler.toml (scripts/build-viewer.mjs: the debug viewer's browser bundle) and runs it
 // again when a file under src/ changes.
-import { spawnSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { migrateAll } from "./lib/d1-bindings.mjs";
 import { quietEnv } from "./lib/quiet-env.mjs";
 
 const HELP = `usage: npm run dev -- [--port N] [--persist-to DIR] [--test-scheduled] [-- <more wrangler dev flags>]
@@ -79,12 +80,9 @@ if (!existsSync(`${root}/.dev.vars`)) {
   console.log("created .dev.vars from .dev.vars.example");
 }
 
-const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...persist], {
-  cwd: root,
-  env: quietEnv,
-  stdio: "inherit",
-});
-if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+// Every database wrangler.toml binds (DB, and any extra conversation database).
+const migrate = migrateAll(["--local", ...persist]);
+if (migrate.status !== 0) process.exit(migrate.status);
 
 const devArgs = [
   "dev",

@@ -11,6 +11,8 @@
  *  6. OpenTelemetry ingestion: spans held longer than OTLP_HOLD_MS for ancestors that never came are
  *     recorded with the context that is known, or dropped (each logged) when it names no
  *     conversation; traces idle for OTLP_CONTEXT_MS are forgotten (src/otlp/recording.ts).
+ *  7. Moves between databases that stopped before they finished (a request that ran out of its
+ *     budget or failed) continue where they stopped (store/moves.ts).
  *
  * Every step stops at its share of a per-run budget of D1 batches, so a run stays within the
  * invocation's limits whatever the backlog; the next run continues. One conversation whose deletion
@@ -20,7 +22,9 @@
  */
 import { integerVar, maxClockSkewMs } from "./http/config";
 import { clearConversionFailure, convertLegacySnapshots, nextUnconvertedConversation, recordConversionFailure } from "./store/conversion";
+import { RequestDatabases } from "./http/database";
 import { expireHeldSpans, type OtlpMaintenance } from "./otlp/recording";
+import type { D1Handle } from "./store/d1";
 import {
   collectUnreferencedBlocks,
   continueDeletion,
@@ -31,6 +35,7 @@ import {
   recordDeletionFailure,
   startDeletion,
 } from "./store/deletion";
+import { moveConversation, unfinishedMoves } from "./store/moves";
 import { MAX_TTL_SECONDS } from "./tokens/conversation-token";
 
 /** D1 batches one run may use for deletions (each a handful of statements of ≤ 1,000 rows). */
@@ -39,6 +44,8 @@ export const DELETION_BATCHES_PER_RUN = 20;
 export const CONVERSION_CHUNKS_PER_RUN = 5;
 /** Blocks collected per run. */
 export const COLLECT_BLOCKS_PER_RUN = 1_000;
+/** Unfinished moves continued per run, each with one call's statement budget. */
+export const MOVES_PER_RUN = 2;
 /** Tombstones purged per run. */
 export const PURGE_TOMBSTONES_PER_RUN = 1_000;
 
@@ -51,7 +58,9 @@ export function retryDelayMs(failures: number): number {
 
 /** A step that failed for one conversation, and when it is tried again. */
 export interface MaintenanceFailure {
-  step: "deletion" | "conversion";
+  step: "deletion" | "conversion" | "move";
+  /** The database of the conversation. */
+  database: string;
   conv_id: string;
   error: string;
   retry_at_ms: number;
@@ -70,12 +79,13 @@ export interface MaintenanceReport {
   failures: MaintenanceFailure[];
   /** Held OTLP spans resolved on expiry or dropped, traces forgotten, spans still held. */
   otlp: OtlpMaintenance;
+  /** Unfinished moves this run continued, and whether each is done now. */
+  moves: Array<{ conv_id: string; to: string; complete: boolean }>;
 }
 
 const message = (error: unknown) => String((error as Error)?.message ?? error).split("\n")[0]!;
 
 export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<MaintenanceReport> {
-  const db = env.DB;
   const retentionDays = integerVar(env, "RETENTION_DAYS", 0) || null;
   const report: MaintenanceReport = {
     retention_days: retentionDays,
@@ -88,46 +98,79 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
     tombstones_purged: 0,
     failures: [],
     otlp: { expired_recorded: 0, expired_dropped: 0, traces_forgotten: 0, held_spans: 0 },
+    moves: [],
   };
-  let batches = DELETION_BATCHES_PER_RUN;
+  const budget = { batches: DELETION_BATCHES_PER_RUN };
+  // Steps 1–5 in every database that holds conversations (CONTRACT §6.4), sharing the run's budget.
+  const databases = new RequestDatabases(env, "write", new Map());
+  for (const binding of databases.config.conversation) {
+    const db = (env as unknown as Record<string, D1Database>)[binding]!;
+    await maintainDatabase(db, binding, env, nowMs, retentionDays, budget, report);
+  }
+  // 6. OTLP spans that waited too long for their ancestors (bounded: HELD_EXPIRY_PER_RUN spans).
+  report.otlp = await expireHeldSpans(databases.recording(), { nowMs, maxClockSkewMs: maxClockSkewMs(env) });
+  // 7. Moves left unfinished; one that fails is logged and tried again by the next run.
+  for (const { convId, to } of await unfinishedMoves(databases.directory, MOVES_PER_RUN)) {
+    try {
+      const moved = await moveConversation((binding) => databases.session(binding), convId, to, { nowMs });
+      report.moves.push({ conv_id: convId, to, complete: moved?.complete ?? true });
+    } catch (error) {
+      const failure = { step: "move" as const, database: to, conv_id: convId, error: message(error), retry_at_ms: nowMs };
+      report.failures.push(failure);
+      console.error(JSON.stringify({ level: "error", event: "maintenance_step_failed", ...failure }));
+    }
+  }
+  return report;
+}
+
+async function maintainDatabase(
+  db: D1Handle,
+  binding: string,
+  env: Env,
+  nowMs: number,
+  retentionDays: number | null,
+  budget: { batches: number },
+  report: MaintenanceReport,
+): Promise<void> {
   const failed = async (step: MaintenanceFailure["step"], convId: string, error: unknown, failuresBefore: number) => {
-    const failure = { step, conv_id: convId, error: message(error), retry_at_ms: nowMs + retryDelayMs(failuresBefore) };
+    const failure = { step, database: binding, conv_id: convId, error: message(error), retry_at_ms: nowMs + retryDelayMs(failuresBefore) };
     report.failures.push(failure);
     console.error(JSON.stringify({ level: "error", event: "maintenance_step_failed", ...failure }));
     await (step === "deletion" ? recordDeletionFailure : recordConversionFailure)(db, convId, failure.error, failure.retry_at_ms);
   };
   const deleteOne = async (convId: string, failuresBefore: number) => {
     try {
-      const result = await continueDeletion(db, convId, batches);
-      batches -= result.batches;
+      const result = await continueDeletion(db, convId, budget.batches);
+      budget.batches -= result.batches;
       for (const key of Object.keys(report.deleted) as Array<keyof DeletionCounts>) report.deleted[key] += result.deleted[key];
       if (result.complete) report.deleted_conversations.push(convId);
       else report.deletions_pending += 1;
     } catch (error) {
-      batches -= 1;
+      budget.batches -= 1;
       await failed("deletion", convId, error, failuresBefore);
     }
   };
 
   // 1. Interrupted deletions first: their conversations already read 404.
   for (const { convId, failures } of await pendingDeletions(db, DELETION_BATCHES_PER_RUN, nowMs)) {
-    if (batches <= 0) break;
+    if (budget.batches <= 0) break;
     await deleteOne(convId, failures);
   }
   // 2. Retention; a conversation written to since it was listed is no longer idle, and is kept.
-  if (retentionDays !== null && batches > 0) {
+  if (retentionDays !== null && budget.batches > 0) {
     const cutoff = nowMs - retentionDays * DAY_MS;
-    for (const convId of await idleConversations(db, cutoff, batches)) {
-      if (batches <= 0) break;
+    for (const convId of await idleConversations(db, cutoff, budget.batches)) {
+      if (budget.batches <= 0) break;
       if (await startDeletion(db, convId, "retention", nowMs, cutoff)) await deleteOne(convId, 0);
     }
   }
   // 3. Conversion of legacy snapshots; a conversation that fails is set aside, the others go on.
+  let remaining = false;
   for (let chunk = 0; chunk < CONVERSION_CHUNKS_PER_RUN; chunk++) {
     try {
       const result = await convertLegacySnapshots(db, { nowMs });
       report.converted_snapshots += result.converted;
-      report.conversion_remaining = result.remaining;
+      remaining = result.remaining;
       if (!result.remaining) break;
     } catch {
       // Which conversation? The chunk's first, converted alone: it fails again, or it was another.
@@ -139,19 +182,17 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
       } catch (error) {
         await failed("conversion", convId, error, await conversionFailures(db, convId));
       }
-      report.conversion_remaining = true;
+      remaining = true;
     }
   }
+  report.conversion_remaining ||= remaining;
   // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
-  if (!report.conversion_remaining) report.collected_blocks = await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
+  if (!remaining) report.collected_blocks += await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
   // 5. Tombstones no token can still need.
-  report.tombstones_purged = await purgeTombstones(db, nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env), PURGE_TOMBSTONES_PER_RUN);
-  // 6. OTLP spans that waited too long for their ancestors (bounded: HELD_EXPIRY_PER_RUN spans).
-  report.otlp = await expireHeldSpans(db, { nowMs, maxClockSkewMs: maxClockSkewMs(env) });
-  return report;
+  report.tombstones_purged += await purgeTombstones(db, nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env), PURGE_TOMBSTONES_PER_RUN);
 }
 
-async function conversionFailures(db: D1Database, convId: string): Promise<number> {
+async function conversionFailures(db: D1Handle, convId: string): Promise<number> {
   const row = await db.prepare("SELECT failures FROM conversion_failures WHERE conv_id = ?1").bind(convId).first<{ failures: number }>();
   return row?.failures ?? 0;
 }

@@ -19,7 +19,7 @@ const router = createRouter();
 
 router.post(BENCH_BASELINE_PATH, requireIngestToken, limitBody, requireJsonBody, writeSession, async (c) => {
   const convId = `bench-baseline-${crypto.randomUUID()}`;
-  const rowsWritten = await insertBaselineRow(c.var.db, convId, Date.now());
+  const rowsWritten = await insertBaselineRow(c.var.databases.directory, convId, Date.now());
   return c.json({ conv_id: convId, rows_written: rowsWritten }, 201);
 });
 

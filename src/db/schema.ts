@@ -226,7 +226,7 @@ export const conversations = sqliteTable(
 export const conversationDeletions = sqliteTable("conversation_deletions", {
   convId: text("conv_id").primaryKey(),
   requestedAtMs: integer("requested_at_ms").notNull(),
-  /** "admin" (the DELETE route) or "retention". */
+  /** "admin" (the DELETE route), "retention", or "move" (a move removing its source: no tombstone). */
   reason: text("reason").notNull(),
   /** Scheduled runs that failed to continue it; the next one waits (src/scheduled.ts backs off). */
   failures: integer("failures").notNull().default(0),
@@ -308,3 +308,46 @@ export const otlpHeldSpans = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.scope, t.traceId, t.spanId] }), index("otlp_held_spans_by_received").on(t.receivedAtMs)],
 );
+
+/**
+ * The directory (CONTRACT §6.4; src/store/directory.ts), in the directory database DB: which D1
+ * database holds each conversation placed since there were several. A conversation DB holds without
+ * a row here lives in DB. While a move runs (src/store/moves.ts), moving_to says where to; once the
+ * directory has switched, moved_from says where the source's rows are still being removed.
+ *
+ * WITHOUT ROWID (by hand in drizzle/0014_conversation_directory.sql): the primary key is the table.
+ */
+export const conversationDirectory = sqliteTable(
+  "conversation_directory",
+  {
+    convId: text("conv_id").primaryKey(),
+    binding: text("binding").notNull(),
+    movingTo: text("moving_to"),
+    movedFrom: text("moved_from"),
+    placedAtMs: integer("placed_at_ms").notNull(),
+  },
+  // Unfinished moves, for the scheduled handler to continue: only they have an entry.
+  (t) => [index("conversation_directory_moves").on(t.convId).where(sql`moving_to IS NOT NULL OR moved_from IS NOT NULL`)],
+);
+
+/**
+ * A move as each database involved sees it (src/store/moves.ts). In the source: "leaving" while it
+ * is copied — a write that reaches it is refused, 409 CONVERSATION_MOVING — then "moved", kept so a
+ * write routed by a stale placement is refused and sent where the conversation lives now. In the
+ * target: "arriving" until the copy is verified, so nothing writes into a half-copied conversation.
+ * The source's row also keeps the copy's progress, so an interrupted move resumes where it stopped.
+ *
+ * WITHOUT ROWID (by hand in drizzle/0014_conversation_directory.sql).
+ */
+export const conversationMoves = sqliteTable("conversation_moves", {
+  convId: text("conv_id").primaryKey(),
+  /** "leaving", "arriving" or "moved". */
+  state: text("state").notNull(),
+  /** The other database: the target in the source's row, the source in the target's. */
+  otherBinding: text("other_binding").notNull(),
+  /** Source only: the copy's next position, {"phase", "after"} JSON; '' before the first chunk. */
+  cursorJson: text("cursor_json").notNull().default(""),
+  /** Source only: SHA-256 chained over the digests of the chunks verified so far. */
+  digest: text("digest").notNull().default(""),
+  startedAtMs: integer("started_at_ms").notNull(),
+});

@@ -1,4 +1,3 @@
-import type { D1Handle } from "../store/d1";
 import type { Principal } from "./auth";
 
 /** Hono environment: Worker bindings from `wrangler types`, plus what middleware sets per request. */
@@ -9,8 +8,8 @@ export interface AppEnv {
     requestId: string;
     /** The X-Request-Id the client sent, when short printable ASCII: logged only, as client_request_id. */
     clientRequestId: string | undefined;
-    /** D1 Sessions-API session for this request (bookmark-aware), see http/database.ts. */
-    db: D1Handle & { getBookmark(): string | null };
+    /** The request's D1 databases and sessions (bookmark-aware), see http/database.ts. */
+    databases: import("./database").RequestDatabases;
     /** Who is calling (http/auth.ts), on routes that authenticate a writer. */
     principal: Principal;
     /** The parsed JSON body of a write (http/json-body.ts), before validation. */

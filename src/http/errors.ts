@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   METHOD_NOT_ALLOWED: 405,
   SNAPSHOT_CONFLICT: 409,
   CONVERSATION_DELETING: 409,
+  CONVERSATION_MOVING: 409,
+  CONVERSATION_MOVED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
@@ -36,6 +38,9 @@ export const ERROR_STATUS = {
   UNKNOWN_BLOCK_REF: 422,
   INVALID_BLOCK_REF: 422,
   UNKNOWN_CONVERSATION: 422,
+  BATCH_SPANS_DATABASES: 422,
+  /** POST /api/conversations/:conv_id/move: a `to` that CONVERSATION_DATABASES does not list. */
+  UNKNOWN_DATABASE: 422,
   INTERNAL: 500,
   NOT_CONFIGURED: 503,
   UNAVAILABLE: 503,
@@ -62,11 +67,19 @@ export class ApiError extends HTTPException {
   }
 }
 
+/** Seconds a write refused because its conversation is moving should wait (a move takes seconds). */
+export const MOVING_RETRY_AFTER_SECONDS = 2;
+
+/** Headers some refusals always carry, wherever they are raised (the store knows nothing of HTTP). */
+const REFUSAL_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
+  CONVERSATION_MOVING: { "Retry-After": String(MOVING_RETRY_AFTER_SECONDS) },
+};
+
 export function errorResponse(code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
   const body: ErrorBody = { error: { code, message } };
   return new Response(JSON.stringify(body), {
     status: ERROR_STATUS[code],
-    headers: { "content-type": "application/json; charset=UTF-8", ...headers },
+    headers: { "content-type": "application/json; charset=UTF-8", ...REFUSAL_HEADERS[code], ...headers },
   });
 }
 

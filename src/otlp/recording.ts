@@ -15,7 +15,7 @@
 import { ApiError } from "../http/errors";
 import { describeIssue } from "../http/validation";
 import { SnapshotRequestSchema } from "../routes/ingest/ingest.routes";
-import { rowsWritten, type D1Handle } from "../store/d1";
+import { type RecordingDatabases, rowsWritten } from "../store/d1";
 import { StoreError } from "../store/errors";
 import {
   expiredHeldSpans,
@@ -188,25 +188,35 @@ export interface SaveReport {
  * and what was saved already replays unchanged.
  */
 async function saveCandidates(
-  db: D1Handle,
+  dbs: RecordingDatabases,
   scope: RecordingScope,
   candidates: readonly Candidate[],
   alongside: readonly D1PreparedStatement[] = [],
 ): Promise<SaveReport> {
   const report: SaveReport = { saved: [], refused: [], rowsWritten: 0, rowsRead: 0, nodesAdded: 0, alongside: [] };
-  // The caller's statements ride along with the first write that succeeds (see saveSnapshots).
+  // The caller's statements (the trace memory, in the directory database) ride along with the first
+  // write that succeeds in that database (see saveSnapshots); else they run on their own.
   let pending = alongside;
   const save = async (group: readonly Candidate[]) => {
     const hashed = await Promise.all(group.map((c) => hashBlocks(c.snapshot)));
-    const result = await saveSnapshots(db, hashed, { tokenIssuedAtMs: scope.tokenIssuedAtMs, alongside: pending });
-    if (pending.length > 0) report.alongside = result.alongside;
-    pending = [];
+    const result = await dbs.write(hashed[0]!.convId, async (db) => {
+      const withMemory = pending.length > 0 && db === dbs.memory;
+      const saved = await saveSnapshots(db, hashed, { tokenIssuedAtMs: scope.tokenIssuedAtMs, alongside: withMemory ? pending : [] });
+      if (withMemory) {
+        report.alongside = saved.alongside;
+        pending = [];
+      }
+      return saved;
+    });
     report.rowsWritten += result.rowsWritten;
     report.rowsRead += result.rowsRead;
     report.nodesAdded += result.nodesAdded;
     hashed.forEach((snapshot, i) => report.saved.push({ snapshot, outcome: result.outcomes[i]! }));
   };
-  for (const group of saveGroups(candidates)) {
+  // One conversation per save: a conversation lives in one database.
+  const byConversation = new Map<string, Candidate[]>();
+  for (const c of candidates) byConversation.set(c.snapshot.convId, [...(byConversation.get(c.snapshot.convId) ?? []), c]);
+  for (const group of [...byConversation.values()].flatMap(saveGroups)) {
     try {
       await save(group);
     } catch (error) {
@@ -222,7 +232,7 @@ async function saveCandidates(
     }
   }
   if (pending.length > 0) {
-    report.alongside = await runStatements(db, pending);
+    report.alongside = await runStatements(dbs.memory, pending);
     report.rowsWritten += rowsWritten(report.alongside);
   }
   return report;
@@ -298,11 +308,12 @@ function addResult(into: ExportResult, more: ExportResult): void {
  * the store's memory of the request's traces is read first (recordWithMemory).
  */
 export async function recordExport(
-  db: D1Handle,
+  dbs: RecordingDatabases,
   scope: RecordingScope,
   spans: readonly SpanRecord[],
   options: { nowMs: number; maxClockSkewMs: number },
 ): Promise<ExportResult> {
+  const db = dbs.memory;
   const inferenceCount = spans.filter(isInferenceSpan).length;
   if (inferenceCount > MAX_INFERENCE_SPANS_PER_REQUEST) {
     throw new ApiError(
@@ -311,7 +322,7 @@ export async function recordExport(
     );
   }
   const alone = mapSpans(spans);
-  if (alone.some((m) => m.outcome === "waiting")) return recordWithMemory(db, scope, spans, [], options);
+  if (alone.some((m) => m.outcome === "waiting")) return recordWithMemory(dbs, scope, spans, [], options);
 
   const result = emptyResult();
   const candidates: Candidate[] = [];
@@ -330,7 +341,7 @@ export async function recordExport(
     maxSpansPerTrace: MAX_REMEMBERED_SPANS_PER_TRACE,
     probe: [...new Set(spans.map((s) => s.traceId))],
   });
-  const saved = await saveCandidates(db, scope, candidates, memoryWrite.statements);
+  const saved = await saveCandidates(dbs, scope, candidates, memoryWrite.statements);
   const memory = memoryWrite.outcome(saved.alongside);
   result.saved.push(...saved.saved);
   result.refused.push(...saved.refused);
@@ -338,7 +349,7 @@ export async function recordExport(
   result.rowsRead += saved.rowsRead;
   result.nodesAdded += saved.nodesAdded;
   // Spans held by earlier requests in these traces: this request may have brought their ancestors.
-  if (memory.holding.size > 0) addResult(result, await recordWithMemory(db, scope, [], [...memory.holding], options));
+  if (memory.holding.size > 0) addResult(result, await recordWithMemory(dbs, scope, [], [...memory.holding], options));
   return result;
 }
 
@@ -347,13 +358,14 @@ export async function recordExport(
  * request's spans that still wait are held, held spans that now resolve are recorded and released.
  */
 async function recordWithMemory(
-  db: D1Handle,
+  dbs: RecordingDatabases,
   scope: RecordingScope,
   spans: readonly SpanRecord[],
   moreTraces: readonly string[],
   options: { nowMs: number; maxClockSkewMs: number },
   again = true,
 ): Promise<ExportResult> {
+  const db = dbs.memory;
   const traceIds = [...new Set([...spans.map((s) => s.traceId), ...moreTraces])];
   const { traces: stored, rowsRead: firstRead } = await readTraces(db, scope.key, traceIds);
 
@@ -431,7 +443,7 @@ async function recordWithMemory(
   };
   for (const m of mapped) consider(m, true);
   for (const m of heldMapped) consider(m, false);
-  const saved = await saveCandidates(db, scope, candidates);
+  const saved = await saveCandidates(dbs, scope, candidates);
   for (const r of saved.refused) {
     if (fromRequest.has(traceSpanKey(r.traceId, r.spanId))) refused.push(r);
     else logHeldRefusal(scope, r, "resolved");
@@ -461,7 +473,7 @@ async function recordWithMemory(
   };
   if (again && heldTraces.length > 0) {
     // Did an ancestor arrive between our read and our write? Look once more (only the held traces).
-    const more = await recordWithMemory(db, scope, [], heldTraces, options, false);
+    const more = await recordWithMemory(dbs, scope, [], heldTraces, options, false);
     result.released += more.released;
     result.saved.push(...more.saved);
     result.rowsWritten += more.rowsWritten;
@@ -497,7 +509,8 @@ export interface OtlpMaintenance {
  * a conversation, otherwise dropped — each drop logged, and counted in the report. Then traces not
  * changed for OTLP_CONTEXT_MS and holding nothing are forgotten.
  */
-export async function expireHeldSpans(db: D1Handle, env: { nowMs: number; maxClockSkewMs: number }): Promise<OtlpMaintenance> {
+export async function expireHeldSpans(dbs: RecordingDatabases, env: { nowMs: number; maxClockSkewMs: number }): Promise<OtlpMaintenance> {
+  const db = dbs.memory;
   const report: OtlpMaintenance = { expired_recorded: 0, expired_dropped: 0, traces_forgotten: 0, held_spans: 0 };
   const expired = await expiredHeldSpans(db, env.nowMs - OTLP_HOLD_MS, HELD_EXPIRY_PER_RUN);
   const byScope = new Map<string, typeof expired>();
@@ -517,7 +530,7 @@ export async function expireHeldSpans(db: D1Handle, env: { nowMs: number; maxClo
         candidates.push({ span: ids, snapshot: outcome.snapshot });
       }
     }
-    const saved = await saveCandidates(db, scope, candidates);
+    const saved = await saveCandidates(dbs, scope, candidates);
     report.expired_recorded += saved.saved.length;
     for (const r of saved.refused) {
       logHeldRefusal(scope, r, "expired");

@@ -8,7 +8,7 @@ import { conversations, turns } from "../db/schema";
 import { segmentRuntimeHistory, type RuntimeSegment } from "../turn/runtime-history";
 import { rowsWritten, type D1Handle } from "./d1";
 import { fromColumns, type Columns } from "./rows";
-import { StoreError } from "./errors";
+import { movingError, StoreError, type MoveState } from "./errors";
 import { UPSERT_CONVERSATION_EVENTS, type WriteOptions } from "./writes";
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -89,7 +89,9 @@ const SELECT_CONVERSATION = `SELECT * FROM conversations WHERE conv_id = ?1`;
 
 /** Is its deletion under way; and, for a conversation token minted at ?2, was it deleted since? */
 const SELECT_DELETION = `SELECT (SELECT count(*) FROM conversation_deletions WHERE conv_id = ?1) AS deleting,
-  (SELECT count(*) FROM conversation_tombstones WHERE conv_id = ?1 AND ?2 IS NOT NULL AND deleted_at_ms >= ?2) AS deleted`;
+  (SELECT count(*) FROM conversation_tombstones WHERE conv_id = ?1 AND ?2 IS NOT NULL AND deleted_at_ms >= ?2) AS deleted,
+  (SELECT state FROM conversation_moves WHERE conv_id = ?1) AS move_state,
+  (SELECT other_binding FROM conversation_moves WHERE conv_id = ?1) AS moved_to`;
 
 /** One conversation, or null when unknown. */
 export async function getConversation(db: D1Handle, convId: string): Promise<ConversationRow | null> {
@@ -118,11 +120,15 @@ export async function switchRuntime(
     token_iat: options.tokenIssuedAtMs ?? null,
   };
   // Raw statements: the event upsert reads json_each, and the row must be read in the same batch.
-  const [writeResult, readResult, deletionResult] = await db.batch<Columns<ConversationRow> & { deleting: number; deleted: number }>([
+  const [writeResult, readResult, deletionResult] = await db.batch<
+    Columns<ConversationRow> & { deleting: number; deleted: number; move_state: MoveState | null; moved_to: string | null }
+  >([
     db.prepare(UPSERT_CONVERSATION_EVENTS).bind(JSON.stringify([switchEvent])),
     db.prepare(SELECT_CONVERSATION).bind(event.convId),
     db.prepare(SELECT_DELETION).bind(event.convId, options.tokenIssuedAtMs ?? null),
   ]);
+  const move = deletionResult!.results[0];
+  if (move?.move_state) throw movingError(event.convId, move.move_state, move.moved_to ?? "");
   if ((deletionResult!.results[0]?.deleted ?? 0) > 0) {
     throw new StoreError(
       "FORBIDDEN",

@@ -3,6 +3,17 @@ import { StoreError } from "./errors";
 /** What the store needs from D1: a database or a Sessions-API session (same prepare/batch surface). */
 export type D1Handle = Pick<D1Database, "prepare" | "batch">;
 
+/**
+ * The databases an OTLP recording touches (CONTRACT §6.4; src/otlp/recording.ts): the trace memory
+ * and held spans live in the directory database; each conversation's snapshots where the
+ * conversation lives (src/http/database.ts routes them).
+ */
+export interface RecordingDatabases {
+  memory: D1Handle;
+  /** Runs a write on the database of a conversation (placed if new, routed again if it moved). */
+  write<T>(convId: string, write: (db: D1Handle) => Promise<T>): Promise<T>;
+}
+
 /** D1 refuses strings over 2,000,000 bytes, bound parameters included: JSON parameters stay below. */
 export const MAX_JSON_PARAMETER_BYTES = 1_950_000;
 

@@ -37,14 +37,20 @@ const NO_MEMBERSHIP_LEFT = `NOT EXISTS (SELECT 1 FROM turn_block_membership WHER
 
 /**
  * Records the deletion, if the conversation exists and — for retention (?4 set) — is still idle since
- * before the cutoff: a write that landed after retention listed it keeps it (issue 29).
+ * before the cutoff: a write that landed after retention listed it keeps it (issue 29). Not while a
+ * move copies it out of or into this database (store/moves.ts): the move's own purge of the source
+ * comes once it has "moved".
  */
 const RECORD_DELETION = `INSERT INTO conversation_deletions (conv_id, requested_at_ms, reason)
 SELECT conv_id, ?2, ?3 FROM conversations WHERE conv_id = ?1 AND (?4 IS NULL OR last_activity_ms < ?4)
+  AND NOT EXISTS (SELECT 1 FROM conversation_moves WHERE conv_id = ?1 AND state <> 'moved')
 ON CONFLICT (conv_id) DO NOTHING`;
-/** The tombstone: conversation tokens minted before this moment stop working (CONTRACT §6.3). */
+/**
+ * The tombstone: conversation tokens minted before this moment stop working (CONTRACT §6.3). Not for
+ * a move's purge of its source: the conversation lives on elsewhere.
+ */
 const RECORD_TOMBSTONE = `INSERT INTO conversation_tombstones (conv_id, deleted_at_ms)
-SELECT conv_id, requested_at_ms FROM conversation_deletions WHERE conv_id = ?1
+SELECT conv_id, requested_at_ms FROM conversation_deletions WHERE conv_id = ?1 AND reason <> 'move'
 ON CONFLICT (conv_id) DO UPDATE SET deleted_at_ms = max(deleted_at_ms, excluded.deleted_at_ms)`;
 const DELETE_CONVERSATION = `DELETE FROM conversations WHERE conv_id = ?1 AND EXISTS (SELECT 1 FROM conversation_deletions WHERE conv_id = ?1)`;
 const PENDING = `SELECT count(*) AS pending FROM conversation_deletions WHERE conv_id = ?1`;
@@ -70,6 +76,9 @@ const FINISH = `DELETE FROM conversation_deletions WHERE conv_id = ?1
   AND NOT EXISTS (SELECT 1 FROM turn_snapshots WHERE conv_id = ?1)
   AND NOT EXISTS (SELECT 1 FROM turns WHERE conv_id = ?1)
   AND NOT EXISTS (SELECT 1 FROM turn_block_membership WHERE conv_id = ?1)`;
+
+/** Why: the DELETE route, retention (src/scheduled.ts), or a move removing its source (store/moves.ts). */
+export type DeletionReason = "admin" | "retention" | "move";
 
 /** What one deletion (or one call that continued it) removed. */
 export interface DeletionCounts {
@@ -101,7 +110,7 @@ const emptyCounts = (): DeletionCounts => ({ turns: 0, snapshots: 0, block_nodes
 export async function startDeletion(
   db: D1Handle,
   convId: string,
-  reason: "admin" | "retention",
+  reason: DeletionReason,
   nowMs: number,
   idleBeforeMs: number | null = null,
 ): Promise<boolean> {

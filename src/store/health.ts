@@ -18,12 +18,20 @@ export interface WaitingMaintenance {
   deletions: number;
   /** Conversations whose legacy snapshots failed to convert. */
   conversions: number;
+  /** Moves not finished (counted in the directory database only). */
+  moves: number;
 }
 
-export async function waitingMaintenance(db: D1Database): Promise<WaitingMaintenance> {
-  const [deletions, conversions] = await db.batch<{ n: number }>([
+export async function waitingMaintenance(db: D1Database, directory: boolean): Promise<WaitingMaintenance> {
+  const [deletions, conversions, moves] = await db.batch<{ n: number }>([
     db.prepare("SELECT count(*) AS n FROM conversation_deletions WHERE failures > 0"),
     db.prepare("SELECT count(*) AS n FROM conversion_failures"),
+    db.prepare(
+      directory
+        ? "SELECT count(*) AS n FROM conversation_directory INDEXED BY conversation_directory_moves WHERE moving_to IS NOT NULL OR moved_from IS NOT NULL"
+        : "SELECT 0 AS n",
+    ),
   ]);
-  return { deletions: deletions!.results[0]?.n ?? 0, conversions: conversions!.results[0]?.n ?? 0 };
+  const n = (r: D1Result<{ n: number }> | undefined) => r?.results[0]?.n ?? 0;
+  return { deletions: n(deletions), conversions: n(conversions), moves: n(moves) };
 }

@@ -72,6 +72,8 @@ export interface SnapshotRecord extends SnapshotWithTurn {
   blockCount: number;
   /** The model_mismatch rule over the snapshot's metadata (turn/gen-ai-models.ts), computed by the read. */
   modelMismatch: boolean;
+  /** What it weighs in a read (src/turn/read-weight.ts; estimated for rows older than 0012). */
+  weight: number;
 }
 
 export interface SnapshotPage {
@@ -85,6 +87,7 @@ export interface SnapshotPage {
 type PageRow = Columns<SnapshotColumns> & {
   /** 1 when the snapshot's requested and response models differ (MODEL_MISMATCH). */
   model_mismatch: number;
+  read_weight: number;
   /** Rows of the page before the block budget cut it (payload pages only). */
   page_rows?: number;
 };
@@ -335,6 +338,7 @@ function recordOf(row: PageRow, turn: Turn): SnapshotRecord {
     inferenceId: row.inference_id,
     blockCount: row.block_count,
     modelMismatch: row.model_mismatch === 1,
+    weight: row.read_weight,
     turn,
   };
 }

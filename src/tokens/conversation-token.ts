@@ -10,7 +10,9 @@
  *
  *     tsk1.<key id>.<payload>.<signature>
  *
- * payload = base64url(JSON {"c": conv_id, "s": session_id (optional), "exp": expires_at_ms, "iat": issued_at_ms}),
+ * payload = base64url(JSON {"c": conv_id, "s": session_id (optional), "d": the D1 binding the conversation
+ * lives in (optional; the mint route adds it when there are several databases), "exp": expires_at_ms,
+ * "iat": issued_at_ms}),
  * signature = base64url(HMAC-SHA-256(secret of <key id>, "tsk1.<key id>.<payload>")), all without padding.
  *
  * TOKEN_SIGNING_KEY lists keys as `<key id>:<secret>` separated by commas; the first signs, every
@@ -34,6 +36,12 @@ export interface SigningKey {
 
 export interface ConversationGrant {
   convId: string;
+  /**
+   * The D1 binding the conversation was placed on when the token was minted (CONTRACT §6.4), so a
+   * write needs no directory lookup; null when minted without one (offline, or one database). A hint:
+   * a database the conversation has left refuses the write, and it is routed again.
+   */
+  placement: string | null;
   /** null: any session of the conversation. */
   sessionId: string | null;
   expiresAtMs: number;
@@ -115,6 +123,8 @@ export interface MintOptions {
   ttlSeconds?: number;
   /** The clock (ms since the epoch); default Date.now(). */
   nowMs?: number;
+  /** The D1 binding the conversation lives in (the Worker's mint route sets it when there are several). */
+  placement?: string | null;
 }
 
 /** Mints a token with the first key of `keys` (parseSigningKeys of TOKEN_SIGNING_KEY). */
@@ -131,6 +141,7 @@ export async function mintConversationToken(
   const expiresAtMs = issuedAtMs + ttl * 1000;
   const claims: Record<string, unknown> = { c: options.convId, exp: expiresAtMs, iat: issuedAtMs };
   if (options.sessionId !== undefined && options.sessionId !== null) claims.s = options.sessionId;
+  if (options.placement) claims.d = options.placement;
   const signed = `${TOKEN_PREFIX}.${key.id}.${toBase64url(utf8.encode(JSON.stringify(claims)))}`;
   const signature = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(key.secret), utf8.encode(signed)));
   return { token: `${signed}.${toBase64url(signature)}`, expiresAtMs };
@@ -188,7 +199,7 @@ export async function verifyConversationToken(
   if (!valid) throw new TokenError("bad signature");
   const payloadBytes = canonicalBytes(payload);
   if (!payloadBytes) throw new TokenError("the payload is not spelled canonically (base64url without padding, unused bits zero)");
-  let claims: { c?: unknown; s?: unknown; exp?: unknown; iat?: unknown };
+  let claims: { c?: unknown; s?: unknown; d?: unknown; exp?: unknown; iat?: unknown };
   try {
     claims = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(payloadBytes));
   } catch {
@@ -198,7 +209,8 @@ export async function verifyConversationToken(
     typeof claims.c !== "string" ||
     !Number.isSafeInteger(claims.exp) ||
     !Number.isSafeInteger(claims.iat) ||
-    (claims.s !== undefined && typeof claims.s !== "string")
+    (claims.s !== undefined && typeof claims.s !== "string") ||
+    (claims.d !== undefined && typeof claims.d !== "string")
   ) {
     throw new TokenError("malformed payload");
   }
@@ -216,6 +228,7 @@ export async function verifyConversationToken(
   return {
     convId: claims.c,
     sessionId: (claims.s as string | undefined) ?? null,
+    placement: (claims.d as string | undefined) ?? null,
     expiresAtMs: claims.exp as number,
     issuedAtMs: claims.iat as number,
     keyId,

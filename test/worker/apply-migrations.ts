@@ -2,7 +2,10 @@ import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 
 // Setup files run before each test file; applied migrations are recorded, so this is idempotent.
-await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
+// Every database of the project (DB, and those CONVERSATION_DATABASES adds) gets the same migrations.
+for (const binding of new Set(["DB", ...(env.CONVERSATION_DATABASES ?? "DB").split(",")])) {
+  await applyD1Migrations((env as unknown as Record<string, D1Database>)[binding]!, env.TEST_MIGRATIONS);
+}
 
 // The Worker logs one JSON line per write (and per maintenance run): thousands in a run, which bury
 // the report. Info lines are dropped unless TURNSTORE_TEST_LOGS is set; errors always print. A test

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { z } from "@hono/zod-openapi";
 import worker from "../../src/index";
+import { placeConversation } from "../../src/turn/placement";
 import type { deleteConversationRoute } from "../../src/routes/admin/admin.routes";
 import type { getConversationRoute, getTurnRoute, listConversationsRoute, listTurnsRoute } from "../../src/routes/debug/debug.routes";
 import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "../../src/routes/ingest/ingest.routes";
@@ -15,6 +16,58 @@ import type { ErrorSchema } from "../../src/routes/schemas";
 import type { mintTokenRoute } from "../../src/routes/tokens/tokens.routes";
 
 export const INGEST_TOKEN = env.INGEST_TOKEN;
+
+/**
+ * The databases that hold conversations in this project: DB alone, or DB, DB_1 and DB_2 in the
+ * worker-3db project (vitest.config.ts; CONTRACT §6.4). Row checks look in all of them.
+ */
+export const CONVERSATION_BINDINGS = [...new Set(["DB", ...(env.CONVERSATION_DATABASES || "DB").split(",")])];
+const bound = (binding: string) => (env as unknown as Record<string, D1Database>)[binding]!;
+
+/**
+ * A unique id the placement rule puts on `binding` in this project — for the tests that reach into
+ * one database directly (failure injection through an env override of DB, say).
+ */
+export function uidOn(binding: string, prefix: string): string {
+  for (;;) {
+    const id = uid(prefix);
+    if (CONVERSATION_BINDINGS.length === 1 || placeConversation(id, CONVERSATION_BINDINGS) === binding) return id;
+  }
+}
+
+/** A statement run in every conversation database; the rows of all, concatenated (DB's first). */
+export async function rowsEverywhere<T = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<T[]> {
+  const found = await Promise.all(
+    CONVERSATION_BINDINGS.map((b) =>
+      bound(b)
+        .prepare(sql)
+        .bind(...params)
+        .all<T>(),
+    ),
+  );
+  return found.flatMap((r) => r.results);
+}
+
+/** A count (a statement answering `n`) summed over every conversation database. */
+export async function countEverywhere(sql: string, ...params: unknown[]): Promise<number> {
+  return (await rowsEverywhere<{ n: number }>(sql, ...params)).reduce((sum, r) => sum + Number(r.n), 0);
+}
+
+/**
+ * Posts items as batches of at most `size`, split also by conversation: with several databases a
+ * batch whose conversations live apart is refused whole (BATCH_SPANS_DATABASES), so seeding keeps
+ * each conversation's items together.
+ */
+export async function postInBatches(items: ReadonlyArray<{ conv_id: string }>, size = 100): Promise<void> {
+  const byConversation = new Map<string, Array<{ conv_id: string }>>();
+  for (const item of items) byConversation.set(item.conv_id, [...(byConversation.get(item.conv_id) ?? []), item]);
+  for (const list of byConversation.values()) {
+    for (let i = 0; i < list.length; i += size) {
+      const res = await post("/api/turns/batch", { items: list.slice(i, i + size) });
+      expect(res.status, JSON.stringify(await res.clone().json())).toBe(201);
+    }
+  }
+}
 export const DEBUG_TOKEN = env.DEBUG_TOKEN;
 
 export interface CallOptions {
@@ -177,7 +230,7 @@ export const TABLES = [
  * The tables "changes nothing" covers: the conversation tables above, and OpenTelemetry ingestion's
  * memory (POST /v1/traces: remembered trace context and held spans), which has no conv_id.
  */
-export const DIGEST_TABLES = [...TABLES, "otlp_traces", "otlp_held_spans"];
+export const DIGEST_TABLES = [...TABLES, "otlp_traces", "otlp_held_spans", "conversation_directory", "conversation_moves"];
 
 /** A stable row order per table: the primary key of the WITHOUT ROWID tables, rowid for the others. */
 const PRIMARY_KEY_ORDER: Record<string, string> = {
@@ -185,22 +238,35 @@ const PRIMARY_KEY_ORDER: Record<string, string> = {
   blocks: "block_id, content_hash",
   turn_snapshots: "conv_id, created_at_ms, id",
   conversation_tombstones: "conv_id",
+  conversation_directory: "conv_id",
+  conversation_moves: "conv_id",
   otlp_traces: "scope, trace_id",
   otlp_held_spans: "scope, trace_id, span_id",
 };
 export const ROW_ORDER = (table: string) => PRIMARY_KEY_ORDER[table] ?? "rowid";
 
+/** Rows per table, summed over every conversation database. */
 export async function tableCounts(): Promise<Record<string, number>> {
-  const tables = TABLES;
-  const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT count(*) AS n FROM ${t}`)));
-  return Object.fromEntries(tables.map((t, i) => [t, (rows[i]!.results[0] as { n: number }).n]));
+  const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t, 0]));
+  for (const binding of CONVERSATION_BINDINGS) {
+    const db = bound(binding);
+    const rows = await db.batch(TABLES.map((t) => db.prepare(`SELECT count(*) AS n FROM ${t}`)));
+    TABLES.forEach((t, i) => {
+      counts[t]! += (rows[i]!.results[0] as { n: number }).n;
+    });
+  }
+  return counts;
 }
 
-/** A digest of every row of every table (for "changes nothing" checks stronger than counts). */
+/** A digest of every row of every table of every database (for "changes nothing" checks stronger than counts). */
 export async function databaseDigest(): Promise<string> {
-  const tables = DIGEST_TABLES;
-  const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} ORDER BY ${ROW_ORDER(t)}`)));
-  return JSON.stringify(rows.map((r) => r.results));
+  const all = [];
+  for (const binding of CONVERSATION_BINDINGS) {
+    const db = bound(binding);
+    const rows = await db.batch(DIGEST_TABLES.map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY ${ROW_ORDER(t)}`)));
+    all.push(rows.map((r) => r.results));
+  }
+  return JSON.stringify(all);
 }
 
 /**

@@ -2,6 +2,8 @@ import { createRouter } from "../../http/app";
 import * as handlers from "./admin.handlers";
 import * as routes from "./admin.routes";
 
-const router = createRouter().openapi(routes.deleteConversationRoute, handlers.deleteConversation);
+const router = createRouter()
+  .openapi(routes.deleteConversationRoute, handlers.deleteConversation)
+  .openapi(routes.moveConversationRoute, handlers.moveConversation);
 
 export default router;

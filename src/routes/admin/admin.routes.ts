@@ -1,7 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireAdminToken } from "../../http/auth";
 import { writeSession } from "../../http/database";
+import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
+import { BINDING } from "../../turn/placement";
 import { errorResponses, identifier } from "../schemas";
 
 export const DeletionSchema = z
@@ -33,5 +35,47 @@ export const deleteConversationRoute = createRoute({
   responses: {
     200: { description: "Deleted (see complete)", content: { "application/json": { schema: DeletionSchema } } },
     ...errorResponses(400, 401, 403, 404, 500, 503),
+  },
+});
+
+export const MoveRequestSchema = z
+  .strictObject({
+    to: z
+      .string({ error: "to must be a D1 binding name, one CONVERSATION_DATABASES lists" })
+      .regex(BINDING, "to must be a D1 binding name (upper-case letters, digits and _), one CONVERSATION_DATABASES lists")
+      .openapi({ example: "DB_1" }),
+  })
+  .openapi("MoveConversationRequest");
+
+export const MoveSchema = z
+  .object({
+    conv_id: z.string(),
+    from: z.string().openapi({ description: "The database the conversation lived in" }),
+    to: z.string().openapi({ description: "The database it lives in now (once complete)" }),
+    complete: z.boolean().openapi({
+      description:
+        "false when this request ran out of its statement budget: POST again (or let the scheduled handler) to continue where it stopped; writes to the conversation answer 409 CONVERSATION_MOVING meanwhile",
+    }),
+    snapshots: z.number().int().openapi({ description: "The conversation's snapshots in the target" }),
+    blocks: z.number().int().openapi({ description: "Distinct blocks its snapshots use, in the target" }),
+    digest: z.string().openapi({ description: "SHA-256 chained over the digests of the copied chunks, as read on both sides" }),
+  })
+  .openapi("ConversationMove");
+
+export const moveConversationRoute = createRoute({
+  method: "post",
+  path: "/api/conversations/{conv_id}/move",
+  operationId: "moveConversation",
+  tags: ["admin"],
+  summary: "Move a conversation to another D1 database: copied in chunks, verified, switched, then removed from the source",
+  security: [{ adminToken: [] }],
+  middleware: [requireAdminToken, requireDecodableUrl, limitBody, requireJsonBody, writeSession],
+  request: {
+    params: z.object({ conv_id: identifier("conv_id").openapi({ param: { name: "conv_id", in: "path" } }) }),
+    body: { required: true, content: { "application/json": { schema: MoveRequestSchema } } },
+  },
+  responses: {
+    200: { description: "Moved, or still moving (see complete)", content: { "application/json": { schema: MoveSchema } } },
+    ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
   },
 });

@@ -2,7 +2,8 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { AppEnv } from "../../http/bindings";
 import { decodeCursor, encodeCursor } from "../../http/cursor";
 import { ApiError } from "../../http/errors";
-import { getConversationWithHistory, listConversations, type ConversationPosition } from "../../store/conversations";
+import { listConversationsAcross, listSnapshotsAcross } from "../../store/across-databases";
+import { getConversationWithHistory, type ConversationPosition } from "../../store/conversations";
 import { listSnapshots, type SnapshotFilter, type SnapshotPosition } from "../../store/snapshot-reads";
 import { turnToJson, turnToYaml } from "../../turn/turn";
 import { conversationView } from "../conversation-view";
@@ -34,13 +35,14 @@ export const listConversationsHandler: RouteHandler<typeof listConversationsRout
   const query = c.req.valid("query");
   const scope = ["conversations", query.since_ms ?? null];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isConversationPosition) : undefined;
-  const { rows, next } = await listConversations(c.var.db, { limit: query.limit ?? DEFAULT_LIMIT, sinceMs: query.since_ms, after });
+  const dbs = c.var.databases.all().map((d) => d.db);
+  const { rows, next } = await listConversationsAcross(dbs, { limit: query.limit ?? DEFAULT_LIMIT, sinceMs: query.since_ms, after });
   return c.json({ items: rows.map(conversationView), next_cursor: next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, next) : null }, 200);
 };
 
 export const getConversationHandler: RouteHandler<typeof getConversationRoute, AppEnv> = async (c) => {
   const { conv_id } = c.req.valid("param");
-  const found = await getConversationWithHistory(c.var.db, conv_id);
+  const found = await c.var.databases.read(conv_id, {}, (db) => getConversationWithHistory(db, conv_id));
   if (!found) throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
   return c.json({ ...conversationView(found.conversation), runtime_history: found.runtimeHistory }, 200);
 };
@@ -63,7 +65,14 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
   const scope = ["turns", filter];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
   const withBlocks = query.payload !== "none";
-  const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT, withBlocks });
+  const request = { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT, withBlocks };
+  // One conversation lives in one database; a session's snapshots may be in any of them.
+  const page = convId
+    ? await listSnapshots((await c.var.databases.forConversation(convId, { place: false })).db, request)
+    : await listSnapshotsAcross(
+        c.var.databases.all().map((d) => d.db),
+        request,
+      );
   const nextCursor = page.next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, page.next) : null;
   return c.json(
     turnListBody(query, page.records, (r) => (withBlocks ? { payload: turnToYaml(r.turn) } : { block_count: r.blockCount }), nextCursor),
@@ -77,8 +86,12 @@ export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (
   const filter = { convId: conv_id, sessionId: session_id, turnId: turn_id };
   const scope = ["turn", filter];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
-  const page = await listSnapshots(c.var.db, { ...filter, after, limit: query.limit ?? MAX_LIMIT });
-  if (page.records.length === 0 && !after) {
+  const request = { ...filter, after, limit: query.limit ?? MAX_LIMIT };
+  const page = await c.var.databases.read(conv_id, {}, async (db) => {
+    const found = await listSnapshots(db, request);
+    return found.records.length > 0 || after ? found : null;
+  });
+  if (!page) {
     throw new ApiError(
       "NOT_FOUND",
       `turn ${JSON.stringify(turn_id)} of conversation ${JSON.stringify(conv_id)}, session ${JSON.stringify(session_id)} has no snapshot`,

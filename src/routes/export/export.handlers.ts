@@ -130,8 +130,14 @@ export const exportConversation: RouteHandler<typeof exportConversationRoute, Ap
   const query = c.req.valid("query");
   const format = query.format ?? "json";
   const phase = givenFilter(query.phase);
-  const db = c.var.db;
-  if (!(await getConversation(db, conv_id))) throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
+  // The conversation's database, and in it the conversation (else 404).
+  let db: D1Handle | null = null;
+  await c.var.databases.read(conv_id, {}, async (candidate) => {
+    if (!(await getConversation(candidate, conv_id))) return null;
+    db = candidate;
+    return true;
+  });
+  if (!db) throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
   const pages = format === "markdown" ? turnPages(db, conv_id, phase) : snapshotPages(db, conv_id, phase);
   // The first page is read before answering, so a failure there is still an error response.
   const first = await pages.next();

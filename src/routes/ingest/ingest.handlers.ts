@@ -52,14 +52,20 @@ function reportWrite(c: Context<AppEnv>, snapshots: readonly PreparedSnapshot[],
 
 export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
   const [snapshot] = await prepareRequest(c, [c.req.valid("json")], Date.now(), false);
-  const result = await saveSnapshots(c.var.db, [snapshot!], writeOptionsOf(c));
+  const result = await c.var.databases.write([snapshot!.convId], { hint: grantOf(c)?.placement }, (db) =>
+    saveSnapshots(db, [snapshot!], writeOptionsOf(c)),
+  );
   reportWrite(c, [snapshot!], result);
   return c.json(projectSnapshot(snapshot!), result.outcomes[0] === "created" ? 201 : 200);
 };
 
 export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
   const snapshots = await prepareRequest(c, c.req.valid("json").items, Date.now(), true);
-  const result = await saveSnapshots(c.var.db, snapshots, writeOptionsOf(c));
+  const result = await c.var.databases.write(
+    snapshots.map((s) => s.convId),
+    { hint: grantOf(c)?.placement },
+    (db) => saveSnapshots(db, snapshots, writeOptionsOf(c)),
+  );
   reportWrite(c, snapshots, result);
   return c.json({ items: snapshots.map(projectSnapshot) }, result.outcomes.includes("created") ? 201 : 200);
 };
@@ -72,10 +78,8 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   assertNotInFuture("at_ms", atMs, now, maxClockSkewMs(c.env));
   // Stored trimmed, as the same value in a snapshot is (the schema checked the trimmed value).
   const runtimeKey = normalizeAttribution(body.runtime_key);
-  const { conversation, rowsWritten } = await switchRuntime(
-    c.var.db,
-    { convId: conv_id, runtimeKey, sessionId: body.session_id, atMs },
-    writeOptionsOf(c),
+  const { conversation, rowsWritten } = await c.var.databases.write([conv_id], { hint: grantOf(c)?.placement }, (db) =>
+    switchRuntime(db, { convId: conv_id, runtimeKey, sessionId: body.session_id, atMs }, writeOptionsOf(c)),
   );
   c.set("writeLog", {
     runtime_key: runtimeKey,

@@ -50,7 +50,12 @@ export const exportTraces: RouteHandler<typeof exportTracesRoute, AppEnv> = asyn
     principal.kind === "ingest"
       ? INGEST_SCOPE
       : conversationScope(principal.grant.convId, principal.grant.sessionId, principal.grant.issuedAtMs);
-  const result = await recordExport(c.var.db, scope, spans, { nowMs: Date.now(), maxClockSkewMs: maxClockSkewMs(c.env) });
+  const result = await recordExport(
+    c.var.databases.recording(principal.kind === "conversation" ? principal.grant.placement : null),
+    scope,
+    spans,
+    { nowMs: Date.now(), maxClockSkewMs: maxClockSkewMs(c.env) },
+  );
   const refused: RefusedSpan[] = [...unreadable.map((u) => ({ ...u, reason: `${u.where}: ${u.problem}` })), ...result.refused];
   c.set("writeLog", {
     snapshots: result.saved.map((s) => ({ ...projectSnapshot(s.snapshot), outcome: s.outcome })),

@@ -15,13 +15,15 @@ export const getLatestTurn: RouteHandler<typeof getLatestTurnRoute, AppEnv> = as
   // A session-bound token reads its own session (latestTurnScope refused any other).
   const sessionId = givenFilter(query.session_id) ?? grantOf(c)?.sessionId ?? undefined;
   const grant = grantOf(c);
-  if (grant && (await deletedSince(c.var.db, conv_id, grant.issuedAtMs))) {
-    throw new ApiError(
-      "FORBIDDEN",
-      `conversation ${JSON.stringify(conv_id)} was deleted after this conversation token was minted; get a new token`,
-    );
-  }
-  const found = await latestSnapshot(c.var.db, { convId: conv_id, sessionId, phase });
+  const found = await c.var.databases.read(conv_id, { hint: grant?.placement }, async (db) => {
+    if (grant && (await deletedSince(db, conv_id, grant.issuedAtMs))) {
+      throw new ApiError(
+        "FORBIDDEN",
+        `conversation ${JSON.stringify(conv_id)} was deleted after this conversation token was minted; get a new token`,
+      );
+    }
+    return latestSnapshot(db, { convId: conv_id, sessionId, phase });
+  });
   if (!found) {
     const which = [
       phase !== undefined ? `phase ${JSON.stringify(phase)}` : "",

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireIngestToken } from "../../http/auth";
+import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../../tokens/conversation-token";
@@ -37,7 +38,7 @@ export const mintTokenRoute = createRoute({
   description:
     "A signed, stateless, expiring token that authorizes only: the write routes for items of its conversation (and session, when bound), PUT of that conversation's runtime, and its latest-turn read.",
   security: [{ ingestToken: [] }],
-  middleware: [requireIngestToken, requireDecodableUrl, limitBody, requireJsonBody],
+  middleware: [requireIngestToken, requireDecodableUrl, limitBody, requireJsonBody, writeSession],
   request: { body: { required: true, content: { "application/json": { schema: MintTokenSchema } } } },
   responses: {
     201: { description: "Minted", content: { "application/json": { schema: ConversationTokenSchema } } },

@@ -25,7 +25,7 @@ import {
 import { storedObject } from "../../turn/turn";
 import type { turnSnapshots } from "../../db/schema";
 import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "../d1";
-import { StoreError } from "../errors";
+import { isMoveState, movingError, StoreError } from "../errors";
 import { rememberTip } from "../known-paths";
 import type { Columns } from "../rows";
 import type { WriteCounts } from "./one-round-trip";
@@ -121,6 +121,7 @@ async function readWhatIsStored(db: D1Handle, snapshots: readonly PreparedSnapsh
     if ("deleting" in row) {
       const convId = row.deleting as string;
       const s = snapshots.find((x) => x.convId === convId)!;
+      if (isMoveState(row.why)) throw movingError(convId, row.why, row.other_binding as string);
       if (row.why === "deleted") {
         throw new StoreError(
           "FORBIDDEN",

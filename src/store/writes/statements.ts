@@ -57,14 +57,17 @@ LEFT JOIN blocks AS b ON b.block_id = n.block_id AND b.content_hash = n.content_
 GROUP BY walk.conv_id, walk.tip_chain`;
 
 /**
- * Conversations of the request whose deletion is under way (no write may recreate them), and — for a
- * write with a conversation token minted at ?2 — those deleted since (CONTRACT §6.3: such a token
- * stops working).
+ * Conversations of the request whose deletion is under way (no write may recreate them); for a write
+ * with a conversation token minted at ?2, those deleted since (CONTRACT §6.3: such a token stops
+ * working); and those moving out of or into this database, or moved out (§6.4: written where they
+ * live) — listed first: a move's purge of the source is a deletion too, and the move is the answer.
  */
 export const FIND_DELETIONS = `
-SELECT conv_id AS deleting, 'deleting' AS why FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1))
+SELECT conv_id AS deleting, state AS why, other_binding FROM conversation_moves WHERE conv_id IN (SELECT value FROM json_each(?1))
 UNION ALL
-SELECT conv_id, 'deleted' FROM conversation_tombstones
+SELECT conv_id, 'deleting', NULL FROM conversation_deletions WHERE conv_id IN (SELECT value FROM json_each(?1))
+UNION ALL
+SELECT conv_id, 'deleted', NULL FROM conversation_tombstones
 WHERE ?2 IS NOT NULL AND deleted_at_ms >= ?2 AND conv_id IN (SELECT value FROM json_each(?1))`;
 
 export const SELECT_EXISTING = `
@@ -86,8 +89,9 @@ WHERE (conv_id, session_id, turn_id, phase, created_at_ms) IN (
  * The guard (see isGuardRefusal): a row gets no id, which fails the batch, when its conversation is
  * being deleted; when its prefix (prefix_chain, prefix_depth) — an explicit one, a remembered tip, or
  * the deepest node the plan found stored — names no node of its conversation at that depth, so a
- * write never outlives a deletion that removed what it builds on; or, for a conversation token minted
- * at token_iat, when the conversation was deleted since. Nodes of this batch count: they go before.
+ * write never outlives a deletion that removed what it builds on; for a conversation token minted at
+ * token_iat, when the conversation was deleted since; or when the conversation is moving out of this
+ * database, or moved out (CONTRACT §6.4). Nodes of this batch count: they go before.
  *
  * id: one more than the highest id of the snapshot's (conv_id, created_at_ms) — a primary-key seek —
  * plus `offset`, the request's earlier snapshots of that same (conv_id, created_at_ms): the insert
@@ -104,6 +108,7 @@ SELECT CASE
       OR (v.value ->> 'token_iat' IS NOT NULL AND EXISTS (
         SELECT 1 FROM conversation_tombstones AS t
         WHERE t.conv_id = v.value ->> 'conv_id' AND t.deleted_at_ms >= v.value ->> 'token_iat'))
+      OR EXISTS (SELECT 1 FROM conversation_moves AS m WHERE m.conv_id = v.value ->> 'conv_id')
     THEN NULL
     ELSE coalesce((SELECT max(s.id) FROM turn_snapshots AS s
       WHERE s.conv_id = v.value ->> 'conv_id' AND s.created_at_ms = v.value ->> 'created_at_ms'), 0) + 1 + (v.value ->> 'offset') END,
@@ -170,7 +175,7 @@ ON CONFLICT (conv_id, chain) DO NOTHING`;
  * wins, and an older event never moves it back. Used by snapshot writes, runtime switches and
  * imported evidence alike. An event without a session_id applies only to an existing conversation
  * (keeping its session); no event recreates a conversation whose deletion is under way, nor one
- * deleted since a conversation token was minted (token_iat).
+ * deleted since a conversation token was minted (token_iat), nor one moving or moved out.
  */
 export const UPSERT_CONVERSATION_EVENTS = `
 INSERT INTO conversations (conv_id, session_id, current_runtime_key, current_runtime_at_ms, created_at_ms,
@@ -188,6 +193,7 @@ WHERE (e.value ->> 'session_id' IS NOT NULL OR c.conv_id IS NOT NULL)
   AND NOT EXISTS (SELECT 1 FROM conversation_deletions AS d WHERE d.conv_id = e.value ->> 'conv_id')
   AND (e.value ->> 'token_iat' IS NULL OR NOT EXISTS (
     SELECT 1 FROM conversation_tombstones AS t WHERE t.conv_id = e.value ->> 'conv_id' AND t.deleted_at_ms >= e.value ->> 'token_iat'))
+  AND NOT EXISTS (SELECT 1 FROM conversation_moves AS m WHERE m.conv_id = e.value ->> 'conv_id')
 ON CONFLICT (conv_id) DO UPDATE SET
   session_id = CASE WHEN excluded.last_activity_ms >= last_activity_ms THEN excluded.session_id ELSE session_id END,
   current_runtime_key = CASE

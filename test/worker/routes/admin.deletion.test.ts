@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runMaintenance } from "../../../src/scheduled";
 import type { D1Handle } from "../../../src/store/d1";
-import { call, DEBUG_TOKEN, get, INGEST_TOKEN, json, post, ROW_ORDER, TABLES, uid } from "../harness";
+import { call, DEBUG_TOKEN, get, INGEST_TOKEN, json, post, ROW_ORDER, TABLES, uid, uidOn } from "../harness";
 
 const ADMIN = env.ADMIN_TOKEN;
 const del = (conv: string, options: Parameters<typeof call>[2] = {}) =>
@@ -86,8 +86,8 @@ const nothing = Object.fromEntries(TABLES.map((t) => [t, t === "conversation_tom
 
 describe("DELETE /api/conversations/:conv_id", () => {
   it("removes every row of the conversation and its unshared blocks; shared blocks and other conversations stay as they were", async () => {
-    const gone = uid("conv-del");
-    const kept = uid("conv-keep");
+    const gone = uidOn("DB", "conv-del");
+    const kept = uidOn("DB", "conv-keep");
     await seed(gone, 20);
     await seed(kept, 5);
     const keptReads = JSON.stringify([
@@ -158,7 +158,7 @@ describe("DELETE /api/conversations/:conv_id", () => {
 
   it("an interrupted deletion is unreadable at once and finished by a re-run or the scheduled handler", async () => {
     for (const finish of ["route", "scheduled"] as const) {
-      const conv = uid(`conv-int-${finish}`);
+      const conv = uidOn("DB", `conv-int-${finish}`);
       await seed(conv, 30);
       // The deletion's second batch (its first purge) fails, after the conversation row is gone.
       let batches = 0;
@@ -198,7 +198,7 @@ describe("DELETE /api/conversations/:conv_id", () => {
 
 describe("writes racing a deletion", () => {
   it("a deletion that begins between a write's read and its write batch: the batch is refused, the write answers 409 and stores nothing", async () => {
-    const conv = uid("conv-race");
+    const conv = uidOn("DB", "conv-race");
     await seed(conv, 1);
     const before = await rowsOf(conv);
     // Block references take the read-then-write path; the deletion begins right after its read.
@@ -246,8 +246,8 @@ describe("retention (RETENTION_DAYS, scheduled handler)", () => {
   it("deletes only conversations idle past the limit, and logs one line per run", async () => {
     const now = Date.UTC(2026, 10, 30);
     const day = 86_400_000;
-    const old = uid("conv-old");
-    const recent = uid("conv-recent");
+    const old = uidOn("DB", "conv-old");
+    const recent = uidOn("DB", "conv-recent");
     await seed(old, 3, now - 40 * day);
     await seed(recent, 3, now - 10 * day);
     expect((await runMaintenance({ ...env, RETENTION_DAYS: "" }, now)).deleted_conversations).toEqual([]);

@@ -96,6 +96,7 @@ describe("OpenAPI document", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/api/conversations/{conv_id}",
+      "/api/conversations/{conv_id}/move",
       "/api/conversations/{conv_id}/runtime",
       "/api/conversations/{conv_id}/turns/latest",
       "/api/debug/conversations",

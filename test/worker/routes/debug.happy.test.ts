@@ -2,14 +2,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { call, get, json, post, turnBody, uid } from "../harness";
+import { call, get, json, post, turnBody, uid, postInBatches } from "../harness";
 
-async function seed(items: ReturnType<typeof turnBody>[]) {
-  for (let i = 0; i < items.length; i += 100) {
-    const res = await post("/api/turns/batch", { items: items.slice(i, i + 100) });
-    expect(res.status).toBe(201);
-  }
-}
+/** One batch per conversation (and per 100 items): with several databases a batch stays in one. */
+const seed = (items: Array<{ conv_id: string }>) => postInBatches(items);
 
 describe("GET /api/debug/turns (Go ports)", () => {
   it("echoes the filters in the envelope, since_ms as a number, and carries runtime and inference per item", async () => {

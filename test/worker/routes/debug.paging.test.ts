@@ -11,7 +11,7 @@ import { parse } from "yaml";
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from "../../../src/http/cursor";
 import { EXPORT_PAGE_SNAPSHOTS, EXPORT_PAGE_TURNS } from "../../../src/routes/export/export.handlers";
 import { MAX_ID_LENGTH } from "../../../src/turn/identifier";
-import { get, json, post, turnBody } from "../harness";
+import { get, json, turnBody, postInBatches } from "../harness";
 
 /** Ids of exactly MAX_ID_LENGTH UTF-16 units, distinct by their first character. */
 const ALPHABETS = {
@@ -43,12 +43,8 @@ async function walk<T>(pageUrl: (cursor: string | null) => string, itemsOf: (bod
 
 const withCursor = (url: string, cursor: string | null) => (cursor === null ? url : `${url}&cursor=${enc(cursor)}`);
 
-async function seed(items: unknown[]) {
-  for (let i = 0; i < items.length; i += 100) {
-    const res = await post("/api/turns/batch", { items: items.slice(i, i + 100) });
-    expect(res.status, JSON.stringify(await res.clone().json())).toBe(201);
-  }
-}
+/** One batch per conversation (and per 100 items): with several databases a batch stays in one. */
+const seed = (items: Array<{ conv_id: string }>) => postInBatches(items);
 
 describe.each(Object.entries(ALPHABETS))("ids of %s", (alphabet, idOf) => {
   // One base time per alphabet, so the conversation list can be restricted to this alphabet's conversations.

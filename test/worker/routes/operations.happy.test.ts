@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { call, databaseDigest, get, INGEST_TOKEN, json, post, turnBody, uid } from "../harness";
+import { call, databaseDigest, get, INGEST_TOKEN, json, post, turnBody, uid, CONVERSATION_BINDINGS } from "../harness";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -365,7 +365,8 @@ describe("GET /healthz", () => {
       ok: true,
       schema: newest,
       expected_schema: newest,
-      maintenance: { deletions_failing: 0, conversions_failing: 0 },
+      maintenance: { deletions_failing: 0, conversions_failing: 0, moves_unfinished: 0 },
+      databases: CONVERSATION_BINDINGS.map((binding) => ({ binding, schema: newest })),
     });
   });
 

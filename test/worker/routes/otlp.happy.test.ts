@@ -8,17 +8,15 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { runMaintenance } from "../../../src/scheduled";
-import { call, databaseDigest, get, json, post } from "../harness";
+import { call, countEverywhere, databaseDigest, get, json, post } from "../harness";
 import { agentTrace, exportAnswer, exportJson, exportSpans, postExport, spanId, T0, traceId, type TestSpan } from "./otlp-requests";
 
 const turnsOf = async (conv: string, query = "") =>
   (await json(await get(`/api/debug/turns?conv_id=${encodeURIComponent(conv)}${query}`))).items;
 const turnOf = async (conv: string, session: string, turn: string) =>
   json(await get(`/api/debug/turn/${encodeURIComponent(conv)}/${encodeURIComponent(session)}/${turn}`));
-const count = async (sql: string, ...params: unknown[]) =>
-  (await env.DB.prepare(sql)
-    .bind(...params)
-    .first<{ n: number }>())!.n;
+/** A count over every conversation database (the span's conversation lives in one of them). */
+const count = (sql: string, ...params: unknown[]) => countEverywhere(sql, ...params);
 
 async function expectFullSuccess(res: Response): Promise<void> {
   expect(res.status, await res.clone().text()).toBe(200);

@@ -248,7 +248,7 @@ describe("maintenance that isolates failures", () => {
     expect(converted!.tip_chain).toBe("");
     const health = await json(await call("GET", "/healthz", { token: null }));
     // Its legacy row failed the conversion step too: set aside there as well.
-    expect(health.maintenance).toEqual({ deletions_failing: 1, conversions_failing: 1 });
+    expect(health.maintenance).toEqual({ deletions_failing: 1, conversions_failing: 1, moves_unfinished: 0 });
     // Not retried before its time; the next run goes past it.
     const next = await runMaintenance(env, Date.now());
     expect(next.failures.filter((f) => f.step === "deletion")).toEqual([]);

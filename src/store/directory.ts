@@ -1,0 +1,67 @@
+/**
+ * The directory (CONTRACT §6.4): which D1 database holds each conversation, kept in the directory
+ * database (DB). A conversation is placed on its first write — by the rule of src/turn/placement.ts
+ * over the open databases — and stays until it is moved (store/moves.ts). A conversation DB holds
+ * without a directory row was written before there were other databases: it lives in DB, and placing
+ * it again keeps it there.
+ */
+import type { D1Handle } from "./d1";
+
+export interface Placement {
+  binding: string;
+  /** Set while a move copies the conversation: where to. */
+  movingTo: string | null;
+  /** Set once a move has switched, until the source's rows are gone: where from. */
+  movedFrom: string | null;
+}
+
+type PlacementRow = { binding: string; moving_to: string | null; moved_from: string | null };
+
+const LOOKUP = `SELECT binding, moving_to, moved_from FROM conversation_directory WHERE conv_id = ?1`;
+
+/** Records ?2 unless the conversation is placed already — or lives in DB from before the directory. */
+const PLACE = `INSERT INTO conversation_directory (conv_id, binding, placed_at_ms)
+VALUES (?1, CASE
+    WHEN EXISTS (SELECT 1 FROM conversations WHERE conv_id = ?1)
+      OR EXISTS (SELECT 1 FROM conversation_deletions WHERE conv_id = ?1) THEN 'DB'
+    ELSE ?2 END, ?3)
+ON CONFLICT (conv_id) DO NOTHING`;
+
+const asPlacement = (row: PlacementRow | null): Placement | null =>
+  row ? { binding: row.binding, movingTo: row.moving_to, movedFrom: row.moved_from } : null;
+
+/** Where a conversation lives, or null when the directory has no row (then: DB). */
+export async function lookUpConversation(directory: D1Handle, convId: string): Promise<Placement | null> {
+  // Cast rather than a type argument: the viewer's type check reaches this file without D1's types.
+  return asPlacement((await directory.prepare(LOOKUP).bind(convId).first()) as PlacementRow | null);
+}
+
+/** Places a conversation on `binding` unless it is placed already; where it lives now. One round trip. */
+export async function placeConversationIn(directory: D1Handle, convId: string, binding: string, nowMs: number): Promise<Placement> {
+  const [, found] = await directory.batch([directory.prepare(PLACE).bind(convId, binding, nowMs), directory.prepare(LOOKUP).bind(convId)]);
+  return asPlacement((found!.results[0] ?? null) as PlacementRow | null)!;
+}
+
+/** Step 1 of a move (store/moves.ts): the directory notes where to, the conversation still lives in `from`. */
+export async function beginMove(directory: D1Handle, convId: string, from: string, to: string, nowMs: number): Promise<void> {
+  await directory
+    .prepare(
+      `INSERT INTO conversation_directory (conv_id, binding, moving_to, placed_at_ms) VALUES (?1, ?2, ?3, ?4)
+       ON CONFLICT (conv_id) DO UPDATE SET moving_to = excluded.moving_to WHERE binding = excluded.binding`,
+    )
+    .bind(convId, from, to, nowMs)
+    .run();
+}
+
+/** The move's switch: the conversation lives in `to` from now on; `from` still holds rows to remove. */
+export async function finishMove(directory: D1Handle, convId: string, from: string, to: string): Promise<void> {
+  await directory
+    .prepare("UPDATE conversation_directory SET binding = ?3, moving_to = NULL, moved_from = ?2 WHERE conv_id = ?1")
+    .bind(convId, from, to)
+    .run();
+}
+
+/** The move's end: nothing of the conversation is left in its source. */
+export async function forgetMoveSource(directory: D1Handle, convId: string): Promise<void> {
+  await directory.prepare("UPDATE conversation_directory SET moved_from = NULL WHERE conv_id = ?1").bind(convId).run();
+}
