@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONVERSION_CHUNK_SNAPSHOTS } from "../../src/store/conversion";
 import { DELETE_CHUNK_ROWS } from "../../src/store/deletion";
-import { MAX_BLOCKS_PER_PAGE } from "../../src/store/snapshot-reads";
+import { MAX_BLOCKS_PER_PAGE } from "../../src/store/snapshot-queries";
 import { ROOT } from "../lib/wrangler-dev";
 
 export interface WorkerLimits {
@@ -20,7 +20,7 @@ export interface WorkerLimits {
   /** Rows one deletion statement removes at most; legacy snapshots per conversion chunk (src/store). */
   deleteChunkRows: number;
   conversionChunkSnapshots: number;
-  /** Blocks a page with payloads returns at most (src/store/snapshot-reads.ts). */
+  /** Blocks a page with payloads returns at most (src/store/snapshot-queries.ts). */
   maxBlocksPerPage: number;
   /** The Cron Trigger (wrangler.toml) and its period in minutes, when it is a plain "every n minutes". */
   cron: string;

@@ -182,7 +182,7 @@ export const turnSnapshots = sqliteTable(
     /**
      * What the snapshot weighs in a read (its blocks and turn-level keys; src/turn/read-weight.ts): a
      * page is cut by it before anything is fetched. NULL on rows older than 0012: estimated from
-     * block_count (store/snapshot-reads.ts).
+     * block_count (store/snapshot-queries.ts).
      */
     weight: integer("weight"),
   },

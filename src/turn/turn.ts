@@ -328,7 +328,7 @@ export function turnToJson(turn: Turn): TurnJson {
 
 /**
  * YAML of blocks already written, by block object: the snapshots of a debug page share the Block
- * objects of the path nodes they have in common (store/snapshot-reads.ts), so a page writes each
+ * objects of the path nodes they have in common (store/snapshot-blocks.ts), so a page writes each
  * distinct block once however many snapshots repeat it.
  */
 const blockYaml = new WeakMap<Block, string>();

@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CONVERSION_QUEUE_STATEMENTS } from "../../../src/store/conversion";
-import { snapshotQueries, type SnapshotFilter } from "../../../src/store/snapshot-reads";
+import { snapshotQueries, type SnapshotFilter } from "../../../src/store/snapshot-queries";
 import { blockContentHash } from "../../../src/turn/block-hash";
 import { pathNodes } from "../../../src/turn/block-path";
 import { call, countingDb, json, post, turnBody, uid } from "../harness";

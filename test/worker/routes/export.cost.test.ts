@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { EXPORT_PAGE_SNAPSHOTS, EXPORT_PAGE_TURNS } from "../../../src/routes/export/export.handlers";
-import { snapshotQueries, turnSnapshotsQueries } from "../../../src/store/snapshot-reads";
+import { snapshotQueries, turnSnapshotsQueries } from "../../../src/store/snapshot-queries";
 import { call, countingDb, post, turnBody, uid } from "../harness";
 
 beforeAll(() => {

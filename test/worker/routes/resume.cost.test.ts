@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { latestSnapshotQueries, type LatestSnapshotQuery } from "../../../src/store/snapshot-reads";
+import { latestSnapshotQueries, type LatestSnapshotQuery } from "../../../src/store/snapshot-queries";
 import { call, countingDb, json, post, turnBody, uid } from "../harness";
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
