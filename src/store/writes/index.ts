@@ -7,7 +7,8 @@
  * Two ways, same result — statements.ts holds their SQL:
  *  - one-round-trip.ts: requests whose blocks are all in the request, in one batch that decides
  *    inside D1 what exists and refuses itself on anything it cannot write as it is;
- *  - read-then-write.ts: everything else, and after such a refusal — a read, then a write.
+ *  - read-then-write.ts: everything else, and after such a refusal — a read (plan-reads.ts), then a
+ *    write.
  */
 import { describeIdentity, identityKey, snapshotFingerprint, type PreparedSnapshot } from "../../turn/snapshot";
 import type { D1Handle } from "../d1";

@@ -58,80 +58,119 @@ function nodesOf(s: PreparedSnapshot, prefixWeight: number): NodeToWrite[] {
   });
 }
 
-export async function writeAtOnce(
-  db: D1Handle,
-  snapshots: readonly PreparedSnapshot[],
-  options: WriteOptions,
-): Promise<WriteCounts | null> {
-  if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
-  const nodes = new Map<string, NodeToWrite>();
-  const contents = new Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>();
-  // Per snapshot: the node its batch continues — its prefix, or a remembered tip it reaches — its
-  // weight, and the weight of its path (remembered with its tip).
-  const guards: Array<BlockPrefix | null> = [];
-  const weights: number[] = [];
-  const pathWeights: number[] = [];
-  const hinted: Array<[string, string]> = [];
+/** What the one batch writes, planned without reading. */
+interface AtOncePlan {
+  /** New path nodes by conversation and chain, in request order. */
+  nodes: Map<string, NodeToWrite>;
+  /** Block contents on the new nodes, each with the nodes that place it. */
+  contents: Map<string, ReturnType<typeof blockRowOf> & { nodes: Array<[string, string]> }>;
+  /** Per snapshot: the node its batch continues — its prefix, or a remembered tip it reaches. */
+  guards: Array<BlockPrefix | null>;
+  /** Per snapshot: its weight, and the weight of its path (remembered with its tip). */
+  weights: number[];
+  pathWeights: number[];
+  /** Remembered tips the batch continues from: forgotten if the batch is refused. */
+  hinted: Array<[string, string]>;
+}
+
+/** A snapshot's nodes after `known` (the deepest remembered tip it reaches), and their blocks, into the plan. */
+function addNewNodes(p: AtOncePlan, s: PreparedSnapshot, path: readonly NodeToWrite[], known: number): void {
+  for (let i = known + 1; i < path.length; i++) {
+    const node = path[i]!;
+    const key = nodeKey(s.convId, node.chain);
+    if (p.nodes.has(key)) continue;
+    p.nodes.set(key, node);
+    const block = s.blocks[i]!;
+    const contentKey = `${block.id}\u0000${block.contentHash}`;
+    let content = p.contents.get(contentKey);
+    // The first snapshot with a block is the first to place it on a new node when its row is new.
+    if (!content) p.contents.set(contentKey, (content = { ...blockRowOf(block, s.createdAtMs), nodes: [] }));
+    content.nodes.push([s.convId, node.chain]);
+  }
+}
+
+/**
+ * The plan of the batch, each snapshot's weight checked; null when a prefix's path weight is not
+ * known without reading (the read-then-write path weighs it).
+ */
+function planAtOnce(snapshots: readonly PreparedSnapshot[]): AtOncePlan | null {
+  const p: AtOncePlan = { nodes: new Map(), contents: new Map(), guards: [], weights: [], pathWeights: [], hinted: [] };
   for (const s of snapshots) {
-    const prefixWeight = knownPrefixWeight(s, nodes);
+    const prefixWeight = knownPrefixWeight(s, p.nodes);
     if (prefixWeight === undefined) return null;
     const path = nodesOf(s, prefixWeight);
     const pathWeight = path.at(-1)?.pathWeight ?? prefixWeight;
-    weights.push(pathWeight + s.turnWeight);
-    pathWeights.push(pathWeight);
+    p.weights.push(pathWeight + s.turnWeight);
+    p.pathWeights.push(pathWeight);
     assertSnapshotWeight(s, pathWeight + s.turnWeight);
     let guard = s.prefix;
     const known = deepestKnownTip(s.convId, path);
     if (known >= 0) {
-      hinted.push([s.convId, path[known]!.chain]);
+      p.hinted.push([s.convId, path[known]!.chain]);
       guard = { chain: path[known]!.chain, blocks: path[known]!.depth };
     }
-    guards.push(guard);
-    for (let i = known + 1; i < path.length; i++) {
-      const node = path[i]!;
-      const key = nodeKey(s.convId, node.chain);
-      if (nodes.has(key)) continue;
-      nodes.set(key, node);
-      const block = s.blocks[i]!;
-      const contentKey = `${block.id}\u0000${block.contentHash}`;
-      let content = contents.get(contentKey);
-      // The first snapshot with a block is the first to place it on a new node when its row is new.
-      if (!content) contents.set(contentKey, (content = { ...blockRowOf(block, s.createdAtMs), nodes: [] }));
-      content.nodes.push([s.convId, node.chain]);
-    }
+    p.guards.push(guard);
+    addNewNodes(p, s, path, known);
   }
-  assertRequestWeight(weights.reduce((sum, w) => sum + w, 0));
-  // At most this many rows (fewer when nodes exist): past the bound, the plan counts them exactly.
-  const conversations = new Set(snapshots.map((s) => s.convId)).size;
-  if (contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
-  if (contents.size + nodes.size + 2 * snapshots.length + conversations > MAX_NEW_ROWS_PER_REQUEST) return null;
+  return p;
+}
+
+/** The batch's statements, and where its node inserts are (their changes count the nodes added). */
+function batchOf(
+  db: D1Handle,
+  snapshots: readonly PreparedSnapshot[],
+  p: AtOncePlan,
+  options: WriteOptions,
+): { statements: D1PreparedStatement[]; nodeStatements: { first: number; count: number } } {
   const statements = [
     ...statementsFor(db, UPSERT_CONVERSATION_EVENTS, eventRowsOf(snapshots, options)),
-    ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...contents.values()]),
+    ...statementsFor(db, UPSERT_BLOCKS_ON_NEW_NODES, [...p.contents.values()]),
   ];
-  const firstNodeStatement = statements.length;
-  statements.push(...statementsFor(db, INSERT_NEW_NODES, [...nodes.values()].map(nodeRowOf)));
-  const nodeStatements = statements.length - firstNodeStatement;
+  const first = statements.length;
+  statements.push(...statementsFor(db, INSERT_NEW_NODES, [...p.nodes.values()].map(nodeRowOf)));
+  const count = statements.length - first;
   statements.push(
     ...statementsFor(
       db,
       INSERT_SNAPSHOTS,
       snapshotRowsOf(
         snapshots,
-        (_, i) => guards[i]!,
-        (_, i) => weights[i]!,
+        (_, i) => p.guards[i]!,
+        (_, i) => p.weights[i]!,
         options,
       ),
     ),
   );
+  statements.push(...(options.alongside ?? []));
+  return { statements, nodeStatements: { first, count } };
+}
+
+/**
+ * The request in one batch; null when that batch cannot decide alone — references, a prefix whose
+ * weight is not known here, more rows than the bound lets it count roughly, or a refusal (a replay, a
+ * conflict, a path gone, a deletion) — and the read-then-write path answers.
+ */
+export async function writeAtOnce(
+  db: D1Handle,
+  snapshots: readonly PreparedSnapshot[],
+  options: WriteOptions,
+): Promise<WriteCounts | null> {
+  if (snapshots.some((s) => s.blocks.some((b) => b.ref))) return null;
+  const p = planAtOnce(snapshots);
+  if (p === null) return null;
+  assertRequestWeight(p.weights.reduce((sum, w) => sum + w, 0));
+  // At most this many rows (fewer when nodes exist): past the bound, the plan counts them exactly.
+  const conversations = new Set(snapshots.map((s) => s.convId)).size;
+  if (p.contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
+  if (p.contents.size + p.nodes.size + 2 * snapshots.length + conversations > MAX_NEW_ROWS_PER_REQUEST) return null;
+  const { statements, nodeStatements } = batchOf(db, snapshots, p, options);
   const alongside = options.alongside ?? [];
-  statements.push(...alongside);
   try {
     const results = await db.batch(statements);
     const nodesAdded = results
-      .slice(firstNodeStatement, firstNodeStatement + nodeStatements)
+      .slice(nodeStatements.first, nodeStatements.first + nodeStatements.count)
       .reduce((sum, r) => sum + (r.meta?.changes ?? 0), 0);
-    snapshots.forEach((s, i) => rememberTip(s.convId, s.tipChain, pathWeights[i]!));
+    snapshots.forEach((s, i) => rememberTip(s.convId, s.tipChain, p.pathWeights[i]!));
     return {
       rowsWritten: rowsWritten(results),
       rowsRead: rowsRead(results),
@@ -141,7 +180,7 @@ export async function writeAtOnce(
   } catch (error) {
     if (refusalOf(error) === null) throw error;
     // A remembered tip may be why: not used again (the fallback stores what is missing, and remembers it).
-    for (const [convId, chain] of hinted) forgetTip(convId, chain);
+    for (const [convId, chain] of p.hinted) forgetTip(convId, chain);
     return null;
   }
 }

@@ -10,75 +10,34 @@
  * plan found stored, and referenced blocks are checked to still exist (GUARD_REFERENCES). A
  * concurrent writer that stored one of the same nodes or identities in between, or a deletion that
  * began (or completed) in between, fails the batch as a whole; it is planned again.
+ *
+ * Its reads are in plan-reads.ts; here the plan built from them, step by step, and the write.
  */
-import { pathNodes } from "../../turn/block-path";
 import { assertNewRows, assertRequestWeight, assertSnapshotWeight } from "../../turn/limits";
-import {
-  describeIdentity,
-  identityKey,
-  snapshotFingerprint,
-  type BlockPrefix,
-  type LegacyBlockRef,
-  type PreparedSnapshot,
-  type StoredBlock,
-} from "../../turn/snapshot";
-import { storedObject } from "../../turn/turn";
-import type { turnSnapshots } from "../../db/schema";
-import { jsonParameterChunks, rowsRead, rowsWritten, type D1Handle } from "../d1";
-import { isMoveState, movingError, StoreError } from "../errors";
+import { describeIdentity, identityKey, type BlockPrefix, type PreparedSnapshot, type StoredBlock } from "../../turn/snapshot";
+import { rowsRead, rowsWritten, type D1Handle } from "../d1";
+import { StoreError } from "../errors";
 import { rememberTip } from "../known-paths";
-import type { Columns } from "../rows";
 import type { WriteCounts } from "./one-round-trip";
+import { blockKey, type Found, nodeKey, readWeights, readWhatIsStored, where } from "./plan-reads";
 import {
   blockRowOf,
   COUNT_REFERENCES,
   eventRowsOf,
-  FIND_CONVERSATION_BLOCKS,
-  FIND_DELETIONS,
-  FIND_NODES,
   GUARD_REFERENCES,
   INSERT_NODES,
   INSERT_SNAPSHOTS,
   type NodeToWrite,
   nodeRowOf,
   refusalOf,
-  SELECT_EXISTING,
   snapshotRowsOf,
   statementsFor,
   UPSERT_BLOCKS,
   UPSERT_CONVERSATION_EVENTS,
-  WALK_PATH_WEIGHTS,
   type WriteOptions,
 } from "./statements";
 
 export type SaveOutcome = "created" | "unchanged";
-
-const where = (s: PreparedSnapshot) => (s.label ? `${s.label}: ` : "");
-const nodeKey = (convId: string, chain: string) => `${convId}\u0000${chain}`;
-const blockKey = (convId: string, blockId: string, contentHash: string) => `${convId}\u0000${blockId}\u0000${contentHash}`;
-
-/** A stored snapshot as SELECT_EXISTING returns it. */
-type StoredSnapshotRow = Omit<Columns<typeof turnSnapshots.$inferSelect>, "id" | "weight">;
-
-/** A stored row's fingerprint; a legacy row (blocks still in block_refs_json) is named by the same chain rule. */
-async function storedFingerprint(row: StoredSnapshotRow): Promise<string> {
-  let tipChain = row.tip_chain;
-  let blockCount = row.block_count;
-  if (tipChain === null) {
-    const refs = JSON.parse(row.block_refs_json) as LegacyBlockRef[];
-    tipChain = (await pathNodes(refs.map(([blockId, contentHash]) => ({ blockId, contentHash, extraJson: "" })))).at(-1)?.chain ?? "";
-    blockCount = refs.length;
-  }
-  return snapshotFingerprint({
-    runtimeKey: row.runtime_key,
-    inferenceId: row.inference_id,
-    metadata: storedObject(row.turn_metadata_json),
-    data: storedObject(row.turn_data_json),
-    extra: row.turn_extra_json === "" ? {} : storedObject(row.turn_extra_json),
-    tipChain,
-    blockCount,
-  });
-}
 
 /** What one attempt writes. */
 interface WritePlan {
@@ -94,86 +53,153 @@ interface WritePlan {
   rowsRead: number;
 }
 
-/** What the plan's reads found. */
-interface Found {
-  /** Stored nodes of the request's paths and prefixes: depth and path weight (null: none recorded). */
-  nodes: Map<string, { depth: number; pathWeight: number | null }>;
-  /** Stored identities: their fingerprints. */
-  stored: Map<string, string>;
+/** The deepest stored node of a snapshot's path (deepestStored): where its new nodes start. */
+type Base = { chain: string; depth: number; pathWeight: number | null } | null;
+
+/** What the second read weighed: referenced blocks' content, stored paths' weights. */
+interface Weights {
+  blockWeights: Map<string, number>;
+  pathWeights: Map<string, number>;
   rowsRead: number;
 }
 
-async function readWhatIsStored(db: D1Handle, snapshots: readonly PreparedSnapshot[], options: WriteOptions): Promise<Found> {
-  const wanted = new Map<string, [string, string]>();
-  for (const s of snapshots) {
-    if (s.prefix) wanted.set(nodeKey(s.convId, s.prefix.chain), [s.convId, s.prefix.chain]);
-    for (const n of s.nodes) wanted.set(nodeKey(s.convId, n.chain), [s.convId, n.chain]);
-  }
-  const identities = snapshots.map((s) => [s.convId, s.sessionId, s.turnId, s.phase, s.createdAtMs]);
-  const conversations = [...new Set(snapshots.map((s) => s.convId))];
-  const results = await db.batch<Record<string, unknown>>([
-    ...statementsFor(db, FIND_NODES, [...wanted.values()]),
-    ...statementsFor(db, SELECT_EXISTING, identities),
-    ...jsonParameterChunks(conversations).map((chunk) => db.prepare(FIND_DELETIONS).bind(chunk, options.tokenIssuedAtMs ?? null)),
-  ]);
-  const found: Found = { nodes: new Map(), stored: new Map(), rowsRead: rowsRead(results) };
-  for (const row of results.flatMap((r) => r.results)) {
-    if ("deleting" in row) {
-      const convId = row.deleting as string;
-      const s = snapshots.find((x) => x.convId === convId)!;
-      if (isMoveState(row.why)) throw movingError(convId, row.why, row.other_binding as string);
-      if (row.why === "deleted") {
+/** A snapshot's first node not stored: its blocks up to its deepest stored node are stored. */
+const firstNew = (s: PreparedSnapshot, base: Base) => (base ? base.depth - (s.prefix?.blocks ?? 0) : 0);
+
+/** Replays and conflicts: the snapshots not stored yet; one stored alike is "unchanged", one stored otherwise a 409. */
+function freshSnapshots(
+  snapshots: readonly PreparedSnapshot[],
+  fingerprints: readonly string[],
+  outcomes: SaveOutcome[],
+  found: Found,
+): PreparedSnapshot[] {
+  const fresh: PreparedSnapshot[] = [];
+  snapshots.forEach((s, i) => {
+    const existing = found.stored.get(identityKey(s));
+    if (existing === undefined) return fresh.push(s);
+    if (existing !== fingerprints[i]) {
+      throw new StoreError("SNAPSHOT_CONFLICT", `${where(s)}a different snapshot is already stored under ${describeIdentity(s)}`);
+    }
+    outcomes[i] = "unchanged";
+  });
+  return fresh;
+}
+
+/** Prefixes name a path of the conversation (stored, or written by an earlier item of the request). */
+function checkPrefixes(fresh: readonly PreparedSnapshot[], found: Found): void {
+  const inRequest = new Map<string, number>();
+  for (const s of fresh) {
+    if (s.prefix) {
+      const depth = found.nodes.get(nodeKey(s.convId, s.prefix.chain))?.depth ?? inRequest.get(nodeKey(s.convId, s.prefix.chain));
+      if (depth !== s.prefix.blocks) {
         throw new StoreError(
-          "FORBIDDEN",
-          `${where(s)}conversation ${JSON.stringify(convId)} was deleted after this conversation token was minted; get a new token`,
+          "UNKNOWN_BLOCK_REF",
+          `${where(s)}prefix names no path of ${s.prefix.blocks} blocks in conversation ${JSON.stringify(s.convId)}; post the blocks in full`,
         );
       }
-      throw new StoreError(
-        "CONVERSATION_DELETING",
-        `${where(s)}conversation ${JSON.stringify(convId)} is being deleted; write to it again once its deletion has finished`,
-      );
     }
-    if ("chain" in row) {
-      found.nodes.set(nodeKey(row.conv_id as string, row.chain as string), {
-        depth: row.depth as number,
-        pathWeight: row.path_weight as number | null,
-      });
-    } else {
-      const r = row as unknown as StoredSnapshotRow;
-      const key = identityKey({
-        convId: r.conv_id,
-        sessionId: r.session_id,
-        turnId: r.turn_id,
-        phase: r.phase,
-        createdAtMs: r.created_at_ms,
-      });
-      found.stored.set(key, await storedFingerprint(r));
-    }
+    for (const n of s.nodes) inRequest.set(nodeKey(s.convId, n.chain), n.depth);
   }
-  return found;
 }
 
 /**
- * The second read, only when needed: the content weight of referenced blocks (they must be on one of
- * the conversation's paths) and the weight of stored paths that have none recorded.
+ * The second read, when there is anything to weigh: references to blocks not posted in full in this
+ * request (refused when the conversation does not have them), and stored paths without a weight.
  */
-async function readWeights(
+async function weigh(
   db: D1Handle,
-  references: ReadonlyArray<[string, string, string]>,
-  unweighedPaths: ReadonlyArray<[string, string]>,
-): Promise<{ blockWeights: Map<string, number>; pathWeights: Map<string, number>; rowsRead: number }> {
-  const refStatements = statementsFor(db, FIND_CONVERSATION_BLOCKS, references);
-  const results = await db.batch<Record<string, unknown>>([...refStatements, ...statementsFor(db, WALK_PATH_WEIGHTS, unweighedPaths)]);
-  const blockWeights = new Map<string, number>();
-  const pathWeights = new Map<string, number>();
-  results.forEach((result, i) => {
-    for (const row of result.results) {
-      if (i < refStatements.length)
-        blockWeights.set(blockKey(row.conv_id as string, row.block_id as string, row.content_hash as string), row.weight as number);
-      else pathWeights.set(nodeKey(row.conv_id as string, row.chain as string), row.path_weight as number);
-    }
+  fresh: readonly PreparedSnapshot[],
+  bases: readonly Base[],
+  postedInFull: ReadonlyMap<string, StoredBlock>,
+): Promise<Weights> {
+  const toLookUp = new Map<string, [string, string, string]>();
+  const referencedAt = new Map<string, string>();
+  const unweighed = new Map<string, [string, string]>();
+  fresh.forEach((s, k) => {
+    s.blocks.forEach((b, i) => {
+      const key = blockKey(s.convId, b.id, b.contentHash);
+      if (i < firstNew(s, bases[k] ?? null) || !b.ref || postedInFull.has(key)) return;
+      toLookUp.set(key, [s.convId, b.id, b.contentHash]);
+      if (!referencedAt.has(key)) referencedAt.set(key, `${where(s)}turn.blocks[${i}]`);
+    });
+    const base = bases[k];
+    if (base && base.pathWeight === null) unweighed.set(nodeKey(s.convId, base.chain), [s.convId, base.chain]);
   });
-  return { blockWeights, pathWeights, rowsRead: rowsRead(results) };
+  if (toLookUp.size === 0 && unweighed.size === 0) return { blockWeights: new Map(), pathWeights: new Map(), rowsRead: 0 };
+  const weights = await readWeights(db, [...toLookUp.values()], [...unweighed.values()]);
+  const unknown = [...toLookUp.entries()].find(([key]) => !weights.blockWeights.has(key));
+  if (unknown) {
+    const [convId, blockId, contentHash] = unknown[1];
+    throw new StoreError(
+      "UNKNOWN_BLOCK_REF",
+      `${referencedAt.get(unknown[0])} refers to block ${JSON.stringify(blockId)} (content_hash ${contentHash.slice(0, 12)}…), which conversation ${JSON.stringify(convId)} does not have; post it in full`,
+    );
+  }
+  return weights;
+}
+
+/** What the new nodes add: nodes, block contents, references, and per snapshot its guard and weight. */
+interface NewNodes {
+  planned: Map<string, NodeToWrite>;
+  contents: Map<string, WritePlan["contents"][number]>;
+  referenced: Map<string, [string, string, number]>;
+  guards: Array<BlockPrefix | null>;
+  snapshotWeights: number[];
+  requestWeight: number;
+}
+
+/** A new node's block into the plan: a reference counted once more, or full content placed once more. */
+function countBlock(n: NewNodes, s: PreparedSnapshot, block: StoredBlock, postedInFull: ReadonlyMap<string, StoredBlock>): void {
+  if (block.ref && !postedInFull.has(blockKey(s.convId, block.id, block.contentHash))) {
+    const counted = n.referenced.get(`${block.id}\u0000${block.contentHash}`);
+    if (counted) counted[2] += 1;
+    else n.referenced.set(`${block.id}\u0000${block.contentHash}`, [block.id, block.contentHash, 1]);
+  } else {
+    const full = block.ref ? postedInFull.get(blockKey(s.convId, block.id, block.contentHash))! : block;
+    const known = n.contents.get(`${full.id}\u0000${full.contentHash}`);
+    if (known) known.references += 1;
+    else n.contents.set(`${full.id}\u0000${full.contentHash}`, { block: full, firstSeenAtMs: s.createdAtMs, references: 1 });
+  }
+}
+
+/** New nodes in request order, weighed from the deepest stored node of each path; each snapshot's weight checked. */
+function newNodes(
+  fresh: readonly PreparedSnapshot[],
+  bases: readonly Base[],
+  found: Found,
+  postedInFull: ReadonlyMap<string, StoredBlock>,
+  weights: Weights,
+): NewNodes {
+  const n: NewNodes = { planned: new Map(), contents: new Map(), referenced: new Map(), guards: [], snapshotWeights: [], requestWeight: 0 };
+  const contentWeightOf = (convId: string, b: StoredBlock) =>
+    b.ref
+      ? (postedInFull.get(blockKey(convId, b.id, b.contentHash))?.contentWeight ??
+        weights.blockWeights.get(blockKey(convId, b.id, b.contentHash))!)
+      : b.contentWeight;
+  fresh.forEach((s, k) => {
+    const base = bases[k] ?? null;
+    // A prefix written by an earlier item of this request is weighed with that item.
+    let pathWeight = base
+      ? (base.pathWeight ?? weights.pathWeights.get(nodeKey(s.convId, base.chain))!)
+      : s.prefix
+        ? n.planned.get(nodeKey(s.convId, s.prefix.chain))!.pathWeight
+        : 0;
+    for (let i = firstNew(s, base); i < s.nodes.length; i++) {
+      const node = s.nodes[i]!;
+      const block = s.blocks[i]!;
+      pathWeight += contentWeightOf(s.convId, block) + block.frameWeight;
+      const key = nodeKey(s.convId, node.chain);
+      if (n.planned.has(key) || found.nodes.has(key)) continue;
+      n.planned.set(key, { ...node, convId: s.convId, pathWeight });
+      countBlock(n, s, block, postedInFull);
+    }
+    const weight = pathWeight + s.turnWeight;
+    assertSnapshotWeight(s, weight);
+    n.requestWeight += weight;
+    n.snapshotWeights.push(weight);
+    n.guards.push(base ? { chain: base.chain, blocks: base.depth } : null);
+  });
+  return n;
 }
 
 /**
@@ -188,126 +214,29 @@ async function plan(
   options: WriteOptions,
 ): Promise<WritePlan> {
   const found = await readWhatIsStored(db, snapshots, options);
-  let read = found.rowsRead;
-
-  // Replays and conflicts.
-  const fresh: PreparedSnapshot[] = [];
-  snapshots.forEach((s, i) => {
-    const existing = found.stored.get(identityKey(s));
-    if (existing === undefined) return fresh.push(s);
-    if (existing !== fingerprints[i]) {
-      throw new StoreError("SNAPSHOT_CONFLICT", `${where(s)}a different snapshot is already stored under ${describeIdentity(s)}`);
-    }
-    outcomes[i] = "unchanged";
-  });
-
-  // Prefixes name a path of the conversation (stored, or written by an earlier item of the request).
-  const inRequest = new Map<string, number>();
-  for (const s of fresh) {
-    if (s.prefix) {
-      const depth = found.nodes.get(nodeKey(s.convId, s.prefix.chain))?.depth ?? inRequest.get(nodeKey(s.convId, s.prefix.chain));
-      if (depth !== s.prefix.blocks) {
-        throw new StoreError(
-          "UNKNOWN_BLOCK_REF",
-          `${where(s)}prefix names no path of ${s.prefix.blocks} blocks in conversation ${JSON.stringify(s.convId)}; post the blocks in full`,
-        );
-      }
-    }
-    for (const n of s.nodes) inRequest.set(nodeKey(s.convId, n.chain), n.depth);
-  }
-
-  // References to blocks not posted in full in this request, and stored paths without a weight.
+  const fresh = freshSnapshots(snapshots, fingerprints, outcomes, found);
+  checkPrefixes(fresh, found);
   const postedInFull = new Map<string, StoredBlock>();
   for (const s of fresh) for (const b of s.blocks) if (!b.ref) postedInFull.set(blockKey(s.convId, b.id, b.contentHash), b);
   // Each snapshot's blocks up to its deepest stored node are stored: weighed by that node's path.
   const bases = fresh.map((s) => deepestStored(s, found));
-  const firstNew = (s: PreparedSnapshot, i: number) => (bases[i] ? bases[i].depth - (s.prefix?.blocks ?? 0) : 0);
-  const toLookUp = new Map<string, [string, string, string]>();
-  const referencedAt = new Map<string, string>();
-  const unweighed = new Map<string, [string, string]>();
-  fresh.forEach((s, k) => {
-    s.blocks.forEach((b, i) => {
-      const key = blockKey(s.convId, b.id, b.contentHash);
-      if (i < firstNew(s, k) || !b.ref || postedInFull.has(key)) return;
-      toLookUp.set(key, [s.convId, b.id, b.contentHash]);
-      if (!referencedAt.has(key)) referencedAt.set(key, `${where(s)}turn.blocks[${i}]`);
-    });
-    const base = bases[k];
-    if (base && base.pathWeight === null) unweighed.set(nodeKey(s.convId, base.chain), [s.convId, base.chain]);
-  });
-  let weights = { blockWeights: new Map<string, number>(), pathWeights: new Map<string, number>(), rowsRead: 0 };
-  if (toLookUp.size > 0 || unweighed.size > 0) {
-    weights = await readWeights(db, [...toLookUp.values()], [...unweighed.values()]);
-    read += weights.rowsRead;
-    const unknown = [...toLookUp.entries()].find(([key]) => !weights.blockWeights.has(key));
-    if (unknown) {
-      const [convId, blockId, contentHash] = unknown[1];
-      throw new StoreError(
-        "UNKNOWN_BLOCK_REF",
-        `${referencedAt.get(unknown[0])} refers to block ${JSON.stringify(blockId)} (content_hash ${contentHash.slice(0, 12)}…), which conversation ${JSON.stringify(convId)} does not have; post it in full`,
-      );
-    }
-  }
-  const contentWeightOf = (convId: string, b: StoredBlock) =>
-    b.ref
-      ? (postedInFull.get(blockKey(convId, b.id, b.contentHash))?.contentWeight ??
-        weights.blockWeights.get(blockKey(convId, b.id, b.contentHash))!)
-      : b.contentWeight;
-
-  // New nodes in request order, weighed from the deepest stored node of each path.
-  const planned = new Map<string, NodeToWrite>();
-  const contents = new Map<string, WritePlan["contents"][number]>();
-  const referenced = new Map<string, [string, string, number]>();
-  const guards: Array<BlockPrefix | null> = [];
-  const snapshotWeights: number[] = [];
-  let requestWeight = 0;
-  fresh.forEach((s, k) => {
-    const base = bases[k];
-    // A prefix written by an earlier item of this request is weighed with that item.
-    let pathWeight = base
-      ? (base.pathWeight ?? weights.pathWeights.get(nodeKey(s.convId, base.chain))!)
-      : s.prefix
-        ? planned.get(nodeKey(s.convId, s.prefix.chain))!.pathWeight
-        : 0;
-    for (let i = firstNew(s, k); i < s.nodes.length; i++) {
-      const node = s.nodes[i]!;
-      const block = s.blocks[i]!;
-      pathWeight += contentWeightOf(s.convId, block) + block.frameWeight;
-      const key = nodeKey(s.convId, node.chain);
-      if (planned.has(key) || found.nodes.has(key)) continue;
-      planned.set(key, { ...node, convId: s.convId, pathWeight });
-      if (block.ref && !postedInFull.has(blockKey(s.convId, block.id, block.contentHash))) {
-        const counted = referenced.get(`${block.id}\u0000${block.contentHash}`);
-        if (counted) counted[2] += 1;
-        else referenced.set(`${block.id}\u0000${block.contentHash}`, [block.id, block.contentHash, 1]);
-      } else {
-        const full = block.ref ? postedInFull.get(blockKey(s.convId, block.id, block.contentHash))! : block;
-        const known = contents.get(`${full.id}\u0000${full.contentHash}`);
-        if (known) known.references += 1;
-        else contents.set(`${full.id}\u0000${full.contentHash}`, { block: full, firstSeenAtMs: s.createdAtMs, references: 1 });
-      }
-    }
-    const weight = pathWeight + s.turnWeight;
-    assertSnapshotWeight(s, weight);
-    requestWeight += weight;
-    snapshotWeights.push(weight);
-    guards.push(base ? { chain: base.chain, blocks: base.depth } : null);
-  });
-  assertRequestWeight(requestWeight);
+  const weights = await weigh(db, fresh, bases, postedInFull);
+  const added = newNodes(fresh, bases, found, postedInFull, weights);
+  assertRequestWeight(added.requestWeight);
   assertNewRows({
-    blocks: contents.size,
-    nodes: planned.size,
+    blocks: added.contents.size,
+    nodes: added.planned.size,
     snapshots: fresh.length,
     conversations: new Set(fresh.map((s) => s.convId)).size,
   });
   return {
     snapshots: fresh,
-    guards,
-    weights: snapshotWeights,
-    nodes: [...planned.values()],
-    contents: [...contents.values()],
-    references: [...referenced.values()],
-    rowsRead: read,
+    guards: added.guards,
+    weights: added.snapshotWeights,
+    nodes: [...added.planned.values()],
+    contents: [...added.contents.values()],
+    references: [...added.referenced.values()],
+    rowsRead: found.rowsRead + weights.rowsRead,
   };
 }
 
@@ -315,7 +244,7 @@ async function plan(
  * The deepest node of a snapshot's path the plan found stored — its prefix when nothing after it is
  * stored. A path is stored from its root, so the nodes after this one are new.
  */
-function deepestStored(s: PreparedSnapshot, found: Found): { chain: string; depth: number; pathWeight: number | null } | null {
+function deepestStored(s: PreparedSnapshot, found: Found): Base {
   for (let i = s.nodes.length - 1; i >= 0; i--) {
     const stored = found.nodes.get(nodeKey(s.convId, s.nodes[i]!.chain));
     if (stored) return { chain: s.nodes[i]!.chain, ...stored };

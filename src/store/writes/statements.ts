@@ -1,8 +1,8 @@
 /**
  * The SQL of a snapshot write, the rows it reads from its one JSON parameter (json_each, so a
  * request's statement count is constant whatever it carries), and how D1 answers when the write
- * refuses itself. Used by both ways of writing (one-round-trip.ts, read-then-write.ts) and by the
- * conversion of legacy snapshots (store/conversion.ts).
+ * refuses itself. Used by both ways of writing (one-round-trip.ts; read-then-write.ts and its reads,
+ * plan-reads.ts) and by the conversion of legacy snapshots (store/conversion.ts).
  */
 import type { PathNode } from "../../turn/block-path";
 import { projectSnapshot, type BlockPrefix, type PreparedSnapshot, type StoredBlock } from "../../turn/snapshot";
