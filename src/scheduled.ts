@@ -10,7 +10,7 @@
  *  5. purge deletion tombstones older than any conversation token can be.
  *  6. OpenTelemetry ingestion: spans held longer than OTLP_HOLD_MS for ancestors that never came are
  *     recorded with the context that is known, or dropped (each logged) when it names no
- *     conversation; traces idle for OTLP_CONTEXT_MS are forgotten (src/otlp/recording.ts).
+ *     conversation; traces idle for OTLP_CONTEXT_MS are forgotten (src/otlp/held-spans.ts).
  *  7. Moves between databases that stopped before they finished (a request that ran out of its
  *     budget or failed) continue where they stopped (store/moves.ts).
  *
@@ -23,7 +23,7 @@
 import { integerVar, maxClockSkewMs } from "./http/config";
 import { clearConversionFailure, convertLegacySnapshots, nextUnconvertedConversation, recordConversionFailure } from "./store/conversion";
 import { RequestDatabases } from "./http/database";
-import { expireHeldSpans, type OtlpMaintenance } from "./otlp/recording";
+import { expireHeldSpans, type OtlpMaintenance } from "./otlp/held-spans";
 import type { D1Handle } from "./store/d1";
 import {
   collectUnreferencedBlocks,

@@ -23,7 +23,7 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
-  /** POST /v1/traces: too many spans wait for their ancestors already (src/otlp/recording.ts). */
+  /** POST /v1/traces: too many spans wait for their ancestors already (src/otlp/held-spans.ts). */
   TOO_MANY_HELD_SPANS: 429,
   INVALID_TURN: 422,
   INVALID_PAYLOAD: 422,

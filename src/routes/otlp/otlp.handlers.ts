@@ -4,7 +4,9 @@ import { maxClockSkewMs } from "../../http/config";
 import { ApiError } from "../../http/errors";
 import { otlpEncodingOf, readOtlpBody } from "../../http/otlp-body";
 import { isInferenceSpan } from "../../otlp/genai-mapping";
-import { INGEST_SCOPE, conversationScope, recordExport, type RefusedSpan } from "../../otlp/recording";
+import { recordExport } from "../../otlp/recording";
+import type { RefusedSpan } from "../../otlp/saving";
+import { INGEST_SCOPE, conversationScope } from "../../otlp/scope";
 import { chargeWork } from "../../http/rate-limit";
 import {
   OTLP_CONTENT_TYPES,
