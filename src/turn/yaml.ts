@@ -13,7 +13,7 @@
  * writeYaml writes JSON values back so that both readYaml and Go read exactly the same values:
  * strings that either reader would take for something else are double-quoted.
  */
-import { isAlias, isMap, isScalar, isSeq, parseDocument, Scalar, type Node as YamlNode } from "yaml";
+import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, Scalar, type Node as YamlNode } from "yaml";
 
 /** A YAML problem: where, and what (never the payload's text). */
 export class YamlError extends Error {
@@ -71,91 +71,112 @@ export function readYaml(text: string, where: string, maxDepth: number): unknown
     prettyErrors: false,
     strict: true,
   });
-  const at = (offset: number | undefined) => {
-    const { line, column } = positionOf(text, offset ?? 0);
+  const reader = new PlainReader(text, where, maxDepth);
+  reader.checkDocument(doc);
+  return reader.value(doc.contents, 0);
+}
+
+/** One document's nodes to plain values, every refusal naming `where` and the line and column. */
+class PlainReader {
+  constructor(
+    private readonly text: string,
+    private readonly where: string,
+    private readonly maxDepth: number,
+  ) {}
+
+  private at(offset: number | undefined): string {
+    const { line, column } = positionOf(this.text, offset ?? 0);
     return `at line ${line}, column ${column}`;
-  };
-  const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem?.code === "TAG_RESOLVE_FAILED") {
-    throw new YamlError(`${where}: a tag outside the YAML 1.2 core schema ${at(problem.pos[0])}`);
-  }
-  if (problem) {
-    // yaml's messages can quote the source: name the problem by its code and say where.
-    throw new YamlError(`${where} is not valid YAML: ${problem.code.toLowerCase().replace(/_/g, " ")} ${at(problem.pos[0])}`);
-  }
-  const version = doc.directives?.yaml;
-  if (version?.explicit && version.version !== "1.2") {
-    throw new YamlError(`${where}: only %YAML 1.2 is accepted (the document declares %YAML ${version.version})`);
-  }
-  if (doc.directives && JSON.stringify(doc.directives.tags) !== DEFAULT_TAG_HANDLES) {
-    throw new YamlError(`${where}: %TAG directives are not accepted`);
   }
 
-  const toValue = (node: unknown, depth: number): unknown => {
-    if (node === null || node === undefined) return null;
-    if (isAlias(node)) throw new YamlError(`${where}: aliases are not accepted (${at(node.range?.[0])})`);
-    const yamlNode = node as YamlNode;
-    if (yamlNode.anchor) throw new YamlError(`${where}: anchors are not accepted (${at(yamlNode.range?.[0])})`);
-    if (yamlNode.tag && !CORE_TAGS.has(yamlNode.tag)) {
-      throw new YamlError(`${where}: tag ${JSON.stringify(yamlNode.tag)} is not in the YAML 1.2 core schema (${at(yamlNode.range?.[0])})`);
+  /** The parser's first error or warning, and directives other than `%YAML 1.2` and the default tag handles. */
+  checkDocument(doc: Document.Parsed): void {
+    const { where } = this;
+    const problem = doc.errors[0] ?? doc.warnings[0];
+    if (problem?.code === "TAG_RESOLVE_FAILED") {
+      throw new YamlError(`${where}: a tag outside the YAML 1.2 core schema ${this.at(problem.pos[0])}`);
     }
-    if (isScalar(node)) return scalarValue(node);
-    if (depth >= maxDepth) throw new YamlError(`${where} is nested deeper than ${maxDepth} levels`, true);
-    if (isSeq(node)) return node.items.map((item) => toValue(item, depth + 1));
+    if (problem) {
+      // yaml's messages can quote the source: name the problem by its code and say where.
+      throw new YamlError(`${where} is not valid YAML: ${problem.code.toLowerCase().replace(/_/g, " ")} ${this.at(problem.pos[0])}`);
+    }
+    const version = doc.directives?.yaml;
+    if (version?.explicit && version.version !== "1.2") {
+      throw new YamlError(`${where}: only %YAML 1.2 is accepted (the document declares %YAML ${version.version})`);
+    }
+    if (doc.directives && JSON.stringify(doc.directives.tags) !== DEFAULT_TAG_HANDLES) {
+      throw new YamlError(`${where}: %TAG directives are not accepted`);
+    }
+  }
+
+  value(node: unknown, depth: number): unknown {
+    const { where } = this;
+    if (node === null || node === undefined) return null;
+    if (isAlias(node)) throw new YamlError(`${where}: aliases are not accepted (${this.at(node.range?.[0])})`);
+    const yamlNode = node as YamlNode;
+    if (yamlNode.anchor) throw new YamlError(`${where}: anchors are not accepted (${this.at(yamlNode.range?.[0])})`);
+    if (yamlNode.tag && !CORE_TAGS.has(yamlNode.tag)) {
+      throw new YamlError(
+        `${where}: tag ${JSON.stringify(yamlNode.tag)} is not in the YAML 1.2 core schema (${this.at(yamlNode.range?.[0])})`,
+      );
+    }
+    if (isScalar(node)) return this.scalar(node);
+    if (depth >= this.maxDepth) throw new YamlError(`${where} is nested deeper than ${this.maxDepth} levels`, true);
+    if (isSeq(node)) return node.items.map((item) => this.value(item, depth + 1));
     if (isMap(node)) {
       const out: Record<string, unknown> = {};
       for (const pair of node.items) {
-        const key = keyText(pair.key);
+        const key = this.key(pair.key);
         if (Object.hasOwn(out, key))
-          throw new YamlError(`${where}: the key ${JSON.stringify(key)} appears twice (${at(rangeStart(pair.key))})`);
+          throw new YamlError(`${where}: the key ${JSON.stringify(key)} appears twice (${this.at(rangeStart(pair.key))})`);
         // defineProperty keeps a "__proto__" key as plain data instead of changing the prototype.
-        Object.defineProperty(out, key, { value: toValue(pair.value, depth + 1), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(out, key, { value: this.value(pair.value, depth + 1), enumerable: true, writable: true, configurable: true });
       }
       return out;
     }
-    throw new YamlError(`${where}: unsupported YAML node ${at(yamlNode.range?.[0])}`);
-  };
+    throw new YamlError(`${where}: unsupported YAML node ${this.at(yamlNode.range?.[0])}`);
+  }
 
-  const scalarValue = (node: Scalar): unknown => {
+  private scalar(node: Scalar): unknown {
+    const { where } = this;
     const value = node.value;
     const plain = node.type === Scalar.PLAIN && node.tag === undefined;
     if (plain && typeof node.source === "string" && goReadsDifferently(node.source)) {
       throw new YamlError(
-        `${where}: the number form ${JSON.stringify(node.source)} reads differently in Go and in YAML 1.2 (${at(node.range?.[0])}); quote it for a string or write it in decimal`,
+        `${where}: the number form ${JSON.stringify(node.source)} reads differently in Go and in YAML 1.2 (${this.at(node.range?.[0])}); quote it for a string or write it in decimal`,
       );
     }
     if (typeof value === "bigint") {
       if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
         throw new YamlError(
-          `${where}: the integer ${value} is beyond ±(2^53−1), which JSON numbers cannot hold exactly (${at(node.range?.[0])}); quote it`,
+          `${where}: the integer ${value} is beyond ±(2^53−1), which JSON numbers cannot hold exactly (${this.at(node.range?.[0])}); quote it`,
         );
       }
       return Number(value);
     }
     if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new YamlError(`${where}: ${node.source ?? String(value)} is not a value JSON can hold (${at(node.range?.[0])})`);
+      throw new YamlError(`${where}: ${node.source ?? String(value)} is not a value JSON can hold (${this.at(node.range?.[0])})`);
     }
     if (value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean") return value;
-    throw new YamlError(`${where}: unsupported scalar ${at(node.range?.[0])}`);
-  };
+    throw new YamlError(`${where}: unsupported scalar ${this.at(node.range?.[0])}`);
+  }
 
-  const keyText = (key: unknown): string => {
-    if (isAlias(key)) throw new YamlError(`${where}: aliases are not accepted (${at(key.range?.[0])})`);
-    if (!isScalar(key)) throw new YamlError(`${where}: mapping keys must be scalars (${at(rangeStart(key))})`);
-    if ((key as YamlNode).anchor) throw new YamlError(`${where}: anchors are not accepted (${at(key.range?.[0])})`);
+  private key(key: unknown): string {
+    const { where } = this;
+    if (isAlias(key)) throw new YamlError(`${where}: aliases are not accepted (${this.at(key.range?.[0])})`);
+    if (!isScalar(key)) throw new YamlError(`${where}: mapping keys must be scalars (${this.at(rangeStart(key))})`);
+    if ((key as YamlNode).anchor) throw new YamlError(`${where}: anchors are not accepted (${this.at(key.range?.[0])})`);
     if (key.tag && !CORE_TAGS.has(key.tag))
-      throw new YamlError(`${where}: tag ${JSON.stringify(key.tag)} is not in the YAML 1.2 core schema (${at(key.range?.[0])})`);
+      throw new YamlError(`${where}: tag ${JSON.stringify(key.tag)} is not in the YAML 1.2 core schema (${this.at(key.range?.[0])})`);
     if (key.type === Scalar.PLAIN) {
       const source = key.source ?? String(key.value);
-      if (source === "<<") throw new YamlError(`${where}: merge keys (<<) are not accepted (${at(key.range?.[0])})`);
-      if (key.value === null) throw new YamlError(`${where}: mapping keys must not be null (${at(key.range?.[0])})`);
+      if (source === "<<") throw new YamlError(`${where}: merge keys (<<) are not accepted (${this.at(key.range?.[0])})`);
+      if (key.value === null) throw new YamlError(`${where}: mapping keys must not be null (${this.at(key.range?.[0])})`);
       // Go decodes a key into a string from its text: `1.0: x` has the key "1.0", not "1".
       return source;
     }
     return String(key.value);
-  };
-
-  return toValue(doc.contents, 0);
+  }
 }
 
 function rangeStart(node: unknown): number | undefined {
