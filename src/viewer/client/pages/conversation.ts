@@ -85,34 +85,31 @@ function fillSelect(select: HTMLSelectElement, options: Array<[value: string, la
   select.value = value;
 }
 
-export async function conversationPage(view: HTMLElement): Promise<void> {
-  const convId = view.dataset.convId ?? "";
-  setStatus("Loading conversation…");
-  let conversation: ConversationDetail;
+/** The conversation, or null once the page says it is not found. */
+async function loadConversation(convId: string): Promise<ConversationDetail | null> {
   try {
-    conversation = await debugApi.conversation(convId);
+    return await debugApi.conversation(convId);
   } catch (error) {
-    if (error instanceof NotFound) return showNotFound(`Conversation “${convId}”`, error);
+    if (error instanceof NotFound) {
+      showNotFound(`Conversation “${convId}”`, error);
+      return null;
+    }
     throw error;
   }
-  const palette = makePalette();
-  for (const segment of conversation.runtime_history) palette(segment.runtime_key);
-  renderFacts(conversation, palette);
-  renderBand(conversation, palette);
+}
 
+/**
+ * The phase and runtime selects: they offer what the conversation holds — its runtime history, and
+ * the phases and runtimes of the snapshots seen so far — and show the filters in force.
+ */
+function filterSelects(conversation: ConversationDetail, current: () => SnapshotFilters) {
   const phaseSelect = shellElement("filter-phase", HTMLSelectElement);
   const runtimeSelect = shellElement("filter-runtime", HTMLSelectElement);
-  const phaseNote = shellElement("phase-note", HTMLElement);
-  const list = shellElement("turns", HTMLOListElement);
-  const more = shellElement("more", HTMLButtonElement);
-  const empty = shellElement("empty", HTMLParagraphElement);
-
-  // Filters start from the query string; the selects offer what the conversation holds.
-  let filters = readFilters(location.search);
   const seenPhases = new Set<string>();
   const seenRuntimes = new Set<string>();
   const historyRuntimes = conversation.runtime_history.map((segment) => segment.runtime_key);
-  const fillFilters = () => {
+  const fill = () => {
+    const filters = current();
     fillSelect(
       phaseSelect,
       [[ALL_PHASES, "all"], ...phaseOptions(seenPhases, filters.phase).map((phase): [string, string] => [phase, phase])],
@@ -130,22 +127,22 @@ export async function conversationPage(view: HTMLElement): Promise<void> {
       filters.runtimeKey === null ? ALL_RUNTIMES : runtimeOptionValue(filters.runtimeKey),
     );
   };
+  /** Snapshots seen: the selects are filled again only when they bring a new phase or runtime. */
   const see = (items: readonly SnapshotSummary[]) => {
     const before = seenPhases.size + seenRuntimes.size;
     for (const item of items) {
       seenPhases.add(item.phase);
       seenRuntimes.add(item.runtime_key);
     }
-    if (seenPhases.size + seenRuntimes.size !== before) fillFilters();
+    if (seenPhases.size + seenRuntimes.size !== before) fill();
   };
-  fillFilters();
+  return { phaseSelect, runtimeSelect, fill, see };
+}
 
-  let cursor: string | null = null;
+/** The snapshot list, newest first: consecutive snapshots of one turn share the turn's group. */
+function turnList(list: HTMLOListElement, conversation: ConversationDetail, palette: Palette) {
   let lastGroup: { key: string; snaps: HTMLUListElement } | null = null;
-  // Bumped on every filter change: a response to an older query is dropped, not appended.
-  let generation = 0;
-
-  const renderItem = (item: SnapshotSummary) => {
+  const append = (item: SnapshotSummary) => {
     const groupKey = `${item.session_id}\u0000${item.turn_id}`;
     if (!lastGroup || lastGroup.key !== groupKey) {
       const snaps = h("ul", { class: "snaps" });
@@ -166,6 +163,36 @@ export async function conversationPage(view: HTMLElement): Promise<void> {
       ]),
     );
   };
+  const clear = () => {
+    list.replaceChildren();
+    lastGroup = null;
+  };
+  return { append, clear };
+}
+
+export async function conversationPage(view: HTMLElement): Promise<void> {
+  const convId = view.dataset.convId ?? "";
+  setStatus("Loading conversation…");
+  const conversation = await loadConversation(convId);
+  if (conversation === null) return;
+  const palette = makePalette();
+  for (const segment of conversation.runtime_history) palette(segment.runtime_key);
+  renderFacts(conversation, palette);
+  renderBand(conversation, palette);
+
+  // Filters start from the query string; the selects offer what the conversation holds.
+  let filters = readFilters(location.search);
+  const selects = filterSelects(conversation, () => filters);
+  const phaseNote = shellElement("phase-note", HTMLElement);
+  const list = shellElement("turns", HTMLOListElement);
+  const more = shellElement("more", HTMLButtonElement);
+  const empty = shellElement("empty", HTMLParagraphElement);
+  const turns = turnList(list, conversation, palette);
+  selects.fill();
+
+  let cursor: string | null = null;
+  // Bumped on every filter change: a response to an older query is dropped, not appended.
+  let generation = 0;
 
   const load = async () => {
     const mine = generation;
@@ -175,8 +202,8 @@ export async function conversationPage(view: HTMLElement): Promise<void> {
       more.disabled = false;
     });
     if (mine !== generation) return;
-    see(page.items);
-    for (const item of page.items) renderItem(item);
+    selects.see(page.items);
+    for (const item of page.items) turns.append(item);
     cursor = page.next_cursor;
     more.hidden = cursor === null;
     empty.hidden = list.children.length > 0;
@@ -186,7 +213,7 @@ export async function conversationPage(view: HTMLElement): Promise<void> {
   // The phases present: one page of summaries of the whole conversation (no payloads, no rows drawn).
   const scanPhases = async () => {
     const page = await debugApi.snapshotSummaries(convId, NO_FILTERS, null, PHASE_SCAN);
-    see(page.items);
+    selects.see(page.items);
     phaseNote.hidden = page.next_cursor === null;
     phaseNote.textContent = `Phases seen in the newest ${PHASE_SCAN} snapshots and in those loaded below.`;
   };
@@ -195,15 +222,15 @@ export async function conversationPage(view: HTMLElement): Promise<void> {
     filters = next;
     window.history.replaceState(null, "", location.pathname + filtersSearch(filters));
     generation++;
-    list.replaceChildren();
+    turns.clear();
     cursor = null;
-    lastGroup = null;
-    fillFilters();
+    selects.fill();
     return run(load);
   };
+  const { phaseSelect, runtimeSelect } = selects;
   phaseSelect.onchange = () => void applyFilters({ ...filters, phase: phaseFromOption(phaseSelect.value) });
   runtimeSelect.onchange = () => void applyFilters({ ...filters, runtimeKey: runtimeFromOption(runtimeSelect.value) });
   more.onclick = () => void run(load);
-  list.replaceChildren();
+  turns.clear();
   await Promise.all([load(), run(scanPhases)]);
 }
