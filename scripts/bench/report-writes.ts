@@ -262,7 +262,7 @@ export function writeCostSection(r: BenchResults): string {
         table(
           [
             "Round trip",
-            "Statement (`src/store/snapshot-writes.ts`)",
+            "Statement (`src/store/writes/statements.ts`)",
             "what it writes",
             "table (index B-trees)",
             "rows_written (meta)",

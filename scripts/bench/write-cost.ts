@@ -5,7 +5,7 @@
  * carrying the whole history) goes through the write path of POST /api/turns (write-path.ts) twice,
  * as two conversations of the same content: posted in full, and posted as the frontend client
  * posts it (deltas: a prefix and the new blocks). A recording binding keeps D1's meta of every
- * statement (named by its SQL: SNAPSHOT_WRITE_STATEMENTS of src/store/snapshot-writes.ts), and the
+ * statement (named by its SQL: SNAPSHOT_WRITE_STATEMENTS of src/store/writes/statements.ts), and the
  * tables are counted after each write, so D1's rows_written (which counts index entries too) can be
  * set against the table rows that really appeared.
  *

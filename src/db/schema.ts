@@ -70,7 +70,7 @@ export const blocks = sqliteTable(
      * What the block's content (kind, role, payload, metadata) weighs in a read, in characters
      * (src/turn/read-weight.ts): written with the row, so a reference to the block is weighed without
      * reading its content. NULL on rows older than 0012: weighed from their stored text
-     * (STORED_BLOCK_WEIGHT in store/snapshot-writes.ts).
+     * (STORED_BLOCK_WEIGHT in store/writes/statements.ts).
      */
     weight: integer("weight"),
   },
@@ -260,7 +260,7 @@ export const conversionFailures = sqliteTable("conversion_failures", {
 /**
  * Never holds a row, and is no longer written: from 0007 to 0009 the one-round-trip write ended its
  * batch with a statement inserting NULL here to fail the batch. Since 0010 the snapshot insert
- * carries that guard itself (store/snapshot-writes.ts, INSERT_SNAPSHOTS). Kept: migrations only add.
+ * carries that guard itself (store/writes/statements.ts, INSERT_SNAPSHOTS). Kept: migrations only add.
  */
 export const writeGuards = sqliteTable("write_guards", {
   refused: text("refused").notNull(),

@@ -3,7 +3,7 @@
  * references, in work proportional to what is deleted and in bounded batches.
  *
  *  1. One batch: the conversation row is deleted and its id recorded in conversation_deletions — from
- *     then on it reads 404 everywhere and no write can recreate it (snapshot-writes refuses it).
+ *     then on it reads 404 everywhere and no write can recreate it (store/writes/ refuses it).
  *  2. Its legacy snapshots (if any) are converted to block paths, so their blocks are counted.
  *  3. Chunks of at most DELETE_CHUNK_ROWS rows per statement, one batch each: legacy membership rows,
  *     turns, snapshots, then — once no membership row of the conversation is left — path nodes (each

@@ -2,7 +2,7 @@
  * Work bounds per request (CONTRACT §5.3, §6.3), counted by what a request makes the database hold
  * and what later reads return — not by what it lists. One function (requestCost) decides a request's
  * cost from its read snapshots, before anything is hashed or written; the store completes it once it
- * knows what references and prefixes stand for (store/snapshot-writes.ts calls the same checks), and
+ * knows what references and prefixes stand for (store/writes/ calls the same checks), and
  * the rate limiter charges it (http/rate-limit.ts). Documented in docs/API.md, "Limits".
  */
 import type { PreparedSnapshot } from "./snapshot";

@@ -90,7 +90,7 @@ export interface PreparedSnapshot extends SnapshotIdentity {
   /**
    * Read weight of what the request carries for this snapshot: the turn, and its blocks but for the
    * content of references. With neither references nor a prefix it is the snapshot's weight; else
-   * the store adds what they stand for (store/snapshot-writes.ts).
+   * the store adds what they stand for (store/writes/read-then-write.ts).
    */
   carriedWeight: number;
 }
