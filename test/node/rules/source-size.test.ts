@@ -31,7 +31,9 @@ function longFunctions(path: string): string[] {
       const end = file.getLineAndCharacterOfPosition(node.getEnd()).line;
       const lines = end - start + 1;
       if (lines > MAX_FUNCTION_LINES) {
-        const name = (node as ts.FunctionDeclaration).name?.getText(file) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(file) : "(anonymous)");
+        const name =
+          (node as ts.FunctionDeclaration).name?.getText(file) ??
+          (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(file) : "(anonymous)");
         found.push(`${relative(ROOT, path)}:${start + 1} ${name}: ${lines} lines`);
       }
     }
