@@ -14,17 +14,20 @@ import tokens from "./routes/tokens/tokens.index";
 import admin from "./routes/admin/admin.index";
 import viewer from "./routes/viewer/viewer.index";
 
-const app = createApp();
+// Chained, so the app's type carries every route (AppType: the tests' typed calls read it).
+const app = createApp()
+  .route("/", health)
+  .route("/", ingest)
+  .route("/", otlp)
+  .route("/", tokens)
+  .route("/", resume)
+  .route("/", admin)
+  .route("/", debug)
+  .route("/", conversationExport)
+  .route("/", viewer);
 
-app.route("/", health);
-app.route("/", ingest);
-app.route("/", otlp);
-app.route("/", tokens);
-app.route("/", resume);
-app.route("/", admin);
-app.route("/", debug);
-app.route("/", conversationExport);
-app.route("/", viewer);
+/** Every route of the Worker, with its input and output types. */
+export type AppType = typeof app;
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ingestToken", { type: "http", scheme: "bearer", description: "INGEST_TOKEN" });
 app.openAPIRegistry.registerComponent("securitySchemes", "debugToken", { type: "http", scheme: "bearer", description: "DEBUG_TOKEN" });

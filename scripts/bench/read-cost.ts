@@ -153,7 +153,7 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
   }
 }
 
-/** The list route's response body (turnListBody, as listTurnsHandler builds it), for timing its serialization. */
+/** The list route's response body (turnListBody, as listSnapshots builds it), for timing its serialization. */
 async function listResponse(page: SnapshotPage, payloads: string[]) {
   const nextCursor = page.next ? await encodeCursor("bench-debug-token", ["turns", { convId: TARGET.convId }], page.next) : null;
   return turnListBody({ conv_id: TARGET.convId }, page.records, (_, i) => ({ payload: payloads[i] }), nextCursor);

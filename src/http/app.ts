@@ -5,14 +5,20 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { isTransientD1Error, TRANSIENT_RETRY_AFTER_SECONDS } from "../store/d1";
-import { StoreError } from "../store/errors";
-import { TurnFormatError } from "../turn/turn";
+import { StoreError, type StoreErrorCode } from "../store/errors";
+import { TurnFormatError, type TurnErrorCode } from "../turn/turn";
 import { describeIssue } from "./validation";
 import { GATED_SURFACES, surfaceGate } from "./auth";
 import { assignRequestId, requestLogFields } from "./request-id";
 import { logWriteRequests } from "./write-log";
 import type { AppEnv } from "./bindings";
 import { ApiError, errorResponse, ERROR_STATUS, noRoute, type ErrorCode } from "./errors";
+
+/**
+ * The store's and the rules' error codes are API codes, answered as they are by onError below: one
+ * added there without an entry in ERRORS (src/http/errors.ts) is a type error here.
+ */
+export const STORE_AND_RULE_CODES_ARE_API_CODES: [StoreErrorCode | TurnErrorCode] extends [ErrorCode] ? true : never = true;
 
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({

@@ -1,4 +1,5 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute, type RouteHandler, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../http/bindings";
 import { createRouter } from "../http/app";
 import { databaseConfig } from "../http/database";
 import { ApiError, errorResponse } from "../http/errors";
@@ -6,7 +7,7 @@ import { errorResponses } from "./schemas";
 import { EXPECTED_MIGRATION, lastAppliedMigration, migrationNumber, waitingMaintenance } from "../store/health";
 import { DIRECTORY_BINDING } from "../turn/placement";
 
-const healthRoute = createRoute({
+export const getHealthRoute = createRoute({
   method: "get",
   path: "/healthz",
   operationId: "getHealth",
@@ -49,7 +50,7 @@ const healthRoute = createRoute({
         },
       },
     },
-    ...errorResponses(503),
+    ...errorResponses("NOT_CONFIGURED", "INTERNAL"),
   },
 });
 
@@ -66,7 +67,7 @@ async function schemaOf(db: D1Database, binding: string): Promise<{ schema: stri
   }
 }
 
-const router = createRouter().openapi(healthRoute, async (c) => {
+export const getHealth: RouteHandler<typeof getHealthRoute, AppEnv> = async (c) => {
   const env = c.env as unknown as Record<string, D1Database>;
   let bindings: string[];
   try {
@@ -100,6 +101,8 @@ const router = createRouter().openapi(healthRoute, async (c) => {
     console.error(JSON.stringify({ level: "error", event: "healthz", error: String(error) }));
     return errorResponse("NOT_CONFIGURED", "D1 is not reachable") as never;
   }
-});
+};
+
+const router = createRouter().openapi(getHealthRoute, getHealth);
 
 export default router;

@@ -2,6 +2,7 @@
  * Shared zod schemas: they validate requests and generate the OpenAPI document (one source).
  */
 import { z } from "@hono/zod-openapi";
+import { ERROR_STATUS, ERRORS, type ErrorCode } from "../http/errors";
 import { BLOCK_KINDS } from "../turn/block-kinds";
 import { identifierProblem, MAX_ID_LENGTH } from "../turn/identifier";
 
@@ -34,27 +35,65 @@ export const ErrorSchema = z
   })
   .openapi("Error");
 
-export function errorResponses(...statuses: number[]) {
-  const descriptions: Record<number, string> = {
-    400: "Bad input (malformed JSON, wrong types, unknown fields, malformed parameters)",
-    401: "Missing or wrong bearer token",
-    403: "FORBIDDEN: a conversation token used outside its conversation (or session), or for a route it does not grant; the ingest token from a browser (Origin header); ORIGIN_NOT_ALLOWED: a CORS preflight from an origin not in CORS_ORIGINS",
-    404: "Unknown resource (or the debug surface is disabled)",
-    409: "A different snapshot is already stored under the same identity",
-    413: "Body larger than 4 MiB",
-    415: "Content-Type is not application/json",
-    429: "RATE_LIMITED: too many requests for this token, conversation or client address; see Retry-After",
-    422: "Well-formed but semantically invalid",
-    500: "INTERNAL: a bug; the message quotes the request id",
-    503: "UNAVAILABLE: D1 is busy or restarting, retry after Retry-After; NOT_CONFIGURED: a token or var is not configured (or, for /healthz, D1 is unreachable or not migrated)",
-  };
+/**
+ * The error responses of a route, from the codes it can answer: one response per status, its
+ * description the codes' meanings (ERRORS, src/http/errors.ts) and its schema the envelope with
+ * `code` limited to those codes. The test harness checks every error a test provokes against them.
+ */
+export function errorResponses(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes)) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
   return Object.fromEntries(
-    statuses.map((status) => [
-      status,
-      { description: descriptions[status] ?? "Error", content: { "application/json": { schema: ErrorSchema } } },
-    ]),
+    [...byStatus]
+      .sort(([a], [b]) => a - b)
+      .map(([status, list]) => [
+        status,
+        {
+          description: list.map((code) => `${code}: ${ERRORS[code].when}`).join(". "),
+          content: {
+            "application/json": {
+              schema: z.object({
+                error: z.object({
+                  code: z.enum(list as [ErrorCode, ...ErrorCode[]]),
+                  message: z.string().openapi({ description: "A sentence for people" }),
+                }),
+              }),
+            },
+          },
+        },
+      ]),
   );
 }
+
+/** Codes any route that reads D1 can answer. */
+export const SERVER_ERRORS: ErrorCode[] = ["INTERNAL", "UNAVAILABLE", "NOT_CONFIGURED", "INVALID_PARAMETER"];
+/** Codes of a JSON body (size, type, syntax, shape). */
+export const JSON_BODY_ERRORS: ErrorCode[] = ["PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "INVALID_JSON", "INVALID_REQUEST"];
+/** Codes of a write route's credentials: ingest token or conversation token, from a server or a browser. */
+export const WRITE_AUTH_ERRORS: ErrorCode[] = ["UNAUTHORIZED", "FORBIDDEN", "RATE_LIMITED", "NOT_CONFIGURED"];
+/** Codes of a debug route's credential (404 while DEBUG_TOKEN is unset; 403 for a conversation token). */
+export const DEBUG_AUTH_ERRORS: ErrorCode[] = ["UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND"];
+/** Codes of an admin route's credential (404 while ADMIN_TOKEN is unset). */
+export const ADMIN_AUTH_ERRORS: ErrorCode[] = ["UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND"];
+/** Codes of a snapshot write's content, bounds and store. */
+export const SNAPSHOT_WRITE_ERRORS: ErrorCode[] = [
+  "INVALID_TURN",
+  "INVALID_PAYLOAD",
+  "TURN_ID_MISMATCH",
+  "TURN_ID_REQUIRED",
+  "NESTING_TOO_DEEP",
+  "ROW_TOO_LARGE",
+  "EVENT_TIME_IN_FUTURE",
+  "TOO_MANY_BLOCKS",
+  "TOO_MANY_ROWS",
+  "SNAPSHOT_TOO_LARGE",
+  "UNKNOWN_BLOCK_REF",
+  "INVALID_BLOCK_REF",
+  "SNAPSHOT_CONFLICT",
+  "CONVERSATION_DELETING",
+  "CONVERSATION_MOVING",
+  "CONVERSATION_MOVED",
+];
 
 export const ConversationSchema = z
   .object({

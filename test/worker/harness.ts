@@ -6,14 +6,10 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { z } from "@hono/zod-openapi";
-import worker from "../../src/index";
+import type { Hono } from "hono";
+import worker, { type AppType } from "../../src/index";
 import { placeConversation } from "../../src/turn/placement";
-import type { deleteConversationRoute } from "../../src/routes/admin/admin.routes";
-import type { getConversationRoute, getTurnRoute, listConversationsRoute, listTurnsRoute } from "../../src/routes/debug/debug.routes";
-import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "../../src/routes/ingest/ingest.routes";
-import type { getLatestTurnRoute } from "../../src/routes/resume/resume.routes";
 import type { ErrorSchema } from "../../src/routes/schemas";
-import type { mintTokenRoute } from "../../src/routes/tokens/tokens.routes";
 
 export const INGEST_TOKEN = env.INGEST_TOKEN;
 
@@ -82,49 +78,45 @@ export interface CallOptions {
 }
 
 /**
- * Response bodies typed from the route definitions: the success body of a route is the output type
- * of its 200/201 schema, so a renamed or retyped response field is a compile error in the tests.
- * The route is told from the method and the path literal; any other path is untyped.
+ * Response bodies typed from the app itself (AppType, src/index.ts): the success body of a call is
+ * the output type its route's handler answers with 200/201, so a renamed or retyped response field
+ * is a compile error in the tests. The route is found from the method and the path literal: a path
+ * matches a route whose `:param` segments it fills (a query string aside); of several, the one with
+ * the most segments (`/conversations/:id/export` over `/conversations/:id`). Anything else is untyped.
  */
-type SuccessBody<R> = R extends { responses: infer Res }
-  ? {
-      [S in keyof Res & (200 | 201)]: Res[S] extends { content: { "application/json": { schema: infer Z extends z.ZodType } } }
-        ? z.output<Z>
-        : never;
-    }[keyof Res & (200 | 201)]
-  : never;
+type AppSchema = AppType extends Hono<any, infer Schema, any> ? Schema : never;
+type RoutePath = keyof AppSchema & string;
+/** A route path as a template a concrete path extends: `/api/debug/conversations/:conv_id` → `/api/debug/conversations/${string}`. */
+type PathPattern<K extends string> = K extends `${infer Head}:${string}/${infer Rest}`
+  ? `${Head}${string}/${PathPattern<Rest>}`
+  : K extends `${infer Head}:${string}`
+    ? `${Head}${string}`
+    : K;
+type WithoutQuery<P extends string> = P extends `${infer Path}?${string}` ? Path : P;
+type Segments<K extends string> = K extends `${infer Head}/${infer Rest}` ? [Head, ...Segments<Rest>] : [K];
+/** Routes of method M a path P can be. */
+type Matching<M extends string, P extends string> = {
+  [K in RoutePath]: WithoutQuery<P> extends PathPattern<K> ? (`$${Lowercase<M>}` extends keyof AppSchema[K] ? K : never) : never;
+}[RoutePath];
+/** Of the matching routes, those no other matching route is longer than. */
+type MostSpecific<C extends string> = {
+  [K in C]: true extends (
+    Exclude<C, K> extends infer O extends string
+      ? O extends unknown
+        ? Segments<O> extends [...Segments<K>, unknown, ...unknown[]]
+          ? true
+          : never
+        : never
+      : never
+  )
+    ? never
+    : K;
+}[C];
+type SuccessOutput<Endpoint> = Endpoint extends { status: 200 | 201; output: infer Output } ? Output : never;
 
-export type ResponseBody<M extends string, P extends string> = M extends "POST"
-  ? P extends "/api/turns"
-    ? SuccessBody<typeof postTurnRoute>
-    : P extends "/api/turns/batch"
-      ? SuccessBody<typeof postTurnBatchRoute>
-      : P extends "/api/tokens"
-        ? SuccessBody<typeof mintTokenRoute>
-        : any
-  : M extends "GET"
-    ? P extends `/api/debug/conversations/${string}/export${string}`
-      ? any
-      : P extends `/api/debug/conversations/${string}`
-        ? SuccessBody<typeof getConversationRoute>
-        : P extends `/api/debug/conversations${string}`
-          ? SuccessBody<typeof listConversationsRoute>
-          : P extends `/api/debug/turns${string}`
-            ? SuccessBody<typeof listTurnsRoute>
-            : P extends `/api/debug/turn/${string}`
-              ? SuccessBody<typeof getTurnRoute>
-              : P extends `/api/conversations/${string}/turns/latest${string}`
-                ? SuccessBody<typeof getLatestTurnRoute>
-                : any
-    : M extends "PUT"
-      ? P extends `/api/conversations/${string}/runtime`
-        ? SuccessBody<typeof putRuntimeRoute>
-        : any
-      : M extends "DELETE"
-        ? P extends `/api/conversations/${string}`
-          ? SuccessBody<typeof deleteConversationRoute>
-          : any
-        : any;
+export type ResponseBody<M extends string, P extends string> = [MostSpecific<Matching<M, P>>] extends [never]
+  ? any
+  : SuccessOutput<AppSchema[MostSpecific<Matching<M, P>>][`$${Lowercase<M>}` & keyof AppSchema[MostSpecific<Matching<M, P>>]]>;
 
 /** A Response that knows its route's success body (a type-only marker). */
 export type TypedResponse<T> = Response & { readonly __body?: T };
@@ -152,7 +144,55 @@ export async function call<M extends string, P extends string>(
   const ctx = createExecutionContext();
   const response = await worker.fetch(request, { ...env, ...options.env } as Env, ctx);
   await waitOnExecutionContext(ctx);
+  if (response.status >= 400) await expectDocumentedError(method, path, response);
   return response;
+}
+
+/** Each documented operation: its path as a pattern, and the error codes its OpenAPI responses list per status. */
+let documentedOperations: Promise<Array<{ method: string; path: string; pattern: RegExp; codes: Map<number, string[]> }>> | null = null;
+
+function operations() {
+  documentedOperations ??= (async () => {
+    const ctx = createExecutionContext();
+    const doc = (await (await worker.fetch(new Request("https://turnstore.test/api/openapi.json"), env, ctx)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, any> }>>;
+    };
+    return Object.entries(doc.paths).flatMap(([path, byMethod]) =>
+      Object.entries(byMethod).map(([method, operation]) => ({
+        method: method.toUpperCase(),
+        path,
+        pattern: new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}]+\}/g, "[^/]+")}$`),
+        codes: new Map(
+          Object.entries(operation.responses).map(([status, response]) => [
+            Number(status),
+            (response?.content?.["application/json"]?.schema?.properties?.error?.properties?.code?.enum as string[] | undefined) ?? [],
+          ]),
+        ),
+      })),
+    );
+  })();
+  return documentedOperations;
+}
+
+/**
+ * Every error a test provokes on a documented route must be one its OpenAPI responses list, under
+ * its status: the document is generated from ERRORS and each route's codes (src/routes/schemas.ts),
+ * and this keeps the two honest.
+ */
+async function expectDocumentedError(method: string, path: string, response: Response): Promise<void> {
+  const pathname = new URL(`https://turnstore.test${path}`).pathname;
+  const operation = (await operations()).find((o) => o.method === method && o.pattern.test(pathname));
+  const code = (
+    (await response
+      .clone()
+      .json()
+      .catch(() => null)) as ErrorBody | null
+  )?.error?.code;
+  if (!operation || code === undefined) return;
+  expect(
+    operation.codes.get(response.status) ?? [],
+    `${method} ${operation.path} answered ${response.status} ${code}, which its OpenAPI responses do not list`,
+  ).toContain(code);
 }
 
 /**

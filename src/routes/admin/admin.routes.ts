@@ -4,7 +4,7 @@ import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { BINDING } from "../../turn/placement";
-import { errorResponses, identifier } from "../schemas";
+import { errorResponses, identifier, ADMIN_AUTH_ERRORS, SERVER_ERRORS, JSON_BODY_ERRORS } from "../schemas";
 
 export const DeletionSchema = z
   .object({
@@ -34,7 +34,7 @@ export const deleteConversationRoute = createRoute({
   request: { params: z.object({ conv_id: identifier("conv_id").openapi({ param: { name: "conv_id", in: "path" } }) }) },
   responses: {
     200: { description: "Deleted (see complete)", content: { "application/json": { schema: DeletionSchema } } },
-    ...errorResponses(400, 401, 403, 404, 500, 503),
+    ...errorResponses(...ADMIN_AUTH_ERRORS, ...SERVER_ERRORS, "CONVERSATION_MOVING"),
   },
 });
 
@@ -76,6 +76,13 @@ export const moveConversationRoute = createRoute({
   },
   responses: {
     200: { description: "Moved, or still moving (see complete)", content: { "application/json": { schema: MoveSchema } } },
-    ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 500, 503),
+    ...errorResponses(
+      ...ADMIN_AUTH_ERRORS,
+      ...SERVER_ERRORS,
+      ...JSON_BODY_ERRORS,
+      "CONVERSATION_MOVING",
+      "CONVERSATION_DELETING",
+      "UNKNOWN_DATABASE",
+    ),
   },
 });

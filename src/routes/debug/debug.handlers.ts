@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor } from "../../http/cursor";
 import { ApiError } from "../../http/errors";
 import { listConversationsAcross, listSnapshotsAcross } from "../../store/across-databases";
 import { getConversationWithHistory, type ConversationPosition } from "../../store/conversations";
-import { listSnapshots, type SnapshotFilter, type SnapshotPosition } from "../../store/snapshot-reads";
+import { listSnapshots as readSnapshotPage, type SnapshotFilter, type SnapshotPosition } from "../../store/snapshot-reads";
 import { turnToJson, turnToYaml } from "../../turn/turn";
 import { conversationView } from "../conversation-view";
 import { givenFilter } from "../schemas";
@@ -15,7 +15,7 @@ import {
   type getConversationRoute,
   type getTurnRoute,
   type listConversationsRoute,
-  type listTurnsRoute,
+  type listSnapshotsRoute,
 } from "./debug.routes";
 
 const isSnapshotPosition = (v: unknown): v is SnapshotPosition =>
@@ -31,7 +31,7 @@ const isConversationPosition = (v: unknown): v is ConversationPosition =>
   Number.isSafeInteger((v as ConversationPosition).lastActivityMs) &&
   typeof (v as ConversationPosition).convId === "string";
 
-export const listConversationsHandler: RouteHandler<typeof listConversationsRoute, AppEnv> = async (c) => {
+export const listConversations: RouteHandler<typeof listConversationsRoute, AppEnv> = async (c) => {
   const query = c.req.valid("query");
   const scope = ["conversations", query.since_ms ?? null];
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isConversationPosition) : undefined;
@@ -40,14 +40,14 @@ export const listConversationsHandler: RouteHandler<typeof listConversationsRout
   return c.json({ items: rows.map(conversationView), next_cursor: next ? await encodeCursor(c.env.DEBUG_TOKEN!, scope, next) : null }, 200);
 };
 
-export const getConversationHandler: RouteHandler<typeof getConversationRoute, AppEnv> = async (c) => {
+export const getConversation: RouteHandler<typeof getConversationRoute, AppEnv> = async (c) => {
   const { conv_id } = c.req.valid("param");
   const found = await c.var.databases.read(conv_id, {}, (db) => getConversationWithHistory(db, conv_id));
   if (!found) throw new ApiError("NOT_FOUND", `conversation ${JSON.stringify(conv_id)} not found`);
   return c.json({ ...conversationView(found.conversation), runtime_history: found.runtimeHistory }, 200);
 };
 
-export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = async (c) => {
+export const listSnapshots: RouteHandler<typeof listSnapshotsRoute, AppEnv> = async (c) => {
   const query = c.req.valid("query");
   const convId = givenFilter(query.conv_id);
   const sessionId = givenFilter(query.session_id);
@@ -68,7 +68,7 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
   const request = { ...filter, after, limit: query.limit ?? DEFAULT_LIMIT, withBlocks };
   // One conversation lives in one database; a session's snapshots may be in any of them.
   const page = convId
-    ? await listSnapshots((await c.var.databases.forConversation(convId, { place: false })).db, request)
+    ? await readSnapshotPage((await c.var.databases.forConversation(convId, { place: false })).db, request)
     : await listSnapshotsAcross(
         c.var.databases.all().map((d) => d.db),
         request,
@@ -80,7 +80,7 @@ export const listTurnsHandler: RouteHandler<typeof listTurnsRoute, AppEnv> = asy
   );
 };
 
-export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (c) => {
+export const getTurn: RouteHandler<typeof getTurnRoute, AppEnv> = async (c) => {
   const { conv_id, session_id, turn_id } = c.req.valid("param");
   const query = c.req.valid("query");
   const filter = { convId: conv_id, sessionId: session_id, turnId: turn_id };
@@ -88,7 +88,7 @@ export const getTurnHandler: RouteHandler<typeof getTurnRoute, AppEnv> = async (
   const after = query.cursor ? await decodeCursor(c.env.DEBUG_TOKEN!, scope, query.cursor, isSnapshotPosition) : undefined;
   const request = { ...filter, after, limit: query.limit ?? MAX_LIMIT };
   const page = await c.var.databases.read(conv_id, {}, async (db) => {
-    const found = await listSnapshots(db, request);
+    const found = await readSnapshotPage(db, request);
     return found.records.length > 0 || after ? found : null;
   });
   if (!page) {

@@ -3,9 +3,9 @@ import * as handlers from "./debug.handlers";
 import * as routes from "./debug.routes";
 
 const router = createRouter()
-  .openapi(routes.listConversationsRoute, handlers.listConversationsHandler)
-  .openapi(routes.getConversationRoute, handlers.getConversationHandler)
-  .openapi(routes.listTurnsRoute, handlers.listTurnsHandler)
-  .openapi(routes.getTurnRoute, handlers.getTurnHandler);
+  .openapi(routes.listConversationsRoute, handlers.listConversations)
+  .openapi(routes.getConversationRoute, handlers.getConversation)
+  .openapi(routes.listSnapshotsRoute, handlers.listSnapshots)
+  .openapi(routes.getTurnRoute, handlers.getTurn);
 
 export default router;

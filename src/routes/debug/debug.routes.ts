@@ -2,7 +2,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireDebugToken } from "../../http/auth";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
-import { ConversationSchema, errorResponses, SnapshotProjectionSchema, StoredTurnSchema } from "../schemas";
+import {
+  ConversationSchema,
+  errorResponses,
+  SnapshotProjectionSchema,
+  StoredTurnSchema,
+  DEBUG_AUTH_ERRORS,
+  SERVER_ERRORS,
+} from "../schemas";
 
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 200;
@@ -80,7 +87,7 @@ export const listConversationsRoute = createRoute({
         },
       },
     },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(...DEBUG_AUTH_ERRORS, ...SERVER_ERRORS, "INVALID_CURSOR"),
   },
 });
 
@@ -119,7 +126,7 @@ export const getConversationRoute = createRoute({
         },
       },
     },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(...DEBUG_AUTH_ERRORS, ...SERVER_ERRORS, "INVALID_CURSOR"),
   },
 });
 
@@ -135,7 +142,7 @@ const SnapshotItemSchema = SnapshotProjectionSchema.extend({
   block_count: z.number().int().optional().openapi({ description: "Number of blocks (only with payload=none)" }),
 }).openapi("SnapshotItem");
 
-export const listTurnsRoute = createRoute({
+export const listSnapshotsRoute = createRoute({
   method: "get",
   path: "/api/debug/turns",
   operationId: "listSnapshots",
@@ -189,7 +196,7 @@ export const listTurnsRoute = createRoute({
         },
       },
     },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(...DEBUG_AUTH_ERRORS, ...SERVER_ERRORS, "INVALID_CURSOR"),
   },
 });
 
@@ -235,6 +242,6 @@ export const getTurnRoute = createRoute({
         },
       },
     },
-    ...errorResponses(400, 401, 404, 500),
+    ...errorResponses(...DEBUG_AUTH_ERRORS, ...SERVER_ERRORS, "INVALID_CURSOR"),
   },
 });

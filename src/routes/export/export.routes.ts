@@ -5,7 +5,7 @@ import type { AppEnv } from "../../http/bindings";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
 import { EXPORT_FORMAT_NAMES, EXPORT_FORMATS, type ExportFormat } from "../../turn/export-formats";
-import { errorResponses } from "../schemas";
+import { errorResponses, DEBUG_AUTH_ERRORS, SERVER_ERRORS } from "../schemas";
 
 const formatsText = `${EXPORT_FORMAT_NAMES.slice(0, -1).join(", ")} or ${EXPORT_FORMAT_NAMES.at(-1)}`;
 
@@ -57,6 +57,6 @@ export const exportConversationRoute = createRoute({
           .openapi({ description: 'attachment; filename="turnstore-<conv id reduced to [A-Za-z0-9._-]>.<json|jsonl|yaml|md>"' }),
       }),
     },
-    ...errorResponses(400, 401, 403, 404, 500),
+    ...errorResponses(...DEBUG_AUTH_ERRORS, ...SERVER_ERRORS, "FORBIDDEN", "INVALID_CURSOR"),
   },
 });

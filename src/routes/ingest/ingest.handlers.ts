@@ -2,7 +2,7 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../http/bindings";
 import { maxClockSkewMs } from "../../http/config";
-import { switchRuntime } from "../../store/conversations";
+import { switchRuntime as recordRuntimeSwitch } from "../../store/conversations";
 import { saveSnapshots, type SaveResult } from "../../store/writes";
 import { normalizeAttribution } from "../../turn/attribution-value";
 import { requestCost, assertYamlBudget } from "../../turn/limits";
@@ -17,7 +17,7 @@ import {
   type SnapshotRequest,
 } from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
-import type { postTurnBatchRoute, postTurnRoute, putRuntimeRoute } from "./ingest.routes";
+import type { postSnapshotBatchRoute, postSnapshotRoute, switchRuntimeRoute } from "./ingest.routes";
 
 /**
  * Request items → snapshots ready to store: every item is read, the request's cost is bounded
@@ -50,7 +50,7 @@ function reportWrite(c: Context<AppEnv>, snapshots: readonly PreparedSnapshot[],
   });
 }
 
-export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) => {
+export const postSnapshot: RouteHandler<typeof postSnapshotRoute, AppEnv> = async (c) => {
   const [snapshot] = await prepareRequest(c, [c.req.valid("json")], Date.now(), false);
   const result = await c.var.databases.write([snapshot!.convId], { hint: grantOf(c)?.placement }, (db) =>
     saveSnapshots(db, [snapshot!], writeOptionsOf(c)),
@@ -59,7 +59,7 @@ export const postTurn: RouteHandler<typeof postTurnRoute, AppEnv> = async (c) =>
   return c.json(projectSnapshot(snapshot!), result.outcomes[0] === "created" ? 201 : 200);
 };
 
-export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = async (c) => {
+export const postSnapshotBatch: RouteHandler<typeof postSnapshotBatchRoute, AppEnv> = async (c) => {
   const snapshots = await prepareRequest(c, c.req.valid("json").items, Date.now(), true);
   const result = await c.var.databases.write(
     snapshots.map((s) => s.convId),
@@ -70,7 +70,7 @@ export const postTurnBatch: RouteHandler<typeof postTurnBatchRoute, AppEnv> = as
   return c.json({ items: snapshots.map(projectSnapshot) }, result.outcomes.includes("created") ? 201 : 200);
 };
 
-export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c) => {
+export const switchRuntime: RouteHandler<typeof switchRuntimeRoute, AppEnv> = async (c) => {
   const now = Date.now();
   const { conv_id } = c.req.valid("param");
   const body = c.req.valid("json");
@@ -79,7 +79,7 @@ export const putRuntime: RouteHandler<typeof putRuntimeRoute, AppEnv> = async (c
   // Stored trimmed, as the same value in a snapshot is (the schema checked the trimmed value).
   const runtimeKey = normalizeAttribution(body.runtime_key);
   const { conversation, rowsWritten } = await c.var.databases.write([conv_id], { hint: grantOf(c)?.placement }, (db) =>
-    switchRuntime(db, { convId: conv_id, runtimeKey, sessionId: body.session_id, atMs }, writeOptionsOf(c)),
+    recordRuntimeSwitch(db, { convId: conv_id, runtimeKey, sessionId: body.session_id, atMs }, writeOptionsOf(c)),
   );
   c.set("writeLog", {
     runtime_key: runtimeKey,

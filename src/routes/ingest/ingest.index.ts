@@ -3,16 +3,16 @@ import { writeRoutesCors } from "../../http/cors";
 import * as handlers from "./ingest.handlers";
 import * as routes from "./ingest.routes";
 
-const router = createRouter();
-
+const base = createRouter();
 // CORS preflights: answered (or refused) before any token check.
-for (const path of ["/api/turns", "/api/turns/batch", "/api/conversations/:conv_id/runtime"]) {
-  router.options(path, writeRoutesCors);
-}
+base.options("/api/turns", writeRoutesCors);
+base.options("/api/turns/batch", writeRoutesCors);
+base.options("/api/conversations/:conv_id/runtime", writeRoutesCors);
 
-router
-  .openapi(routes.postTurnRoute, handlers.postTurn)
-  .openapi(routes.postTurnBatchRoute, handlers.postTurnBatch)
-  .openapi(routes.putRuntimeRoute, handlers.putRuntime);
+// The routes, chained: the router's type carries them (AppType, src/index.ts).
+const router = base
+  .openapi(routes.postSnapshotRoute, handlers.postSnapshot)
+  .openapi(routes.postSnapshotBatchRoute, handlers.postSnapshotBatch)
+  .openapi(routes.switchRuntimeRoute, handlers.switchRuntime);
 
 export default router;

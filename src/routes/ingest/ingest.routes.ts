@@ -11,7 +11,17 @@ import { CHAIN } from "../../turn/block-path";
 import { attributionProblem, MAX_ATTRIBUTION_LENGTH, normalizeAttribution } from "../../turn/attribution-value";
 import { MAX_PHASE_LENGTH } from "../../turn/identifier";
 import { BLOCK_KINDS, isJsonObject, type JsonObject } from "../../turn/turn";
-import { ConversationSchema, epochMs, errorResponses, identifier, SnapshotProjectionSchema } from "../schemas";
+import {
+  ConversationSchema,
+  epochMs,
+  errorResponses,
+  identifier,
+  SnapshotProjectionSchema,
+  WRITE_AUTH_ERRORS,
+  SERVER_ERRORS,
+  JSON_BODY_ERRORS,
+  SNAPSHOT_WRITE_ERRORS,
+} from "../schemas";
 
 export const MAX_BATCH_ITEMS = 100;
 /** A prefix may name any path a snapshot may hold. */
@@ -128,7 +138,7 @@ const writeMiddleware = (scope: MiddlewareHandler<AppEnv>): MiddlewareHandler<Ap
   writeSession,
 ];
 
-export const postTurnRoute = createRoute({
+export const postSnapshotRoute = createRoute({
   method: "post",
   path: "/api/turns",
   operationId: "postSnapshot",
@@ -140,7 +150,7 @@ export const postTurnRoute = createRoute({
   responses: {
     201: { description: "Stored", content: { "application/json": { schema: SnapshotProjectionSchema } } },
     200: { description: "Identical replay; nothing written", content: { "application/json": { schema: SnapshotProjectionSchema } } },
-    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
+    ...errorResponses(...WRITE_AUTH_ERRORS, ...SERVER_ERRORS, ...JSON_BODY_ERRORS, ...SNAPSHOT_WRITE_ERRORS),
   },
 });
 
@@ -155,7 +165,7 @@ export const BatchRequestSchema = z
 
 const BatchResponseSchema = z.object({ items: z.array(SnapshotProjectionSchema) }).openapi("SnapshotBatchResponse");
 
-export const postTurnBatchRoute = createRoute({
+export const postSnapshotBatchRoute = createRoute({
   method: "post",
   path: "/api/turns/batch",
   operationId: "postSnapshotBatch",
@@ -170,7 +180,7 @@ export const postTurnBatchRoute = createRoute({
       description: "Every item was an identical replay; nothing written",
       content: { "application/json": { schema: BatchResponseSchema } },
     },
-    ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
+    ...errorResponses(...WRITE_AUTH_ERRORS, ...SERVER_ERRORS, ...JSON_BODY_ERRORS, ...SNAPSHOT_WRITE_ERRORS, "BATCH_SPANS_DATABASES"),
   },
 });
 
@@ -184,7 +194,7 @@ export const RuntimeSwitchSchema = z
   })
   .openapi("RuntimeSwitch");
 
-export const putRuntimeRoute = createRoute({
+export const switchRuntimeRoute = createRoute({
   method: "put",
   path: "/api/conversations/{conv_id}/runtime",
   operationId: "switchRuntime",
@@ -198,6 +208,15 @@ export const putRuntimeRoute = createRoute({
   },
   responses: {
     200: { description: "The conversation after the switch", content: { "application/json": { schema: ConversationSchema } } },
-    ...errorResponses(400, 401, 403, 413, 415, 422, 429, 500, 503),
+    ...errorResponses(
+      ...WRITE_AUTH_ERRORS,
+      ...SERVER_ERRORS,
+      ...JSON_BODY_ERRORS,
+      "UNKNOWN_CONVERSATION",
+      "EVENT_TIME_IN_FUTURE",
+      "CONVERSATION_DELETING",
+      "CONVERSATION_MOVING",
+      "CONVERSATION_MOVED",
+    ),
   },
 });

@@ -4,13 +4,13 @@ import { logWriteRequests } from "../../http/write-log";
 import * as handlers from "./otlp.handlers";
 import * as routes from "./otlp.routes";
 
-const router = createRouter();
-
+const base = createRouter();
 // One log line per export, like the writes under /api/ (createApp logs those).
-router.use("/v1/traces", logWriteRequests);
+base.use("/v1/traces", logWriteRequests);
 // CORS preflights (a browser OTel exporter): answered (or refused) before any token check.
-router.options("/v1/traces", writeRoutesCors);
+base.options("/v1/traces", writeRoutesCors);
 
-router.openapi(routes.exportTracesRoute, handlers.exportTraces);
+// The routes, chained: the router's type carries them (AppType, src/index.ts).
+const router = base.openapi(routes.exportTracesRoute, handlers.exportTraces);
 
 export default router;

@@ -5,7 +5,7 @@ import type { AppEnv } from "../../http/bindings";
 import { writeRoutesCors } from "../../http/cors";
 import { writeSession } from "../../http/database";
 import { limitBody } from "../../http/json-body";
-import { ErrorSchema, errorResponses } from "../schemas";
+import { errorResponses, WRITE_AUTH_ERRORS, SERVER_ERRORS } from "../schemas";
 
 /** The ingest token (servers, collectors) or a conversation token (a browser exporter). */
 const writerSecurity: Array<Record<string, string[]>> = [{ ingestToken: [] }, { conversationToken: [] }];
@@ -35,8 +35,6 @@ const ExportResponseJsonSchema = z
   });
 
 const binary = (description: string) => ({ schema: { type: "string" as const, format: "binary", description } });
-
-const errorContent = { "application/json": { schema: ErrorSchema } };
 
 export const exportTracesRoute = createRoute({
   method: "post",
@@ -73,15 +71,16 @@ export const exportTracesRoute = createRoute({
         "application/json": { schema: ExportResponseJsonSchema },
       },
     },
-    ...errorResponses(400, 401, 403, 429, 500, 503),
-    413: {
-      description:
-        "PAYLOAD_TOO_LARGE: the body is larger than 4 MiB as sent or once decompressed, holds too many messages, or carries more than 1,000 inference spans — export smaller batches",
-      content: errorContent,
-    },
-    415: {
-      description: "Content-Type is not application/x-protobuf or application/json, or Content-Encoding is not gzip",
-      content: errorContent,
-    },
+    ...errorResponses(
+      ...WRITE_AUTH_ERRORS,
+      ...SERVER_ERRORS,
+      "PAYLOAD_TOO_LARGE",
+      "UNSUPPORTED_MEDIA_TYPE",
+      "INVALID_OTLP",
+      "TOO_MANY_HELD_SPANS",
+      "TOO_MANY_BLOCKS",
+      "TOO_MANY_ROWS",
+      "SNAPSHOT_TOO_LARGE",
+    ),
   },
 });

@@ -6,7 +6,7 @@ import { writeRoutesCors } from "../../http/cors";
 import { readSession } from "../../http/database";
 import { requireDecodableUrl } from "../../http/path";
 import { latestTurnScope } from "../../http/scope";
-import { errorResponses, SnapshotProjectionSchema, StoredTurnSchema } from "../schemas";
+import { errorResponses, SnapshotProjectionSchema, StoredTurnSchema, WRITE_AUTH_ERRORS, SERVER_ERRORS } from "../schemas";
 
 const optionalText = (name: string, description: string) =>
   z
@@ -56,6 +56,6 @@ export const getLatestTurnRoute = createRoute({
   },
   responses: {
     200: { description: "The newest matching snapshot", content: { "application/json": { schema: LatestTurnSchema } } },
-    ...errorResponses(400, 401, 403, 404, 429, 500, 503),
+    ...errorResponses(...WRITE_AUTH_ERRORS, ...SERVER_ERRORS, "NOT_FOUND"),
   },
 });

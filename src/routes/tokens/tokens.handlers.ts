@@ -2,10 +2,10 @@ import type { RouteHandler } from "@hono/zod-openapi";
 import { signingKeys } from "../../http/auth";
 import type { AppEnv } from "../../http/bindings";
 import { databaseConfig } from "../../http/database";
-import { mintConversationToken } from "../../tokens/conversation-token";
-import type { mintTokenRoute } from "./tokens.routes";
+import { mintConversationToken as signConversationToken } from "../../tokens/conversation-token";
+import type { mintConversationTokenRoute } from "./tokens.routes";
 
-export const mintToken: RouteHandler<typeof mintTokenRoute, AppEnv> = async (c) => {
+export const mintConversationToken: RouteHandler<typeof mintConversationTokenRoute, AppEnv> = async (c) => {
   const body = c.req.valid("json");
   // The keys first: a mint that cannot sign places nothing.
   const keys = signingKeys(c.env);
@@ -13,7 +13,7 @@ export const mintToken: RouteHandler<typeof mintTokenRoute, AppEnv> = async (c) 
   // page's writes need no directory lookup.
   const { conversation } = databaseConfig(c.env);
   const placement = conversation.length > 1 ? (await c.var.databases.forConversation(body.conv_id, { place: true })).binding : null;
-  const { token, expiresAtMs } = await mintConversationToken(keys, {
+  const { token, expiresAtMs } = await signConversationToken(keys, {
     convId: body.conv_id,
     sessionId: body.session_id ?? null,
     ttlSeconds: body.ttl_seconds,

@@ -4,7 +4,7 @@ import { writeSession } from "../../http/database";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../../tokens/conversation-token";
-import { errorResponses, identifier } from "../schemas";
+import { errorResponses, identifier, WRITE_AUTH_ERRORS, SERVER_ERRORS, JSON_BODY_ERRORS } from "../schemas";
 
 export const MintTokenSchema = z
   .strictObject({
@@ -29,7 +29,7 @@ export const ConversationTokenSchema = z
   })
   .openapi("ConversationToken");
 
-export const mintTokenRoute = createRoute({
+export const mintConversationTokenRoute = createRoute({
   method: "post",
   path: "/api/tokens",
   operationId: "mintConversationToken",
@@ -42,6 +42,6 @@ export const mintTokenRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: MintTokenSchema } } } },
   responses: {
     201: { description: "Minted", content: { "application/json": { schema: ConversationTokenSchema } } },
-    ...errorResponses(400, 401, 403, 413, 415, 429, 500, 503),
+    ...errorResponses(...WRITE_AUTH_ERRORS, ...SERVER_ERRORS, ...JSON_BODY_ERRORS),
   },
 });

@@ -6,7 +6,7 @@
  * reaches the bundle.
  */
 import type { z } from "@hono/zod-openapi";
-import type { getConversationRoute, getTurnRoute, listConversationsRoute, listTurnsRoute } from "../../routes/debug/debug.routes";
+import type { getConversationRoute, getTurnRoute, listConversationsRoute, listSnapshotsRoute } from "../../routes/debug/debug.routes";
 import type { ErrorSchema } from "../../routes/schemas";
 
 /** The JSON body a route documents for one status. */
@@ -25,17 +25,17 @@ export type ConversationPage = JsonBody<typeof listConversationsRoute>;
 export type Conversation = ConversationPage["items"][number];
 export type ConversationDetail = JsonBody<typeof getConversationRoute>;
 export type RuntimeSegment = ConversationDetail["runtime_history"][number];
-export type SnapshotPage = JsonBody<typeof listTurnsRoute>;
+export type SnapshotPage = JsonBody<typeof listSnapshotsRoute>;
 export type SnapshotSummary = SnapshotPage["items"][number];
 export type TurnDetail = JsonBody<typeof getTurnRoute>;
 export type TurnSnapshot = TurnDetail["items"][number];
 export type ErrorBody = z.output<typeof ErrorSchema>;
 
 export type ConversationsQuery = QueryOf<typeof listConversationsRoute>;
-export type SnapshotsQuery = QueryOf<typeof listTurnsRoute>;
+export type SnapshotsQuery = QueryOf<typeof listSnapshotsRoute>;
 export type TurnQuery = QueryOf<typeof getTurnRoute>;
 
 export type ConversationsPath = PathOf<typeof listConversationsRoute>;
 export type ConversationPath = PathOf<typeof getConversationRoute>;
-export type SnapshotsPath = PathOf<typeof listTurnsRoute>;
+export type SnapshotsPath = PathOf<typeof listSnapshotsRoute>;
 export type TurnPath = PathOf<typeof getTurnRoute>;
