@@ -1,7 +1,7 @@
 // docs/BENCHMARKS.md has two writers: npm run bench (the whole file) and npm run bench:otlp (its
 // "OTLP ingestion" section, between markers). Each keeps the other's part.
 import { describe, expect, it } from "vitest";
-import { keepOtlpSection, OTLP_SECTION_END, OTLP_SECTION_START, otlpSectionOf, withOtlpSection } from "../../../scripts/bench/report-otlp";
+import { keepOtlpSection, OTLP_SECTION_END, OTLP_SECTION_START, otlpSectionOf, withOtlpSection } from "../../../bench/report-otlp";
 
 const section = (body: string) => `${OTLP_SECTION_START}\n## OTLP ingestion\n\n${body}\n${OTLP_SECTION_END}`;
 

@@ -9,7 +9,7 @@ const run = (command: string[], args: string[]) =>
   spawnSync(command[0]!, [...command.slice(1), ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
 
 describe("example:webchat", () => {
-  const command = [TSX, `${ROOT}scripts/example-webchat.ts`];
+  const command = [TSX, `${ROOT}examples/webchat/start.ts`];
 
   it("--help prints the usage and exits 0", () => {
     const result = run(command, ["--help"]);

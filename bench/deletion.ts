@@ -14,11 +14,11 @@
  * How many requests or scheduled runs a longer conversation needs follows from the chunk size and
  * the budgets, which are read from the Worker's modules (worker-limits.ts).
  */
-import { continueDeletion, startDeletion, type DeletionCounts } from "../../src/store/deletion";
-import type { DevServer } from "../lib/wrangler-dev";
+import { continueDeletion, startDeletion, type DeletionCounts } from "../src/store/deletion";
+import type { DevServer } from "../scripts/lib/wrangler-dev";
 import { recordingD1 } from "./counting-d1";
 import { copyDatabase, d1File, sqlite3, sqlString } from "./databases";
-import { sum } from "../lib/stats";
+import { sum } from "./stats";
 import { workerLimits, type WorkerLimits } from "./worker-limits";
 import { openLocalD1 } from "./write-path";
 

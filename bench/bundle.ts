@@ -3,14 +3,14 @@
  * and gzip), which packages its bytes come from (esbuild's metafile), its global-scope start-up CPU
  * (`wrangler check startup`, a CPU profile of the Worker starting in local workerd), and the cold
  * start of `wrangler dev` until the first 200 from /healthz. It also checks that no bench-only code
- * (src/bench/, the benchmark baseline route) is in the production bundle.
+ * (bench/, the benchmark baseline route) is in the production bundle.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { startDev, wranglerSync } from "../lib/wrangler-dev";
+import { startDev, wranglerSync } from "../scripts/lib/wrangler-dev";
 import { copyDatabase } from "./databases";
-import { median } from "../lib/stats";
+import { median } from "./stats";
 
 export interface BundleContributor {
   name: string;
@@ -30,12 +30,12 @@ export interface BundleResult {
   minifiedRawBytes: number | null;
   minifiedGzipBytes: number | null;
   contributors: BundleContributor[];
-  /** Bench-only code in the production bundle: esbuild inputs under src/bench/, and uploaded modules containing the baseline's path. Both should be empty. */
+  /** Bench-only code in the production bundle: esbuild inputs under bench/, and uploaded modules containing the baseline's path. Both should be empty. */
   benchOnly: { inputs: string[]; modulesWithBaselinePath: string[] };
 }
 
-/** Code only the bench entry (src/bench/worker.ts) may contain. */
-const BENCH_ONLY_DIR = "src/bench/";
+/** Code only the bench entry (bench/worker.ts) may contain. */
+const BENCH_ONLY_DIR = "bench/";
 const BASELINE_PATH_TEXT = "/api/bench/baseline";
 
 interface Metafile {

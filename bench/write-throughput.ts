@@ -1,7 +1,7 @@
 /**
  * Write throughput over HTTP (issue 7 §1): POST /api/turns with a growing conversation against the
  * benchmark-only baseline route (one single-row insert), alternated round by round in one `wrangler
- * dev` of the bench-only entry src/bench/worker.ts (the baseline route, and the production Worker for
+ * dev` of the bench-only entry bench/worker.ts (the baseline route, and the production Worker for
  * every other request), with autocannon on loopback. Every run is bounded in time and count.
  *
  * Two baselines: one receiving the same snapshot bodies (so transport, body checks and JSON parsing
@@ -12,19 +12,19 @@
  */
 import autocannon from "autocannon";
 import { readdirSync, readFileSync } from "node:fs";
-import type { DevServer } from "../lib/wrangler-dev";
+import type { DevServer } from "../scripts/lib/wrangler-dev";
 import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
-import { median } from "../lib/stats";
+import { median } from "./stats";
 
 /** The Worker entry the throughput run serves: production's, plus the baseline route. */
-export const BENCH_ENTRY = "src/bench/worker.ts";
-/** BENCH_BASELINE_PATH of src/bench/baseline-route.ts (not imported: that pulls the whole Worker into Node). */
+export const BENCH_ENTRY = "bench/worker.ts";
+/** BENCH_BASELINE_PATH of bench/baseline-route.ts (not imported: that pulls the whole Worker into Node). */
 const BASELINE_PATH = "/api/bench/baseline";
 
 export const VARIANTS = ["snapshot", "snapshot_no_memory", "baseline_same_body", "baseline_empty_body"] as const;
 
 /**
- * Sent with the snapshot_no_memory variant: the bench-only entry (src/bench/worker.ts) then clears
+ * Sent with the snapshot_no_memory variant: the bench-only entry (bench/worker.ts) then clears
  * the isolate's memory of stored tips (src/store/known-paths.ts) before the request, so every full
  * post looks up its whole history — as when another isolate wrote the conversation's previous
  * snapshot. The production Worker has no such header.

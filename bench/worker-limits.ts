@@ -6,10 +6,10 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONVERSION_CHUNK_SNAPSHOTS } from "../../src/store/conversion";
-import { DELETE_CHUNK_ROWS } from "../../src/store/deletion";
-import { MAX_BLOCKS_PER_PAGE } from "../../src/store/snapshot-reads";
-import { ROOT } from "../lib/wrangler-dev";
+import { CONVERSION_CHUNK_SNAPSHOTS } from "../src/store/conversion";
+import { DELETE_CHUNK_ROWS } from "../src/store/deletion";
+import { MAX_BLOCKS_PER_PAGE } from "../src/store/snapshot-reads";
+import { ROOT } from "../scripts/lib/wrangler-dev";
 
 export interface WorkerLimits {
   /** Batches one DELETE request may use (src/routes/admin/admin.handlers.ts). */
@@ -28,8 +28,8 @@ export interface WorkerLimits {
 }
 
 export async function workerLimits(): Promise<WorkerLimits> {
-  const admin = "../../src/routes/admin/admin.handlers";
-  const scheduled = "../../src/scheduled";
+  const admin = "../src/routes/admin/admin.handlers";
+  const scheduled = "../src/scheduled";
   const { DELETE_BATCHES_PER_REQUEST } = (await import(admin)) as { DELETE_BATCHES_PER_REQUEST: number };
   const { DELETION_BATCHES_PER_RUN, CONVERSION_CHUNKS_PER_RUN } = (await import(scheduled)) as {
     DELETION_BATCHES_PER_RUN: number;

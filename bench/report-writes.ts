@@ -2,7 +2,7 @@
 import { GEPPETTO_PHASES } from "./conversation";
 import type { BenchResults } from "./index";
 import { kib, metText, notMeasured, num, table } from "./report-format";
-import { median, sum } from "../lib/stats";
+import { median, sum } from "./stats";
 import { TARGETS } from "./summary";
 import { STATEMENT_ROLES, type NamedStatementCost, type StatementName, type WriteSample } from "./write-cost";
 import type { ThroughputResult } from "./write-throughput";
@@ -36,7 +36,7 @@ export function throughputSection(r: BenchResults): string {
   const failures = Object.entries(t.failureStatuses);
   return `## 1. Write throughput
 
-**Method.** One \`wrangler dev src/bench/worker.ts\` (the bench's own Worker entry, local D1 in a temporary
+**Method.** One \`wrangler dev bench/worker.ts\` (the bench's own Worker entry, local D1 in a temporary
 folder) and autocannon in the bench process, ${t.connections} connections. ${r.config.throughput.rounds} rounds; in each, every variant runs
 ${t.seconds} s, in an order rotated round by round, after a ${r.config.throughput.warmupSeconds} s warm-up of each. Variants:
 
@@ -52,19 +52,19 @@ ${t.seconds} s, in an order rotated round by round, after a ${r.config.throughpu
   snapshot, which that isolate stored (src/store/known-paths.ts), and its batch carries only the new
   blocks and nodes.
 - **snapshot, no tip memory** — the same kind of stream (its own conversations), each request sent with
-  a bench-only header on which \`src/bench/worker.ts\` clears that memory first: every full post looks
+  a bench-only header on which \`bench/worker.ts\` clears that memory first: every full post looks
   up its whole history in its batch, as when another isolate wrote the previous snapshot.
 - **baseline, same bodies** — \`POST /api/bench/baseline\` with the same kind of bodies. The route
-  (\`src/bench/baseline-route.ts\`) runs the same middleware as \`POST /api/turns\` (token, body limit,
+  (\`bench/baseline-route.ts\`) runs the same middleware as \`POST /api/turns\` (token, body limit,
   content type and JSON parse, D1 session, the write log line) and then inserts one row (a
   \`conversations\` row with a fresh id): one single-row D1 insert, one statement, one round trip.
 - **baseline, empty body** — the same route with \`{}\`: the cheapest write this Worker can make.
 
 The baseline route is **not in the production Worker**. It lives in a bench-only entry,
-\`src/bench/worker.ts\`, which serves that one path and hands every other request (and the Cron
+\`bench/worker.ts\`, which serves that one path and hands every other request (and the Cron
 Trigger) to the production Worker (\`src/index.ts\`) unchanged; the bench starts it with
-\`wrangler dev src/bench/worker.ts\`. \`wrangler deploy\` bundles \`src/index.ts\`, which imports nothing
-under \`src/bench/\`: there the path is a 404 like any unknown path, for every method, and it is not in
+\`wrangler dev bench/worker.ts\`. \`wrangler deploy\` bundles \`src/index.ts\`, which imports nothing
+under \`bench/\`: there the path is a 404 like any unknown path, for every method, and it is not in
 the OpenAPI document (§7 checks the bundle).
 
 ${table(["Round", "snapshot req/s", "… no tip memory req/s", "baseline (same bodies) req/s", "baseline ({}) req/s", "ratio", "ratio, no tip memory"], rounds)}

@@ -1,6 +1,6 @@
 /** Report sections 6 (backfill at scale) and 7 (bundle and start-up). */
-import { probedPaths } from "../../src/db/backfill-sql";
-import { INFERENCE_PROBE, RUNTIME_PROBE } from "../../src/turn/attribution";
+import { probedPaths } from "../src/db/backfill-sql";
+import { INFERENCE_PROBE, RUNTIME_PROBE } from "../src/turn/attribution";
 import { CHUNK_BUDGET_SECONDS, D1_STATEMENT_LIMIT_SECONDS } from "./backfill";
 import type { BenchResults } from "./index";
 import { BLOCKS_PER_LEGACY_SNAPSHOT, TURNS_PER_CONVERSATION } from "./legacy-database";
@@ -134,7 +134,7 @@ ${kib(bundle.minifiedGzipBytes)} gzip.`
 
 **No bench-only code.** ${
     bundle.benchOnly.inputs.length === 0 && bundle.benchOnly.modulesWithBaselinePath.length === 0
-      ? "The bundle has no input under `src/bench/` (esbuild's metafile) and no uploaded module contains the text `/api/bench/baseline`: the benchmark baseline route lives only in the bench's own entry, `src/bench/worker.ts`."
+      ? "The bundle has no input under `bench/` (esbuild's metafile) and no uploaded module contains the text `/api/bench/baseline`: the benchmark baseline route lives only in the bench's own entry, `bench/worker.ts`."
       : `**Bench-only code is in the production bundle:** ${[...bundle.benchOnly.inputs, ...bundle.benchOnly.modulesWithBaselinePath.map((m) => `${m} (contains \`/api/bench/baseline\`)`)].join(", ")}.`
   }
 

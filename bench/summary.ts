@@ -5,7 +5,7 @@
 import type { GrowingVariantResult } from "./growing";
 import type { BenchResults } from "./index";
 import type { ReadQueryCost } from "./read-cost";
-import { round, sum } from "../lib/stats";
+import { round, sum } from "./stats";
 
 /** The Go implementation's benchmark: 200 snapshots of a 2000-snapshot conversation (native SQLite, 8 cores). */
 export const GO_ANCHOR_MS = 10.8;

@@ -16,9 +16,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseCommandLine, positiveIntegerProblem, USAGE_EXIT_CODE } from "./lib/cli";
-import { percentile } from "./lib/stats";
-import { startDev, wranglerSync, type DevServer } from "./lib/wrangler-dev";
+import { parseCommandLine, positiveIntegerProblem, USAGE_EXIT_CODE } from "../scripts/lib/cli";
+import { percentile } from "./stats";
+import { startDev, wranglerSync, type DevServer } from "../scripts/lib/wrangler-dev";
 
 // ---------------------------------------------------------------------------------------------
 // Options

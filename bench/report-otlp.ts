@@ -1,9 +1,9 @@
 /**
  * The "OTLP ingestion" section of docs/BENCHMARKS.md: written by `npm run bench:otlp`
- * (scripts/bench/otlp.ts) between two markers, and kept as it is when `npm run bench` rewrites the
+ * (bench/otlp.ts) between two markers, and kept as it is when `npm run bench` rewrites the
  * rest of the file.
  */
-import { round } from "../lib/stats";
+import { round } from "./stats";
 
 export const OTLP_SECTION_START = "<!-- bench:otlp start: written by npm run bench:otlp, kept by npm run bench -->";
 export const OTLP_SECTION_END = "<!-- bench:otlp end -->";
@@ -77,7 +77,7 @@ export function renderOtlpSection(f: OtlpBenchFigures): string {
   return `${OTLP_SECTION_START}
 ## OTLP ingestion (\`POST /v1/traces\`)
 
-Measured by \`npm run bench:otlp\` (\`scripts/bench/otlp.ts\`) on ${f.date}, on this machine's ${f.cpus} CPUs
+Measured by \`npm run bench:otlp\` (\`bench/otlp.ts\`) on ${f.date}, on this machine's ${f.cpus} CPUs
 shared with other work (load average ${f.loadAverage.start.join(" / ")} at the start, ${f.loadAverage.end.join(" / ")} at the end):
 one \`wrangler dev\` with a fresh local D1, autocannon on loopback, ${t.connections} connections.
 

@@ -1,11 +1,11 @@
 /**
- * BENCH-ONLY — never imported by the production Worker (src/index.ts); see src/bench/worker.ts.
+ * BENCH-ONLY — never imported by the production Worker (src/index.ts); see bench/worker.ts.
  *
  * The benchmark baseline's write: the cheapest write the Worker can make, one single-row insert into
  * an existing table, so `npm run bench` needs no migration. Also used by the bench's stage profile
- * (scripts/bench/write-cost.ts) from Node.
+ * (bench/write-cost.ts) from Node.
  */
-import type { D1Handle } from "../store/d1";
+import type { D1Handle } from "../src/store/d1";
 
 const INSERT_ONE_ROW = `INSERT INTO conversations (conv_id, session_id, created_at_ms, last_activity_ms) VALUES (?1, 'bench-baseline', ?2, ?2)`;
 

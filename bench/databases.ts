@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { applyMigrationsLocal, wranglerSync } from "../lib/wrangler-dev";
+import { applyMigrationsLocal, wranglerSync } from "../scripts/lib/wrangler-dev";
 
 const D1_DIR = ["v3", "d1", "miniflare-D1DatabaseObject"];
 
@@ -71,7 +71,7 @@ export function tableCounts(file: string, tables: readonly string[]): Record<str
   return Object.fromEntries(tables.map((t, i) => [t, counts[i]!]));
 }
 
-export { sqlString } from "../../src/db/backfill-sql";
+export { sqlString } from "../src/db/backfill-sql";
 
 /** 0..n-1 in a temp table, for joins that fan rows out. */
 export function sequenceTable(name: string, n: number): string {

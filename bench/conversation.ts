@@ -11,9 +11,9 @@
  *    them — the first in full, then deltas (prefix + new blocks) — built per snapshot from the new
  *    blocks only, so a 1,000-turn conversation costs linear time to generate.
  */
-import { TurnstoreClient } from "../../src/client/turnstore-client";
-import { blockContentHash } from "../../src/turn/block-hash";
-import { chainOf, EMPTY_CHAIN } from "../../src/turn/block-path";
+import { TurnstoreClient } from "../src/client/turnstore-client";
+import { blockContentHash } from "../src/turn/block-hash";
+import { chainOf, EMPTY_CHAIN } from "../src/turn/block-path";
 import { LOREM } from "./databases";
 
 const KINDS: Array<{ kind: string; role: string }> = [

@@ -9,14 +9,14 @@
  * - latency over HTTP on `wrangler dev`: all servers run at once and requests alternate between
  *   them, one at a time, so every size sees the same machine conditions.
  */
-import { encodeCursor } from "../../src/http/cursor";
-import { turnListBody } from "../../src/routes/debug/debug.wire";
-import { listSnapshots, type SnapshotFilter, type SnapshotPage } from "../../src/store/snapshot-reads";
-import { turnToYaml } from "../../src/turn/turn";
-import type { DevServer } from "../lib/wrangler-dev";
+import { encodeCursor } from "../src/http/cursor";
+import { turnListBody } from "../src/routes/debug/debug.wire";
+import { listSnapshots, type SnapshotFilter, type SnapshotPage } from "../src/store/snapshot-reads";
+import { turnToYaml } from "../src/turn/turn";
+import type { DevServer } from "../scripts/lib/wrangler-dev";
 import { capturingD1, recordingD1, replayD1 } from "./counting-d1";
 import { TARGET } from "./read-database";
-import { median, percentile, sum } from "../lib/stats";
+import { median, percentile, sum } from "./stats";
 import { openLocalD1 } from "./write-path";
 
 export interface ReadQueryCost {

@@ -1,5 +1,5 @@
 /** Report sections 4 (a growing conversation, issue 13) and 5 (deleting a conversation, issue 15). */
-import { sum } from "../lib/stats";
+import { sum } from "./stats";
 import { deletionPlan } from "./deletion";
 import type { GrowingVariantResult } from "./growing";
 import { SUMMARY_LIMIT } from "./growing";

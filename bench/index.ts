@@ -14,8 +14,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { parseCommandLine, USAGE_EXIT_CODE } from "../lib/cli";
-import { ROOT, startDev, type DevServer } from "../lib/wrangler-dev";
+import { parseCommandLine, USAGE_EXIT_CODE } from "../scripts/lib/cli";
+import { ROOT, startDev, type DevServer } from "../scripts/lib/wrangler-dev";
 import { measureBackfill, type BackfillResult } from "./backfill";
 import { measureBundle, measureDevColdStart, measureStartupCpu, type BundleResult } from "./bundle";
 import { copyDatabase, d1File, emptyTemplate, migratedTemplate } from "./databases";
@@ -100,7 +100,7 @@ Options:
                ${CONFIGS.quick.throughput.rounds} throughput rounds of ${CONFIGS.quick.throughput.seconds} s); under 2 minutes; prints the report and writes it
                to $TMPDIR/turnstore-bench-quick.md, never to docs/BENCHMARKS.md
                (default: the full run, under 10 minutes, which writes docs/BENCHMARKS.md)
-  --json       end the output with one line of JSON: the headline figures (scripts/bench/summary.ts)
+  --json       end the output with one line of JSON: the headline figures (bench/summary.ts)
   -h, --help   print this help and exit without running anything
 
 Progress goes to stderr; the summary table (and the JSON line) to stdout.
@@ -325,7 +325,7 @@ async function main() {
   const summary = summarize(results);
   const report = renderReport(results, summary);
   if (config.mode === "full" && results.errors.length === 0) {
-    // The OTLP ingestion section is npm run bench:otlp's (scripts/bench/report-otlp.ts): kept as it is.
+    // The OTLP ingestion section is npm run bench:otlp's (bench/report-otlp.ts): kept as it is.
     const file = join(ROOT, "docs", "BENCHMARKS.md");
     writeFileSync(file, keepOtlpSection(existsSync(file) ? readFileSync(file, "utf8") : null, report));
     log("wrote docs/BENCHMARKS.md");

@@ -17,12 +17,12 @@
  * measure the fallback: the one batch refused on the snapshot's unique key, then the read batch of
  * the read-then-write path, which answers "unchanged" — two round trips.
  */
-import { insertBaselineRow } from "../../src/bench/baseline-insert";
-import { saveSnapshots, SNAPSHOT_WRITE_STATEMENTS } from "../../src/store/writes";
-import { contentHash } from "../../src/turn/block-hash";
-import { EMPTY_CHAIN, pathNodes } from "../../src/turn/block-path";
-import { requestCost } from "../../src/turn/limits";
-import { hashBlocks, readSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
+import { insertBaselineRow } from "./baseline-insert";
+import { saveSnapshots, SNAPSHOT_WRITE_STATEMENTS } from "../src/store/writes";
+import { contentHash } from "../src/turn/block-hash";
+import { EMPTY_CHAIN, pathNodes } from "../src/turn/block-path";
+import { requestCost } from "../src/turn/limits";
+import { hashBlocks, readSnapshot, type SnapshotRequest } from "../src/turn/snapshot";
 import {
   clientBody,
   isToolTurn,
@@ -32,7 +32,7 @@ import {
   type GeppettoSnapshot,
 } from "./conversation";
 import { recordingD1, type D1Recorder, type StatementCost } from "./counting-d1";
-import { median, slope, sum } from "../lib/stats";
+import { median, slope, sum } from "./stats";
 import { BENCH_PREPARE, openLocalD1, postThroughStore } from "./write-path";
 
 const TABLES = ["turn_snapshots", "blocks", "block_nodes", "turns", "conversations"] as const;
@@ -309,7 +309,7 @@ interface RequestSchema {
 
 /** The route's request schema, loaded at run time (its module's types need the Worker's Env, which the Node typecheck lacks). */
 async function requestSchema(): Promise<RequestSchema> {
-  const path = "../../src/routes/ingest/ingest.routes";
+  const path = "../src/routes/ingest/ingest.routes";
   return ((await import(path)) as { SnapshotRequestSchema: RequestSchema }).SnapshotRequestSchema;
 }
 
