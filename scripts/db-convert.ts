@@ -9,9 +9,9 @@
  */
 import { lastAppliedMigration } from "../src/store/health";
 import { convertAllLegacySnapshots } from "../src/store/legacy-rows";
-import { D1Error, helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
+import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
 import { createProgress } from "./legacy/progress";
-import { d1Step, describeTarget, withDatabase } from "./lib/d1";
+import { D1Error, d1Step, describeTarget, withDatabase } from "./lib/d1";
 import { latestMigration } from "./lib/migrations";
 
 const HELP = helpText({

@@ -14,7 +14,7 @@
  */
 import { resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { D1Target } from "./d1";
+import { D1Error, WranglerError, type D1Target } from "./d1";
 
 /** Exit code for a refused command line (and, for the operator CLIs, an unusable input). */
 export const USAGE_EXIT_CODE = 2;
@@ -29,16 +29,6 @@ export class InputError extends Error {
 /** Bad flags: exit code 2, like an unusable input file. */
 export class UsageError extends InputError {
   override name = "UsageError";
-}
-
-/** wrangler failed (bad credentials, unreachable API, a failing migration…): one line for the operator. */
-export class WranglerError extends Error {
-  override name = "WranglerError";
-}
-
-/** A D1 statement or batch failed (SQL error, limit, unreachable remote): one line naming the database. */
-export class D1Error extends Error {
-  override name = "D1Error";
 }
 
 // ---- Parsing.

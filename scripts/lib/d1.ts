@@ -13,8 +13,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getPlatformProxy } from "wrangler";
-import { D1Error, WranglerError } from "./cli";
 import { ROOT, spawnWrangler } from "./wrangler-dev";
+
+/** wrangler failed (bad credentials, unreachable API, a failing migration…): one line for the operator. */
+export class WranglerError extends Error {
+  override name = "WranglerError";
+}
+
+/** A D1 statement or batch failed (SQL error, limit, unreachable remote): one line naming the database. */
+export class D1Error extends Error {
+  override name = "D1Error";
+}
 
 export type D1Target = { remote: false; persistTo?: string } | { remote: true };
 
