@@ -8,7 +8,7 @@
  * Re-runnable: a converted snapshot is never converted again.
  */
 import { lastAppliedMigration } from "../src/store/health";
-import { convertAllLegacySnapshots } from "../src/store/legacy-rows";
+import { convertAllLegacySnapshots } from "./legacy/legacy-rows";
 import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
 import { createProgress } from "./legacy/progress";
 import { D1Error, d1Step, describeTarget, withDatabase } from "./lib/d1";

@@ -25,7 +25,7 @@ import {
   type ConversationEvidence,
   type ConversationTotals,
   type LoadResult,
-} from "../../src/store/legacy-rows";
+} from "./legacy-rows";
 import { fingerprintOf, saveSnapshots } from "../../src/store/writes";
 import { MAX_BLOCKS_PER_REQUEST, MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../src/turn/limits";
 import { identityKey, type PreparedSnapshot } from "../../src/turn/snapshot";

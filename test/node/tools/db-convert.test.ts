@@ -12,7 +12,7 @@ import { readNormalizedFile } from "../../../scripts/legacy/run-import";
 import { applyMigrations, withDatabase, type D1Target } from "../../../scripts/lib/d1";
 import { ROOT } from "../../../scripts/lib/wrangler-dev";
 import { runBackfill } from "../../../scripts/lib/migrations";
-import { loadLegacyRows } from "../../../src/store/legacy-rows";
+import { loadLegacyRows } from "../../../scripts/legacy/legacy-rows";
 import { listSnapshots } from "../../../src/store/snapshot-reads";
 import { layoutA } from "./import.fixtures";
 

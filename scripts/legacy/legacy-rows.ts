@@ -3,19 +3,19 @@
  * and turn_block_membership): the rows go into the same legacy tables an old D1 database has, and
  * then through the same steps the migrations run on such a database — the backfill
  * (src/db/backfill-sql.ts; the import tool runs it with runBackfill of scripts/lib/migrations.ts) and
- * the conversion to block paths (conversion.ts) — so an imported file
+ * the conversion to block paths (src/store/conversion.ts) — so an imported file
  * ends exactly as an upgraded database would. Loading never overwrites: rows D1 already has stay.
  *
  * Conversation evidence (a timeline's pointer, the runtimes recorded on imported turns) goes through
  * the one pointer rule, UPSERT_CONVERSATION_EVENTS.
  */
-import { conversations, type blocks, type turnBlockMembership, type turns } from "../db/schema";
-import { compareUtf8 } from "../turn/canonical-json";
-import { convertLegacySnapshots } from "./conversion";
-import { jsonParameterChunks, type D1Handle } from "./d1";
-import { UPSERT_CONVERSATION_EVENTS } from "./writes";
+import { conversations, type blocks, type turnBlockMembership, type turns } from "../../src/db/schema";
+import { compareUtf8 } from "../../src/turn/canonical-json";
+import { convertLegacySnapshots } from "../../src/store/conversion";
+import { jsonParameterChunks, type D1Handle } from "../../src/store/d1";
+import { UPSERT_CONVERSATION_EVENTS } from "../../src/store/writes";
 
-import { fromColumns, type Columns, type Nullable } from "./rows";
+import { fromColumns, type Columns, type Nullable } from "../../src/store/rows";
 
 /** Rows in D1 column names, typed from the schema. */
 export type LegacyTurnRow = Columns<typeof turns.$inferSelect>;
