@@ -9,8 +9,8 @@
  */
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { wranglerSync } from "../scripts/lib/wrangler-dev";
-import { migrationFiles, migrationStatements, sqlScript } from "../scripts/lib/migrations";
+import { wranglerSync } from "../tools/wrangler-dev";
+import { migrationFiles, migrationStatements, sqlScript } from "../tools/migrations";
 import { copyDatabase, d1File, sqlite3, tableCounts } from "./databases";
 import { generateLegacyDatabase } from "./legacy-database";
 

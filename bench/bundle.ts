@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { startDev, wranglerSync } from "../scripts/lib/wrangler-dev";
+import { startDev, wranglerSync } from "../tools/wrangler-dev";
 import { copyDatabase } from "./databases";
 import { median } from "./stats";
 

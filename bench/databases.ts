@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { applyMigrationsLocal, wranglerSync } from "../scripts/lib/wrangler-dev";
+import { applyMigrationsLocal, wranglerSync } from "../tools/wrangler-dev";
 
 const D1_DIR = ["v3", "d1", "miniflare-D1DatabaseObject"];
 

@@ -15,7 +15,7 @@
  * the budgets, which are read from the Worker's modules (worker-limits.ts).
  */
 import { continueDeletion, startDeletion, type DeletionCounts } from "../src/store/deletion";
-import type { DevServer } from "../scripts/lib/wrangler-dev";
+import type { DevServer } from "../tools/wrangler-dev";
 import { recordingD1 } from "./counting-d1";
 import { copyDatabase, d1File, sqlite3, sqlString } from "./databases";
 import { sum } from "./stats";

@@ -13,7 +13,7 @@
  * and each database file is measured (page_count × page_size, and per table with dbstat).
  */
 import { rmSync } from "node:fs";
-import type { DevServer } from "../scripts/lib/wrangler-dev";
+import type { DevServer } from "../tools/wrangler-dev";
 import { checkAgainstClient, postedConversation } from "./conversation";
 import { copyDatabase, d1File, sqlite3 } from "./databases";
 import { median, percentile, sum } from "./stats";

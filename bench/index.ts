@@ -14,8 +14,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { parseCommandLine, USAGE_EXIT_CODE } from "../scripts/lib/cli";
-import { ROOT, startDev, type DevServer } from "../scripts/lib/wrangler-dev";
+import { parseCommandLine, USAGE_EXIT_CODE } from "../tools/cli";
+import { ROOT, startDev, type DevServer } from "../tools/wrangler-dev";
 import { measureBackfill, type BackfillResult } from "./backfill";
 import { measureBundle, measureDevColdStart, measureStartupCpu, type BundleResult } from "./bundle";
 import { copyDatabase, d1File, emptyTemplate, migratedTemplate } from "./databases";

@@ -10,8 +10,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../scripts/lib/wrangler-dev";
-import { migrationStatements, sqlScript } from "../scripts/lib/migrations";
+import { ROOT } from "../tools/wrangler-dev";
+import { migrationStatements, sqlScript } from "../tools/migrations";
 import { bulkLoad, d1File, hashOf, sequenceTable, sqlString } from "./databases";
 
 export const TURNS_PER_CONVERSATION = 100;

@@ -16,9 +16,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseCommandLine, positiveIntegerProblem, USAGE_EXIT_CODE } from "../scripts/lib/cli";
+import { parseCommandLine, positiveIntegerProblem, USAGE_EXIT_CODE } from "../tools/cli";
 import { percentile } from "./stats";
-import { startDev, wranglerSync, type DevServer } from "../scripts/lib/wrangler-dev";
+import { startDev, wranglerSync, type DevServer } from "../tools/wrangler-dev";
 
 // ---------------------------------------------------------------------------------------------
 // Options

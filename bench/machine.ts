@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { ROOT } from "../scripts/lib/wrangler-dev";
+import { ROOT } from "../tools/wrangler-dev";
 import { requireSqlite3 } from "./databases";
 
 export interface Machine {

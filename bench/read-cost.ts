@@ -13,7 +13,7 @@ import { encodeCursor } from "../src/http/cursor";
 import { turnListBody } from "../src/routes/debug/debug.wire";
 import { listSnapshots, type SnapshotFilter, type SnapshotPage } from "../src/store/snapshot-reads";
 import { turnToYaml } from "../src/turn/turn";
-import type { DevServer } from "../scripts/lib/wrangler-dev";
+import type { DevServer } from "../tools/wrangler-dev";
 import { capturingD1, recordingD1, replayD1 } from "./counting-d1";
 import { TARGET } from "./read-database";
 import { median, percentile, sum } from "./stats";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { CONVERSION_CHUNK_SNAPSHOTS } from "../src/store/conversion";
 import { DELETE_CHUNK_ROWS } from "../src/store/deletion";
 import { MAX_BLOCKS_PER_PAGE } from "../src/store/snapshot-reads";
-import { ROOT } from "../scripts/lib/wrangler-dev";
+import { ROOT } from "../tools/wrangler-dev";
 
 export interface WorkerLimits {
   /** Batches one DELETE request may use (src/routes/admin/admin.handlers.ts). */

@@ -12,7 +12,7 @@ import type { D1Handle } from "../src/store/d1";
 import { saveSnapshots, type SaveResult } from "../src/store/writes";
 import { assertYamlBudget, requestCost } from "../src/turn/limits";
 import { hashBlocks, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../src/turn/snapshot";
-import { ROOT } from "../scripts/lib/wrangler-dev";
+import { ROOT } from "../tools/wrangler-dev";
 
 /** Historical event times are fine; only times ahead of the clock are bounded. */
 export const BENCH_PREPARE = { maxClockSkewMs: Number.POSITIVE_INFINITY } as const;

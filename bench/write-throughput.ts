@@ -12,7 +12,7 @@
  */
 import autocannon from "autocannon";
 import { readdirSync, readFileSync } from "node:fs";
-import type { DevServer } from "../scripts/lib/wrangler-dev";
+import type { DevServer } from "../tools/wrangler-dev";
 import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
 import { median } from "./stats";
 

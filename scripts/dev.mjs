@@ -8,7 +8,7 @@ import { copyFileSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { quietEnv } from "./lib/quiet-env.mjs";
+import { quietEnv } from "../tools/quiet-env.mjs";
 
 const HELP = `usage: npm run dev -- [--port N] [--persist-to DIR] [--test-scheduled] [-- <more wrangler dev flags>]
 

@@ -9,8 +9,8 @@
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseCommandLine, positiveIntegerProblem } from "../../scripts/lib/cli";
-import { freePort, ROOT, startDev, type DevServer } from "../../scripts/lib/wrangler-dev";
+import { parseCommandLine, positiveIntegerProblem } from "../../tools/cli";
+import { freePort, ROOT, startDev, type DevServer } from "../../tools/wrangler-dev";
 
 /** Local-only credentials, as in .dev.vars.example; the page never sees the first three. */
 export const EXAMPLE_TOKENS = {

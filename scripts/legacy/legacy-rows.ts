@@ -2,7 +2,7 @@
  * Old databases loaded as they are (the import tool's layouts A and B: the pre-cutover turns, blocks
  * and turn_block_membership): the rows go into the same legacy tables an old D1 database has, and
  * then through the same steps the migrations run on such a database — the backfill
- * (src/db/backfill-sql.ts; the import tool runs it with runBackfill of scripts/lib/migrations.ts) and
+ * (src/db/backfill-sql.ts; the import tool runs it with runBackfill of tools/migrations.ts) and
  * the conversion to block paths (src/store/conversion.ts) — so an imported file
  * ends exactly as an upgraded database would. Loading never overwrites: rows D1 already has stay.
  *

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_TOKENS, startWebchatExample, type WebchatExample } from "../../../examples/webchat/start";
-import { freePort, ROOT, startDev } from "../../../scripts/lib/wrangler-dev";
+import { freePort, ROOT, startDev } from "../../../tools/wrangler-dev";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);

@@ -2,7 +2,7 @@
 // unknown or malformed flags with exit code 2 before starting anything.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "../../../scripts/lib/wrangler-dev";
+import { ROOT } from "../../../tools/wrangler-dev";
 
 const TSX = `${ROOT}node_modules/.bin/tsx`;
 const run = (command: string[], args: string[]) =>

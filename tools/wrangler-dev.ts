@@ -1,6 +1,6 @@
 /**
  * Runs wrangler for the scripts and Node-side tests: the one place that spawns it (spawnWrangler,
- * wranglerSync; scripts/lib/d1.ts builds on them), and `wrangler dev` (startDev: bench, load test,
+ * wranglerSync; tools/d1.ts builds on them), and `wrangler dev` (startDev: bench, load test,
  * browser test) with local D1 under a chosen --persist-to folder, migrations applied first, loopback
  * only. stop() kills the wrangler process we started (its process group, so workerd goes too).
  */
@@ -9,8 +9,8 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { quietEnv } from "./quiet-env.mjs";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const WRANGLER = fileURLToPath(new URL("../../node_modules/.bin/wrangler", import.meta.url));
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const WRANGLER = fileURLToPath(new URL("../node_modules/.bin/wrangler", import.meta.url));
 
 export interface DevServer {
   url: string;

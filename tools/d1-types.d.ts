@@ -1,5 +1,5 @@
 /**
- * The D1 types the Node-side scripts and the src/store code they run use (scripts/lib/d1.ts, the
+ * The D1 types the Node-side scripts and the src/store code they run use (tools/d1.ts, the
  * bench, the import tool), for tsconfig.node.json — a hand-kept subset of the declarations
  * `wrangler types` writes into worker-configuration.d.ts (D1Meta, D1Result, D1PreparedStatement,
  * D1Database), which the Worker typecheck uses.

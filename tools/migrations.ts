@@ -7,8 +7,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { unstable_splitSqlQuery } from "wrangler";
-import { generateBackfillSql } from "../../src/db/backfill-sql";
-import type { D1Handle } from "../../src/store/d1";
+import { generateBackfillSql } from "../src/db/backfill-sql";
+import type { D1Handle } from "../src/store/d1";
 import { ROOT } from "./wrangler-dev";
 
 export const MIGRATIONS_DIR = join(ROOT, "drizzle");
