@@ -9,40 +9,15 @@
  */
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { wranglerSync } from "../tools/wrangler-dev";
+import { probedPaths } from "../src/db/backfill-sql";
+import { INFERENCE_PROBE, RUNTIME_PROBE } from "../src/turn/attribution";
 import { migrationFiles, migrationStatements, sqlScript } from "../tools/migrations";
+import { wranglerSync } from "../tools/wrangler-dev";
 import { copyDatabase, d1File, sqlite3, tableCounts } from "./databases";
-import { generateLegacyDatabase } from "./legacy-database";
-
-export const D1_STATEMENT_LIMIT_SECONDS = 30;
-/** Budget a chunk should stay under locally: a third of the limit leaves room for slower hardware. */
-export const CHUNK_BUDGET_SECONDS = 10;
-
-export interface StatementTiming {
-  migration: string;
-  label: string;
-  seconds: number;
-}
-
-export interface BackfillResult {
-  turns: number;
-  legacyRows: Record<string, number>;
-  legacyFileBytes: number;
-  generateSeconds: number;
-  /** Wall time of `wrangler d1 migrations apply DB --local` over the whole chain. */
-  chainWallSeconds: number;
-  /** The chain's migration files, in order. */
-  migrations: string[];
-  /** Wall time of `wrangler d1 execute --local --command "SELECT 1"`: wrangler's own start-up, included above. */
-  wranglerOverheadSeconds: number;
-  after: Record<string, number>;
-  /** Snapshots left in the first release's layout (tip_chain NULL) for the scheduled conversion. */
-  unconverted: number;
-  missingRuntimeOrInference: number;
-  statements: StatementTiming[] | null;
-  heaviest: StatementTiming | null;
-  chunk: { label: string; rows: number; seconds: number; rowsPerSecond: number; rowsPerChunk: number; chunks: number } | null;
-}
+import { BLOCKS_PER_LEGACY_SNAPSHOT, generateLegacyDatabase, TURNS_PER_CONVERSATION } from "./legacy-database";
+import { sum } from "./stats";
+import { TARGETS } from "./targets";
+import type { WorkerLimits } from "./worker-limits";
 
 /** What a statement does, in its own SQL words: "UPDATE turns SET runtime_key", "CREATE INDEX `x`". */
 function label(statement: string): string {
@@ -59,32 +34,49 @@ function executeFile(persistTo: string, sql: string, scratch: string): Array<{ d
   return (JSON.parse(out) as Array<{ meta: { duration: number } }>).map((r) => r.meta);
 }
 
-function timed<T>(fn: () => T): [T, number] {
+function timed(fn: () => unknown): number {
   const started = performance.now();
-  const value = fn();
-  return [value, (performance.now() - started) / 1000];
+  fn();
+  return (performance.now() - started) / 1000;
 }
 
-export function measureBackfill(root: string, emptyTemplate: string, turns: number, options: { perStatement: boolean }): BackfillResult {
+/**
+ * Runs the first backfill UPDATE (runtime_key: the most JSON work per row) on the first `rows` turns
+ * only, by rowid range — the shape a chunked backfill would take — and derives the chunk size that
+ * keeps one statement under TARGETS.chunkSeconds.
+ */
+function chunkProbe(persistTo: string, backfill: string[], rows: number, turns: number, scratch: string) {
+  const update = backfill.find((s) => /UPDATE turns\s+SET runtime_key = /.test(s));
+  if (!update) return null;
+  const [meta] = executeFile(persistTo, `${update.replace(/;\s*$/, "")} AND turns.rowid <= ${rows};`, scratch);
+  const seconds = meta!.duration / 1000;
+  const rowsPerChunk = Math.max(1000, Math.floor(((rows / seconds) * TARGETS.chunkSeconds) / 10_000) * 10_000);
+  const chunks = Math.ceil(turns / rowsPerChunk);
+  return { rows, seconds, rowsPerSecond: rows / seconds, rowsPerChunk, chunks, oneChunk: chunks === 1 };
+}
+
+export function measureBackfill(
+  root: string,
+  emptyTemplate: string,
+  turns: number,
+  options: { perStatement: boolean; limits: WorkerLimits },
+) {
   const chainDir = copyDatabase(emptyTemplate, join(root, `legacy-${turns}-chain`));
-  const [, generateSeconds] = timed(() => generateLegacyDatabase(chainDir, turns));
+  const generateSeconds = timed(() => generateLegacyDatabase(chainDir, turns));
   const legacyFile = d1File(chainDir);
   const legacyRows = tableCounts(legacyFile, ["turns", "turn_block_membership", "blocks"]);
   const legacyFileBytes = statSync(legacyFile).size;
   const statementDir = options.perStatement ? copyDatabase(chainDir, join(root, `legacy-${turns}-statements`)) : null;
 
-  const [, wranglerOverheadSeconds] = timed(() =>
+  const wranglerOverheadSeconds = timed(() =>
     wranglerSync(["d1", "execute", "DB", "--local", "--persist-to", chainDir, "--command", "SELECT 1"]),
   );
-  const [, chainWallSeconds] = timed(() => wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", chainDir]));
-  const after = tableCounts(d1File(chainDir), ["turns", "turn_snapshots", "conversations", "blocks", "block_nodes"]);
-  const unconverted = Number(sqlite3(d1File(chainDir), "SELECT count(*) FROM turn_snapshots WHERE tip_chain IS NULL;").trim());
-  const missingRuntimeOrInference = Number(
-    sqlite3(d1File(chainDir), "SELECT COUNT(*) FROM turns WHERE COALESCE(runtime_key, '') = '' OR COALESCE(inference_id, '') = '';").trim(),
-  );
+  const chainWallSeconds = timed(() => wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", chainDir]));
+  const count = (sql: string) => Number(sqlite3(d1File(chainDir), sql).trim());
+  const unconverted = count("SELECT count(*) FROM turn_snapshots WHERE tip_chain IS NULL;");
 
-  let statements: StatementTiming[] | null = null;
-  let chunk: BackfillResult["chunk"] = null;
+  let statements: Array<{ migration: string; label: string; seconds: number; status: string }> | null = null;
+  let chunk: ReturnType<typeof chunkProbe> = null;
   if (statementDir) {
     statements = [];
     const scratch = join(root, "statement.sql");
@@ -97,46 +89,53 @@ export function measureBackfill(root: string, emptyTemplate: string, turns: numb
       }
       const metas = executeFile(statementDir, sqlScript(list), scratch);
       if (metas.length !== list.length) throw new Error(`${migration}: ${list.length} statements but ${metas.length} results`);
-      list.forEach((s, i) => statements!.push({ migration, label: label(s), seconds: metas[i]!.duration / 1000 }));
+      list.forEach((s, i) => {
+        const seconds = metas[i]!.duration / 1000;
+        const status = seconds >= TARGETS.statementSeconds ? "**over**" : seconds >= TARGETS.chunkSeconds ? "under, < 3× margin" : "ok";
+        statements!.push({ migration, label: label(s).replace(/\|/g, "\\|"), seconds, status });
+      });
     }
   }
-  const heaviest = statements ? statements.reduce((a, b) => (b.seconds > a.seconds ? b : a)) : null;
+  const heaviest = statements?.reduce((a, b) => (b.seconds > a.seconds ? b : a)) ?? null;
+  const over = heaviest !== null && heaviest.seconds >= TARGETS.statementSeconds;
+  const tight = heaviest !== null && !over && heaviest.seconds >= TARGETS.chunkSeconds;
+  const l = options.limits;
+  // The scheduled conversion of the legacy snapshots, at its budget per run.
+  const perRun = l.conversionChunksPerRun * l.conversionChunkSnapshots;
+  const runs = Math.ceil(unconverted / perRun);
+  const migrations = migrationFiles();
   return {
     turns,
+    turnsPerConversation: TURNS_PER_CONVERSATION,
+    blocksPerSnapshot: BLOCKS_PER_LEGACY_SNAPSHOT,
     legacyRows,
     legacyFileBytes,
     generateSeconds,
+    chain: { from: migrations[0]!.slice(0, 4), to: migrations.at(-1)!.slice(0, 4) },
     chainWallSeconds,
-    migrations: migrationFiles(),
     wranglerOverheadSeconds,
-    after,
+    after: tableCounts(d1File(chainDir), ["turns", "turn_snapshots", "conversations", "blocks", "block_nodes"]),
+    missingRuntimeOrInference: count("SELECT COUNT(*) FROM turns WHERE COALESCE(runtime_key, '') = '' OR COALESCE(inference_id, '') = '';"),
     unconverted,
-    missingRuntimeOrInference,
+    conversion:
+      unconverted === 0
+        ? null
+        : {
+            perRun,
+            chunksPerRun: l.conversionChunksPerRun,
+            chunkSnapshots: l.conversionChunkSnapshots,
+            runs,
+            days: l.cronMinutes ? (runs * l.cronMinutes) / 60 / 24 : null,
+            cronMinutes: l.cronMinutes,
+          },
     statements,
-    heaviest,
-    chunk,
+    statementSeconds: statements ? sum(statements.map((st) => st.seconds)) : null,
+    backfillFileSeconds: statements ? sum(statements.filter((st) => st.migration === "0002_backfill.sql").map((st) => st.seconds)) : null,
+    heaviest: heaviest && { label: heaviest.label, seconds: heaviest.seconds, over, tight, ample: !over && !tight },
+    runtimePaths: probedPaths(RUNTIME_PROBE).length,
+    inferencePaths: probedPaths(INFERENCE_PROBE).length,
+    chunk: chunk && { ...chunk, needed: over || tight },
   };
 }
 
-/**
- * Runs the first backfill UPDATE (runtime_key: the most JSON work per row) on the first `rows` turns
- * only, by rowid range — the shape a chunked backfill would take — and derives the chunk size that
- * keeps one statement under CHUNK_BUDGET_SECONDS.
- */
-function chunkProbe(persistTo: string, backfill: string[], rows: number, turns: number, scratch: string): BackfillResult["chunk"] {
-  const update = backfill.find((s) => /UPDATE turns\s+SET runtime_key = /.test(s));
-  if (!update) return null;
-  const chunked = `${update.replace(/;\s*$/, "")} AND turns.rowid <= ${rows};`;
-  const [meta] = executeFile(persistTo, chunked, scratch);
-  const seconds = meta!.duration / 1000;
-  const rowsPerSecond = rows / seconds;
-  const rowsPerChunk = Math.max(1000, Math.floor((rowsPerSecond * CHUNK_BUDGET_SECONDS) / 10_000) * 10_000);
-  return {
-    label: "runtime_key UPDATE on a rowid range",
-    rows,
-    seconds,
-    rowsPerSecond,
-    rowsPerChunk,
-    chunks: Math.ceil(turns / rowsPerChunk),
-  };
-}
+export type BackfillFigures = ReturnType<typeof measureBackfill>;

@@ -5,38 +5,24 @@
  * start of `wrangler dev` until the first 200 from /healthz. It also checks that no bench-only code
  * (bench/, the benchmark baseline route) is in the production bundle.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { startDev, wranglerSync } from "../tools/wrangler-dev";
 import { copyDatabase } from "./databases";
-import { median } from "./stats";
+import { median, sum } from "./stats";
 
-export interface BundleContributor {
-  name: string;
-  bytes: number;
-  share: number;
-  /** Files of other owners that import it directly: why it is in the bundle. */
-  importedBy: string[];
-}
-
-export interface BundleResult {
-  /** All uploaded modules (index.js and additional modules), raw and gzip (each module compressed on its own). */
-  rawBytes: number;
-  gzipBytes: number;
-  modules: Array<{ name: string; bytes: number }>;
-  /** What wrangler itself printed ("Total Upload: … / gzip: …"), in KiB. */
-  wranglerReport: string;
-  minifiedRawBytes: number | null;
-  minifiedGzipBytes: number | null;
-  contributors: BundleContributor[];
-  /** Bench-only code in the production bundle: esbuild inputs under bench/, and uploaded modules containing the baseline's path. Both should be empty. */
-  benchOnly: { inputs: string[]; modulesWithBaselinePath: string[] };
-}
-
-/** Code only the bench entry (bench/worker.ts) may contain. */
-const BENCH_ONLY_DIR = "bench/";
-const BASELINE_PATH_TEXT = "/api/bench/baseline";
+/** Why a package is in the bundle (said for those that are). */
+const WHY: Record<string, string> = {
+  zod: "`@hono/zod-openapi` validates every request with it and builds the OpenAPI document from the same schemas; its chainable API cannot be tree-shaken, and `@hono/zod-openapi` needs that API (not the smaller `zod/mini`).",
+  yaml: "reads the Go implementation's YAML payloads (`src/turn/yaml.ts`; the debug routes' YAML is written by our own emitter there).",
+  "drizzle-orm":
+    "imported by `src/db/schema.ts` and the query builder in `src/store/conversations.ts`; the snapshot reads and writes use plain SQL, so writing the conversation queries in plain SQL too would take it out of the bundle (the schema stays the source of the migrations either way).",
+  hono: "the router and middleware.",
+  "viewer.js.txt (additional module)":
+    "the debug viewer's browser code (`src/viewer/client/`), bundled by esbuild and imported as text; uploaded as a module of its own.",
+  "src/ (Turnstore itself)": "the application.",
+};
 
 interface Metafile {
   inputs: Record<string, { imports?: Array<{ path: string }> }>;
@@ -47,28 +33,11 @@ interface Metafile {
 function owner(input: string): string {
   const match = input.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/);
   if (match) return match[1]!;
-  if (input.startsWith("src/")) return `src/ (Turnstore itself)`;
-  return "wrangler-injected shims";
+  return input.startsWith("src/") ? "src/ (Turnstore itself)" : "wrangler-injected shims";
 }
 
-/** The modules wrangler would upload: index.js and the additional modules beside it (the viewer's bundle as text). */
-function uploadedModules(dir: string): Array<{ name: string; bytes: Buffer }> {
-  return readdirSync(dir)
-    .filter((name) => name !== "meta.json" && !name.endsWith(".map") && !name.endsWith(".md"))
-    .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }));
-}
-
-function dryRun(
-  dir: string,
-  minify: boolean,
-): {
-  raw: number;
-  gzip: number;
-  modules: Array<{ name: string; bytes: number }>;
-  withBaselinePath: string[];
-  printed: string;
-  metafile: Metafile;
-} {
+/** The modules wrangler would upload (index.js and the additional modules beside it), raw and gzip (each compressed on its own). */
+function dryRun(dir: string, minify: boolean) {
   mkdirSync(dir, { recursive: true });
   const printed = wranglerSync([
     "deploy",
@@ -79,24 +48,24 @@ function dryRun(
     join(dir, "meta.json"),
     ...(minify ? ["--minify"] : []),
   ]);
-  const modules = uploadedModules(dir);
+  const modules = readdirSync(dir)
+    .filter((name) => name !== "meta.json" && !name.endsWith(".map") && !name.endsWith(".md"))
+    .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }));
   return {
-    raw: modules.reduce((n, m) => n + m.bytes.length, 0),
-    gzip: modules.reduce((n, m) => n + gzipSync(m.bytes).length, 0),
-    modules: modules.map((m) => ({ name: m.name, bytes: m.bytes.length })),
-    withBaselinePath: modules.filter((m) => m.bytes.includes(BASELINE_PATH_TEXT)).map((m) => m.name),
+    rawBytes: sum(modules.map((m) => m.bytes.length)),
+    gzipBytes: sum(modules.map((m) => gzipSync(m.bytes).length)),
+    modules,
     printed: printed.match(/Total Upload: [^\n]+/)?.[0] ?? "",
     metafile: JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as Metafile,
   };
 }
 
-export function measureBundle(root: string, options: { minified: boolean }): BundleResult {
+export function measureBundle(root: string, options: { minified: boolean }) {
   const plain = dryRun(join(root, "bundle"), false);
   const output = Object.entries(plain.metafile.outputs).find(([name]) => name.endsWith("index.js"))![1];
   const byOwner = new Map<string, number>();
-  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+  for (const [input, { bytesInOutput }] of Object.entries(output.inputs))
     byOwner.set(owner(input), (byOwner.get(owner(input)) ?? 0) + bytesInOutput);
-  }
   const importers = new Map<string, Set<string>>();
   for (const [input, { imports = [] }] of Object.entries(plain.metafile.inputs)) {
     for (const { path } of imports) {
@@ -105,50 +74,48 @@ export function measureBundle(root: string, options: { minified: boolean }): Bun
       importers.get(owner(path))!.add(input.startsWith("src/") ? input : owner(input));
     }
   }
+  const shortName = (name: string) => name.replace(/^[0-9a-f]{40}-/, "");
   // Additional modules (text imports) are not in esbuild's output: one contributor each.
-  for (const m of plain.modules)
-    if (m.name !== "index.js") byOwner.set(`${m.name.replace(/^[0-9a-f]{40}-/, "")} (additional module)`, m.bytes);
-  const total = [...byOwner.values()].reduce((a, b) => a + b, 0);
-  const contributors = [...byOwner.entries()]
-    .map(([name, bytes]) => ({ name, bytes, share: bytes / total, importedBy: [...(importers.get(name) ?? [])].sort() }))
-    .sort((a, b) => b.bytes - a.bytes);
+  for (const m of plain.modules) if (m.name !== "index.js") byOwner.set(`${shortName(m.name)} (additional module)`, m.bytes.length);
+  const total = sum([...byOwner.values()]);
   const minified = options.minified ? dryRun(join(root, "bundle-minified"), true) : null;
   return {
-    rawBytes: plain.raw,
-    gzipBytes: plain.gzip,
-    modules: plain.modules,
+    rawBytes: plain.rawBytes,
+    gzipBytes: plain.gzipBytes,
+    modules: plain.modules.map((m) => ({ name: shortName(m.name), bytes: m.bytes.length })),
+    oneModule: plain.modules.length === 1,
     wranglerReport: plain.printed,
-    minifiedRawBytes: minified ? minified.raw : null,
-    minifiedGzipBytes: minified ? minified.gzip : null,
-    contributors,
-    benchOnly: {
-      inputs: Object.keys(output.inputs).filter((input) => input.startsWith(BENCH_ONLY_DIR)),
-      modulesWithBaselinePath: plain.withBaselinePath,
-    },
+    minified: minified && { rawBytes: minified.rawBytes, gzipBytes: minified.gzipBytes },
+    /** Bench-only code in the production bundle: esbuild inputs under bench/, and uploaded modules containing the baseline's path. */
+    benchOnly: [
+      ...Object.keys(output.inputs).filter((input) => input.startsWith("bench/")),
+      ...plain.modules.filter((m) => m.bytes.includes("/api/bench/baseline")).map((m) => `${m.name} (contains \`/api/bench/baseline\`)`),
+    ],
+    contributors: [...byOwner.entries()]
+      .map(([name, bytes]) => ({
+        name,
+        bytes,
+        share: (bytes / total) * 100,
+        importedBy: [...(importers.get(name) ?? [])].sort(),
+        why: WHY[name] ?? null,
+      }))
+      .sort((a, b) => b.bytes - a.bytes),
   };
-}
-
-interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string } }>;
-  samples: number[];
-  timeDeltas: number[];
 }
 
 /** CPU time of the Worker's global scope, from the profile `wrangler check startup` records. */
 export function measureStartupCpu(root: string): { cpuMs: number; samples: number } {
   const file = join(root, "worker-startup.cpuprofile");
   wranglerSync(["check", "startup", "--outfile", file]);
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const profile = JSON.parse(readFileSync(file, "utf8")) as {
+    nodes: Array<{ id: number; callFrame: { functionName: string } }>;
+    samples: number[];
+    timeDeltas: number[];
+  };
   const idle = new Set(profile.nodes.filter((n) => ["(idle)", "(root)", "(program)"].includes(n.callFrame.functionName)).map((n) => n.id));
-  let micros = 0;
-  let samples = 0;
   // A sample's delta is the time since the previous sample; the first one is the wait before profiling began.
-  profile.samples.forEach((node, i) => {
-    if (i === 0 || idle.has(node)) return;
-    micros += profile.timeDeltas[i]!;
-    samples += 1;
-  });
-  return { cpuMs: micros / 1000, samples };
+  const busy = profile.samples.map((node, i) => (i === 0 || idle.has(node) ? null : profile.timeDeltas[i]!)).filter((d) => d !== null);
+  return { cpuMs: sum(busy) / 1000, samples: busy.length };
 }
 
 /** Spawn of `wrangler dev` (bundling, workerd start) to the first 200 from /healthz, on a migrated copy. */
@@ -168,6 +135,4 @@ export async function measureDevColdStart(
   return { medianMs: median(samplesMs), samplesMs };
 }
 
-export function fileSize(path: string): number {
-  return statSync(path).size;
-}
+export type BundleFigures = ReturnType<typeof measureBundle>;

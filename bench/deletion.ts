@@ -4,142 +4,84 @@
  *
  *  - over HTTP: `DELETE /api/conversations/:conv_id` on `wrangler dev` (ADMIN_TOKEN set), timed from
  *    the client, with the Worker's own write log line (src/http/write-log.ts: `"event":"write"`,
- *    route `DELETE /api/conversations/:conv_id`, with the handler's batches, rows written, and the
- *    duration); then the conversation's reads, and — with the server stopped — every table
- *    counted with sqlite3;
+ *    route `DELETE /api/conversations/:conv_id`: its batches, rows written and duration); then the
+ *    conversation's reads, and — with the server stopped — every table counted with sqlite3;
  *  - through the store functions the route calls (startDeletion, then continueDeletion with the
- *    route's batch budget) against local D1 via getPlatformProxy and a recording binding: every
- *    statement and batch with D1's meta.
+ *    route's batch budget) against local D1 through a recording binding: every statement and batch.
  *
  * How many requests or scheduled runs a longer conversation needs follows from the chunk size and
  * the budgets, which are read from the Worker's modules (worker-limits.ts).
  */
 import { continueDeletion, startDeletion, type DeletionCounts } from "../src/store/deletion";
+import { openDatabase } from "../tools/d1";
 import type { DevServer } from "../tools/wrangler-dev";
 import { recordingD1 } from "./counting-d1";
 import { copyDatabase, d1File, sqlite3, sqlString } from "./databases";
 import { sum } from "./stats";
-import { workerLimits, type WorkerLimits } from "./worker-limits";
-import { openLocalD1 } from "./write-path";
+import type { WorkerLimits } from "./worker-limits";
 
-export interface RowCounts {
-  conversations: number;
-  conversation_deletions: number;
-  turns: number;
-  turn_snapshots: number;
-  block_nodes: number;
-  turn_block_membership: number;
-  /** All blocks of the database (it holds only this conversation). */
-  blocks: number;
-}
+const TABLES = [
+  "conversations",
+  "turns",
+  "turn_snapshots",
+  "block_nodes",
+  "blocks",
+  "turn_block_membership",
+  "conversation_deletions",
+] as const;
+type RowCounts = Record<(typeof TABLES)[number], number>;
 
-export interface DeletionResult {
-  convId: string;
-  turns: number;
-  before: RowCounts;
-  limits: WorkerLimits;
-  http: {
-    status: number;
-    ms: number;
-    complete: boolean;
-    deleted: DeletionCounts;
-    /** From the Worker's log line. */
-    batches: number | null;
-    rowsWritten: number | null;
-    workerMs: number | null;
-    /** Status of GET /api/debug/conversations/:conv_id afterwards, and items of its turns page. */
-    conversationStatus: number;
-    turnsItems: number;
-    after: RowCounts;
-  };
-  store: {
-    complete: boolean;
-    deleted: DeletionCounts;
-    /** Every statement and round trip, startDeletion's batch included. */
-    statements: number;
-    roundTrips: number;
-    /** Batches continueDeletion counted against the budget. */
-    budgetBatches: number;
-    rowsWritten: number;
-    /** Table rows deleted or updated (meta.changes). */
-    changes: number;
-    sqlMs: number;
-    wallMs: number;
-    perBatch: Array<{ statements: number; rowsWritten: number; changes: number }>;
-    after: RowCounts;
-  };
-}
-
-const COUNT_SQL = (convId: string) => {
-  const q = (table: string) => `(SELECT count(*) FROM ${table} WHERE conv_id = ${sqlString(convId)})`;
-  return `SELECT ${q("conversations")} AS conversations, ${q("conversation_deletions")} AS conversation_deletions, ${q("turns")} AS turns,
-  ${q("turn_snapshots")} AS turn_snapshots, ${q("block_nodes")} AS block_nodes, ${q("turn_block_membership")} AS turn_block_membership,
-  (SELECT count(*) FROM blocks) AS blocks`;
-};
+/** The conversation's rows per table (blocks: all of them — the database holds only this conversation). */
+const countSql = (convId: string) =>
+  `SELECT ${TABLES.map((t) => `(SELECT count(*) FROM ${t}${t === "blocks" ? "" : ` WHERE conv_id = ${sqlString(convId)}`}) AS ${t}`).join(", ")}`;
 
 function countWithSqlite(file: string, convId: string): RowCounts {
-  const [line] = sqlite3(file, `${COUNT_SQL(convId)};`)
+  const values = sqlite3(file, `${countSql(convId)};`)
     .trim()
-    .split("\n");
-  const [conversations, conversation_deletions, turns, turn_snapshots, block_nodes, turn_block_membership, blocks] = line!
     .split("|")
     .map(Number);
-  return {
-    conversations: conversations!,
-    conversation_deletions: conversation_deletions!,
-    turns: turns!,
-    turn_snapshots: turn_snapshots!,
-    block_nodes: block_nodes!,
-    turn_block_membership: turn_block_membership!,
-    blocks: blocks!,
-  };
+  return Object.fromEntries(TABLES.map((t, i) => [t, values[i]!])) as RowCounts;
 }
 
 export interface DeletionOptions {
   source: { persistTo: string; convId: string; turns: number };
   dirFor: (name: string) => string;
+  limits: WorkerLimits;
   adminToken: string;
   debugToken: string;
   serve: (persistTo: string, onLine: (line: string) => void) => Promise<DevServer>;
   stop: (server: DevServer) => Promise<void>;
 }
 
-interface DeletedLog {
-  batches?: number;
-  rows_written?: number;
-  duration_ms?: number;
-}
+type WriteLogLine = { batches?: number; rows_written?: number; duration_ms?: number };
 
-export async function measureDeletion(options: DeletionOptions): Promise<DeletionResult> {
-  const { convId } = options.source;
-  const limits = await workerLimits();
-  const before = countWithSqlite(d1File(options.source.persistTo), convId);
-
-  // 1. Over HTTP.
-  const httpDir = copyDatabase(options.source.persistTo, options.dirFor("deletion-http"));
-  let logged: DeletedLog | null = null;
-  const server = await options.serve(httpDir, (line) => {
+/** DELETE over HTTP on a copy, then the conversation's reads; the Worker's write log line of the DELETE. */
+async function overHttp(o: DeletionOptions) {
+  const { convId } = o.source;
+  const dir = copyDatabase(o.source.persistTo, o.dirFor("deletion-http"));
+  let logged: WriteLogLine | null = null;
+  const server = await o.serve(dir, (line) => {
     if (line.startsWith("{") && line.includes('"event":"write"') && line.includes('"route":"DELETE /api/conversations/'))
-      logged = JSON.parse(line) as DeletedLog;
+      logged = JSON.parse(line);
   });
-  let http: Omit<DeletionResult["http"], "after">;
   try {
     const started = performance.now();
     const res = await fetch(`${server.url}/api/conversations/${encodeURIComponent(convId)}`, {
       method: "DELETE",
-      headers: { authorization: `Bearer ${options.adminToken}` },
+      headers: { authorization: `Bearer ${o.adminToken}` },
     });
     const text = await res.text();
     const ms = performance.now() - started;
     if (res.status !== 200) throw new Error(`DELETE answered ${res.status}: ${text.slice(0, 300)}`);
     const body = JSON.parse(text) as { complete: boolean; deleted: DeletionCounts };
-    const read = (path: string) => fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${options.debugToken}` } });
+    const read = (path: string) => fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${o.debugToken}` } });
     const conversation = await read(`/api/debug/conversations/${encodeURIComponent(convId)}`);
     await conversation.text();
-    const turns = (await (await read(`/api/debug/turns?conv_id=${encodeURIComponent(convId)}&limit=10`)).json()) as { items: unknown[] };
+    const page = (await (await read(`/api/debug/turns?conv_id=${encodeURIComponent(convId)}&limit=10`)).json()) as { items: unknown[] };
     for (let i = 0; i < 50 && logged === null; i++) await new Promise((r) => setTimeout(r, 100));
-    const log = logged as DeletedLog | null;
-    http = {
+    const log = logged as WriteLogLine | null;
+    return {
+      dir,
       status: res.status,
       ms,
       complete: body.complete,
@@ -148,67 +90,85 @@ export async function measureDeletion(options: DeletionOptions): Promise<Deletio
       rowsWritten: log?.rows_written ?? null,
       workerMs: log?.duration_ms ?? null,
       conversationStatus: conversation.status,
-      turnsItems: turns.items.length,
+      turnsItems: page.items.length,
     };
   } finally {
-    await options.stop(server);
+    await o.stop(server);
   }
-  const httpAfter = countWithSqlite(d1File(httpDir), convId);
+}
 
-  // 2. Through the store functions, statement by statement.
-  const storeDir = copyDatabase(options.source.persistTo, options.dirFor("deletion-store"));
-  const local = await openLocalD1(storeDir);
-  let store: DeletionResult["store"];
+/** startDeletion and continueDeletion, as the route calls them, on another copy: every statement and batch. */
+async function throughStore(o: DeletionOptions) {
+  const { convId } = o.source;
+  const local = await openDatabase({ remote: false, persistTo: copyDatabase(o.source.persistTo, o.dirFor("deletion-store")) });
   try {
     const recorder = recordingD1(local.db);
     const started = performance.now();
     if (!(await startDeletion(recorder.db, convId, "admin", Date.now()))) throw new Error(`startDeletion found no conversation ${convId}`);
-    const result = await continueDeletion(recorder.db, convId, limits.deleteBatchesPerRequest);
+    const result = await continueDeletion(recorder.db, convId, o.limits.deleteBatchesPerRequest);
     const wallMs = performance.now() - started;
-    const trips = [...new Set(recorder.statements.map((st) => st.roundTrip))];
-    const counts = (await local.db.prepare(COUNT_SQL(convId)).first<RowCounts>())!;
-    store = {
-      complete: result.complete,
-      deleted: result.deleted,
+    const total = (list: typeof recorder.statements, f: (st: (typeof list)[number]) => number) => sum(list.map(f));
+    return {
       statements: recorder.statements.length,
       roundTrips: recorder.roundTrips,
       budgetBatches: result.batches,
-      rowsWritten: sum(recorder.statements.map((st) => st.rowsWritten)),
-      changes: sum(recorder.statements.map((st) => st.changes)),
-      sqlMs: sum(recorder.statements.map((st) => st.durationMs)),
-      wallMs,
-      perBatch: trips.map((t) => {
-        const list = recorder.statements.filter((st) => st.roundTrip === t);
-        return { statements: list.length, rowsWritten: sum(list.map((st) => st.rowsWritten)), changes: sum(list.map((st) => st.changes)) };
+      perBatch: [...new Set(recorder.statements.map((st) => st.roundTrip))].map((trip) => {
+        const list = recorder.statements.filter((st) => st.roundTrip === trip);
+        return { statements: list.length, rowsWritten: total(list, (st) => st.rowsWritten), changes: total(list, (st) => st.changes) };
       }),
-      after: counts,
+      rowsWritten: total(recorder.statements, (st) => st.rowsWritten),
+      changes: total(recorder.statements, (st) => st.changes),
+      sqlMs: total(recorder.statements, (st) => st.durationMs),
+      wallMs,
+      after: (await local.db.prepare(countSql(convId)).first<RowCounts>())!,
     };
   } finally {
-    await local.dispose();
+    await local.close();
   }
-  return { convId, turns: options.source.turns, before, limits, http: { ...http, after: httpAfter }, store };
 }
 
-/**
- * What a conversation of `turns` turns of the same shape needs: D1 batches (the conversion check and
- * one per chunk of DELETE_CHUNK_ROWS rows of its largest table), DELETE requests alone, or one
- * request and then scheduled runs. Scaled from the measured conversation's rows per turn.
- */
-export function deletionPlan(
-  measured: DeletionResult,
-  turns: number,
-): { snapshots: number; chunks: number; batches: number; requests: number; scheduledRuns: number } {
-  const perTurn = Math.max(measured.before.turn_snapshots, measured.before.block_nodes, measured.before.turns) / measured.turns;
-  const largest = Math.ceil(perTurn * turns);
-  const chunks = Math.ceil(largest / measured.limits.deleteChunkRows);
-  // Every call spends one batch on the legacy-conversion check before its chunks.
-  const perRequest = measured.limits.deleteBatchesPerRequest - 1;
-  const perRun = measured.limits.deletionBatchesPerRun - 1;
+export async function measureDeletion(o: DeletionOptions) {
+  const { convId, turns } = o.source;
+  const before = countWithSqlite(d1File(o.source.persistTo), convId);
+  const { dir, ...http } = await overHttp(o);
+  const httpAfter = countWithSqlite(d1File(dir), convId);
+  const { after: storeAfter, ...store } = await throughStore(o);
+
+  // What a conversation of the same shape needs: one batch for the conversion check, then one per
+  // chunk of the largest table; a request has its budget, a scheduled run its own.
+  const l = o.limits;
+  const perTurn = Math.max(before.turn_snapshots, before.block_nodes, before.turns) / turns;
+  const plans = [turns, 2_000, 5_000, 10_000, 50_000].map((n) => {
+    const chunks = Math.ceil(Math.ceil(perTurn * n) / l.deleteChunkRows);
+    const scheduledRuns = Math.ceil(Math.max(0, chunks - (l.deleteBatchesPerRequest - 1)) / (l.deletionBatchesPerRun - 1));
+    return {
+      turns: n,
+      measured: n === turns,
+      snapshots: Math.round((before.turn_snapshots / turns) * n),
+      chunks,
+      batches: chunks + 1,
+      requests: Math.ceil(chunks / (l.deleteBatchesPerRequest - 1)),
+      scheduledRuns,
+      withinMinutes: l.cronMinutes ? scheduledRuns * l.cronMinutes : null,
+    };
+  });
   return {
-    snapshots: Math.round((measured.before.turn_snapshots / measured.turns) * turns),
-    chunks,
-    batches: chunks + 1,
-    requests: Math.ceil(chunks / perRequest),
-    scheduledRuns: Math.ceil(Math.max(0, chunks - perRequest) / perRun),
+    turns,
+    limits: l,
+    before,
+    counts: [
+      { label: "before", ...before },
+      { label: "after the DELETE request", ...httpAfter },
+      { label: "after the store functions", ...storeAfter },
+    ],
+    http,
+    store,
+    rowsDeleted: sum(Object.values(http.deleted)) + before.conversations,
+    rowsLeft: sum(Object.values(httpAfter)),
+    storeRowsLeft: sum(Object.values(storeAfter)),
+    snapshotsPerTurn: before.turn_snapshots / turns,
+    plans,
   };
 }
+
+export type DeletionFigures = Awaited<ReturnType<typeof measureDeletion>>;

@@ -6,42 +6,23 @@ import { join } from "node:path";
 import { ROOT } from "../tools/wrangler-dev";
 import { requireSqlite3 } from "./databases";
 
-export interface Machine {
-  cpus: number;
-  cpuModel: string;
-  memoryGiB: number;
-  os: string;
-  node: string;
-  wrangler: string;
-  miniflare: string;
-  workerd: string;
-  sqlite3Cli: string;
-  commit: string;
-  loadAverageAtStart: [number, number, number];
-  startedAt: string;
-}
-
-function packageVersion(name: string): string {
+const packageVersion = (name: string) => {
   const file = join(ROOT, "node_modules", name, "package.json");
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version : "unknown";
-}
+};
 
-function run(command: string, args: string[]): string {
+const run = (command: string, args: string[]) => {
   const result = spawnSync(command, args, { cwd: ROOT, encoding: "utf8" });
   return result.status === 0 ? result.stdout.trim() : "unknown";
-}
+};
 
-export function loadAverage(): [number, number, number] {
-  const [a, b, c] = os.loadavg();
-  return [a!, b!, c!].map((v) => Math.round(v * 100) / 100) as [number, number, number];
-}
+export const loadAverage = () => os.loadavg().map((v) => Math.round(v * 100) / 100);
 
-export function describeMachine(): Machine {
+export function describeMachine() {
   const debian = existsSync("/etc/debian_version") ? ` (Debian ${readFileSync("/etc/debian_version", "utf8").trim()})` : "";
-  // The report itself (written by the previous run) does not make the measured code uncommitted.
-  const dirty = run("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/BENCHMARKS.md"])
-    ? " + uncommitted changes"
-    : "";
+  // The report and the figures (written by the previous run) do not make the measured code uncommitted.
+  const status = ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/BENCHMARKS.md", ":(exclude)bench/results"];
+  const startedAt = new Date().toISOString();
   return {
     cpus: os.availableParallelism(),
     cpuModel: os.cpus()[0]?.model ?? "unknown",
@@ -52,8 +33,9 @@ export function describeMachine(): Machine {
     miniflare: packageVersion("miniflare"),
     workerd: run(join(ROOT, "node_modules", ".bin", "workerd"), ["--version"]),
     sqlite3Cli: requireSqlite3(),
-    commit: run("git", ["rev-parse", "--short", "HEAD"]) + dirty,
+    commit: run("git", ["rev-parse", "--short", "HEAD"]) + (run("git", status) ? " + uncommitted changes" : ""),
+    startedAt,
+    date: startedAt.slice(0, 10),
     loadAverageAtStart: loadAverage(),
-    startedAt: new Date().toISOString(),
   };
 }

@@ -14,8 +14,7 @@
  *     written per recorded span (the Worker's own count, D1's rows_written: index entries included),
  *     and rows and bytes the database holds for it afterwards.
  */
-import autocannon from "autocannon";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -24,11 +23,12 @@ import { mapSpans } from "../src/otlp/genai-mapping";
 import type { SpanRecord } from "../src/otlp/wire";
 import { withDatabase } from "../tools/d1";
 import { parseCommandLine } from "../tools/cli";
-import { median, round } from "./stats";
-import { ROOT, startDev, type DevServer } from "../tools/wrangler-dev";
+import { startDev, type DevServer } from "../tools/wrangler-dev";
 import { LOREM } from "./databases";
+import { hammer } from "./http";
 import { loadAverage } from "./machine";
-import { renderOtlpSection, withOtlpSection } from "./report-otlp";
+import { readResults, renderReport, REPORT, RESULTS } from "./report";
+import { median, sum } from "./stats";
 
 const USAGE = `Usage: npm run bench:otlp -- [options]
 
@@ -39,8 +39,9 @@ for a 50-turn agent conversation whose calls resend the history.
 
 Options:
   --quick      3 rounds of 3 s and a 10-turn conversation (a smoke run: prints, writes nothing)
-               (default: 7 rounds of 5 s per variant, 50 turns; writes the "OTLP ingestion" section
-               of docs/BENCHMARKS.md, which npm run bench keeps)
+               (default: 7 rounds of 5 s per variant, 50 turns; writes its figures to
+               bench/results/otlp.json and the "OTLP ingestion" section of docs/BENCHMARKS.md from
+               them, which npm run bench keeps)
   --json       end the output with one line of JSON (every figure)
   -h, --help   print this help and exit without running anything
 
@@ -181,11 +182,15 @@ export function snapshotBody(span: SpanRecord): string {
 
 // ---- 1. Throughput -----------------------------------------------------------------------------
 
-const VARIANTS = ["otlp_protobuf", "otlp_json", "api_turns"] as const;
+const VARIANTS = [
+  { key: "otlp_protobuf", title: "`POST /v1/traces`, protobuf", path: "/v1/traces", type: "application/x-protobuf", good: "200" },
+  { key: "otlp_json", title: "`POST /v1/traces`, OTLP JSON", path: "/v1/traces", type: "application/json", good: "200" },
+  { key: "api_turns", title: "`POST /api/turns`", path: "/api/turns", type: "application/json", good: "201" },
+] as const;
 type Variant = (typeof VARIANTS)[number];
 
 /** Conversations posted round-robin, each call after the one before. */
-function stream(variant: Variant, run: string, interleave: number) {
+function stream(variant: Variant["key"], run: string, interleave: number) {
   let i = 0;
   const base = Date.now() - 3_600_000;
   return (): string | Buffer => {
@@ -198,84 +203,59 @@ function stream(variant: Variant, run: string, interleave: number) {
   };
 }
 
-interface Round {
-  round: number;
-  variant: Variant;
-  perSecond: number;
-  completed: number;
-  latencyP50Ms: number;
-  unexpected: Record<string, number>;
-}
-
-async function runOnce(server: DevServer, variant: Variant, next: () => string | Buffer, seconds: number, connections: number) {
-  const otlp = variant !== "api_turns";
-  const result = await autocannon({
-    url: server.url,
-    connections,
-    duration: seconds,
-    maxOverallRequests: 100_000,
-    timeout: 20,
-    requests: [
-      {
-        method: "POST",
-        path: otlp ? "/v1/traces" : "/api/turns",
-        headers: {
-          authorization: `Bearer ${TOKENS.ingest}`,
-          "content-type": variant === "otlp_protobuf" ? "application/x-protobuf" : "application/json",
-        },
-        setupRequest: (request) => ({ ...request, body: next() as string }),
-      },
-    ],
-  });
-  const statuses = Object.fromEntries(
-    Object.entries(result.statusCodeStats as Record<string, { count: number }>).map(([code, { count }]) => [code, count]),
-  );
-  const good = otlp ? "200" : "201";
-  const unexpected = Object.fromEntries(Object.entries(statuses).filter(([code]) => code !== good));
-  if (result.errors > 0) unexpected.transport = result.errors;
-  const completed = statuses[good] ?? 0;
-  return { perSecond: completed / result.duration, completed, latencyP50Ms: result.latency.p50, unexpected };
-}
-
 async function measureThroughput(server: DevServer, options: { rounds: number; seconds: number; connections: number }) {
   const run = `t${Date.now().toString(36)}`;
   const interleave = 2 * options.connections;
-  const sources = Object.fromEntries(VARIANTS.map((v) => [v, stream(v, run, interleave)])) as Record<Variant, () => string | Buffer>;
-  for (const v of VARIANTS) await runOnce(server, v, sources[v], 2, options.connections); // warm-up
-  const rounds: Round[] = [];
+  const sources = VARIANTS.map((v) => stream(v.key, run, interleave));
+  const runOnce = async (v: number, seconds: number) => {
+    const variant = VARIANTS[v]!;
+    const r = await hammer(server, {
+      path: variant.path,
+      headers: { authorization: `Bearer ${TOKENS.ingest}`, "content-type": variant.type },
+      next: sources[v]!,
+      seconds,
+      connections: options.connections,
+    });
+    const unexpected = Object.fromEntries(Object.entries(r.statuses).filter(([code]) => code !== variant.good));
+    if (r.errors > 0) unexpected.transport = r.errors;
+    return { perSecond: (r.statuses[variant.good] ?? 0) / r.seconds, p50Ms: r.p50Ms, unexpected };
+  };
+  for (const v of VARIANTS.keys()) await runOnce(v, 2); // warm-up
+  const rounds = VARIANTS.map(() => [] as Array<Awaited<ReturnType<typeof runOnce>>>);
+  const unexpected: Array<{ round: number; variant: string; statuses: Record<string, number> }> = [];
   for (let r = 0; r < options.rounds; r++) {
-    const order = VARIANTS.map((_, k) => VARIANTS[(k + r) % VARIANTS.length]!);
-    for (const variant of order) {
-      const result = await runOnce(server, variant, sources[variant], options.seconds, options.connections);
-      rounds.push({ round: r, variant, ...result });
-      process.stderr.write(`  round ${r + 1} ${variant}: ${result.perSecond.toFixed(1)}/s\n`);
+    for (const v of VARIANTS.map((_, k) => (k + r) % VARIANTS.length)) {
+      const result = await runOnce(v, options.seconds);
+      rounds[v]!.push(result);
+      if (Object.keys(result.unexpected).length > 0)
+        unexpected.push({ round: r + 1, variant: VARIANTS[v]!.key, statuses: result.unexpected });
+      process.stderr.write(`  round ${r + 1} ${VARIANTS[v]!.key}: ${result.perSecond.toFixed(1)}/s\n`);
     }
   }
-  const of = (v: Variant) => rounds.filter((x) => x.variant === v);
-  const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((x) => x.perSecond))])) as Record<Variant, number>;
-  const perRound = (v: Variant) => of(v).map((x, k) => x.perSecond / of("api_turns")[k]!.perSecond);
-  const spread = (values: number[]) => ({ median: median(values), min: Math.min(...values), max: Math.max(...values) });
   const sample = Array.from({ length: CALLS_PER_CONVERSATION }, (_, k) => chatSpan("size", k, BigInt(k), Date.now()));
-  const average = (f: (s: SpanRecord) => number) => Math.round(sample.reduce((a, s) => a + f(s), 0) / sample.length);
+  const bodies = [
+    (s: SpanRecord) => protobufExport([s]).length,
+    (s: SpanRecord) => Buffer.byteLength(jsonExport([s])),
+    (s: SpanRecord) => Buffer.byteLength(snapshotBody(s)),
+  ];
+  const api = rounds[2]!;
   return {
-    rounds,
-    seconds: options.seconds,
     connections: options.connections,
-    medians,
-    latencyP50: Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((x) => x.latencyP50Ms))])),
-    ratioProtobuf: medians.otlp_protobuf / medians.api_turns,
-    ratioJson: medians.otlp_json / medians.api_turns,
-    perRoundRatioProtobuf: spread(perRound("otlp_protobuf")),
-    perRoundRatioJson: spread(perRound("otlp_json")),
-    averageBodyBytes: {
-      otlp_protobuf: average((s) => protobufExport([s]).length),
-      otlp_json: average((s) => Buffer.byteLength(jsonExport([s]))),
-      api_turns: average((s) => Buffer.byteLength(snapshotBody(s))),
-    },
-    unexpected: rounds.reduce<Record<string, number>>((all, x) => {
-      for (const [code, n] of Object.entries(x.unexpected)) all[code] = (all[code] ?? 0) + n;
-      return all;
-    }, {}),
+    seconds: options.seconds,
+    rounds: options.rounds,
+    variants: VARIANTS.map((variant, v) => {
+      const ratios = rounds[v]!.map((x, k) => x.perSecond / api[k]!.perSecond);
+      return {
+        key: variant.key,
+        title: variant.title,
+        perSecond: median(rounds[v]!.map((x) => x.perSecond)),
+        p50Ms: median(rounds[v]!.map((x) => x.p50Ms)),
+        bodyBytes: Math.round(sum(sample.map(bodies[v]!)) / sample.length),
+        ratio: variant.key === "api_turns" ? null : { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
+        perRound: rounds[v]!.map((x) => x.perSecond),
+      };
+    }),
+    unexpected,
   };
 }
 
@@ -289,21 +269,14 @@ async function measureThroughput(server: DevServer, options: { rounds: number; s
 function agentTurn(conv: string, t: number, endMs: number): SpanRecord[] {
   const trace = hex(BigInt(t + 1) * 15485863n + BigInt(conv.length), 16);
   const id = (n: number) => hex(BigInt(t * 16 + n + 1) * 32452843n, 8);
-  const history: unknown[] = [];
-  for (let u = 0; u < t; u++) {
-    history.push(
-      { role: "user", parts: [{ type: "text", content: `Question ${u}: ${TEXT.slice(0, 160 + (u % 5) * 40)}` }] },
-      { role: "assistant", parts: [{ type: "tool_call", id: `call-${u}`, name: "search", arguments: { query: `q${u}` } }] },
-      { role: "tool", parts: [{ type: "tool_call_response", id: `call-${u}`, response: { hits: [TEXT.slice(u % 50, (u % 50) + 300)] } }] },
-      { role: "assistant", parts: [{ type: "text", content: `Answer ${u}: ${TEXT.slice(0, 200 + (u % 7) * 30)}` }] },
-    );
-  }
-  const [question, call, result, answer] = [
-    { role: "user", parts: [{ type: "text", content: `Question ${t}: ${TEXT.slice(0, 160 + (t % 5) * 40)}` }] },
-    { role: "assistant", parts: [{ type: "tool_call", id: `call-${t}`, name: "search", arguments: { query: `q${t}` } }] },
-    { role: "tool", parts: [{ type: "tool_call_response", id: `call-${t}`, response: { hits: [TEXT.slice(t % 50, (t % 50) + 300)] } }] },
-    { role: "assistant", parts: [{ type: "text", content: `Answer ${t}: ${TEXT.slice(0, 200 + (t % 7) * 30)}` }] },
+  const messages = (u: number) => [
+    { role: "user", parts: [{ type: "text", content: `Question ${u}: ${TEXT.slice(0, 160 + (u % 5) * 40)}` }] },
+    { role: "assistant", parts: [{ type: "tool_call", id: `call-${u}`, name: "search", arguments: { query: `q${u}` } }] },
+    { role: "tool", parts: [{ type: "tool_call_response", id: `call-${u}`, response: { hits: [TEXT.slice(u % 50, (u % 50) + 300)] } }] },
+    { role: "assistant", parts: [{ type: "text", content: `Answer ${u}: ${TEXT.slice(0, 200 + (u % 7) * 30)}` }] },
   ];
+  const history = Array.from({ length: t }, (_, u) => messages(u)).flat();
+  const [question, call, result, answer] = messages(t);
   const span = (spanId: string, parent: string, name: string, attributes: Record<string, unknown>, at: number): SpanRecord => ({
     traceId: trace,
     spanId,
@@ -475,14 +448,14 @@ async function storedFor(persistTo: string, convs: { otlp: string; api: string; 
 }
 
 /** Answers of 500 and above, by route, status and error code, from the Worker's own log lines. */
-function serverErrorsOf(logs: readonly WriteLog[]): Record<string, number> {
+function serverErrorsOf(logs: readonly WriteLog[]) {
   const out: Record<string, number> = {};
   for (const l of logs) {
     if (l.status < 500) continue;
     const key = `${l.route} ${l.status} ${l.code ?? ""}`.trim();
     out[key] = (out[key] ?? 0) + 1;
   }
-  return out;
+  return Object.entries(out).map(([key, count]) => ({ key, count }));
 }
 
 // ---- Main ---------------------------------------------------------------------------------------
@@ -520,79 +493,43 @@ async function main() {
     process.stderr.write(`throughput: ${config.rounds} rounds × ${config.seconds} s per variant…\n`);
     const throughput = await measureThroughput(server, config);
     process.stderr.write(`storage: a ${config.turns}-turn agent conversation…\n`);
-    const storage = await measureStorage(server, logs, config.turns);
+    const { otlpConv, apiConv, traceIds, refused, ...storage } = await measureStorage(server, logs, config.turns);
     await server.stop();
     server = null;
-    const stored = await storedFor(
-      dir,
-      { otlp: storage.otlpConv, api: storage.apiConv, traceIds: storage.traceIds },
-      storage.snapshotsRecorded,
-    );
-    const results = { mode: quick ? "quick" : "full", throughput, storage, stored };
-    printReport(results);
-    process.stdout.write(`Server errors by route and code: ${JSON.stringify(serverErrorsOf(logs))}\n`);
+    const stored = await storedFor(dir, { otlp: otlpConv, api: apiConv, traceIds }, storage.snapshotsRecorded);
+    const figures = {
+      mode: quick ? "quick" : "full",
+      date: new Date().toISOString().slice(0, 10),
+      cpus: os.cpus().length,
+      loadAverage: { start: loadAtStart, end: loadAverage() },
+      throughput,
+      serverErrors: serverErrorsOf(logs),
+      storage,
+      stored,
+    };
+    // The section as docs/BENCHMARKS.md shows it, with the recorded full run's other sections.
+    const report = renderReport(readResults().results, figures);
+    process.stdout.write(`## OTLP ingestion${report.split("\n## OTLP ingestion")[1]}`);
     if (unavailable.length > 0)
       process.stdout.write(`D1 unavailable (503) log lines:\n${[...new Set(unavailable)].slice(0, 5).join("\n")}\n`);
-    if (values.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify(figures)}\n`);
     // Under a loaded machine both routes see a few 503s and dropped connections (exporters retry
     // both): reported in the section, with whether the Worker itself answered them. Any other
     // unexpected answer fails the run.
     const failed =
-      throughput.rounds.some((r) => Object.keys(r.unexpected).some((code) => code !== "503" && code !== "transport")) ||
-      storage.refused > 0 ||
+      throughput.unexpected.some((u) => Object.keys(u.statuses).some((code) => code !== "503" && code !== "transport")) ||
+      refused > 0 ||
       stored.held > 0;
     if (!quick && !failed) {
-      const file = join(ROOT, "docs", "BENCHMARKS.md");
-      const section = renderOtlpSection({
-        serverErrors: serverErrorsOf(logs),
-        date: new Date().toISOString().slice(0, 10),
-        loadAverage: { start: loadAtStart, end: loadAverage() },
-        cpus: os.cpus().length,
-        throughput,
-        storage,
-        stored,
-      });
-      writeFileSync(file, withOtlpSection(existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n", section));
-      process.stderr.write("wrote the OTLP ingestion section of docs/BENCHMARKS.md\n");
+      writeFileSync(RESULTS.otlp, `${JSON.stringify(figures, null, 2)}\n`);
+      writeFileSync(REPORT, report);
+      process.stderr.write("wrote bench/results/otlp.json and docs/BENCHMARKS.md\n");
     }
     process.exitCode = failed ? 1 : 0;
   } finally {
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function printReport(r: {
-  throughput: Awaited<ReturnType<typeof measureThroughput>>;
-  storage: Awaited<ReturnType<typeof measureStorage>>;
-  stored: Awaited<ReturnType<typeof storedFor>>;
-}) {
-  const t = r.throughput;
-  const lines = [
-    `## OTLP ingestion (npm run bench:otlp)`,
-    "",
-    `Throughput, ${t.rounds.length / 3} rounds × ${t.seconds} s per variant, ${t.connections} connections, one span (snapshot) per request:`,
-    "",
-    "| variant | median /s | p50 latency ms | body bytes (avg) | ratio to POST /api/turns (median of rounds; min–max) |",
-    "|---|---:|---:|---:|---|",
-    `| POST /v1/traces, protobuf | ${round(t.medians.otlp_protobuf, 1)} | ${round(t.latencyP50.otlp_protobuf, 1)} | ${t.averageBodyBytes.otlp_protobuf} | ${round(t.perRoundRatioProtobuf.median)} (${round(t.perRoundRatioProtobuf.min)}–${round(t.perRoundRatioProtobuf.max)}) |`,
-    `| POST /v1/traces, OTLP JSON | ${round(t.medians.otlp_json, 1)} | ${round(t.latencyP50.otlp_json, 1)} | ${t.averageBodyBytes.otlp_json} | ${round(t.perRoundRatioJson.median)} (${round(t.perRoundRatioJson.min)}–${round(t.perRoundRatioJson.max)}) |`,
-    `| POST /api/turns (the same snapshots) | ${round(t.medians.api_turns, 1)} | ${round(t.latencyP50.api_turns, 1)} | ${t.averageBodyBytes.api_turns} | 1 |`,
-    "",
-    `Unexpected answers: ${JSON.stringify(t.unexpected)}`,
-    "",
-    `Storage, a ${r.storage.turns}-turn agent conversation (${r.storage.spansExported} spans exported trace by trace, ${r.storage.snapshotsRecorded} recorded; the same snapshots posted to POST /api/turns):`,
-    "",
-    "| | D1 rows written per recorded span | rows held per span | bytes held per span |",
-    "|---|---:|---:|---:|",
-    `| POST /v1/traces | ${round(r.storage.rowsWrittenPerSpan.otlp, 1)} | ${round(r.stored.perSpan.otlp.rows, 2)} | ${Math.round(r.stored.perSpan.otlp.bytes)} |`,
-    `| POST /api/turns | ${round(r.storage.rowsWrittenPerSpan.api_turns, 1)} | ${round(r.stored.perSpan.api_turns.rows, 2)} | ${Math.round(r.stored.perSpan.api_turns.bytes)} |`,
-    "",
-    `Trace memory: ${r.stored.traceMemory.n} rows, ${r.stored.traceMemory.bytes} bytes; held spans left: ${r.stored.held}.`,
-    `OTLP conversation: ${JSON.stringify(r.stored.otlp)}`,
-    `POST /api/turns conversation: ${JSON.stringify(r.stored.api)}`,
-  ];
-  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 await main();

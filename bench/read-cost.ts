@@ -1,7 +1,8 @@
 /**
  * Read cost that does not grow with the database (issue 7 §3) and the peer anchor (issue 17).
  *
- * The same target conversation (2000 snapshots) sits in databases of different total size. For each:
+ * The same target conversation (2000 snapshots) sits in databases of different total size
+ * (read-database.ts). For each:
  * - rows read, statements and round trips of the debug reads, from D1's meta, by calling the store
  *   function the debug routes call (listSnapshots) through a recording binding (getPlatformProxy),
  *   and where a page's time goes: D1's execution (meta.duration), turning rows into turns, and
@@ -9,58 +10,22 @@
  * - latency over HTTP on `wrangler dev`: all servers run at once and requests alternate between
  *   them, one at a time, so every size sees the same machine conditions.
  */
+import { rmSync, statSync } from "node:fs";
 import { encodeCursor } from "../src/http/cursor";
 import { turnListBody } from "../src/routes/debug/debug.wire";
 import { listSnapshots, type SnapshotFilter, type SnapshotPage } from "../src/store/snapshot-reads";
 import { turnToYaml } from "../src/turn/turn";
+import { openDatabase } from "../tools/d1";
 import type { DevServer } from "../tools/wrangler-dev";
 import { capturingD1, recordingD1, replayD1 } from "./counting-d1";
-import { TARGET } from "./read-database";
-import { median, percentile, sum } from "./stats";
-import { openLocalD1 } from "./write-path";
+import { copyDatabase, d1File } from "./databases";
+import { alternate } from "./http";
+import { BLOCKS_PER_SNAPSHOT, generateReadDatabase, OTHER_CONVERSATION_SNAPSHOTS, SHARED_PREFIX_BLOCKS, TARGET } from "./read-database";
+import { median, sum } from "./stats";
+import { TARGETS } from "./targets";
 
-export interface ReadQueryCost {
-  label: string;
-  limit: number;
-  records: number;
-  rowsRead: number;
-  statements: number;
-  roundTrips: number;
-  /**
-   * D1's execution time of the statements (meta.duration summed), ms: the mean of the runs — locally
-   * meta.duration comes in whole milliseconds, and the mean of several runs resolves fractions.
-   */
-  sqlMs: number;
-  /** The batch's round trip as seen from Node (through wrangler's proxy: transfer included), median, ms. */
-  roundTripMs: number;
-  /** listSnapshots on D1's recorded answers (no I/O): rows → turns (JSON.parse of stored texts, path walks), median, ms. */
-  decodeMs: number;
-  /** Serializing the returned snapshots as YAML (turnToYaml, as the routes do), median, ms. */
-  yamlMs: number;
-  /** The whole response as the list route builds it: YAML per snapshot, then JSON.stringify of the envelope, median, ms. */
-  serializeMs: number;
-  responseBytes: number;
-}
-
-export interface ReadDatabase {
-  snapshots: number;
-  persistTo: string;
-  generateSeconds: number;
-  fileBytes: number;
-}
-
-export interface ReadLatency {
-  snapshots: number;
-  listMedianMs: number;
-  listP90Ms: number;
-  detailMedianMs: number;
-  detailP90Ms: number;
-  listResponseBytes: number;
-  detailResponseBytes: number;
-}
-
-export const LIST_PATH = `/api/debug/turns?conv_id=${encodeURIComponent(TARGET.convId)}&limit=200`;
-export const DETAIL_PATH = `/api/debug/turn/${TARGET.convId}/${TARGET.sessionId}/${TARGET.turnId}`;
+const LIST_PATH = `/api/debug/turns?conv_id=${encodeURIComponent(TARGET.convId)}&limit=200`;
+const DETAIL_PATH = `/api/debug/turn/${TARGET.convId}/${TARGET.sessionId}/${TARGET.turnId}`;
 
 const QUERIES: Array<{ label: string; filter: SnapshotFilter }> = [
   { label: "conversation page, limit 50", filter: { convId: TARGET.convId, limit: 50 } },
@@ -78,14 +43,19 @@ const QUERIES: Array<{ label: string; filter: SnapshotFilter }> = [
   { label: "session filter without conv_id, limit 200", filter: { sessionId: TARGET.sessionId, limit: 200 } },
 ];
 
-/** Runs of each query; medians are reported (D1's time: the mean, see sqlMs). */
+/** Runs of each query; medians are reported (D1's time: the mean — locally meta.duration comes in whole milliseconds). */
 const RUNS = 7;
 
-export async function measureReadQueries(persistTo: string): Promise<ReadQueryCost[]> {
-  const local = await openLocalD1(persistTo);
+/** The list route's response body (turnListBody, as listTurnsHandler builds it), for timing its serialization. */
+async function listResponse(page: SnapshotPage, payloads: string[]) {
+  const nextCursor = page.next ? await encodeCursor("bench-debug-token", ["turns", { convId: TARGET.convId }], page.next) : null;
+  return turnListBody({ conv_id: TARGET.convId }, page.records, (_, i) => ({ payload: payloads[i] }), nextCursor);
+}
+
+async function measureQueries(persistTo: string) {
+  const local = await openDatabase({ remote: false, persistTo });
   try {
     const recorder = recordingD1(local.db);
-    const out: ReadQueryCost[] = [];
     // Warm-up (not recorded): the JIT sees reading, YAML and JSON once before anything is timed.
     const warm = await listSnapshots(local.db, QUERIES[1]!.filter);
     JSON.stringify(
@@ -94,15 +64,9 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
         warm.records.map((r) => turnToYaml(r.turn)),
       ),
     );
+    const out = [];
     for (const { label, filter } of QUERIES) {
-      const runs: Array<{
-        page: SnapshotPage;
-        statements: number;
-        roundTrips: number;
-        sqlMs: number;
-        roundTripMs: number;
-        decodeMs: number;
-      }> = [];
+      const runs = [];
       for (let i = 0; i < RUNS; i++) {
         recorder.reset();
         const capture = capturingD1(recorder.db);
@@ -116,21 +80,18 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
           statements: recorder.statements.length,
           roundTrips: recorder.roundTrips,
           sqlMs: sum(recorder.statements.map((st) => st.durationMs)),
-          roundTripMs: sum(recorder.roundTripMs),
           decodeMs,
         });
       }
       const page = runs[0]!.page;
       const yaml: number[] = [];
       const serialize: number[] = [];
-      let responseBytes = 0;
       for (let i = 0; i < RUNS; i++) {
         const started = performance.now();
         const items = page.records.map((r) => turnToYaml(r.turn));
         yaml.push(performance.now() - started);
-        const text = JSON.stringify(await listResponse(page, items));
+        JSON.stringify(await listResponse(page, items));
         serialize.push(performance.now() - started);
-        responseBytes = Buffer.byteLength(text);
       }
       out.push({
         label,
@@ -140,63 +101,97 @@ export async function measureReadQueries(persistTo: string): Promise<ReadQueryCo
         statements: runs[0]!.statements,
         roundTrips: runs[0]!.roundTrips,
         sqlMs: sum(runs.map((r) => r.sqlMs)) / runs.length,
-        roundTripMs: median(runs.map((r) => r.roundTripMs)),
         decodeMs: median(runs.map((r) => r.decodeMs)),
         yamlMs: median(yaml),
         serializeMs: median(serialize),
-        responseBytes,
       });
     }
     return out;
   } finally {
-    await local.dispose();
+    await local.close();
   }
 }
 
-/** The list route's response body (turnListBody, as listTurnsHandler builds it), for timing its serialization. */
-async function listResponse(page: SnapshotPage, payloads: string[]) {
-  const nextCursor = page.next ? await encodeCursor("bench-debug-token", ["turns", { convId: TARGET.convId }], page.next) : null;
-  return turnListBody({ conv_id: TARGET.convId }, page.records, (_, i) => ({ payload: payloads[i] }), nextCursor);
+export interface ReadOptions {
+  dirFor: (name: string) => string;
+  /** The migrated database to start each size from. */
+  template: string;
+  sizes: number[];
+  requests: number;
+  warmup: number;
+  token: string;
+  serve: (persistTo: string) => Promise<DevServer>;
+  stop: (server: DevServer) => Promise<void>;
+  log: (message: string) => void;
 }
 
-async function timedGet(server: DevServer, path: string, token: string, expectItems: number): Promise<{ ms: number; bytes: number }> {
-  const started = performance.now();
-  const res = await fetch(server.url + path, { headers: { authorization: `Bearer ${token}` } });
-  const text = await res.text();
-  const ms = performance.now() - started;
-  if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-  const items = (JSON.parse(text) as { items: unknown[] }).items.length;
-  if (items !== expectItems) throw new Error(`GET ${path} returned ${items} items, expected ${expectItems}`);
-  return { ms, bytes: Buffer.byteLength(text) };
-}
-
-/** Alternates requests between the servers (one database size each), `requests` timed per route and size. */
-export async function measureReadLatency(
-  servers: Array<{ snapshots: number; server: DevServer }>,
-  token: string,
-  requests: number,
-  warmup: number,
-): Promise<ReadLatency[]> {
-  const list = servers.map(() => [] as number[]);
-  const detail = servers.map(() => [] as number[]);
-  const bytes = servers.map(() => ({ list: 0, detail: 0 }));
-  for (let i = 0; i < warmup + requests; i++) {
-    for (const [k, { server }] of servers.entries()) {
-      const l = await timedGet(server, LIST_PATH, token, 200);
-      const d = await timedGet(server, DETAIL_PATH, token, 4);
-      bytes[k] = { list: l.bytes, detail: d.bytes };
-      if (i < warmup) continue;
-      list[k]!.push(l.ms);
-      detail[k]!.push(d.ms);
+export async function measureReads(o: ReadOptions) {
+  const generated: Array<{
+    snapshots: number;
+    dir: string;
+    generateSeconds: number;
+    fileBytes: number;
+    costs: Awaited<ReturnType<typeof measureQueries>>;
+  }> = [];
+  try {
+    for (const snapshots of o.sizes) {
+      const dir = copyDatabase(o.template, o.dirFor(`read-${snapshots}`));
+      const t = performance.now();
+      generateReadDatabase(dir, snapshots);
+      const generateSeconds = (performance.now() - t) / 1000;
+      o.log(`  ${snapshots} snapshots generated in ${generateSeconds.toFixed(1)} s`);
+      generated.push({ snapshots, dir, generateSeconds, fileBytes: statSync(d1File(dir)).size, costs: await measureQueries(dir) });
     }
+    const servers: DevServer[] = [];
+    let latency: Awaited<ReturnType<typeof alternate>>;
+    try {
+      for (const db of generated) servers.push(await o.serve(db.dir));
+      const targets = servers.flatMap((server) => [
+        { server, path: LIST_PATH, expectItems: 200 },
+        { server, path: DETAIL_PATH, expectItems: 4 },
+      ]);
+      latency = await alternate(targets, o.token, o.warmup, o.requests);
+    } finally {
+      for (const server of servers) await o.stop(server);
+    }
+    const timing = (t: (typeof latency)[number]) => ({ medianMs: t.medianMs, p90Ms: t.p90Ms, responseBytes: t.bytes });
+    const page = QUERIES.findIndex((q) => q.filter.limit === 200 && q.filter.convId && !q.filter.phase);
+    const databases = generated.map((db, k) => ({
+      snapshots: db.snapshots,
+      nodes: db.snapshots + (db.snapshots / OTHER_CONVERSATION_SNAPSHOTS) * SHARED_PREFIX_BLOCKS,
+      fileBytes: db.fileBytes,
+      generateSeconds: db.generateSeconds,
+      pageRowsRead: db.costs[page]!.rowsRead,
+      list: timing(latency[2 * k]!),
+      detail: timing(latency[2 * k + 1]!),
+    }));
+    const multipleSizes = databases.length > 1;
+    const latencyRatio = multipleSizes ? databases.at(-1)!.list.medianMs / databases[0]!.list.medianMs : null;
+    return {
+      target: {
+        snapshots: TARGET.snapshots,
+        otherConversationSnapshots: OTHER_CONVERSATION_SNAPSHOTS,
+        blocksPerSnapshot: BLOCKS_PER_SNAPSHOT,
+        sharedPrefixBlocks: SHARED_PREFIX_BLOCKS,
+        pageNodes: 200 + SHARED_PREFIX_BLOCKS,
+      },
+      requests: o.requests,
+      warmup: o.warmup,
+      databases,
+      queries: generated[0]!.costs.map((c, i) => ({
+        ...c,
+        rowsRead: generated.map((db) => db.costs[i]!.rowsRead),
+        sqlMs: generated.map((db) => db.costs[i]!.sqlMs),
+      })),
+      multipleSizes,
+      sameRowsRead: generated.every((db) => db.costs.every((c, i) => c.rowsRead === generated[0]!.costs[i]!.rowsRead)),
+      latencyRatio,
+      detailLatencyRatio: multipleSizes ? databases.at(-1)!.detail.medianMs / databases[0]!.detail.medianMs : null,
+      latencyMet: latencyRatio === null ? null : latencyRatio <= TARGETS.readLatencyRatio,
+    };
+  } finally {
+    for (const db of generated) rmSync(db.dir, { recursive: true, force: true });
   }
-  return servers.map(({ snapshots }, k) => ({
-    snapshots,
-    listMedianMs: median(list[k]!),
-    listP90Ms: percentile(list[k]!, 90),
-    detailMedianMs: median(detail[k]!),
-    detailP90Ms: percentile(detail[k]!, 90),
-    listResponseBytes: bytes[k]!.list,
-    detailResponseBytes: bytes[k]!.detail,
-  }));
 }
+
+export type ReadFigures = Awaited<ReturnType<typeof measureReads>>;

@@ -11,23 +11,7 @@ import { DELETE_CHUNK_ROWS } from "../src/store/deletion";
 import { MAX_BLOCKS_PER_PAGE } from "../src/store/snapshot-reads";
 import { ROOT } from "../tools/wrangler-dev";
 
-export interface WorkerLimits {
-  /** Batches one DELETE request may use (src/routes/admin/admin.handlers.ts). */
-  deleteBatchesPerRequest: number;
-  /** Batches one scheduled run may use for deletions, and conversion chunks per run (src/scheduled.ts). */
-  deletionBatchesPerRun: number;
-  conversionChunksPerRun: number;
-  /** Rows one deletion statement removes at most; legacy snapshots per conversion chunk (src/store). */
-  deleteChunkRows: number;
-  conversionChunkSnapshots: number;
-  /** Blocks a page with payloads returns at most (src/store/snapshot-reads.ts). */
-  maxBlocksPerPage: number;
-  /** The Cron Trigger (wrangler.toml) and its period in minutes, when it is a plain "every n minutes". */
-  cron: string;
-  cronMinutes: number | null;
-}
-
-export async function workerLimits(): Promise<WorkerLimits> {
+export async function workerLimits() {
   const admin = "../src/routes/admin/admin.handlers";
   const scheduled = "../src/scheduled";
   const { DELETE_BATCHES_PER_REQUEST } = (await import(admin)) as { DELETE_BATCHES_PER_REQUEST: number };
@@ -38,13 +22,19 @@ export async function workerLimits(): Promise<WorkerLimits> {
   const cron = readFileSync(join(ROOT, "wrangler.toml"), "utf8").match(/crons\s*=\s*\[\s*"([^"]+)"/)?.[1] ?? "unknown";
   const every = cron.match(/^\*\/(\d+) \* \* \* \*$/);
   return {
+    /** Batches one DELETE request may use (src/routes/admin/admin.handlers.ts), and one scheduled run (src/scheduled.ts). */
     deleteBatchesPerRequest: DELETE_BATCHES_PER_REQUEST,
     deletionBatchesPerRun: DELETION_BATCHES_PER_RUN,
-    conversionChunksPerRun: CONVERSION_CHUNKS_PER_RUN,
+    /** Rows one deletion statement removes at most; legacy snapshots per conversion chunk, chunks per run. */
     deleteChunkRows: DELETE_CHUNK_ROWS,
     conversionChunkSnapshots: CONVERSION_CHUNK_SNAPSHOTS,
+    conversionChunksPerRun: CONVERSION_CHUNKS_PER_RUN,
+    /** Blocks a page with payloads returns at most (src/store/snapshot-reads.ts). */
     maxBlocksPerPage: MAX_BLOCKS_PER_PAGE,
+    /** The Cron Trigger (wrangler.toml) and its period in minutes, when it is a plain "every n minutes". */
     cron,
     cronMinutes: every ? Number(every[1]) : cron === "* * * * *" ? 1 : null,
   };
 }
+
+export type WorkerLimits = Awaited<ReturnType<typeof workerLimits>>;

@@ -1,82 +1,63 @@
 /**
- * Write throughput over HTTP (issue 7 §1): POST /api/turns with a growing conversation against the
+ * Write throughput over HTTP (issue 7 §1): POST /api/turns with growing conversations against the
  * benchmark-only baseline route (one single-row insert), alternated round by round in one `wrangler
- * dev` of the bench-only entry bench/worker.ts (the baseline route, and the production Worker for
- * every other request), with autocannon on loopback. Every run is bounded in time and count.
- *
- * Two baselines: one receiving the same snapshot bodies (so transport, body checks and JSON parsing
- * cost the same on both sides and the difference is the snapshot write path: validation, reading
- * and hashing the turn, and its one D1 batch), and one receiving `{}` (the cheapest write this
- * Worker can do). The snapshot stream posts 2 × connections conversations round-robin, each in
- * order (conversation.ts throughputSnapshot).
+ * dev` of the bench-only entry bench/worker.ts, with autocannon on loopback. Two baselines: one
+ * receiving the same snapshot bodies (so transport, body checks and JSON parsing cost the same on
+ * both sides), and one receiving `{}` (the cheapest write this Worker can do). The snapshot stream
+ * posts 2 × connections conversations round-robin, each in order (conversation.ts).
  */
-import autocannon from "autocannon";
 import { readdirSync, readFileSync } from "node:fs";
 import type { DevServer } from "../tools/wrangler-dev";
 import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
-import { median } from "./stats";
+import { hammer } from "./http";
+import { median, sum } from "./stats";
+import { TARGETS } from "./targets";
 
 /** The Worker entry the throughput run serves: production's, plus the baseline route. */
 export const BENCH_ENTRY = "bench/worker.ts";
 /** BENCH_BASELINE_PATH of bench/baseline-route.ts (not imported: that pulls the whole Worker into Node). */
 const BASELINE_PATH = "/api/bench/baseline";
+/**
+ * Sent with the snapshotNoMemory variant: bench/worker.ts then clears the isolate's memory of stored
+ * tips (src/store/known-paths.ts) first, so every full post looks up its whole history.
+ */
+const FORGET_TIPS_HEADER = "x-bench-forget-tips";
 
-export const VARIANTS = ["snapshot", "snapshot_no_memory", "baseline_same_body", "baseline_empty_body"] as const;
+const VARIANTS = ["snapshot", "snapshotNoMemory", "baselineSameBody", "baselineEmptyBody"] as const;
+type Variant = (typeof VARIANTS)[number];
 
 /**
- * Sent with the snapshot_no_memory variant: the bench-only entry (bench/worker.ts) then clears
- * the isolate's memory of stored tips (src/store/known-paths.ts) before the request, so every full
- * post looks up its whole history — as when another isolate wrote the conversation's previous
- * snapshot. The production Worker has no such header.
+ * CPU time (user + system, ms) of the processes in the dev server's process group by name: wrangler's
+ * Node process and workerd (the Worker, its D1 and wrangler's proxy Worker). From /proc; null elsewhere.
  */
-export const FORGET_TIPS_HEADER = "x-bench-forget-tips";
-export type Variant = (typeof VARIANTS)[number];
-
-export interface ThroughputRound {
-  round: number;
-  variant: Variant;
-  perSecond: number;
-  completed: number;
-  non2xx: number;
-  errors: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  /** CPU time of the dev server's processes per answered request (ms), by process name; null without /proc. */
-  cpuMsPerRequest: Record<string, number> | null;
-}
-
-export interface ThroughputResult {
-  rounds: ThroughputRound[];
-  seconds: number;
-  connections: number;
-  medians: Record<Variant, number>;
-  latencyP50: Record<Variant, number>;
-  /** Median over rounds of cpuMsPerRequest, by variant and process name ("workerd", "node"); null without /proc. */
-  cpuMsPerRequest: Record<Variant, Record<string, number>> | null;
-  /** median(snapshots/s) / median(baseline/s). */
-  ratioSameBody: number;
-  /** The same, for full posts that never reach a remembered tip. */
-  ratioSameBodyNoMemory: number;
-  ratioEmptyBody: number;
-  /** Median over rounds of the per-round ratio, as a check on drift. */
-  perRoundRatioSameBody: number;
-  perRoundRatioEmptyBody: number;
-  averageBodyBytes: number;
-  /** Conversations posted round-robin (each in order). */
-  interleave: number;
-  failures: number;
-  /** Answers other than 201 by status ("transport" for connection errors). */
-  failureStatuses: Record<string, number>;
-  /** One D1 round trip inside wrangler dev, estimated from GET /healthz (one small D1 read) against a 404 (no D1). */
-  d1RoundTrip: { healthMs: number; notFoundMs: number; pairs: number };
+function serverCpuMs(pgid: number): Record<string, number> | null {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid));
+  } catch {
+    return null;
+  }
+  const out: Record<string, number> = {};
+  for (const pid of entries) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // USER_HZ is 100 on Linux: a tick is 10 ms.
+    if (Number(fields[2]) === pgid) out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+  return out;
 }
 
 /**
  * What one D1 round trip costs inside the Worker under wrangler dev: GET /healthz runs one small D1
- * read (the last migration's name), an unknown path none; both go through the same app, middleware
- * and error envelope. Sequential requests, alternating, medians.
+ * read, an unknown path none; both go through the same app and middleware. Sequential, alternating.
  */
-export async function measureD1RoundTrip(server: DevServer, pairs: number): Promise<ThroughputResult["d1RoundTrip"]> {
+async function measureD1RoundTrip(server: DevServer, pairs: number) {
   const health: number[] = [];
   const notFound: number[] = [];
   const get = async (path: string, expect: number, into: number[] | null) => {
@@ -87,9 +68,8 @@ export async function measureD1RoundTrip(server: DevServer, pairs: number): Prom
     into?.push(performance.now() - started);
   };
   for (let i = 0; i < pairs + 10; i++) {
-    const warm = i < 10;
-    await get("/healthz", 200, warm ? null : health);
-    await get("/api/bench-no-such-route", 404, warm ? null : notFound);
+    await get("/healthz", 200, i < 10 ? null : health);
+    await get("/api/bench-no-such-route", 404, i < 10 ? null : notFound);
   }
   return { healthMs: median(health), notFoundMs: median(notFound), pairs };
 }
@@ -102,150 +82,95 @@ export interface ThroughputOptions {
   warmupSeconds: number;
 }
 
-const MAX_REQUESTS_PER_RUN = 100_000;
-
-/**
- * CPU time (user + system, ms) of the processes in the dev server's process group, summed by process
- * name: wrangler's Node process and workerd (the Worker, its D1 and wrangler's proxy Worker). Read
- * from /proc (Linux); null elsewhere. The load generator runs in this process, outside the group.
- */
-function serverCpuMs(pgid: number): Record<string, number> | null {
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return null;
-  }
-  const ticksToMs = 10; // USER_HZ is 100 on Linux
-  const out: Record<string, number> = {};
-  for (const pid of entries) {
-    if (!/^\d+$/.test(pid)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    } catch {
-      continue; // gone meanwhile
-    }
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) !== pgid) continue;
-    out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * ticksToMs;
-  }
-  return out;
-}
-
-function bodySource(variant: Variant, run: string, interleave: number): () => string {
-  let i = 0;
-  if (variant === "baseline_empty_body") return () => "{}";
-  const prefix = variant === "snapshot" ? run : variant === "snapshot_no_memory" ? `${run}-nomem` : `${run}-base`;
-  return () => throughputSnapshot(prefix, i++, interleave);
-}
-
-async function runOnce(server: DevServer, variant: Variant, next: () => string, seconds: number, connections: number, token: string) {
-  const path = variant === "snapshot" || variant === "snapshot_no_memory" ? "/api/turns" : BASELINE_PATH;
-  const forget: Record<string, string> = variant === "snapshot_no_memory" ? { [FORGET_TIPS_HEADER]: "1" } : {};
-  const cpuBefore = serverCpuMs(server.pid);
-  const result = await autocannon({
-    url: server.url,
-    connections,
-    duration: seconds,
-    maxOverallRequests: MAX_REQUESTS_PER_RUN,
-    timeout: 20,
-    requests: [
-      {
-        method: "POST",
-        path,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...forget },
-        setupRequest: (request) => ({ ...request, body: next() }),
-      },
-    ],
-  });
-  const completed = result["2xx"];
-  const cpuAfter = serverCpuMs(server.pid);
-  const cpuMsPerRequest =
-    cpuBefore && cpuAfter && completed > 0
-      ? Object.fromEntries(Object.entries(cpuAfter).map(([name, ms]) => [name, (ms - (cpuBefore[name] ?? 0)) / completed]))
-      : null;
-  return {
-    cpuMsPerRequest,
-    perSecond: completed / result.duration,
-    completed,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    latencyP50Ms: result.latency.p50,
-    latencyP99Ms: result.latency.p99,
-    unchanged: Number((result.statusCodeStats as Record<string, { count: number }>)["200"]?.count ?? 0),
-    statuses: Object.fromEntries(
-      Object.entries(result.statusCodeStats as Record<string, { count: number }>).map(([code, { count }]) => [code, count]),
-    ),
-  };
-}
-
-export async function measureWriteThroughput(server: DevServer, options: ThroughputOptions): Promise<ThroughputResult> {
+export async function measureWriteThroughput(server: DevServer, options: ThroughputOptions) {
   const run = `r${Date.now().toString(36)}`;
   const interleave = 2 * options.connections;
-  const sources = Object.fromEntries(VARIANTS.map((v) => [v, bodySource(v, run, interleave)])) as Record<Variant, () => string>;
+  const prefix: Record<Variant, string> = {
+    snapshot: run,
+    snapshotNoMemory: `${run}-nomem`,
+    baselineSameBody: `${run}-base`,
+    baselineEmptyBody: "",
+  };
+  const counters: Record<string, number> = {};
+  const runOnce = async (variant: Variant, seconds: number) => {
+    const cpuBefore = serverCpuMs(server.pid);
+    const r = await hammer(server, {
+      path: variant.startsWith("snapshot") ? "/api/turns" : BASELINE_PATH,
+      headers: {
+        authorization: `Bearer ${options.token}`,
+        "content-type": "application/json",
+        ...(variant === "snapshotNoMemory" ? { [FORGET_TIPS_HEADER]: "1" } : {}),
+      },
+      next: () =>
+        variant === "baselineEmptyBody"
+          ? "{}"
+          : throughputSnapshot(prefix[variant], (counters[variant] = (counters[variant] ?? -1) + 1), interleave),
+      seconds,
+      connections: options.connections,
+    });
+    const cpuAfter = serverCpuMs(server.pid);
+    const completed = sum(Object.entries(r.statuses).map(([code, n]) => (code.startsWith("2") ? n : 0)));
+    const cpu =
+      cpuBefore && cpuAfter && completed > 0
+        ? Object.fromEntries(Object.entries(cpuAfter).map(([name, ms]) => [name, (ms - (cpuBefore[name] ?? 0)) / completed]))
+        : null;
+    return { perSecond: completed / r.seconds, p50Ms: r.p50Ms, cpu, statuses: r.statuses, errors: r.errors };
+  };
   // Warm-up (not recorded): the isolate's JIT and SQLite's page cache see every route first.
-  for (const variant of VARIANTS)
-    await runOnce(server, variant, sources[variant], options.warmupSeconds, options.connections, options.token);
+  for (const variant of VARIANTS) await runOnce(variant, options.warmupSeconds);
 
-  const rounds: ThroughputRound[] = [];
-  let failures = 0;
+  const runs: Array<Record<Variant, Awaited<ReturnType<typeof runOnce>>>> = [];
   const failureStatuses: Record<string, number> = {};
   for (let round = 0; round < options.rounds; round++) {
+    const results = {} as (typeof runs)[number];
     // Rotate the order so no variant always runs first (or last) in a round.
-    const order = VARIANTS.map((_, k) => VARIANTS[(k + round) % VARIANTS.length]!);
-    for (const variant of order) {
-      const r = await runOnce(server, variant, sources[variant], options.seconds, options.connections, options.token);
-      // A 200 would be an idempotent repeat, not a write: the stream must never repeat a snapshot.
-      failures += r.non2xx + r.errors + r.unchanged;
-      for (const [code, count] of Object.entries(r.statuses))
-        if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + count;
+    for (const variant of VARIANTS.map((_, k) => VARIANTS[(k + round) % VARIANTS.length]!)) {
+      const r = (results[variant] = await runOnce(variant, options.seconds));
+      // A 200 would be an idempotent repeat, not a write: the stream never repeats a snapshot.
+      for (const [code, n] of Object.entries(r.statuses)) if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + n;
       if (r.errors > 0) failureStatuses.transport = (failureStatuses.transport ?? 0) + r.errors;
-      rounds.push({
-        round,
-        variant,
-        perSecond: r.perSecond,
-        completed: r.completed,
-        non2xx: r.non2xx,
-        errors: r.errors,
-        latencyP50Ms: r.latencyP50Ms,
-        latencyP99Ms: r.latencyP99Ms,
-        cpuMsPerRequest: r.cpuMsPerRequest,
-      });
     }
+    runs.push(results);
   }
-  const of = (v: Variant) => rounds.filter((r) => r.variant === v);
-  const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.perSecond))])) as Record<Variant, number>;
-  const latencyP50 = Object.fromEntries(VARIANTS.map((v) => [v, median(of(v).map((r) => r.latencyP50Ms))])) as Record<Variant, number>;
-  const cpuMsPerRequest = rounds.every((r) => r.cpuMsPerRequest !== null)
-    ? (Object.fromEntries(
-        VARIANTS.map((v) => {
-          const names = [...new Set(of(v).flatMap((r) => Object.keys(r.cpuMsPerRequest!)))];
-          return [v, Object.fromEntries(names.map((n) => [n, median(of(v).map((r) => r.cpuMsPerRequest![n] ?? 0))]))];
-        }),
-      ) as Record<Variant, Record<string, number>>)
-    : null;
-  const perRound = (base: Variant) =>
-    median(Array.from({ length: options.rounds }, (_, k) => of("snapshot")[k]!.perSecond / of(base)[k]!.perSecond));
-  const d1RoundTrip = await measureD1RoundTrip(server, 100);
-  const sample = Array.from({ length: STREAM_SNAPSHOTS_PER_CONVERSATION }, (_, k) => Buffer.byteLength(streamSnapshot("size", 0, k)));
+  const perSecond = (v: Variant) => runs.map((r) => r[v].perSecond);
+  const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(perSecond(v))])) as Record<Variant, number>;
+  const cpuOf = (v: Variant, name: string) => (runs.every((r) => r[v].cpu) ? median(runs.map((r) => r[v].cpu![name] ?? 0)) : null);
+  const cpu = (v: Variant) => ({ workerd: cpuOf(v, "workerd"), node: cpuOf(v, "node") });
+  // The two baselines' difference in inverse throughput: what receiving the body costs.
+  const transportMs = 1000 / medians.baselineSameBody - 1000 / medians.baselineEmptyBody;
+  const bodies = Array.from({ length: STREAM_SNAPSHOTS_PER_CONVERSATION }, (_, k) => Buffer.byteLength(streamSnapshot("size", 0, k)));
+  const averageBodyBytes = Math.round(sum(bodies) / bodies.length);
+  const ratio = medians.snapshot / medians.baselineSameBody;
   return {
-    rounds,
-    seconds: options.seconds,
     connections: options.connections,
-    medians,
-    latencyP50,
-    cpuMsPerRequest,
-    ratioSameBody: medians.snapshot / medians.baseline_same_body,
-    ratioSameBodyNoMemory: medians.snapshot_no_memory / medians.baseline_same_body,
-    ratioEmptyBody: medians.snapshot / medians.baseline_empty_body,
-    perRoundRatioSameBody: perRound("baseline_same_body"),
-    perRoundRatioEmptyBody: perRound("baseline_empty_body"),
-    averageBodyBytes: Math.round(sample.reduce((a, b) => a + b, 0) / sample.length),
+    seconds: options.seconds,
+    warmupSeconds: options.warmupSeconds,
     interleave,
-    failures,
+    averageBodyBytes,
+    rounds: runs.map((r, k) => ({
+      round: k + 1,
+      ...Object.fromEntries(VARIANTS.map((v) => [v, { perSecond: r[v].perSecond, p50Ms: r[v].p50Ms }])),
+      ratio: r.snapshot.perSecond / r.baselineSameBody.perSecond,
+      ratioNoMemory: r.snapshotNoMemory.perSecond / r.baselineSameBody.perSecond,
+    })),
+    medians,
+    ratio,
+    met: ratio >= TARGETS.writeRatio,
+    ratioNoMemory: medians.snapshotNoMemory / medians.baselineSameBody,
+    ratioEmptyBody: medians.snapshot / medians.baselineEmptyBody,
+    perRoundRatio: median(runs.map((r) => r.snapshot.perSecond / r.baselineSameBody.perSecond)),
+    failures: sum(Object.values(failureStatuses)),
     failureStatuses,
-    d1RoundTrip,
+    transport: {
+      close: Math.abs(transportMs) < 0.5,
+      ms: Math.abs(transportMs) < 0.5 ? Math.abs(transportMs) : transportMs,
+      bodyKiB: averageBodyBytes / 1024,
+    },
+    cpu: runs.every((r) => r.snapshot.cpu && r.baselineSameBody.cpu)
+      ? { snapshot: cpu("snapshot"), baselineSameBody: cpu("baselineSameBody") }
+      : null,
+    d1RoundTrip: await measureD1RoundTrip(server, 100),
   };
 }
+
+export type ThroughputFigures = Awaited<ReturnType<typeof measureWriteThroughput>>;
