@@ -6,11 +6,11 @@
  * turns missing runtime or inference and a sample of their metadata — and checks that every
  * migration in drizzle/ is applied. --verify-hashes also recomputes every block's content hash from
  * its stored content and lists the blocks whose hash was computed the first release's way (reported,
- * not changed). The SQL runs as written through the Worker's DB binding (scripts/lib/d1.ts).
+ * not changed). The SQL runs as written through the Worker's DB binding (tools/d1.ts).
  * Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1 unreachable);
  * 2 bad flags.
  */
-import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
+import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
 import {
   APPLIED_MIGRATIONS,
   BLOCKS_PAGE,
@@ -28,8 +28,8 @@ import {
   FOREIGN_KEY_CHECK,
   FOREIGN_KEY_SAMPLE,
 } from "./legacy/operator-sql";
-import { d1Step, describeTarget, withDatabase, type D1Target } from "./lib/d1";
-import { migrationFiles } from "./lib/migrations";
+import { d1Step, describeTarget, withDatabase, type D1Target } from "../tools/d1";
+import { migrationFiles } from "../tools/migrations";
 import { storedBlockProblem, type StoredBlockRow } from "../src/turn/block-hash";
 
 type ResultRow = Record<string, unknown>;

@@ -8,11 +8,11 @@
  * Re-runnable: a converted snapshot is never converted again.
  */
 import { lastAppliedMigration } from "../src/store/health";
-import { convertAllLegacySnapshots } from "../src/store/legacy-rows";
-import { D1Error, helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "./lib/cli";
+import { convertAllLegacySnapshots } from "./legacy/legacy-rows";
+import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
 import { createProgress } from "./legacy/progress";
-import { d1Step, describeTarget, withDatabase } from "./lib/d1";
-import { latestMigration } from "./lib/migrations";
+import { D1Error, d1Step, describeTarget, withDatabase } from "../tools/d1";
+import { latestMigration } from "../tools/migrations";
 
 const HELP = helpText({
   usage: "npm run db:convert -- [--local [--persist-to DIR] | --remote] [--json] [--progress]",

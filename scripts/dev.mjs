@@ -8,8 +8,8 @@ import { copyFileSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { migrateAll } from "./lib/d1-bindings.mjs";
-import { quietEnv } from "./lib/quiet-env.mjs";
+import { migrateAll } from "../tools/d1-bindings.mjs";
+import { quietEnv } from "../tools/quiet-env.mjs";
 
 const HELP = `usage: npm run dev -- [--port N] [--persist-to DIR] [--test-scheduled] [-- <more wrangler dev flags>]
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { quietEnv } from "./lib/quiet-env.mjs";
+import { quietEnv } from "../tools/quiet-env.mjs";
 
 const HELP = `usage: npm run gen:otlp -- [--check]
 

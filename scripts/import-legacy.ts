@@ -6,7 +6,7 @@
  * optionally the timeline.db conversation index into D1 through the Worker's own store code, and
  * verifies the result (scripts/legacy/run-import.ts).
  */
-import { helpText, operatorPath, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom, UsageError } from "./lib/cli";
+import { helpText, operatorPath, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom, UsageError } from "../tools/cli";
 import { exitCodeFor, formatSummary } from "./legacy/import-summary";
 import { createProgress } from "./legacy/progress";
 import { runImport } from "./legacy/run-import";

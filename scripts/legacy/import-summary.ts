@@ -1,9 +1,9 @@
 /**
  * The import summary: rows read, written, skipped and not imported per table, what happened to each
  * conversation, and a verification of D1 after writing. Pure: built from what the import counted and
- * from D1's conversation totals before and after (src/store/legacy-rows.ts conversationTotals).
+ * from D1's conversation totals before and after (scripts/legacy/legacy-rows.ts conversationTotals).
  */
-import type { ConversationTotals } from "../../src/store/legacy-rows";
+import type { ConversationTotals } from "./legacy-rows";
 import type { Finding } from "./legacy-source";
 
 export interface TableSummary {

@@ -11,7 +11,7 @@
  * A or B may also carry runtime_key / inference_id on turns (a database the Go implementation
  * already migrated): those values are kept.
  */
-import { InputError } from "../lib/cli";
+import { InputError } from "../../tools/cli";
 
 export type LayoutId = "A" | "B" | "C" | "G";
 

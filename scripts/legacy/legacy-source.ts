@@ -2,7 +2,7 @@
  * What the readers hand the import: rows in D1 column names (the store's own row types), the rows
  * that cannot be imported (named with table, key and reason) and warnings. Nothing here does I/O.
  */
-import type { LegacyBlockRow, LegacyMembershipRow, LegacyTurnRow } from "../../src/store/legacy-rows";
+import type { LegacyBlockRow, LegacyMembershipRow, LegacyTurnRow } from "./legacy-rows";
 import { attributionProblem, normalizeAttribution } from "../../src/turn/attribution-value";
 import { identifierProblem } from "../../src/turn/identifier";
 import { DEFAULT_MAX_CLOCK_SKEW_MS, eventTimeProblem } from "../../src/turn/snapshot";

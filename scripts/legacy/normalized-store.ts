@@ -1,13 +1,9 @@
 /**
  * Layouts A and B: the pre-cutover normalized store (turns, blocks, turn_block_membership) is read
  * as it is — blocks keep their stored hashes — so that loadLegacyRows, the backfill and the
- * conversion (src/store/legacy-rows.ts) treat it exactly as an old D1 database. Pure given the rows.
+ * conversion (scripts/legacy/legacy-rows.ts) treat it exactly as an old D1 database. Pure given the rows.
  */
-import type {
-  LegacyBlockRow as BlockRow,
-  LegacyMembershipRow as MembershipRow,
-  LegacyTurnRow as TurnRow,
-} from "../../src/store/legacy-rows";
+import type { LegacyBlockRow as BlockRow, LegacyMembershipRow as MembershipRow, LegacyTurnRow as TurnRow } from "./legacy-rows";
 import { INFERENCE_PROBE, RUNTIME_PROBE } from "../../src/turn/attribution";
 import { resolveAttributionValue } from "../../src/turn/attribution-value";
 import { HASH_ALGORITHM } from "../../src/turn/block-hash";

@@ -25,13 +25,13 @@ import {
   type ConversationEvidence,
   type ConversationTotals,
   type LoadResult,
-} from "../../src/store/legacy-rows";
+} from "./legacy-rows";
 import { fingerprintOf, saveSnapshots } from "../../src/store/writes";
 import { MAX_BLOCKS_PER_REQUEST, MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../src/turn/limits";
 import { identityKey, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { TurnFormatError } from "../../src/turn/turn";
-import { applyMigrations, d1Step, describeTarget, openDatabase, type D1Target } from "../lib/d1";
-import { runBackfill } from "../lib/migrations";
+import { applyMigrations, d1Step, describeTarget, openDatabase, type D1Target } from "../../tools/d1";
+import { runBackfill } from "../../tools/migrations";
 import { grownBy, summarizeImport, type ImportSummary, type TableSummary } from "./import-summary";
 import { detectLayout, type Layout } from "./layout";
 import {

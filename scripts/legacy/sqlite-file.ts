@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import initSqlJs, { type Database, type SqlValue } from "sql.js";
-import { InputError } from "../lib/cli";
+import { InputError } from "../../tools/cli";
 
 export type Row = Record<string, SqlValue>;
 

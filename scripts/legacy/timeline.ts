@@ -12,7 +12,7 @@
  * Other timeline tables (timeline_entities, timeline_versions) hold UI projections, not turns.
  */
 import { identifierProblem } from "../../src/turn/identifier";
-import { InputError } from "../lib/cli";
+import { InputError } from "../../tools/cli";
 import type { Row, SqliteFile } from "./sqlite-file";
 import {
   checkedAttribution,

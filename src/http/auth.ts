@@ -24,12 +24,10 @@ import {
   type ConversationGrant,
   type SigningKey,
 } from "../tokens/conversation-token";
-import type { AppEnv } from "./bindings";
+import type { AppEnv, Principal } from "./bindings";
 import { maxClockSkewMs } from "./config";
 import { ApiError, noRoute } from "./errors";
 import { enforceRateLimits } from "./rate-limit";
-
-export type Principal = { kind: "ingest" } | { kind: "conversation"; grant: ConversationGrant };
 
 /** RFC 6750 token68 after "Bearer" (the scheme is case-insensitive), as Hono's bearer-auth reads it. */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;

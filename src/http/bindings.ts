@@ -1,4 +1,15 @@
-import type { Principal } from "./auth";
+import type { ConversationGrant } from "../tokens/conversation-token";
+import type { SnapshotProjection } from "../turn/snapshot";
+
+/** Who is calling (set by http/auth.ts, charged by http/rate-limit.ts). */
+export type Principal = { kind: "ingest" } | { kind: "conversation"; grant: ConversationGrant };
+
+/** What a handler reports about an accepted write (logged by http/write-log.ts). */
+export interface WriteLogDetails {
+  snapshots?: Array<SnapshotProjection & { outcome: string }>;
+  rows_written?: number;
+  [detail: string]: unknown;
+}
 
 /** Hono environment: Worker bindings from `wrangler types`, plus what middleware sets per request. */
 export interface AppEnv {
@@ -15,6 +26,6 @@ export interface AppEnv {
     /** The parsed JSON body of a write (http/json-body.ts), before validation. */
     jsonBody: unknown;
     /** What an accepted write stored, for its log line (http/write-log.ts). */
-    writeLog: import("./write-log").WriteLogDetails;
+    writeLog: WriteLogDetails;
   };
 }

@@ -12,18 +12,16 @@
  * replication is on. With several databases the header carries one bookmark per database used,
  * `BINDING:bookmark` comma-separated; a bare bookmark is DB's (as with one database).
  */
-import type { MiddlewareHandler } from "hono";
 import { lookUpConversation, placeConversationIn, type Placement } from "../store/directory";
 import type { D1Handle, RecordingDatabases } from "../store/d1";
 import { BoundedMemory } from "../turn/bounded-memory";
 import { DIRECTORY_BINDING, parseBindingList, placeConversation } from "../turn/placement";
-import type { AppEnv } from "./bindings";
 import { ApiError } from "./errors";
 
 export const BOOKMARK_HEADER = "X-D1-Bookmark";
 
-const BOOKMARK = /^[A-Za-z0-9-]{1,256}$/;
-const BOOKMARK_ENTRY = /^([A-Z][A-Z0-9_]{0,62}):([A-Za-z0-9-]{1,256})$/;
+export const BOOKMARK = /^[A-Za-z0-9-]{1,256}$/;
+export const BOOKMARK_ENTRY = /^([A-Z][A-Z0-9_]{0,62}):([A-Za-z0-9-]{1,256})$/;
 
 export type D1Session = D1Handle & { getBookmark(): string | null };
 
@@ -217,28 +215,3 @@ export class RequestDatabases {
     return entries.map(([binding, bookmark]) => `${binding}:${bookmark}`).join(",");
   }
 }
-
-function parseBookmarks(sent: string | undefined): Map<string, string> {
-  const bookmarks = new Map<string, string>();
-  if (sent === undefined) return bookmarks;
-  if (BOOKMARK.test(sent)) return bookmarks.set(DIRECTORY_BINDING, sent);
-  for (const entry of sent.split(",")) {
-    const match = BOOKMARK_ENTRY.exec(entry.trim());
-    if (!match) throw new ApiError("INVALID_PARAMETER", `${BOOKMARK_HEADER} must be a bookmark returned by a previous response`);
-    bookmarks.set(match[1]!, match[2]!);
-  }
-  return bookmarks;
-}
-
-function session(mode: "write" | "read"): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const databases = new RequestDatabases(c.env, mode, parseBookmarks(c.req.header(BOOKMARK_HEADER)));
-    c.set("databases", databases);
-    await next();
-    const header = databases.bookmarkHeader();
-    if (header) c.header(BOOKMARK_HEADER, header);
-  };
-}
-
-export const writeSession = session("write");
-export const readSession = session("read");

@@ -14,8 +14,7 @@
  * RATE_LIMITS=off switches the checks off (load tests; a deployment that limits in front of the Worker).
  */
 import type { Context } from "hono";
-import type { Principal } from "./auth";
-import type { AppEnv } from "./bindings";
+import type { AppEnv, Principal } from "./bindings";
 import { ApiError } from "./errors";
 
 /** Every binding here uses a 10-second period (the binding offers 10 or 60). */

@@ -4,19 +4,11 @@
  * what it cost — never payload text, turn content or tokens. Handlers add the details of what they
  * stored with `c.set("writeLog", …)`; refused requests are described from their parsed body.
  */
-import type { SnapshotProjection } from "../turn/snapshot";
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./bindings";
+import type { AppEnv, WriteLogDetails } from "./bindings";
 import { requestLogFields } from "./request-id";
 
 const WRITES = new Set(["POST", "PUT", "DELETE"]);
-
-/** What a handler reports about an accepted write. */
-export interface WriteLogDetails {
-  snapshots?: Array<SnapshotProjection & { outcome: string }>;
-  rows_written?: number;
-  [detail: string]: unknown;
-}
 
 const idsOf = (value: unknown, key: string): string[] => {
   const items = Array.isArray((value as { items?: unknown })?.items) ? (value as { items: unknown[] }).items : [value];

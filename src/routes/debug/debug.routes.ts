@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireDebugToken } from "../../http/auth";
-import { readSession } from "../../http/database";
+import { readSession } from "../../http/sessions";
 import { requireDecodableUrl } from "../../http/path";
 import {
   ConversationSchema,

@@ -1,6 +1,6 @@
 /**
  * The body of GET /api/debug/turns from a page of store records: used by its handler, and by the
- * bench (scripts/bench/read-cost.ts), which times the page's serialization in Node — so this module
+ * bench (bench/read-cost.ts), which times the page's serialization in Node — so this module
  * needs nothing of the Worker's Env.
  */
 import type { SnapshotRecord } from "../../store/snapshot-reads";

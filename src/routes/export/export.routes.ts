@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { requireDebugToken } from "../../http/auth";
 import type { AppEnv } from "../../http/bindings";
-import { readSession } from "../../http/database";
+import { readSession } from "../../http/sessions";
 import { requireDecodableUrl } from "../../http/path";
 import { EXPORT_FORMAT_NAMES, EXPORT_FORMATS, type ExportFormat } from "../../turn/export-formats";
 import { errorResponses, DEBUG_AUTH_ERRORS, SERVER_ERRORS } from "../schemas";

@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../http/bindings";
 import { authenticateWriter } from "../../http/auth";
 import { writeRoutesCors } from "../../http/cors";
-import { writeSession } from "../../http/database";
+import { writeSession } from "../../http/sessions";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { batchScope, runtimeScope, snapshotScope } from "../../http/scope";

@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { authenticateWriter } from "../../http/auth";
 import type { AppEnv } from "../../http/bindings";
 import { writeRoutesCors } from "../../http/cors";
-import { writeSession } from "../../http/database";
+import { writeSession } from "../../http/sessions";
 import { limitBody } from "../../http/json-body";
 import { errorResponses, WRITE_AUTH_ERRORS, SERVER_ERRORS } from "../schemas";
 

@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../http/bindings";
 import { authenticateWriter } from "../../http/auth";
 import { writeRoutesCors } from "../../http/cors";
-import { readSession } from "../../http/database";
+import { readSession } from "../../http/sessions";
 import { requireDecodableUrl } from "../../http/path";
 import { latestTurnScope } from "../../http/scope";
 import { errorResponses, SnapshotProjectionSchema, StoredTurnSchema, WRITE_AUTH_ERRORS, SERVER_ERRORS } from "../schemas";

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireIngestToken } from "../../http/auth";
-import { writeSession } from "../../http/database";
+import { writeSession } from "../../http/sessions";
 import { limitBody, requireJsonBody } from "../../http/json-body";
 import { requireDecodableUrl } from "../../http/path";
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../../tokens/conversation-token";

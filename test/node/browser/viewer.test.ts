@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrationsLocal, ROOT, startDev, wranglerSync, type DevServer } from "../../../scripts/lib/wrangler-dev";
+import { applyMigrationsLocal, ROOT, startDev, wranglerSync, type DevServer } from "../../../tools/wrangler-dev";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);

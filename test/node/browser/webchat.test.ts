@@ -19,8 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXAMPLE_TOKENS, startWebchatExample, type WebchatExample } from "../../../scripts/example-webchat";
-import { freePort, ROOT, startDev } from "../../../scripts/lib/wrangler-dev";
+import { EXAMPLE_TOKENS, startWebchatExample, type WebchatExample } from "../../../examples/webchat/start";
+import { freePort, ROOT, startDev } from "../../../tools/wrangler-dev";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);

@@ -18,9 +18,9 @@ import {
   type CheckInput,
   type ColumnInfo,
 } from "../../../scripts/legacy/operator-sql";
-import { withDatabase } from "../../../scripts/lib/d1";
-import { ROOT, WRANGLER } from "../../../scripts/lib/wrangler-dev";
-import { quietEnv } from "../../../scripts/lib/quiet-env.mjs";
+import { withDatabase } from "../../../tools/d1";
+import { ROOT, WRANGLER } from "../../../tools/wrangler-dev";
+import { quietEnv } from "../../../tools/quiet-env.mjs";
 
 const EXPECTED = [
   "0000_baseline.sql",

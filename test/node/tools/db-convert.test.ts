@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readNormalizedFile } from "../../../scripts/legacy/run-import";
-import { applyMigrations, withDatabase, type D1Target } from "../../../scripts/lib/d1";
-import { ROOT } from "../../../scripts/lib/wrangler-dev";
-import { runBackfill } from "../../../scripts/lib/migrations";
-import { loadLegacyRows } from "../../../src/store/legacy-rows";
+import { applyMigrations, withDatabase, type D1Target } from "../../../tools/d1";
+import { ROOT } from "../../../tools/wrangler-dev";
+import { runBackfill } from "../../../tools/migrations";
+import { loadLegacyRows } from "../../../scripts/legacy/legacy-rows";
 import { listSnapshots } from "../../../src/store/snapshot-reads";
 import { layoutA } from "./import.fixtures";
 

@@ -9,7 +9,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, startDev, type DevServer } from "../../../scripts/lib/wrangler-dev";
+import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
 
 const PORT = 8792;
 const INGEST = "dev-server-ingest";

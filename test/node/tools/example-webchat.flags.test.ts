@@ -2,14 +2,14 @@
 // unknown or malformed flags with exit code 2 before starting anything.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "../../../scripts/lib/wrangler-dev";
+import { ROOT } from "../../../tools/wrangler-dev";
 
 const TSX = `${ROOT}node_modules/.bin/tsx`;
 const run = (command: string[], args: string[]) =>
   spawnSync(command[0]!, [...command.slice(1), ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
 
 describe("example:webchat", () => {
-  const command = [TSX, `${ROOT}scripts/example-webchat.ts`];
+  const command = [TSX, `${ROOT}examples/webchat/start.ts`];
 
   it("--help prints the usage and exits 0", () => {
     const result = run(command, ["--help"]);

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { type D1Target, withDatabase } from "../../../scripts/lib/d1";
-import { latestMigration, migrationFiles } from "../../../scripts/lib/migrations";
-import { ROOT, spawnWrangler, startDev } from "../../../scripts/lib/wrangler-dev";
+import { type D1Target, withDatabase } from "../../../tools/d1";
+import { latestMigration, migrationFiles } from "../../../tools/migrations";
+import { ROOT, spawnWrangler, startDev } from "../../../tools/wrangler-dev";
 import { GO_ERA_RUNTIME_TRUTH, goEraDatabase, inlineParameters } from "../../fixtures/go-store";
 
 const dir = mkdtempSync(join(tmpdir(), "turnstore-go-era-"));

@@ -1,7 +1,7 @@
 /**
  * The legacy import end to end: each layout's fixture (built with sql.js in the test) imported into
  * one throw-away local D1 (`--persist-to` a temp folder) through the real migrations and the
- * Worker's own store code, then read back from D1 (through the same binding, scripts/lib/d1.ts) and
+ * Worker's own store code, then read back from D1 (through the same binding, tools/d1.ts) and
  * through the Worker itself (`wrangler dev` on the same folder). The layouts use distinct
  * conversations, so they share the database: later imports also show that earlier data is left alone.
  */
@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exitCodeFor, type ImportSummary } from "../../../scripts/legacy/import-summary";
 import { runImport } from "../../../scripts/legacy/run-import";
-import { withDatabase, type D1Target } from "../../../scripts/lib/d1";
-import { ROOT, startDev, type DevServer } from "../../../scripts/lib/wrangler-dev";
+import { withDatabase, type D1Target } from "../../../tools/d1";
+import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
 import { switchRuntime } from "../../../src/store/conversations";
 import { listSnapshots, type SnapshotRecord } from "../../../src/store/snapshot-reads";
 import {

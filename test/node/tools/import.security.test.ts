@@ -15,8 +15,8 @@ import { exitCodeFor, type ImportSummary } from "../../../scripts/legacy/import-
 import { readNormalizedFile, runImport } from "../../../scripts/legacy/run-import";
 import { openSqliteFile } from "../../../scripts/legacy/sqlite-file";
 import { readTimelineFile } from "../../../scripts/legacy/timeline";
-import { withDatabase, type D1Target } from "../../../scripts/lib/d1";
-import { ROOT } from "../../../scripts/lib/wrangler-dev";
+import { withDatabase, type D1Target } from "../../../tools/d1";
+import { ROOT } from "../../../tools/wrangler-dev";
 import { FAR_FUTURE_MS, hostileGeppettoStore, hostileNormalizedStore, hostileTimeline } from "./import.fixtures";
 
 const HEAVY_MS = 300_000;

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { helpText, InputError, parseFlags, TARGET_OPTIONS, targetFrom, UsageError } from "../../../scripts/lib/cli";
+import { helpText, InputError, parseFlags, TARGET_OPTIONS, targetFrom, UsageError } from "../../../tools/cli";
 import { detectLayout } from "../../../scripts/legacy/layout";
 import { formatProgress, createProgress } from "../../../scripts/legacy/progress";
 import { Chunk, CHUNK_NEW_BLOCK_ROWS, CHUNK_SNAPSHOTS, readNormalizedFile, runImport } from "../../../scripts/legacy/run-import";
@@ -16,7 +16,7 @@ import { prepareSnapshot, type PreparedSnapshot } from "../../../src/turn/snapsh
 import { prepareSnapshotRow, snapshotRequestOf } from "../../../scripts/legacy/snapshot-store";
 import { openSqliteFile } from "../../../scripts/legacy/sqlite-file";
 import { readTimelineRows } from "../../../scripts/legacy/timeline";
-import { describeTarget, wranglerFailure } from "../../../scripts/lib/d1";
+import { describeTarget, wranglerFailure } from "../../../tools/d1";
 import {
   damagedCopy,
   geppettoStore,

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { quietEnv } from "../../../scripts/lib/quiet-env.mjs";
+import { quietEnv } from "../../../tools/quiet-env.mjs";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const run = (...args: string[]) =>

@@ -29,7 +29,7 @@ import { generateText, stepCountIs, tool, type ModelMessage } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { startDev, type DevServer } from "../../../scripts/lib/wrangler-dev";
+import { startDev, type DevServer } from "../../../tools/wrangler-dev";
 
 const INGEST = "otlp-clients-ingest";
 const DEBUG = "otlp-clients-debug";

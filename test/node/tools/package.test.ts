@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyConversationToken, parseSigningKeys } from "../../../src/tokens/conversation-token";
-import { ROOT, startDev, type DevServer } from "../../../scripts/lib/wrangler-dev";
+import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
 
 const SIGNING_KEY = "pkg-1:package-test-signing-secret-0123456789abcdef";
 const INGEST_TOKEN = "package-test-ingest-token";

@@ -1,6 +1,6 @@
 /**
  * The benchmark baseline (POST /api/bench/baseline) lives only in the bench-only entry
- * src/bench/worker.ts, which `npm run bench` runs under `wrangler dev`: the production Worker
+ * bench/worker.ts, which `npm run bench` runs under `wrangler dev`: the production Worker
  * (src/index.ts, what the harness calls and `wrangler deploy` bundles) does not have it — every
  * method is a 404 like an unknown path, nothing is written, and the OpenAPI document does not list
  * it. The bench entry serves it as a token-guarded single-row insert and hands everything else to
@@ -9,7 +9,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import benchWorker from "../../../src/bench/worker";
+import benchWorker from "../../../bench/worker";
 import { deepestKnownTip } from "../../../src/store/known-paths";
 import { prepareSnapshot } from "../../../src/turn/snapshot";
 import { call, databaseDigest, INGEST_TOKEN, json, tableCounts } from "../harness";
@@ -52,7 +52,7 @@ describe("production Worker (src/index.ts): no baseline route", () => {
   });
 });
 
-describe("bench entry (src/bench/worker.ts, npm run bench only)", () => {
+describe("bench entry (bench/worker.ts, npm run bench only)", () => {
   it("inserts exactly one conversations row per POST", async () => {
     for (let i = 0; i < 2; i++) {
       const before = await tableCounts();

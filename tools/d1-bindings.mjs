@@ -1,0 +1,34 @@
+// The D1 databases of this Worker as wrangler.toml binds them (CONTRACT §6.4: DB holds the directory,
+// any other binding more conversations), read with wrangler's own configuration reader.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { unstable_readConfig } from "wrangler";
+import { quietEnv } from "./quiet-env.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const wrangler = fileURLToPath(new URL("../node_modules/.bin/wrangler", import.meta.url));
+
+/** Every [[d1_databases]] binding of wrangler.toml, DB first. */
+export function d1Bindings() {
+  const config = unstable_readConfig({ config: `${root}/wrangler.toml` }, { hideWarnings: true });
+  const bindings = config.d1_databases.map((d) => d.binding);
+  return ["DB", ...bindings.filter((b) => b !== "DB")];
+}
+
+/**
+ * `wrangler d1 migrations apply` for each database, with `targetArgs` (--local [--persist-to DIR] or
+ * --remote). Stops at the first failure; returns wrangler's exit status (0: all applied).
+ */
+export function migrateAll(targetArgs, options = {}) {
+  for (const binding of d1Bindings()) {
+    if (!options.quiet) console.log(`migrating ${binding} (${targetArgs.join(" ")})`);
+    const result = spawnSync(wrangler, ["d1", "migrations", "apply", binding, ...targetArgs], {
+      cwd: root,
+      env: quietEnv,
+      stdio: options.quiet ? "pipe" : "inherit",
+      encoding: "utf8",
+    });
+    if (result.status !== 0) return { status: result.status ?? 1, binding, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+  }
+  return { status: 0 };
+}

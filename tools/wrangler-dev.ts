@@ -1,0 +1,135 @@
+/**
+ * Runs wrangler for the scripts and Node-side tests: the one place that spawns it (spawnWrangler,
+ * wranglerSync; tools/d1.ts builds on them), and `wrangler dev` (startDev: bench, load test,
+ * browser test) with local D1 under a chosen --persist-to folder, migrations applied first, loopback
+ * only. stop() kills the wrangler process we started (its process group, so workerd goes too).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { quietEnv } from "./quiet-env.mjs";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const WRANGLER = fileURLToPath(new URL("../node_modules/.bin/wrangler", import.meta.url));
+
+export interface DevServer {
+  url: string;
+  port: number;
+  /** The wrangler process; it leads the process group of everything it started (workerd among them). */
+  pid: number;
+  /** Settles with wrangler's exit code when it exits (stopped, or on its own). */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export interface DevOptions {
+  /** Port on 127.0.0.1; omitted: a free one (the machine may be running other engineers' servers). */
+  port?: number;
+  persistTo: string;
+  /** Worker entry, relative to the repository root (wrangler dev's positional argument); omitted: wrangler.toml's `main`. */
+  entry?: string;
+  /** Another Worker's wrangler config, relative to the repository root (e.g. the webchat example's backend); omitted: wrangler.toml. */
+  config?: string;
+  vars?: Record<string, string>;
+  /** Skip `wrangler d1 migrations apply` (the caller prepared the database). */
+  skipMigrations?: boolean;
+  /** Called with every line wrangler dev prints on stdout (the Worker's console.log lines among them). */
+  onLine?: (line: string) => void;
+}
+
+/** Runs wrangler to the end in the repository, with the quiet environment; the result as spawnSync gives it. */
+export function spawnWrangler(args: string[], options: { input?: string } = {}) {
+  return spawnSync(WRANGLER, args, { cwd: ROOT, env: quietEnv, encoding: "utf8", input: options.input, maxBuffer: 256 * 1024 * 1024 });
+}
+
+/** Runs wrangler; its stdout, or an Error with all it printed. */
+export function wranglerSync(args: string[], options: { input?: string } = {}) {
+  const result = spawnWrangler(args, options);
+  if (result.status !== 0) {
+    throw new Error(`wrangler ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+export function applyMigrationsLocal(persistTo: string): void {
+  wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
+}
+
+/** A port nothing listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export async function startDev(options: DevOptions): Promise<DevServer> {
+  if (!options.skipMigrations) applyMigrationsLocal(options.persistTo);
+  const port = options.port ?? (await freePort());
+  const vars = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const child: ChildProcess = spawn(
+    WRANGLER,
+    [
+      "dev",
+      ...(options.entry ? [options.entry] : []),
+      ...(options.config ? ["--config", options.config] : []),
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      options.persistTo,
+      "--inspector-port",
+      "0",
+      ...vars,
+    ],
+    { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  // The tail of its output, for error messages (a long run logs one line per request).
+  let output = "";
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-65_536);
+  };
+  let partial = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    keep(d);
+    if (!options.onLine) return;
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) options.onLine(line);
+  });
+  child.stderr?.on("data", keep);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output}`);
+    try {
+      // Only once wrangler says it listens there: another process on the same port must not pass for ours.
+      if (output.includes(`Ready on ${url}`) && (await fetch(`${url}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      process.kill(-child.pid!, "SIGTERM");
+      throw new Error(`wrangler dev did not answer /healthz within 60 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    port,
+    pid: child.pid!,
+    exited,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      process.kill(-child.pid!, "SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+    },
+  };
+}
