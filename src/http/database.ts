@@ -12,7 +12,7 @@
  * replication is on. With several databases the header carries one bookmark per database used,
  * `BINDING:bookmark` comma-separated; a bare bookmark is DB's (as with one database).
  */
-import { lookUpConversation, placeConversationIn, type Placement } from "../store/directory";
+import { lookUpConversation, placeConversationIn, type Placement, unplaceConversation } from "../store/directory";
 import type { D1Handle, RecordingDatabases } from "../store/d1";
 import { BoundedMemory } from "../turn/bounded-memory";
 import { DIRECTORY_BINDING, parseBindingList, placeConversation } from "../turn/placement";
@@ -80,6 +80,8 @@ export function forgetPlacement(convId: string): void {
 /** The databases of one request. */
 export class RequestDatabases {
   private readonly sessions = new Map<string, D1Session>();
+  /** Conversations this request placed (their first write): taken back if that write is refused. */
+  private readonly placedHere = new Map<string, string>();
 
   constructor(
     private readonly env: Env,
@@ -126,7 +128,9 @@ export class RequestDatabases {
     }
     let found: Placement | null = await lookUpConversation(this.directory, convId);
     if (!found && options.place) {
-      found = await placeConversationIn(this.directory, convId, placeConversation(convId, open), Date.now());
+      const placed = await placeConversationIn(this.directory, convId, placeConversation(convId, open), Date.now());
+      if (placed.placedNow) this.placedHere.set(convId, placed.binding);
+      found = placed;
     }
     const binding = found?.binding ?? DIRECTORY_BINDING;
     if (found) placements.set(convId, binding);
@@ -160,16 +164,31 @@ export class RequestDatabases {
    * conversation lives now; while its move still runs, the 409 stands (with Retry-After).
    */
   async write<T>(convIds: readonly string[], options: { hint?: string | null }, write: (db: D1Session) => Promise<T>): Promise<T> {
-    const target = await this.forConversations(convIds, { place: true, hint: options.hint });
+    let target: BoundDatabase | undefined;
     try {
+      target = await this.forConversations(convIds, { place: true, hint: options.hint });
       return await write(target.db);
     } catch (error) {
       const code = (error as { code?: string })?.code;
-      if (code !== "CONVERSATION_MOVED" && code !== "CONVERSATION_MOVING") throw error;
+      if (!target || (code !== "CONVERSATION_MOVED" && code !== "CONVERSATION_MOVING")) {
+        await this.unplace(convIds);
+        throw error;
+      }
       for (const convId of convIds) forgetPlacement(convId);
       const now = await this.forConversations(convIds, { place: true, fresh: true });
       if (now.binding === target.binding) throw error;
       return write(now.db);
+    }
+  }
+
+  /** Takes back the placements this request made for `convIds` (their write was refused). */
+  private async unplace(convIds: readonly string[]): Promise<void> {
+    for (const convId of convIds) {
+      const binding = this.placedHere.get(convId);
+      if (binding === undefined) continue;
+      this.placedHere.delete(convId);
+      forgetPlacement(convId);
+      await unplaceConversation(this.directory, this.session(binding), convId, binding).catch(() => {});
     }
   }
 

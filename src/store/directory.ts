@@ -36,10 +36,37 @@ export async function lookUpConversation(directory: D1Handle, convId: string): P
   return asPlacement((await directory.prepare(LOOKUP).bind(convId).first()) as PlacementRow | null);
 }
 
-/** Places a conversation on `binding` unless it is placed already; where it lives now. One round trip. */
-export async function placeConversationIn(directory: D1Handle, convId: string, binding: string, nowMs: number): Promise<Placement> {
-  const [, found] = await directory.batch([directory.prepare(PLACE).bind(convId, binding, nowMs), directory.prepare(LOOKUP).bind(convId)]);
-  return asPlacement((found!.results[0] ?? null) as PlacementRow | null)!;
+/**
+ * Places a conversation on `binding` unless it is placed already; where it lives now, and whether this
+ * call placed it (`placedNow`). One round trip.
+ */
+export async function placeConversationIn(
+  directory: D1Handle,
+  convId: string,
+  binding: string,
+  nowMs: number,
+): Promise<Placement & { placedNow: boolean }> {
+  const [placed, found] = await directory.batch([
+    directory.prepare(PLACE).bind(convId, binding, nowMs),
+    directory.prepare(LOOKUP).bind(convId),
+  ]);
+  const placement = asPlacement((found!.results[0] ?? null) as PlacementRow | null)!;
+  return { ...placement, placedNow: placed!.meta.changes === 1 };
+}
+
+/**
+ * Takes back a placement whose first write was refused, so a refused request leaves no row behind:
+ * only while nothing of the conversation is in `db` (a concurrent write may have landed there since)
+ * and no move has begun. Two round trips; the rare race it leaves — a write landing between them —
+ * costs nothing lasting: the placement rule puts the conversation on the same database again.
+ */
+export async function unplaceConversation(directory: D1Handle, db: D1Handle, convId: string, binding: string): Promise<void> {
+  const held = await db.prepare("SELECT 1 FROM conversations WHERE conv_id = ?1").bind(convId).first();
+  if (held) return;
+  await directory
+    .prepare("DELETE FROM conversation_directory WHERE conv_id = ?1 AND binding = ?2 AND moving_to IS NULL AND moved_from IS NULL")
+    .bind(convId, binding)
+    .run();
 }
 
 /** Step 1 of a move (store/moves.ts): the directory notes where to, the conversation still lives in `from`. */

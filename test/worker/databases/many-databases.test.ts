@@ -217,8 +217,27 @@ describe("batches and tokens", () => {
     await expectError(res, 422, "BATCH_SPANS_DATABASES", /DB_1 and DB_2|DB_2 and DB_1/);
     expect(await rowsOf(a)).toEqual({});
     expect(await rowsOf(b)).toEqual({});
+    expect(await directoryOf(a)).toBeNull();
+    expect(await directoryOf(b)).toBeNull();
     expect((await post("/api/turns/batch", { items: [items[0], { ...items[0], phase: "final" }] })).status).toBe(201);
     expect(Object.keys(await rowsOf(a))).toEqual(["DB_1"]);
+  });
+
+  it("takes back the placement of a first write the database refuses: a refused request leaves no row", async () => {
+    const convId = idPlacedOn("DB_1", uid("refused"));
+    // Refused inside the write, after placement: more new blocks than one request may store.
+    const blocks = (turn: string) => Array.from({ length: 5_001 }, (_, i) => ({ id: `${turn}-${i}`, kind: "user", payload: {} }));
+    const items = ["t0", "t1"].map((turnId) => ({
+      conv_id: convId,
+      session_id: "s",
+      created_at_ms: 1,
+      turn: { id: turnId, blocks: blocks(turnId) },
+    }));
+    await expectError(await post("/api/turns/batch", { items }), 413, "TOO_MANY_BLOCKS");
+    expect(await directoryOf(convId)).toBeNull();
+    expect(await rowsOf(convId)).toEqual({});
+    expect((await post("/api/turns", turnBody({ conv_id: convId, session_id: "s", turn_id: "t", created_at_ms: 1 }))).status).toBe(201);
+    expect(await directoryOf(convId)).toEqual({ binding: "DB_1", moving_to: null, moved_from: null });
   });
 
   it("mints conversation tokens that carry the placement, and writes with them land there", async () => {
