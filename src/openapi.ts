@@ -26,6 +26,22 @@ const HEADERS = {
   "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "integer" as const, minimum: 1 } },
 };
 
+/** The error envelope with `code` limited to `code`, as errorResponses (src/routes/schemas.ts) writes it per route. */
+const errorEnvelope = (code: string) => ({
+  type: "object" as const,
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object" as const,
+      required: ["code", "message"],
+      properties: {
+        code: { type: "string" as const, enum: [code] },
+        message: { type: "string" as const, description: "A sentence for people" },
+      },
+    },
+  },
+});
+
 const ref = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` });
 
 export function openApiDocument(app: OpenAPIHono<AppEnv>): Document {
@@ -48,7 +64,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): Document {
       const responses = (operation.responses ??= {});
       responses["405"] ??= {
         description: `METHOD_NOT_ALLOWED: another method than ${methods.map((m) => m.toUpperCase()).join(", ")} on ${path} (the Allow header lists them)`,
-        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        content: { "application/json": { schema: errorEnvelope("METHOD_NOT_ALLOWED") } },
       };
       const usesSession = (path.startsWith("/api/") && path !== "/api/tokens") || path === "/v1/traces";
       for (const [status, response] of Object.entries(responses)) {
