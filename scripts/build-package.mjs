@@ -10,30 +10,13 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { bundleEntries } from "../tools/package-entries.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-export const PACKAGE_ENTRIES = {
-  client: "src/client/turnstore-client.ts",
-  tokens: "src/tokens/conversation-token.ts",
-};
 
 export async function buildPackage() {
   rmSync(`${root}lib`, { recursive: true, force: true });
-  await build({
-    absWorkingDir: root,
-    entryPoints: PACKAGE_ENTRIES,
-    outdir: "lib",
-    bundle: true,
-    format: "esm",
-    // No platform's built-ins: Web Crypto, fetch and TextEncoder are globals everywhere it runs.
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    target: "es2022",
-    legalComments: "none",
-    banner: { js: "// Turnstore: built from src/ by scripts/build-package.mjs. Do not edit." },
-    logLevel: "warning",
-  });
+  await bundleEntries(root, "lib");
   execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, "-p", `${root}tsconfig.package.json`], {
     cwd: root,
     stdio: "inherit",

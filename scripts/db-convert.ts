@@ -10,7 +10,7 @@
 import { lastAppliedMigration } from "../src/store/health";
 import { convertAllLegacySnapshots } from "./legacy/legacy-rows";
 import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
-import { createProgress } from "./legacy/progress";
+import { createProgress } from "../tools/progress";
 import { D1Error, d1Step, describeTarget, withDatabase } from "../tools/d1";
 import { latestMigration } from "../tools/migrations";
 

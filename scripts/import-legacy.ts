@@ -8,7 +8,7 @@
  */
 import { helpText, operatorPath, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom, UsageError } from "../tools/cli";
 import { exitCodeFor, formatSummary } from "./legacy/import-summary";
-import { createProgress } from "./legacy/progress";
+import { createProgress } from "../tools/progress";
 import { runImport } from "./legacy/run-import";
 
 const USAGE = `npm run import:legacy -- --turns path/to/turns.db [--timeline path/to/timeline.db]

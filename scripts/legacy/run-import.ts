@@ -47,7 +47,7 @@ import {
   type TimelineConversation,
 } from "./legacy-source";
 import { normalizedStoreQueries, readNormalizedStore } from "./normalized-store";
-import { createProgress, type Progress } from "./progress";
+import { createProgress, type Progress } from "../../tools/progress";
 import { prepareSnapshotRow, SNAPSHOT_KEY, snapshotRequestOf, snapshotStoreConversationsQuery, snapshotStoreQuery } from "./snapshot-store";
 import { openSqliteFile, type SqliteFile } from "./sqlite-file";
 import { readTimelineFile, TIMELINE_TABLE, type TimelineRead } from "./timeline";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { helpText, InputError, parseFlags, TARGET_OPTIONS, targetFrom, UsageError } from "../../../tools/cli";
 import { detectLayout } from "../../../scripts/legacy/layout";
-import { formatProgress, createProgress } from "../../../scripts/legacy/progress";
+import { formatProgress, createProgress } from "../../../tools/progress";
 import { Chunk, CHUNK_NEW_BLOCK_ROWS, CHUNK_SNAPSHOTS, readNormalizedFile, runImport } from "../../../scripts/legacy/run-import";
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../../src/turn/limits";
 import { prepareSnapshot, type PreparedSnapshot } from "../../../src/turn/snapshot";
