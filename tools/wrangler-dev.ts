@@ -31,6 +31,8 @@ export interface DevOptions {
   /** Another Worker's wrangler config, relative to the repository root (e.g. the webchat example's backend); omitted: wrangler.toml. */
   config?: string;
   vars?: Record<string, string>;
+  /** More `wrangler dev` flags, after the others (e.g. `--test-scheduled`). */
+  args?: string[];
   /** Skip `wrangler d1 migrations apply` (the caller prepared the database). */
   skipMigrations?: boolean;
   /** Called with every line wrangler dev prints on stdout (the Worker's console.log lines among them). */
@@ -86,6 +88,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       "--inspector-port",
       "0",
       ...vars,
+      ...(options.args ?? []),
     ],
     { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
