@@ -10,8 +10,9 @@
  * {"id", "content_hash"}. The Worker stores exactly what the full post would store. If the Worker
  * does not know a prefix or reference (422 UNKNOWN_BLOCK_REF: another tab, a deleted conversation,
  * a failed write), the client forgets what it knew and posts the snapshot again in full.
- * Deltas need block ids that stay the same from one turn's snapshot to the next: give every block
- * an `id` when it is created (the default `<turn_id>#<ordinal>` changes with the turn).
+ * Deltas across turns need block ids that stay the same from turn to turn: give every block an `id`
+ * when it is created — a block without one is `<turn_id>#<ordinal>`, a new id in every turn, so the
+ * next turn sends (and stores) it again; only the phases of one turn share those default ids.
  *
  * What a page needs besides (every request below goes through the same two rules):
  * - **Expired tokens.** Conversation tokens expire. When Turnstore answers 401, the client calls

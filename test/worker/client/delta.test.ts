@@ -117,6 +117,38 @@ describe("TurnstoreClient", () => {
     expect(detail.items[0]!.parsed.blocks).toHaveLength(blocks.length);
   });
 
+  it("needs stable block ids for deltas across turns: a block without id is new in every turn (docs/API.md, Delta posts)", async () => {
+    const ask = { kind: "user", role: "user", payload: { text: "Q".repeat(2_000) } };
+    const answer = { kind: "llm_text", payload: { text: "A".repeat(2_000) } };
+    const more = { kind: "user", role: "user", payload: { text: "and more?" } };
+    const post = (c: TurnstoreClient, conv: string, at: number, phase: string, id: string, blocks: Array<Record<string, unknown>>) =>
+      c.postSnapshot({ conv_id: conv, session_id: "s", phase, created_at_ms: at, turn: { id, blocks } });
+
+    // Without ids: the phases of one turn share the default ids (t1#0, t1#1), so the second is a delta…
+    const bare = uid("conv-client-bare");
+    const c = client(env.INGEST_TOKEN);
+    expect((await post(c, bare, 1, "draft", "t1", [ask])).sent).toBe("full");
+    expect((await post(c, bare, 2, "final", "t1", [ask, answer])).sent).toBe("delta");
+    // …but the next turn's copies are t2#0, t2#1: new blocks, sent and stored in full.
+    const next = await post(c, bare, 3, "final", "t2", [ask, answer, more]);
+    expect(next).toMatchObject({ status: 201, sent: "full" });
+    expect(next.requestBytes).toBeGreaterThan(4_000);
+
+    // With ids kept from turn to turn, the next turn sends only its new block.
+    const stable = uid("conv-client-ids");
+    const [a, b, m] = [
+      { id: "u1", ...ask },
+      { id: "a1", ...answer },
+      { id: "u2", ...more },
+    ];
+    expect((await post(c, stable, 1, "final", "t1", [a, b])).sent).toBe("full");
+    const delta = await post(c, stable, 3, "final", "t2", [a, b, m]);
+    expect(delta).toMatchObject({ status: 201, sent: "delta" });
+    expect(delta.requestBytes).toBeLessThan(1_000);
+    const stored = await json(await get(`/api/debug/turn/${stable}/s/t2`));
+    expect(stored.items[0]!.parsed.blocks.map((x: { id: string }) => x.id)).toEqual(["u1", "a1", "u2"]);
+  });
+
   it("passes refusals through unchanged", async () => {
     const c = client(env.INGEST_TOKEN);
     const result = await c.postSnapshot({ conv_id: uid("c"), session_id: "s", created_at_ms: Date.now() + 3_600_000, turn: { id: "t" } });
