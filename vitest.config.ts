@@ -87,6 +87,15 @@ function workerProject(name: string, include: string[], exclude: string[], vars:
       include,
       exclude,
       setupFiles: ["./test/worker/apply-migrations.ts"],
+      // One workerd per runner, reused file after file: starting one and loading the Worker into it
+      // cost more than most files' tests. Each file still starts on empty, freshly migrated
+      // databases (the setup file); what files share is the Worker's isolate memory — placements and
+      // the block and path caches, hints it never trusts, as a warm isolate in production — and the
+      // in-memory rate-limit counters.
+      isolate: false,
+      // Two files run at once on 2 cores: room for the heavy ones (moves interrupted at every statement).
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
       deps: { optimizer: { ssr: { enabled: true, include: WORKER_PACKAGES } } },
     },
   };
