@@ -12,7 +12,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getPlatformProxy } from "wrangler";
 import { ROOT, spawnWrangler } from "./wrangler-dev";
 
 /** wrangler failed (bad credentials, unreachable API, a failing migration…): one line for the operator. */
@@ -88,6 +87,9 @@ export async function openDatabase(target: D1Target): Promise<OpenDatabase> {
   // scripts' result (--json); warnings and errors still reach stderr.
   process.env.WRANGLER_LOG ??= "warn";
   try {
+    // Loaded here, not at the top: wrangler is a large module, and --help, bad flags and unusable input
+    // files are answered without it.
+    const { getPlatformProxy } = await import("wrangler");
     const proxy = await getPlatformProxy<{ DB: D1Database }>({
       configPath,
       persist: target.remote ? false : { path: join(target.persistTo ?? join(ROOT, ".wrangler/state"), "v3") },
