@@ -190,6 +190,28 @@ async function maintainDatabase(
     }
   }
   // 3. Conversion of legacy snapshots; a conversation that fails is set aside, the others go on.
+  const remaining = await convertSome(db, nowMs, report, (convId, error, failures) => failed("conversion", convId, error, failures));
+  report.conversion_remaining ||= remaining;
+  // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
+  if (!remaining) {
+    await isolated("collect_blocks", binding, async () => {
+      report.collected_blocks += await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
+    });
+  }
+  // 5. Tombstones no token can still need.
+  await isolated("purge_tombstones", binding, async () => {
+    const before = nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env);
+    report.tombstones_purged += await purgeTombstones(db, before, PURGE_TOMBSTONES_PER_RUN);
+  });
+}
+
+/** Step 3: chunks of legacy snapshots converted; true while some are left. */
+async function convertSome(
+  db: D1Handle,
+  nowMs: number,
+  report: MaintenanceReport,
+  failed: (convId: string, error: unknown, failuresBefore: number) => Promise<void>,
+): Promise<boolean> {
   let remaining = false;
   for (let chunk = 0; chunk < CONVERSION_CHUNKS_PER_RUN; chunk++) {
     try {
@@ -205,23 +227,12 @@ async function maintainDatabase(
         report.converted_snapshots += (await convertLegacySnapshots(db, { convId })).converted;
         await clearConversionFailure(db, convId);
       } catch (error) {
-        await failed("conversion", convId, error, await conversionFailures(db, convId));
+        await failed(convId, error, await conversionFailures(db, convId));
       }
       remaining = true;
     }
   }
-  report.conversion_remaining ||= remaining;
-  // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
-  if (!remaining) {
-    await isolated("collect_blocks", binding, async () => {
-      report.collected_blocks += await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
-    });
-  }
-  // 5. Tombstones no token can still need.
-  await isolated("purge_tombstones", binding, async () => {
-    const before = nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env);
-    report.tombstones_purged += await purgeTombstones(db, before, PURGE_TOMBSTONES_PER_RUN);
-  });
+  return remaining;
 }
 
 /** A failed step: in the run's report and its own error line. */
