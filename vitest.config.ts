@@ -1,4 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { buildViewer } from "./scripts/build-viewer.mjs";
@@ -11,6 +13,30 @@ const migrationsDir = fileURLToPath(new URL("./drizzle", import.meta.url));
 
 // .ci/run asks for a JSON report next to the usual output (its summary line is read from it).
 const jsonReport = process.env.TURNSTORE_VITEST_JSON;
+
+/**
+ * The packages the Worker and its tests import (bare specifiers, type-only imports left out). Each
+ * test file gets a fresh workerd that loads every module it needs from Vite one request at a time:
+ * hono, zod, drizzle, yaml and protobuf are hundreds of small modules, seconds per file. Vite's
+ * dependency optimizer bundles each package into one module once (node_modules/.vite), so a file
+ * loads a few dozen. Read from the sources, so a new import is bundled too.
+ */
+function workerPackages(): string[] {
+  const root = fileURLToPath(new URL(".", import.meta.url));
+  const found = new Set<string>();
+  for (const dir of ["src", "test/worker"]) {
+    for (const file of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
+      if (!/\.tsx?$/.test(file) || file.startsWith("viewer/client/")) continue;
+      const text = readFileSync(join(root, dir, file), "utf8");
+      for (const m of text.matchAll(/^\s*(?:import|export)(?!\s+type\b)[^;"]*?from\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/gm)) {
+        const spec = m[1] ?? m[2]!;
+        if (!/^[./]|^(cloudflare|node|workerd):|^vitest$/.test(spec)) found.add(spec);
+      }
+    }
+  }
+  return [...found].sort();
+}
+const WORKER_PACKAGES = workerPackages();
 
 /** The suites that cross conversations, run again with conversations spread over three databases. */
 const THREE_DATABASE_SUITES = [
@@ -56,12 +82,30 @@ function workerProject(name: string, include: string[], exclude: string[], vars:
         },
       })),
     ],
-    test: { name, include, exclude, setupFiles: ["./test/worker/apply-migrations.ts"] },
+    test: {
+      name,
+      include,
+      exclude,
+      setupFiles: ["./test/worker/apply-migrations.ts"],
+      // One workerd per runner, reused file after file: starting one and loading the Worker into it
+      // cost more than most files' tests. Each file still starts on empty, freshly migrated
+      // databases (the setup file); what files share is the Worker's isolate memory — placements and
+      // the block and path caches, hints it never trusts, as a warm isolate in production — and the
+      // in-memory rate-limit counters.
+      isolate: false,
+      // Two files run at once on 2 cores: room for the heavy ones (moves interrupted at every statement).
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+      deps: { optimizer: { ssr: { enabled: true, include: WORKER_PACKAGES } } },
+    },
   };
 }
 
 export default defineConfig({
   test: {
+    // Two test files at a time (vitest's default on 2 cores is one): the node project's files mostly
+    // wait on wrangler dev, the CLIs or Chromium, and a Worker file runs meanwhile.
+    maxWorkers: 2,
     reporters: jsonReport ? ["default", ["json", { outputFile: jsonReport }]] : ["default"],
     projects: [
       workerProject("worker", ["test/worker/**/*.test.ts"], ["test/worker/databases/**"]),

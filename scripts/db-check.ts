@@ -1,12 +1,14 @@
 /**
- * npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID] [--verify-hashes]
+ * npm run db:check -- [--local [--persist-to DIR] | --remote] [--config FILE] [--json] [--conv-id ID] [--verify-hashes]
  *
  * Runs the migration playbook's operator SQL on D1 — turns columns, the two runtime indexes, the
  * runtime history of one conversation (--conv-id, else the most recently active one), the count of
  * turns missing runtime or inference and a sample of their metadata — and checks that every
  * migration in drizzle/ is applied. --verify-hashes also recomputes every block's content hash from
  * its stored content and lists the blocks whose hash was computed the first release's way (reported,
- * not changed). The SQL runs as written through the Worker's DB binding (tools/d1.ts).
+ * not changed). The SQL runs as written through the Worker's D1 bindings (tools/d1.ts): with several
+ * databases, on each of them (reported per binding), and the directory in DB is checked against what
+ * each database holds (tools/directory-check.ts).
  * Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1 unreachable);
  * 2 bad flags.
  */
@@ -28,29 +30,32 @@ import {
   FOREIGN_KEY_CHECK,
   FOREIGN_KEY_SAMPLE,
 } from "./legacy/operator-sql";
-import { d1Step, describeTarget, withDatabase, type D1Target } from "../tools/d1";
+import { D1Error, d1Step, describeTarget, type D1Target, type OpenDatabases, withDatabases } from "../tools/d1";
+import { checkDirectory, formatDirectoryReport, skippedDirectory } from "../tools/directory-check";
+import { ConversationPlacements } from "../tools/placements";
 import { migrationFiles } from "../tools/migrations";
 import { storedBlockProblem, type StoredBlockRow } from "../src/turn/block-hash";
 
 type ResultRow = Record<string, unknown>;
 
 const HELP = helpText({
-  usage: "npm run db:check -- [--local [--persist-to DIR] | --remote] [--json] [--conv-id ID] [--verify-hashes]",
+  usage: "npm run db:check -- [--local [--persist-to DIR] | --remote] [--config FILE] [--json] [--conv-id ID] [--verify-hashes]",
   about:
-    "Runs the migration playbook's operator SQL (docs/MIGRATION.md, Validation) on D1 through the DB binding and checks\n" +
-    "that every migration in drizzle/ is applied. Reads only; changes nothing.",
+    "Runs the migration playbook's operator SQL (docs/MIGRATION.md, Validation) on every D1 database the configuration\n" +
+    "binds and checks that every migration in drizzle/ is applied to each; with several databases, also that the\n" +
+    "directory in DB agrees with what each database holds. Reads only; changes nothing.",
   options: [
-    ...TARGET_HELP.slice(0, 3),
+    ...TARGET_HELP.slice(0, 4),
     ["--conv-id ID", "show the runtime history of this conversation (default: the most recently active one)"],
     [
       "--verify-hashes",
       "also recompute every block's content hash from its stored content and list the blocks whose hash is not canonical (reported, not changed)",
     ],
-    ...TARGET_HELP.slice(3),
+    ...TARGET_HELP.slice(4),
   ],
   exitCodes: [
-    [0, "the schema is at the current migration, with the columns and indexes of the contract"],
-    [1, "it is not (or the columns or indexes are missing), or D1 could not be reached"],
+    [0, "every database is at the current migration, with the columns and indexes of the contract (and the directory agrees)"],
+    [1, "one is not (or columns or indexes are missing, or a conversation is not where the directory says), or D1 could not be reached"],
     [2, "bad flags"],
   ],
 });
@@ -69,7 +74,7 @@ async function foreignKeyCheck(db: D1Database): Promise<ResultRow[]> {
 }
 
 /** The playbook SQL in one batch; when it fails (old schema), the schema-only statements that cannot. */
-async function gather(db: D1Database, target: D1Target, convId: string | undefined): Promise<CheckInput> {
+async function gather(db: D1Database, target: D1Target, convId: string | null | undefined): Promise<CheckInput> {
   const base = {
     // What `wrangler d1 migrations apply` applies: the .sql files of drizzle/, in name order.
     expectedMigrations: migrationFiles(),
@@ -86,7 +91,7 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
       CONVERSATIONS_INFO,
       APPLIED_MIGRATIONS,
       SNAPSHOT_TRIGGERS,
-      convId !== undefined ? runtimeHistoryFor(convId) : NEWEST_CONVERSATION,
+      typeof convId === "string" ? runtimeHistoryFor(convId) : NEWEST_CONVERSATION,
     ]);
   } catch (error) {
     // PRAGMA and sqlite_master never fail on a reachable database; a failure here is real.
@@ -111,9 +116,9 @@ async function gather(db: D1Database, target: D1Target, convId: string | undefin
   }
   const [turnsColumns, indexes, missing, sample, conversationsColumns, migrations, triggers, pick] = playbook;
   let runtimeHistory: CheckInput["runtimeHistory"] = null;
-  if (convId !== undefined) {
+  if (typeof convId === "string") {
     runtimeHistory = { convId, rows: pick ?? [] };
-  } else if (pick?.[0]) {
+  } else if (convId === undefined && pick?.[0]) {
     const newest = String(pick[0].conv_id);
     runtimeHistory = {
       convId: newest,
@@ -174,6 +179,33 @@ function formatHashAudit(audit: HashAudit): string {
   return lines.join("\n");
 }
 
+interface DatabaseCheck {
+  binding: string;
+  report: ReturnType<typeof evaluateCheck>;
+  hashes?: HashAudit;
+}
+
+/** Each database's check; with --conv-id, its runtime history from the database it lives in. */
+async function checkAll(open: OpenDatabases, target: D1Target, flags: { "conv-id"?: string; "verify-hashes"?: boolean }) {
+  const convId = flags["conv-id"];
+  const located = convId === undefined ? null : await new ConversationPlacements(open).locate([convId]).catch(() => null);
+  const home = (convId !== undefined && located?.get(convId)) || null;
+  const checks: DatabaseCheck[] = [];
+  for (const binding of open.bindings) {
+    const db = open.db(binding);
+    try {
+      const report = evaluateCheck(await gather(db, target, home === null || home === binding ? convId : null));
+      checks.push({ binding, report, hashes: flags["verify-hashes"] && report.ok ? await verifyHashes(db, target) : undefined });
+    } catch (error) {
+      throw open.bindings.length > 1 && error instanceof D1Error ? new D1Error(`${binding}: ${error.message}`) : error;
+    }
+  }
+  if (open.bindings.length === 1) return { checks, directory: null };
+  // The directory needs every database at 0014 or later; a database that is not is reported above.
+  const current = checks.every((c) => c.report.migrations.current);
+  return { checks, directory: current ? await d1Step(target, "checking the directory", () => checkDirectory(open)) : skippedDirectory() };
+}
+
 const argv = process.argv.slice(2);
 await runCli(argv.includes("--json"), async () => {
   const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" }, "verify-hashes": { type: "boolean" } });
@@ -182,14 +214,28 @@ await runCli(argv.includes("--json"), async () => {
     return 0;
   }
   const target = targetFrom(flags);
-  const { report, hashes } = await withDatabase(target, async (db) => {
-    const checked = evaluateCheck(await gather(db, target, flags["conv-id"]));
-    return { report: checked, hashes: flags["verify-hashes"] && checked.ok ? await verifyHashes(db, target) : undefined };
-  });
+  const { checks, directory } = await withDatabases(target, (open) => checkAll(open, target, flags));
+  const where = describeTarget(target);
+  const hashes = (c: DatabaseCheck) => (c.hashes ? { block_hashes: c.hashes } : {});
+  if (!directory) {
+    const [{ report, hashes: audit }] = checks as [DatabaseCheck];
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({ target: where, ...report, ...hashes(checks[0]!) }, null, 2)}\n`
+        : `${formatCheckReport(report, where)}${audit ? formatHashAudit(audit) : ""}\n`,
+    );
+    return report.ok ? 0 : 1;
+  }
+  const ok = directory.ok && checks.every((c) => c.report.ok);
   process.stdout.write(
     flags.json
-      ? `${JSON.stringify({ target: describeTarget(target), ...report, ...(hashes ? { block_hashes: hashes } : {}) }, null, 2)}\n`
-      : `${formatCheckReport(report, describeTarget(target))}${hashes ? formatHashAudit(hashes) : ""}\n`,
+      ? `${JSON.stringify({ target: where, ok, databases: checks.map((c) => ({ binding: c.binding, ...c.report, ...hashes(c) })), directory }, null, 2)}\n`
+      : `${[
+          ...checks.map((c) => `${formatCheckReport(c.report, `${where}, ${c.binding}`)}${c.hashes ? formatHashAudit(c.hashes) : ""}\n`),
+          formatDirectoryReport(directory),
+          "",
+          ok ? "result: OK — every database is current and the directory agrees" : "result: FAILED — see the FAIL lines above",
+        ].join("\n")}\n`,
   );
-  return report.ok ? 0 : 1;
+  return ok ? 0 : 1;
 });

@@ -1,6 +1,6 @@
 /**
  * npm run import:legacy -- --turns path/to/turns.db [--timeline path/to/timeline.db]
- *   [--local [--persist-to DIR] | --remote] [--dry-run] [--json] [--progress]
+ *   [--local [--persist-to DIR] | --remote] [--config FILE] [--dry-run] [--json] [--progress]
  *
  * Loads a Go-era turn database (layouts A, B, C and geppetto's G; see scripts/legacy/layout.ts) and
  * optionally the timeline.db conversation index into D1 through the Worker's own store code, and
@@ -12,22 +12,23 @@ import { createProgress } from "../tools/progress";
 import { runImport } from "./legacy/run-import";
 
 const USAGE = `npm run import:legacy -- --turns path/to/turns.db [--timeline path/to/timeline.db]
-         [--local [--persist-to DIR] | --remote] [--dry-run] [--json] [--progress]`;
+         [--local [--persist-to DIR] | --remote] [--config FILE] [--dry-run] [--json] [--progress]`;
 
 const HELP = helpText({
   usage: USAGE,
   about:
     "Imports a turn database of the Go implementation (layouts A, B, C) or of geppetto (geppetto_turns), and optionally\n" +
     "its timeline.db conversation index, into D1 through the Worker's own store code; running it again changes nothing.\n" +
+    "With several conversation databases, each conversation goes wholly to the database the Worker places it in.\n" +
     "Relative paths are taken from the directory npm was started in. See docs/MIGRATION.md.",
   options: [
     ["--turns FILE", "the turn database to import (required)"],
     ["--timeline FILE", "timeline.db: conversation pointers merged by the pointer rule (newest evidence wins)"],
-    ...TARGET_HELP.slice(0, 3),
+    ...TARGET_HELP.slice(0, 4),
     ["--dry-run", "read and check everything, touch no D1 (no migrations either)"],
-    ...TARGET_HELP.slice(3, 4),
+    ...TARGET_HELP.slice(4, 5),
     ["--progress", "progress (rows, percent, rate) on stderr even when stderr is not a terminal; on a terminal it is always shown"],
-    ...TARGET_HELP.slice(4),
+    ...TARGET_HELP.slice(5),
   ],
   exitCodes: [
     [0, "everything imported"],

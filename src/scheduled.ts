@@ -36,6 +36,7 @@ import {
   startDeletion,
 } from "./store/deletion";
 import { moveConversation, unfinishedMoves } from "./store/moves";
+import { DIRECTORY_BINDING } from "./turn/placement";
 import { MAX_TTL_SECONDS } from "./tokens/conversation-token";
 
 /** D1 batches one run may use for deletions (each a handful of statements of ≤ 1,000 rows). */
@@ -56,9 +57,12 @@ export function retryDelayMs(failures: number): number {
   return Math.min(DAY_MS, 600_000 * 2 ** Math.max(0, failures));
 }
 
-/** A step that failed for one conversation, and when it is tried again. */
+/**
+ * A step that failed, and when it is tried again: for one conversation (deletion, retention,
+ * conversion, move), or for a whole database (the others; conv_id ''), which the next run retries.
+ */
 export interface MaintenanceFailure {
-  step: "deletion" | "conversion" | "move";
+  step: "deletion" | "retention" | "conversion" | "move" | "collect_blocks" | "purge_tombstones" | "otlp_expiry" | "database";
   /** The database of the conversation. */
   database: string;
   conv_id: string;
@@ -103,23 +107,33 @@ export async function runMaintenance(env: Env, nowMs = Date.now()): Promise<Main
   const budget = { batches: DELETION_BATCHES_PER_RUN };
   // Steps 1–5 in every database that holds conversations (CONTRACT §6.4), sharing the run's budget.
   const databases = new RequestDatabases(env, "write", new Map());
+  // A step that throws is logged and counted; the steps after it, and the other databases, go on.
+  const isolated = async (step: MaintenanceFailure["step"], database: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (error) {
+      noteFailure(report, { step, database, conv_id: "", error: message(error), retry_at_ms: nowMs });
+    }
+  };
   for (const binding of databases.config.conversation) {
     const db = (env as unknown as Record<string, D1Database>)[binding]!;
-    await maintainDatabase(db, binding, env, nowMs, retentionDays, budget, report);
+    await isolated("database", binding, () => maintainDatabase(db, binding, env, nowMs, retentionDays, budget, report, isolated));
   }
   // 6. OTLP spans that waited too long for their ancestors (bounded: HELD_EXPIRY_PER_RUN spans).
-  report.otlp = await expireHeldSpans(databases.recording(), { nowMs, maxClockSkewMs: maxClockSkewMs(env) });
+  await isolated("otlp_expiry", DIRECTORY_BINDING, async () => {
+    report.otlp = await expireHeldSpans(databases.recording(), { nowMs, maxClockSkewMs: maxClockSkewMs(env) });
+  });
   // 7. Moves left unfinished; one that fails is logged and tried again by the next run.
-  for (const { convId, to } of await unfinishedMoves(databases.directory, MOVES_PER_RUN)) {
-    try {
-      const moved = await moveConversation((binding) => databases.session(binding), convId, to, { nowMs });
-      report.moves.push({ conv_id: convId, to, complete: moved?.complete ?? true });
-    } catch (error) {
-      const failure = { step: "move" as const, database: to, conv_id: convId, error: message(error), retry_at_ms: nowMs };
-      report.failures.push(failure);
-      console.error(JSON.stringify({ level: "error", event: "maintenance_step_failed", ...failure }));
+  await isolated("move", DIRECTORY_BINDING, async () => {
+    for (const { convId, to } of await unfinishedMoves(databases.directory, MOVES_PER_RUN)) {
+      try {
+        const moved = await moveConversation((binding) => databases.session(binding), convId, to, { nowMs });
+        report.moves.push({ conv_id: convId, to, complete: moved?.complete ?? true });
+      } catch (error) {
+        noteFailure(report, { step: "move", database: to, conv_id: convId, error: message(error), retry_at_ms: nowMs });
+      }
     }
-  }
+  });
   return report;
 }
 
@@ -131,11 +145,11 @@ async function maintainDatabase(
   retentionDays: number | null,
   budget: { batches: number },
   report: MaintenanceReport,
+  isolated: (step: MaintenanceFailure["step"], database: string, run: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const failed = async (step: MaintenanceFailure["step"], convId: string, error: unknown, failuresBefore: number) => {
     const failure = { step, database: binding, conv_id: convId, error: message(error), retry_at_ms: nowMs + retryDelayMs(failuresBefore) };
-    report.failures.push(failure);
-    console.error(JSON.stringify({ level: "error", event: "maintenance_step_failed", ...failure }));
+    noteFailure(report, failure);
     await (step === "deletion" ? recordDeletionFailure : recordConversionFailure)(db, convId, failure.error, failure.retry_at_ms);
   };
   const deleteOne = async (convId: string, failuresBefore: number) => {
@@ -152,19 +166,52 @@ async function maintainDatabase(
   };
 
   // 1. Interrupted deletions first: their conversations already read 404.
-  for (const { convId, failures } of await pendingDeletions(db, DELETION_BATCHES_PER_RUN, nowMs)) {
-    if (budget.batches <= 0) break;
-    await deleteOne(convId, failures);
-  }
+  await isolated("deletion", binding, async () => {
+    for (const { convId, failures } of await pendingDeletions(db, DELETION_BATCHES_PER_RUN, nowMs)) {
+      if (budget.batches <= 0) break;
+      await deleteOne(convId, failures);
+    }
+  });
   // 2. Retention; a conversation written to since it was listed is no longer idle, and is kept.
   if (retentionDays !== null && budget.batches > 0) {
-    const cutoff = nowMs - retentionDays * DAY_MS;
+    await isolated("retention", binding, () => retain(nowMs - retentionDays * DAY_MS));
+  }
+  async function retain(cutoff: number) {
     for (const convId of await idleConversations(db, cutoff, budget.batches)) {
       if (budget.batches <= 0) break;
-      if (await startDeletion(db, convId, "retention", nowMs, cutoff)) await deleteOne(convId, 0);
+      let started = false;
+      try {
+        started = await startDeletion(db, convId, "retention", nowMs, cutoff);
+      } catch (error) {
+        budget.batches -= 1;
+        noteFailure(report, { step: "retention", database: binding, conv_id: convId, error: message(error), retry_at_ms: nowMs });
+      }
+      if (started) await deleteOne(convId, 0);
     }
   }
   // 3. Conversion of legacy snapshots; a conversation that fails is set aside, the others go on.
+  const remaining = await convertSome(db, nowMs, report, (convId, error, failures) => failed("conversion", convId, error, failures));
+  report.conversion_remaining ||= remaining;
+  // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
+  if (!remaining) {
+    await isolated("collect_blocks", binding, async () => {
+      report.collected_blocks += await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
+    });
+  }
+  // 5. Tombstones no token can still need.
+  await isolated("purge_tombstones", binding, async () => {
+    const before = nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env);
+    report.tombstones_purged += await purgeTombstones(db, before, PURGE_TOMBSTONES_PER_RUN);
+  });
+}
+
+/** Step 3: chunks of legacy snapshots converted; true while some are left. */
+async function convertSome(
+  db: D1Handle,
+  nowMs: number,
+  report: MaintenanceReport,
+  failed: (convId: string, error: unknown, failuresBefore: number) => Promise<void>,
+): Promise<boolean> {
   let remaining = false;
   for (let chunk = 0; chunk < CONVERSION_CHUNKS_PER_RUN; chunk++) {
     try {
@@ -180,16 +227,18 @@ async function maintainDatabase(
         report.converted_snapshots += (await convertLegacySnapshots(db, { convId })).converted;
         await clearConversionFailure(db, convId);
       } catch (error) {
-        await failed("conversion", convId, error, await conversionFailures(db, convId));
+        await failed(convId, error, await conversionFailures(db, convId));
       }
       remaining = true;
     }
   }
-  report.conversion_remaining ||= remaining;
-  // 4. Unreferenced blocks (only once no legacy snapshot is left: collectUnreferencedBlocks checks).
-  if (!remaining) report.collected_blocks += await collectUnreferencedBlocks(db, COLLECT_BLOCKS_PER_RUN);
-  // 5. Tombstones no token can still need.
-  report.tombstones_purged += await purgeTombstones(db, nowMs - MAX_TTL_SECONDS * 1000 - maxClockSkewMs(env), PURGE_TOMBSTONES_PER_RUN);
+  return remaining;
+}
+
+/** A failed step: in the run's report and its own error line. */
+function noteFailure(report: MaintenanceReport, failure: MaintenanceFailure): void {
+  report.failures.push(failure);
+  console.error(JSON.stringify({ level: "error", event: "maintenance_step_failed", ...failure }));
 }
 
 async function conversionFailures(db: D1Handle, convId: string): Promise<number> {

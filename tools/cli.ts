@@ -104,6 +104,7 @@ export const TARGET_OPTIONS = {
   local: { type: "boolean" },
   "persist-to": { type: "string" },
   remote: { type: "boolean" },
+  config: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsConfig;
@@ -114,7 +115,11 @@ export const TARGET_HELP: Array<[string, string]> = [
   ["--persist-to DIR", "with --local: the local D1 under DIR instead (as `wrangler dev --persist-to DIR`)"],
   [
     "--remote",
-    "the remote D1 of the DB binding in wrangler.toml, through wrangler's remote bindings (needs `wrangler login` or CLOUDFLARE_API_TOKEN, and the real database_id)",
+    "the remote D1 databases of wrangler.toml (DB and every other D1 binding), through wrangler's remote bindings (needs `wrangler login` or CLOUDFLARE_API_TOKEN, and the real database_ids)",
+  ],
+  [
+    "--config FILE",
+    "another wrangler configuration: its D1 bindings and its CONVERSATION_DATABASES / OPEN_DATABASES vars (default: wrangler.toml)",
   ],
   ["--json", "print the result as one JSON object on stdout (add -s to npm run to keep npm's banner out)"],
   ["-h, --help", "print this help and exit 0 without doing anything"],
@@ -151,13 +156,17 @@ export function operatorPath(path: string): string {
   return resolve(process.env.INIT_CWD ?? process.cwd(), path);
 }
 
-export function targetFrom(values: { local?: boolean; remote?: boolean; "persist-to"?: string }): D1Target {
+export function targetFrom(values: { local?: boolean; remote?: boolean; "persist-to"?: string; config?: string }): D1Target {
   if (values.remote && values.local) throw new UsageError("give --local or --remote, not both");
   if (values.remote && values["persist-to"] !== undefined) throw new UsageError("--persist-to only applies to --local");
   if (values["persist-to"] === "") throw new UsageError("--persist-to needs a directory");
+  if (values.config === "") throw new UsageError("--config needs a file");
+  const config = values.config === undefined ? {} : { config: operatorPath(values.config) };
   // --local is the default, as for wrangler itself.
   const persistTo = values["persist-to"];
-  return values.remote ? { remote: true } : { remote: false, persistTo: persistTo === undefined ? undefined : operatorPath(persistTo) };
+  return values.remote
+    ? { remote: true, ...config }
+    : { remote: false, persistTo: persistTo === undefined ? undefined : operatorPath(persistTo), ...config };
 }
 
 /**

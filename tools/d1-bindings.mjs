@@ -1,5 +1,5 @@
-// The D1 databases of this Worker as wrangler.toml binds them (CONTRACT §6.4: DB holds the directory,
-// any other binding more conversations), read with wrangler's own configuration reader.
+// The D1 databases of this Worker as a wrangler configuration binds them (CONTRACT §6.4: DB holds the
+// directory, any other binding more conversations), read with wrangler's own configuration reader.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
@@ -8,25 +8,31 @@ import { quietEnv } from "./quiet-env.mjs";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const wrangler = fileURLToPath(new URL("../node_modules/.bin/wrangler", import.meta.url));
 
-/** Every [[d1_databases]] binding of wrangler.toml, DB first. */
-export function d1Bindings() {
-  const config = unstable_readConfig({ config: `${root}/wrangler.toml` }, { hideWarnings: true });
-  const bindings = config.d1_databases.map((d) => d.binding);
+/** The repository's wrangler.toml: the configuration the scripts use unless given --config. */
+export const DEFAULT_CONFIG = `${root}wrangler.toml`;
+
+/** Every [[d1_databases]] binding of a wrangler configuration (default: wrangler.toml), DB first. */
+export function d1Bindings(config = DEFAULT_CONFIG) {
+  const read = unstable_readConfig({ config }, { hideWarnings: true });
+  const bindings = read.d1_databases.map((d) => d.binding);
   return ["DB", ...bindings.filter((b) => b !== "DB")];
 }
 
 /**
  * `wrangler d1 migrations apply` for each database, with `targetArgs` (--local [--persist-to DIR] or
- * --remote). Stops at the first failure; returns wrangler's exit status (0: all applied).
+ * --remote) and, with `options.config`, that wrangler configuration instead of wrangler.toml. Stops at
+ * the first failure; returns wrangler's exit status (0: all applied).
  */
 export function migrateAll(targetArgs, options = {}) {
-  for (const binding of d1Bindings()) {
+  const configArgs = options.config ? ["--config", options.config] : [];
+  for (const binding of d1Bindings(options.config)) {
     if (!options.quiet) console.log(`migrating ${binding} (${targetArgs.join(" ")})`);
-    const result = spawnSync(wrangler, ["d1", "migrations", "apply", binding, ...targetArgs], {
+    const result = spawnSync(wrangler, ["d1", "migrations", "apply", binding, ...targetArgs, ...configArgs], {
       cwd: root,
       env: quietEnv,
       stdio: options.quiet ? "pipe" : "inherit",
       encoding: "utf8",
+      maxBuffer: 256 * 1024 * 1024,
     });
     if (result.status !== 0) return { status: result.status ?? 1, binding, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
   }

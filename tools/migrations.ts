@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { unstable_splitSqlQuery } from "wrangler";
+import { createRequire } from "node:module";
 import { generateBackfillSql } from "../src/db/backfill-sql";
 import type { D1Handle } from "../src/store/d1";
 import { ROOT } from "./wrangler-dev";
@@ -27,6 +27,8 @@ export function latestMigration(): string {
 
 /** SQL text as D1 runs it, one statement each (comments and trailing semicolons are the splitter's business). */
 export function sqlStatements(sql: string): string[] {
+  // Required when first needed: wrangler is a large module the CLIs' --help and bad flags do without.
+  const { unstable_splitSqlQuery } = createRequire(import.meta.url)("wrangler") as typeof import("wrangler");
   return unstable_splitSqlQuery(sql);
 }
 

@@ -5,7 +5,10 @@
  * only. stop() kills the wrangler process we started (its process group, so workerd goes too).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { quietEnv } from "./quiet-env.mjs";
 
@@ -53,8 +56,41 @@ export function wranglerSync(args: string[], options: { input?: string } = {}) {
   return result.stdout;
 }
 
+/**
+ * `wrangler d1 migrations apply DB --local` into `persistTo`. A folder without a database yet gets a
+ * copy of one this checkout migrated before from the same drizzle/ files and wrangler.toml (kept in
+ * node_modules/.cache/turnstore/): a fresh migration costs wrangler ~6 s of CPU, and the tools'
+ * tests start a dozen of them. The first one migrates for real and keeps the result. The tests whose
+ * subject is the migrations run wrangler themselves.
+ */
 export function applyMigrationsLocal(persistTo: string): void {
+  const cached = join(ROOT, "node_modules", ".cache", "turnstore", `migrated-d1-${migrationsKey()}`);
+  const fresh = !existsSync(join(persistTo, "v3", "d1"));
+  if (fresh && existsSync(cached)) {
+    cpSync(cached, persistTo, { recursive: true });
+    return;
+  }
   wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
+  if (!fresh || existsSync(cached)) return;
+  // Copied aside, then renamed into place: another test process may be doing the same.
+  const staging = `${cached}.${process.pid}`;
+  cpSync(persistTo, staging, { recursive: true });
+  try {
+    renameSync(staging, cached);
+  } catch {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** What a migrated local DB depends on: the migration files and the D1 binding's configuration. */
+function migrationsKey(): string {
+  const hash = createHash("sha256").update(readFileSync(join(ROOT, "wrangler.toml")));
+  const drizzle = join(ROOT, "drizzle");
+  for (const name of readdirSync(drizzle)
+    .filter((n) => n.endsWith(".sql"))
+    .sort())
+    hash.update(name).update(readFileSync(join(drizzle, name)));
+  return hash.digest("hex").slice(0, 16);
 }
 
 /** A port nothing listens on right now (the OS picks it). */

@@ -39,6 +39,8 @@ export interface ImportSummary {
   verification: { ok: boolean; conversationsChecked: number; problems: string[] } | null;
   notImported: Finding[];
   warnings: Finding[];
+  /** With several databases: the imported conversations each database holds (CONTRACT §6.4). */
+  databases?: Record<string, number>;
 }
 
 export interface SummaryInput {
@@ -61,6 +63,7 @@ export interface SummaryInput {
   after: ReadonlyMap<string, ConversationTotals> | null;
   notImported: Finding[];
   warnings: Finding[];
+  databases?: Record<string, number>;
 }
 
 const rowValues = (t: ConversationTotals | undefined) => JSON.stringify(t?.row ?? null);
@@ -150,6 +153,7 @@ export function summarizeImport(input: SummaryInput): ImportSummary {
     verification,
     notImported: input.notImported,
     warnings: input.warnings,
+    ...(input.databases ? { databases: input.databases } : {}),
   };
 }
 
@@ -181,6 +185,12 @@ export function formatSummary(s: ImportSummary): string {
     const c = s.conversations;
     lines.push(`conversations: ${c.touched} touched — ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged`);
   }
+  if (s.databases)
+    lines.push(
+      `conversations by database: ${Object.entries(s.databases)
+        .map(([binding, n]) => `${binding} ${n}`)
+        .join(", ")}`,
+    );
   if (s.runtime) {
     const r = s.runtime;
     lines.push(

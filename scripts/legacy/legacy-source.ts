@@ -7,7 +7,7 @@ import { attributionProblem, normalizeAttribution } from "../../src/turn/attribu
 import { identifierProblem } from "../../src/turn/identifier";
 import { DEFAULT_MAX_CLOCK_SKEW_MS, eventTimeProblem } from "../../src/turn/snapshot";
 import type { Layout } from "./layout";
-import type { Row } from "./sqlite-file";
+import type { Row } from "../../tools/sqlite-file";
 
 export interface TimelineConversation {
   conv_id: string;

@@ -29,7 +29,7 @@ import {
   type ImportClock,
   type NormalizedSource,
 } from "./legacy-source";
-import { quoteIdentifier, type Row } from "./sqlite-file";
+import { quoteIdentifier, type Row } from "../../tools/sqlite-file";
 
 export interface NormalizedStoreRows {
   turns: Row[];

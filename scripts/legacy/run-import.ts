@@ -10,6 +10,11 @@
  *    request it would be (prepareSnapshot) and saved in bounded chunks (saveSnapshots), which rolls
  *    turns up and moves conversation pointers by the Worker's rules; then the timeline's evidence.
  *
+ * With several conversation databases (CONTRACT §6.4) each conversation is written wholly to the
+ * database the Worker would write it to (tools/placements.ts): where the directory places it, else
+ * placed by the Worker's rule and statement before its first row is written; the blocks go with the
+ * conversations that use them. With DB alone, everything goes to DB and the directory is not touched.
+ *
  * The CLI (scripts/import-legacy.ts) only parses flags and prints.
  */
 import { createHash } from "node:crypto";
@@ -24,14 +29,17 @@ import {
   turnEvidence,
   type ConversationEvidence,
   type ConversationTotals,
+  type LegacyTurnRow,
   type LoadResult,
 } from "./legacy-rows";
 import { fingerprintOf, saveSnapshots } from "../../src/store/writes";
 import { MAX_BLOCKS_PER_REQUEST, MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../src/turn/limits";
 import { identityKey, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { TurnFormatError } from "../../src/turn/turn";
-import { applyMigrations, d1Step, describeTarget, openDatabase, type D1Target } from "../../tools/d1";
+import { DIRECTORY_BINDING } from "../../src/turn/placement";
+import { applyMigrations, d1Step, describeTarget, type D1Target, type OpenDatabases, openDatabases } from "../../tools/d1";
 import { runBackfill } from "../../tools/migrations";
+import { ConversationDatabases } from "../../tools/placements";
 import { grownBy, summarizeImport, type ImportSummary, type TableSummary } from "./import-summary";
 import { detectLayout, type Layout } from "./layout";
 import {
@@ -49,7 +57,7 @@ import {
 import { normalizedStoreQueries, readNormalizedStore } from "./normalized-store";
 import { createProgress, type Progress } from "../../tools/progress";
 import { prepareSnapshotRow, SNAPSHOT_KEY, snapshotRequestOf, snapshotStoreConversationsQuery, snapshotStoreQuery } from "./snapshot-store";
-import { openSqliteFile, type SqliteFile } from "./sqlite-file";
+import { openSqliteFile, type SqliteFile } from "../../tools/sqlite-file";
 import { readTimelineFile, TIMELINE_TABLE, type TimelineRead } from "./timeline";
 
 export interface ImportOptions {
@@ -75,9 +83,21 @@ export const CHUNK_CONTENT_BYTES = 4 * 1024 * 1024;
 const LOAD_SLICE_ROWS = 2_000;
 
 /** What the import writes to, or null in a dry run. */
-interface Sink {
-  db: D1Database;
-  target: D1Target;
+type Sink = ConversationDatabases;
+
+/** Each conversation's totals from the database it lives in (placing none). */
+async function totalsWhereTheyLive(sink: Sink, convIds: readonly string[], step: string): Promise<Map<string, ConversationTotals>> {
+  const totals = new Map<string, ConversationTotals>();
+  await sink.forEach(
+    convIds,
+    (id) => id,
+    "locate",
+    step,
+    async (db, ids) => {
+      for (const [id, t] of await conversationTotals(db, ids)) totals.set(id, t);
+    },
+  );
+  return totals;
 }
 
 /** Everything both kinds of layout hand to the conversation step and the summary. */
@@ -140,8 +160,31 @@ function readNormalizedRows(file: SqliteFile, layout: Layout, clock: ImportClock
   );
 }
 
+type LegacyRows = Pick<NormalizedSource, "blocks" | "turns" | "membership">;
+
+/**
+ * The legacy rows by the database of their conversation (placed now if new): turns and membership
+ * with their conversation, each block wherever a membership row names it, a block nobody names in DB.
+ * With DB alone, everything in DB.
+ */
+async function partitionNormalized(sink: Sink, source: NormalizedSource): Promise<Map<string, LegacyRows>> {
+  const convIds = [...source.turns, ...source.membership].map((r) => r.conv_id);
+  const where = await d1Step(sink.target, "placing the conversations", () => sink.placements.place(convIds));
+  const parts = new Map<string, LegacyRows>();
+  const part = (binding: string) => parts.get(binding) ?? parts.set(binding, { blocks: [], turns: [], membership: [] }).get(binding)!;
+  if (sink.databases.single) part(DIRECTORY_BINDING);
+  const blockKey = (b: { block_id: string; content_hash: string }) => `${b.block_id}\u0000${b.content_hash}`;
+  const blockHomes = new Map<string, Set<string>>();
+  for (const t of source.turns) part(where.get(t.conv_id)!).turns.push(t);
+  for (const m of source.membership) {
+    part(where.get(m.conv_id)!).membership.push(m);
+    blockHomes.set(blockKey(m), (blockHomes.get(blockKey(m)) ?? new Set<string>()).add(where.get(m.conv_id)!));
+  }
+  for (const b of source.blocks) for (const binding of blockHomes.get(blockKey(b)) ?? [DIRECTORY_BINDING]) part(binding).blocks.push(b);
+  return parts;
+}
+
 async function importNormalized(path: string, source: NormalizedSource, sink: Sink | null, progress: Progress): Promise<LayoutResult> {
-  const kept = { turns: source.turns.length, blocks: source.blocks.length, turn_block_membership: source.membership.length };
   let loaded: LoadResult | null = null;
   let convertedSnapshots: number | null = null;
   let evidence: ConversationEvidence[] = [];
@@ -150,38 +193,45 @@ async function importNormalized(path: string, source: NormalizedSource, sink: Si
   for (const t of [...source.turns].sort((a, b) => a.updated_at_ms - b.updated_at_ms || a.turn_created_at_ms - b.turn_created_at_ms))
     newestSession.set(t.conv_id, t.session_id);
 
+  const sent = { turns: 0, blocks: 0, turn_block_membership: 0 };
   if (sink) {
-    const { db, target } = sink;
     loaded = { turns: 0, blocks: 0, turn_block_membership: 0 };
-    const total = kept.blocks + kept.turns + kept.turn_block_membership;
+    const parts = await partitionNormalized(sink, source);
+    const total = [...parts.values()].reduce((n, p) => n + p.blocks.length + p.turns.length + p.membership.length, 0);
     progress.step(`${path} → D1: legacy rows`, total);
     let done = 0;
-    const parts = [
-      ["blocks", source.blocks],
-      ["turns", source.turns],
-      ["membership", source.membership],
-    ] as const;
-    for (const [name, rows] of parts) {
-      for (let i = 0; i < rows.length; i += LOAD_SLICE_ROWS) {
-        const slice = rows.slice(i, i + LOAD_SLICE_ROWS);
-        const result = await d1Step(target, `loading legacy ${name} rows`, () =>
-          loadLegacyRows(db, { turns: [], blocks: [], membership: [], [name]: slice }),
-        );
-        for (const key of Object.keys(loaded) as Array<keyof LoadResult>) loaded[key] += result[key];
-        progress.update((done += slice.length));
+    for (const [binding, part] of parts) {
+      for (const name of ["blocks", "turns", "membership"] as const) {
+        const rows = part[name];
+        sent[name === "membership" ? "turn_block_membership" : name] += rows.length;
+        for (let i = 0; i < rows.length; i += LOAD_SLICE_ROWS) {
+          const slice = rows.slice(i, i + LOAD_SLICE_ROWS);
+          const result = await d1Step(sink.target, `loading legacy ${name} rows${sink.on(binding)}`, () =>
+            loadLegacyRows(sink.databases.db(binding), { turns: [], blocks: [], membership: [], [name]: slice }),
+          );
+          for (const key of Object.keys(loaded) as Array<keyof LoadResult>) loaded[key] += result[key];
+          progress.update((done += slice.length));
+        }
       }
     }
     progress.end();
-    progress.step("backfill (drizzle/0002_backfill.sql)", null, null);
-    await d1Step(target, "the backfill", () => runBackfill(db));
-    progress.end();
-    progress.step("legacy snapshots → block paths", null, "snapshots");
-    convertedSnapshots = await d1Step(target, "the conversion to block paths", () =>
-      convertAllLegacySnapshots(db, (n) => progress.update(n)),
-    );
-    progress.end();
-    // What the turns say now that the backfill has read their metadata (and what D1 already had).
-    const turnRows = await d1Step(target, "reading the imported turns back", () => readTurnRows(db, source.turns));
+    convertedSnapshots = 0;
+    const turnRows: LegacyTurnRow[] = [];
+    for (const [binding, part] of parts) {
+      const db = sink.databases.db(binding);
+      progress.step(`backfill (drizzle/0002_backfill.sql)${sink.on(binding)}`, null, null);
+      await d1Step(sink.target, `the backfill${sink.on(binding)}`, () => runBackfill(db));
+      progress.end();
+      progress.step(`legacy snapshots → block paths${sink.on(binding)}`, null, "snapshots");
+      convertedSnapshots += await d1Step(sink.target, `the conversion to block paths${sink.on(binding)}`, () =>
+        convertAllLegacySnapshots(db, (n) => progress.update(n)),
+      );
+      progress.end();
+      // What the turns say now that the backfill has read their metadata (and what D1 already had).
+      turnRows.push(
+        ...(await d1Step(sink.target, `reading the imported turns back${sink.on(binding)}`, () => readTurnRows(db, part.turns))),
+      );
+    }
     evidence = turnEvidence(turnRows);
   }
 
@@ -192,7 +242,7 @@ async function importNormalized(path: string, source: NormalizedSource, sink: Si
         table,
         read: source.offered[table],
         written: loaded ? loaded[table] : null,
-        skipped: loaded ? kept[table] - loaded[table] : null,
+        skipped: loaded ? sent[table] - loaded[table] : null,
         rejected: source.rejected[table],
       });
       const snapshotsWritten = before && after ? grownBy(convIds, before, after, "snapshotsStored") : null;
@@ -289,13 +339,24 @@ async function importSnapshots(
     if (turn) turn.snapshots -= 1;
   };
 
-  /** Saves a chunk; a snapshot the store refuses (conflict, work bound, unknown reference) is named and the rest saved. */
+  /** Saves a chunk, each conversation's snapshots to its database (placed now if new). */
   const save = async (items: readonly PendingSnapshot[]): Promise<void> => {
-    if (!sink || items.length === 0) return;
-    const result = await d1Step(sink.target, "saving snapshots", async () => {
+    if (sink && items.length > 0)
+      await sink.forEach(
+        items,
+        (i) => i.snapshot.convId,
+        "place",
+        "saving snapshots",
+        (_, group, binding) => saveTo(sink, binding, group),
+      );
+  };
+
+  /** Saves snapshots to one database; a snapshot the store refuses (conflict, work bound, unknown reference) is named and the rest saved. */
+  const saveTo = async (sink: Sink, binding: string, items: readonly PendingSnapshot[]): Promise<void> => {
+    const result = await d1Step(sink.target, `saving snapshots${sink.on(binding)}`, async () => {
       try {
         return await saveSnapshots(
-          sink.db,
+          sink.databases.db(binding),
           items.map((i) => i.snapshot),
         );
       } catch (error) {
@@ -315,8 +376,8 @@ async function importSnapshots(
     }
     // Nothing of the chunk was written: planned again without the refused snapshot, in halves until it stands alone.
     const half = Math.ceil(items.length / 2);
-    await save(items.slice(0, half));
-    await save(items.slice(half));
+    await saveTo(sink, binding, items.slice(0, half));
+    await saveTo(sink, binding, items.slice(half));
   };
 
   let chunk = new Chunk();
@@ -447,7 +508,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   // Inputs first, whole: a file the tool cannot use is refused before D1 is touched.
   const timeline = options.timeline ? await readTimeline(options.timeline, clock) : null;
   const file = await openSqliteFile(options.turns, "turns database");
-  let open: Awaited<ReturnType<typeof openDatabase>> | null = null;
+  let open: OpenDatabases | null = null;
   try {
     const layout = detectLayout(file.tables, options.turns);
     const otherTables = [...otherTablesOf(file, layout.tables, "not part of the legacy turn layout"), ...(timeline?.otherTables ?? [])];
@@ -473,12 +534,11 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       progress.step(`migrations (${describeTarget(options.target)})`, null, null);
       applyMigrations(options.target);
       progress.end();
-      open = await openDatabase(options.target);
-      const db = open.db;
-      sink = { db, target: options.target };
-      before = await d1Step(options.target, "reading the conversations", () =>
-        conversationTotals(db, [...new Set([...sourceConvIds, ...timelineIds])]),
-      );
+      open = await openDatabases(options.target);
+      sink = new ConversationDatabases(open, options.target, clock.nowMs);
+      const ids = [...new Set([...sourceConvIds, ...timelineIds])];
+      await sink.refuseMoving(ids);
+      before = await totalsWhereTheyLive(sink, ids, "reading the conversations");
     }
 
     const result = normalized
@@ -488,17 +548,20 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     const tl = timelineEvidence(timeline?.conversations ?? [], { newestSession: result.newestSession, before });
     const convIds = [...new Set([...result.turnsByConv.keys(), ...timelineIds])].sort();
     let after: Map<string, ConversationTotals> | null = null;
+    let databases: Record<string, number> | undefined;
     if (sink) {
-      const { db, target } = sink;
       progress.step("conversation pointers and counts", null, null);
       // The turns' evidence first, the timeline's last: on equal times the timeline (the pointer record) wins.
-      await d1Step(target, "merging conversation pointers", () => applyConversationEvidence(db, [...result.evidence, ...tl.evidence]));
-      if (result.recount.length > 0)
-        await d1Step(target, "counting turns and snapshots", () =>
-          recountConversations(db, [...new Set([...result.recount, ...timelineIds])]),
-        );
+      const evidence = [...result.evidence, ...tl.evidence];
+      await sink.forEach(evidence, (e) => e.convId, "place", "merging conversation pointers", applyConversationEvidence);
+      const recount = result.recount.length > 0 ? [...new Set([...result.recount, ...timelineIds])] : [];
+      await sink.forEach(recount, (id) => id, "locate", "counting turns and snapshots", recountConversations);
       progress.end();
-      after = await d1Step(target, "reading the conversations back", () => conversationTotals(db, convIds));
+      after = await totalsWhereTheyLive(sink, convIds, "reading the conversations back");
+      if (!sink.databases.single) {
+        const located = await sink.placements.locate(convIds.filter((id) => after!.get(id)?.row));
+        databases = Object.fromEntries(open!.bindings.map((b) => [b, [...located.values()].filter((l) => l === b).length]));
+      }
     }
     return summarizeImport({
       turnsPath: options.turns,
@@ -516,6 +579,7 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       after,
       notImported: [...result.notImported, ...(timeline?.notImported ?? []), ...tl.notImported],
       warnings: result.warnings,
+      databases,
     });
   } finally {
     file.close();

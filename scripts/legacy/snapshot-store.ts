@@ -11,7 +11,7 @@ import { identifierProblem, MAX_PHASE_LENGTH } from "../../src/turn/identifier";
 import { prepareSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../src/turn/snapshot";
 import type { Layout } from "./layout";
 import { checkedIdentifier, eventTime, type ImportClock, importClock, keyText, RowProblem, textOr } from "./legacy-source";
-import { quoteIdentifier, type Row } from "./sqlite-file";
+import { quoteIdentifier, type Row } from "../../tools/sqlite-file";
 
 /** The key columns that name a row in findings. */
 export const SNAPSHOT_KEY = ["conv_id", "session_id", "turn_id", "phase", "created_at_ms"];

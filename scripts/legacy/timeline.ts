@@ -13,7 +13,7 @@
  */
 import { identifierProblem } from "../../src/turn/identifier";
 import { InputError } from "../../tools/cli";
-import type { Row, SqliteFile } from "./sqlite-file";
+import type { Row, SqliteFile } from "../../tools/sqlite-file";
 import {
   checkedAttribution,
   checkedIdentifier,

@@ -15,7 +15,7 @@
 import { lookUpConversation, placeConversationIn, type Placement, unplaceConversation } from "../store/directory";
 import type { D1Handle, RecordingDatabases } from "../store/d1";
 import { BoundedMemory } from "../turn/bounded-memory";
-import { DIRECTORY_BINDING, parseBindingList, placeConversation } from "../turn/placement";
+import { type DatabaseConfig, DIRECTORY_BINDING, placeConversation, readDatabaseConfig } from "../turn/placement";
 import { ApiError } from "./errors";
 
 export const BOOKMARK_HEADER = "X-D1-Bookmark";
@@ -31,42 +31,22 @@ export interface BoundDatabase {
   db: D1Session;
 }
 
-export interface DatabaseConfig {
-  /** Every binding that holds conversations, in order. */
-  conversation: string[];
-  /** The bindings new conversations are placed on. */
-  open: string[];
-}
+export type { DatabaseConfig };
 
 let cachedConfig: { key: string; config: DatabaseConfig } | null = null;
 
 /** CONVERSATION_DATABASES and OPEN_DATABASES, checked against the bindings the Worker has. */
 export function databaseConfig(env: Env): DatabaseConfig {
   const vars = env as unknown as Record<string, unknown>;
-  const listed = String(vars.CONVERSATION_DATABASES ?? "").trim() || DIRECTORY_BINDING;
-  const open = String(vars.OPEN_DATABASES ?? "").trim();
-  const key = `${listed}|${open}`;
+  const key = `${String(vars.CONVERSATION_DATABASES ?? "")}|${String(vars.OPEN_DATABASES ?? "")}`;
   if (cachedConfig?.key === key) return cachedConfig.config;
-  const conversation = bindingsOf("CONVERSATION_DATABASES", listed);
-  const opened = open === "" ? conversation : bindingsOf("OPEN_DATABASES", open);
-  for (const binding of [DIRECTORY_BINDING, ...conversation]) {
-    const value = vars[binding] as { withSession?: unknown } | undefined;
-    if (typeof value?.withSession !== "function") {
-      throw new ApiError("NOT_CONFIGURED", `the D1 binding ${binding} is missing (CONVERSATION_DATABASES lists it; see wrangler.toml)`);
-    }
-  }
-  const stray = opened.find((b) => !conversation.includes(b));
-  if (stray) throw new ApiError("NOT_CONFIGURED", `OPEN_DATABASES lists ${stray}, which CONVERSATION_DATABASES does not`);
-  if (opened.length === 0) throw new ApiError("NOT_CONFIGURED", "OPEN_DATABASES lists no database: new conversations have nowhere to go");
-  const config = { conversation, open: opened };
-  cachedConfig = { key, config };
-  return config;
-}
-
-function bindingsOf(name: string, value: string): string[] {
-  const parsed = parseBindingList(value);
-  if ("problem" in parsed) throw new ApiError("NOT_CONFIGURED", `the Worker var ${name}: ${parsed.problem}`);
-  return parsed.bindings;
+  const read = readDatabaseConfig(
+    vars,
+    (binding) => typeof (vars[binding] as { withSession?: unknown } | undefined)?.withSession === "function",
+  );
+  if ("problem" in read) throw new ApiError("NOT_CONFIGURED", read.problem);
+  cachedConfig = { key, config: read.config };
+  return read.config;
 }
 
 /** Where this isolate last found each conversation: a hint, checked by the database it points to. */

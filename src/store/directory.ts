@@ -5,7 +5,7 @@
  * without a directory row was written before there were other databases: it lives in DB, and placing
  * it again keeps it there.
  */
-import type { D1Handle } from "./d1";
+import { type D1Handle, jsonParameterChunks } from "./d1";
 
 export interface Placement {
   binding: string;
@@ -18,6 +18,7 @@ export interface Placement {
 type PlacementRow = { binding: string; moving_to: string | null; moved_from: string | null };
 
 const LOOKUP = `SELECT binding, moving_to, moved_from FROM conversation_directory WHERE conv_id = ?1`;
+const LOOKUP_MANY = `SELECT conv_id, binding, moving_to, moved_from FROM conversation_directory WHERE conv_id IN (SELECT value FROM json_each(?1))`;
 
 /** Records ?2 unless the conversation is placed already — or lives in DB from before the directory. */
 const PLACE = `INSERT INTO conversation_directory (conv_id, binding, placed_at_ms)
@@ -67,6 +68,44 @@ export async function unplaceConversation(directory: D1Handle, db: D1Handle, con
     .prepare("DELETE FROM conversation_directory WHERE conv_id = ?1 AND binding = ?2 AND moving_to IS NULL AND moved_from IS NULL")
     .bind(convId, binding)
     .run();
+}
+
+/** Conversations placed per batch by placeConversationsIn (one statement each, and the lookup). */
+const PLACE_BATCH = 50;
+
+const byConversation = (rows: ReadonlyArray<PlacementRow & { conv_id: string }>) =>
+  new Map(rows.map((row) => [row.conv_id, asPlacement(row)!] as const));
+
+/** Where conversations live, for those the directory has a row for (the import tool, db:check). */
+export async function lookUpConversations(directory: D1Handle, convIds: readonly string[]): Promise<Map<string, Placement>> {
+  const found = new Map<string, Placement>();
+  for (const chunk of jsonParameterChunks([...new Set(convIds)])) {
+    const { results } = await directory.prepare(LOOKUP_MANY).bind(chunk).all();
+    for (const [convId, placement] of byConversation(results as Array<PlacementRow & { conv_id: string }>)) found.set(convId, placement);
+  }
+  return found;
+}
+
+/**
+ * placeConversationIn for many conversations at once (the import tool), with the same statement: each
+ * placed on its binding unless placed already; where each lives now. One round trip per 50.
+ */
+export async function placeConversationsIn(
+  directory: D1Handle,
+  wanted: ReadonlyArray<{ convId: string; binding: string }>,
+  nowMs: number,
+): Promise<Map<string, Placement>> {
+  const placed = new Map<string, Placement>();
+  for (let i = 0; i < wanted.length; i += PLACE_BATCH) {
+    const slice = wanted.slice(i, i + PLACE_BATCH);
+    const results = await directory.batch([
+      ...slice.map((w) => directory.prepare(PLACE).bind(w.convId, w.binding, nowMs)),
+      directory.prepare(LOOKUP_MANY).bind(JSON.stringify(slice.map((w) => w.convId))),
+    ]);
+    for (const [convId, placement] of byConversation(results.at(-1)!.results as Array<PlacementRow & { conv_id: string }>))
+      placed.set(convId, placement);
+  }
+  return placed;
 }
 
 /** Step 1 of a move (store/moves.ts): the directory notes where to, the conversation still lives in `from`. */

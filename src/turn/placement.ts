@@ -65,3 +65,34 @@ export function parseBindingList(value: string): { bindings: string[] } | { prob
   if (new Set(bindings).size !== bindings.length) return { problem: "a binding is listed twice" };
   return { bindings };
 }
+
+/** Which bindings hold conversations, in order, and which of them take new ones. */
+export interface DatabaseConfig {
+  /** Every binding that holds conversations, in order. */
+  conversation: string[];
+  /** The bindings new conversations are placed on. */
+  open: string[];
+}
+
+/**
+ * The vars CONVERSATION_DATABASES (default: DB alone) and OPEN_DATABASES (default: all of them), read
+ * as the Worker reads them (http/database.ts) and the operator tools (tools/d1.ts); `bound` says
+ * whether a D1 binding of that name exists. The configuration, or what is wrong with it.
+ */
+export function readDatabaseConfig(
+  vars: { CONVERSATION_DATABASES?: unknown; OPEN_DATABASES?: unknown },
+  bound: (binding: string) => boolean,
+): { config: DatabaseConfig } | { problem: string } {
+  const listed = String(vars.CONVERSATION_DATABASES ?? "").trim() || DIRECTORY_BINDING;
+  const open = String(vars.OPEN_DATABASES ?? "").trim();
+  const conversation = parseBindingList(listed);
+  if ("problem" in conversation) return { problem: `the Worker var CONVERSATION_DATABASES: ${conversation.problem}` };
+  const opened = open === "" ? conversation : parseBindingList(open);
+  if ("problem" in opened) return { problem: `the Worker var OPEN_DATABASES: ${opened.problem}` };
+  const missing = [DIRECTORY_BINDING, ...conversation.bindings].find((binding) => !bound(binding));
+  if (missing) return { problem: `the D1 binding ${missing} is missing (CONVERSATION_DATABASES lists it; see wrangler.toml)` };
+  const stray = opened.bindings.find((b) => !conversation.bindings.includes(b));
+  if (stray) return { problem: `OPEN_DATABASES lists ${stray}, which CONVERSATION_DATABASES does not` };
+  if (opened.bindings.length === 0) return { problem: "OPEN_DATABASES lists no database: new conversations have nowhere to go" };
+  return { config: { conversation: conversation.bindings, open: opened.bindings } };
+}

@@ -17,6 +17,7 @@ import { assertRequestWeight, assertSnapshotWeight, MAX_NEW_BLOCK_ROWS_PER_REQUE
 import { blockReadWeight, type BlockPrefix, type PreparedSnapshot } from "../../turn/snapshot";
 import { rowsRead, rowsWritten, type D1Handle } from "../d1";
 import { deepestKnownTip, forgetTip, knownTipWeight, rememberTip } from "../known-paths";
+import { StoreError } from "../errors";
 import {
   blockRowOf,
   eventRowsOf,
@@ -115,6 +116,20 @@ function planAtOnce(snapshots: readonly PreparedSnapshot[]): AtOncePlan | null {
   return p;
 }
 
+/**
+ * A block row's parameter lists the new nodes that place it (their count is its ref_count), so a
+ * block repeated at thousands of positions makes that one row too large to send (ROW_TOO_LARGE from
+ * jsonParameterChunks). The read-then-write path sends counts instead: null sends the request there.
+ */
+function batchOfUnlessTooLarge(...args: Parameters<typeof batchOf>): ReturnType<typeof batchOf> | null {
+  try {
+    return batchOf(...args);
+  } catch (error) {
+    if (error instanceof StoreError && error.code === "ROW_TOO_LARGE") return null;
+    throw error;
+  }
+}
+
 /** The batch's statements, and where its node inserts are (their changes count the nodes added). */
 function batchOf(
   db: D1Handle,
@@ -162,8 +177,11 @@ export async function writeAtOnce(
   // At most this many rows (fewer when nodes exist): past the bound, the plan counts them exactly.
   const conversations = new Set(snapshots.map((s) => s.convId)).size;
   if (p.contents.size > MAX_NEW_BLOCK_ROWS_PER_REQUEST) return null;
+
   if (p.contents.size + p.nodes.size + 2 * snapshots.length + conversations > MAX_NEW_ROWS_PER_REQUEST) return null;
-  const { statements, nodeStatements } = batchOf(db, snapshots, p, options);
+  const batch = batchOfUnlessTooLarge(db, snapshots, p, options);
+  if (batch === null) return null;
+  const { statements, nodeStatements } = batch;
   const alongside = options.alongside ?? [];
   try {
     const results = await db.batch(statements);

@@ -262,6 +262,37 @@ describe("maintenance that isolates failures", () => {
     expect(later.deleted_conversations).toContain(broken);
   });
 
+  /** `db`, with every statement matching `pattern` failing as D1 fails. */
+  function failingOn(db: D1Database, pattern: RegExp): D1Database {
+    return new Proxy(db, {
+      get(target, key) {
+        if (key === "prepare") {
+          return (sql: string) => {
+            if (pattern.test(sql)) throw new Error("D1_ERROR: injected failure");
+            return target.prepare(sql);
+          };
+        }
+        if (key === "withSession") return (c?: string) => failingOn(target.withSession(c) as unknown as D1Database, pattern);
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  }
+
+  it("a step that fails for a whole database (collecting blocks, retention's listing) is logged and counted; the steps after it go on", async () => {
+    const gone = uid("conv-tombstone");
+    await env.DB.prepare("INSERT INTO conversation_tombstones (conv_id, deleted_at_ms) VALUES (?1, 1)").bind(gone).run();
+    const broken = failingOn(env.DB, /^DELETE FROM blocks|FROM conversations WHERE last_activity_ms </);
+    const report = await runMaintenance({ ...env, DB: broken, RETENTION_DAYS: "30" } as Env, Date.now());
+    expect(report.failures).toEqual([
+      expect.objectContaining({ step: "retention", database: "DB", conv_id: "", error: expect.stringMatching(/injected/) }),
+      expect.objectContaining({ step: "collect_blocks", database: "DB", conv_id: "", error: expect.stringMatching(/injected/) }),
+    ]);
+    // The step after it ran: the tombstone no token can need any more is gone.
+    const left = await env.DB.prepare("SELECT count(*) AS n FROM conversation_tombstones WHERE conv_id = ?1").bind(gone).first<number>("n");
+    expect(left).toBe(0);
+  });
+
   it("a conversation whose legacy rows fail to convert is set aside; the others are converted", async () => {
     const broken = uid("conv-unconvertible");
     const fine = uid("conv-convertible");

@@ -6,6 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { parse } from "yaml";
 import { blockContentHash } from "../../../src/turn/block-hash";
 import { pathNodes } from "../../../src/turn/block-path";
 import { READ_BUDGET_CHARS } from "../../../src/turn/limits";
@@ -20,6 +21,22 @@ const ORIGIN = { origin: "https://chat.example.com" };
 
 const tokenFor = async (conv: string) => (await json(await post("/api/tokens", { conv_id: conv }))).token as string;
 const hashOf = (kind: string, payload: Record<string, unknown>) => blockContentHash({ kind, role: "", payload, metadata: {} });
+
+describe("legal snapshots are stored, however their blocks repeat", () => {
+  it("one block at all 20,000 positions of a snapshot, in a conversation with a long id → 201, read back whole", async () => {
+    // Each position is a path node of the same block row: the one-round-trip write listed them all
+    // in that row's parameter (3.5 MB of JSON here) and answered 422 ROW_TOO_LARGE.
+    const conv = uid(`conv-${"r".repeat(120)}`);
+    const blockId = uid("same");
+    const blocks = Array.from({ length: 20_000 }, () => ({ id: blockId, kind: "user", payload: { text: "again" } }));
+    const res = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } });
+    expect(res.status).toBe(201);
+    const page = await json(await get(`/api/debug/turns?conv_id=${encodeURIComponent(conv)}&limit=1`));
+    expect(parse(page.items[0]!.payload!).blocks).toHaveLength(20_000);
+    const rows = await env.DB.prepare("SELECT ref_count FROM blocks WHERE block_id = ?1").bind(blockId).all<{ ref_count: number }>();
+    expect(rows.results).toEqual([{ ref_count: 20_000 }]);
+  });
+});
 
 describe("references and prefixes count as the blocks they stand for", () => {
   it("a 16 KiB block and 1,999 references to it (a 202 KiB post standing for 32 MiB of reads) → 413 SNAPSHOT_TOO_LARGE", async () => {

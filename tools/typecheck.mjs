@@ -1,0 +1,33 @@
+/**
+ * `npm run typecheck`: the four TypeScript programs — the Worker and its tests (tsconfig.json), the
+ * Node side (tsconfig.node.json), the viewer's browser code (tsconfig.viewer.json) and the webchat
+ * example — checked side by side rather than one after another. Prints each program's diagnostics
+ * in that order; exits non-zero when any has errors.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TSC = fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url));
+const PROJECTS = ["tsconfig.json", "tsconfig.node.json", "tsconfig.viewer.json", "examples/webchat/tsconfig.json"];
+
+function check(project) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [TSC, "--noEmit", "-p", project], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("error", (error) => resolve({ project, code: 1, output: `could not run tsc: ${error.message}\n` }));
+    child.on("close", (code) => resolve({ project, code: code ?? 1, output }));
+  });
+}
+
+let failed = false;
+for (const { project, code, output } of await Promise.all(PROJECTS.map(check))) {
+  if (output) process.stdout.write(output);
+  if (code !== 0) {
+    failed = true;
+    console.error(`typecheck: ${project} has errors (tsc exited ${code})`);
+  }
+}
+process.exit(failed ? 1 : 0);
