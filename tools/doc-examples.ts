@@ -19,7 +19,7 @@
  *
  * The walk: a scratch checkout (symlinks to the sources, its own wrangler.toml, .dev.vars copied from
  * .dev.vars.example as `npm run dev` does, lib/ bundled from src/ so `turnstore/client` imports), the
- * migrations, then one `wrangler dev` on its default local D1 (.wrangler/state), started as API.md's
+ * migrations applied, then one `wrangler dev` on its default local D1 (.wrangler/state), started as API.md's
  * retention example says (`--test-scheduled`, RETENTION_DAYS=30). Each doc's examples run in one
  * bash session (`set -eo pipefail`; variables and functions carry from block to block), BASE pointed
  * at the walk's server after `vars`, $T set by the walk for every doc alike. The offline examples run
@@ -43,7 +43,7 @@ import { type OpenDatabase, openDatabase } from "./d1";
 import { sqlStatements } from "./migrations";
 import { bundleEntries } from "./package-entries.mjs";
 import { quietEnv } from "./quiet-env.mjs";
-import { ROOT, startDev, WRANGLER, type DevServer } from "./wrangler-dev";
+import { ROOT, startDev, type DevServer } from "./wrangler-dev";
 
 /** The docs in the order the walk runs them (README's transcript is of API.md's conversation). */
 export const WALK = ["docs/API.md", "README.md", "docs/VIEWER.md", "docs/MIGRATION.md"];
@@ -427,17 +427,17 @@ async function runLane(session: Session, lane: Array<{ plan: DocPlan; examples: 
   return results;
 }
 
-/** Starts `wrangler dev` on the scratch checkout's default local D1, as `npm run dev` would (plus the retention flags). */
-async function startServer(dir: string): Promise<DevServer> {
-  // The migrations first, as `npm run dev` applies them (asynchronously: the offline lane runs meanwhile).
-  const migration = await run(WRANGLER, ["d1", "migrations", "apply", "DB", "--local"], shellEnv({}), dir);
-  if (migration.code !== 0) throw new Error(`wrangler d1 migrations apply failed:\n${migration.stdout}\n${migration.stderr}`);
+/**
+ * `wrangler dev` on the scratch checkout's default local D1, as `npm run dev` starts it (plus the
+ * retention flags), after the migrations — a copy of a database this checkout migrated before from
+ * the same files when there is one (tools/wrangler-dev.ts, applyMigrationsLocal).
+ */
+function startServer(dir: string): Promise<DevServer> {
   return startDev({
     persistTo: join(dir, ".wrangler/state"),
     config: join(dir, "wrangler.toml"),
     vars: { RETENTION_DAYS: "30" },
     args: ["--test-scheduled"],
-    skipMigrations: true,
   });
 }
 
