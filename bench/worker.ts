@@ -1,30 +1,26 @@
 /**
- * BENCH-ONLY Worker entry — `npm run bench` starts `wrangler dev bench/worker.ts`; `wrangler
- * deploy` bundles src/index.ts (wrangler.toml `main`), which never imports anything under bench/,
- * so none of this is in the production bundle (the bench's bundle section checks that).
- *
- * Why it exists: the write-throughput benchmark compares POST /api/turns with a baseline, the
- * cheapest write this Worker can make (POST /api/bench/baseline, bench/baseline-route.ts: one
- * single-row insert behind the same middleware), in the same Worker and the same run. That route
- * has no place in production, so it lives in this entry: it serves the baseline path itself (on an
- * app built by the same createApp — request ids, error envelope, 404/405, write log) and hands every
- * other request, and the Cron Trigger, to the real Worker unchanged.
+ * BENCH-ONLY Worker entry (`wrangler deploy` bundles src/index.ts, which imports nothing under bench/):
+ * POST /api/bench/baseline, one single-row insert behind POST /api/turns's middleware; all else to the real Worker.
  */
-import { createApp } from "../src/http/app";
+import { createApp, createRouter } from "../src/http/app";
+import { requireIngestToken } from "../src/http/auth";
+import { limitBody, requireJsonBody } from "../src/http/json-body";
+import { writeSession } from "../src/http/sessions";
 import worker from "../src/index";
 import { forgetAllTips } from "../src/store/known-paths";
-import baseline, { BENCH_BASELINE_PATH } from "./baseline-route";
+import { insertBaselineRow } from "./baseline-insert";
 
-/**
- * The throughput bench's "no tip memory" variant sends this header: the isolate's memory of stored
- * tips (src/store/known-paths.ts) is cleared before the request, so a full post looks up its whole
- * history, as when another isolate wrote the previous snapshot. (bench/write-throughput.ts)
- */
+const BENCH_BASELINE_PATH = "/api/bench/baseline";
+/** The throughput bench's "no tip memory" variant: the isolate forgets stored tips (src/store/known-paths.ts) first. */
 const FORGET_TIPS_HEADER = "x-bench-forget-tips";
-
+const baseline = createRouter();
+baseline.post(BENCH_BASELINE_PATH, requireIngestToken, limitBody, requireJsonBody, writeSession, async (c) => {
+  const convId = `bench-baseline-${crypto.randomUUID()}`;
+  const rowsWritten = await insertBaselineRow(c.var.databases.directory, convId, Date.now());
+  return c.json({ conv_id: convId, rows_written: rowsWritten }, 201);
+});
 const bench = createApp();
 bench.route("/", baseline);
-
 export default {
   fetch(request, env, ctx) {
     if (new URL(request.url).pathname === BENCH_BASELINE_PATH) return bench.fetch(request, env, ctx);
