@@ -9,6 +9,7 @@ import { measureBundle, measureDevColdStart, measureStartupCpu } from "./bundle"
 import { copyDatabase, emptyTemplate, migratedTemplate } from "./databases";
 import { measureDeletion } from "./deletion";
 import { measureGrowing } from "./growing";
+import { measureManyDatabases } from "./many-databases";
 import type { Bench } from "./http";
 import { describeMachine, loadAverage } from "./machine";
 import { measureReads } from "./read-cost";
@@ -25,12 +26,16 @@ const CONFIGS = {
     ...{ throughput: { rounds: 3, seconds: 3, connections: 4, warmupSeconds: 2 }, reads: { sizes: [10_000], requests: 10, warmup: 3 } },
     ...{ growing: { turns: [20, 100], requests: 10, fullPageRequests: 2, warmup: 3 }, backfill: { turns: 10_000, perStatement: false } },
     ...{ minifiedBundle: false, startupCpu: false, coldStarts: 0 },
+    databases: { conversations: 48, snapshots: 4, samples: 6, rounds: 3, requests: 5, seconds: 3 },
+    moves: { conversations: 3, turns: 10 },
   },
   full: {
     ...{ writeTurns: 100, throughput: { rounds: 5, seconds: 5, connections: 4, warmupSeconds: 3 } },
     reads: { sizes: [10_000, 1_000_000], requests: 40, warmup: 5 },
     growing: { turns: [50, 200, 1000], requests: 30, fullPageRequests: 5, warmup: 5 },
     ...{ backfill: { turns: 1_000_000, perStatement: true }, minifiedBundle: true, startupCpu: true, coldStarts: 3 },
+    databases: { conversations: 240, snapshots: 5, samples: 20, rounds: 5, requests: 15, seconds: 5 },
+    moves: { conversations: 4, turns: 150 },
   },
 };
 const n = (x: number) => x.toLocaleString("en-US");
@@ -41,14 +46,15 @@ Benchmarks Turnstore against local D1 and \`wrangler dev\` (loopback, free ports
 under $TMPDIR removed afterwards): write throughput against a single-row baseline and a stage
 profile of a write, D1 rows and statements per write, read cost on ${full.reads.sizes.map(n).join(" and ")} snapshots, a
 growing conversation (T = ${full.growing.turns.join(", ")} turns), deleting a conversation, the backfill of
-${n(full.backfill.turns)} legacy turns, bundle size and start-up. Needs Debian's sqlite3 (apt-get install -y sqlite3).
+${n(full.backfill.turns)} legacy turns, bundle size and start-up, and 1 against 4 D1 databases side
+by side. Needs Debian's sqlite3 (apt-get install -y sqlite3).
 
 Options:
   --quick      smaller sizes (reads on ${quick.reads.sizes.map(n).join(", ")} snapshots, T = ${quick.growing.turns.join(", ")}, backfill of ${n(quick.backfill.turns)} turns,
-               ${quick.throughput.rounds} throughput rounds of ${quick.throughput.seconds} s); under 2 minutes; prints the report and writes it
+               ${quick.throughput.rounds} throughput rounds of ${quick.throughput.seconds} s); about 4 minutes; prints the report and writes it
                to $TMPDIR/turnstore-bench-quick.md (its figures to …-quick.json), never to
                docs/BENCHMARKS.md or bench/results/
-               (default: the full run, under 10 minutes, which writes bench/results/latest.json and
+               (default: the full run, about 15 minutes, which writes bench/results/latest.json and
                docs/BENCHMARKS.md from it)
   --json       end the output with one line of JSON: the headline figures (bench/report.ts)
   --render     measure nothing: write docs/BENCHMARKS.md again from bench/results/*.json and the
@@ -105,6 +111,7 @@ async function main() {
   const m: Measured = {
     ...{ mode, machine: { ...machine, loadAverageAtEnd: machine.loadAverageAtStart, minutes: 0, sections: [] }, errors: [] },
     ...{ throughput: null, profile: null, writes: null, reads: null, growing: null, deletion: null, backfill: null, bundle: null },
+    databases: null,
     startup: { cpuMs: null, samples: null, devColdStart: null },
   };
   const section = async (name: string, fn: () => Promise<void> | void) => {
@@ -159,6 +166,9 @@ async function main() {
       } finally {
         await b.stop(server);
       }
+    });
+    await section("many databases", async () => {
+      m.databases = await measureManyDatabases(b, config.databases, config.moves);
     });
     await section("read cost", async () => {
       m.reads = await measureReads(b, config.reads);

@@ -16,6 +16,7 @@ import type { BundleFigures } from "./bundle";
 import type { DeletionFigures } from "./deletion";
 import type { describeMachine } from "./machine";
 import type { GrowingFigures } from "./growing";
+import type { ManyDatabaseFigures } from "./many-databases";
 import type { ReadFigures } from "./read-cost";
 import { round } from "./stats";
 import { GO_ANCHOR_MS, TARGETS } from "./targets";
@@ -133,12 +134,14 @@ export interface Measured {
   deletion: DeletionFigures | null;
   backfill: BackfillFigures | null;
   bundle: BundleFigures | null;
+  /** Issue 26: 1 and 4 databases side by side (absent in results recorded before it). */
+  databases?: ManyDatabaseFigures | null;
   startup: { cpuMs: number | null; samples: number | null; devColdStart: { medianMs: number; samplesMs: number[] } | null };
 }
 type SectionTime = { name: string; seconds: number; loadStart: number; loadEnd: number };
 const SECTION_NAMES = Object.entries({
   ...{ throughput: "write throughput", writes: "rows per write", reads: "read cost", growing: "growing conversation" },
-  ...{ deletion: "deleting a conversation", backfill: "backfill", bundle: "bundle" },
+  ...{ deletion: "deleting a conversation", backfill: "backfill", bundle: "bundle", databases: "many databases" },
 });
 
 /** Where a write's time goes: the stage profile set against the gap between the routes (§1). */
@@ -218,7 +221,7 @@ function headline(m: Measured, anchor: ReturnType<typeof anchorFigures> | null) 
     bySize(v?.points, (x) => x.turns, value, digits);
   const detail = r?.queries.find((q) => q.label.startsWith("turn detail"));
   const page = r?.queries.find((q) => q.limit === 200);
-  const { machine, startup } = m;
+  const { machine, startup, databases: n } = m;
   return {
     ...{ mode: m.mode, write_ratio: round(t?.ratio, 3), write_ratio_empty_body: round(t?.ratioEmptyBody, 3) },
     ...{ write_ratio_without_tip_memory: round(t?.ratioNoMemory, 3), snapshots_per_second: round(t?.medians.snapshot, 1) },
@@ -264,6 +267,19 @@ function headline(m: Measured, anchor: ReturnType<typeof anchorFigures> | null) 
     bundle_raw_kb: bundle ? round(bundle.rawBytes / 1024, 1) : null,
     ...{ bundle_gzip_kb: bundle ? round(bundle.gzipBytes / 1024, 1) : null, startup_cpu_ms: round(startup.cpuMs, 1) },
     dev_cold_start_ms: startup.devColdStart ? Math.round(startup.devColdStart.medianMs) : null,
+    ...{
+      many_db_write_ratio: round(n?.throughput.ratio.median, 3),
+      many_db_round_trips_first: n ? [n.roundTrips.one.first, n.roundTrips.four.first] : null,
+    },
+    ...{
+      many_db_round_trips_placed: n ? [n.roundTrips.one.placed, n.roundTrips.four.placed] : null,
+      placement_skew: round(n?.placement.uuids.maxOverMean, 3),
+    },
+    ...{
+      many_db_conversations_page_ratio: round(n?.pages.conversations.ratio.median, 3),
+      many_db_session_page_ratio: round(n?.pages.sessionTurns.ratio.median, 3),
+    },
+    ...{ move_snapshots_per_second: round(n?.move.perSecond, 1) },
     ...{ load_average_start: machine.loadAverageAtStart[0]!, load_average_end: machine.loadAverageAtEnd[0]! },
     ...{ elapsed_seconds: Math.round(machine.minutes * 60), errors: m.errors.length },
   };
@@ -284,6 +300,7 @@ export function figures(m: Measured) {
   return {
     ...{
       ...m,
+      databases: m.databases ?? null,
       profile: m.profile && m.throughput ? { ...m.profile, split: writeSplit(m.throughput, m.profile) } : null,
     },
     anchor,
@@ -299,6 +316,8 @@ export function figures(m: Measured) {
       deletion: verdict(m.deletion ? m.deletion.rowsLeft === 0 : null),
       backfill: verdict(heaviest ? !heaviest.over : null) + (heaviest && !heaviest.ample ? " → chunk (§6)" : ""),
       ...{ benchOnly: verdict(m.bundle ? m.bundle.benchOnly.length === 0 : null), anchorPage: verdict(anchor?.pageMet) },
+      ...{ manyRoundTrips: verdict(m.databases?.roundTrips.met), manyPages: verdict(m.databases?.pages.sessionTurns.met) },
+      ...{ manyConversationsPage: verdict(m.databases?.pages.conversations.met), placement: verdict(m.databases?.placement.met) },
       serializeSql: verdict(anchor?.parts ? within(anchor.parts.ratio ?? Number.POSITIVE_INFINITY, TARGETS.serializeSqlRatio) : null),
     },
     notes,
