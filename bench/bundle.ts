@@ -1,10 +1,4 @@
-/**
- * Bundle and start-up (issue 7 §5): the Worker as `wrangler deploy --dry-run` would upload it (raw
- * and gzip), which packages its bytes come from (esbuild's metafile), its global-scope start-up CPU
- * (`wrangler check startup`, a CPU profile of the Worker starting in local workerd), and the cold
- * start of `wrangler dev` until the first 200 from /healthz. It also checks that no bench-only code
- * (bench/, the benchmark baseline route) is in the production bundle.
- */
+/** Bundle and start-up (issue 7 §5): `wrangler deploy --dry-run` by package, `wrangler check startup`, `wrangler dev`'s cold start. */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -12,49 +6,25 @@ import { startDev, wranglerSync } from "../tools/wrangler-dev";
 import { copyDatabase } from "./databases";
 import { median, sum } from "./stats";
 
-/** Why a package is in the bundle (said for those that are). */
-const WHY: Record<string, string> = {
-  zod: "`@hono/zod-openapi` validates every request with it and builds the OpenAPI document from the same schemas; its chainable API cannot be tree-shaken, and `@hono/zod-openapi` needs that API (not the smaller `zod/mini`).",
-  yaml: "reads the Go implementation's YAML payloads (`src/turn/yaml.ts`; the debug routes' YAML is written by our own emitter there).",
-  "drizzle-orm":
-    "imported by `src/db/schema.ts` and the query builder in `src/store/conversations.ts`; the snapshot reads and writes use plain SQL, so writing the conversation queries in plain SQL too would take it out of the bundle (the schema stays the source of the migrations either way).",
-  hono: "the router and middleware.",
-  "viewer.js.txt (additional module)":
-    "the debug viewer's browser code (`src/viewer/client/`), bundled by esbuild and imported as text; uploaded as a module of its own.",
-  "src/ (Turnstore itself)": "the application.",
+type Metafile = { inputs: Record<string, { imports?: Array<{ path: string }> }> } & {
+  outputs: Record<string, { bytes: number; inputs: Record<string, { bytesInOutput: number }> }>;
 };
 
-interface Metafile {
-  inputs: Record<string, { imports?: Array<{ path: string }> }>;
-  outputs: Record<string, { bytes: number; inputs: Record<string, { bytesInOutput: number }> }>;
-}
-
 /** node_modules/@scope/pkg/… → @scope/pkg; src/… → our code. */
-function owner(input: string): string {
-  const match = input.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/);
-  if (match) return match[1]!;
-  return input.startsWith("src/") ? "src/ (Turnstore itself)" : "wrangler-injected shims";
-}
+const owner = (input: string) =>
+  input.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/)?.[1] ??
+  (input.startsWith("src/") ? "src/ (Turnstore itself)" : "wrangler-injected shims");
 
 /** The modules wrangler would upload (index.js and the additional modules beside it), raw and gzip (each compressed on its own). */
 function dryRun(dir: string, minify: boolean) {
   mkdirSync(dir, { recursive: true });
-  const printed = wranglerSync([
-    "deploy",
-    "--dry-run",
-    "--outdir",
-    dir,
-    "--metafile",
-    join(dir, "meta.json"),
-    ...(minify ? ["--minify"] : []),
-  ]);
+  const args = ["--dry-run", "--outdir", dir, "--metafile", join(dir, "meta.json"), ...(minify ? ["--minify"] : [])];
+  const printed = wranglerSync(["deploy", ...args]);
   const modules = readdirSync(dir)
     .filter((name) => name !== "meta.json" && !name.endsWith(".map") && !name.endsWith(".md"))
     .map((name) => ({ name, bytes: readFileSync(join(dir, name)) }));
   return {
-    rawBytes: sum(modules.map((m) => m.bytes.length)),
-    gzipBytes: sum(modules.map((m) => gzipSync(m.bytes).length)),
-    modules,
+    ...{ rawBytes: sum(modules.map((m) => m.bytes.length)), gzipBytes: sum(modules.map((m) => gzipSync(m.bytes).length)), modules },
     printed: printed.match(/Total Upload: [^\n]+/)?.[0] ?? "",
     metafile: JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as Metafile,
   };
@@ -68,10 +38,9 @@ export function measureBundle(root: string, options: { minified: boolean }) {
     byOwner.set(owner(input), (byOwner.get(owner(input)) ?? 0) + bytesInOutput);
   const importers = new Map<string, Set<string>>();
   for (const [input, { imports = [] }] of Object.entries(plain.metafile.inputs)) {
-    for (const { path } of imports) {
-      if (owner(path) === owner(input)) continue;
-      if (!importers.has(owner(path))) importers.set(owner(path), new Set());
-      importers.get(owner(path))!.add(input.startsWith("src/") ? input : owner(input));
+    for (const to of imports.map(({ path }) => owner(path)).filter((to) => to !== owner(input))) {
+      if (!importers.has(to)) importers.set(to, new Set());
+      importers.get(to)!.add(input.startsWith("src/") ? input : owner(input));
     }
   }
   const shortName = (name: string) => name.replace(/^[0-9a-f]{40}-/, "");
@@ -79,11 +48,9 @@ export function measureBundle(root: string, options: { minified: boolean }) {
   for (const m of plain.modules) if (m.name !== "index.js") byOwner.set(`${shortName(m.name)} (additional module)`, m.bytes.length);
   const total = sum([...byOwner.values()]);
   const minified = options.minified ? dryRun(join(root, "bundle-minified"), true) : null;
+  const modules = plain.modules.map((m) => ({ name: shortName(m.name), bytes: m.bytes.length }));
   return {
-    rawBytes: plain.rawBytes,
-    gzipBytes: plain.gzipBytes,
-    modules: plain.modules.map((m) => ({ name: shortName(m.name), bytes: m.bytes.length })),
-    oneModule: plain.modules.length === 1,
+    ...{ rawBytes: plain.rawBytes, gzipBytes: plain.gzipBytes, modules, oneModule: plain.modules.length === 1 },
     wranglerReport: plain.printed,
     minified: minified && { rawBytes: minified.rawBytes, gzipBytes: minified.gzipBytes },
     /** Bench-only code in the production bundle: esbuild inputs under bench/, and uploaded modules containing the baseline's path. */
@@ -92,14 +59,8 @@ export function measureBundle(root: string, options: { minified: boolean }) {
       ...plain.modules.filter((m) => m.bytes.includes("/api/bench/baseline")).map((m) => `${m.name} (contains \`/api/bench/baseline\`)`),
     ],
     contributors: [...byOwner.entries()]
-      .map(([name, bytes]) => ({
-        name,
-        bytes,
-        share: (bytes / total) * 100,
-        importedBy: [...(importers.get(name) ?? [])].sort(),
-        why: WHY[name] ?? null,
-      }))
-      .sort((a, b) => b.bytes - a.bytes),
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, bytes]) => ({ name, bytes, share: (bytes / total) * 100, importedBy: [...(importers.get(name) ?? [])].sort() })),
   };
 }
 
@@ -107,11 +68,8 @@ export function measureBundle(root: string, options: { minified: boolean }) {
 export function measureStartupCpu(root: string): { cpuMs: number; samples: number } {
   const file = join(root, "worker-startup.cpuprofile");
   wranglerSync(["check", "startup", "--outfile", file]);
-  const profile = JSON.parse(readFileSync(file, "utf8")) as {
-    nodes: Array<{ id: number; callFrame: { functionName: string } }>;
-    samples: number[];
-    timeDeltas: number[];
-  };
+  type Profile = { nodes: Array<{ id: number; callFrame: { functionName: string } }>; samples: number[]; timeDeltas: number[] };
+  const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const idle = new Set(profile.nodes.filter((n) => ["(idle)", "(root)", "(program)"].includes(n.callFrame.functionName)).map((n) => n.id));
   // A sample's delta is the time since the previous sample; the first one is the wait before profiling began.
   const busy = profile.samples.map((node, i) => (i === 0 || idle.has(node) ? null : profile.timeDeltas[i]!)).filter((d) => d !== null);
@@ -119,11 +77,7 @@ export function measureStartupCpu(root: string): { cpuMs: number; samples: numbe
 }
 
 /** Spawn of `wrangler dev` (bundling, workerd start) to the first 200 from /healthz, on a migrated copy. */
-export async function measureDevColdStart(
-  root: string,
-  template: string,
-  runs: number,
-): Promise<{ medianMs: number; samplesMs: number[] }> {
+export async function measureDevColdStart(root: string, template: string, runs: number) {
   const samplesMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     const dir = copyDatabase(template, join(root, `cold-start-${i}`));

@@ -1,20 +1,12 @@
-/**
- * A D1 binding that records what the store sends: round trips (one per batch() or per statement run
- * alone) with their wall time as seen from Node (through wrangler's proxy), statements, and D1's own
- * meta for each (rows_read, rows_written, changes, duration). A batch D1 refuses (a unique key, a
- * write guard: the one-round-trip write's fallback) is a round trip too: its statements are recorded
- * as failed, without meta, and the error goes on to the caller.
- */
+/** A D1 binding recording round trips (a batch, or a statement alone; a refused batch too), statements with D1's meta, results. */
 
 export interface StatementCost {
   sql: string;
   rowsRead: number;
   rowsWritten: number;
-  /** Table rows inserted, updated or deleted (SQLite's changes(); index entries not counted). */
+  /** SQLite's changes() (table rows, no index entries); D1's meta.duration; the round trip (0-based) that carried it. */
   changes: number;
-  /** D1's own execution time of the statement (meta.duration), ms. */
   durationMs: number;
-  /** Which round trip (0-based, since the last reset) carried it. */
   roundTrip: number;
   /** Its batch failed as a whole (rolled back; D1 returns no meta). */
   failed: boolean;
@@ -23,45 +15,28 @@ export interface StatementCost {
 export interface D1Recorder {
   db: D1Database;
   roundTrips: number;
-  /** Wall time of each round trip, ms, from Node: includes the proxy's hop to workerd and back. */
+  /** Wall time of each round trip, ms, from Node (with the proxy's hop to workerd); each batch()'s results. */
   roundTripMs: number[];
   statements: StatementCost[];
+  batches: D1Result[][];
   reset(): void;
 }
 
 const SQL = Symbol("sql");
 const INNER = Symbol("inner");
+type RecordedStatement = D1PreparedStatement & { [SQL]: string; [INNER]: D1PreparedStatement };
+const cost = (sql: string, result: D1Result | undefined, roundTrip: number, failed = false): StatementCost => ({
+  ...{ sql: sql.trim(), roundTrip, failed, rowsRead: result?.meta?.rows_read ?? 0, rowsWritten: result?.meta?.rows_written ?? 0 },
+  ...{ changes: result?.meta?.changes ?? 0, durationMs: result?.meta?.duration ?? 0 },
+});
 
-interface RecordedStatement extends D1PreparedStatement {
-  [SQL]: string;
-  [INNER]: D1PreparedStatement;
-}
-
-function cost(sql: string, result: D1Result | undefined, roundTrip: number, failed = false): StatementCost {
-  return {
-    sql: sql.trim(),
-    roundTrip,
-    failed,
-    rowsRead: result?.meta?.rows_read ?? 0,
-    rowsWritten: result?.meta?.rows_written ?? 0,
-    changes: result?.meta?.changes ?? 0,
-    durationMs: result?.meta?.duration ?? 0,
-  };
-}
-
-export function recordingD1(inner: D1Database): D1Recorder {
+export function recordingD1(inner: Pick<D1Database, "prepare" | "batch">): D1Recorder {
   const recorder: D1Recorder = {
-    db: undefined as unknown as D1Database,
-    roundTrips: 0,
-    roundTripMs: [],
-    statements: [],
+    ...{ db: undefined as unknown as D1Database, roundTrips: 0, roundTripMs: [], statements: [], batches: [] },
     reset() {
-      recorder.roundTrips = 0;
-      recorder.roundTripMs = [];
-      recorder.statements = [];
+      [recorder.roundTrips, recorder.roundTripMs, recorder.statements, recorder.batches] = [0, [], [], []];
     },
   };
-  /** Runs one round trip, timed (a failed one too); returns its index and result. */
   const trip = async <R>(send: () => Promise<R>, onFailure?: (index: number) => void): Promise<[number, R]> => {
     const index = recorder.roundTrips++;
     const started = performance.now();
@@ -74,31 +49,20 @@ export function recordingD1(inner: D1Database): D1Recorder {
       recorder.roundTripMs[index] = performance.now() - started;
     }
   };
-  const wrap = (sql: string, statement: D1PreparedStatement): RecordedStatement => ({
-    [SQL]: sql,
-    [INNER]: statement,
-    bind: (...values: unknown[]) => wrap(sql, statement.bind(...values)),
-    first: async <T>(column?: string) => {
-      const [index, result] = await trip(() => statement.first<T>(column));
-      recorder.statements.push(cost(sql, undefined, index));
+  const alone =
+    <K extends "first" | "all" | "run" | "raw">(sql: string, statement: D1PreparedStatement, method: K, withMeta: boolean) =>
+    async (...args: unknown[]) => {
+      const [index, result] = await trip(() => (statement[method] as (...a: unknown[]) => Promise<unknown>)(...args));
+      recorder.statements.push(cost(sql, withMeta ? (result as D1Result) : undefined, index));
       return result;
-    },
-    all: async <T>() => {
-      const [index, result] = await trip(() => statement.all<T>());
-      recorder.statements.push(cost(sql, result as D1Result, index));
-      return result;
-    },
-    run: async <T>() => {
-      const [index, result] = await trip(() => statement.run<T>());
-      recorder.statements.push(cost(sql, result as D1Result, index));
-      return result;
-    },
-    raw: async <T>() => {
-      const [index, result] = await trip(() => statement.raw<T>());
-      recorder.statements.push(cost(sql, undefined, index));
-      return result;
-    },
-  });
+    };
+  const wrap = (sql: string, statement: D1PreparedStatement): RecordedStatement => {
+    const [first, all, run, raw] = (["first", "all", "run", "raw"] as const).map((k) =>
+      alone(sql, statement, k, k === "all" || k === "run"),
+    );
+    const bind = (...values: unknown[]) => wrap(sql, statement.bind(...values));
+    return { [SQL]: sql, [INNER]: statement, bind, first, all, run, raw } as unknown as RecordedStatement;
+  };
   recorder.db = {
     prepare: (sql: string) => wrap(sql, inner.prepare(sql)),
     batch: async <T>(list: D1PreparedStatement[]) => {
@@ -108,52 +72,25 @@ export function recordingD1(inner: D1Database): D1Recorder {
         (failedIndex) => recorded.forEach((s) => recorder.statements.push(cost(s[SQL], undefined, failedIndex, true))),
       );
       results.forEach((r, i) => recorder.statements.push(cost(recorded[i]![SQL], r as D1Result, index)));
+      recorder.batches.push(results as D1Result[]);
       return results;
     },
-    exec: (query: string) => inner.exec(query),
-  };
+    exec: (query: string) => (inner as D1Database).exec(query),
+  } as unknown as D1Database;
   return recorder;
 }
 
-/**
- * A handle that answers each batch() with results recorded earlier, in order, without I/O: timing a
- * store function against it measures what the function does with D1's answers (building SQL,
- * turning rows into records), not the round trip or the proxy's synchronous prepare/bind calls.
- */
+/** A handle answering each batch() with recorded results, without I/O: what a store function does with D1's answers. */
 export function replayD1(batches: ReadonlyArray<D1Result[]>): Pick<D1Database, "prepare" | "batch"> {
   let next = 0;
-  const statement: D1PreparedStatement = {
-    bind: () => statement,
-    first: () => Promise.reject(new Error("replayD1 answers batch() only")),
-    all: () => Promise.reject(new Error("replayD1 answers batch() only")),
-    run: () => Promise.reject(new Error("replayD1 answers batch() only")),
-    raw: () => Promise.reject(new Error("replayD1 answers batch() only")),
-  };
+  const refuse = () => Promise.reject(new Error("replayD1 answers batch() only"));
+  const statement = { bind: () => statement, first: refuse, all: refuse, run: refuse, raw: refuse } as unknown as D1PreparedStatement;
   return {
     prepare: () => statement,
     batch: async <T>() => {
       const results = batches[next++];
       if (!results) throw new Error("replayD1: no more recorded batches");
       return results as D1Result<T>[];
-    },
-  };
-}
-
-/** Wraps a handle so the results of every batch() are kept (for replayD1). */
-export function capturingD1(inner: Pick<D1Database, "prepare" | "batch">): {
-  db: Pick<D1Database, "prepare" | "batch">;
-  batches: D1Result[][];
-} {
-  const batches: D1Result[][] = [];
-  return {
-    batches,
-    db: {
-      prepare: (sql: string) => inner.prepare(sql),
-      batch: async <T>(list: D1PreparedStatement[]) => {
-        const results = await inner.batch<T>(list);
-        batches.push(results as D1Result[]);
-        return results;
-      },
     },
   };
 }

@@ -1,15 +1,10 @@
-/**
- * Local D1 databases for the bench: a migrated template copied per scenario (one `wrangler d1
- * migrations apply` instead of one per database), and bulk data written straight into the D1 SQLite
- * file with Debian's sqlite3 while no wrangler process has it open — fast enough for a million rows.
- */
+/** Local D1 databases: a migrated template copied per scenario; bulk data written into its file with sqlite3 (no wrangler running). */
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { applyMigrationsLocal, wranglerSync } from "../tools/wrangler-dev";
 
 const D1_DIR = ["v3", "d1", "miniflare-D1DatabaseObject"];
-
 /** The SQLite file behind the DB binding under a --persist-to folder. */
 export function d1File(persistTo: string): string {
   const dir = join(persistTo, ...D1_DIR);
@@ -32,29 +27,20 @@ export function sqlite3(file: string, sql: string): string {
 }
 
 /** Bulk loads: no journal and a big cache; the file goes back to WAL, as miniflare keeps it. */
-const BULK_BEGIN = `PRAGMA journal_mode=DELETE;
-PRAGMA synchronous=OFF;
-PRAGMA cache_size=-1000000;
-PRAGMA temp_store=MEMORY;
-BEGIN;`;
-const BULK_END = `COMMIT;
-PRAGMA journal_mode=WAL;`;
-
 export function bulkLoad(file: string, body: string): void {
-  sqlite3(file, `${BULK_BEGIN}\n${body}\n${BULK_END}\n`);
+  const begin = "PRAGMA journal_mode=DELETE;\nPRAGMA synchronous=OFF;\nPRAGMA cache_size=-1000000;\nPRAGMA temp_store=MEMORY;\nBEGIN;";
+  sqlite3(file, `${begin}\n${body}\nCOMMIT;\nPRAGMA journal_mode=WAL;\n`);
 }
 
 /** A folder with the D1 database migrated to the current schema, to copy from. */
-export function migratedTemplate(root: string): string {
-  const dir = join(root, "template-migrated");
+export function migratedTemplate(root: string, dir = join(root, "template-migrated")): string {
   mkdirSync(dir, { recursive: true });
   applyMigrationsLocal(dir);
   return dir;
 }
 
 /** A folder whose D1 database exists but is empty: no tables, no d1_migrations. */
-export function emptyTemplate(root: string): string {
-  const dir = join(root, "template-empty");
+export function emptyTemplate(root: string, dir = join(root, "template-empty")): string {
   mkdirSync(dir, { recursive: true });
   wranglerSync(["d1", "execute", "DB", "--local", "--persist-to", dir, "--command", "SELECT 1"]);
   return dir;
@@ -72,7 +58,6 @@ export function tableCounts(file: string, tables: readonly string[]): Record<str
 }
 
 export { sqlString } from "../src/db/backfill-sql";
-
 /** 0..n-1 in a temp table, for joins that fan rows out. */
 export function sequenceTable(name: string, n: number): string {
   return `CREATE TEMP TABLE ${name}(n INTEGER PRIMARY KEY);
@@ -81,6 +66,5 @@ WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r WHERE n < ${n - 1
 
 /** Stand-in content hash: 64 lowercase hex like the real ones (sqlite3's built-in sha3, not SHA-256). */
 export const hashOf = (idExpr: string) => `lower(hex(sha3(${idExpr}, 256)))`;
-
 export const LOREM =
   "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat.";

@@ -1,36 +1,14 @@
-/**
- * Deleting a conversation (issue 15): the growing conversation's longest database (short variant),
- * deleted twice, from two copies:
- *
- *  - over HTTP: `DELETE /api/conversations/:conv_id` on `wrangler dev` (ADMIN_TOKEN set), timed from
- *    the client, with the Worker's own write log line (src/http/write-log.ts: `"event":"write"`,
- *    route `DELETE /api/conversations/:conv_id`: its batches, rows written and duration); then the
- *    conversation's reads, and — with the server stopped — every table counted with sqlite3;
- *  - through the store functions the route calls (startDeletion, then continueDeletion with the
- *    route's batch budget) against local D1 through a recording binding: every statement and batch.
- *
- * How many requests or scheduled runs a longer conversation needs follows from the chunk size and
- * the budgets, which are read from the Worker's modules (worker-limits.ts).
- */
+/** Deleting a conversation (issue 15): over HTTP and through the store functions, on two copies of the growing one's database. */
 import { continueDeletion, startDeletion, type DeletionCounts } from "../src/store/deletion";
 import { openDatabase } from "../tools/d1";
-import type { DevServer } from "../tools/wrangler-dev";
-import { recordingD1 } from "./counting-d1";
+import { recordingD1, type StatementCost } from "./counting-d1";
 import { copyDatabase, d1File, sqlite3, sqlString } from "./databases";
+import { auth, type Bench, sleep, type WriteLog, writeLogOf } from "./http";
 import { sum } from "./stats";
 import type { WorkerLimits } from "./worker-limits";
 
-const TABLES = [
-  "conversations",
-  "turns",
-  "turn_snapshots",
-  "block_nodes",
-  "blocks",
-  "turn_block_membership",
-  "conversation_deletions",
-] as const;
-type RowCounts = Record<(typeof TABLES)[number], number>;
-
+const TABLES = "conversations turns turn_snapshots block_nodes blocks turn_block_membership conversation_deletions".split(" ");
+type RowCounts = { [table: string]: number; conversations: number; turns: number; turn_snapshots: number; block_nodes: number };
 /** The conversation's rows per table (blocks: all of them — the database holds only this conversation). */
 const countSql = (convId: string) =>
   `SELECT ${TABLES.map((t) => `(SELECT count(*) FROM ${t}${t === "blocks" ? "" : ` WHERE conv_id = ${sqlString(convId)}`}) AS ${t}`).join(", ")}`;
@@ -38,88 +16,65 @@ const countSql = (convId: string) =>
 function countWithSqlite(file: string, convId: string): RowCounts {
   const values = sqlite3(file, `${countSql(convId)};`)
     .trim()
-    .split("|")
-    .map(Number);
-  return Object.fromEntries(TABLES.map((t, i) => [t, values[i]!])) as RowCounts;
+    .split("|");
+  return Object.fromEntries(TABLES.map((t, i) => [t, Number(values[i])])) as RowCounts;
 }
 
-export interface DeletionOptions {
-  source: { persistTo: string; convId: string; turns: number };
-  dirFor: (name: string) => string;
-  limits: WorkerLimits;
-  adminToken: string;
-  debugToken: string;
-  serve: (persistTo: string, onLine: (line: string) => void) => Promise<DevServer>;
-  stop: (server: DevServer) => Promise<void>;
-}
-
-type WriteLogLine = { batches?: number; rows_written?: number; duration_ms?: number };
-
+type Source = { persistTo: string; convId: string; turns: number };
 /** DELETE over HTTP on a copy, then the conversation's reads; the Worker's write log line of the DELETE. */
-async function overHttp(o: DeletionOptions) {
-  const { convId } = o.source;
-  const dir = copyDatabase(o.source.persistTo, o.dirFor("deletion-http"));
-  let logged: WriteLogLine | null = null;
-  const server = await o.serve(dir, (line) => {
-    if (line.startsWith("{") && line.includes('"event":"write"') && line.includes('"route":"DELETE /api/conversations/'))
-      logged = JSON.parse(line);
-  });
+async function overHttp(b: Bench, { convId, persistTo }: Source) {
+  const dir = copyDatabase(persistTo, b.dirFor("deletion-http"));
+  let logged: WriteLog | null = null;
+  const onLine = (line: string) => {
+    const entry = writeLogOf(line);
+    if (entry?.route.startsWith("DELETE /api/conversations/")) logged = entry;
+  };
+  const server = await b.serve(dir, { onLine });
   try {
+    const conv = encodeURIComponent(convId);
     const started = performance.now();
-    const res = await fetch(`${server.url}/api/conversations/${encodeURIComponent(convId)}`, {
-      method: "DELETE",
-      headers: { authorization: `Bearer ${o.adminToken}` },
-    });
+    const res = await fetch(`${server.url}/api/conversations/${conv}`, { method: "DELETE", headers: auth(b.tokens.admin) });
     const text = await res.text();
     const ms = performance.now() - started;
     if (res.status !== 200) throw new Error(`DELETE answered ${res.status}: ${text.slice(0, 300)}`);
     const body = JSON.parse(text) as { complete: boolean; deleted: DeletionCounts };
-    const read = (path: string) => fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${o.debugToken}` } });
-    const conversation = await read(`/api/debug/conversations/${encodeURIComponent(convId)}`);
+    const read = (path: string) => fetch(`${server.url}${path}`, { headers: auth(b.tokens.debug) });
+    const conversation = await read(`/api/debug/conversations/${conv}`);
     await conversation.text();
-    const page = (await (await read(`/api/debug/turns?conv_id=${encodeURIComponent(convId)}&limit=10`)).json()) as { items: unknown[] };
-    for (let i = 0; i < 50 && logged === null; i++) await new Promise((r) => setTimeout(r, 100));
-    const log = logged as WriteLogLine | null;
+    const page = (await (await read(`/api/debug/turns?conv_id=${conv}&limit=10`)).json()) as { items: unknown[] };
+    for (let i = 0; i < 50 && logged === null; i++) await sleep(100);
+    const log = logged as WriteLog | null;
+    const fromLog = { batches: log?.batches ?? null, rowsWritten: log?.rows_written ?? null, workerMs: log?.duration_ms ?? null };
+    const { complete, deleted } = body;
     return {
-      dir,
-      status: res.status,
-      ms,
-      complete: body.complete,
-      deleted: body.deleted,
-      batches: log?.batches ?? null,
-      rowsWritten: log?.rows_written ?? null,
-      workerMs: log?.duration_ms ?? null,
-      conversationStatus: conversation.status,
+      ...{ dir, status: res.status, ms, complete, deleted, ...fromLog, conversationStatus: conversation.status },
       turnsItems: page.items.length,
     };
   } finally {
-    await o.stop(server);
+    await b.stop(server);
   }
 }
 
 /** startDeletion and continueDeletion, as the route calls them, on another copy: every statement and batch. */
-async function throughStore(o: DeletionOptions) {
-  const { convId } = o.source;
-  const local = await openDatabase({ remote: false, persistTo: copyDatabase(o.source.persistTo, o.dirFor("deletion-store")) });
+async function throughStore(b: Bench, { convId, persistTo }: Source, limits: WorkerLimits) {
+  const local = await openDatabase({ remote: false, persistTo: copyDatabase(persistTo, b.dirFor("deletion-store")) });
   try {
     const recorder = recordingD1(local.db);
     const started = performance.now();
     if (!(await startDeletion(recorder.db, convId, "admin", Date.now()))) throw new Error(`startDeletion found no conversation ${convId}`);
-    const result = await continueDeletion(recorder.db, convId, o.limits.deleteBatchesPerRequest);
+    const result = await continueDeletion(recorder.db, convId, limits.deleteBatchesPerRequest);
     const wallMs = performance.now() - started;
-    const total = (list: typeof recorder.statements, f: (st: (typeof list)[number]) => number) => sum(list.map(f));
+    const total = (list: StatementCost[], f: (st: StatementCost) => number) => sum(list.map(f));
+    const totals = (list: StatementCost[]) => ({
+      rowsWritten: total(list, (st) => st.rowsWritten),
+      changes: total(list, (st) => st.changes),
+    });
+    const { statements, roundTrips } = recorder;
+    const perBatch = [...new Set(statements.map((st) => st.roundTrip))].map((trip) => statements.filter((st) => st.roundTrip === trip));
     return {
-      statements: recorder.statements.length,
-      roundTrips: recorder.roundTrips,
-      budgetBatches: result.batches,
-      perBatch: [...new Set(recorder.statements.map((st) => st.roundTrip))].map((trip) => {
-        const list = recorder.statements.filter((st) => st.roundTrip === trip);
-        return { statements: list.length, rowsWritten: total(list, (st) => st.rowsWritten), changes: total(list, (st) => st.changes) };
-      }),
-      rowsWritten: total(recorder.statements, (st) => st.rowsWritten),
-      changes: total(recorder.statements, (st) => st.changes),
-      sqlMs: total(recorder.statements, (st) => st.durationMs),
-      wallMs,
+      ...{ statements: statements.length, roundTrips, budgetBatches: result.batches },
+      perBatch: perBatch.map((list) => ({ statements: list.length, ...totals(list) })),
+      ...{ ...totals(statements), sqlMs: sum(statements.map((st) => st.durationMs)), wallMs },
       after: (await local.db.prepare(countSql(convId)).first<RowCounts>())!,
     };
   } finally {
@@ -127,47 +82,31 @@ async function throughStore(o: DeletionOptions) {
   }
 }
 
-export async function measureDeletion(o: DeletionOptions) {
-  const { convId, turns } = o.source;
-  const before = countWithSqlite(d1File(o.source.persistTo), convId);
-  const { dir, ...http } = await overHttp(o);
+export async function measureDeletion(b: Bench, source: Source, l: WorkerLimits) {
+  const { convId, turns } = source;
+  const before = countWithSqlite(d1File(source.persistTo), convId);
+  const { dir, ...http } = await overHttp(b, source);
   const httpAfter = countWithSqlite(d1File(dir), convId);
-  const { after: storeAfter, ...store } = await throughStore(o);
+  const { after: storeAfter, ...store } = await throughStore(b, source, l);
 
   // What a conversation of the same shape needs: one batch for the conversion check, then one per
   // chunk of the largest table; a request has its budget, a scheduled run its own.
-  const l = o.limits;
   const perTurn = Math.max(before.turn_snapshots, before.block_nodes, before.turns) / turns;
   const plans = [turns, 2_000, 5_000, 10_000, 50_000].map((n) => {
     const chunks = Math.ceil(Math.ceil(perTurn * n) / l.deleteChunkRows);
     const scheduledRuns = Math.ceil(Math.max(0, chunks - (l.deleteBatchesPerRequest - 1)) / (l.deletionBatchesPerRun - 1));
-    return {
-      turns: n,
-      measured: n === turns,
-      snapshots: Math.round((before.turn_snapshots / turns) * n),
-      chunks,
-      batches: chunks + 1,
-      requests: Math.ceil(chunks / (l.deleteBatchesPerRequest - 1)),
-      scheduledRuns,
-      withinMinutes: l.cronMinutes ? scheduledRuns * l.cronMinutes : null,
-    };
+    const [snapshots, requests] = [Math.round((before.turn_snapshots / turns) * n), Math.ceil(chunks / (l.deleteBatchesPerRequest - 1))];
+    const withinMinutes = l.cronMinutes ? scheduledRuns * l.cronMinutes : null;
+    return { turns: n, measured: n === turns, snapshots, chunks, batches: chunks + 1, requests, scheduledRuns, withinMinutes };
   });
   return {
-    turns,
-    limits: l,
-    before,
+    ...{ turns, limits: l, before },
     counts: [
       { label: "before", ...before },
       { label: "after the DELETE request", ...httpAfter },
-      { label: "after the store functions", ...storeAfter },
-    ],
-    http,
-    store,
-    rowsDeleted: sum(Object.values(http.deleted)) + before.conversations,
-    rowsLeft: sum(Object.values(httpAfter)),
-    storeRowsLeft: sum(Object.values(storeAfter)),
-    snapshotsPerTurn: before.turn_snapshots / turns,
-    plans,
+    ].concat({ label: "after the store functions", ...storeAfter }),
+    ...{ http, store, rowsDeleted: sum(Object.values(http.deleted)) + before.conversations, rowsLeft: sum(Object.values(httpAfter)) },
+    ...{ storeRowsLeft: sum(Object.values(storeAfter)), snapshotsPerTurn: before.turn_snapshots / turns, plans },
   };
 }
 

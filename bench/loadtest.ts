@@ -1,30 +1,14 @@
-/**
- * npm run loadtest -- [--seconds N] [--concurrency C] [--max-requests N] [--seed S] [--port P] [--json] [--keep] [--self-check]
- *
- * Mixed load against a real `wrangler dev` (loopback, its own port and temp --persist-to folder):
- * a fixed number of concurrent loops send single snapshots, batches, identical replays, runtime
- * switches and debug reads until the time (or request) budget is spent. Then it checks the data:
- * every acknowledged snapshot is stored exactly once (counted through the debug API while the
- * server runs, then row by row with `wrangler d1 execute` on the stopped database), no 5xx, no
- * unexpected status, and each conversation's pointer is the runtime of its newest acknowledged
- * event. Exits non-zero when any check fails. With --json the last line is one JSON object.
- * --self-check deletes one acknowledged row before the row check, to show the check sees a loss
- * (the run then succeeds only if exactly that one row is reported lost).
- */
+/** npm run loadtest (USAGE below): mixed load on `wrangler dev`, then the data checked via the debug API and row by row. */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { parseCommandLine, positiveIntegerProblem, USAGE_EXIT_CODE } from "../tools/cli";
-import { percentile } from "./stats";
 import { startDev, wranglerSync, type DevServer } from "../tools/wrangler-dev";
-
-// ---------------------------------------------------------------------------------------------
-// Options
+import { auth } from "./http";
+import { percentile } from "./stats";
 
 const DEFAULTS = { seconds: 60, concurrency: 8, maxRequests: 500_000, port: 8792 } as const;
-
 const USAGE = `Usage: npm run loadtest -- [options]
 
 Mixed load (snapshots, batches, replays, runtime switches, debug reads) against a local
@@ -49,48 +33,25 @@ Exit codes:
   1  a check failed, or the run itself failed (wrangler dev did not start, …)
   ${USAGE_EXIT_CODE}  unknown option or bad value
 `;
-
-const flags = parseCommandLine(
-  "loadtest",
-  USAGE,
-  {
-    seconds: { type: "string" },
-    concurrency: { type: "string" },
-    "max-requests": { type: "string" },
-    seed: { type: "string" },
-    port: { type: "string" },
-    json: { type: "boolean" },
-    keep: { type: "boolean" },
-    "self-check": { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  },
-  (v) =>
-    positiveIntegerProblem("seconds", v.seconds, 86_400) ??
-    positiveIntegerProblem("concurrency", v.concurrency, 1_000) ??
-    positiveIntegerProblem("max-requests", v["max-requests"]) ??
-    positiveIntegerProblem("seed", v.seed, 2 ** 32 - 1) ??
-    positiveIntegerProblem("port", v.port, 65_535),
-);
-
+const [integer, flag] = [{ type: "string" }, { type: "boolean" }] as const;
+const LIMITS = { seconds: 86_400, concurrency: 1_000, "max-requests": Number.MAX_SAFE_INTEGER, seed: 2 ** 32 - 1, port: 65_535 };
+const OPTIONS = {
+  ...{ seconds: integer, concurrency: integer, "max-requests": integer, seed: integer, port: integer },
+  ...{ json: flag, keep: flag, "self-check": flag, help: { ...flag, short: "h" } },
+};
+const flags = parseCommandLine("loadtest", USAGE, OPTIONS, (v) => {
+  const problems = Object.entries(LIMITS).map(([name, max]) => positiveIntegerProblem(name, v[name as keyof typeof LIMITS], max));
+  return problems.find((p) => p !== null) ?? null;
+});
 const SECONDS = Number(flags.seconds ?? DEFAULTS.seconds);
 const CONCURRENCY = Number(flags.concurrency ?? DEFAULTS.concurrency);
 const MAX_REQUESTS = Number(flags["max-requests"] ?? DEFAULTS.maxRequests);
 const SEED = flags.seed === undefined ? 1 + Math.floor(Math.random() * 2 ** 31) : Number(flags.seed);
 const PORT = Number(flags.port ?? DEFAULTS.port);
 const AS_JSON = flags.json === true;
-const KEEP = flags.keep === true;
-const SELF_CHECK = flags["self-check"] === true;
 const CONVERSATIONS = 40;
 const REQUEST_TIMEOUT_MS = 30_000;
-
-const say = (line: string) => {
-  if (!AS_JSON) console.log(line);
-  else console.error(line);
-};
-
-// ---------------------------------------------------------------------------------------------
-// Deterministic choices (mulberry32), so a seed replays the same request mix.
-
+const say = (line: string) => (AS_JSON ? console.error(line) : console.log(line));
 let state = SEED >>> 0;
 function random(): number {
   state = (state + 0x6d2b79f5) >>> 0;
@@ -100,53 +61,28 @@ function random(): number {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-
-// ---------------------------------------------------------------------------------------------
-// The workload model: what was sent and acknowledged.
-
 const RUNTIMES = ["inventory", "planner", "research", "support", "billing"];
 const PHASES = ["draft", "pre_inference", "post_inference", "post_tools", "final"];
-
-interface Conversation {
-  convId: string;
-  sessionId: string;
-  turns: number;
-  /** Newest acknowledged event with a runtime: [event time, runtime]. */
-  newest: [number, string] | null;
-  acked: number;
-}
-
-interface Snapshot {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  created_at_ms: number;
+type Identity = { conv_id: string; session_id: string; turn_id: string; phase: string; created_at_ms: number };
+type Snapshot = Identity & {
   runtime_key?: string;
   inference_id?: string;
-  turn: unknown;
-}
-
+  turn: { metadata: Record<string, unknown> } & Record<string, unknown>;
+};
 const runTag = randomBytes(3).toString("hex");
-const conversations: Conversation[] = Array.from({ length: CONVERSATIONS }, (_, i) => ({
-  convId: `load-${runTag}-${i}`,
-  sessionId: `sess-${runTag}-${i % 7}`,
-  turns: 0,
-  newest: null,
+const conversations = Array.from({ length: CONVERSATIONS }, (_, i) => ({
+  ...{ convId: `load-${runTag}-${i}`, sessionId: `sess-${runTag}-${i % 7}`, turns: 0 },
+  newest: null as [number, string] | null, // newest acknowledged event with a runtime: [event time, runtime]
   acked: 0,
 }));
+type Conversation = (typeof conversations)[number];
 const byConv = new Map(conversations.map((c) => [c.convId, c]));
-
-/** Event times are unique across the run (a counter from a day ago: the Worker refuses event times
- * ahead of its clock), so "newest" has no ties; concurrent loops deliver them out of order. */
+// Unique event times from a day ago (no ties for "newest"; the Worker refuses times ahead of its clock).
 let clock = Date.now() - 86_400_000;
 const nextTime = () => ++clock;
-
 const acked = new Map<string, Snapshot>();
 const replayable: Snapshot[] = [];
-const identity = (s: { conv_id: string; session_id: string; turn_id: string; phase: string; created_at_ms: number }) =>
-  JSON.stringify([s.conv_id, s.session_id, s.turn_id, s.phase, s.created_at_ms]);
-
+const identity = (s: Identity) => JSON.stringify([s.conv_id, s.session_id, s.turn_id, s.phase, s.created_at_ms]);
 function noteEvent(conv: Conversation, at: number, runtime: string) {
   if (runtime !== "" && (!conv.newest || at > conv.newest[0])) conv.newest = [at, runtime];
 }
@@ -161,11 +97,7 @@ function newSnapshot(): Snapshot {
   const viaMetadata = random() < 0.4;
   const text = `answer ${turnNo} `.repeat(5 + Math.floor(random() * 60));
   return {
-    conv_id: conv.convId,
-    session_id: conv.sessionId,
-    turn_id: turnId,
-    phase: pick(PHASES),
-    created_at_ms: nextTime(),
+    ...{ conv_id: conv.convId, session_id: conv.sessionId, turn_id: turnId, phase: pick(PHASES), created_at_ms: nextTime() },
     ...(runtime && !viaMetadata ? { runtime_key: runtime } : {}),
     inference_id: `inf-${turnNo}-${Math.floor(random() * 3)}`,
     turn: {
@@ -179,88 +111,62 @@ function newSnapshot(): Snapshot {
   };
 }
 
-function runtimeOf(s: Snapshot): string {
-  if (s.runtime_key) return s.runtime_key;
-  const meta = (s.turn as { metadata?: Record<string, { runtime_key?: string }> }).metadata;
-  return meta?.["geppetto.runtime@v1"]?.runtime_key ?? "";
-}
+const runtimeOf = (s: Snapshot) =>
+  s.runtime_key ?? (s.turn.metadata["geppetto.runtime@v1"] as { runtime_key?: string } | undefined)?.runtime_key ?? "";
 
+type Op = "post" | "batch" | "replay" | "switch" | "read_turns" | "read_turn" | "read_conversation" | "read_conversations";
+const latencies = new Map<Op, number[]>();
+const statuses = new Map<string, number>();
+const count = { requests: 0, status5xx: 0, unexpected: 0, transportErrors: 0, answerMismatches: 0 };
+const unexpectedSamples: string[] = [];
+const sample = (text: string) => unexpectedSamples.length < 10 && unexpectedSamples.push(text);
 function acknowledge(s: Snapshot, answer: unknown) {
   const a = answer as Record<string, unknown> | undefined;
   if (!a || identity(a as never) !== identity(s) || a.runtime_key !== runtimeOf(s)) {
-    answerMismatches += 1;
-    if (unexpectedSamples.length < 10) unexpectedSamples.push(`answer does not match the snapshot sent: ${JSON.stringify(a)}`);
+    count.answerMismatches += 1;
+    sample(`answer does not match the snapshot sent: ${JSON.stringify(a)}`);
     return;
   }
-  const key = identity(s);
-  if (!acked.has(key)) {
-    acked.set(key, s);
-    const conv = byConv.get(s.conv_id)!;
-    conv.acked += 1;
-    noteEvent(conv, s.created_at_ms, runtimeOf(s));
-    if (replayable.length < 5000) replayable.push(s);
-  }
+  if (acked.has(identity(s))) return;
+  acked.set(identity(s), s);
+  const conv = byConv.get(s.conv_id)!;
+  conv.acked += 1;
+  noteEvent(conv, s.created_at_ms, runtimeOf(s));
+  if (replayable.length < 5000) replayable.push(s);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Requests and their measurements.
-
-type Op = "post" | "batch" | "replay" | "switch" | "read_turns" | "read_turn" | "read_conversation" | "read_conversations";
-
-const latencies = new Map<Op, number[]>();
-const statuses = new Map<string, number>();
-let requests = 0;
-let status5xx = 0;
-let unexpected = 0;
-let transportErrors = 0;
-let answerMismatches = 0;
-const unexpectedSamples: string[] = [];
-
 async function send(op: Op, method: string, url: string, token: string, body?: unknown, expected: number[] = [200]) {
-  requests += 1;
+  count.requests += 1;
   const started = performance.now();
   let status = 0;
   let text = "";
   try {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
+    const headers = { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+    const json = body === undefined ? undefined : JSON.stringify(body);
+    const res = await fetch(url, { method, headers, body: json, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     status = res.status;
     text = await res.text();
   } catch (error) {
-    transportErrors += 1;
+    count.transportErrors += 1;
     text = String(error);
   }
-  const ms = performance.now() - started;
-  (latencies.get(op) ?? latencies.set(op, []).get(op)!).push(ms);
+  (latencies.get(op) ?? latencies.set(op, []).get(op)!).push(performance.now() - started);
   statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
-  if (status >= 500) status5xx += 1;
-  if (!expected.includes(status)) {
-    unexpected += 1;
-    if (unexpectedSamples.length < 10)
-      unexpectedSamples.push(`${op} ${method} ${url.replace(/^http:\/\/[^/]+/, "")} → ${status} ${text.slice(0, 300)}`);
-    return null;
-  }
-  return text ? JSON.parse(text) : null;
+  if (status >= 500) count.status5xx += 1;
+  if (expected.includes(status)) return text ? JSON.parse(text) : null;
+  count.unexpected += 1;
+  sample(`${op} ${method} ${url.replace(/^http:\/\/[^/]+/, "")} → ${status} ${text.slice(0, 300)}`);
+  return null;
 }
 
+/** Nearest rank; a kind of request the run never sent reads as zeros. */
 function summarize(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const round = (n: number) => Math.round(n * 10) / 10;
-  // Nearest rank; a kind of request the run never sent reads as zeros.
-  const at = (p: number) => (sorted.length === 0 ? 0 : round(percentile(sorted, p)));
-  return { count: sorted.length, p50_ms: at(50), p90_ms: at(90), p99_ms: at(99), max_ms: round(sorted.at(-1) ?? 0) };
+  const at = (p: number) => (values.length === 0 ? 0 : Math.round(percentile(values, p) * 10) / 10);
+  return { count: values.length, p50_ms: at(50), p90_ms: at(90), p99_ms: at(99), max_ms: at(100) };
 }
 
-// ---------------------------------------------------------------------------------------------
-// The load.
-
-async function worker(server: DevServer, tokens: { ingest: string; debug: string }, deadline: number) {
-  const api = server.url;
-  while (performance.now() < deadline && requests < MAX_REQUESTS) {
+async function loop(api: string, tokens: { ingest: string; debug: string }, deadline: number) {
+  while (performance.now() < deadline && count.requests < MAX_REQUESTS) {
     const r = random();
     if (r < 0.5) {
       const s = newSnapshot();
@@ -277,50 +183,24 @@ async function worker(server: DevServer, tokens: { ingest: string; debug: string
       if (answer) acknowledge(s, answer);
     } else if (r < 0.7) {
       const conv = pick(conversations);
-      const runtime = pick(RUNTIMES);
-      const at = nextTime();
-      const answer = await send("switch", "PUT", `${api}/api/conversations/${conv.convId}/runtime`, tokens.ingest, {
-        runtime_key: runtime,
-        session_id: conv.sessionId,
-        at_ms: at,
-      });
-      if (answer) noteEvent(conv, at, runtime);
+      const [runtime, at] = [pick(RUNTIMES), nextTime()];
+      const body = { runtime_key: runtime, session_id: conv.sessionId, at_ms: at };
+      if (await send("switch", "PUT", `${api}/api/conversations/${conv.convId}/runtime`, tokens.ingest, body)) noteEvent(conv, at, runtime);
     } else if (r < 0.82) {
-      const conv = pick(conversations);
-      await send("read_turns", "GET", `${api}/api/debug/turns?conv_id=${conv.convId}&limit=50`, tokens.debug);
+      await send("read_turns", "GET", `${api}/api/debug/turns?conv_id=${pick(conversations).convId}&limit=50`, tokens.debug);
     } else if (r < 0.9) {
       const conv = pick(conversations);
       const turnNo = 1 + Math.floor(random() * Math.max(1, conv.turns));
       // A turn that has no snapshot yet is a 404 — an expected answer, not an error.
-      await send(
-        "read_turn",
-        "GET",
-        `${api}/api/debug/turn/${conv.convId}/${conv.sessionId}/turn-${turnNo}`,
-        tokens.debug,
-        undefined,
-        [200, 404],
-      );
+      const url = `${api}/api/debug/turn/${conv.convId}/${conv.sessionId}/turn-${turnNo}`;
+      await send("read_turn", "GET", url, tokens.debug, undefined, [200, 404]);
     } else if (r < 0.96) {
-      await send(
-        "read_conversation",
-        "GET",
-        `${api}/api/debug/conversations/${pick(conversations).convId}`,
-        tokens.debug,
-        undefined,
-        [200, 404],
-      );
+      const url = `${api}/api/debug/conversations/${pick(conversations).convId}`;
+      await send("read_conversation", "GET", url, tokens.debug, undefined, [200, 404]);
     } else {
       await send("read_conversations", "GET", `${api}/api/debug/conversations?limit=20`, tokens.debug);
     }
   }
-}
-
-interface StoredRow {
-  conv_id: string;
-  session_id: string;
-  turn_id: string;
-  phase: string;
-  created_at_ms: number;
 }
 
 async function main() {
@@ -330,33 +210,24 @@ async function main() {
   say(`load test: ${SECONDS}s, ${CONCURRENCY} concurrent loops, seed ${SEED}, wrangler dev on 127.0.0.1:${PORT}, D1 in ${persistTo}`);
   let server: DevServer | null = null;
   const stop = async () => {
-    if (server) await server.stop();
+    await server?.stop();
     server = null;
   };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      void stop().finally(() => process.exit(130));
-    });
-  }
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void stop().finally(() => process.exit(130)));
+  const d1 = (sql: string, json = false) =>
+    wranglerSync(["d1", "execute", "DB", "--local", "--persist-to", persistTo, ...(json ? ["--json"] : []), "--command", sql]);
   try {
-    server = await startDev({
-      port: PORT,
-      persistTo,
-      vars: { INGEST_TOKEN: tokens.ingest, DEBUG_TOKEN: tokens.debug, CORS_ORIGINS: "", RATE_LIMITS: "off" },
-    });
+    const vars = { INGEST_TOKEN: tokens.ingest, DEBUG_TOKEN: tokens.debug, CORS_ORIGINS: "", RATE_LIMITS: "off" };
+    server = await startDev({ port: PORT, persistTo, vars });
     const started = performance.now();
-    const deadline = started + SECONDS * 1000;
-    await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(server!, tokens, deadline)));
+    await Promise.all(Array.from({ length: CONCURRENCY }, () => loop(server!.url, tokens, started + SECONDS * 1000)));
     const elapsed = (performance.now() - started) / 1000;
-    const loadRequests = requests;
+    const loadRequests = count.requests;
 
     // 1. Through the debug API, while the server runs: per-conversation counts and pointers.
-    let countMismatches = 0;
-    let pointerMismatches = 0;
+    let [countMismatches, pointerMismatches] = [0, 0];
     for (const conv of conversations) {
-      const res = await fetch(`${server.url}/api/debug/conversations/${conv.convId}`, {
-        headers: { authorization: `Bearer ${tokens.debug}` },
-      });
+      const res = await fetch(`${server.url}/api/debug/conversations/${conv.convId}`, { headers: auth(tokens.debug) });
       if (res.status === 404 && conv.acked === 0 && !conv.newest) continue;
       const view = (await res.json()) as { snapshot_count: number; resolved_runtime_key: string };
       if (view.snapshot_count !== conv.acked) countMismatches += 1;
@@ -365,32 +236,15 @@ async function main() {
     await stop();
 
     // 2. Row by row, from the stopped database.
-    if (SELF_CHECK) {
-      const victim = JSON.parse([...acked.keys()][Math.floor(acked.size / 2)]!) as [string, string, string, string, number];
-      wranglerSync([
-        "d1",
-        "execute",
-        "DB",
-        "--local",
-        "--persist-to",
-        persistTo,
-        "--command",
-        `DELETE FROM turn_snapshots WHERE conv_id = '${victim[0]}' AND session_id = '${victim[1]}' AND turn_id = '${victim[2]}' AND phase = '${victim[3]}' AND created_at_ms = ${victim[4]}`,
-      ]);
-      say(`self-check: deleted the acknowledged snapshot ${JSON.stringify(victim)}`);
+    if (flags["self-check"]) {
+      const victim = [...acked.keys()][Math.floor(acked.size / 2)]!;
+      const [conv, session, turn, phase, at] = JSON.parse(victim) as string[];
+      const where = `conv_id = '${conv}' AND session_id = '${session}' AND turn_id = '${turn}' AND phase = '${phase}' AND created_at_ms = ${at}`;
+      d1(`DELETE FROM turn_snapshots WHERE ${where}`);
+      say(`self-check: deleted the acknowledged snapshot ${victim}`);
     }
-    const out = wranglerSync([
-      "d1",
-      "execute",
-      "DB",
-      "--local",
-      "--persist-to",
-      persistTo,
-      "--json",
-      "--command",
-      "SELECT conv_id, session_id, turn_id, phase, created_at_ms FROM turn_snapshots ORDER BY id",
-    ]);
-    const rows = (JSON.parse(out) as Array<{ results: StoredRow[] }>)[0]!.results;
+    const out = d1("SELECT conv_id, session_id, turn_id, phase, created_at_ms FROM turn_snapshots ORDER BY id", true);
+    const rows = (JSON.parse(out) as Array<{ results: Identity[] }>)[0]!.results;
     const found = new Map<string, number>();
     for (const row of rows) found.set(identity(row), (found.get(identity(row)) ?? 0) + 1);
     const lost = [...acked.keys()].filter((key) => !found.has(key)).length;
@@ -398,82 +252,47 @@ async function main() {
     const unacknowledgedStored = [...found.keys()].filter((key) => !acked.has(key)).length;
 
     const all = [...latencies.values()].flat();
-    const writes = ["post", "batch", "replay", "switch"].flatMap((op) => latencies.get(op as Op) ?? []);
+    const writes = (["post", "batch", "replay", "switch"] as const).flatMap((op) => latencies.get(op) ?? []);
     const reads = [...latencies.entries()].filter(([op]) => op.startsWith("read")).flatMap(([, v]) => v);
+    const perSecond = (n: number) => Math.round((n / elapsed) * 10) / 10;
+    const { status5xx, unexpected, transportErrors, answerMismatches } = count;
+    const [seconds, requests, requests_per_second] = [Math.round(elapsed * 10) / 10, loadRequests, perSecond(loadRequests)];
+    const [write_requests, read_requests, writes_acked, snapshots_found] = [writes.length, reads.length, acked.size, rows.length];
+    const byOp = Object.fromEntries([...latencies.entries()].sort().map(([op, v]) => [op, summarize(v)]));
     const result = {
-      seconds: Math.round(elapsed * 10) / 10,
-      concurrency: CONCURRENCY,
-      seed: SEED,
-      requests: loadRequests,
-      requests_per_second: Math.round((loadRequests / elapsed) * 10) / 10,
-      write_requests: writes.length,
-      read_requests: reads.length,
-      writes_acked: acked.size,
-      snapshots_per_second: Math.round((acked.size / elapsed) * 10) / 10,
-      snapshots_found: rows.length,
-      lost,
-      duplicated,
-      unacknowledged_stored: unacknowledgedStored,
-      status_5xx: status5xx,
-      unexpected_status: unexpected,
-      transport_errors: transportErrors,
-      answer_mismatches: answerMismatches,
-      count_mismatches: countMismatches,
-      pointer_mismatches: pointerMismatches,
+      ...{ seconds, concurrency: CONCURRENCY, seed: SEED, requests, requests_per_second, write_requests, read_requests, writes_acked },
+      ...{ snapshots_per_second: perSecond(acked.size), snapshots_found, lost, duplicated, unacknowledged_stored: unacknowledgedStored },
+      ...{ status_5xx: status5xx, unexpected_status: unexpected, transport_errors: transportErrors, answer_mismatches: answerMismatches },
+      ...{ count_mismatches: countMismatches, pointer_mismatches: pointerMismatches },
       statuses: Object.fromEntries([...statuses.entries()].sort()),
-      latency: {
-        all: summarize(all),
-        writes: summarize(writes),
-        reads: summarize(reads),
-        ...Object.fromEntries([...latencies.entries()].sort().map(([op, v]) => [op, summarize(v)])),
-      },
-      cpus: cpus().length,
-      load_average_before: loadBefore,
-      load_average_after: loadavg().map((n) => Math.round(n * 100) / 100),
+      latency: { all: summarize(all), writes: summarize(writes), reads: summarize(reads), ...byOp },
+      ...{ cpus: cpus().length, load_average_before: loadBefore, load_average_after: loadavg().map((n) => Math.round(n * 100) / 100) },
     };
-    const ok =
-      lost === 0 &&
-      duplicated === 0 &&
-      status5xx === 0 &&
-      unexpected === 0 &&
-      transportErrors === 0 &&
-      answerMismatches === 0 &&
-      countMismatches === 0 &&
-      pointerMismatches === 0 &&
-      unacknowledgedStored === 0;
-    say(
+    const failures = [lost, duplicated, status5xx, unexpected, transportErrors, answerMismatches, countMismatches, pointerMismatches];
+    const ok = failures.every((n) => n === 0) && unacknowledgedStored === 0;
+    const fmt = (s: ReturnType<typeof summarize>) => `${s.p50_ms}/${s.p90_ms}/${s.p99_ms}/${s.max_ms}`;
+    const { latency } = result;
+    for (const line of [
       `${loadRequests} requests in ${result.seconds}s (${result.requests_per_second}/s); ${acked.size} snapshots acknowledged, ${rows.length} stored`,
-    );
-    say(
       `lost ${lost}, duplicated ${duplicated}, stored but unacknowledged ${unacknowledgedStored}, 5xx ${status5xx}, unexpected ${unexpected}, transport errors ${transportErrors}`,
-    );
-    say(`counts wrong in ${countMismatches} conversations, pointer wrong in ${pointerMismatches}`);
-    say(
-      `latency ms (p50/p90/p99/max): all ${fmt(result.latency.all)}, writes ${fmt(result.latency.writes)}, reads ${fmt(result.latency.reads)}`,
-    );
-    for (const sample of unexpectedSamples) say(`  unexpected: ${sample}`);
-    say(ok ? "OK: nothing lost, nothing duplicated, no 5xx" : "FAILED");
-    if (SELF_CHECK) {
-      const seen = lost === 1 && duplicated === 0;
-      say(
-        seen
-          ? "self-check OK: the row check reported exactly the deleted snapshot as lost"
-          : "self-check FAILED: the deleted snapshot was not reported",
-      );
-      if (AS_JSON) console.log(JSON.stringify({ ok: seen, self_check: true, ...result }));
-      process.exitCode = seen ? 0 : 1;
-      return;
-    }
-    if (AS_JSON) console.log(JSON.stringify({ ok, ...result }));
-    process.exitCode = ok ? 0 : 1;
+      `counts wrong in ${countMismatches} conversations, pointer wrong in ${pointerMismatches}`,
+      `latency ms (p50/p90/p99/max): all ${fmt(latency.all)}, writes ${fmt(latency.writes)}, reads ${fmt(latency.reads)}`,
+      ...unexpectedSamples.map((text) => `  unexpected: ${text}`),
+      ok ? "OK: nothing lost, nothing duplicated, no 5xx" : "FAILED",
+    ])
+      say(line);
+    const selfCheck = flags["self-check"];
+    const seen = lost === 1 && duplicated === 0;
+    const verdict = seen
+      ? "OK: the row check reported exactly the deleted snapshot as lost"
+      : "FAILED: the deleted snapshot was not reported";
+    if (selfCheck) say(`self-check ${verdict}`);
+    if (AS_JSON) console.log(JSON.stringify(selfCheck ? { ok: seen, self_check: true, ...result } : { ok, ...result }));
+    process.exitCode = (selfCheck ? seen : ok) ? 0 : 1;
   } finally {
     await stop();
-    if (!KEEP) rmSync(persistTo, { recursive: true, force: true });
+    if (!flags.keep) rmSync(persistTo, { recursive: true, force: true });
   }
-}
-
-function fmt(s: { p50_ms: number; p90_ms: number; p99_ms: number; max_ms: number }) {
-  return `${s.p50_ms}/${s.p90_ms}/${s.p99_ms}/${s.max_ms}`;
 }
 
 main().catch((error) => {

@@ -1,36 +1,20 @@
-/**
- * Write throughput over HTTP (issue 7 §1): POST /api/turns with growing conversations against the
- * benchmark-only baseline route (one single-row insert), alternated round by round in one `wrangler
- * dev` of the bench-only entry bench/worker.ts, with autocannon on loopback. Two baselines: one
- * receiving the same snapshot bodies (so transport, body checks and JSON parsing cost the same on
- * both sides), and one receiving `{}` (the cheapest write this Worker can do). The snapshot stream
- * posts 2 × connections conversations round-robin, each in order (conversation.ts).
- */
+/** Write throughput (issue 7 §1): POST /api/turns against the bench-only single-row baseline, rounds rotated, autocannon. */
 import { readdirSync, readFileSync } from "node:fs";
 import type { DevServer } from "../tools/wrangler-dev";
 import { STREAM_SNAPSHOTS_PER_CONVERSATION, streamSnapshot, throughputSnapshot } from "./conversation";
-import { hammer } from "./http";
+import { auth, hammer, rotatedRounds } from "./http";
 import { median, sum } from "./stats";
 import { TARGETS } from "./targets";
 
-/** The Worker entry the throughput run serves: production's, plus the baseline route. */
 export const BENCH_ENTRY = "bench/worker.ts";
-/** BENCH_BASELINE_PATH of bench/baseline-route.ts (not imported: that pulls the whole Worker into Node). */
+/** BENCH_BASELINE_PATH of bench/worker.ts (not imported: that pulls the whole Worker into Node). */
 const BASELINE_PATH = "/api/bench/baseline";
-/**
- * Sent with the snapshotNoMemory variant: bench/worker.ts then clears the isolate's memory of stored
- * tips (src/store/known-paths.ts) first, so every full post looks up its whole history.
- */
+/** On this header bench/worker.ts clears the isolate's memory of stored tips first: every full post looks up its whole history. */
 const FORGET_TIPS_HEADER = "x-bench-forget-tips";
-
 const VARIANTS = ["snapshot", "snapshotNoMemory", "baselineSameBody", "baselineEmptyBody"] as const;
 type Variant = (typeof VARIANTS)[number];
-
-/**
- * CPU time (user + system, ms) of the processes in the dev server's process group by name: wrangler's
- * Node process and workerd (the Worker, its D1 and wrangler's proxy Worker). From /proc; null elsewhere.
- */
-function serverCpuMs(pgid: number): Record<string, number> | null {
+/** CPU ms (user + system) of a process group's processes by name (wrangler's node, workerd), from /proc; null elsewhere. */
+export function serverCpuMs(pgid: number): Record<string, number> | null {
   let entries: string[];
   try {
     entries = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid));
@@ -53,13 +37,9 @@ function serverCpuMs(pgid: number): Record<string, number> | null {
   return out;
 }
 
-/**
- * What one D1 round trip costs inside the Worker under wrangler dev: GET /healthz runs one small D1
- * read, an unknown path none; both go through the same app and middleware. Sequential, alternating.
- */
+/** What one D1 round trip costs under wrangler dev: GET /healthz runs one small D1 read, an unknown path none. Alternating. */
 async function measureD1RoundTrip(server: DevServer, pairs: number) {
-  const health: number[] = [];
-  const notFound: number[] = [];
+  const [health, notFound]: number[][] = [[], []];
   const get = async (path: string, expect: number, into: number[] | null) => {
     const started = performance.now();
     const res = await fetch(server.url + path);
@@ -68,46 +48,26 @@ async function measureD1RoundTrip(server: DevServer, pairs: number) {
     into?.push(performance.now() - started);
   };
   for (let i = 0; i < pairs + 10; i++) {
-    await get("/healthz", 200, i < 10 ? null : health);
-    await get("/api/bench-no-such-route", 404, i < 10 ? null : notFound);
+    await get("/healthz", 200, i < 10 ? null : health!);
+    await get("/api/bench-no-such-route", 404, i < 10 ? null : notFound!);
   }
-  return { healthMs: median(health), notFoundMs: median(notFound), pairs };
+  return { healthMs: median(health!), notFoundMs: median(notFound!), pairs };
 }
 
-export interface ThroughputOptions {
-  token: string;
-  rounds: number;
-  seconds: number;
-  connections: number;
-  warmupSeconds: number;
-}
-
-export async function measureWriteThroughput(server: DevServer, options: ThroughputOptions) {
+type Options = { token: string; rounds: number; seconds: number; connections: number; warmupSeconds: number };
+export async function measureWriteThroughput(server: DevServer, options: Options) {
   const run = `r${Date.now().toString(36)}`;
   const interleave = 2 * options.connections;
-  const prefix: Record<Variant, string> = {
-    snapshot: run,
-    snapshotNoMemory: `${run}-nomem`,
-    baselineSameBody: `${run}-base`,
-    baselineEmptyBody: "",
-  };
+  const prefix = { snapshot: run, snapshotNoMemory: `${run}-nomem`, baselineSameBody: `${run}-base`, baselineEmptyBody: "" };
   const counters: Record<string, number> = {};
   const runOnce = async (variant: Variant, seconds: number) => {
     const cpuBefore = serverCpuMs(server.pid);
-    const r = await hammer(server, {
-      path: variant.startsWith("snapshot") ? "/api/turns" : BASELINE_PATH,
-      headers: {
-        authorization: `Bearer ${options.token}`,
-        "content-type": "application/json",
-        ...(variant === "snapshotNoMemory" ? { [FORGET_TIPS_HEADER]: "1" } : {}),
-      },
-      next: () =>
-        variant === "baselineEmptyBody"
-          ? "{}"
-          : throughputSnapshot(prefix[variant], (counters[variant] = (counters[variant] ?? -1) + 1), interleave),
-      seconds,
-      connections: options.connections,
-    });
+    const path = variant.startsWith("snapshot") ? "/api/turns" : BASELINE_PATH;
+    const forget: Record<string, string> = variant === "snapshotNoMemory" ? { [FORGET_TIPS_HEADER]: "1" } : {};
+    const headers = { ...auth(options.token), "content-type": "application/json", ...forget };
+    const count = () => (counters[variant] = (counters[variant] ?? -1) + 1);
+    const next = () => (variant === "baselineEmptyBody" ? "{}" : throughputSnapshot(prefix[variant], count(), interleave));
+    const r = await hammer(server, { path, headers, next, seconds, connections: options.connections });
     const cpuAfter = serverCpuMs(server.pid);
     const completed = sum(Object.entries(r.statuses).map(([code, n]) => (code.startsWith("2") ? n : 0)));
     const cpu =
@@ -116,24 +76,19 @@ export async function measureWriteThroughput(server: DevServer, options: Through
         : null;
     return { perSecond: completed / r.seconds, p50Ms: r.p50Ms, cpu, statuses: r.statuses, errors: r.errors };
   };
-  // Warm-up (not recorded): the isolate's JIT and SQLite's page cache see every route first.
-  for (const variant of VARIANTS) await runOnce(variant, options.warmupSeconds);
-
-  const runs: Array<Record<Variant, Awaited<ReturnType<typeof runOnce>>>> = [];
+  // Round 0 is the warm-up (not recorded): the isolate's JIT and SQLite's page cache see every route first.
+  const byVariant = await rotatedRounds(VARIANTS.length, options.rounds, (v, round) =>
+    runOnce(VARIANTS[v]!, round ? options.seconds : options.warmupSeconds),
+  );
+  type Run = Awaited<ReturnType<typeof runOnce>>;
+  const runs = byVariant[0]!.map((_, k) => Object.fromEntries(VARIANTS.map((v, i) => [v, byVariant[i]![k]!])) as Record<Variant, Run>);
   const failureStatuses: Record<string, number> = {};
-  for (let round = 0; round < options.rounds; round++) {
-    const results = {} as (typeof runs)[number];
-    // Rotate the order so no variant always runs first (or last) in a round.
-    for (const variant of VARIANTS.map((_, k) => VARIANTS[(k + round) % VARIANTS.length]!)) {
-      const r = (results[variant] = await runOnce(variant, options.seconds));
-      // A 200 would be an idempotent repeat, not a write: the stream never repeats a snapshot.
-      for (const [code, n] of Object.entries(r.statuses)) if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + n;
-      if (r.errors > 0) failureStatuses.transport = (failureStatuses.transport ?? 0) + r.errors;
-    }
-    runs.push(results);
+  for (const r of byVariant.flat()) {
+    // A 200 would be an idempotent repeat, not a write: the stream never repeats a snapshot.
+    for (const [code, n] of Object.entries(r.statuses)) if (code !== "201") failureStatuses[code] = (failureStatuses[code] ?? 0) + n;
+    if (r.errors > 0) failureStatuses.transport = (failureStatuses.transport ?? 0) + r.errors;
   }
-  const perSecond = (v: Variant) => runs.map((r) => r[v].perSecond);
-  const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(perSecond(v))])) as Record<Variant, number>;
+  const medians = Object.fromEntries(VARIANTS.map((v) => [v, median(runs.map((r) => r[v].perSecond))])) as Record<Variant, number>;
   const cpuOf = (v: Variant, name: string) => (runs.every((r) => r[v].cpu) ? median(runs.map((r) => r[v].cpu![name] ?? 0)) : null);
   const cpu = (v: Variant) => ({ workerd: cpuOf(v, "workerd"), node: cpuOf(v, "node") });
   // The two baselines' difference in inverse throughput: what receiving the body costs.
@@ -141,34 +96,23 @@ export async function measureWriteThroughput(server: DevServer, options: Through
   const bodies = Array.from({ length: STREAM_SNAPSHOTS_PER_CONVERSATION }, (_, k) => Buffer.byteLength(streamSnapshot("size", 0, k)));
   const averageBodyBytes = Math.round(sum(bodies) / bodies.length);
   const ratio = medians.snapshot / medians.baselineSameBody;
+  const close = Math.abs(transportMs) < 0.5;
+  const { connections, seconds, warmupSeconds } = options;
+  const bothCpu = runs.every((r) => r.snapshot.cpu && r.baselineSameBody.cpu);
   return {
-    connections: options.connections,
-    seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
-    interleave,
-    averageBodyBytes,
+    ...{ connections, seconds, warmupSeconds, interleave, averageBodyBytes },
     rounds: runs.map((r, k) => ({
       round: k + 1,
       ...Object.fromEntries(VARIANTS.map((v) => [v, { perSecond: r[v].perSecond, p50Ms: r[v].p50Ms }])),
       ratio: r.snapshot.perSecond / r.baselineSameBody.perSecond,
       ratioNoMemory: r.snapshotNoMemory.perSecond / r.baselineSameBody.perSecond,
     })),
-    medians,
-    ratio,
-    met: ratio >= TARGETS.writeRatio,
-    ratioNoMemory: medians.snapshotNoMemory / medians.baselineSameBody,
+    ...{ medians, ratio, met: ratio >= TARGETS.writeRatio, ratioNoMemory: medians.snapshotNoMemory / medians.baselineSameBody },
     ratioEmptyBody: medians.snapshot / medians.baselineEmptyBody,
     perRoundRatio: median(runs.map((r) => r.snapshot.perSecond / r.baselineSameBody.perSecond)),
-    failures: sum(Object.values(failureStatuses)),
-    failureStatuses,
-    transport: {
-      close: Math.abs(transportMs) < 0.5,
-      ms: Math.abs(transportMs) < 0.5 ? Math.abs(transportMs) : transportMs,
-      bodyKiB: averageBodyBytes / 1024,
-    },
-    cpu: runs.every((r) => r.snapshot.cpu && r.baselineSameBody.cpu)
-      ? { snapshot: cpu("snapshot"), baselineSameBody: cpu("baselineSameBody") }
-      : null,
+    ...{ failures: sum(Object.values(failureStatuses)), failureStatuses },
+    transport: { close, ms: close ? Math.abs(transportMs) : transportMs, bodyKiB: averageBodyBytes / 1024 },
+    cpu: bothCpu ? { snapshot: cpu("snapshot"), baselineSameBody: cpu("baselineSameBody") } : null,
     d1RoundTrip: await measureD1RoundTrip(server, 100),
   };
 }

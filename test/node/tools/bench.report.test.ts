@@ -51,7 +51,14 @@ describe("a run that measured only some sections (a quick run, or one whose sect
 
   it("renders, says which sections it has no figures for and why, and holds no verdict it did not measure", () => {
     const figured = figures(measured);
-    expect(Object.values(figured.headline).filter((v) => v !== null)).toEqual(["quick", 10.8, 2.18, 1, 90, 1]);
+    expect(Object.values(figured.headline).filter((v) => v !== null)).toEqual([
+      "quick",
+      10.8,
+      results.machine.loadAverageAtStart[0],
+      1,
+      90,
+      1,
+    ]);
     expect(new Set(Object.values(figured.verdicts))).toEqual(new Set(["not measured"]));
     const page = renderReport(figured, null);
     expect(page).toContain("One quick run of");
