@@ -106,11 +106,14 @@ export class RequestDatabases {
       const known = placements.get(convId) ?? (options.hint && conversation.includes(options.hint) ? options.hint : undefined);
       if (known) return this.bound(known);
     }
-    let found: Placement | null = await lookUpConversation(this.directory, convId);
-    if (!found && options.place) {
+    let found: Placement | null;
+    if (options.place) {
+      // Placing answers where the conversation lives either way: one round trip, no lookup first.
       const placed = await placeConversationIn(this.directory, convId, placeConversation(convId, open), Date.now());
       if (placed.placedNow) this.placedHere.set(convId, placed.binding);
       found = placed;
+    } else {
+      found = await lookUpConversation(this.directory, convId);
     }
     const binding = found?.binding ?? DIRECTORY_BINDING;
     if (found) placements.set(convId, binding);

@@ -240,6 +240,54 @@ describe("batches and tokens", () => {
     expect(await directoryOf(convId)).toEqual({ binding: "DB_1", moving_to: null, moved_from: null });
   });
 
+  it("costs a placing write one extra round trip (to the directory), an already placed one none", async () => {
+    // Every call a statement or batch makes to D1, per binding: a round trip each.
+    const trips: string[] = [];
+    const TERMINAL = new Set<string | symbol>(["first", "run", "all", "raw"]);
+    const countingStatement = (binding: string, statement: D1PreparedStatement): D1PreparedStatement =>
+      new Proxy(statement, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (key === "bind") return (...args: unknown[]) => countingStatement(binding, target.bind(...args));
+          if (TERMINAL.has(key)) {
+            return (...args: unknown[]) => {
+              trips.push(binding);
+              return value.apply(target, args);
+            };
+          }
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+    const counting = (binding: string, db: D1Database | D1DatabaseSession): D1Database =>
+      new Proxy(db as D1Database, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (key === "withSession") return (c?: string) => counting(binding, target.withSession(c));
+          if (key === "prepare") return (sql: string) => countingStatement(binding, target.prepare(sql));
+          if (key === "batch") {
+            return (statements: D1PreparedStatement[]) => {
+              trips.push(binding);
+              return target.batch(statements);
+            };
+          }
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+    const countingEnv = Object.fromEntries(BINDINGS.map((b) => [b, counting(b, database(b))])) as Partial<Env>;
+    const convId = idPlacedOn("DB_2", uid("trips"));
+    const write = (turnId: string) =>
+      call("POST", "/api/turns", {
+        body: turnBody({ conv_id: convId, session_id: "s", turn_id: turnId, created_at_ms: 1 }),
+        env: countingEnv,
+      });
+
+    expect((await write("t1")).status).toBe(201);
+    expect(trips).toEqual(["DB", "DB_2"]);
+    trips.length = 0;
+    expect((await write("t2")).status).toBe(201);
+    expect(trips).toEqual(["DB_2"]);
+  });
+
   it("mints conversation tokens that carry the placement, and writes with them land there", async () => {
     const convId = idPlacedOn("DB_2", uid("token"));
     const minted = await json(await post("/api/tokens", { conv_id: convId }));
