@@ -125,6 +125,8 @@ function snapshotOrder(order: SnapshotOrder = "newest"): { sql: string; after: "
  * Rows of a page (already ordered and limited) cut to the read budget: the rows whose blocks and
  * weight fit (the first one always), counted over the limited rows only — never over the whole
  * conversation. `block_count` and `read_weight` must not be NULL (a sum with a NULL would drop the row).
+ * A row is in the page when the page's blocks and weight up to and including it fit: the first row
+ * that would pass either budget starts the next page.
  */
 function withinReadBudget(rows: string, order: string, blockBudget: string, weightBudget: string): string {
   return `SELECT * FROM (
@@ -132,7 +134,7 @@ function withinReadBudget(rows: string, order: string, blockBudget: string, weig
     count(*) OVER () AS page_rows
   FROM (${rows})
   WINDOW running AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)
-) WHERE (blocks_through - block_count < ${blockBudget} AND weight_through <= ${weightBudget}) OR weight_through = read_weight
+) WHERE (blocks_through <= ${blockBudget} AND weight_through <= ${weightBudget}) OR weight_through = read_weight
 ORDER BY ${order}`;
 }
 

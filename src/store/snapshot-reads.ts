@@ -132,7 +132,8 @@ export interface TurnSnapshotsPage {
 /**
  * A page of a conversation's turns in creation order (turn_created_at_ms, turn_id, session_id), and
  * per turn its newest snapshot (by created_at_ms, then arrival), of `phase` when given, with its
- * turn. One D1 batch; a page ends early when its blocks reach MAX_BLOCKS_PER_PAGE.
+ * turn. One D1 batch; a page ends early before the turn whose blocks would pass MAX_BLOCKS_PER_PAGE
+ * or whose weight would pass READ_BUDGET_CHARS.
  */
 export async function newestSnapshotsOfTurns(db: D1Handle, query: TurnSnapshotsQuery): Promise<TurnSnapshotsPage> {
   const { rows, turnOf, rowsRead } = await readRows<TurnPageRow>(db, turnSnapshotsQueries(query), true);

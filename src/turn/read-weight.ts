@@ -13,24 +13,45 @@
  */
 import { canonicalString } from "./canonical-json";
 import { blockEntries, type Block, type JsonObject, objectOf, type Turn, turnEntries } from "./turn";
-import { writeYaml, writeYamlSequenceItem } from "./yaml";
+import { writeYamlSequenceItem } from "./yaml";
+
+/**
+ * YAML is weighed where the YAML export writes it (export-formats.ts): a turn's keys 6 spaces deep
+ * (an item of `snapshots:`, under `turn:`), its blocks' items at 8 — deeper than the debug payload's
+ * (turnToYaml: 0 and 2), so the weight bounds both; each line of a payload costs those 6 spaces more
+ * in the export.
+ */
+const TURN_ITEM_INDENT = "    ";
+const BLOCK_ITEM_INDENT = "        ";
+
+/** Line breaks JSON.stringify leaves raw and the JSON exports escape as six characters (compactJson). */
+const RAW_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
+
+/** JSON as the reads write it: JSON.stringify, each NEL, LS and PS counted as the export's `\uXXXX`. */
+function jsonWeight(value: unknown): number {
+  const text = JSON.stringify(value);
+  return text.length + 5 * (text.match(RAW_LINE_BREAKS)?.length ?? 0);
+}
 
 /** A block's content — kind, role, payload, metadata — as a `blocks:` item, in YAML and in JSON. */
 export function blockContentWeight(block: Pick<Block, "kind" | "role" | "payload" | "metadata">): number {
   const entries = blockEntries({ ...block, id: "", extra: {} }).slice(1);
-  return writeYamlSequenceItem(entries, "  ").length + JSON.stringify(objectOf(entries)).length;
+  return writeYamlSequenceItem(entries, BLOCK_ITEM_INDENT).length + jsonWeight(objectOf(entries));
 }
 
-/** A block's id: its line (YAML) and key (JSON); escapes count at most six characters each. */
+/**
+ * A block's id: its line (YAML, `- id: ` at the export's depth) and key (JSON); escapes count at most
+ * six characters each.
+ */
 export function blockIdWeight(id: string): number {
-  return 2 * canonicalString(id).length + 16;
+  return 2 * canonicalString(id).length + 22;
 }
 
 /** A block's extra keys, written where they stand (after metadata, inside the item). */
 export function blockExtraWeight(extra: JsonObject): number {
   if (Object.keys(extra).length === 0) return 0;
   const entries = Object.keys(extra).map((key) => [key, extra[key]] as const);
-  return writeYamlSequenceItem(entries, "  ").length + JSON.stringify(extra).length;
+  return writeYamlSequenceItem(entries, BLOCK_ITEM_INDENT).length + jsonWeight(extra);
 }
 
 /** A whole block. */
@@ -41,5 +62,5 @@ export function blockWeight(block: Block): number {
 /** A turn without its blocks: id, metadata, data, extra keys, and the keys around them. */
 export function turnWeight(turn: Turn): number {
   const entries = turnEntries(turn, []);
-  return writeYaml(entries).length + JSON.stringify(objectOf(entries)).length;
+  return writeYamlSequenceItem(entries, TURN_ITEM_INDENT).length + jsonWeight(objectOf(entries));
 }

@@ -25,7 +25,7 @@ export const STORED_BLOCK_WEIGHT = (b: string) =>
 
 /** A stored node's own weight: its block's content, its id and its extra keys (read-weight.ts). */
 const STORED_NODE_WEIGHT = (n: string, b: string) =>
-  `${STORED_BLOCK_WEIGHT(b)} + 2 * length(${n}.block_id) + 16 + 3 * length(${n}.extra_json)`;
+  `${STORED_BLOCK_WEIGHT(b)} + 2 * length(${n}.block_id) + 22 + 3 * length(${n}.extra_json)`;
 
 /**
  * Blocks a conversation's paths reference, among the referenced blocks a request places on new

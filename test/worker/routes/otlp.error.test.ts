@@ -4,7 +4,8 @@
  * that cannot be recorded in an otherwise good export are counted and explained in partial_success.
  */
 import { describe, expect, it } from "vitest";
-import { databaseDigest, expectRejected, get, json } from "../harness";
+import { attributionProblem } from "../../../src/turn/attribution-value";
+import { DIGEST_TABLES, databaseDigest, expectRejected, get, json, ROW_ORDER, rowsEverywhere } from "../harness";
 import {
   agentTrace,
   exportAnswer,
@@ -199,6 +200,66 @@ describe("POST /v1/traces — partial_success counts and explains the spans not 
     // The new trace was recorded.
     const items = (await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`))).items;
     expect(items.map((i: any) => i.turn_id)).toContain(extra.trace);
+  });
+});
+
+describe("POST /v1/traces — runtime keys and inference ids follow the one rule (src/turn/attribution-value.ts)", () => {
+  /**
+   * Every row of every table but the trace memory (otlp_traces), which remembers a trace's context
+   * (its conversation id) for the spans still to come whatever became of these.
+   */
+  const digestBesideTraceMemory = async () =>
+    JSON.stringify(
+      await Promise.all(
+        DIGEST_TABLES.filter((t) => t !== "otlp_traces").map((t) => rowsEverywhere(`SELECT * FROM ${t} ORDER BY ${ROW_ORDER(t)}`)),
+      ),
+    );
+
+  const chat = (conv: string, trace: string, id: string, attributes: Record<string, unknown>): TestSpan => ({
+    traceId: trace,
+    spanId: id,
+    attributes: { "gen_ai.operation.name": "chat", "gen_ai.conversation.id": conv, ...attributes },
+  });
+
+  it("'planner' + U+200B as turnstore.runtime_key, a NUL in gen_ai.agent.name, a 300-character response id → refused in partial_success with the rule's message, nothing stored", async () => {
+    const conv = `conv-${crypto.randomUUID()}`;
+    const trace = traceId();
+    const [zeroWidth, nul, long] = [spanId(), spanId(), spanId()];
+    const before = await digestBesideTraceMemory();
+    const res = await exportSpans(
+      [
+        chat(conv, trace, zeroWidth, { "turnstore.runtime_key": "planner\u200b" }),
+        chat(conv, trace, nul, { "gen_ai.agent.name": "plan\u0000ner" }),
+        chat(conv, trace, long, { "turnstore.runtime_key": "planner", "gen_ai.response.id": "r".repeat(300) }),
+      ],
+      { encoding: "json" },
+    );
+    expect(res.status).toBe(200);
+    const answer = await exportAnswer(res);
+    expect(answer.rejectedSpans).toBe(3);
+    expect(answer.errorMessage).toMatch(/^3 spans not recorded: /);
+    // The rule's own words, as the explicit fields of POST /api/turns are refused with them.
+    expect(answer.errorMessage).toContain(`${trace}/${zeroWidth}: runtime_key: ${attributionProblem("runtime_key", "planner\u200b")}`);
+    expect(answer.errorMessage).toContain(`${trace}/${nul}: runtime_key: ${attributionProblem("runtime_key", "plan\u0000ner")}`);
+    expect(answer.errorMessage).toContain(`${trace}/${long}: inference_id: ${attributionProblem("inference_id", "r".repeat(300))}`);
+    // No snapshot, turn, block, node, conversation or held span: every row as it was.
+    expect(await digestBesideTraceMemory()).toBe(before);
+    expect((await get(`/api/debug/conversations/${conv}`)).status).toBe(404);
+  });
+
+  it("' planner ' as turnstore.runtime_key and ' resp-1 ' as the response id are stored trimmed: 'planner', 'resp-1'", async () => {
+    const conv = `conv-${crypto.randomUUID()}`;
+    const trace = traceId();
+    const res = await exportSpans([
+      chat(conv, trace, spanId(), { "turnstore.runtime_key": " planner ", "gen_ai.response.id": " resp-1 " }),
+    ]);
+    expect(res.status).toBe(200);
+    expect(await exportAnswer(res)).toMatchObject({ rejectedSpans: 0 });
+    const items = (await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`))).items;
+    expect(items.map((i: { runtime_key: string; inference_id: string }) => [i.runtime_key, i.inference_id])).toEqual([
+      ["planner", "resp-1"],
+    ]);
+    expect((await json(await get(`/api/debug/conversations/${conv}`))).resolved_runtime_key).toBe("planner");
   });
 });
 

@@ -8,6 +8,7 @@
  * (holdBatch) and run the deletion in between, on the real database.
  */
 import { env } from "cloudflare:workers";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runMaintenance } from "../../../src/scheduled";
 import type { D1Handle } from "../../../src/store/d1";
@@ -18,8 +19,9 @@ import { saveSnapshots } from "../../../src/store/writes";
 import { INSERT_SNAPSHOTS } from "../../../src/store/writes/statements";
 import { blockContentHash } from "../../../src/turn/block-hash";
 import { pathNodes } from "../../../src/turn/block-path";
-import { prepareSnapshot, type SnapshotRequest } from "../../../src/turn/snapshot";
-import { call, expectRejected, get, json, post, uid } from "../harness";
+import { canonicalJson } from "../../../src/turn/canonical-json";
+import { MAX_ROW_JSON_BYTES, MAX_STORED_ROW_BYTES, prepareSnapshot, type SnapshotRequest } from "../../../src/turn/snapshot";
+import { call, databaseDigest, expectRejected, get, json, post, uid } from "../harness";
 
 beforeAll(() => {
   vi.spyOn(console, "log").mockImplementation(() => {});
@@ -123,6 +125,142 @@ describe("rows D1 can hold, decided before writing", () => {
         }),
       422,
       "ROW_TOO_LARGE",
+    );
+  });
+});
+
+describe("rows D1 can hold, at their bounds (property)", () => {
+  /**
+   * Characters that cost more as stored (canonical JSON escapes `"` `\\` controls `<` `>` `&` LS PS
+   * and lone surrogates) and again as sent to D1 (its JSON parameter escapes every `"` and `\\` of
+   * that text once more), or more as UTF-8 (NEL, é, astral): each bound binds first for some of them.
+   */
+  const ADVERSARIAL = ['"', "\\", "\u0001", "\u001f", "\u007f", "\n", "\u0085", "\u2028", "<", "&", "é", "🚀", "\ud800", "a"];
+  const unit = fc.array(fc.constantFrom(...ADVERSARIAL), { minLength: 1, maxLength: 8 }).map((chars) => chars.join(""));
+
+  /** An identifier of at most `max` UTF-16 units, unique, padded with what escapes most (ids hold no controls). */
+  const maximal = (prefix: string, pad: string, max: number) => {
+    const id = uid(prefix);
+    return id + pad.repeat(Math.floor((max - id.length) / pad.length));
+  };
+  const identity = fc.record({
+    pad: fc.constantFrom('"', "\\", "🚀", "a"),
+    runtime: fc.constantFrom('"'.repeat(256), "\\".repeat(256), "🚀".repeat(128), "planner"),
+  });
+
+  /** Which row the text lands in, and how a text of `k` more 'a's is posted there. */
+  const ROWS = {
+    block: (text: string) => ({ blocks: [{ id: `b-${'"'.repeat(40)}`, kind: "tool_use", role: "tool", payload: { text } }] }),
+    node: (text: string) => ({ blocks: [{ id: `b-${'"'.repeat(40)}`, kind: "user", role: "user", payload: {}, note: text }] }),
+    snapshot: (text: string) => ({ blocks: [], metadata: { note: text } }),
+  } as const;
+
+  /** The texts of the row (src/turn/snapshot.ts, assertRowsFit: what each row holds in text). */
+  function rowTexts(
+    row: keyof typeof ROWS,
+    text: string,
+    ids: { conv: string; session: string; turn: string; phase: string; runtime: string },
+  ) {
+    const blockId = `b-${'"'.repeat(40)}`;
+    if (row === "block") return [canonicalJson({ text }), "{}", blockId, "tool", "tool_use"];
+    if (row === "node") return [canonicalJson({ note: text }), blockId, ids.conv];
+    // Metadata, data, the turn's extra keys, the tip chain (none: no blocks), ids, runtime and inference id.
+    return [canonicalJson({ note: text }), "{}", "", "", ids.conv, ids.session, ids.turn, ids.phase, ids.runtime, ids.runtime];
+  }
+  const utf8 = (text: string) => new TextEncoder().encode(text).length;
+
+  it("a row just under its bound is stored and read back identically, just over it is 422 ROW_TOO_LARGE with nothing stored — block, node and snapshot rows, adversarial characters, maximal ids (property, 16 rows)", {
+    timeout: 120_000,
+  }, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("block", "node", "snapshot" as const),
+        unit,
+        fc.double({ min: 0, max: 0.95, noNaN: true }),
+        fc.boolean(),
+        fc.nat({ max: 3 }),
+        identity,
+        async (row, piece, share, over, slack, { pad, runtime }) => {
+          const ids = {
+            conv: maximal("conv-rows", pad, 256),
+            session: maximal("s", pad, 256),
+            turn: maximal("t", pad, 256),
+            phase: pad === "🚀" ? "🚀".repeat(32) : pad.repeat(64),
+            runtime,
+          };
+          // The adversarial part takes a random share of the row; 'a's (one byte stored and sent) fill it
+          // to exactly where the first bound binds, then `slack` under it or `1 + slack` over it.
+          const costPerPiece = utf8(JSON.stringify(JSON.stringify(piece)));
+          const adversarial = piece.repeat(Math.floor((share * MAX_ROW_JSON_BYTES) / costPerPiece));
+          const texts = rowTexts(row, adversarial, ids);
+          const stored = texts.reduce((n, t) => n + utf8(t), 0);
+          const sent = texts.reduce((n, t) => n + utf8(JSON.stringify(t)), 0);
+          const room = Math.min(MAX_STORED_ROW_BYTES - stored, MAX_ROW_JSON_BYTES - sent);
+          fc.pre(room > 4);
+          const text = adversarial + "a".repeat(over ? room + 1 + slack : room - slack);
+          const body = {
+            conv_id: ids.conv,
+            session_id: ids.session,
+            phase: ids.phase,
+            created_at_ms: 1,
+            runtime_key: ids.runtime,
+            inference_id: ids.runtime,
+            turn: { id: ids.turn, ...ROWS[row](text) },
+          };
+          const what = `${row} row, ${JSON.stringify(piece)} × ${adversarial.length / piece.length}, ${over ? "over" : "under"} by ${over ? 1 + slack : slack}`;
+          if (over) {
+            const before = await databaseDigest();
+            const res = await post("/api/turns", body);
+            const answer = await json(res);
+            expect([res.status, answer.error?.code], `${what}: ${answer.error?.message}`).toEqual([422, "ROW_TOO_LARGE"]);
+            expect(answer.error.message, what).toMatch(
+              row === "snapshot" ? /the snapshot row would be [0-9]+ bytes/ : /blocks\[0\] would be a row of [0-9]+ bytes/,
+            );
+            expect(await databaseDigest(), `${what}: nothing stored`).toBe(before);
+            return;
+          }
+          const res = await post("/api/turns", body);
+          expect(res.status, `${what}: ${JSON.stringify((await json(res)).error)}`).toBe(201);
+          const conv = encodeURIComponent(ids.conv);
+          const latest = await json(await get(`/api/conversations/${conv}/turns/latest`));
+          expect([latest.conv_id, latest.session_id, latest.turn_id, latest.phase, latest.runtime_key, latest.inference_id], what).toEqual([
+            ids.conv,
+            ids.session,
+            ids.turn,
+            ids.phase,
+            ids.runtime,
+            ids.runtime,
+          ]);
+          const readBack =
+            row === "block"
+              ? latest.turn.blocks[0]!.payload
+              : row === "node"
+                ? { note: latest.turn.blocks[0]!.note }
+                : latest.turn.metadata;
+          expect(
+            canonicalJson(readBack) === canonicalJson(row === "block" ? { text } : { note: text }),
+            `${what}: read back identically`,
+          ).toBe(true);
+          const conversation = await json(await get(`/api/debug/conversations/${conv}`));
+          expect([conversation.session_id, conversation.resolved_runtime_key], what).toEqual([ids.session, ids.runtime]);
+          // Deleted, so that the next rows' digests read little.
+          expect((await call("DELETE", `/api/conversations/${conv}`, { token: env.ADMIN_TOKEN })).status).toBe(200);
+        },
+      ),
+      {
+        numRuns: 16,
+        interruptAfterTimeLimit: 100_000,
+        markInterruptAsFailure: true,
+        // Each row just under and just over, with the character each bound binds first for: `"` (as sent), 'a' (as stored).
+        examples: [
+          ["block", '"', 0.9, false, 0, { pad: '"', runtime: '"'.repeat(256) }],
+          ["block", '"', 0.9, true, 0, { pad: '"', runtime: '"'.repeat(256) }],
+          ["node", "a", 0.5, false, 0, { pad: "\\", runtime: "planner" }],
+          ["node", "a", 0.5, true, 0, { pad: "\\", runtime: "planner" }],
+          ["snapshot", "\u0001\ud800🚀", 0.9, false, 0, { pad: "🚀", runtime: "\\".repeat(256) }],
+          ["snapshot", "\u0001\ud800🚀", 0.9, true, 0, { pad: "🚀", runtime: "\\".repeat(256) }],
+        ],
+      },
     );
   });
 });
