@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exitCodeFor, type ImportSummary } from "../../../scripts/legacy/import-summary";
 import { readNormalizedFile, runImport } from "../../../scripts/legacy/run-import";
-import { openSqliteFile } from "../../../scripts/legacy/sqlite-file";
+import { openSqliteFile } from "../../../tools/sqlite-file";
 import { readTimelineFile } from "../../../scripts/legacy/timeline";
 import { withDatabase, type D1Target } from "../../../tools/d1";
 import { ROOT } from "../../../tools/wrangler-dev";

@@ -14,7 +14,7 @@ import { Chunk, CHUNK_NEW_BLOCK_ROWS, CHUNK_SNAPSHOTS, readNormalizedFile, runIm
 import { MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../../src/turn/limits";
 import { prepareSnapshot, type PreparedSnapshot } from "../../../src/turn/snapshot";
 import { prepareSnapshotRow, snapshotRequestOf } from "../../../scripts/legacy/snapshot-store";
-import { openSqliteFile } from "../../../scripts/legacy/sqlite-file";
+import { openSqliteFile } from "../../../tools/sqlite-file";
 import { readTimelineRows } from "../../../scripts/legacy/timeline";
 import { describeTarget, wranglerFailure } from "../../../tools/d1";
 import {
