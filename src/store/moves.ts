@@ -133,7 +133,7 @@ export async function moveConversation(
   }
   if (placement?.movedFrom) return purgeSource(databaseOf, convId, placement.movedFrom, to, budget, options.nowMs);
   if (!placement?.movingTo) {
-    if (home === to) return settled(databaseOf, convId, home, to, budget, "");
+    if (home === to) return moveResult(true, databaseOf, convId, home, to, budget, "");
     const source = databaseOf(home);
     const state = await source
       .prepare(
@@ -167,12 +167,12 @@ async function copy(databaseOf: DatabaseOf, convId: string, from: string, to: st
   let progressed = false;
   const stopHere = (statements: number) => progressed && !budget.has(statements);
   if (marker.cursor_json === "") {
-    if (!(await clearTarget(target, convId, from, budget))) return incomplete(databaseOf, convId, from, to, budget, marker.digest);
+    if (!(await clearTarget(target, convId, from, budget))) return moveResult(false, databaseOf, convId, from, to, budget, marker.digest);
     await target.prepare(MARK).bind(convId, "arriving", from, nowMs).run();
     budget.spend(1);
     // Legacy snapshots name their blocks in block_refs_json: converted, every block is on a path.
     for (let remaining = true; remaining; ) {
-      if (stopHere(10)) return incomplete(databaseOf, convId, from, to, budget, marker.digest);
+      if (stopHere(10)) return moveResult(false, databaseOf, convId, from, to, budget, marker.digest);
       const converted = await convertLegacySnapshots(source, { convId });
       budget.spend(converted.converted > 0 ? 2 : 1);
       remaining = converted.remaining;
@@ -182,7 +182,7 @@ async function copy(databaseOf: DatabaseOf, convId: string, from: string, to: st
   let cursor: Cursor = marker.cursor_json === "" ? { phase: 0, after: null } : (JSON.parse(marker.cursor_json) as Cursor);
   let digest = marker.digest;
   while (cursor.phase < PHASES.length) {
-    if (stopHere(8)) return incomplete(databaseOf, convId, from, to, budget, digest);
+    if (stopHere(8)) return moveResult(false, databaseOf, convId, from, to, budget, digest);
     const step = await copyChunk(source, target, convId, PHASES[cursor.phase]!, cursor.after, budget);
     cursor = step.after === null ? { phase: cursor.phase + 1, after: null } : { phase: cursor.phase, after: step.after };
     if (step.rows === 0) continue;
@@ -194,7 +194,7 @@ async function copy(databaseOf: DatabaseOf, convId: string, from: string, to: st
     budget.spend(1);
     progressed = true;
   }
-  if (stopHere(8)) return incomplete(databaseOf, convId, from, to, budget, digest);
+  if (stopHere(8)) return moveResult(false, databaseOf, convId, from, to, budget, digest);
   await compareCounts(source, target, convId, budget);
   // The switch: the target takes writes, the directory points there, the source forwards.
   await target.prepare("DELETE FROM conversation_moves WHERE conv_id = ?1").bind(convId).run();
@@ -316,11 +316,11 @@ async function purgeSource(
     budget.spend(4);
     const result = await continueDeletion(source, convId, budget.deletionBatches());
     budget.spend(result.statements);
-    if (!result.complete) return incomplete(databaseOf, convId, from, to, budget, digest);
+    if (!result.complete) return moveResult(false, databaseOf, convId, from, to, budget, digest);
   }
   await forgetMoveSource(databaseOf(DIRECTORY_BINDING), convId);
   budget.spend(1);
-  return settled(databaseOf, convId, from, to, budget, digest);
+  return moveResult(true, databaseOf, convId, from, to, budget, digest);
 }
 
 async function counts(db: D1Handle, convId: string): Promise<{ snapshots: number; blocks: number }> {
@@ -334,7 +334,9 @@ async function counts(db: D1Handle, convId: string): Promise<{ snapshots: number
   return { snapshots: row?.snapshots ?? 0, blocks: row?.blocks ?? 0 };
 }
 
-async function settled(
+/** Where a move stands after this call: complete or not, with what the target holds of the conversation. */
+async function moveResult(
+  complete: boolean,
   databaseOf: DatabaseOf,
   convId: string,
   from: string,
@@ -343,19 +345,7 @@ async function settled(
   digest: string,
 ): Promise<MoveResult> {
   const found = await counts(databaseOf(to), convId);
-  return { convId, from, to, complete: true, ...found, digest, statements: budget.used + 1 };
-}
-
-async function incomplete(
-  databaseOf: DatabaseOf,
-  convId: string,
-  from: string,
-  to: string,
-  budget: Budget,
-  digest: string,
-): Promise<MoveResult> {
-  const found = await counts(databaseOf(to), convId);
-  return { convId, from, to, complete: false, ...found, digest, statements: budget.used + 1 };
+  return { convId, from, to, complete, ...found, digest, statements: budget.used + 1 };
 }
 
 /** Conversations whose move has not finished (directory index conversation_directory_moves), for the scheduled handler. */
