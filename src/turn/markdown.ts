@@ -56,6 +56,8 @@ const INLINE_SPECIAL = /[\\`*_[\]<|~$]|&(?=#?[A-Za-z0-9]+;)/g;
 /** What opens a block at the start of a line: heading, quote, list, setext underline, ordered list. */
 const LINE_START_SPECIAL = /^(?:[#>+=-]|(\d{1,9})([.)]))/;
 
+const NO_BREAK_SPACE = "\u00a0";
+
 function escapeLine(line: string): string {
   const indent = /^[ \t]*/.exec(line)![0];
   let rest = line
@@ -65,14 +67,16 @@ function escapeLine(line: string): string {
   rest = rest.replace(LINE_START_SPECIAL, (match, digits: string | undefined, mark: string | undefined) =>
     digits ? `${digits}\\${mark}` : `\\${match}`,
   );
-  // Leading spaces would be stripped (or, four of them, start a code block): keep the indentation visible.
-  const visibleIndent = indent.replace(/\t/g, "    ").replace(/ /g, "&nbsp;");
+  // Leading spaces would be stripped (or, four of them, start a code block): keep the indentation
+  // visible as no-break spaces (U+00A0), which Markdown does not strip — one character each, within
+  // the read weight of the spaces and tabs they stand for, where `&nbsp;` would be six.
+  const visibleIndent = indent.replace(/\t/g, "    ").replace(/ /g, NO_BREAK_SPACE);
   return visibleIndent + rest;
 }
 
 /**
  * Plain text as Markdown that displays exactly these characters: specials escaped, lines kept as
- * hard line breaks, blank lines as paragraph breaks, indentation as non-breaking spaces. (As in any
+ * hard line breaks, blank lines as paragraph breaks, indentation as no-break spaces (U+00A0). (As in any
  * HTML rendering, a run of spaces inside a line shows as one.)
  */
 export function markdownText(text: string): string {
@@ -115,7 +119,26 @@ function speaker(block: Block): string {
   return ROLE_LABELS.get(label.toLowerCase()) ?? markdownText(label.charAt(0).toUpperCase() + label.slice(1));
 }
 
-const prettyJson = (value: unknown) => JSON.stringify(value, null, 2);
+/** How deep a payload's JSON is laid out on lines; deeper values stay on one line, compact. */
+const PRETTY_JSON_DEPTH = 2;
+
+/**
+ * JSON laid out as JSON.stringify(value, null, 2) lays it out, down to PRETTY_JSON_DEPTH: deeper
+ * collections are written compactly on their parent's line. Fully pretty-printed, a value nested in
+ * arrays N deep takes ~N² characters of indentation from ~2N of JSON — far beyond the read weight
+ * that cuts a transcript's pages (read-weight.ts); to this depth each line the layout adds has its own
+ * line in the weighed YAML, so the transcript stays within the weight (test/worker/rules/read-weight.test.ts).
+ */
+export function prettyJson(value: unknown, depth = 0): string {
+  if (typeof value !== "object" || value === null || depth >= PRETTY_JSON_DEPTH) return JSON.stringify(value);
+  const inner = "  ".repeat(depth + 1);
+  const items = Array.isArray(value)
+    ? value.map((item) => prettyJson(item, depth + 1))
+    : Object.keys(value).map((key) => `${JSON.stringify(key)}: ${prettyJson((value as JsonObject)[key], depth + 1)}`);
+  if (items.length === 0) return Array.isArray(value) ? "[]" : "{}";
+  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  return `${open}\n${inner}${items.join(`,\n${inner}`)}\n${"  ".repeat(depth)}${close}`;
+}
 
 function withoutKey(object: JsonObject, key: string): JsonObject {
   const rest: JsonObject = {};

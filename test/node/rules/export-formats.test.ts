@@ -17,7 +17,16 @@ import {
   type ExportedSnapshot,
   type ExportFormat,
 } from "../../../src/turn/export-formats";
-import { codeBlock, codeSpan, isoTime, markdownBlock, markdownText, markdownTitle, markdownTurn } from "../../../src/turn/markdown";
+import {
+  codeBlock,
+  codeSpan,
+  isoTime,
+  markdownBlock,
+  markdownText,
+  markdownTitle,
+  markdownTurn,
+  prettyJson,
+} from "../../../src/turn/markdown";
 import type { Block, Turn } from "../../../src/turn/turn";
 import { readYaml, writeYaml, writeYamlSequenceItem } from "../../../src/turn/yaml";
 
@@ -184,6 +193,24 @@ describe("markdownTurn", () => {
       '**User**\n\nsee\n\n```json\n{\n  "images": [\n    "a.png"\n  ]\n}\n```',
     );
     expect(markdownBlock(block({ kind: "llm_text", role: "**boss**", payload: {} }))).toBe("**\\*\\*boss\\*\\***\n\n_(no content)_");
+  });
+
+  it("lays a payload's JSON out two levels deep: as JSON.stringify(v, null, 2) to that depth, one line below it, the same value (property)", () => {
+    // Levels of non-empty collections: an empty one is written `{}` or `[]` either way.
+    const depthOf = (v: unknown): number =>
+      typeof v === "object" && v !== null && Object.keys(v).length > 0 ? 1 + Math.max(...Object.values(v).map(depthOf)) : 0;
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 5 }), (value) => {
+        const laidOut = prettyJson(value);
+        expect(JSON.parse(laidOut)).toEqual(JSON.parse(JSON.stringify(value)));
+        if (depthOf(value) <= 2) expect(laidOut).toBe(JSON.stringify(value, null, 2));
+        else expect(laidOut.length).toBeLessThan(JSON.stringify(value, null, 2).length);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(prettyJson({ args: { q: "x", filter: { tags: ["a", "b"] } } })).toBe(
+      '{\n  "args": {\n    "q": "x",\n    "filter": {"tags":["a","b"]}\n  }\n}',
+    );
   });
 
   it("hostile text in every place stays text", () => {
