@@ -1,5 +1,6 @@
 // Types for d1-bindings.mjs (plain JS so `node scripts/db-migrate.mjs` and `scripts/dev.mjs` can import it without tsx).
 export declare const DEFAULT_CONFIG: string;
+export declare function loadWrangler(): typeof import("wrangler");
 export declare function d1Bindings(config?: string): string[];
 export declare function migrateAll(
   targetArgs: string[],

@@ -1,9 +1,18 @@
 // The D1 databases of this Worker as a wrangler configuration binds them (CONTRACT §6.4: DB holds the
 // directory, any other binding more conversations), read with wrangler's own configuration reader.
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { unstable_readConfig } from "wrangler";
 import { quietEnv } from "./quiet-env.mjs";
+
+/**
+ * wrangler's module, loaded when first needed: it is large (~0.5 s of CPU to load, ~1.5 s as an ES
+ * import under tsx), and a script's --help or a refused flag does without it. Required rather than
+ * imported: tsx's loader makes the ES import of its bundle twice as slow.
+ */
+export function loadWrangler() {
+  return createRequire(import.meta.url)("wrangler");
+}
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const wrangler = fileURLToPath(new URL("../node_modules/.bin/wrangler", import.meta.url));
@@ -13,7 +22,7 @@ export const DEFAULT_CONFIG = `${root}wrangler.toml`;
 
 /** Every [[d1_databases]] binding of a wrangler configuration (default: wrangler.toml), DB first. */
 export function d1Bindings(config = DEFAULT_CONFIG) {
-  const read = unstable_readConfig({ config }, { hideWarnings: true });
+  const read = loadWrangler().unstable_readConfig({ config }, { hideWarnings: true });
   const bindings = read.d1_databases.map((d) => d.binding);
   return ["DB", ...bindings.filter((b) => b !== "DB")];
 }

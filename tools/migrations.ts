@@ -6,9 +6,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createRequire } from "node:module";
 import { generateBackfillSql } from "../src/db/backfill-sql";
 import type { D1Handle } from "../src/store/d1";
+import { loadWrangler } from "./d1-bindings.mjs";
 import { ROOT } from "./wrangler-dev";
 
 export const MIGRATIONS_DIR = join(ROOT, "drizzle");
@@ -27,9 +27,7 @@ export function latestMigration(): string {
 
 /** SQL text as D1 runs it, one statement each (comments and trailing semicolons are the splitter's business). */
 export function sqlStatements(sql: string): string[] {
-  // Required when first needed: wrangler is a large module the CLIs' --help and bad flags do without.
-  const { unstable_splitSqlQuery } = createRequire(import.meta.url)("wrangler") as typeof import("wrangler");
-  return unstable_splitSqlQuery(sql);
+  return loadWrangler().unstable_splitSqlQuery(sql);
 }
 
 /** The statements of a migration file. */

@@ -37,7 +37,7 @@ import { MAX_BLOCKS_PER_REQUEST, MAX_NEW_BLOCK_ROWS_PER_REQUEST } from "../../sr
 import { identityKey, type PreparedSnapshot } from "../../src/turn/snapshot";
 import { TurnFormatError } from "../../src/turn/turn";
 import { DIRECTORY_BINDING } from "../../src/turn/placement";
-import { applyMigrations, d1Step, describeTarget, type D1Target, type OpenDatabases, openDatabases } from "../../tools/d1";
+import { d1Step, describeTarget, type D1Target, type OpenDatabases, openMigrated } from "../../tools/d1";
 import { runBackfill } from "../../tools/migrations";
 import { ConversationDatabases } from "../../tools/placements";
 import { grownBy, summarizeImport, type ImportSummary, type TableSummary } from "./import-summary";
@@ -530,11 +530,9 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
     let sink: Sink | null = null;
     let before: Map<string, ConversationTotals> | null = null;
     if (!options.dryRun) {
-      // Brings any D1 — empty, at an older migration, or current — to the schema the store writes.
       progress.step(`migrations (${describeTarget(options.target)})`, null, null);
-      applyMigrations(options.target);
+      open = await openMigrated(options.target);
       progress.end();
-      open = await openDatabases(options.target);
       sink = new ConversationDatabases(open, options.target, clock.nowMs);
       const ids = [...new Set([...sourceConvIds, ...timelineIds])];
       await sink.refuseMoving(ids);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exitCodeFor, type ImportSummary } from "../../../scripts/legacy/import-summary";
 import { runImport } from "../../../scripts/legacy/run-import";
 import { withDatabase, type D1Target } from "../../../tools/d1";
+import { latestMigration, migrationFiles } from "../../../tools/migrations";
 import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
 import { switchRuntime } from "../../../src/store/conversations";
 import { listSnapshots, type SnapshotRecord } from "../../../src/store/snapshot-reads";
@@ -390,6 +391,23 @@ describe("a second import", () => {
       expect(summaryA.conversations).toEqual({ touched: 4, created: 0, updated: 0, unchanged: 3 });
       expect(tableCounts(summaryG)).toMatchObject({ turn_snapshots: [4, 0, 3, 1] });
       expect(summaryG.notImported).toHaveLength(1);
+      expect(await digest()).toBe(before);
+    },
+    HEAVY_MS,
+  );
+
+  it(
+    "brings a database a migration behind up to date before writing",
+    async () => {
+      // Every migration is safe to re-apply: forgetting the newest one's record makes the database one behind.
+      const applied = () => withDatabase(target, (db) => all(db, "SELECT name FROM d1_migrations ORDER BY id"));
+      const names = (rows: ResultRow[]) => rows.map((r) => r.name);
+      expect(names(await applied())).toEqual(migrationFiles());
+      await withDatabase(target, (db) => db.prepare("DELETE FROM d1_migrations WHERE name = ?1").bind(latestMigration()).run());
+      const before = await digest();
+      const summary = await runImport({ turns: files.c, target });
+      expect(summary.tables.map((t) => t.written)).toEqual(summary.tables.map(() => 0));
+      expect(names(await applied())).toEqual(migrationFiles());
       expect(await digest()).toBe(before);
     },
     HEAVY_MS,
