@@ -12,7 +12,18 @@
  * Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1 unreachable);
  * 2 bad flags.
  */
-import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
+import {
+  helpText,
+  parseFlags,
+  cliExitCode,
+  type CliMain,
+  type CliOutput,
+  PROCESS_OUTPUT,
+  runIfEntry,
+  TARGET_HELP,
+  TARGET_OPTIONS,
+  targetFrom,
+} from "../tools/cli";
 import {
   APPLIED_MIGRATIONS,
   BLOCKS_PAGE,
@@ -206,11 +217,12 @@ async function checkAll(open: OpenDatabases, target: D1Target, flags: { "conv-id
   return { checks, directory: current ? await d1Step(target, "checking the directory", () => checkDirectory(open)) : skippedDirectory() };
 }
 
-const argv = process.argv.slice(2);
-await runCli(argv.includes("--json"), async () => {
+export const main: CliMain = (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => check(argv, out));
+
+async function check(argv: string[], out: CliOutput): Promise<number> {
   const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" }, "verify-hashes": { type: "boolean" } });
   if (flags.help) {
-    process.stdout.write(HELP);
+    out.stdout(HELP);
     return 0;
   }
   const target = targetFrom(flags);
@@ -219,7 +231,7 @@ await runCli(argv.includes("--json"), async () => {
   const hashes = (c: DatabaseCheck) => (c.hashes ? { block_hashes: c.hashes } : {});
   if (!directory) {
     const [{ report, hashes: audit }] = checks as [DatabaseCheck];
-    process.stdout.write(
+    out.stdout(
       flags.json
         ? `${JSON.stringify({ target: where, ...report, ...hashes(checks[0]!) }, null, 2)}\n`
         : `${formatCheckReport(report, where)}${audit ? formatHashAudit(audit) : ""}\n`,
@@ -227,7 +239,7 @@ await runCli(argv.includes("--json"), async () => {
     return report.ok ? 0 : 1;
   }
   const ok = directory.ok && checks.every((c) => c.report.ok);
-  process.stdout.write(
+  out.stdout(
     flags.json
       ? `${JSON.stringify({ target: where, ok, databases: checks.map((c) => ({ binding: c.binding, ...c.report, ...hashes(c) })), directory }, null, 2)}\n`
       : `${[
@@ -238,4 +250,6 @@ await runCli(argv.includes("--json"), async () => {
         ].join("\n")}\n`,
   );
   return ok ? 0 : 1;
-});
+}
+
+await runIfEntry(import.meta.url, main);

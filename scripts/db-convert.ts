@@ -9,7 +9,18 @@
  */
 import { lastAppliedMigration } from "../src/store/health";
 import { convertAllLegacySnapshots } from "./legacy/legacy-rows";
-import { helpText, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
+import {
+  helpText,
+  parseFlags,
+  cliExitCode,
+  type CliMain,
+  type CliOutput,
+  PROCESS_OUTPUT,
+  runIfEntry,
+  TARGET_HELP,
+  TARGET_OPTIONS,
+  targetFrom,
+} from "../tools/cli";
 import { createProgress } from "../tools/progress";
 import { D1Error, d1Step, describeTarget, withDatabases } from "../tools/d1";
 import { latestMigration } from "../tools/migrations";
@@ -34,15 +45,16 @@ const HELP = helpText({
 
 const LATEST_MIGRATION = latestMigration();
 
-const argv = process.argv.slice(2);
-await runCli(argv.includes("--json"), async () => {
+export const main: CliMain = (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => convert(argv, out));
+
+async function convert(argv: string[], out: CliOutput): Promise<number> {
   const flags = parseFlags(argv, { ...TARGET_OPTIONS, progress: { type: "boolean" } });
   if (flags.help) {
-    process.stdout.write(HELP);
+    out.stdout(HELP);
     return 0;
   }
   const target = targetFrom(flags);
-  const progress = createProgress({ enabled: flags.progress === true || process.stderr.isTTY === true });
+  const progress = createProgress({ enabled: flags.progress === true || out.stderrIsTTY });
   const databases = await withDatabases(target, async (open) => {
     const many = open.bindings.length > 1;
     // Every database at the current migration before any is converted.
@@ -67,10 +79,12 @@ await runCli(argv.includes("--json"), async () => {
   });
   const converted = databases.reduce((sum, d) => sum + d.converted, 0);
   const each = databases.length > 1 ? databases : null;
-  process.stdout.write(
+  out.stdout(
     flags.json
       ? `${JSON.stringify({ ok: true, target: describeTarget(target), converted, ...(each ? { databases: each } : {}) })}\n`
       : `converted ${converted} legacy snapshot(s) to block paths on ${describeTarget(target)}${each ? ` (${each.map((d) => `${d.binding} ${d.converted}`).join(", ")})` : ""}; none remain\n`,
   );
   return 0;
-});
+}
+
+await runIfEntry(import.meta.url, main);

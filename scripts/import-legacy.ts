@@ -6,7 +6,20 @@
  * optionally the timeline.db conversation index into D1 through the Worker's own store code, and
  * verifies the result (scripts/legacy/run-import.ts).
  */
-import { helpText, operatorPath, parseFlags, runCli, TARGET_HELP, TARGET_OPTIONS, targetFrom, UsageError } from "../tools/cli";
+import {
+  helpText,
+  operatorPath,
+  parseFlags,
+  cliExitCode,
+  type CliMain,
+  type CliOutput,
+  PROCESS_OUTPUT,
+  runIfEntry,
+  TARGET_HELP,
+  TARGET_OPTIONS,
+  targetFrom,
+  UsageError,
+} from "../tools/cli";
 import { exitCodeFor, formatSummary } from "./legacy/import-summary";
 import { createProgress } from "../tools/progress";
 import { runImport } from "./legacy/run-import";
@@ -38,8 +51,9 @@ const HELP = helpText({
   ],
 });
 
-const argv = process.argv.slice(2);
-await runCli(argv.includes("--json"), async () => {
+export const main: CliMain = (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => importLegacy(argv, out));
+
+async function importLegacy(argv: string[], out: CliOutput): Promise<number> {
   const flags = parseFlags(argv, {
     ...TARGET_OPTIONS,
     turns: { type: "string" },
@@ -48,7 +62,7 @@ await runCli(argv.includes("--json"), async () => {
     progress: { type: "boolean" },
   });
   if (flags.help) {
-    process.stdout.write(HELP);
+    out.stdout(HELP);
     return 0;
   }
   if (!flags.turns) throw new UsageError(`--turns is required\nusage: ${USAGE}`);
@@ -57,8 +71,10 @@ await runCli(argv.includes("--json"), async () => {
     timeline: flags.timeline === undefined ? undefined : operatorPath(flags.timeline),
     target: targetFrom(flags),
     dryRun: flags["dry-run"] ?? false,
-    progress: createProgress({ enabled: flags.progress === true || process.stderr.isTTY === true }),
+    progress: createProgress({ enabled: flags.progress === true || out.stderrIsTTY }),
   });
-  process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
+  out.stdout(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
   return exitCodeFor(summary);
-});
+}
+
+await runIfEntry(import.meta.url, main);

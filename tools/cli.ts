@@ -8,11 +8,14 @@
  * Two presentations over the same parser:
  *  - parseCommandLine (bench, loadtest): the usage text as written; a refused command line prints
  *    "<script>: <problem>" and a pointer to --help, exit 2;
- *  - parseFlags + helpText + runCli (the operator CLIs, which also speak --json): a refused command
- *    line is a UsageError, which runCli prints as one line (and a JSON object with --json), exit 2;
- *    the D1 target flags (--local [--persist-to DIR] | --remote) are shared.
+ *  - parseFlags + helpText + cliExitCode (the operator CLIs, which also speak --json): a refused
+ *    command line is a UsageError, which cliExitCode prints as one line (and a JSON object with
+ *    --json), exit 2; the D1 target flags (--local [--persist-to DIR] | --remote) are shared. Each
+ *    exports its `main(argv, out)` (runIfEntry runs it as the program), so tests can run it in-process.
  */
+import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { D1Error, WranglerError, type D1Target } from "./d1";
 
@@ -47,7 +50,7 @@ function strictValues<O extends OptionsConfig>(argv: string[], options: O): Opti
   }
 }
 
-/** For the operator CLIs: the flags, or a UsageError "… (see --help)" for runCli to report. */
+/** For the operator CLIs: the flags, or a UsageError "… (see --help)" for cliExitCode to report. */
 export function parseFlags<O extends OptionsConfig>(argv: string[], options: O): OptionValues<O> {
   try {
     return strictValues(argv, options);
@@ -169,18 +172,33 @@ export function targetFrom(values: { local?: boolean; remote?: boolean; "persist
     : { remote: false, persistTo: persistTo === undefined ? undefined : operatorPath(persistTo), ...config };
 }
 
+/** Where an operator CLI writes: the process's streams, or (a test running its main in-process) strings. */
+export interface CliOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Whether stderr is a terminal (progress is shown there without --progress). */
+  stderrIsTTY: boolean;
+}
+
+export const PROCESS_OUTPUT: CliOutput = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY === true,
+};
+
+/** An operator CLI: its command line (after the script name) in, its exit code out. */
+export type CliMain = (argv: string[], out?: CliOutput) => Promise<number>;
+
 /**
  * Runs a CLI body and turns failures into one line on stderr (and a JSON object on stdout with
  * --json): 2 for bad flags or input (a file named in the message), 1 for wrangler/D1 failures or
- * anything unexpected.
+ * anything unexpected. Returns the exit code.
  */
-export async function runCli(json: boolean, body: () => Promise<number>): Promise<never> {
-  let code: number;
+export async function cliExitCode(argv: string[], out: CliOutput, body: () => Promise<number>): Promise<number> {
   try {
-    code = await body();
+    return await body();
   } catch (error) {
     const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
-    code = error instanceof InputError ? USAGE_EXIT_CODE : 1;
     const kind =
       error instanceof UsageError
         ? "USAGE"
@@ -192,8 +210,18 @@ export async function runCli(json: boolean, body: () => Promise<number>): Promis
               ? "D1"
               : "INTERNAL";
     const prefix = error instanceof WranglerError ? "wrangler: " : kind === "INTERNAL" ? "internal error: " : "";
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: kind, message } })}\n`);
-    process.stderr.write(`error: ${prefix}${message}\n`);
+    if (argv.includes("--json")) out.stdout(`${JSON.stringify({ ok: false, error: { code: kind, message } })}\n`);
+    out.stderr(`error: ${prefix}${message}\n`);
+    return error instanceof InputError ? USAGE_EXIT_CODE : 1;
   }
-  process.exit(code);
+}
+
+/**
+ * A script's entry: when the module is the program node runs (not imported, as a test imports its
+ * main), runs `main` on the command line and exits with its code.
+ */
+export async function runIfEntry(moduleUrl: string, main: CliMain): Promise<void> {
+  const entry = process.argv[1];
+  if (!entry || pathToFileURL(realpathSync(entry)).href !== moduleUrl) return;
+  process.exit(await main(process.argv.slice(2), PROCESS_OUTPUT));
 }

@@ -1,11 +1,11 @@
 /**
  * The legacy import end to end: each layout's fixture (built with sql.js in the test) imported into
- * one throw-away local D1 (`--persist-to` a temp folder) through the real migrations and the
- * Worker's own store code, then read back from D1 (through the same binding, tools/d1.ts) and
- * through the Worker itself (`wrangler dev` on the same folder). The layouts use distinct
- * conversations, so they share the database: later imports also show that earlier data is left alone.
+ * one throw-away local D1 (`--persist-to` a temp folder holding a copy of a migrated one: the
+ * import's own migration of a fresh folder is go-era.cli's case) through the Worker's own store
+ * code, then read back from D1 (through the same binding, tools/d1.ts) and through the Worker itself
+ * (`wrangler dev` on the same folder). The layouts use distinct conversations, so they share the
+ * database: later imports also show that earlier data is left alone.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +14,8 @@ import { exitCodeFor, type ImportSummary } from "../../../scripts/legacy/import-
 import { runImport } from "../../../scripts/legacy/run-import";
 import { withDatabase, type D1Target } from "../../../tools/d1";
 import { latestMigration, migrationFiles } from "../../../tools/migrations";
-import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
+import { applyMigrationsLocal, startDev, type DevServer } from "../../../tools/wrangler-dev";
+import { type CliRun, npmRun, runMain } from "./cli-runs";
 import { switchRuntime } from "../../../src/store/conversations";
 import { listSnapshots, type SnapshotRecord } from "../../../src/store/snapshot-reads";
 import {
@@ -100,6 +101,8 @@ function readBack() {
 const summaries = {} as Record<"a" | "b" | "c" | "m" | "g", ImportSummary>;
 let d1: Awaited<ReturnType<typeof readBack>>;
 beforeAll(async () => {
+  // A migrated database to import into (a copy; importing into a fresh folder is go-era.cli's case).
+  applyMigrationsLocal(persistTo);
   summaries.a = await runImport({ turns: files.a, timeline: files.timeline, target });
   summaries.b = await runImport({ turns: files.b, target });
   summaries.c = await runImport({ turns: files.c, target });
@@ -353,21 +356,12 @@ function digest(): Promise<string> {
   });
 }
 
-function cli(script: "import:legacy" | "db:check" | "db:convert", args: string[]) {
-  const result = spawnSync("npm", ["run", "-s", script, "--", ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr.split("\n").filter((l) => l && !/^npm warn/i.test(l)) };
-}
-
 describe("a second import", () => {
   it(
     "changes nothing and says so (layout A with timeline through the CLI, C and geppetto in process)",
     async () => {
       const before = await digest();
-      const again = cli("import:legacy", [
+      const again = npmRun("import:legacy", [
         "--turns",
         files.a,
         "--timeline",
@@ -445,7 +439,7 @@ describe("a second import", () => {
 
 describe("db:check after the imports", () => {
   it("passes, counts the turns still missing runtime or inference, and shows the newest conversation's history", () => {
-    const result = cli("db:check", ["--local", "--persist-to", persistTo, "--json"]);
+    const result = npmRun("db:check", ["--local", "--persist-to", persistTo, "--json"]);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report.ok).toBe(true);
@@ -462,8 +456,8 @@ describe("db:check after the imports", () => {
     });
   });
 
-  it("runs the playbook's history query for --conv-id with the id bound, not spliced", () => {
-    const result = cli("db:check", ["--persist-to", persistTo, "--json", "--conv-id", "m-conv-1"]);
+  it("runs the playbook's history query for --conv-id with the id bound, not spliced", async () => {
+    const result = await runMain("db:check", ["--persist-to", persistTo, "--json", "--conv-id", "m-conv-1"]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).runtimeHistory).toEqual({
       convId: "m-conv-1",
@@ -472,7 +466,7 @@ describe("db:check after the imports", () => {
         { turn_id: "t2", runtime_key: "meta-rt2", inference_id: "", updated_at_ms: 21_100 },
       ],
     });
-    const quoted = cli("db:check", ["--persist-to", persistTo, "--json", "--conv-id", "it's'; DROP TABLE turns; --"]);
+    const quoted = await runMain("db:check", ["--persist-to", persistTo, "--json", "--conv-id", "it's'; DROP TABLE turns; --"]);
     expect(JSON.parse(quoted.stdout).runtimeHistory).toEqual({ convId: "it's'; DROP TABLE turns; --", rows: [] });
   });
 });
@@ -480,14 +474,14 @@ describe("db:check after the imports", () => {
 describe("the CLIs refuse what they cannot use, touching nothing", () => {
   const untouched = join(dir, "never-created");
   const args = (turns: string, ...more: string[]) => ["--turns", turns, "--local", "--persist-to", untouched, ...more];
-  const oneLine = (r: ReturnType<typeof cli>) => {
+  const oneLine = (r: CliRun) => {
     expect(r.stderr).toHaveLength(1);
     expect(r.stderr.join("\n")).not.toMatch(/\n\s+at /);
   };
 
-  it("an unknown layout: exit 2, one line naming what was found", () => {
+  it("an unknown layout: exit 2, one line naming what was found", async () => {
     const notes = writeSqlite(dir, "notes.db", "CREATE TABLE notes (id INTEGER, body TEXT);", { notes: [[1, "hi"]] });
-    const r = cli("import:legacy", args(notes));
+    const r = await runMain("import:legacy", args(notes));
     expect(r.code).toBe(2);
     oneLine(r);
     expect(r.stderr[0]).toMatch(/^error: unknown layout in .*notes\.db: no turns or geppetto_turns table \(it has notes\(id, body\)\)$/);
@@ -495,10 +489,10 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
     expect(existsSync(untouched)).toBe(false);
   });
 
-  it("a file that is not SQLite: exit 2; with --json also one JSON error object", () => {
+  it("a file that is not SQLite: exit 2; with --json also one JSON error object", async () => {
     const text = join(dir, "turns.txt");
     writeFileSync(text, "conv_id,session_id\n".repeat(20));
-    const r = cli("import:legacy", args(text, "--json"));
+    const r = await runMain("import:legacy", args(text, "--json"));
     expect(r.code).toBe(2);
     oneLine(r);
     expect(r.stderr[0]).toMatch(/is not a SQLite database/);
@@ -509,23 +503,23 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
     expect(existsSync(untouched)).toBe(false);
   });
 
-  it("a damaged SQLite file: exit 2, the message names the file", () => {
+  it("a damaged SQLite file: exit 2, the message names the file", async () => {
     const damaged = damagedCopy(files.c, dir, "turns-damaged.db");
-    const r = cli("import:legacy", args(damaged));
+    const r = await runMain("import:legacy", args(damaged));
     expect(r.code).toBe(2);
     expect(r.stderr).toEqual([`error: ${damaged}: database disk image is malformed`]);
-    const timeline = cli("import:legacy", args(files.c, "--timeline", damagedCopy(files.timeline, dir, "timeline-damaged.db")));
+    const timeline = await runMain("import:legacy", args(files.c, "--timeline", damagedCopy(files.timeline, dir, "timeline-damaged.db")));
     expect(timeline.code).toBe(2);
     expect(timeline.stderr).toEqual([`error: ${join(dir, "timeline-damaged.db")}: database disk image is malformed`]);
     expect(existsSync(untouched)).toBe(false);
   });
 
-  it("bad flags and unknown flags: exit 2 (the flag rules themselves are unit-tested)", () => {
-    const r = cli("import:legacy", ["--turns", files.a, "--remote", "--persist-to", untouched]);
+  it("bad flags and unknown flags: exit 2 (the flag rules themselves are unit-tested)", async () => {
+    const r = await runMain("import:legacy", ["--turns", files.a, "--remote", "--persist-to", untouched]);
     expect(r.code).toBe(2);
     expect(r.stderr).toEqual(["error: --persist-to only applies to --local"]);
     for (const script of ["import:legacy", "db:check", "db:convert"] as const) {
-      const unknown = cli(script, ["--persist-to", untouched, "--bogus"]);
+      const unknown = await runMain(script, ["--persist-to", untouched, "--bogus"]);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toEqual(["error: Unknown option '--bogus' (see --help)"]);
     }
@@ -534,8 +528,8 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
 
   it.each(["import:legacy", "db:check", "db:convert"] as const)(
     "%s --help: usage, options, exit codes; exit 0, no D1 touched",
-    (script) => {
-      const r = cli(script, ["--persist-to", untouched, "--help"]);
+    async (script) => {
+      const r = await runMain(script, ["--persist-to", untouched, "--help"]);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: npm run ${script} -- `));
       expect(r.stdout).toMatch(/\noptions:\n(.*\n)* {2}--persist-to DIR /);
@@ -545,8 +539,8 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
     },
   );
 
-  it("--dry-run reads and checks but touches no D1", () => {
-    const r = cli("import:legacy", args(files.b, "--dry-run", "--json"));
+  it("--dry-run reads and checks but touches no D1", async () => {
+    const r = await runMain("import:legacy", args(files.b, "--dry-run", "--json"));
     expect(r.code).toBe(3); // the orphan snapshot is still named
     const summary = JSON.parse(r.stdout) as ImportSummary;
     expect(summary.dryRun).toBe(true);
@@ -555,7 +549,7 @@ describe("the CLIs refuse what they cannot use, touching nothing", () => {
   });
 
   it("--progress shows rows, percent and rate on stderr; stdout stays the summary", () => {
-    const r = cli("import:legacy", args(files.g, "--dry-run", "--json", "--progress"));
+    const r = npmRun("import:legacy", args(files.g, "--dry-run", "--json", "--progress"));
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stdout).source.layout).toBe("G");
     expect(r.stderr.at(-1)).toMatch(/geppetto-turns\.db → checked: snapshots: 4\/4 rows \(100%\), [\d,]+ rows\/s$/);

@@ -16,7 +16,7 @@ import { readNormalizedFile, runImport } from "../../../scripts/legacy/run-impor
 import { openSqliteFile } from "../../../tools/sqlite-file";
 import { readTimelineFile } from "../../../scripts/legacy/timeline";
 import { withDatabase, type D1Target } from "../../../tools/d1";
-import { ROOT } from "../../../tools/wrangler-dev";
+import { applyMigrationsLocal, ROOT } from "../../../tools/wrangler-dev";
 import { FAR_FUTURE_MS, hostileGeppettoStore, hostileNormalizedStore, hostileTimeline } from "./import.fixtures";
 
 const HEAVY_MS = 300_000;
@@ -167,6 +167,8 @@ describe("imported into D1: only the good rows, and no pointer pinned", () => {
   let snapshots: Array<Record<string, unknown>>;
 
   beforeAll(async () => {
+    // A migrated database to import into (a copy; importing into a fresh folder is go-era.cli's case).
+    applyMigrationsLocal(persistTo);
     summaries.g = await runImport({ turns: files.g, target });
     summaries.normalized = await runImport({ turns: files.normalized, timeline: files.timeline, target });
     await withDatabase(target, async (db) => {

@@ -2,7 +2,8 @@
  * The operator tools over three D1 databases (CONTRACT §6.4), run as an operator runs them — the npm
  * scripts, against a wrangler configuration in a temp folder that binds DB, DB_1 and DB_2 (each its
  * own local D1) with CONVERSATION_DATABASES = "DB,DB_1,DB_2", migrated with `npm run db:migrate`
- * (`wrangler d1 migrations apply --local` for each binding):
+ * (`wrangler d1 migrations apply --local` for each binding). Each tool runs once through npm; its
+ * further runs call the script's main() in this process (cli-runs.ts):
  *
  *  - import:legacy writes each conversation wholly to the database the Worker would (placeConversation,
  *    the same function), records it in DB's directory, and leaves a conversation already placed — or
@@ -26,6 +27,7 @@ import { type D1Target, withDatabases } from "../../../tools/d1";
 import { latestMigration, runBackfill } from "../../../tools/migrations";
 import { quietEnv } from "../../../tools/quiet-env.mjs";
 import { ROOT } from "../../../tools/wrangler-dev";
+import { runMain } from "./cli-runs";
 import { GEPPETTO_DDL, goStoreDdl, layoutA, timelineA, writeSqlite } from "./import.fixtures";
 
 /** Each step runs wrangler (migrations for three databases, a platform proxy): seconds of CPU on a busy box. */
@@ -155,8 +157,8 @@ describe("the operator tools over three databases", () => {
       expect(Object.values<number>(summary.databases).reduce((a, b) => a + b, 0)).toBe(32);
 
       // Layout A with its timeline: legacy rows, backfill and conversion on each database, blocks with their conversations.
-      const normalized = npm("import:legacy", "--turns", layoutA(dir), "--timeline", timelineA(dir), ...where, "--json");
-      expect(normalized.code, normalized.stderr).toBe(3); // a-conv-4 has no session: named, not imported
+      const normalized = await runMain("import:legacy", ["--turns", layoutA(dir), "--timeline", timelineA(dir), ...where, "--json"]);
+      expect(normalized.code, normalized.stderr.join("\n")).toBe(3); // a-conv-4 has no session: named, not imported
       expect(JSON.parse(normalized.stdout)).toMatchObject({
         ok: true,
         convertedSnapshots: 6,
@@ -239,7 +241,7 @@ describe("the operator tools over three databases", () => {
           { binding: "DB_2", converted: 2 },
         ],
       });
-      const second = npm("db:convert", ...where, "--json");
+      const second = await runMain("db:convert", [...where, "--json"]);
       expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, converted: 0 });
     },
     HEAVY_MS,
@@ -255,8 +257,8 @@ describe("the operator tools over three databases", () => {
         await open.db("DB").prepare("UPDATE conversation_directory SET binding = 'DB_2' WHERE conv_id = ?1").bind(moved).run();
         await open.db("DB").prepare("DELETE FROM conversation_directory WHERE conv_id = ?1").bind(unlisted).run();
       });
-      const run = npm("db:check", ...where, "--json");
-      expect(run.code, run.stderr).toBe(1);
+      const run = await runMain("db:check", [...where, "--json"]);
+      expect(run.code, run.stderr.join("\n")).toBe(1);
       const report = JSON.parse(run.stdout);
       expect(report.ok).toBe(false);
       expect(report.databases.every((d: { ok: boolean }) => d.ok)).toBe(true);
@@ -265,7 +267,7 @@ describe("the operator tools over three databases", () => {
         { conv_id: moved, binding: "DB_1", problem: "DB_1 holds it, but the directory places it in DB_2" },
         { conv_id: unlisted, binding: "DB_2", problem: "DB_2 holds it, but the directory has no row for it (it would be read from DB)" },
       ]);
-      const text = npm("db:check", ...where);
+      const text = await runMain("db:check", where);
       expect(text.code).toBe(1);
       expect(text.stdout).toMatch(/FAIL {2}directory: 3 conversation\(s\) not where the directory places them/);
     },
