@@ -23,7 +23,8 @@ export interface CliRun {
 
 const lines = (text: string) => text.split("\n").filter((l) => l && !/^npm warn/i.test(l));
 
-export function npmRun(script: OperatorScript, args: string[]): CliRun {
+/** `npm run -s <script> -- …` (db:migrate too: a plain Node script, no main() to call). */
+export function npmRun(script: OperatorScript | "db:migrate", args: string[]): CliRun {
   const run = spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, env: quietEnv, encoding: "utf8" });
   return { code: run.status, stdout: run.stdout, stderr: lines(run.stderr) };
 }

@@ -20,6 +20,7 @@ import {
 } from "../../../scripts/legacy/operator-sql";
 import { withDatabase } from "../../../tools/d1";
 import { applyMigrationsLocal, ROOT, WRANGLER } from "../../../tools/wrangler-dev";
+import { npmRun } from "./cli-runs";
 import { quietEnv } from "../../../tools/quiet-env.mjs";
 
 const EXPECTED = [
@@ -168,8 +169,8 @@ describe("db:check on a D1 that still has the pre-cutover layout", () => {
       },
     );
     expect(load.status).toBe(0);
-    const run = spawnSync("npm", ["run", "-s", "db:check", "--", "--persist-to", dir, "--json"], { cwd: ROOT, encoding: "utf8" });
-    expect(run.status).toBe(1);
+    const run = npmRun("db:check", ["--persist-to", dir, "--json"]);
+    expect(run.code).toBe(1);
     const report = JSON.parse(run.stdout);
     expect(report.ok).toBe(false);
     expect(report.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { check: string }) => c.check)).toEqual([
@@ -205,11 +206,8 @@ describe("db:check --verify-hashes", () => {
       db.batch([db.prepare(insert).bind("old", oldWay, '{"9":"b","10":"a"}'), db.prepare(insert).bind("good", canonical, '{"text":"hi"}')]),
     );
     const before = await rows(dir, "SELECT * FROM blocks ORDER BY block_id, content_hash");
-    const run = spawnSync("npm", ["run", "-s", "db:check", "--", "--persist-to", dir, "--json", "--verify-hashes"], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
-    expect(run.status).toBe(0);
+    const run = npmRun("db:check", ["--persist-to", dir, "--json", "--verify-hashes"]);
+    expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout);
     expect(report.block_hashes).toMatchObject({ checked: 2, mismatched: 1 });
     expect(report.block_hashes.samples).toEqual([

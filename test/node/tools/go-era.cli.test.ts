@@ -4,7 +4,6 @@
  * from where the second release's migrations stopped (0008 failing on the foreign key); then db:check,
  * db:convert, the import tool and `wrangler dev` serving the debug API on it.
  */
-import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +13,7 @@ import { type D1Target, withDatabase } from "../../../tools/d1";
 import { latestMigration, migrationFiles } from "../../../tools/migrations";
 import { ROOT, spawnWrangler, startDev } from "../../../tools/wrangler-dev";
 import { GO_ERA_RUNTIME_TRUTH, goEraDatabase, inlineParameters } from "../../fixtures/go-store";
+import { npmRun } from "./cli-runs";
 
 const dir = mkdtempSync(join(tmpdir(), "turnstore-go-era-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,11 +66,6 @@ const inspect = (target: D1Target) =>
       .catch(() => null),
   }));
 
-const npm = (script: string, ...args: string[]) => {
-  const run = spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-};
-
 describe("a Go-era database, upgraded with the operator's own commands", () => {
   it("wrangler d1 migrations apply --local brings it to the latest schema; db:check, db:convert and wrangler dev work on it", async () => {
     const target: D1Target = { remote: false, persistTo: join(dir, "bare") };
@@ -84,11 +79,11 @@ describe("a Go-era database, upgraded with the operator's own commands", () => {
     expect(after).toMatchObject({ goRows: before.goRows, violations: [], quickCheck: ["ok"], applied: migrationFiles() });
     expect(after.truth).toEqual(GO_ERA_RUNTIME_TRUTH);
 
-    const check = npm("db:check", "--persist-to", target.persistTo!, "--json");
-    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const check = npmRun("db:check", ["--persist-to", target.persistTo!, "--json"]);
+    expect(check.code, check.stdout + check.stderr.join("\n")).toBe(0);
     expect(JSON.parse(check.stdout)).toMatchObject({ ok: true });
-    const convert = npm("db:convert", "--persist-to", target.persistTo!, "--json");
-    expect(convert.code, convert.stderr).toBe(0);
+    const convert = npmRun("db:convert", ["--persist-to", target.persistTo!, "--json"]);
+    expect(convert.code, convert.stderr.join("\n")).toBe(0);
     expect(JSON.parse(convert.stdout)).toMatchObject({ ok: true, converted: 5 });
     expect((await inspect(target)).violations).toEqual([]);
 
@@ -147,8 +142,8 @@ describe("a Go-era database, upgraded with the operator's own commands", () => {
     db.close();
 
     const target: D1Target = { remote: false, persistTo: join(dir, "imported") };
-    const run = npm("import:legacy", "--turns", file, "--persist-to", target.persistTo!, "--json");
-    expect(run.code, run.stderr).toBe(0);
+    const run = npmRun("import:legacy", ["--turns", file, "--persist-to", target.persistTo!, "--json"]);
+    expect(run.code, run.stderr.join("\n")).toBe(0);
     const state = await inspect(target);
     expect(state.violations).toEqual([]);
     expect(state.truth).toEqual(GO_ERA_RUNTIME_TRUTH);

@@ -6,7 +6,6 @@
  * a hostile geppetto_turns file (layout G) and a hostile normalized store (layout A) with its
  * timeline, first as dry runs, then imported into a throw-away local D1.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +15,8 @@ import { readNormalizedFile, runImport } from "../../../scripts/legacy/run-impor
 import { openSqliteFile } from "../../../tools/sqlite-file";
 import { readTimelineFile } from "../../../scripts/legacy/timeline";
 import { withDatabase, type D1Target } from "../../../tools/d1";
-import { applyMigrationsLocal, ROOT } from "../../../tools/wrangler-dev";
+import { applyMigrationsLocal } from "../../../tools/wrangler-dev";
+import { npmRun } from "./cli-runs";
 import { FAR_FUTURE_MS, hostileGeppettoStore, hostileNormalizedStore, hostileTimeline } from "./import.fixtures";
 
 const HEAVY_MS = 300_000;
@@ -148,12 +148,8 @@ describe("read and checked (dry runs: no D1)", () => {
   });
 
   it("the CLI exits 3 and lists the rows it did not import", () => {
-    const result = spawnSync("npm", ["run", "-s", "import:legacy", "--", "--turns", files.g, "--dry-run", "--json"], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    expect(result.status).toBe(3);
+    const result = npmRun("import:legacy", ["--turns", files.g, "--dry-run", "--json"]);
+    expect(result.code).toBe(3);
     const summary = JSON.parse(result.stdout) as ImportSummary;
     expect(summary.notImported).toEqual(G_REFUSED);
   });

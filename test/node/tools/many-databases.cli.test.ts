@@ -12,7 +12,6 @@
  *    directory places it;
  *  - db:convert converts the legacy snapshots of every database.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,9 +24,8 @@ import { lastAppliedMigration } from "../../../src/store/health";
 import { placeConversation } from "../../../src/turn/placement";
 import { type D1Target, withDatabases } from "../../../tools/d1";
 import { latestMigration, runBackfill } from "../../../tools/migrations";
-import { quietEnv } from "../../../tools/quiet-env.mjs";
 import { ROOT } from "../../../tools/wrangler-dev";
-import { runMain } from "./cli-runs";
+import { npmRun, runMain } from "./cli-runs";
 import { GEPPETTO_DDL, goStoreDdl, layoutA, timelineA, writeSqlite } from "./import.fixtures";
 
 /** Each step runs wrangler (migrations for three databases, a platform proxy): seconds of CPU on a busy box. */
@@ -55,11 +53,6 @@ writeFileSync(
 const persistTo = join(dir, "d1");
 const target: D1Target = { remote: false, persistTo, config };
 const where = ["--config", config, "--persist-to", persistTo];
-
-const npm = (script: string, ...args: string[]) => {
-  const run = spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, env: quietEnv, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-};
 
 /** Where the Worker places a new conversation. */
 const placed = (convId: string) => placeConversation(convId, BINDINGS);
@@ -132,8 +125,8 @@ describe("the operator tools over three databases", () => {
   it(
     "npm run db:migrate -- --config … migrates every database the configuration binds",
     async () => {
-      const run = npm("db:migrate", ...where);
-      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const run = npmRun("db:migrate", where);
+      expect(run.code, run.stdout + run.stderr.join("\n")).toBe(0);
       const applied = await withDatabases(target, (open) => Promise.all(open.bindings.map((b) => lastAppliedMigration(open.db(b)))));
       expect(applied).toEqual([latestMigration(), latestMigration(), latestMigration()]);
     },
@@ -149,8 +142,8 @@ describe("the operator tools over three databases", () => {
         // Placed already (by a Worker whose open databases differed): the directory says DB_2.
         await placeConversationIn(open.db("DB"), PRE_PLACED, "DB_2", 600);
       });
-      const snapshots = npm("import:legacy", "--turns", geppettoFile("many.db", [...SPREAD, LEGACY, PRE_PLACED]), ...where, "--json");
-      expect(snapshots.code, snapshots.stderr).toBe(0);
+      const snapshots = npmRun("import:legacy", ["--turns", geppettoFile("many.db", [...SPREAD, LEGACY, PRE_PLACED]), ...where, "--json"]);
+      expect(snapshots.code, snapshots.stderr.join("\n")).toBe(0);
       const summary = JSON.parse(snapshots.stdout);
       expect(summary).toMatchObject({ ok: true, verification: { ok: true, conversationsChecked: 32 } });
       expect(Object.keys(summary.databases)).toEqual(BINDINGS);
@@ -206,8 +199,8 @@ describe("the operator tools over three databases", () => {
   it(
     "db:check checks each database and finds the directory in agreement",
     () => {
-      const run = npm("db:check", ...where, "--json");
-      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const run = npmRun("db:check", [...where, "--json"]);
+      expect(run.code, run.stdout + run.stderr.join("\n")).toBe(0);
       const report = JSON.parse(run.stdout);
       expect(report.ok).toBe(true);
       expect(report.databases.map((d: { binding: string; ok: boolean }) => [d.binding, d.ok])).toEqual(BINDINGS.map((b) => [b, true]));
@@ -229,8 +222,8 @@ describe("the operator tools over three databases", () => {
           await runBackfill(open.db(binding));
         }
       });
-      const first = npm("db:convert", ...where, "--json");
-      expect(first.code, first.stderr).toBe(0);
+      const first = npmRun("db:convert", [...where, "--json"]);
+      expect(first.code, first.stderr.join("\n")).toBe(0);
       expect(JSON.parse(first.stdout)).toEqual({
         ok: true,
         target: `local D1 (--persist-to ${persistTo}, --config ${config})`,
