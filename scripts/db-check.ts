@@ -12,18 +12,7 @@
  * Exit codes: 0 schema current; 1 not current or columns/indexes missing (or D1 unreachable);
  * 2 bad flags.
  */
-import {
-  helpText,
-  parseFlags,
-  cliExitCode,
-  type CliMain,
-  type CliOutput,
-  PROCESS_OUTPUT,
-  runIfEntry,
-  TARGET_HELP,
-  TARGET_OPTIONS,
-  targetFrom,
-} from "../tools/cli";
+import { helpText, parseFlags, type CliOutput, operatorMain, runIfEntry, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
 import {
   APPLIED_MIGRATIONS,
   BLOCKS_PAGE,
@@ -217,8 +206,6 @@ async function checkAll(open: OpenDatabases, target: D1Target, flags: { "conv-id
   return { checks, directory: current ? await d1Step(target, "checking the directory", () => checkDirectory(open)) : skippedDirectory() };
 }
 
-export const main: CliMain = (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => check(argv, out));
-
 async function check(argv: string[], out: CliOutput): Promise<number> {
   const flags = parseFlags(argv, { ...TARGET_OPTIONS, "conv-id": { type: "string" }, "verify-hashes": { type: "boolean" } });
   if (flags.help) {
@@ -251,5 +238,7 @@ async function check(argv: string[], out: CliOutput): Promise<number> {
   );
   return ok ? 0 : 1;
 }
+
+export const main = operatorMain(check);
 
 await runIfEntry(import.meta.url, main);

@@ -9,18 +9,7 @@
  */
 import { lastAppliedMigration } from "../src/store/health";
 import { convertAllLegacySnapshots } from "./legacy/legacy-rows";
-import {
-  helpText,
-  parseFlags,
-  cliExitCode,
-  type CliMain,
-  type CliOutput,
-  PROCESS_OUTPUT,
-  runIfEntry,
-  TARGET_HELP,
-  TARGET_OPTIONS,
-  targetFrom,
-} from "../tools/cli";
+import { helpText, parseFlags, type CliOutput, operatorMain, runIfEntry, TARGET_HELP, TARGET_OPTIONS, targetFrom } from "../tools/cli";
 import { createProgress } from "../tools/progress";
 import { D1Error, d1Step, describeTarget, withDatabases } from "../tools/d1";
 import { latestMigration } from "../tools/migrations";
@@ -44,8 +33,6 @@ const HELP = helpText({
 });
 
 const LATEST_MIGRATION = latestMigration();
-
-export const main: CliMain = (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => convert(argv, out));
 
 async function convert(argv: string[], out: CliOutput): Promise<number> {
   const flags = parseFlags(argv, { ...TARGET_OPTIONS, progress: { type: "boolean" } });
@@ -86,5 +73,7 @@ async function convert(argv: string[], out: CliOutput): Promise<number> {
   );
   return 0;
 }
+
+export const main = operatorMain(convert);
 
 await runIfEntry(import.meta.url, main);

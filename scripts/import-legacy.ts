@@ -10,10 +10,8 @@ import {
   helpText,
   operatorPath,
   parseFlags,
-  cliExitCode,
-  type CliMain,
   type CliOutput,
-  PROCESS_OUTPUT,
+  operatorMain,
   runIfEntry,
   TARGET_HELP,
   TARGET_OPTIONS,
@@ -51,8 +49,6 @@ const HELP = helpText({
   ],
 });
 
-export const main: CliMain = (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => importLegacy(argv, out));
-
 async function importLegacy(argv: string[], out: CliOutput): Promise<number> {
   const flags = parseFlags(argv, {
     ...TARGET_OPTIONS,
@@ -76,5 +72,7 @@ async function importLegacy(argv: string[], out: CliOutput): Promise<number> {
   out.stdout(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
   return exitCodeFor(summary);
 }
+
+export const main = operatorMain(importLegacy);
 
 await runIfEntry(import.meta.url, main);

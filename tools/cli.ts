@@ -186,7 +186,7 @@ export const PROCESS_OUTPUT: CliOutput = {
   stderrIsTTY: process.stderr.isTTY === true,
 };
 
-/** An operator CLI: its command line (after the script name) in, its exit code out. */
+/** An operator CLI: its command line (after the script name) in, its exit code out (operatorMain). */
 export type CliMain = (argv: string[], out?: CliOutput) => Promise<number>;
 
 /**
@@ -214,6 +214,14 @@ export async function cliExitCode(argv: string[], out: CliOutput, body: () => Pr
     out.stderr(`error: ${prefix}${message}\n`);
     return error instanceof InputError ? USAGE_EXIT_CODE : 1;
   }
+}
+
+/**
+ * An operator CLI's main from its body: it writes to `out` (the process's streams, unless a test
+ * passes its own), and cliExitCode reports its failures.
+ */
+export function operatorMain(body: (argv: string[], out: CliOutput) => Promise<number>): CliMain {
+  return (argv, out = PROCESS_OUTPUT) => cliExitCode(argv, out, () => body(argv, out));
 }
 
 /**
