@@ -8,8 +8,8 @@
  * Two presentations over the same parser:
  *  - parseCommandLine (bench, loadtest): the usage text as written; a refused command line prints
  *    "<script>: <problem>" and a pointer to --help, exit 2;
- *  - parseFlags + helpText + cliExitCode (the operator CLIs, which also speak --json): a refused
- *    command line is a UsageError, which cliExitCode prints as one line (and a JSON object with
+ *  - parseFlags + helpText + operatorMain (the operator CLIs, which also speak --json): a refused
+ *    command line is a UsageError, which it prints as one line (and a JSON object with
  *    --json), exit 2; the D1 target flags (--local [--persist-to DIR] | --remote) are shared. Each
  *    exports its `main(argv, out)` (runIfEntry runs it as the program), so tests can run it in-process.
  */
@@ -180,7 +180,7 @@ export interface CliOutput {
   stderrIsTTY: boolean;
 }
 
-export const PROCESS_OUTPUT: CliOutput = {
+const PROCESS_OUTPUT: CliOutput = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   stderrIsTTY: process.stderr.isTTY === true,
@@ -194,7 +194,7 @@ export type CliMain = (argv: string[], out?: CliOutput) => Promise<number>;
  * --json): 2 for bad flags or input (a file named in the message), 1 for wrangler/D1 failures or
  * anything unexpected. Returns the exit code.
  */
-export async function cliExitCode(argv: string[], out: CliOutput, body: () => Promise<number>): Promise<number> {
+async function cliExitCode(argv: string[], out: CliOutput, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (error) {

@@ -75,7 +75,7 @@ export function wranglerFailure(stdout: string, stderr: string): string {
 }
 
 /** `wrangler d1 migrations apply` for every D1 binding (DB first): brings each to the schema the scripts write. */
-export function applyMigrations(target: D1Target): void {
+function applyMigrations(target: D1Target): void {
   const bindings = bindingsOf(target);
   for (const binding of bindings) {
     const result = spawnWrangler(["d1", "migrations", "apply", binding, ...targetArgs(target)]);
@@ -127,7 +127,7 @@ function remoteConfig(configPath: string, scratch: string): string {
 }
 
 /** Opens every D1 binding of the target's configuration. */
-export async function openDatabases(target: D1Target): Promise<OpenDatabases> {
+async function openDatabases(target: D1Target): Promise<OpenDatabases> {
   let configPath = configOf(target);
   const bindings = bindingsOf(target);
   // Remote bindings are chosen per binding in the configuration: a copy with the D1 ones marked remote.
@@ -168,7 +168,7 @@ export async function openDatabases(target: D1Target): Promise<OpenDatabases> {
 }
 
 /** Whether every database of `open` has applied every migration file (d1_migrations, as wrangler records them). */
-export async function migrationsCurrent(open: OpenDatabases): Promise<boolean> {
+async function migrationsCurrent(open: OpenDatabases): Promise<boolean> {
   const wanted = migrationFiles();
   for (const binding of open.bindings) {
     const applied = await open

@@ -131,12 +131,13 @@ const PRETTY_JSON_DEPTH = 2;
  */
 export function prettyJson(value: unknown, depth = 0): string {
   if (typeof value !== "object" || value === null || depth >= PRETTY_JSON_DEPTH) return JSON.stringify(value);
-  const inner = "  ".repeat(depth + 1);
-  const items = Array.isArray(value)
+  const array = Array.isArray(value);
+  const items = array
     ? value.map((item) => prettyJson(item, depth + 1))
     : Object.keys(value).map((key) => `${JSON.stringify(key)}: ${prettyJson((value as JsonObject)[key], depth + 1)}`);
-  if (items.length === 0) return Array.isArray(value) ? "[]" : "{}";
-  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  const [open, close] = array ? ["[", "]"] : ["{", "}"];
+  if (items.length === 0) return open + close;
+  const inner = "  ".repeat(depth + 1);
   return `${open}\n${inner}${items.join(`,\n${inner}`)}\n${"  ".repeat(depth)}${close}`;
 }
 
