@@ -121,6 +121,11 @@ export default defineConfig({
           name: "node",
           include: ["test/node/**/*.test.ts"],
           environment: "node",
+          // Files run one after another in a worker process that keeps its loaded modules (vitest,
+          // wrangler, the scripts): loading them again for each file was ~10 s of CPU in a run. Each
+          // file makes its own temp folders and servers; what files share (modules, and WRANGLER_LOG
+          // once tools/d1.ts has opened a database) no test depends on.
+          isolate: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -1,17 +1,18 @@
 /**
  * A Go-era database upgraded as an operator does it: the real `wrangler d1 migrations apply --local`
- * on a local D1 loaded with the Go store's DDL and rows (test/fixtures/go-store.ts), from scratch and
- * from where the second release's migrations stopped (0008 failing on the foreign key); then db:check,
- * db:convert, the import tool and `wrangler dev` serving the debug API on it.
+ * on a local D1 loaded with the Go store's DDL and rows (test/fixtures/go-store.ts), from where the
+ * second release's migrations stopped (0008 failing on the foreign key) to the latest; then db:check,
+ * db:convert and `wrangler dev` serving the debug API on it; and the import tool taking the same
+ * rows from a Go-era SQLite file.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { type D1Target, withDatabase } from "../../../tools/d1";
 import { latestMigration, migrationFiles } from "../../../tools/migrations";
-import { ROOT, spawnWrangler, startDev } from "../../../tools/wrangler-dev";
+import { applyMigrationsLocal, ROOT, spawnWrangler, startDev } from "../../../tools/wrangler-dev";
 import { GO_ERA_RUNTIME_TRUTH, goEraDatabase, inlineParameters } from "../../fixtures/go-store";
 import { npmRun } from "./cli-runs";
 
@@ -30,15 +31,10 @@ function wrangler(args: string[]) {
   return { code: run.status, output: `${run.stdout}\n${run.stderr}`.replace(/\x1b\[[0-9;]*m/g, "") };
 }
 
-/** A local D1 loaded with the Go store's DDL and rows by `wrangler d1 execute --file`, once; each test gets a copy. */
-let goEraLoaded: string | null = null;
+/** A local D1 loaded with the Go store's DDL and rows by `wrangler d1 execute --file`. */
 async function loadGoEraDatabase(persistTo: string): Promise<void> {
-  if (!goEraLoaded) {
-    const loaded = wrangler(["d1", "execute", "DB", "--local", "--persist-to", join(dir, "go-era-loaded"), "--file", await goEraScript()]);
-    expect(loaded.code, loaded.output).toBe(0);
-    goEraLoaded = join(dir, "go-era-loaded");
-  }
-  cpSync(goEraLoaded, persistTo, { recursive: true });
+  const loaded = wrangler(["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", await goEraScript()]);
+  expect(loaded.code, loaded.output).toBe(0);
 }
 
 const GO_ROWS = [
@@ -67,18 +63,44 @@ const inspect = (target: D1Target) =>
   }));
 
 describe("a Go-era database, upgraded with the operator's own commands", () => {
-  it("wrangler d1 migrations apply --local brings it to the latest schema; db:check, db:convert and wrangler dev work on it", async () => {
-    const target: D1Target = { remote: false, persistTo: join(dir, "bare") };
+  // One database through the whole upgrade, test after test: every current migration runs through the
+  // CLI on the Go store's rows — 0000–0007 in the second release's run, which stops at its 0008, and
+  // 0008 onwards in the run after it. (MIGRATION.md's rehearsal runs them all in one go on the same
+  // data, in the docs walk: test/node/docs/examples.test.ts.)
+  const target: D1Target = { remote: false, persistTo: join(dir, "upgraded") };
+  let before: Awaited<ReturnType<typeof inspect>>;
+
+  it("where the second release stopped (0008 failed on the foreign key, the database at 0007), migrations apply completes, every Go row kept", async () => {
     await loadGoEraDatabase(target.persistTo!);
-    const before = await inspect(target);
+    before = await inspect(target);
     expect(before.violations).toEqual([]);
 
-    const apply = wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", target.persistTo!]);
-    expect(apply.code, apply.output).toBe(0);
+    // The second release's drizzle/ folder: 0000–0007 as now, 0008 as it shipped.
+    const released = join(dir, "released-migrations");
+    mkdirSync(released, { recursive: true });
+    for (const name of migrationFiles().filter((f) => f < "0008")) cpSync(join(ROOT, "drizzle", name), join(released, name));
+    cpSync(join(ROOT, "test/fixtures/released/0008_snapshot_keys.sql"), join(released, "0008_snapshot_keys.sql"));
+    const config = join(dir, "wrangler.released.toml");
+    writeFileSync(
+      config,
+      `name = "turnstore"\nmain = ${JSON.stringify(join(ROOT, "src/index.ts"))}\ncompatibility_date = "2026-04-20"\n` +
+        `[[d1_databases]]\nbinding = "DB"\ndatabase_name = "turnstore"\ndatabase_id = "00000000-0000-0000-0000-000000000000"\nmigrations_dir = ${JSON.stringify(released)}\n`,
+    );
+    const stopped = wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", target.persistTo!, "--config", config]);
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.output).toMatch(/0008_snapshot_keys\.sql[\s\S]*FOREIGN KEY constraint failed/);
+    expect((await inspect(target)).applied.at(-1)).toBe("0007_write_guards.sql");
+
+    // What MIGRATION.md tells the operator: run it again; nothing to repair by hand.
+    const again = wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", target.persistTo!]);
+    expect(again.code, again.output).toBe(0);
     const after = await inspect(target);
     expect(after).toMatchObject({ goRows: before.goRows, violations: [], quickCheck: ["ok"], applied: migrationFiles() });
     expect(after.truth).toEqual(GO_ERA_RUNTIME_TRUTH);
+  });
 
+  it("db:check, db:convert and wrangler dev work on the upgraded database", async () => {
+    expect(before, "the upgrade above ran").toBeDefined();
     const check = npmRun("db:check", ["--persist-to", target.persistTo!, "--json"]);
     expect(check.code, check.stdout + check.stderr.join("\n")).toBe(0);
     expect(JSON.parse(check.stdout)).toMatchObject({ ok: true });
@@ -105,34 +127,7 @@ describe("a Go-era database, upgraded with the operator's own commands", () => {
     }
   });
 
-  it("where the second release stopped (0008 failed on the foreign key, the database at 0007), migrations apply completes", async () => {
-    const target: D1Target = { remote: false, persistTo: join(dir, "stopped") };
-    await loadGoEraDatabase(target.persistTo!);
-    const before = await inspect(target);
-
-    // The second release's drizzle/ folder: 0000–0007 as now, 0008 as it shipped.
-    const released = join(dir, "released-migrations");
-    mkdirSync(released, { recursive: true });
-    for (const name of migrationFiles().filter((f) => f < "0008")) cpSync(join(ROOT, "drizzle", name), join(released, name));
-    cpSync(join(ROOT, "test/fixtures/released/0008_snapshot_keys.sql"), join(released, "0008_snapshot_keys.sql"));
-    const config = join(dir, "wrangler.released.toml");
-    writeFileSync(
-      config,
-      `name = "turnstore"\nmain = ${JSON.stringify(join(ROOT, "src/index.ts"))}\ncompatibility_date = "2026-04-20"\n` +
-        `[[d1_databases]]\nbinding = "DB"\ndatabase_name = "turnstore"\ndatabase_id = "00000000-0000-0000-0000-000000000000"\nmigrations_dir = ${JSON.stringify(released)}\n`,
-    );
-    const stopped = wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", target.persistTo!, "--config", config]);
-    expect(stopped.code).not.toBe(0);
-    expect(stopped.output).toMatch(/0008_snapshot_keys\.sql[\s\S]*FOREIGN KEY constraint failed/);
-    expect((await inspect(target)).applied.at(-1)).toBe("0007_write_guards.sql");
-
-    // What MIGRATION.md tells the operator: run it again; nothing to repair by hand.
-    const again = wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", target.persistTo!]);
-    expect(again.code, again.output).toBe(0);
-    expect(await inspect(target)).toMatchObject({ goRows: before.goRows, violations: [], quickCheck: ["ok"], applied: migrationFiles() });
-  });
-
-  it("the import tool takes a Go-era SQLite file (foreign keys on) into a fresh D1, with its runtime truth", async () => {
+  it("the import tool takes a Go-era SQLite file (foreign keys on) into a migrated D1, with its runtime truth", async () => {
     const SQL = await initSqlJs();
     const db = new SQL.Database();
     db.run("PRAGMA foreign_keys = ON");
@@ -141,12 +136,14 @@ describe("a Go-era database, upgraded with the operator's own commands", () => {
     writeFileSync(file, db.export());
     db.close();
 
+    // Migrated already (a copy of one migrated before): the import into an empty directory, which
+    // migrates it first, is MIGRATION.md's import rehearsal in the docs walk.
     const target: D1Target = { remote: false, persistTo: join(dir, "imported") };
+    applyMigrationsLocal(target.persistTo!);
     const run = npmRun("import:legacy", ["--turns", file, "--persist-to", target.persistTo!, "--json"]);
     expect(run.code, run.stderr.join("\n")).toBe(0);
     const state = await inspect(target);
     expect(state.violations).toEqual([]);
     expect(state.truth).toEqual(GO_ERA_RUNTIME_TRUTH);
-    expect(readdirSync(target.persistTo!)).toContain("v3");
   });
 });

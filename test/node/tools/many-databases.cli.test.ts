@@ -2,7 +2,8 @@
  * The operator tools over three D1 databases (CONTRACT §6.4), run as an operator runs them — the npm
  * scripts, against a wrangler configuration in a temp folder that binds DB, DB_1 and DB_2 (each its
  * own local D1) with CONVERSATION_DATABASES = "DB,DB_1,DB_2", migrated with `npm run db:migrate`
- * (`wrangler d1 migrations apply --local` for each binding). Each tool runs once through npm; its
+ * (`wrangler d1 migrations apply --local` for each binding: DB from empty, DB_1 from one migration
+ * behind, DB_2 already current). Each tool runs once through npm; its
  * further runs call the script's main() in this process (cli-runs.ts):
  *
  *  - import:legacy writes each conversation wholly to the database the Worker would (placeConversation,
@@ -20,10 +21,9 @@ import { loadLegacyRows } from "../../../scripts/legacy/legacy-rows";
 import { readNormalizedFile, runImport } from "../../../scripts/legacy/run-import";
 import { switchRuntime } from "../../../src/store/conversations";
 import { lookUpConversation, placeConversationIn } from "../../../src/store/directory";
-import { lastAppliedMigration } from "../../../src/store/health";
 import { placeConversation } from "../../../src/turn/placement";
 import { type D1Target, withDatabases } from "../../../tools/d1";
-import { latestMigration, runBackfill } from "../../../tools/migrations";
+import { migrationFiles, migrationStatements, runBackfill } from "../../../tools/migrations";
 import { ROOT } from "../../../tools/wrangler-dev";
 import { npmRun, runMain } from "./cli-runs";
 import { GEPPETTO_DDL, goStoreDdl, layoutA, timelineA, writeSqlite } from "./import.fixtures";
@@ -121,14 +121,46 @@ const holdings = () =>
     return out;
   });
 
+/**
+ * Applies the migrations `names` to `db` as `wrangler d1 migrations apply` records them (the table
+ * it creates, a row per file) and as the Worker tests' pool does (applyD1Migrations): each file's
+ * statements, split by wrangler's own splitter, and its row in one batch.
+ */
+async function applyMigrationFiles(db: D1Database, names: readonly string[]): Promise<void> {
+  await db
+    .prepare(
+      "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)",
+    )
+    .run();
+  for (const name of names)
+    await db.batch([
+      ...migrationStatements(name).map((sql) => db.prepare(sql)),
+      db.prepare("INSERT INTO d1_migrations (name) VALUES (?1)").bind(name),
+    ]);
+}
+
 describe("the operator tools over three databases", () => {
   it(
-    "npm run db:migrate -- --config … migrates every database the configuration binds",
+    "npm run db:migrate -- --config … brings every database the configuration binds to the latest migration",
     async () => {
+      // Three starting points (each fresh `wrangler d1 migrations apply` costs seconds of CPU per file
+      // it applies): DB empty, DB_1 one migration behind, DB_2 current.
+      const files = migrationFiles();
+      await withDatabases(target, async (open) => {
+        await applyMigrationFiles(open.db("DB_1"), files.slice(0, -1));
+        await applyMigrationFiles(open.db("DB_2"), files);
+      });
       const run = npmRun("db:migrate", where);
       expect(run.code, run.stdout + run.stderr.join("\n")).toBe(0);
-      const applied = await withDatabases(target, (open) => Promise.all(open.bindings.map((b) => lastAppliedMigration(open.db(b)))));
-      expect(applied).toEqual([latestMigration(), latestMigration(), latestMigration()]);
+      expect(run.stdout).toMatch(/No migrations to apply/);
+      const applied = await withDatabases(target, (open) =>
+        Promise.all(
+          open.bindings.map(async (b) =>
+            (await open.db(b).prepare("SELECT name FROM d1_migrations ORDER BY id").all<{ name: string }>()).results.map((r) => r.name),
+          ),
+        ),
+      );
+      expect(applied).toEqual([files, files, files]);
     },
     HEAVY_MS,
   );
