@@ -1,10 +1,11 @@
 /**
  * The legacy import end to end: each layout's fixture (built with sql.js in the test) imported into
  * one throw-away local D1 (`--persist-to` a temp folder holding a copy of a migrated one: the
- * import's own migration of a fresh folder is go-era.cli's case) through the Worker's own store
- * code, then read back from D1 (through the same binding, tools/d1.ts) and through the Worker itself
- * (`wrangler dev` on the same folder). The layouts use distinct conversations, so they share the
- * database: later imports also show that earlier data is left alone.
+ * import's own migration of a fresh folder is MIGRATION.md's import rehearsal, run by the docs
+ * walk) through the Worker's own store code, then read back from D1 (through the same binding,
+ * tools/d1.ts) and through the Worker itself (`wrangler dev` on the same folder). The layouts use
+ * distinct conversations, so they share the database: later imports also show that earlier data is
+ * left alone.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -101,7 +102,7 @@ function readBack() {
 const summaries = {} as Record<"a" | "b" | "c" | "m" | "g", ImportSummary>;
 let d1: Awaited<ReturnType<typeof readBack>>;
 beforeAll(async () => {
-  // A migrated database to import into (a copy; importing into a fresh folder is go-era.cli's case).
+  // A migrated database to import into (a copy; importing into a fresh folder is the docs walk's import rehearsal).
   applyMigrationsLocal(persistTo);
   summaries.a = await runImport({ turns: files.a, timeline: files.timeline, target });
   summaries.b = await runImport({ turns: files.b, target });

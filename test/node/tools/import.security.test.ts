@@ -163,7 +163,7 @@ describe("imported into D1: only the good rows, and no pointer pinned", () => {
   let snapshots: Array<Record<string, unknown>>;
 
   beforeAll(async () => {
-    // A migrated database to import into (a copy; importing into a fresh folder is go-era.cli's case).
+    // A migrated database to import into (a copy; importing into a fresh folder is the docs walk's import rehearsal).
     applyMigrationsLocal(persistTo);
     summaries.g = await runImport({ turns: files.g, target });
     summaries.normalized = await runImport({ turns: files.normalized, timeline: files.timeline, target });
