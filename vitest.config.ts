@@ -1,15 +1,17 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 import { buildViewer } from "./scripts/build-viewer.mjs";
 
 // The Worker imports the viewer's browser bundle (dist/viewer/viewer.js.txt): build it before any test
 // loads the Worker, in the pool or under wrangler dev.
 await buildViewer();
 
-const migrationsDir = fileURLToPath(new URL("./drizzle", import.meta.url));
+const ROOT = fileURLToPath(new URL(".", import.meta.url));
+const migrationsDir = join(ROOT, "drizzle");
 
 // .ci/run asks for a JSON report next to the usual output (its summary line is read from it).
 const jsonReport = process.env.TURNSTORE_VITEST_JSON;
@@ -22,12 +24,11 @@ const jsonReport = process.env.TURNSTORE_VITEST_JSON;
  * loads a few dozen. Read from the sources, so a new import is bundled too.
  */
 function workerPackages(): string[] {
-  const root = fileURLToPath(new URL(".", import.meta.url));
   const found = new Set<string>();
   for (const dir of ["src", "test/worker"]) {
-    for (const file of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
+    for (const file of readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })) {
       if (!/\.tsx?$/.test(file) || file.startsWith("viewer/client/")) continue;
-      const text = readFileSync(join(root, dir, file), "utf8");
+      const text = readFileSync(join(ROOT, dir, file), "utf8");
       for (const m of text.matchAll(/^\s*(?:import|export)(?!\s+type\b)[^;"]*?from\s+"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/gm)) {
         const spec = m[1] ?? m[2]!;
         if (!/^[./]|^(cloudflare|node|workerd):|^vitest$/.test(spec)) found.add(spec);
@@ -101,12 +102,52 @@ function workerProject(name: string, include: string[], exclude: string[], vars:
   };
 }
 
+/**
+ * The files that take longest, per project, longest first. vitest starts the files it timed last run
+ * longest first; a fresh clone has no such times, and ordered by file size it started the docs walk
+ * (45 s of CPU in a 160-line file) at 84 s and ended ~35 s later than a warm run. These go first on
+ * every run, in this order (the resilience test mostly waits out a rate window: started early, its
+ * wait overlaps others' work); vitest orders the rest.
+ */
+const SLOW_FIRST = [
+  "test/node/docs/examples.test.ts",
+  "test/node/tools/many-databases.cli.test.ts",
+  "test/node/browser/webchat.test.ts",
+  "test/node/tools/go-era.cli.test.ts",
+  "test/node/tools/import.happy.test.ts",
+  "test/worker/client/resilience.test.ts",
+  "test/worker/rules/request-bounds.test.ts",
+  "test/worker/rules/read-weight.test.ts",
+  "test/worker/rules/properties.test.ts",
+  "test/worker/databases/many-databases.test.ts",
+  "test/worker/routes/tokens.security.test.ts",
+];
+for (const file of SLOW_FIRST)
+  if (!existsSync(join(ROOT, file))) throw new Error(`vitest.config.ts: SLOW_FIRST names ${file}, which is gone`);
+
+class SlowFirstSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    // Projects keep vitest's order (one after another); within each, the slow files lead.
+    const projects = [...new Set(sorted.map((f) => f.project.name))];
+    const rank = (f: TestSpecification) => {
+      const i = SLOW_FIRST.indexOf(relative(ROOT, f.moduleId));
+      return i < 0 ? SLOW_FIRST.length : i;
+    };
+    return sorted
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => projects.indexOf(a.f.project.name) - projects.indexOf(b.f.project.name) || rank(a.f) - rank(b.f) || a.i - b.i)
+      .map(({ f }) => f);
+  }
+}
+
 export default defineConfig({
   test: {
     // Three test files at a time on 2 cores (vitest's default there is one): the node project's files
     // wait on wrangler dev, the CLIs, Chromium or a rate-limit window, and others run meanwhile.
     // Measured for the whole of `npm test` on this 2-core machine: 2 → 246 s, 3 → 194–200 s, 4 → 223 s.
     maxWorkers: 3,
+    sequence: { sequencer: SlowFirstSequencer },
     reporters: jsonReport ? ["default", ["json", { outputFile: jsonReport }]] : ["default"],
     projects: [
       workerProject("worker", ["test/worker/**/*.test.ts"], ["test/worker/databases/**"]),
