@@ -2,8 +2,9 @@
  * `npm test` after Biome: the typecheck (tools/typecheck.mjs) and vitest side by side. vitest's
  * workers often wait — on wrangler dev, Chromium, a rate-limit window — and the typecheck's CPU
  * (~30 s from cold, ~10 s incrementally) fits in those gaps: its compilers run at a lower priority
- * (typecheck.mjs --background), so they take the cores vitest leaves idle rather than slowing it. The typecheck's diagnostics print after
- * vitest's report; the exit status is non-zero when either fails. Arguments go to vitest.
+ * (typecheck.mjs --background), so they take the cores vitest leaves idle rather than slowing it.
+ * The typecheck's diagnostics print after vitest's report; the exit status is non-zero when either
+ * fails. Arguments go to vitest.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
