@@ -38,6 +38,12 @@ export interface DevOptions {
   args?: string[];
   /** Skip `wrangler d1 migrations apply` (the caller prepared the database). */
   skipMigrations?: boolean;
+  /**
+   * Start it as the README does, `npm run dev` (scripts/dev.mjs: .dev.vars when missing, the
+   * migrations, then wrangler dev with the flags above): only for wrangler.toml's Worker (no `entry`,
+   * no `config`).
+   */
+  npmRunDev?: boolean;
   /** Called with every line wrangler dev prints on stdout (the Worker's console.log lines among them). */
   onLine?: (line: string) => void;
 }
@@ -109,25 +115,24 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   if (!options.skipMigrations) applyMigrationsLocal(options.persistTo);
   const port = options.port ?? (await freePort());
   const vars = Object.entries(options.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const child: ChildProcess = spawn(
-    WRANGLER,
-    [
-      "dev",
-      ...(options.entry ? [options.entry] : []),
-      ...(options.config ? ["--config", options.config] : []),
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      options.persistTo,
-      "--inspector-port",
-      "0",
-      ...vars,
-      ...(options.args ?? []),
-    ],
-    { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
+  const where = ["--port", String(port), "--persist-to", options.persistTo];
+  const more = ["--inspector-port", "0", ...vars, ...(options.args ?? [])];
+  if (options.npmRunDev && (options.entry || options.config)) throw new Error("startDev: npmRunDev serves wrangler.toml's Worker only");
+  const [command, args]: [string, string[]] = options.npmRunDev
+    ? ["npm", ["run", "-s", "dev", "--", ...where, "--", ...more]]
+    : [
+        WRANGLER,
+        [
+          "dev",
+          ...(options.entry ? [options.entry] : []),
+          ...(options.config ? ["--config", options.config] : []),
+          "--ip",
+          "127.0.0.1",
+          ...where,
+          ...more,
+        ],
+      ];
+  const child: ChildProcess = spawn(command, args, { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true });
   // The tail of its output, for error messages (a long run logs one line per request).
   let output = "";
   const keep = (d: Buffer) => {

@@ -1,7 +1,8 @@
 /**
- * Against `wrangler dev` (the real HTTP stack, one process for the file): the OpenAPI document passes
- * `redocly lint` with the recommended rules, and an oversized body answered 413 leaves its keep-alive
- * connection usable for the next request.
+ * Against the Worker as the README starts it, `npm run dev` (scripts/dev.mjs: .dev.vars, the
+ * migrations, then `wrangler dev`; the real HTTP stack, one process for the file): it serves the
+ * migrated schema, the OpenAPI document passes `redocly lint` with the recommended rules, and an
+ * oversized body answered 413 leaves its keep-alive connection usable for the next request.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -9,6 +10,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { latestMigration } from "../../../tools/migrations";
 import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
 
 const PORT = 8792;
@@ -17,11 +19,26 @@ const dir = mkdtempSync(join(tmpdir(), "turnstore-dev-server-"));
 let server: DevServer;
 
 beforeAll(async () => {
-  server = await startDev({ port: PORT, persistTo: dir, vars: { INGEST_TOKEN: INGEST, RATE_LIMITS: "off" } });
+  server = await startDev({ port: PORT, persistTo: dir, npmRunDev: true, vars: { INGEST_TOKEN: INGEST, RATE_LIMITS: "off" } });
 }, 120_000);
 afterAll(async () => {
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
+});
+
+describe("npm run dev", () => {
+  it("serves the Worker on the local D1 it migrated, with the flags it was given", async () => {
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toMatchObject({ ok: true, schema: latestMigration() });
+    // --var INGEST_TOKEN reached the Worker: its token is taken, .dev.vars' is not.
+    const post = (token: string) =>
+      fetch(`${server.url}/api/turns`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ conv_id: "dev-conv", session_id: "s", turn: { id: "t1", blocks: [] } }),
+      });
+    expect((await post(INGEST)).status).toBe(201);
+    expect((await post("dev-ingest-token")).status).toBe(401);
+  });
 });
 
 describe("the OpenAPI document", () => {
