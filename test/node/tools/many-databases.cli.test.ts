@@ -3,8 +3,8 @@
  * scripts, against a wrangler configuration in a temp folder that binds DB, DB_1 and DB_2 (each its
  * own local D1) with CONVERSATION_DATABASES = "DB,DB_1,DB_2", migrated with `npm run db:migrate`
  * (`wrangler d1 migrations apply --local` for each binding: DB from empty, DB_1 from one migration
- * behind, DB_2 already current). Each tool runs once through npm; its
- * further runs call the script's main() in this process (cli-runs.ts):
+ * behind, DB_2 already current). Each tool runs once through npm; its further runs call the
+ * script's main() in this process (cli-runs.ts):
  *
  *  - import:legacy writes each conversation wholly to the database the Worker would (placeConversation,
  *    the same function), records it in DB's directory, and leaves a conversation already placed — or
