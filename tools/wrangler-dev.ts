@@ -6,9 +6,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { quietEnv } from "./quiet-env.mjs";
 
@@ -66,27 +66,74 @@ export function wranglerSync(args: string[], options: { input?: string } = {}) {
  * `wrangler d1 migrations apply DB --local` into `persistTo`. A folder without a database yet gets a
  * copy of one this checkout migrated before from the same drizzle/ files and wrangler.toml (kept in
  * node_modules/.cache/turnstore/): a fresh migration costs wrangler ~6 s of CPU, and the tools'
- * tests start a dozen of them. The first one migrates for real and keeps the result. The tests whose
- * subject is the migrations run wrangler themselves.
+ * tests start a dozen of them. The first one migrates for real and keeps the result; a test process
+ * that finds another one doing so waits for it rather than migrating too (the slow files start
+ * together on a fresh clone). The tests whose subject is the migrations run wrangler themselves.
  */
 export function applyMigrationsLocal(persistTo: string): void {
   const cached = join(ROOT, "node_modules", ".cache", "turnstore", `migrated-d1-${migrationsKey()}`);
   const fresh = !existsSync(join(persistTo, "v3", "d1"));
+  const lock = `${cached}.lock`;
+  if (fresh) waitWhileLocked(lock);
   if (fresh && existsSync(cached)) {
     cpSync(cached, persistTo, { recursive: true });
     return;
   }
-  wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
-  if (!fresh || existsSync(cached)) return;
-  // Copied aside, then renamed into place: another test process may be doing the same.
-  const staging = `${cached}.${process.pid}`;
-  cpSync(persistTo, staging, { recursive: true });
+  const building = fresh && takeLock(lock);
   try {
-    renameSync(staging, cached);
-  } catch {
-    rmSync(staging, { recursive: true, force: true });
+    wranglerSync(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo]);
+    if (!fresh || existsSync(cached)) return;
+    // Copied aside, then renamed into place: another test process may be doing the same.
+    const staging = `${cached}.${process.pid}`;
+    cpSync(persistTo, staging, { recursive: true });
+    try {
+      renameSync(staging, cached);
+    } catch {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  } finally {
+    if (building) rmSync(lock, { recursive: true, force: true });
   }
 }
+
+/** A directory made atomically, holding the owner's pid; false when another process holds it. */
+function takeLock(lock: string): boolean {
+  try {
+    mkdirSync(dirname(lock), { recursive: true });
+    mkdirSync(lock);
+  } catch {
+    return false;
+  }
+  writeFileSync(join(lock, "pid"), String(process.pid));
+  return true;
+}
+
+/** Blocks while a live process holds `lock` (at most two minutes: a fresh migration takes seconds). */
+function waitWhileLocked(lock: string): void {
+  const deadline = Date.now() + 120_000;
+  while (existsSync(lock) && Date.now() < deadline) {
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(join(lock, "pid"), "utf8"));
+    } catch {
+      // not written yet, or the lock is gone
+    }
+    if (owner > 0 && !alive(owner)) {
+      rmSync(lock, { recursive: true, force: true }); // its owner died
+      return;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** What a migrated local DB depends on: the migration files and the D1 binding's configuration. */
 function migrationsKey(): string {
