@@ -13,7 +13,19 @@
  * writeYaml writes JSON values back so that both readYaml and Go read exactly the same values:
  * strings that either reader would take for something else are double-quoted.
  */
-import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, Scalar, type Node as YamlNode } from "yaml";
+import {
+  type CST,
+  Composer,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  Parser,
+  Scalar,
+  YAMLParseError,
+  type Node as YamlNode,
+} from "yaml";
 
 /** A YAML problem: where, and what (never the payload's text). */
 export class YamlError extends Error {
@@ -61,19 +73,52 @@ function positionOf(text: string, offset: number): Position {
  * booleans, null), or throws YamlError. `maxDepth` bounds nesting before any recursion goes deeper.
  */
 export function readYaml(text: string, where: string, maxDepth: number): unknown {
-  const doc = parseDocument(text, {
-    version: "1.2",
-    schema: "core",
-    merge: false,
-    uniqueKeys: true,
-    intAsBigInt: true,
-    resolveKnownTags: false,
-    prettyErrors: false,
-    strict: true,
-  });
+  const tokens = [...new Parser().parse(text)];
+  // yaml composes a document recursively: a deep one runs out of stack, which yaml reports as
+  // "resource exhaustion" or not depending on how far the isolate has optimized its code. The depth
+  // is read first, from the tokens as written, so past maxDepth the answer is always the same.
+  if (deeperThan(tokens, maxDepth)) throw new YamlError(`${where} is nested deeper than ${maxDepth} levels`, true);
+  const doc = composeOne(tokens, text.length);
   const reader = new PlainReader(text, where, maxDepth);
   reader.checkDocument(doc);
   return reader.value(doc.contents, 0);
+}
+
+const PARSE_OPTIONS = {
+  version: "1.2",
+  schema: "core",
+  merge: false,
+  uniqueKeys: true,
+  intAsBigInt: true,
+  resolveKnownTags: false,
+  strict: true,
+} as const;
+
+/** The first document of `tokens`, as yaml's parseDocument composes it (a second one is an error). */
+function composeOne(tokens: CST.Token[], length: number): Document.Parsed {
+  let doc: Document.Parsed | undefined;
+  for (const next of new Composer(PARSE_OPTIONS).compose(tokens, true, length)) {
+    if (doc) {
+      doc.errors.push(new YAMLParseError([next.range[0], next.range[1]], "MULTIPLE_DOCS", "Source contains multiple documents"));
+      break;
+    }
+    doc = next;
+  }
+  return doc!; // compose(…, true) always ends with a document
+}
+
+/** Whether collections nest more than `levels` deep anywhere in `tokens` (walked without recursion). */
+function deeperThan(tokens: readonly CST.Token[], levels: number): boolean {
+  const pending: Array<[CST.Token | null | undefined, number]> = tokens.map((token) => [token, 0]);
+  while (pending.length > 0) {
+    const [token, depth] = pending.pop()!;
+    if (!token) continue;
+    if (token.type === "document") pending.push([token.value, depth]);
+    if (token.type !== "block-map" && token.type !== "block-seq" && token.type !== "flow-collection") continue;
+    if (depth + 1 > levels) return true;
+    for (const item of token.items) pending.push(["key" in item ? item.key : null, depth + 1], [item.value, depth + 1]);
+  }
+  return false;
 }
 
 /** One document's nodes to plain values, every refusal naming `where` and the line and column. */
