@@ -111,6 +111,7 @@ function takeLock(lock: string): boolean {
 /** Blocks while a live process holds `lock` (at most two minutes: a fresh migration takes seconds). */
 function waitWhileLocked(lock: string): void {
   const deadline = Date.now() + 120_000;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
   while (existsSync(lock) && Date.now() < deadline) {
     let owner = 0;
     try {
@@ -122,7 +123,7 @@ function waitWhileLocked(lock: string): void {
       rmSync(lock, { recursive: true, force: true }); // its owner died
       return;
     }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    Atomics.wait(sleeper, 0, 0, 200); // a synchronous sleep: applyMigrationsLocal is synchronous
   }
 }
 
