@@ -452,49 +452,20 @@ describe("hostile input is stored and queried literally", () => {
     // depth is read from the document as written, before yaml composes it (recursively: a deep
     // document exhausted its stack, answered "resource exhaustion" or, where the isolate had
     // optimized yaml's code, whatever else was wrong with the document).
+    const postYaml = (data: string) => () =>
+      post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload: `id: t\nblocks: []\ndata:${data}\n` });
     for (const depth of [65, 1_000, 20_000, 200_000]) {
       for (const closing of ["]".repeat(depth), ""]) {
-        const payload = `id: t\nblocks: []\ndata: {x: ${"[".repeat(depth)}${closing}}\n`;
-        await expectRejected(
-          () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 5, payload }),
-          422,
-          "NESTING_TOO_DEEP",
-        );
+        await expectRejected(postYaml(` {x: ${"[".repeat(depth)}${closing}}`), 422, "NESTING_TOO_DEEP");
       }
     }
     // Within the bound, the same brackets left open are invalid YAML.
-    await expectRejected(
-      () =>
-        post("/api/turns", {
-          conv_id: conv,
-          session_id: "s",
-          created_at_ms: 5,
-          payload: `id: t\nblocks: []\ndata: {x: ${"[".repeat(10)}}\n`,
-        }),
-      422,
-      "INVALID_PAYLOAD",
-      /is not valid YAML/,
-    );
-    // 1,200 block mappings, each a line indented one more space (720 KB of YAML).
-    const deepBlocks = Array.from({ length: 1_200 }, (_, i) => `${" ".repeat(i + 1)}k:\n`).join("");
-    await expectRejected(
-      () =>
-        post("/api/turns", {
-          conv_id: conv,
-          session_id: "s",
-          created_at_ms: 5,
-          payload: `id: t\nblocks: []\ndata:\n${deepBlocks}${" ".repeat(1_201)}v\n`,
-        }),
-      422,
-      "NESTING_TOO_DEEP",
-    );
-    let blockYaml = "id: t\nblocks: []\ndata:\n";
-    for (let i = 1; i <= 100; i++) blockYaml += `${" ".repeat(i)}k:\n`;
-    await expectRejected(
-      () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 6, payload: `${blockYaml + " ".repeat(101)}v\n` }),
-      422,
-      "NESTING_TOO_DEEP",
-    );
+    await expectRejected(postYaml(` {x: ${"[".repeat(10)}}`), 422, "INVALID_PAYLOAD", /is not valid YAML/);
+    // Block mappings 100 and 1,200 deep, each a line indented one more space (720 KB of YAML).
+    for (const depth of [100, 1_200]) {
+      const lines = Array.from({ length: depth }, (_, i) => `\n${" ".repeat(i + 1)}k:`).join("");
+      await expectRejected(postYaml(`${lines}\n${" ".repeat(depth + 1)}v`), 422, "NESTING_TOO_DEEP");
+    }
   });
 
   it("huge input: bodies over 4 MiB → 413 (with or without Content-Length); huge ids and parameters → 400", async () => {
