@@ -76,7 +76,9 @@ export function readYaml(text: string, where: string, maxDepth: number): unknown
   const tokens = [...new Parser().parse(text)];
   // yaml composes a document recursively: a deep one runs out of stack, which yaml reports as
   // "resource exhaustion" or not depending on how far the isolate has optimized its code. The depth
-  // is read first, from the tokens as written, so past maxDepth the answer is always the same.
+  // is read first, from the tokens as written, so past maxDepth the answer is always the same. The
+  // reader checks again as it reads: a pair in a flow sequence (`[a: b]`) becomes a mapping of its
+  // own, one level the tokens do not show.
   if (deeperThan(tokens, maxDepth)) throw new YamlError(`${where} is nested deeper than ${maxDepth} levels`, true);
   const doc = composeOne(tokens, text.length);
   const reader = new PlainReader(text, where, maxDepth);
