@@ -2,7 +2,7 @@
  * The one command-line layer of the TypeScript scripts (bench, loadtest, import:legacy, db:check,
  * db:convert): node:util parseArgs in strict mode (an unknown flag, a missing value or a stray
  * argument is refused with exit code 2), help text, and the failures a script reports with fixed
- * exit codes. scripts/dev.mjs and scripts/build-viewer.mjs run under plain node, without tsx, and
+ * exit codes. scripts/dev.mjs and scripts/build-viewer.mjs are plain JavaScript (no tools/run-ts.mjs) and
  * keep their own small parseArgs calls.
  *
  * Two presentations over the same parser:

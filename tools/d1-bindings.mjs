@@ -6,9 +6,9 @@ import { fileURLToPath } from "node:url";
 import { quietEnv } from "./quiet-env.mjs";
 
 /**
- * wrangler's module, loaded when first needed: it is large (~0.5 s of CPU to load, ~1.5 s as an ES
- * import under tsx), and a script's --help or a refused flag does without it. Required rather than
- * imported: tsx's loader makes the ES import of its bundle twice as slow.
+ * wrangler's module, loaded when first needed: it is large (~0.5 s of CPU to load), and a script's
+ * --help or a refused flag does without it. Required rather than imported: under tsx (the bench
+ * runs with it) the ES import of its bundle is twice as slow.
  */
 export function loadWrangler() {
   return createRequire(import.meta.url)("wrangler");

@@ -1,13 +1,15 @@
 /**
  * The operator CLIs (import:legacy, db:check, db:convert) from the Node tests, two ways:
- *  - npmRun: as an operator runs them, `npm run -s <script> -- …` — npm, tsx and the script's own
+ *  - npmRun: as an operator runs them, `npm run -s <script> -- …` — npm, tools/run-ts.mjs and the script's own
  *    start-up included;
  *  - runMain: the script's exported main() in this process — the same flags, output and exit code,
- *    without the ~1–2.5 s of CPU that npm, tsx and loading wrangler cost each run.
+ *    without the ~1–2 s of CPU that npm, starting the script and loading wrangler cost each run.
  * A test file runs each tool it covers through npm at least once; its further runs (other flags,
  * refusals) may go in-process.
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { CliMain } from "../../../tools/cli";
 import { quietEnv } from "../../../tools/quiet-env.mjs";
 import { ROOT } from "../../../tools/wrangler-dev";
@@ -22,6 +24,17 @@ export interface CliRun {
 }
 
 const lines = (text: string) => text.split("\n").filter((l) => l && !/^npm warn/i.test(l));
+
+/**
+ * An npm script's command as package.json spells it ("node tools/run-ts.mjs scripts/…"), as argv
+ * with paths from ROOT: the command an operator's `npm run` starts, without npm's own start-up.
+ */
+export function scriptCommand(script: string): string[] {
+  const scripts: Record<string, string> = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts;
+  const [program, ...args] = scripts[script]!.split(" ");
+  if (program !== "node") throw new Error(`npm run ${script} is not a node command: ${scripts[script]}`);
+  return [process.execPath, ...args.map((a) => (a.startsWith("-") ? a : join(ROOT, a)))];
+}
 
 /** `npm run -s <script> -- …` (db:migrate too: a plain Node script, no main() to call). */
 export function npmRun(script: OperatorScript | "db:migrate", args: string[]): CliRun {

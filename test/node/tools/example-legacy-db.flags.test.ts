@@ -10,30 +10,37 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import initSqlJs from "sql.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { ROOT } from "../../../tools/wrangler-dev";
+import { scriptCommand } from "./cli-runs";
 import { GO_ERA_COUNTS, GO_STORE_DDL } from "../../fixtures/go-store";
 
-const TSX = join(ROOT, "node_modules/.bin/tsx");
 const dir = mkdtempSync(join(tmpdir(), "turnstore-legacy-db-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = (script: string, args: string[]) =>
-  spawnSync(TSX, [join(ROOT, script), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000, env: { ...process.env, INIT_CWD: dir } });
+/** The npm script's command, run in `dir` as npm runs it there (INIT_CWD: where the operator typed it). */
+const run = (script: string, args: string[]) => {
+  const [program, ...command] = scriptCommand(script);
+  return spawnSync(program!, [...command, ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, INIT_CWD: dir },
+  });
+};
 
 describe("npm run example:legacy-db", () => {
   it("--help prints the usage and exits 0; an unknown flag exits 2", () => {
-    const help = run("examples/legacy-db.ts", ["--help"]);
+    const help = run("example:legacy-db", ["--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: npm run example:legacy-db/);
     expect(help.stdout).toContain("exit codes:");
-    const bad = run("examples/legacy-db.ts", ["--nope"]);
+    const bad = run("example:legacy-db", ["--nope"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("Unknown option '--nope'");
   });
 
   it("writes the Go store's database, foreign keys included, dated by --at, as SQLite and as SQL", async () => {
     const at = 1_790_000_000_000;
-    const result = run("examples/legacy-db.ts", ["--out", "turns.db", "--sql", "turns.sql", "--at", String(at)]);
+    const result = run("example:legacy-db", ["--out", "turns.db", "--sql", "turns.sql", "--at", String(at)]);
     expect(result.stderr).toBe("");
     expect(result.stdout).toContain("wrote turns.db: the Go store's schema, 4 turns, 11 blocks, 16 turn_block_membership");
     const SQL = await initSqlJs();
@@ -58,7 +65,7 @@ describe("npm run example:legacy-db", () => {
 
 describe("npm run docs:examples", () => {
   it("--help prints the usage and exits 0 without walking", () => {
-    const help = run("tools/doc-examples.ts", ["--help"]);
+    const help = run("docs:examples", ["--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: npm run docs:examples/);
     expect(help.stdout).toContain("exit codes:");

@@ -3,13 +3,13 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../../tools/wrangler-dev";
+import { scriptCommand } from "./cli-runs";
 
-const TSX = `${ROOT}node_modules/.bin/tsx`;
 const run = (command: string[], args: string[]) =>
   spawnSync(command[0]!, [...command.slice(1), ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
 
 describe("example:webchat", () => {
-  const command = [TSX, `${ROOT}examples/webchat/start.ts`];
+  const command = scriptCommand("example:webchat");
 
   it("--help prints the usage and exits 0", () => {
     const result = run(command, ["--help"]);
@@ -33,7 +33,7 @@ describe("example:webchat", () => {
 });
 
 describe("build:package", () => {
-  const command = [process.execPath, `${ROOT}scripts/build-package.mjs`];
+  const command = scriptCommand("build:package");
 
   it("--help prints the usage and exits 0; an unknown flag exits 2", () => {
     const help = run(command, ["--help"]);

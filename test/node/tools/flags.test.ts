@@ -4,15 +4,15 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { scriptCommand } from "./cli-runs";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
 
-const scripts = [
-  { name: "dev", command: [process.execPath, `${ROOT}scripts/dev.mjs`], usage: "usage: npm run dev" },
-  { name: "build:viewer", command: [process.execPath, `${ROOT}scripts/build-viewer.mjs`], usage: "usage: npm run build:viewer" },
-  { name: "db:backfill-sql", command: [TSX, `${ROOT}scripts/write-backfill-sql.ts`], usage: "usage: npm run db:backfill-sql" },
-];
+const scripts = ["dev", "build:viewer", "db:backfill-sql"].map((name) => ({
+  name,
+  command: scriptCommand(name),
+  usage: `usage: npm run ${name}`,
+}));
 
 function run(command: string[], args: string[]) {
   return spawnSync(command[0]!, [...command.slice(1), ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });

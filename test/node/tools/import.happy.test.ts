@@ -473,7 +473,7 @@ describe("db:check after the imports", () => {
 });
 
 // Each script's main() in this process (the command line through npm is run above, and for --progress
-// below): the same flags, output and exit codes, without npm's and tsx's start-up for every refusal.
+// below): the same flags, output and exit codes, without npm's and the script's start-up for every refusal.
 describe("the CLIs refuse what they cannot use, touching nothing", () => {
   const untouched = join(dir, "never-created");
   const args = (turns: string, ...more: string[]) => ["--turns", turns, "--local", "--persist-to", untouched, ...more];
