@@ -321,6 +321,91 @@ describe("refused credentials", () => {
   });
 });
 
+describe("work bounds per request (checked before any hashing or write)", () => {
+  const tiny = (n: number, salt: string) => Array.from({ length: n }, (_, i) => ({ id: `${salt}-${i}`, kind: "user", payload: {} }));
+
+  it("100 snapshots × 1,000 tiny blocks → 413 TOO_MANY_BLOCKS, nothing stored", async () => {
+    const conv = uid("conv-tiny");
+    // About 1.6 MiB: each block is {"kind":"user"} and gets the id <turn_id>#<ordinal>.
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 1,
+      turn: { id: `t${i}`, blocks: Array(1_000).fill({ kind: "user" }) },
+    }));
+    const before = await tableCounts();
+    await expectRejected(() => post("/api/turns/batch", { items }), 413, "TOO_MANY_BLOCKS", /more than 50000 blocks/);
+    expect(await tableCounts()).toEqual(before);
+  });
+
+  it("more than 10,000 distinct new blocks in one request → 413", () =>
+    expectRejected(
+      () =>
+        post("/api/turns/batch", {
+          items: [0, 1].map((i) => ({
+            conv_id: "conv-many",
+            session_id: "s",
+            created_at_ms: 1,
+            turn: { id: `t${i}`, blocks: tiny(5_001, `t${i}`) },
+          })),
+        }),
+      413,
+      "TOO_MANY_BLOCKS",
+      /would store 10002 new blocks; at most 10000/,
+    ));
+
+  it("a snapshot listing more than 20,000 blocks → 413", () =>
+    expectRejected(
+      () =>
+        post("/api/turns", { conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: Array(20_001).fill({}) } }),
+      413,
+      "TOO_MANY_BLOCKS",
+      /at most 20000/,
+    ));
+
+  it("content that expands beyond 8 MiB when written → 413", () => {
+    // "<" is one byte in the body and six ("\u003c") in the canonical JSON that is stored.
+    const blocks = Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, kind: "user", payload: { text: "<".repeat(250_000) } }));
+    return expectRejected(
+      () => post("/api/turns", { conv_id: "conv-wide", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } }),
+      413,
+      "PAYLOAD_TOO_LARGE",
+      /8 MiB/,
+    );
+  });
+
+  it("repeated blocks are counted once: a long conversation's full snapshot is accepted", async () => {
+    const conv = uid("conv-long");
+    const history = tiny(3_000, "h");
+    expect(
+      (await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: [...history, ...history] } }))
+        .status,
+    ).toBe(201);
+    const view = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
+    expect(view.items[0]!.block_count).toBe(6_000);
+  });
+
+  it("repeated content counts once toward the 8 MiB bound: 6 items repeating one 1.5 MB block are accepted", async () => {
+    const conv = uid("conv-repeat");
+    // "<" is stored as "\u003c": 1.5 MB of canonical JSON per copy, 9 MB for the six — stored once.
+    // (1.8 MB would not fit D1 as sent — 2.1 MB of JSON once escaped again — and is refused: 422.)
+    const big = { id: "big", kind: "tool_use", role: "tool", payload: { text: "<".repeat(250_000) } };
+    const items = Array.from({ length: 6 }, (_, i) => ({
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 1 + i,
+      turn: { id: `t${i}`, blocks: [big] },
+    }));
+    expect((await post("/api/turns/batch", { items })).status).toBe(201);
+    const stored = await rowsEverywhere(
+      "SELECT count(*) AS n, max(length(payload_json)) AS bytes FROM blocks WHERE block_id = 'big' AND ref_count = 1",
+    );
+    expect(stored.filter((r) => r.n !== 0)).toEqual([{ n: 1, bytes: 1_500_011 }]);
+  });
+});
+
+// Last: its thousands of accepted snapshots would be read again by every "nothing changed" check
+// after it (databaseDigest reads every row).
 describe("rate limits (wrangler.toml [[ratelimits]])", () => {
   // Each of these may wait up to 5 s for a fresh rate-limit window before its burst.
   it("a burst of 250 writes in 10 s from one conversation token is stopped; refused writes store nothing", {
@@ -402,88 +487,5 @@ describe("rate limits (wrangler.toml [[ratelimits]])", () => {
         ).status,
       ).toBe(400);
     }
-  });
-});
-
-describe("work bounds per request (checked before any hashing or write)", () => {
-  const tiny = (n: number, salt: string) => Array.from({ length: n }, (_, i) => ({ id: `${salt}-${i}`, kind: "user", payload: {} }));
-
-  it("100 snapshots × 1,000 tiny blocks → 413 TOO_MANY_BLOCKS, nothing stored", async () => {
-    const conv = uid("conv-tiny");
-    // About 1.6 MiB: each block is {"kind":"user"} and gets the id <turn_id>#<ordinal>.
-    const items = Array.from({ length: 100 }, (_, i) => ({
-      conv_id: conv,
-      session_id: "s",
-      created_at_ms: 1,
-      turn: { id: `t${i}`, blocks: Array(1_000).fill({ kind: "user" }) },
-    }));
-    const before = await tableCounts();
-    await expectRejected(() => post("/api/turns/batch", { items }), 413, "TOO_MANY_BLOCKS", /more than 50000 blocks/);
-    expect(await tableCounts()).toEqual(before);
-  });
-
-  it("more than 10,000 distinct new blocks in one request → 413", () =>
-    expectRejected(
-      () =>
-        post("/api/turns/batch", {
-          items: [0, 1].map((i) => ({
-            conv_id: "conv-many",
-            session_id: "s",
-            created_at_ms: 1,
-            turn: { id: `t${i}`, blocks: tiny(5_001, `t${i}`) },
-          })),
-        }),
-      413,
-      "TOO_MANY_BLOCKS",
-      /would store 10002 new blocks; at most 10000/,
-    ));
-
-  it("a snapshot listing more than 20,000 blocks → 413", () =>
-    expectRejected(
-      () =>
-        post("/api/turns", { conv_id: "conv-many", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: Array(20_001).fill({}) } }),
-      413,
-      "TOO_MANY_BLOCKS",
-      /at most 20000/,
-    ));
-
-  it("content that expands beyond 8 MiB when written → 413", () => {
-    // "<" is one byte in the body and six ("\u003c") in the canonical JSON that is stored.
-    const blocks = Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, kind: "user", payload: { text: "<".repeat(250_000) } }));
-    return expectRejected(
-      () => post("/api/turns", { conv_id: "conv-wide", session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } }),
-      413,
-      "PAYLOAD_TOO_LARGE",
-      /8 MiB/,
-    );
-  });
-
-  it("repeated blocks are counted once: a long conversation's full snapshot is accepted", async () => {
-    const conv = uid("conv-long");
-    const history = tiny(3_000, "h");
-    expect(
-      (await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks: [...history, ...history] } }))
-        .status,
-    ).toBe(201);
-    const view = await json(await get(`/api/debug/turns?conv_id=${conv}&payload=none`));
-    expect(view.items[0]!.block_count).toBe(6_000);
-  });
-
-  it("repeated content counts once toward the 8 MiB bound: 6 items repeating one 1.5 MB block are accepted", async () => {
-    const conv = uid("conv-repeat");
-    // "<" is stored as "\u003c": 1.5 MB of canonical JSON per copy, 9 MB for the six — stored once.
-    // (1.8 MB would not fit D1 as sent — 2.1 MB of JSON once escaped again — and is refused: 422.)
-    const big = { id: "big", kind: "tool_use", role: "tool", payload: { text: "<".repeat(250_000) } };
-    const items = Array.from({ length: 6 }, (_, i) => ({
-      conv_id: conv,
-      session_id: "s",
-      created_at_ms: 1 + i,
-      turn: { id: `t${i}`, blocks: [big] },
-    }));
-    expect((await post("/api/turns/batch", { items })).status).toBe(201);
-    const stored = await rowsEverywhere(
-      "SELECT count(*) AS n, max(length(payload_json)) AS bytes FROM blocks WHERE block_id = 'big' AND ref_count = 1",
-    );
-    expect(stored.filter((r) => r.n !== 0)).toEqual([{ n: 1, bytes: 1_500_011 }]);
   });
 });

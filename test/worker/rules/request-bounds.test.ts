@@ -38,101 +38,9 @@ const ORIGIN = { origin: "https://chat.example.com" };
 const tokenFor = async (conv: string) => (await json(await post("/api/tokens", { conv_id: conv }))).token as string;
 const hashOf = (kind: string, payload: Record<string, unknown>) => blockContentHash({ kind, role: "", payload, metadata: {} });
 
-describe("legal snapshots are stored, however their blocks repeat", () => {
-  it("one block at all 20,000 positions of a snapshot, in a conversation with a long id → 201, read back whole", async () => {
-    // Each position is a path node of the same block row: the one-round-trip write listed them all
-    // in that row's parameter (3.5 MB of JSON here) and answered 422 ROW_TOO_LARGE.
-    const conv = uid(`conv-${"r".repeat(120)}`);
-    const blockId = uid("same");
-    const blocks = Array.from({ length: 20_000 }, () => ({ id: blockId, kind: "user", payload: { text: "again" } }));
-    const res = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } });
-    expect(res.status).toBe(201);
-    const page = await json(await get(`/api/debug/turns?conv_id=${encodeURIComponent(conv)}&limit=1`));
-    expect(parse(page.items[0]!.payload!).blocks).toHaveLength(20_000);
-    const rows = await env.DB.prepare("SELECT ref_count FROM blocks WHERE block_id = ?1").bind(blockId).all<{ ref_count: number }>();
-    expect(rows.results).toEqual([{ ref_count: 20_000 }]);
-  });
-});
-
-describe("references and prefixes count as the blocks they stand for", () => {
-  it("a 16 KiB block and 1,999 references to it (a 202 KiB post standing for 32 MiB of reads) → 413 SNAPSHOT_TOO_LARGE", async () => {
-    const conv = uid("conv-refs");
-    const payload = { text: "x".repeat(16 * 1024) };
-    const ref = { id: "big", content_hash: await hashOf("tool_use", payload) };
-    const turn = { id: "t", blocks: [{ id: "big", kind: "tool_use", payload }, ...Array.from({ length: 1_999 }, () => ref)] };
-    await expectRejected(
-      () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn }),
-      413,
-      "SNAPSHOT_TOO_LARGE",
-      /would read back as [0-9]+ characters .* at most 16777216/,
-    );
-  });
-
-  it("a 1 MiB block and 299 references (a 1.03 MiB post) → 413, and no read of the conversation fails afterwards", async () => {
-    const conv = uid("conv-refs-mib");
-    const payload = { text: "y".repeat(1024 * 1024) };
-    const ref = { id: "mib", content_hash: await hashOf("tool_use", payload) };
-    const turn = { id: "t", blocks: [{ id: "mib", kind: "tool_use", payload }, ...Array.from({ length: 299 }, () => ref)] };
-    await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn }), 413, "SNAPSHOT_TOO_LARGE");
-    expect((await get(`/api/debug/turns?conv_id=${conv}`)).status).toBe(200);
-  });
-
-  it("references to blocks stored earlier weigh what those blocks weigh", async () => {
-    const conv = uid("conv-refs-stored");
-    const payload = { text: "z".repeat(512 * 1024) };
-    const first = {
-      conv_id: conv,
-      session_id: "s",
-      created_at_ms: 1,
-      turn: { id: "t1", blocks: [{ id: "half", kind: "tool_use", payload }] },
-    };
-    expect((await post("/api/turns", first)).status).toBe(201);
-    const ref = { id: "half", content_hash: await hashOf("tool_use", payload) };
-    // 40 × (512 KiB as YAML + as JSON) passes the snapshot bound; the content is in the database, not the request.
-    const turn = { id: "t2", blocks: Array.from({ length: 40 }, () => ref) };
-    await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn }), 413, "SNAPSHOT_TOO_LARGE");
-    const fits = { id: "t2", blocks: Array.from({ length: 4 }, () => ref) };
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn: fits })).status).toBe(201);
-  });
-
-  it("a prefix's positions are blocks the snapshot holds: a 153-byte post with prefix.blocks = 40,000 → 413 TOO_MANY_BLOCKS", async () => {
-    const conv = uid("conv-prefix");
-    // 20,000 positions of one block: 20,000 path nodes, one block row.
-    const blocks = Array.from({ length: 20_000 }, () => ({ id: "b", kind: "user", payload: { i: 0 } }));
-    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks } })).status).toBe(201);
-    const steps = await Promise.all(
-      blocks.map(async (b) => ({ blockId: b.id, contentHash: await hashOf("user", b.payload), extraJson: "" })),
-    );
-    const tip = (await pathNodes(steps)).at(-1)!;
-    // A second 20,000 on top of the first: a 40,000-block snapshot.
-    await expectRejected(
-      () =>
-        post("/api/turns", {
-          conv_id: conv,
-          session_id: "s",
-          created_at_ms: 2,
-          prefix: { chain: tip.chain, blocks: 20_000 },
-          turn: { id: "t2", blocks },
-        }),
-      413,
-      "TOO_MANY_BLOCKS",
-      /holds 40000 blocks .* at most 20000/,
-    );
-    await expectRejected(
-      () =>
-        post("/api/turns", {
-          conv_id: conv,
-          session_id: "s",
-          created_at_ms: 3,
-          prefix: { chain: tip.chain, blocks: 40_000 },
-          turn: { id: "t3", blocks: [] },
-        }),
-      413,
-      "TOO_MANY_BLOCKS",
-    );
-  });
-});
-
+// In this order: refusals checked against a small database first, the tests that store large content
+// (20,000 path nodes, MB-sized blocks) last. Each "nothing changed" check reads every row before and
+// after (databaseDigest): ~12 MB a read once the 20,000 path nodes were stored.
 describe("extra keys count as content, and rows as they are sent to D1", () => {
   const extras = (conv: string, count: number, chars: number) => ({
     conv_id: conv,
@@ -278,6 +186,85 @@ describe("no token outlives its conversation", () => {
   });
 });
 
+describe("references and prefixes count as the blocks they stand for", () => {
+  it("a 16 KiB block and 1,999 references to it (a 202 KiB post standing for 32 MiB of reads) → 413 SNAPSHOT_TOO_LARGE", async () => {
+    const conv = uid("conv-refs");
+    const payload = { text: "x".repeat(16 * 1024) };
+    const ref = { id: "big", content_hash: await hashOf("tool_use", payload) };
+    const turn = { id: "t", blocks: [{ id: "big", kind: "tool_use", payload }, ...Array.from({ length: 1_999 }, () => ref)] };
+    await expectRejected(
+      () => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn }),
+      413,
+      "SNAPSHOT_TOO_LARGE",
+      /would read back as [0-9]+ characters .* at most 16777216/,
+    );
+  });
+
+  it("a 1 MiB block and 299 references (a 1.03 MiB post) → 413, and no read of the conversation fails afterwards", async () => {
+    const conv = uid("conv-refs-mib");
+    const payload = { text: "y".repeat(1024 * 1024) };
+    const ref = { id: "mib", content_hash: await hashOf("tool_use", payload) };
+    const turn = { id: "t", blocks: [{ id: "mib", kind: "tool_use", payload }, ...Array.from({ length: 299 }, () => ref)] };
+    await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn }), 413, "SNAPSHOT_TOO_LARGE");
+    expect((await get(`/api/debug/turns?conv_id=${conv}`)).status).toBe(200);
+  });
+
+  it("references to blocks stored earlier weigh what those blocks weigh", async () => {
+    const conv = uid("conv-refs-stored");
+    const payload = { text: "z".repeat(512 * 1024) };
+    const first = {
+      conv_id: conv,
+      session_id: "s",
+      created_at_ms: 1,
+      turn: { id: "t1", blocks: [{ id: "half", kind: "tool_use", payload }] },
+    };
+    expect((await post("/api/turns", first)).status).toBe(201);
+    const ref = { id: "half", content_hash: await hashOf("tool_use", payload) };
+    // 40 × (512 KiB as YAML + as JSON) passes the snapshot bound; the content is in the database, not the request.
+    const turn = { id: "t2", blocks: Array.from({ length: 40 }, () => ref) };
+    await expectRejected(() => post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn }), 413, "SNAPSHOT_TOO_LARGE");
+    const fits = { id: "t2", blocks: Array.from({ length: 4 }, () => ref) };
+    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 2, turn: fits })).status).toBe(201);
+  });
+
+  it("a prefix's positions are blocks the snapshot holds: a 153-byte post with prefix.blocks = 40,000 → 413 TOO_MANY_BLOCKS", async () => {
+    const conv = uid("conv-prefix");
+    // 20,000 positions of one block: 20,000 path nodes, one block row.
+    const blocks = Array.from({ length: 20_000 }, () => ({ id: "b", kind: "user", payload: { i: 0 } }));
+    expect((await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t1", blocks } })).status).toBe(201);
+    const steps = await Promise.all(
+      blocks.map(async (b) => ({ blockId: b.id, contentHash: await hashOf("user", b.payload), extraJson: "" })),
+    );
+    const tip = (await pathNodes(steps)).at(-1)!;
+    // A second 20,000 on top of the first: a 40,000-block snapshot.
+    await expectRejected(
+      () =>
+        post("/api/turns", {
+          conv_id: conv,
+          session_id: "s",
+          created_at_ms: 2,
+          prefix: { chain: tip.chain, blocks: 20_000 },
+          turn: { id: "t2", blocks },
+        }),
+      413,
+      "TOO_MANY_BLOCKS",
+      /holds 40000 blocks .* at most 20000/,
+    );
+    await expectRejected(
+      () =>
+        post("/api/turns", {
+          conv_id: conv,
+          session_id: "s",
+          created_at_ms: 3,
+          prefix: { chain: tip.chain, blocks: 40_000 },
+          turn: { id: "t3", blocks: [] },
+        }),
+      413,
+      "TOO_MANY_BLOCKS",
+    );
+  });
+});
+
 describe("reads have a byte budget", () => {
   it("a debug page ends early, with next_cursor, before the snapshot that would pass the budget; following it reads the rest", async () => {
     const conv = uid("conv-budget");
@@ -296,6 +283,22 @@ describe("reads have a byte budget", () => {
     const rest = await json(await get(`/api/debug/turns?conv_id=${conv}&cursor=${encodeURIComponent(first.next_cursor!)}`));
     expect(rest.items.map((i: { turn_id: string }) => i.turn_id)).toEqual(["t0"]);
     expect(rest.next_cursor).toBeNull();
+  });
+});
+
+describe("legal snapshots are stored, however their blocks repeat", () => {
+  it("one block at all 20,000 positions of a snapshot, in a conversation with a long id → 201, read back whole", async () => {
+    // Each position is a path node of the same block row: the one-round-trip write listed them all
+    // in that row's parameter (3.5 MB of JSON here) and answered 422 ROW_TOO_LARGE.
+    const conv = uid(`conv-${"r".repeat(120)}`);
+    const blockId = uid("same");
+    const blocks = Array.from({ length: 20_000 }, () => ({ id: blockId, kind: "user", payload: { text: "again" } }));
+    const res = await post("/api/turns", { conv_id: conv, session_id: "s", created_at_ms: 1, turn: { id: "t", blocks } });
+    expect(res.status).toBe(201);
+    const page = await json(await get(`/api/debug/turns?conv_id=${encodeURIComponent(conv)}&limit=1`));
+    expect(parse(page.items[0]!.payload!).blocks).toHaveLength(20_000);
+    const rows = await env.DB.prepare("SELECT ref_count FROM blocks WHERE block_id = ?1").bind(blockId).all<{ ref_count: number }>();
+    expect(rows.results).toEqual([{ ref_count: 20_000 }]);
   });
 });
 
