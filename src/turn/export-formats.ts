@@ -9,7 +9,7 @@
  */
 import { hasGenAiMetadata, modelMismatch } from "./gen-ai-models";
 import { markdownNoTurns, markdownTitle, markdownTurn, type ShownTurn, type TranscriptSnapshot } from "./markdown";
-import { turnToJson } from "./turn";
+import { objectOf, turnToJson } from "./turn";
 import { writeYaml, writeYamlSequenceItem } from "./yaml";
 
 export type ExportedSnapshot = TranscriptSnapshot;
@@ -67,12 +67,6 @@ const RAW_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
  */
 export function compactJson(value: unknown): string {
   return JSON.stringify(value).replace(RAW_LINE_BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of entries) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-  return out;
 }
 
 /** One JSON Lines record: a POST /api/turns/batch item, then a line feed. */

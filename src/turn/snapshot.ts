@@ -211,7 +211,7 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
     metadataJson: canonicalJson(turn.metadata),
     dataJson: canonicalJson(turn.data),
     extraJson: extraJson(turn.extra),
-    blocks: turn.blocks.map(storedBlockOf),
+    blocks: storedBlocksOf(turn.blocks),
     prefix,
     nodes: [],
     tipChain: prefix?.chain ?? EMPTY_CHAIN,
@@ -231,12 +231,19 @@ export function readSnapshot(request: SnapshotRequest, options: PrepareOptions):
   return snapshot;
 }
 
+/** The snapshot's blocks as storedBlockOf writes them; a content the snapshot repeats is weighed once. */
+function storedBlocksOf(blocks: readonly Block[]): StoredBlock[] {
+  const weighed = new Map<string, number>();
+  return blocks.map((block) => storedBlockOf(block, weighed));
+}
+
 /**
  * A block as the store writes it: its content's canonical texts, and what it weighs. A block this
  * isolate saw recently (block-hash.ts) comes with its hash and weight from memory; the others are
- * weighed here and hashed by hashBlocks.
+ * weighed here (once per content in `weighed`: a weight depends on the content alone) and hashed by
+ * hashBlocks.
  */
-function storedBlockOf(block: Block): StoredBlock {
+function storedBlockOf(block: Block, weighed: Map<string, number>): StoredBlock {
   const frameWeight = blockIdWeight(block.id) + blockExtraWeight(block.extra);
   if (block.ref !== undefined) {
     return {
@@ -257,6 +264,8 @@ function storedBlockOf(block: Block): StoredBlock {
   const content = blockContent(block);
   const material = blockHashMaterial(content);
   const known = rememberedBlock(material);
+  let contentWeight = known?.weight ?? weighed.get(material);
+  if (contentWeight === undefined) weighed.set(material, (contentWeight = blockContentWeight(block)));
   return {
     id: block.id,
     contentHash: known?.weight !== undefined ? known.hash : "",
@@ -268,17 +277,22 @@ function storedBlockOf(block: Block): StoredBlock {
     extraJson: extraJson(block.extra),
     ref: false,
     material,
-    contentWeight: known?.weight ?? blockContentWeight(block),
+    contentWeight,
     frameWeight,
   };
 }
 
 /** Content-addresses the blocks of a read snapshot (SHA-256 of their canonical material) and names its path nodes. */
 export async function hashBlocks(snapshot: PreparedSnapshot): Promise<PreparedSnapshot> {
-  // Blocks a recent request carried were answered from memory by readSnapshot; the others are hashed together.
+  // Blocks a recent request carried were answered from memory by readSnapshot; the others are hashed
+  // together, each content once however often the snapshot repeats it.
+  const digests = new Map<string, Promise<string>>();
   await Promise.all(
     snapshot.blocks.map(async (b) => {
-      if (!b.ref && b.contentHash === "") b.contentHash = await digestBlock(b.material, b.contentWeight);
+      if (b.ref || b.contentHash !== "") return;
+      let digest = digests.get(b.material);
+      if (!digest) digests.set(b.material, (digest = digestBlock(b.material, b.contentWeight)));
+      b.contentHash = await digest;
     }),
   );
   snapshot.nodes = await pathNodes(

@@ -304,10 +304,17 @@ export function turnEntries(turn: Turn, blocks: unknown[]): Array<readonly [stri
   );
 }
 
-/** An object with these keys in this order (integer-like keys included, as JSON.stringify keeps them). */
+/**
+ * An object with these keys in this order (integer-like keys included, as JSON.stringify keeps them).
+ * A key "__proto__" is defined as an own property (assigning it would set the prototype); every
+ * other key is assigned, which makes the same own property several times faster.
+ */
 export function objectOf(entries: ReadonlyArray<readonly [string, unknown]>): JsonObject {
   const out: JsonObject = {};
-  for (const [key, value] of entries) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  for (const [key, value] of entries) {
+    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+  }
   return out;
 }
 
