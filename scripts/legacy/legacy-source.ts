@@ -5,7 +5,7 @@
 import type { LegacyBlockRow, LegacyMembershipRow, LegacyTurnRow } from "./legacy-rows";
 import { attributionProblem, normalizeAttribution } from "../../src/turn/attribution-value";
 import { identifierProblem } from "../../src/turn/identifier";
-import { DEFAULT_MAX_CLOCK_SKEW_MS, eventTimeProblem } from "../../src/turn/snapshot";
+import { DEFAULT_MAX_CLOCK_SKEW_MS, eventTimeProblem } from "../../src/turn/event-time";
 import type { Layout } from "./layout";
 import type { Row } from "../../tools/sqlite-file";
 

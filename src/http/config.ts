@@ -2,7 +2,7 @@
  * Worker vars with defaults, read and checked in one place. A var that is set but malformed is a
  * deployment mistake: the request answers 503 NOT_CONFIGURED naming it, rather than guessing.
  */
-import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../turn/snapshot";
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../turn/event-time";
 import { ApiError } from "./errors";
 
 export { DEFAULT_MAX_CLOCK_SKEW_MS };

@@ -153,7 +153,7 @@ export function looksLikeConversationToken(token: string): boolean {
 }
 
 /**
- * The default of MAX_CLOCK_SKEW_MS (src/turn/snapshot.ts DEFAULT_MAX_CLOCK_SKEW_MS): how far ahead of
+ * The default of MAX_CLOCK_SKEW_MS (src/turn/event-time.ts DEFAULT_MAX_CLOCK_SKEW_MS): how far ahead of
  * the clock `iat` may be. Restated here so that an app backend minting offline imports this module alone.
  */
 export const DEFAULT_TOKEN_CLOCK_SKEW_MS = 300_000;

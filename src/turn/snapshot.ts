@@ -8,15 +8,13 @@ import { resolveAttributionValue } from "./attribution-value";
 import { HASH_ALGORITHM, blockContent, blockHashMaterial, digestBlock, rememberedBlock } from "./block-hash";
 import { EMPTY_CHAIN, pathNodes, type PathNode } from "./block-path";
 import { canonicalJson } from "./canonical-json";
+import { assertNotInFuture } from "./event-time";
 import { hasLoneSurrogate } from "./identifier";
 import { blockContentWeight, blockExtraWeight, blockIdWeight, turnWeight } from "./read-weight";
 import { jsonBytesOver, utf8BytesOver } from "./text-size";
 import { MAX_BLOCKS_PER_SNAPSHOT, parseTurnYaml, readTurn, TurnFormatError, type Block, type Turn } from "./turn";
 
 export const DEFAULT_PHASE = "final";
-
-/** CONTRACT §5.1: event times more than this far ahead of the clock are refused (the MAX_CLOCK_SKEW_MS default). */
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 
 /** D1 refuses strings and rows over 2,000,000 bytes: a stored row stays clear of it. */
 export const MAX_STORED_ROW_BYTES = 1_900_000;
@@ -135,32 +133,6 @@ export interface PrepareOptions {
 /** Canonical JSON of an object, or "" for an empty one (most turns and blocks have no extra keys). */
 export function extraJson(extra: Record<string, unknown>): string {
   return Object.keys(extra).length === 0 ? "" : canonicalJson(extra);
-}
-
-/** How far ahead of nowMs `atMs` is beyond the allowed skew, as a sentence; null when it is not. */
-function futureProblem(field: string, atMs: number, nowMs: number, maxClockSkewMs: number, clock: string): string | null {
-  return atMs > nowMs + maxClockSkewMs
-    ? `${field} ${atMs} is ${atMs - nowMs} ms ahead of ${clock} (${nowMs}); at most ${maxClockSkewMs} ms of clock skew is accepted`
-    : null;
-}
-
-/** The event-time bound (CONTRACT §5.1): refused when more than maxClockSkewMs ahead of nowMs. */
-export function assertNotInFuture(field: string, atMs: number, nowMs: number, maxClockSkewMs: number): void {
-  const problem = futureProblem(field, atMs, nowMs, maxClockSkewMs, "the server clock");
-  if (problem) throw new TurnFormatError("EVENT_TIME_IN_FUTURE", problem);
-}
-
-/**
- * The rule for an event time wherever it comes from (the Worker's requests validate the first half
- * in their schema, epochMs): a positive safe integer of milliseconds since the epoch, and not more
- * than maxClockSkewMs ahead of nowMs — a time at 2^53 − 1 would stay the newest event forever and pin
- * a conversation's pointer. What is wrong, or null. (The import tool applies it to rows it imports.)
- */
-export function eventTimeProblem(field: string, atMs: number, nowMs: number, maxClockSkewMs: number, clock = "the clock"): string | null {
-  if (!Number.isSafeInteger(atMs) || atMs <= 0) {
-    return `${field} must be a positive safe integer (milliseconds since the epoch), got ${atMs}`;
-  }
-  return futureProblem(field, atMs, nowMs, maxClockSkewMs, clock);
 }
 
 /**

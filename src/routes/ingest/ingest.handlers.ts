@@ -8,14 +8,8 @@ import { normalizeAttribution } from "../../turn/attribution-value";
 import { requestCost, assertYamlBudget } from "../../turn/limits";
 import { chargeWork } from "../../http/rate-limit";
 import { grantOf } from "../../http/auth";
-import {
-  assertNotInFuture,
-  hashBlocks,
-  projectSnapshot,
-  readSnapshot,
-  type PreparedSnapshot,
-  type SnapshotRequest,
-} from "../../turn/snapshot";
+import { assertNotInFuture } from "../../turn/event-time";
+import { hashBlocks, projectSnapshot, readSnapshot, type PreparedSnapshot, type SnapshotRequest } from "../../turn/snapshot";
 import { conversationView } from "../conversation-view";
 import type { postSnapshotBatchRoute, postSnapshotRoute, switchRuntimeRoute } from "./ingest.routes";
 
