@@ -21,7 +21,11 @@ import { ROOT, startDev, type DevServer } from "../../../tools/wrangler-dev";
 const SIGNING_KEY = "pkg-1:package-test-signing-secret-0123456789abcdef";
 const INGEST_TOKEN = "package-test-ingest-token";
 const DEBUG_TOKEN = "package-test-debug-token";
-const TSC = join(ROOT, "node_modules/typescript/bin/tsc");
+/** A consumer's compiler: TypeScript 5.9 (the JavaScript one many tools still embed) and TypeScript 7 (the native one). */
+const COMPILERS = { "5.9": join(ROOT, "node_modules/typescript/bin/tsc"), "7": join(ROOT, "node_modules/typescript-native/bin/tsc") };
+const CONSUMERS = (["nodenext", "bundler"] as const).flatMap((resolution) =>
+  (["5.9", "7"] as const).map((ts) => [resolution, ts] as const),
+);
 
 const work = mkdtempSync(join(tmpdir(), "turnstore-package-"));
 const app = join(work, "app");
@@ -96,7 +100,7 @@ console.log(JSON.stringify({ token, sent: [first.status, first.sent, second.stat
     expect((await stored.json()).items.map((i: { phase: string }) => i.phase)).toEqual(["final", "pre_inference"]);
   });
 
-  it.each(["nodenext", "bundler"])("typechecks a TypeScript program against its declarations (moduleResolution %s)", (resolution) => {
+  it.each(CONSUMERS)("typechecks a TypeScript program against its declarations (moduleResolution %s, TypeScript %s)", (resolution, ts) => {
     writeFileSync(
       join(app, "check.ts"),
       `import { TurnstoreClient, TurnstoreError, type LatestTurn, type RetryNotice } from "turnstore/client";
@@ -137,7 +141,7 @@ export const seen = [runtime, pointer, status, TurnstoreError.name];
         files: ["check.ts"],
       }),
     );
-    const tsc = spawnSync(process.execPath, [TSC, "-p", `tsconfig.${resolution}.json`], { cwd: app, encoding: "utf8" });
+    const tsc = spawnSync(process.execPath, [COMPILERS[ts], "-p", `tsconfig.${resolution}.json`], { cwd: app, encoding: "utf8" });
     expect(tsc.stdout + tsc.stderr).toBe("");
     expect(tsc.status).toBe(0);
   });
