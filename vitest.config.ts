@@ -11,7 +11,8 @@ import { buildViewer } from "./scripts/build-viewer.mjs";
 await buildViewer();
 
 const ROOT = fileURLToPath(new URL(".", import.meta.url));
-const migrationsDir = join(ROOT, "drizzle");
+// Read once for both Worker projects: splitting the migrations into statements takes ~0.35 s.
+const testMigrations = readD1Migrations(join(ROOT, "drizzle"));
 
 // .ci/run asks for a JSON report next to the usual output (its summary line is read from it).
 const jsonReport = process.env.TURNSTORE_VITEST_JSON;
@@ -76,7 +77,7 @@ function workerProject(name: string, include: string[], exclude: string[], vars:
             TOKEN_SIGNING_KEY: "test-1:test-token-signing-secret-0123456789abcdef,old-1:old-token-signing-secret-0123456789abcdef",
             // Rate limits count across a whole test file; the tests that exercise them switch them on per request.
             RATE_LIMITS: "off",
-            TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+            TEST_MIGRATIONS: await testMigrations,
             TURNSTORE_TEST_LOGS: process.env.TURNSTORE_TEST_LOGS ?? "",
             ...vars,
           },
@@ -103,41 +104,58 @@ function workerProject(name: string, include: string[], exclude: string[], vars:
 }
 
 /**
- * The files that take longest, per project, longest first. vitest starts the files it timed last run
- * longest first; a fresh clone has no such times, and ordered by file size it started the docs walk
- * (45 s of CPU in a 160-line file) at 84 s and ended ~35 s later than a warm run. These go first on
- * every run, in this order (the resilience test mostly waits out a rate window: started early, its
- * wait overlaps others' work); vitest orders the rest.
+ * The order files start in. Three slots run files, each in a runner of the file's project, and a slot
+ * keeps its runner only while the next file queued is of the same project. A Worker project's runner
+ * takes seconds to start (a workerd, the Worker's modules transformed one at a time by vitest's main
+ * process); when three slots started runners of one project together, a core sat ~30 % idle for ~7 s,
+ * at every switch of project. So the three kinds of work overlap:
+ *  - START: the first three files, one per slot: the 3-database suites' longest beside the two
+ *    longest node files (CLIs and wrangler, busy on both cores for ~45 s). The other 3-database files
+ *    come next: that slot runs them in the runner it has while the node files run on.
+ *  - Then the node files, then the Worker's (PROJECT_ORDER); in each the longest first (SLOW_FIRST:
+ *    a fresh clone has no timings of a last run, and ordered by file size vitest started the docs
+ *    walk at 84 s, and the run ended ~35 s later), and one long node file last (SLOW_LAST), so that
+ *    the Worker project's runners start beside it rather than on their own.
  */
+const START = [
+  "worker-3db test/worker/routes/tokens.security.test.ts",
+  "node test/node/docs/examples.test.ts",
+  "node test/node/tools/many-databases.cli.test.ts",
+];
+const PROJECT_ORDER = ["worker-3db", "node", "worker"];
 const SLOW_FIRST = [
-  "test/node/docs/examples.test.ts",
-  "test/node/tools/many-databases.cli.test.ts",
   "test/node/browser/webchat.test.ts",
-  "test/node/tools/go-era.cli.test.ts",
   "test/node/tools/import.happy.test.ts",
+  // The resilience test mostly waits out a rate window: started early, its wait overlaps others' work.
   "test/worker/client/resilience.test.ts",
-  "test/worker/rules/request-bounds.test.ts",
   "test/worker/rules/read-weight.test.ts",
+  "test/worker/rules/request-bounds.test.ts",
   "test/worker/rules/properties.test.ts",
   "test/worker/databases/many-databases.test.ts",
+  "test/worker/routes/operations.happy.test.ts",
+  "test/worker/routes/export.happy.test.ts",
   "test/worker/routes/tokens.security.test.ts",
 ];
-for (const file of SLOW_FIRST)
-  if (!existsSync(join(ROOT, file))) throw new Error(`vitest.config.ts: SLOW_FIRST names ${file}, which is gone`);
+const SLOW_LAST = ["test/node/tools/go-era.cli.test.ts"];
+for (const file of [...START.map((s) => s.split(" ")[1]!), ...SLOW_FIRST, ...SLOW_LAST])
+  if (!existsSync(join(ROOT, file))) throw new Error(`vitest.config.ts: the start order names ${file}, which is gone`);
 
 class SlowFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    // Projects keep vitest's order (one after another); within each, the slow files lead.
-    const projects = [...new Set(sorted.map((f) => f.project.name))];
-    const rank = (f: TestSpecification) => {
-      const i = SLOW_FIRST.indexOf(relative(ROOT, f.moduleId));
-      return i < 0 ? SLOW_FIRST.length : i;
+    const key = (f: TestSpecification, i: number) => {
+      const file = relative(ROOT, f.moduleId);
+      const start = START.indexOf(`${f.project.name} ${file}`);
+      const first = SLOW_FIRST.indexOf(file);
+      const last = SLOW_LAST.indexOf(file);
+      const rank = first >= 0 ? first : last >= 0 ? SLOW_FIRST.length + 1 + last : SLOW_FIRST.length;
+      const project = PROJECT_ORDER.indexOf(f.project.name);
+      if (project < 0) throw new Error(`vitest.config.ts: PROJECT_ORDER does not name the project ${f.project.name}`);
+      return [start >= 0 ? start : START.length, project, rank, i];
     };
-    return sorted
-      .map((f, i) => ({ f, i }))
-      .sort((a, b) => projects.indexOf(a.f.project.name) - projects.indexOf(b.f.project.name) || rank(a.f) - rank(b.f) || a.i - b.i)
-      .map(({ f }) => f);
+    const keyed = sorted.map((f, i) => ({ f, key: key(f, i) }));
+    const compare = (a: number[], b: number[]) => a.reduce((d, x, j) => d || x - b[j]!, 0);
+    return keyed.sort((a, b) => compare(a.key, b.key)).map(({ f }) => f);
   }
 }
 
