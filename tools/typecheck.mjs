@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSC = fileURLToPath(new URL("../node_modules/typescript-native/bin/tsc", import.meta.url));
-// What tsc learnt last time (incremental): an unchanged program is checked again in about a second.
+// What tsc learnt last time (incremental): an unchanged program is checked again in under a second.
 const CACHE = fileURLToPath(new URL("../node_modules/.cache/turnstore/tsc/", import.meta.url));
 const PROJECTS = ["tsconfig.json", "tsconfig.node.json", "tsconfig.viewer.json", "examples/webchat/tsconfig.json"];
 // Set before any compiler starts: each inherits it (the native compiler runs as a child of its launcher).
