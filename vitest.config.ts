@@ -117,10 +117,10 @@ function workerProject(name: string, include: string[], exclude: string[], vars:
  *    walk at 84 s, and the run ended ~35 s later), and one long node file last (SLOW_LAST), so that
  *    the Worker project's runners start beside it rather than on their own.
  */
-const START = [
-  "worker-3db test/worker/routes/tokens.security.test.ts",
-  "node test/node/docs/examples.test.ts",
-  "node test/node/tools/many-databases.cli.test.ts",
+const START: ReadonlyArray<readonly [project: string, file: string]> = [
+  ["worker-3db", "test/worker/routes/tokens.security.test.ts"],
+  ["node", "test/node/docs/examples.test.ts"],
+  ["node", "test/node/tools/many-databases.cli.test.ts"],
 ];
 const PROJECT_ORDER = ["worker-3db", "node", "worker"];
 const SLOW_FIRST = [
@@ -137,7 +137,7 @@ const SLOW_FIRST = [
   "test/worker/routes/tokens.security.test.ts",
 ];
 const SLOW_LAST = ["test/node/tools/go-era.cli.test.ts"];
-for (const file of [...START.map((s) => s.split(" ")[1]!), ...SLOW_FIRST, ...SLOW_LAST])
+for (const file of [...START.map(([, file]) => file), ...SLOW_FIRST, ...SLOW_LAST])
   if (!existsSync(join(ROOT, file))) throw new Error(`vitest.config.ts: the start order names ${file}, which is gone`);
 
 class SlowFirstSequencer extends BaseSequencer {
@@ -145,7 +145,7 @@ class SlowFirstSequencer extends BaseSequencer {
     const sorted = await super.sort(files);
     const key = (f: TestSpecification, i: number) => {
       const file = relative(ROOT, f.moduleId);
-      const start = START.indexOf(`${f.project.name} ${file}`);
+      const start = START.findIndex(([project, first]) => project === f.project.name && first === file);
       const first = SLOW_FIRST.indexOf(file);
       const last = SLOW_LAST.indexOf(file);
       const rank = first >= 0 ? first : last >= 0 ? SLOW_FIRST.length + 1 + last : SLOW_FIRST.length;
